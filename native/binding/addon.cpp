@@ -1,0 +1,13 @@
+// Module registration only; every JS-visible class or function lives in its own binding file.
+#include <napi.h>
+
+#include "binding/registry.h"
+
+namespace {
+Napi::Object init(Napi::Env env, Napi::Object exports) {
+  lfm2::binding::register_system(env, exports);
+  return exports;
+}
+}  // namespace
+
+NODE_API_MODULE(lfm2_rl, init)

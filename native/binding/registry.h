@@ -1,0 +1,7 @@
+#pragma once
+// Each binding file exposes one register_* function; addon.cpp calls them all. Add new ones here.
+#include <napi.h>
+
+namespace lfm2::binding {
+void register_system(Napi::Env env, Napi::Object exports);
+}  // namespace lfm2::binding

@@ -1,0 +1,41 @@
+// Process-wide functions: backend info and thread count.
+#include <napi.h>
+
+#include "binding/registry.h"
+#include "core/threadpool.h"
+
+namespace lfm2::binding {
+namespace {
+
+Napi::Value backend_info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto o = Napi::Object::New(env);
+  o.Set("threads", lfm2::num_threads());
+#ifdef LFM2_WITH_CUDA
+  o.Set("cudaCompiled", true);
+#else
+  o.Set("cudaCompiled", false);
+#endif
+  o.Set("avx512", bool(__builtin_cpu_supports("avx512f")));
+  o.Set("avx512bf16", bool(__builtin_cpu_supports("avx512bf16")));
+  o.Set("avx2", bool(__builtin_cpu_supports("avx2")));
+  return o;
+}
+
+Napi::Value set_threads(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "setThreads(n): n must be a number");
+  int n = info[0].As<Napi::Number>().Int32Value();
+  if (n < 1 || n > 1024) throw Napi::RangeError::New(env, "setThreads(n): n must be in [1, 1024]");
+  lfm2::set_num_threads(n);
+  return env.Undefined();
+}
+
+}  // namespace
+
+void register_system(Napi::Env env, Napi::Object exports) {
+  exports.Set("backendInfo", Napi::Function::New(env, backend_info, "backendInfo"));
+  exports.Set("setThreads", Napi::Function::New(env, set_threads, "setThreads"));
+}
+
+}  // namespace lfm2::binding

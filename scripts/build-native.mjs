@@ -1,0 +1,21 @@
+// Builds the native addon with cmake-js (the build of record). Never downloads anything:
+// Node-API headers come from the node-api-headers package, node-addon-api from npm.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const cmakeJs = join(root, 'node_modules', 'cmake-js', 'bin', 'cmake-js');
+if (!existsSync(cmakeJs)) {
+  console.error('cmake-js is not installed; run `npm install` first.');
+  process.exit(1);
+}
+const args = [cmakeJs, 'compile', '--directory', root, '--out', join(root, 'build')];
+const buildType = process.env.LFM2_BUILD_TYPE ?? 'Release';
+if (buildType === 'Debug') args.push('--debug');
+if (process.env.LFM2_CUDA === '0') args.push('--CDLFM2_CUDA=OFF');
+const jobs = process.env.LFM2_JOBS ?? String(Math.max(1, (await import('node:os')).availableParallelism()));
+args.push('--parallel', jobs);
+const r = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: root });
+process.exit(r.status ?? 1);
