@@ -1,7 +1,7 @@
 // Builds the native addon with cmake-js (the build of record). Never downloads anything:
 // Node-API headers come from the node-api-headers package, node-addon-api from npm.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,5 +17,10 @@ if (buildType === 'Debug') args.push('--debug');
 if (process.env.LFM2_CUDA === '0') args.push('--CDLFM2_CUDA=OFF');
 const jobs = process.env.LFM2_JOBS ?? String(Math.max(1, (await import('node:os')).availableParallelism()));
 args.push('--parallel', jobs);
-const r = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: root });
+// Concurrent builds of the same tree would corrupt build/: serialise them with flock when it is available.
+mkdirSync(join(root, 'build'), { recursive: true });
+const hasFlock = spawnSync('flock', ['--version'], { stdio: 'ignore' }).status === 0;
+const r = hasFlock
+  ? spawnSync('flock', [join(root, 'build', '.lock'), process.execPath, ...args], { stdio: 'inherit', cwd: root })
+  : spawnSync(process.execPath, args, { stdio: 'inherit', cwd: root });
 process.exit(r.status ?? 1);
