@@ -4,7 +4,7 @@ config ?= lfm2_350m_lora.yaml
 # A bare file name is looked up in configs/; a path is used as given.
 CONFIG_PATH := $(if $(findstring /,$(config)),$(config),$(if $(wildcard $(config)),$(config),configs/$(config)))
 
-.PHONY: all setup build browser test run bench bench-gpu typecheck clean
+.PHONY: all setup build gyp browser test run bench bench-gpu typecheck clean
 
 all: build
 
@@ -22,9 +22,14 @@ build: node_modules/.installed
 browser:
 	@bash scripts/ensure-chromium.sh
 
-test: setup build
+test: setup build gyp
 	@echo "→ running tests"
 	npx vitest run
+
+# The node-gyp description (bindings.gyp) must keep building the same CPU addon.
+gyp: node_modules/.installed
+	@echo "→ checking bindings.gyp with node-gyp"
+	bash scripts/node-gyp-build.sh > build-gyp.log 2>&1 || (tail -40 build-gyp.log; exit 1)
 
 typecheck: node_modules/.installed
 	npx tsc --noEmit
@@ -40,4 +45,4 @@ bench-gpu: setup build
 	npx tsx bench/run.ts --gpu $(ARGS)
 
 clean:
-	rm -rf build dist
+	rm -rf build build-gyp dist
