@@ -1,0 +1,46 @@
+// click-dialog: a dialog (4-7 lorem words, random position and size) with a title-bar close button, which gets
+// the focus when the dialog opens. Query `Close the dialog box by clicking the "x".`. Clicking a `button.ui-button`
+// (only the close button is one; accessible name 'Close'): +1 (decayed). No failure path.
+import type { BuiltinTask } from './page.ts';
+
+export const clickDialog: BuiltinTask = {
+  name: 'click-dialog',
+  title: 'Click Dialog Task',
+  script: `
+function genProblem() {
+  var area = ui.resetArea();
+  ui.setQuery('Close the dialog box by clicking the "x".');
+  var width = core.randi(90, 140), height = core.randi(70, 120);
+  var dialog = ui.el('div', { id: 'dialog', 'class': 'ui-dialog', role: 'dialog', tabindex: '-1',
+    'aria-labelledby': 'dialog-title',
+    style: 'left:' + core.randi(2, 160 - width) + 'px; top:' + core.randi(0, 150 - height) + 'px; width:' +
+      width + 'px; height:' + height + 'px;' });
+  var bar = ui.el('div', { 'class': 'ui-dialog-titlebar' });
+  bar.appendChild(ui.el('span', { id: 'dialog-title', 'class': 'ui-dialog-title' }, 'Dialog'));
+  var close = ui.el('button', { type: 'button', 'class': 'ui-button ui-dialog-titlebar-close', title: 'Close' });
+  close.appendChild(ui.el('span', { 'aria-hidden': 'true' }, '\\u00d7'));
+  close.appendChild(ui.el('span', { 'class': 'ui-hidden-text' }, 'Close'));
+  bar.appendChild(close);
+  dialog.appendChild(bar);
+  dialog.appendChild(ui.el('div', { 'class': 'ui-dialog-content' }, ui.loremWords(core.randi(4, 8)).join(' ')));
+  area.appendChild(dialog);
+  var uiButtons = area.querySelectorAll('button.ui-button');
+  for (var i = 0; i < uiButtons.length; i++) {
+    uiButtons[i].addEventListener('click', function () {
+      dialog.style.display = 'none';
+      core.endEpisodeScored(1);
+    });
+  }
+  close.focus();
+}
+`,
+  css: `
+#area { position: relative; height: 156px; }
+.ui-dialog { position: absolute; border: 1px solid #aaa; background: #fff; box-sizing: border-box; overflow: hidden; }
+.ui-dialog-titlebar { background: #e9e9e9; padding: 2px 4px; height: 16px; position: relative; font-weight: bold; }
+.ui-dialog-titlebar-close { position: absolute; right: 3px; top: 1px; width: 16px; height: 16px; padding: 0;
+  font-size: 11px; line-height: 12px; }
+.ui-hidden-text { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+.ui-dialog-content { padding: 4px; }
+`,
+};
