@@ -1,0 +1,104 @@
+// `lfm2-rl serve-env`: runs the browser environment as an OpenEnv BrowserGym server (HTTP + WebSocket /ws), so
+// OpenEnv/TRL clients and remote trainers can use it. Defaults follow OpenEnv's environment variables.
+import { parseArgs } from 'node:util';
+import { createServer } from '../env/server/server.ts';
+import { parseScreenshotFlag } from '../env/server/validate.ts';
+
+export const summary = 'serve the browser environment over the OpenEnv protocol (HTTP + WebSocket)';
+
+const USAGE = `usage: lfm2-rl serve-env [options]
+  --port P            port to listen on (default $BROWSERGYM_PORT or 8000; 0 = any free port)
+  --host H            address to bind (default 127.0.0.1; use 0.0.0.0 only on a trusted network)
+  --miniwob-url U     base URL of a real MiniWoB++ checkout (default $MINIWOB_URL; unset = built-in tasks)
+  --max-sessions N    sessions (pages) alive at once (default $MAX_CONCURRENT_ENVS or 16)
+  --task NAME         task of a reset without task_name (default $BROWSERGYM_TASK_NAME or click-test)
+  --max-steps N       steps per episode before truncation (default: unlimited)
+  --max-body-bytes N  largest request body / WebSocket message (default 1048576)
+  --screenshot F      screenshots for sessions that do not ask: none, array (OpenEnv lists), png (default none)
+  --no-pruned-html    skip pruned_html (saves a DOM snapshot per step)
+  --headless          run Chromium headless (default)
+  --headed            show the browser window
+  --idle-timeout S    close HTTP sessions unused for S seconds (default 900; 0 = never)`;
+
+function positiveInt(name: string, v: string | undefined, fallback: number, min = 1): number {
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got '${v}'`);
+  return n;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string', default: '127.0.0.1' },
+      'miniwob-url': { type: 'string' },
+      'max-sessions': { type: 'string' },
+      task: { type: 'string' },
+      'max-steps': { type: 'string' },
+      'max-body-bytes': { type: 'string' },
+      screenshot: { type: 'string', default: 'none' },
+      'no-pruned-html': { type: 'boolean', default: false },
+      headless: { type: 'boolean', default: false },
+      headed: { type: 'boolean', default: false },
+      'idle-timeout': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (values.headless && values.headed) throw new Error('--headless and --headed contradict each other');
+  const env = process.env;
+  const port = positiveInt('--port', values.port ?? env.BROWSERGYM_PORT, 8000, 0);
+  if (port > 65535) throw new Error(`--port must be at most 65535, got ${port}`);
+  const maxSessions = positiveInt('--max-sessions', values['max-sessions'] ?? env.MAX_CONCURRENT_ENVS, 16);
+  const maxSteps = values['max-steps'] === undefined ? undefined : positiveInt('--max-steps', values['max-steps'], 0);
+  const maxBodyBytes = positiveInt('--max-body-bytes', values['max-body-bytes'], 1 << 20, 1024);
+  const idleSeconds = positiveInt('--idle-timeout', values['idle-timeout'], 900, 0);
+  const screenshot = parseScreenshotFlag(values.screenshot);
+  const miniwobUrl = values['miniwob-url'] ?? (env.MINIWOB_URL || undefined);
+  const defaultTask = values.task ?? (env.BROWSERGYM_TASK_NAME || 'click-test');
+
+  const { EnvPool } = await import('../env/env.ts');
+  const pool = await EnvPool.launch({ miniwobUrl, headless: !values.headed, maxSteps });
+  const server = createServer({
+    pool,
+    maxSessions,
+    maxBodyBytes,
+    defaultTask,
+    screenshot,
+    idleTimeoutMs: idleSeconds * 1000,
+    episodeOptions: { maxSteps, prunedHtml: !values['no-pruned-html'] },
+    log: (msg) => console.error(`[serve-env] ${msg}`),
+  });
+  let url: string;
+  try {
+    url = await server.listen(port, values.host);
+  } catch (err) {
+    await pool.close();
+    throw new Error(`cannot listen on ${values.host}:${port}: ${(err as Error).message}`);
+  }
+  const source = miniwobUrl ? `MiniWoB++ at ${miniwobUrl}` : 'built-in tasks';
+  console.log(`serve-env: OpenEnv BrowserGym server on ${url} (WebSocket ${url.replace(/^http/, 'ws')}/ws)`);
+  console.log(`serve-env: ${source}, ${pool.taskNames().length} tasks, default '${defaultTask}', up to ${maxSessions} sessions`);
+
+  // Graceful shutdown: the first signal drains and closes; a second one exits at once.
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      console.log(`serve-env: ${signal}, closing sessions`);
+      resolve();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  process.on('SIGINT', () => process.exit(130));
+  process.on('SIGTERM', () => process.exit(143));
+  await server.close();
+  await pool.close();
+  console.log('serve-env: stopped');
+  return 0;
+}
