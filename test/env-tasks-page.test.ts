@@ -1,0 +1,281 @@
+// Page-level tests of the built-in task suite, driven directly with Playwright (no environment layer): the MiniWoB
+// page protocol as BrowserGym uses it (display removal, seeding, WOB_* globals, first-end-wins, time decay,
+// timeout), per-task reward rules, and determinism (same seed → same page; different seeds → different pages).
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { BUILTIN_ORIGIN, builtinTaskHtml, builtinTaskNames, builtinTaskUrl } from '../lib/env/tasks/index.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+let browser: Browser;
+let page: Page;
+const pageErrors: string[] = [];
+
+// BrowserGym's display removal, restated: detach the HUD, the START cover and the query text, and wrap
+// getUtterance / endEpisode / startEpisodeReal so each runs with the display briefly restored.
+const REMOVE_DISPLAY = `(() => {
+  var ids = ['reward-display', 'click-canvas', 'sync-task-cover'], kept = {}, queryCopy = null;
+  function removeDisplay() {
+    core.clearTimer();
+    document.body.removeEventListener('click', core.canvasDrawClick);
+    queryCopy = document.getElementById('query').cloneNode(true);
+    document.getElementById('query').innerHTML = '';
+    ids.forEach(function (id) { var e = document.getElementById(id); e.remove(); kept[id] = e; });
+  }
+  function restoreDisplay() {
+    document.getElementById('query').innerHTML = queryCopy.innerHTML;
+    ids.forEach(function (id) { document.body.appendChild(kept[id]); });
+    core.createDisplay();
+  }
+  var end = core.endEpisode, start = core.startEpisodeReal, utter = core.getUtterance;
+  core.getUtterance = function () { restoreDisplay(); var u = utter(); removeDisplay(); return u; };
+  core.endEpisode = function (r, t, why) { restoreDisplay(); end(r, t, why); removeDisplay(); };
+  core.startEpisodeReal = function () { restoreDisplay(); start(); removeDisplay(); };
+  removeDisplay();
+})()`;
+
+interface Wob { raw: number; reward: number; done: boolean; reason: string | null; episodeId: number }
+const readWob = (p: Page): Promise<Wob> =>
+  p.evaluate(`({ raw: WOB_RAW_REWARD_GLOBAL, reward: WOB_REWARD_GLOBAL, done: WOB_DONE_GLOBAL,
+    reason: WOB_REWARD_REASON, episodeId: WOB_EPISODE_ID })`) as Promise<Wob>;
+
+/** Loads a task and starts an episode as BrowserGym does; returns the goal. */
+async function startTask(task: string, pageSeed: number, maxTimeMs = 1_000_000): Promise<string> {
+  await page.goto(builtinTaskUrl(task));
+  await page.evaluate(REMOVE_DISPLAY);
+  await page.evaluate(`Math.seedrandom(${pageSeed}); core.EPISODE_MAX_TIME = ${maxTimeMs}; core.startEpisodeReal();`);
+  await page.waitForFunction('WOB_TASK_READY');
+  return (await page.evaluate('core.getUtterance()')) as string;
+}
+const areaHtml = () => page.evaluate(`document.getElementById('area').outerHTML`) as Promise<string>;
+
+beforeAll(async () => {
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+  const context = await browser.newContext({ viewport: { width: 332, height: 214 } });
+  await context.route(`${BUILTIN_ORIGIN}/**`, (route) => {
+    const m = /\/miniwob\/([\w-]+)\.html$/.exec(route.request().url());
+    const html = m ? builtinTaskHtml(m[1]!) : undefined;
+    return html === undefined
+      ? route.fulfill({ status: 404, body: 'not found' })
+      : route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: html });
+  });
+  page = await context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+});
+afterEach(() => {
+  expect(pageErrors.splice(0)).toEqual([]);  // no uncaught exception inside any page
+});
+afterAll(async () => { await browser?.close(); });
+
+/** Goal grammar per task (the MiniWoB utterance wording). */
+const GOAL_GRAMMAR: Record<string, RegExp> = {
+  'click-test': /^Click the button\.$/,
+  'click-button': /^Click on the "(submit|okay|ok|yes|no|cancel|next|previous)" button\.$/i,
+  'click-link': /^Click on the link "[a-z]+"\.$/,
+  'enter-text': /^Enter "[A-Z][a-z]+" into the text field and press Submit\.$/,
+  'focus-text': /^Focus into the textbox\.$/,
+  'click-checkboxes': /^Select (nothing|[A-Za-z0-9]{2,7}(, [A-Za-z0-9]{2,7})*) and click Submit\.$/,
+  'login-user': /^Enter the username "[a-z]+" and the password "[A-Za-z0-9]{2,5}" into the text fields and press login\.$/,
+  'choose-list': /^Select [A-Z][a-z]+ from the list and click Submit\.$/,
+  'click-dialog': /^Close the dialog box by clicking the "x"\.$/,
+  'book-flight': /^Book the (cheapest|shortest) one-way flight from: .+ to: .+ on (10|11|12)\/\d\d\/2016\.$/,
+};
+
+describe('built-in task pages', () => {
+  it('lists the ten reference tasks and serves full documents', () => {
+    expect(builtinTaskNames().sort()).toEqual(Object.keys(GOAL_GRAMMAR).sort());
+    for (const name of builtinTaskNames()) {
+      const html = builtinTaskHtml(name)!;
+      expect(html.startsWith('<!DOCTYPE html>')).toBe(true);
+      expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)=/i);  // self-contained
+    }
+    expect(builtinTaskHtml('no-such-task')).toBeUndefined();
+    expect(() => builtinTaskUrl('no-such-task')).toThrow(/unknown built-in task/);
+  });
+
+  it('start under BrowserGym setup: HUD removed, goal via getUtterance, globals reset', async () => {
+    for (const task of builtinTaskNames()) {
+      const goal = await startTask(task, 4242);
+      expect(goal, task).toMatch(GOAL_GRAMMAR[task]!);
+      const dom = await page.evaluate(`({
+        hud: ['reward-display', 'click-canvas', 'sync-task-cover'].filter(function (id) { return document.getElementById(id); }),
+        query: document.getElementById('query').textContent, area: document.getElementById('area').children.length })`);
+      expect(dom, task).toEqual({ hud: [], query: '', area: expect.any(Number) });
+      expect((dom as { area: number }).area, task).toBeGreaterThan(0);
+      expect(await readWob(page)).toMatchObject({ raw: 0, reward: 0, done: false, reason: null });
+    }
+  });
+
+  it('same page seed → same page and goal; different seeds → different pages', async () => {
+    const seeds = [11, 12, 13];
+    for (const task of builtinTaskNames()) {
+      const pages: string[] = [];
+      for (const seed of seeds) pages.push((await startTask(task, seed)) + (await areaHtml()));
+      expect(new Set(pages).size, task).toBe(seeds.length);
+      // Again on the same page (no reload): a new episode must rebuild the problem from the seed alone.
+      for (const [i, seed] of seeds.entries()) {
+        await page.evaluate(`Math.seedrandom(${seed}); core.startEpisodeReal();`);
+        const again = ((await page.evaluate('core.getUtterance()')) as string) + (await areaHtml());
+        expect(again, `${task} seed ${seed}`).toBe(pages[i]);
+      }
+    }
+  });
+});
+
+describe('core page protocol', () => {
+  it('numeric and string seeds give different streams; randi excludes its max', async () => {
+    await page.goto(builtinTaskUrl('click-test'));
+    const r = (await page.evaluate(`(() => {
+      Math.seedrandom(121958); var a = [Math.random(), Math.random()];
+      Math.seedrandom('121958'); var b = [Math.random(), Math.random()];
+      Math.seedrandom(121958); var c = [Math.random(), Math.random()];
+      var lo = 99, hi = -1;
+      for (var i = 0; i < 2000; i++) { var v = core.randi(3, 7); lo = Math.min(lo, v); hi = Math.max(hi, v); }
+      return { a: a, b: b, c: c, lo: lo, hi: hi };
+    })()`)) as { a: number[]; b: number[]; c: number[]; lo: number; hi: number };
+    expect(r.c).toEqual(r.a);
+    expect(r.b).not.toEqual(r.a);
+    // 2000 draws from 4 values: P(missing one) <= 4 * 0.75^2000, negligible.
+    expect([r.lo, r.hi]).toEqual([3, 6]);
+  });
+
+  it('only the first endEpisode counts; positive rewards decay, failures do not', async () => {
+    await startTask('click-test', 5);
+    await page.waitForTimeout(30);
+    await page.evaluate('core.endEpisode(0.5, true); core.endEpisode(-1, false)');
+    const w = await readWob(page);
+    expect(w.done).toBe(true);
+    expect(w.raw).toBe(0.5);
+    // Decay 0.5 * (1 - elapsed / 1e6) with elapsed between 30 ms and a few seconds.
+    expect(w.reward).toBeLessThan(0.5);
+    expect(w.reward).toBeGreaterThan(0.5 * (1 - 10_000 / 1e6));
+    expect(w.episodeId).toBe(1);
+    await page.evaluate('core.startEpisodeReal()');
+    expect(await readWob(page)).toMatchObject({ done: false, raw: 0, reward: 0, episodeId: 1 });
+    await page.evaluate('core.endEpisode(-1, false)');
+    expect(await readWob(page)).toMatchObject({ done: true, raw: -1, reward: -1, episodeId: 2 });
+  });
+
+  it('times out with -1 after EPISODE_MAX_TIME', async () => {
+    await startTask('click-test', 6, 150);
+    await page.waitForFunction('WOB_DONE_GLOBAL', undefined, { timeout: 5000 });
+    expect(await readWob(page)).toMatchObject({ raw: -1, reward: -1, reason: 'timed out' });
+  });
+
+  it('rejects a non-numeric reward with a clear error', async () => {
+    await startTask('click-test', 7);
+    await expect(page.evaluate(`core.endEpisode('lots')`)).rejects.toThrow(/finite number/);
+  });
+});
+
+describe('reward rules', () => {
+  it('click-test: the button gives +1', async () => {
+    await startTask('click-test', 21);
+    await page.click('#subbtn');
+    expect(await readWob(page)).toMatchObject({ raw: 1, done: true });
+  });
+
+  it('click-button: the named button +1, another -1, text nothing', async () => {
+    for (const seed of [31, 32, 33, 34, 35, 36]) {
+      const goal = await startTask('click-button', seed);
+      const target = /"(.*)"/.exec(goal)![1]!;
+      const labels = await page.$$eval('#area button', (bs) => bs.map((b) => b.textContent));
+      const other = labels.findIndex((l) => l !== target);
+      if (other >= 0) {
+        await page.locator('#area button').nth(other).click();
+        expect(await readWob(page), `seed ${seed}`).toMatchObject({ raw: -1, done: true });
+        await startTask('click-button', seed);
+      }
+      await page.locator('#area button', { hasText: new RegExp(`^${target}$`) }).first().click();
+      expect(await readWob(page), `seed ${seed}`).toMatchObject({ raw: 1, done: true });
+    }
+  });
+
+  it('enter-text: exact text +1, wrong case -1', async () => {
+    const goal = await startTask('enter-text', 41);
+    const name = /"(.*)"/.exec(goal)![1]!;
+    await page.fill('#tt', name.toUpperCase());
+    await page.click('#subbtn');
+    expect(await readWob(page)).toMatchObject({ raw: -1, done: true });
+    await startTask('enter-text', 41);
+    await page.fill('#tt', name);
+    await page.click('#subbtn');
+    expect(await readWob(page)).toMatchObject({ raw: 1, done: true });
+  });
+
+  it('click-checkboxes: partial credit is (right - wrong) / n', async () => {
+    for (const seed of [51, 52, 53, 54]) {
+      const goal = await startTask('click-checkboxes', seed);
+      const list = /^Select (.*) and click Submit\.$/.exec(goal)![1]!;
+      const wanted = new Set(list === 'nothing' ? [] : list.split(', '));
+      const labels = await page.$$eval('#boxes label', (ls) => ls.map((l) => l.textContent ?? ''));
+      // Check exactly the first box (right or wrong); all others stay unchecked.
+      await page.locator('#boxes input').first().check();
+      const right = labels.filter((l, i) => (i === 0) === wanted.has(l)).length;
+      await page.click('#subbtn');
+      const w = await readWob(page);
+      // Exact: the page divides small integers.
+      expect(w.raw, `seed ${seed}`).toBe((2 * right - labels.length) / labels.length);
+      expect(w.done).toBe(true);
+    }
+  });
+
+  it('focus-text: focusing +1; click-dialog: close button +1, body nothing', async () => {
+    await startTask('focus-text', 61);
+    await page.focus('#tt');
+    expect(await readWob(page)).toMatchObject({ raw: 1, done: true });
+    await startTask('click-dialog', 62);
+    await page.click('.ui-dialog-content');
+    expect(await readWob(page)).toMatchObject({ raw: 0, done: false });
+    await page.click('button.ui-button');
+    expect(await readWob(page)).toMatchObject({ raw: 1, done: true });
+  });
+
+  it('login-user and choose-list: exact values +1, otherwise -1', async () => {
+    const goal = await startTask('login-user', 71);
+    const [, user, password] = /username "(.*)" and the password "(.*)"/.exec(goal)!;
+    await page.fill('#username', user!);
+    await page.fill('#password', password!.slice(1));
+    await page.click('#subbtn');
+    expect(await readWob(page)).toMatchObject({ raw: -1, done: true });
+    await startTask('login-user', 71);
+    await page.fill('#username', user!);
+    await page.fill('#password', password!);
+    await page.click('#subbtn');
+    expect(await readWob(page)).toMatchObject({ raw: 1, done: true });
+
+    const listGoal = await startTask('choose-list', 72);
+    const target = /^Select (.*) from the list/.exec(listGoal)![1]!;
+    const options = await page.$$eval('#options option', (os) => os.map((o) => o.textContent ?? ''));
+    await page.selectOption('#options', options.find((o) => o !== target)!);
+    await page.click('#subbtn');
+    expect(await readWob(page)).toMatchObject({ raw: -1, done: true });
+    await startTask('choose-list', 72);
+    await page.selectOption('#options', target);
+    await page.click('#subbtn');
+    expect(await readWob(page)).toMatchObject({ raw: 1, done: true });
+  });
+
+  it('book-flight: invalid airport is flagged, a wrong search makes every booking -1', async () => {
+    await startTask('book-flight', 81);
+    await page.fill('#flight-from', 'Nowhere');
+    await page.click('#search-btn');
+    expect(await page.getAttribute('#flight-from', 'class')).toContain('invalid-field');
+    expect(await page.locator('.book').count()).toBe(0);
+    // Valid airports and date, but not the asked ones.
+    const goal = await page.evaluate('core.getUtterance()') as string;
+    expect(goal).not.toMatch(/from: (Boise, ID|BOI) to: (Tulsa, OK|TUL) on 12\/31\/2016/);
+    await page.fill('#flight-from', 'Boise, ID (BOI)');
+    await page.fill('#flight-to', 'Tulsa, OK (TUL)');
+    await page.click('#datepicker');
+    await page.click('.cal-next');
+    await page.click('.cal-next');
+    await page.click('.cal-day >> text="31"');
+    expect(await page.inputValue('#datepicker')).toBe('12/31/2016');
+    await page.click('#search-btn');
+    const n = await page.locator('.book').count();
+    expect(n).toBeGreaterThanOrEqual(3);
+    expect(n).toBeLessThanOrEqual(4);
+    await page.locator('.book').first().click();
+    expect(await readWob(page)).toMatchObject({ raw: -1, done: true });
+  });
+});
