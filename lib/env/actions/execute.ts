@@ -1,0 +1,148 @@
+// Runs checked actions on a page through Playwright locators, as BrowserGym's action functions do
+// (browsergym/core/action/functions.py): elements found by bid, a short per-action timeout, and an optional second
+// try with `force` when the first one times out on actionability checks.
+import type { Locator, Page } from 'playwright-core';
+import { BID_ATTR } from '../observation/mark.ts';
+import { ActionParseError } from './parser.ts';
+import type { ParsedAction } from './parser.ts';
+
+export interface ExecuteOptions {
+  /** Timeout of each locator operation (BrowserGym: 500 ms). */
+  timeoutMs: number;
+  /** Retry a failed click/fill/select/hover/check with force (BrowserGym's MiniWoB benchmark: true). */
+  retryWithForce: boolean;
+  /** Timeout of navigations (go_back / go_forward). */
+  navigationTimeoutMs: number;
+  /** Receives send_msg_to_user texts. */
+  onMessage?: (text: string) => void;
+}
+
+/** CSS attribute selector for a bid, escaped so any text is a valid (if unmatched) selector. */
+export function bidSelector(bid: string): string {
+  return `[${BID_ATTR}="${bid.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\a ')}"]`;
+}
+
+/** The element with this bid, or BrowserGym's `ValueError: Could not find element with bid "…"`. */
+async function elementByBid(page: Page, bid: string): Promise<Locator> {
+  const loc = page.locator(bidSelector(bid));
+  if ((await loc.count()) === 0) throw new ActionParseError('ValueError', `Could not find element with bid "${bid}"`);
+  return loc.first();
+}
+
+async function withForceRetry(retry: boolean, first: () => Promise<unknown>, forced: () => Promise<unknown>): Promise<void> {
+  if (!retry) {
+    await first();
+    return;
+  }
+  try {
+    await first();
+  } catch {
+    await forced();
+  }
+}
+
+export async function executeAction(page: Page, action: ParsedAction, o: ExecuteOptions): Promise<void> {
+  const timeout = o.timeoutMs;
+  const r = o.retryWithForce;
+  switch (action.name) {
+    case 'click':
+    case 'dblclick': {
+      const el = await elementByBid(page, action.args.bid);
+      const opts = { button: action.args.button, modifiers: action.args.modifiers, timeout };
+      const op = action.name === 'click' ? el.click.bind(el) : el.dblclick.bind(el);
+      await withForceRetry(r, () => op(opts), () => op({ ...opts, force: true }));
+      return;
+    }
+    case 'hover': {
+      const el = await elementByBid(page, action.args.bid);
+      await withForceRetry(r, () => el.hover({ timeout }), () => el.hover({ timeout, force: true }));
+      return;
+    }
+    case 'fill': {
+      const el = await elementByBid(page, action.args.bid);
+      const { value, enable_autocomplete_menu: autocomplete } = action.args;
+      const fill = async () => {
+        if (autocomplete && value.length > 0) {
+          // Fill all but the last character, then type it, so keyboard-driven autocomplete menus open.
+          await el.fill(value.slice(0, -1), { timeout });
+          await el.pressSequentially(value.slice(-1), { timeout });
+        } else await el.fill(value, { timeout });
+      };
+      await withForceRetry(r, fill, async () => {
+        await el.click({ force: true, timeout });
+        await el.pressSequentially(value, { timeout });
+      });
+      return;
+    }
+    case 'clear': {
+      const el = await elementByBid(page, action.args.bid);
+      await el.clear({ timeout });
+      return;
+    }
+    case 'select_option': {
+      const el = await elementByBid(page, action.args.bid);
+      const opts = action.args.options;
+      await withForceRetry(
+        r,
+        () => el.selectOption(opts, { timeout }),
+        () => el.selectOption(opts, { timeout, force: true }),
+      );
+      return;
+    }
+    case 'check':
+    case 'uncheck': {
+      const el = await elementByBid(page, action.args.bid);
+      const op = action.name === 'check' ? el.check.bind(el) : el.uncheck.bind(el);
+      await withForceRetry(r, () => op({ timeout }), () => el.click({ force: true, timeout }));
+      return;
+    }
+    case 'focus': {
+      const el = await elementByBid(page, action.args.bid);
+      await el.focus({ timeout });
+      return;
+    }
+    case 'press': {
+      const el = await elementByBid(page, action.args.bid);
+      await el.press(action.args.key_comb, { timeout });
+      return;
+    }
+    case 'scroll':
+      await page.mouse.wheel(action.args.delta_x, action.args.delta_y);
+      return;
+    case 'noop':
+      await page.waitForTimeout(action.args.wait_ms);
+      return;
+    case 'go_back':
+      await page.goBack({ timeout: o.navigationTimeoutMs });
+      return;
+    case 'go_forward':
+      await page.goForward({ timeout: o.navigationTimeoutMs });
+      return;
+    case 'send_msg_to_user':
+      o.onMessage?.(action.args.text);
+      return;
+    case 'keyboard_press':
+      await page.keyboard.press(action.args.key);
+      return;
+    case 'keyboard_type':
+      await page.keyboard.type(action.args.text);
+      return;
+  }
+}
+
+/** BrowserGym's last_action_error text: `<ExceptionClass>: <message>`. */
+export function actionErrorText(e: unknown): string {
+  if (e instanceof ActionParseError) return e.errorText;
+  if (e instanceof Error) {
+    // Playwright messages may carry ANSI colour codes in their call logs.
+    const msg = e.message.replace(/\u001b\[[0-9;]*m/g, '').trimEnd();
+    const name = e.name && e.name !== 'Error' ? e.name : 'Error';
+    return `${name}: ${msg}`;
+  }
+  return `Error: ${String(e)}`;
+}
+
+/** True when the error is a Playwright timeout (reported in info.action_exec_timeout like BrowserGym). */
+export function isTimeoutError(e: unknown): boolean {
+  return e instanceof Error && e.name === 'TimeoutError';
+}

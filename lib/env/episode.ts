@@ -1,0 +1,297 @@
+// One episode on one browser page: reset loads a task page (built-in or real MiniWoB++) with BrowserGym's setup,
+// step parses and runs an action, waits for the page to settle, validates, and observes. The page and its context
+// are reused across resets; if the browser died they are recreated on the relaunched browser.
+import { randomInt } from 'node:crypto';
+import type { BrowserContext, CDPSession, Page, Route } from 'playwright-core';
+import { executeAction, actionErrorText, isTimeoutError } from './actions/execute.ts';
+import { parseActions } from './actions/parser.ts';
+import type { BrowserHost } from './browser.ts';
+import { miniwobTaskUrl, pageSeedFromEnvSeed, setupMiniwobPage, validateMiniwobPage } from './miniwob.ts';
+import { extractPageObservation } from './observation/extract.ts';
+import type { EnvOptions, Episode, Observation, ResetOptions, StepResult } from './types.ts';
+
+/** Where built-in task pages come from (lib/env/tasks by default). */
+export interface TaskSource {
+  /** Origin the pages are routed under, e.g. 'http://miniwob.localhost'; never reaches the network. */
+  origin: string;
+  names(): string[];
+  /** Full HTML document of a task page, undefined for an unknown name. */
+  html(name: string): string | undefined;
+}
+
+/** Every episode setting, resolved. */
+export interface EpisodeConfig {
+  miniwobUrl: string | undefined;
+  maxSteps: number;
+  actionTimeoutMs: number;
+  screenshot: boolean;
+  prunedHtml: boolean;
+  axtreeFlags: boolean;
+  viewport: { width: number; height: number };
+  /** Several calls in one action string run in order (OpenEnv's default); false = BrowserGym's MiniWoB setting. */
+  multiaction: boolean;
+  /** Retry timed-out element actions with force (BrowserGym's MiniWoB benchmark does). */
+  retryWithForce: boolean;
+  /** After an action, wait up to this long for the page's short timers (≤ 1 s delay) to fire. */
+  settleMs: number;
+  /** Timeout of page loads and task setup. */
+  pageTimeoutMs: number;
+}
+
+export const DEFAULT_EPISODE_CONFIG: EpisodeConfig = {
+  miniwobUrl: undefined,
+  maxSteps: 10,
+  actionTimeoutMs: 500,
+  screenshot: false,
+  prunedHtml: false,
+  axtreeFlags: false,
+  viewport: { width: 500, height: 320 },
+  multiaction: false,
+  retryWithForce: true,
+  settleMs: 1000,
+  pageTimeoutMs: 5000,
+};
+
+/** Resolves options over defaults and rejects nonsense early with a clear message. */
+export function resolveEpisodeConfig(base: EpisodeConfig, opts: Partial<EpisodeConfig & EnvOptions> = {}): EpisodeConfig {
+  const cfg: EpisodeConfig = { ...base };
+  for (const [k, v] of Object.entries(opts)) if (v !== undefined && k in cfg) (cfg as unknown as Record<string, unknown>)[k] = v;
+  const positiveInt = (name: keyof EpisodeConfig) => {
+    const v = cfg[name];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new RangeError(`${name} must be a positive integer, got ${String(v)}`);
+  };
+  positiveInt('maxSteps');
+  positiveInt('actionTimeoutMs');
+  positiveInt('pageTimeoutMs');
+  if (!(Number.isInteger(cfg.settleMs) && cfg.settleMs >= 0)) throw new RangeError(`settleMs must be an integer ≥ 0, got ${cfg.settleMs}`);
+  if (cfg.miniwobUrl !== undefined && !/^(file|https?):\/\//.test(cfg.miniwobUrl)) {
+    throw new RangeError(`miniwobUrl must be a file://, http:// or https:// URL, got '${cfg.miniwobUrl}'`);
+  }
+  return cfg;
+}
+
+/** Timers with a delay up to this are "the page is still reacting" (autocomplete, animations); longer ones are not. */
+const SETTLE_TIMER_MAX_DELAY_MS = 1000;
+
+/** Counts the page's pending short setTimeouts, so a step can wait for the page to finish reacting. */
+const TIMER_TRACKER = `(() => {
+  const pending = new Set();
+  const st = window.setTimeout, ct = window.clearTimeout;
+  window.setTimeout = function (fn, delay, ...rest) {
+    if (typeof fn !== 'function' || !(Number(delay) <= ${SETTLE_TIMER_MAX_DELAY_MS})) return st.call(window, fn, delay, ...rest);
+    const id = st.call(window, function () { pending.delete(id); return fn.apply(this, arguments); }, delay, ...rest);
+    pending.add(id);
+    return id;
+  };
+  window.clearTimeout = function (id) { pending.delete(id); return ct.call(window, id); };
+  Object.defineProperty(window, '__envPendingTimers', { get: () => pending.size });
+})();`;
+
+/** Errors that mean the page or browser is gone rather than a bad action. */
+function isTargetGone(e: unknown): boolean {
+  const m = e instanceof Error ? e.message : String(e);
+  return /Target (page, context or browser )?(has been )?closed|Browser has been closed|browser has disconnected|Target crashed|Page crashed|Session closed/i.test(m);
+}
+
+export class BrowserEpisode implements Episode {
+  private context: BrowserContext | undefined;
+  private page: Page | undefined;
+  private cdp: CDPSession | undefined;
+  private generation = -1;
+  private task = '';
+  private taskUrl = '';
+  private goal = '';
+  private steps = 0;
+  private lastAction = '';
+  private lastError = '';
+  private chat: string[] = [];
+  private lastObservation: Observation | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly host: BrowserHost,
+    private readonly tasks: TaskSource,
+    readonly config: EpisodeConfig,
+    private readonly onClose: (ep: BrowserEpisode) => void = () => undefined,
+  ) {}
+
+  /** Makes sure this episode has a live page on the live browser (recreating both after a crash). */
+  async ensurePage(): Promise<Page> {
+    if (this.closed) throw new Error('episode is closed');
+    if (this.page && !this.page.isClosed() && this.host.isAlive(this.generation)) return this.page;
+    await this.context?.close().catch(() => undefined);
+    const { context, generation } = await this.host.newContext({ viewport: this.config.viewport });
+    this.context = context;
+    this.generation = generation;
+    context.setDefaultTimeout(this.config.pageTimeoutMs);
+    await context.route('**/*', (route) => this.routeRequest(route));
+    await context.addInitScript(TIMER_TRACKER);
+    this.page = await context.newPage();
+    this.cdp = await context.newCDPSession(this.page);
+    return this.page;
+  }
+
+  /** Serves built-in pages from memory and keeps every other request off the network. */
+  private async routeRequest(route: Route): Promise<void> {
+    const url = route.request().url();
+    const o = this.config.miniwobUrl;
+    if (o !== undefined) {
+      if (url.startsWith(new URL(o).origin + '/')) return route.continue();
+      return route.abort('blockedbyclient');
+    }
+    const prefix = `${this.tasks.origin}/miniwob/`;
+    if (url.startsWith(prefix) && url.endsWith('.html')) {
+      const html = this.tasks.html(url.slice(prefix.length, -'.html'.length));
+      if (html !== undefined) return route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: html });
+      return route.fulfill({ status: 404, contentType: 'text/plain', body: 'no such task' });
+    }
+    return route.abort('blockedbyclient');
+  }
+
+  private urlFor(task: string): string {
+    if (typeof task !== 'string' || task === '') throw new RangeError('reset: task must be a non-empty string');
+    if (this.config.miniwobUrl !== undefined) return miniwobTaskUrl(this.config.miniwobUrl, task);
+    if (this.tasks.html(task) === undefined) {
+      throw new RangeError(`unknown task '${task}' (built-in tasks: ${this.tasks.names().join(', ')})`);
+    }
+    return `${this.tasks.origin}/miniwob/${task}.html`;
+  }
+
+  async reset(opts: ResetOptions): Promise<Observation> {
+    const url = this.urlFor(opts?.task);
+    const seed = opts.seed ?? randomInt(0, 2 ** 31);
+    const pageSeed = pageSeedFromEnvSeed(seed);
+    for (let attempt = 0; ; attempt++) {
+      const page = await this.ensurePage();
+      try {
+        this.goal = await setupMiniwobPage(page, url, pageSeed, this.config.pageTimeoutMs);
+        break;
+      } catch (e) {
+        // A browser that died under us is relaunched once; any other failure is the caller's to see.
+        if (attempt > 0 || !(isTargetGone(e) || !this.host.isAlive(this.generation))) throw e;
+      }
+    }
+    this.task = opts.task;
+    this.taskUrl = url;
+    this.steps = 0;
+    this.lastAction = '';
+    this.lastError = '';
+    this.chat = [];
+    return this.observe();
+  }
+
+  async observe(): Promise<Observation> {
+    if (!this.page || !this.cdp) throw new Error('observe() before reset()');
+    let lastErr: unknown;
+    // A navigation or re-render can detach the execution context mid-extraction; BrowserGym retries too.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        const p = await extractPageObservation(this.page, this.cdp, {
+          prunedHtml: this.config.prunedHtml,
+          axtreeFlags: this.config.axtreeFlags,
+          screenshot: this.config.screenshot,
+        });
+        const obs: Observation = {
+          goal: this.goal,
+          axtree_txt: p.axtree_txt,
+          pruned_html: p.pruned_html,
+          url: p.url,
+          focused_element_bid: p.focused_element_bid,
+          last_action: this.lastAction,
+          last_action_error: this.lastError,
+        };
+        if (p.screenshot) obs.screenshot = p.screenshot;
+        this.lastObservation = obs;
+        return obs;
+      } catch (e) {
+        lastErr = e;
+        if (isTargetGone(e)) throw e;
+        await this.page.waitForLoadState('domcontentloaded', { timeout: 3000 }).catch(() => undefined);
+      }
+    }
+    throw lastErr;
+  }
+
+  async step(action: string): Promise<StepResult> {
+    if (!this.page || this.taskUrl === '') throw new Error('step() before reset()');
+    this.steps += 1;
+    this.lastAction = action;
+    this.lastError = '';
+    const info: Record<string, unknown> = { task: this.task, step: this.steps };
+    const page = this.page;
+    try {
+      const actions = parseActions(action, { multiaction: this.config.multiaction });
+      for (const a of actions) {
+        await executeAction(page, a, {
+          timeoutMs: this.config.actionTimeoutMs,
+          retryWithForce: this.config.retryWithForce,
+          navigationTimeoutMs: this.config.pageTimeoutMs,
+          onMessage: (t) => this.chat.push(t),
+        });
+      }
+    } catch (e) {
+      this.lastError = actionErrorText(e);
+      if (isTimeoutError(e)) info.action_exec_timeout = this.config.actionTimeoutMs / 1000;
+    }
+    try {
+      await this.settle(page);
+      const v = await validateMiniwobPage(page, this.taskUrl);
+      const observation = await this.observe();
+      Object.assign(info, v.info, { raw_reward: v.rawReward });
+      if (this.chat.length > 0) info.chat_messages = [...this.chat];
+      return {
+        observation,
+        reward: v.reward,
+        done: v.done,
+        truncated: !v.done && this.steps >= this.config.maxSteps,
+        info,
+      };
+    } catch (e) {
+      if (!isTargetGone(e) && this.host.isAlive(this.generation) && !page.isClosed()) throw e;
+      // The browser or page died: end the episode with 0; the next reset() runs on a relaunched browser.
+      const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
+      this.lastError ||= `Error: browser page was lost: ${msg}`;
+      const last = this.lastObservation;
+      return {
+        observation: {
+          goal: this.goal,
+          axtree_txt: last?.axtree_txt ?? '',
+          pruned_html: last?.pruned_html ?? '',
+          url: last?.url ?? '',
+          focused_element_bid: '',
+          last_action: this.lastAction,
+          last_action_error: this.lastError,
+        },
+        reward: 0,
+        done: true,
+        truncated: false,
+        info: { ...info, error: `browser page was lost: ${msg}` },
+      };
+    }
+  }
+
+  /** Waits (bounded by settleMs) until the page has no pending short timers. */
+  private async settle(page: Page): Promise<void> {
+    if (this.config.settleMs === 0 || page.isClosed()) return;
+    await page
+      .waitForFunction('!(window.__envPendingTimers > 0)', undefined, { timeout: this.config.settleMs, polling: 10 })
+      .catch((e: unknown) => {
+        if (isTargetGone(e)) throw e;
+      });
+  }
+
+  /** Task, step count and URL of the current episode. */
+  get state(): { task: string; steps: number; url: string } {
+    return { task: this.task, steps: this.steps, url: this.taskUrl };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.onClose(this);
+    await this.context?.close().catch(() => undefined);
+    this.context = undefined;
+    this.page = undefined;
+    this.cdp = undefined;
+  }
+}

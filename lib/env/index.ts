@@ -1,0 +1,19 @@
+// Public API of the browser environment.
+export { EnvPool, BUILTIN_TASKS, findChromium, type EnvPoolOptions, type PoolEpisodeOptions } from './env.ts';
+export type { EpisodeConfig, TaskSource } from './episode.ts';
+export type { EnvOptions, Episode, Observation, ResetOptions, StepResult } from './types.ts';
+export {
+  parseAction,
+  parseActions,
+  parseCalls,
+  checkCall,
+  formatAction,
+  ActionParseError,
+  type ParsedAction,
+  type PyLiteral,
+  type RawCall,
+  type ParseOptions,
+} from './actions/parser.ts';
+export { ACTION_SIGNATURES, describeActions, isActionName, type ActionName, type ActionArgs, type ActionSignature, type ParamSpec } from './actions/signatures.ts';
+export { pageSeedFromEnvSeed, MINIWOB_TASKS } from './miniwob.ts';
+export { flattenAxTree, type AXNode } from './observation/axtree.ts';

@@ -1,0 +1,194 @@
+// The MiniWoB++ page protocol, driven exactly as BrowserGym drives it (browsergym/miniwob/base.py): display removal,
+// seeding, episode start, goal from core.getUtterance(), and validation from the WOB_* globals. Real MiniWoB++ pages
+// and the built-in task pages both speak this protocol, so this is the one setup/validate path for both.
+import type { Page } from 'playwright-core';
+
+/** BrowserGym's episode budget: long enough that MiniWoB's own timeout (−1 reward) never fires in practice. */
+export const EPISODE_MAX_TIME_MS = 1_000_000;
+
+/** MT19937 (Matsumoto & Nishimura), seeded with init_genrand as numpy's RandomState(int) does. */
+export class MT19937 {
+  private readonly mt = new Uint32Array(624);
+  private index = 624;
+
+  constructor(seed: number) {
+    this.mt[0] = seed >>> 0;
+    for (let i = 1; i < 624; i++) {
+      const prev = this.mt[i - 1]! ^ (this.mt[i - 1]! >>> 30);
+      // 1812433253 * prev + i in uint32 arithmetic (Math.imul keeps the low 32 bits).
+      this.mt[i] = (Math.imul(1812433253, prev) + i) >>> 0;
+    }
+  }
+
+  nextUint32(): number {
+    if (this.index >= 624) this.twist();
+    let y = this.mt[this.index++]!;
+    y ^= y >>> 11;
+    y ^= (y << 7) & 0x9d2c5680;
+    y ^= (y << 15) & 0xefc60000;
+    y ^= y >>> 18;
+    return y >>> 0;
+  }
+
+  private twist(): void {
+    const mt = this.mt;
+    for (let i = 0; i < 624; i++) {
+      const y = (mt[i]! & 0x80000000) | (mt[(i + 1) % 624]! & 0x7fffffff);
+      mt[i] = mt[(i + 397) % 624]! ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+    }
+    this.index = 0;
+  }
+}
+
+/**
+ * BrowserGym's env-seed → page-seed mapping: `np.random.RandomState(seed).randint(0, 1000000)`, i.e. 32-bit MT draws
+ * masked to 20 bits, values above 999999 rejected. The page seed goes to `Math.seedrandom(n)` as a number.
+ */
+export function pageSeedFromEnvSeed(envSeed: number): number {
+  if (!Number.isInteger(envSeed) || envSeed < 0 || envSeed > 0xffffffff) {
+    throw new RangeError(`seed must be an integer in [0, 2^32 - 1], got ${envSeed}`);
+  }
+  const rng = new MT19937(envSeed);
+  for (;;) {
+    const v = rng.nextUint32() & 0xfffff;
+    if (v <= 999_999) return v;
+  }
+}
+
+/**
+ * Removes the human display (instruction bar text, reward HUD, click canvas, START cover) and wraps core's
+ * getUtterance / endEpisode / startEpisodeReal to restore it around each call, so core.js never touches missing
+ * nodes. Same behaviour as BrowserGym's setup script; the goal reaches the agent only through getUtterance().
+ */
+const REMOVE_DISPLAY_SCRIPT = String.raw`(() => {
+  const displayIds = ['reward-display', 'click-canvas', 'sync-task-cover'];
+  const displayDivs = {};
+  let queryCopy = null;
+  const removeDisplay = () => {
+    core.clearTimer();
+    document.body.removeEventListener('click', core.canvasDrawClick);
+    queryCopy = document.getElementById('query').cloneNode(true);
+    document.getElementById('query').innerHTML = '';
+    for (const id of displayIds) {
+      const el = document.getElementById(id);
+      if (el) { el.remove(); displayDivs[id] = el; }
+    }
+  };
+  const bringBackDisplay = () => {
+    document.getElementById('query').innerHTML = queryCopy.innerHTML;
+    for (const id in displayDivs) document.body.appendChild(displayDivs[id]);
+    core.createDisplay();
+  };
+  const legacyEnd = core.endEpisode, legacyStart = core.startEpisodeReal, legacyUtterance = core.getUtterance;
+  core.getUtterance = function () { bringBackDisplay(); const u = legacyUtterance.apply(core, arguments); removeDisplay(); return u; };
+  core.endEpisode = function (reward, timeProportional, reason) { bringBackDisplay(); legacyEnd.call(core, reward, timeProportional, reason); removeDisplay(); };
+  core.startEpisodeReal = function () { bringBackDisplay(); legacyStart.call(core); removeDisplay(); };
+  removeDisplay();
+})()`;
+
+/** The six WOB_* globals BrowserGym reports as `info`. */
+export interface WobState {
+  REWARD_GLOBAL: number;
+  RAW_REWARD_GLOBAL: number;
+  REWARD_REASON: string | null;
+  DONE_GLOBAL: boolean;
+  EPISODE_ID: number;
+  TASK_READY: boolean;
+}
+
+const READ_STATE_SCRIPT = `({
+  REWARD_GLOBAL: WOB_REWARD_GLOBAL, RAW_REWARD_GLOBAL: WOB_RAW_REWARD_GLOBAL, REWARD_REASON: WOB_REWARD_REASON,
+  DONE_GLOBAL: WOB_DONE_GLOBAL, EPISODE_ID: WOB_EPISODE_ID, TASK_READY: WOB_TASK_READY })`;
+
+export class MiniwobSetupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MiniwobSetupError';
+  }
+}
+
+/**
+ * Loads `url` and starts a MiniWoB episode with BrowserGym's sequence: display removal, `Math.seedrandom(pageSeed)`,
+ * `core.EPISODE_MAX_TIME = 1e6`, `core.startEpisodeReal()`, wait for WOB_TASK_READY. Returns the goal text.
+ */
+export async function setupMiniwobPage(page: Page, url: string, pageSeed: number, timeoutMs: number): Promise<string> {
+  const resp = await page.goto(url, { waitUntil: 'load', timeout: timeoutMs });
+  if (resp && !resp.ok() && !url.startsWith('file:')) {
+    throw new MiniwobSetupError(`could not load ${url}: HTTP ${resp.status()}`);
+  }
+  const hasCore = await page.evaluate(`typeof core === 'object' && typeof core.startEpisodeReal === 'function'`);
+  if (!hasCore) {
+    throw new MiniwobSetupError(
+      `${url} is not a MiniWoB++ task page (no core.startEpisodeReal); for real MiniWoB++ the base URL must point at ` +
+        `miniwob-plusplus/miniwob/html/miniwob/ and end with '/'`,
+    );
+  }
+  await page.evaluate(REMOVE_DISPLAY_SCRIPT);
+  await page.evaluate(
+    `Math.seedrandom(${pageSeed}); core.EPISODE_MAX_TIME = ${EPISODE_MAX_TIME_MS}; core.startEpisodeReal();`,
+  );
+  await page.waitForFunction('WOB_TASK_READY', undefined, { timeout: timeoutMs });
+  const utterance = await page.evaluate('core.getUtterance()');
+  if (typeof utterance === 'string') return utterance;
+  if (utterance && typeof utterance === 'object' && typeof (utterance as { utterance?: unknown }).utterance === 'string') {
+    return (utterance as { utterance: string }).utterance;
+  }
+  throw new MiniwobSetupError(`core.getUtterance() returned ${JSON.stringify(utterance)}, expected a string`);
+}
+
+export async function readWobState(page: Page): Promise<WobState> {
+  return (await page.evaluate(READ_STATE_SCRIPT)) as WobState;
+}
+
+export interface Validation {
+  /** BrowserGym's reward: 1 when the raw MiniWoB reward is > 0, else 0 (partial credit counts as success). */
+  reward: number;
+  done: boolean;
+  /** MiniWoB's own reward before time decay (−1 … 1); partial credit is visible here. */
+  rawReward: number;
+  info: Record<string, unknown>;
+}
+
+/** BrowserGym's validate(): leaving the task page ends the episode with 0; else reward = RAW > 0, done = DONE. */
+export async function validateMiniwobPage(page: Page, taskUrl: string): Promise<Validation> {
+  if (page.isClosed()) return { reward: 0, done: true, rawReward: 0, info: { error: 'invalid page, terminating task' } };
+  if (page.url() !== taskUrl) {
+    return { reward: 0, done: true, rawReward: 0, info: { error: 'invalid url, terminating task' } };
+  }
+  const s = await readWobState(page);
+  const raw = Number(s.RAW_REWARD_GLOBAL) || 0;
+  return { reward: raw > 0 ? 1 : 0, done: s.DONE_GLOBAL === true, rawReward: raw, info: { ...s } };
+}
+
+/** Task URL = base + task + '.html' (BrowserGym concatenates, so the base must end with '/'). */
+export function miniwobTaskUrl(baseUrl: string, task: string): string {
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(task)) throw new RangeError(`invalid task name ${JSON.stringify(task)}`);
+  const base = baseUrl.endsWith('/') ? baseUrl : baseUrl + '/';
+  return `${base}${task}.html`;
+}
+
+/** The 125 MiniWoB++ tasks BrowserGym registers (browsergym/miniwob/__init__.py), by page name. */
+export const MINIWOB_TASKS: readonly string[] = [
+  'ascending-numbers', 'bisect-angle', 'book-flight', 'book-flight-nodelay', 'buy-ticket', 'choose-date',
+  'choose-date-easy', 'choose-date-medium', 'choose-date-nodelay', 'choose-list', 'circle-center', 'click-button',
+  'click-button-sequence', 'click-checkboxes', 'click-checkboxes-large', 'click-checkboxes-soft',
+  'click-checkboxes-transfer', 'click-collapsible', 'click-collapsible-2', 'click-collapsible-2-nodelay',
+  'click-collapsible-nodelay', 'click-color', 'click-dialog', 'click-dialog-2', 'click-link', 'click-menu',
+  'click-menu-2', 'click-option', 'click-pie', 'click-pie-nodelay', 'click-scroll-list', 'click-shades',
+  'click-shape', 'click-tab', 'click-tab-2', 'click-tab-2-easy', 'click-tab-2-hard', 'click-tab-2-medium',
+  'click-test', 'click-test-2', 'click-test-transfer', 'click-widget', 'copy-paste', 'copy-paste-2', 'count-shape',
+  'count-sides', 'daily-calendar', 'drag-box', 'drag-circle', 'drag-cube', 'drag-items', 'drag-items-grid',
+  'drag-shapes', 'drag-shapes-2', 'drag-single-shape', 'drag-sort-numbers', 'draw-circle', 'draw-line',
+  'email-inbox', 'email-inbox-delete', 'email-inbox-forward', 'email-inbox-forward-nl', 'email-inbox-forward-nl-turk',
+  'email-inbox-important', 'email-inbox-nl-turk', 'email-inbox-noscroll', 'email-inbox-reply',
+  'email-inbox-star-reply', 'enter-date', 'enter-password', 'enter-text', 'enter-text-2', 'enter-text-dynamic',
+  'enter-time', 'find-greatest', 'find-midpoint', 'find-word', 'focus-text', 'focus-text-2', 'form-sequence',
+  'form-sequence-2', 'form-sequence-3', 'generate-number', 'grid-coordinate', 'guess-number', 'highlight-text',
+  'highlight-text-2', 'hot-cold', 'identify-shape', 'login-user', 'login-user-popup', 'multi-layouts',
+  'multi-orderings', 'navigate-tree', 'number-checkboxes', 'odd-or-even', 'order-food', 'phone-book', 'read-table',
+  'read-table-2', 'resize-textarea', 'right-angle', 'scroll-text', 'scroll-text-2', 'search-engine',
+  'sign-agreement', 'simple-algebra', 'simple-arithmetic', 'social-media', 'social-media-all', 'social-media-some',
+  'stock-market', 'terminal', 'text-editor', 'text-transform', 'tic-tac-toe', 'unicode-test', 'use-autocomplete',
+  'use-autocomplete-nodelay', 'use-colorwheel', 'use-colorwheel-2', 'use-slider', 'use-slider-2', 'use-spinner',
+  'visual-addition',
+];

@@ -1,0 +1,64 @@
+// One observation of a page: mark bids, read the accessibility tree (and, when asked, a DOM snapshot and a
+// screenshot) over CDP, unmark, and format — BrowserGym's _pre_extract / extract_* / _post_extract sequence.
+import type { CDPSession, Page } from 'playwright-core';
+import { extractBids, flattenAxTree, type AXNode, type ExtraProps } from './axtree.ts';
+import { clickableBids, prunedHtml, type DomSnapshot } from './dom.ts';
+import { markScript, UNMARK_SCRIPT, type MarkResult } from './mark.ts';
+
+export interface ExtractOptions {
+  prunedHtml?: boolean;
+  /** Add `clickable` / `visible` to axtree lines. */
+  axtreeFlags?: boolean;
+  screenshot?: boolean;
+}
+
+export interface PageObservation {
+  axtree_txt: string;
+  pruned_html: string;
+  focused_element_bid: string;
+  url: string;
+  screenshot?: Buffer;
+}
+
+/**
+ * Extracts the page-dependent observation fields. The caller owns `cdp` (one session per page, reused across
+ * steps: creating one costs a round trip).
+ */
+export async function extractPageObservation(page: Page, cdp: CDPSession, opts: ExtractOptions): Promise<PageObservation> {
+  const flags = opts.axtreeFlags === true;
+  const mark = (await page.evaluate(markScript(flags))) as MarkResult;
+  let nodes: AXNode[];
+  let snapshot: DomSnapshot | undefined;
+  try {
+    const ax = (await cdp.send('Accessibility.getFullAXTree')) as unknown as { nodes: AXNode[] };
+    nodes = ax.nodes;
+    if (opts.prunedHtml || flags) {
+      snapshot = (await cdp.send('DOMSnapshot.captureSnapshot', {
+        computedStyles: [],
+        includeDOMRects: false,
+        includePaintOrder: false,
+      })) as unknown as DomSnapshot;
+    }
+  } finally {
+    // Restore the page's own ARIA text even when extraction failed half-way.
+    await page.evaluate(UNMARK_SCRIPT).catch(() => undefined);
+  }
+  extractBids(nodes);
+  let extra: Map<string, ExtraProps> | undefined;
+  if (flags && snapshot) {
+    const clickable = clickableBids(snapshot);
+    extra = new Map();
+    for (const [bid, visibility] of Object.entries(mark.visibility ?? {})) {
+      extra.set(bid, { visibility, clickable: clickable.has(bid) });
+    }
+  }
+  const axtree_txt = flattenAxTree(nodes, { extra, withClickable: flags, withVisible: flags });
+  const obs: PageObservation = {
+    axtree_txt,
+    pruned_html: opts.prunedHtml && snapshot ? prunedHtml(snapshot) : '',
+    focused_element_bid: mark.focusedBid,
+    url: page.url(),
+  };
+  if (opts.screenshot) obs.screenshot = await page.screenshot({ type: 'png' });
+  return obs;
+}

@@ -1,0 +1,123 @@
+// In-page scripts that give every element a stable `bid` and expose it to the accessibility tree, following
+// BrowserGym's frame_mark_elements.js / frame_unmark_elements.js (Apache-2.0, behaviour re-implemented):
+//  - elements with a standard HTML tag get bids "0", "1", … in document order (iframes get "a", "b", …, "aA", …),
+//    shadow-root content spliced in after its host; a bid, once given, is kept across steps; duplicates are renumbered;
+//  - live `value` / `checked` are mirrored into attributes so DOM snapshots show form state;
+//  - `browsergym_id_<bid> ` is prefixed to aria-roledescription and aria-description, which is how the bid reaches
+//    Accessibility.getFullAXTree; the unmark script strips it again after extraction.
+// Differences: set-of-marks flags are not computed (no screenshot overlay here), and visibility is the fraction of the
+// element's box inside the viewport, computed synchronously instead of by an IntersectionObserver (which costs a
+// frame per step). Scripts are plain strings so no bundler helper can leak into the page.
+
+/** Attribute that carries the element id (BrowserGym's BROWSERGYM_ID_ATTRIBUTE). */
+export const BID_ATTR = 'bid';
+
+export interface MarkResult {
+  /** bid of document.activeElement (through shadow roots), '' when there is none. */
+  focusedBid: string;
+  /** bid → share of the element's box inside the viewport, rounded to 0.01; only when requested. */
+  visibility?: Record<string, number>;
+}
+
+/** Expression evaluating to MarkResult; `withVisibility` selects the visibility pass. */
+export function markScript(withVisibility: boolean): string {
+  return `(${MARK_FN})(${JSON.stringify(BID_ATTR)}, ${withVisibility ? 'true' : 'false'})`;
+}
+
+const MARK_FN = String.raw`(bidAttr, withVisibility) => {
+  const HTML_TAGS = new Set(["a", "abbr", "acronym", "address", "applet", "area", "article", "aside", "audio",
+    "b", "base", "basefont", "bdi", "bdo", "big", "blockquote", "body", "br", "button", "canvas", "caption", "center",
+    "cite", "code", "col", "colgroup", "data", "datalist", "dd", "del", "details", "dfn", "dialog", "dir", "div", "dl",
+    "dt", "em", "embed", "fieldset", "figcaption", "figure", "font", "footer", "form", "frame", "frameset", "h1", "h2",
+    "h3", "h4", "h5", "h6", "head", "header", "hgroup", "hr", "html", "i", "iframe", "img", "input", "ins", "kbd",
+    "label", "legend", "li", "link", "main", "map", "mark", "menu", "meta", "meter", "nav", "noframes", "noscript",
+    "object", "ol", "optgroup", "option", "output", "p", "param", "picture", "pre", "progress", "q", "rp", "rt",
+    "ruby", "s", "samp", "script", "search", "section", "select", "small", "source", "span", "strike", "strong",
+    "style", "sub", "summary", "sup", "svg", "table", "tbody", "td", "template", "textarea", "tfoot", "th", "thead",
+    "time", "title", "tr", "track", "tt", "u", "ul", "var", "video", "wbr"]);
+  const PREFIX = "browsergym_id_";
+  const firstVisit = !("browsergym_elem_counter" in window);
+  if (firstVisit) {
+    window.browsergym_elem_counter = 0;
+    window.browsergym_frame_counter = [0];
+  }
+  // Letter ids for frames: a, b, ..., z, aA, aB, ... (all but the first character upper-cased).
+  const nextFrameId = () => {
+    const digits = window.browsergym_frame_counter, chars = "abcdefghijklmnopqrstuvwxyz";
+    const r = [];
+    for (let i = 0; i < digits.length; i++) {
+      const c = chars[digits[i]];
+      r.unshift(i < digits.length - 1 ? c.toUpperCase() : c);
+    }
+    for (let i = 0; ; i++) {
+      if (i === digits.length) { digits.push(0); break; }
+      if (++digits[i] < chars.length) break;
+      digits[i] = 0;
+    }
+    return r.join("");
+  };
+  const pushPrefix = (elem, attr, bid) => {
+    const old = elem.hasAttribute(attr) ? elem.getAttribute(attr) : "";
+    elem.setAttribute(attr, PREFIX + bid + " " + old);
+  };
+  let elements = Array.from(document.querySelectorAll("*"));
+  const seen = new Set();
+  const visibility = withVisibility ? {} : undefined;
+  const vw = window.innerWidth, vh = window.innerHeight;
+  for (let i = 0; i < elements.length; i++) {
+    const elem = elements[i];
+    if (elem.shadowRoot !== null) {
+      elements = elements.slice(0, i + 1).concat(Array.from(elem.shadowRoot.querySelectorAll("*")), elements.slice(i + 1));
+    }
+    if (!elem.tagName || !HTML_TAGS.has(elem.tagName.toLowerCase())) continue;
+    if (typeof elem.value !== "undefined") elem.setAttribute("value", elem.value);
+    if (typeof elem.checked !== "undefined") {
+      if (elem.checked === true) elem.setAttribute("checked", "");
+      else elem.removeAttribute("checked");
+    }
+    let bid = null;
+    if (elem.hasAttribute(bidAttr)) {
+      if (firstVisit) throw new Error("Attribute " + bidAttr + " already used in element " + elem.outerHTML.slice(0, 200));
+      bid = elem.getAttribute(bidAttr);
+      if (seen.has(bid)) bid = null;  // cloned node: give it a fresh bid
+    }
+    if (bid === null) {
+      const tag = elem.tagName.toLowerCase();
+      bid = (tag === "iframe" || tag === "frame") ? nextFrameId() : String(window.browsergym_elem_counter++);
+      elem.setAttribute(bidAttr, bid);
+    }
+    seen.add(bid);
+    pushPrefix(elem, "aria-roledescription", bid);
+    pushPrefix(elem, "aria-description", bid);
+    if (visibility) {
+      const r = elem.getBoundingClientRect();
+      const area = r.width * r.height;
+      const w = Math.max(0, Math.min(r.right, vw) - Math.max(r.left, 0));
+      const h = Math.max(0, Math.min(r.bottom, vh) - Math.max(r.top, 0));
+      visibility[bid] = area > 0 ? Math.round((w * h / area) * 100) / 100 : 0;
+    }
+  }
+  let active = document.activeElement;
+  while (active && active.shadowRoot && active.shadowRoot.activeElement) active = active.shadowRoot.activeElement;
+  const focusedBid = active && active.getAttribute ? (active.getAttribute(bidAttr) || "") : "";
+  return { focusedBid, visibility };
+}`;
+
+/** Removes the `browsergym_id_<bid> ` prefixes the mark script added (attribute dropped when left empty). */
+export const UNMARK_SCRIPT = String.raw`(() => {
+  const re = /^browsergym_id_[a-zA-Z0-9]+\s?/;
+  let elements = Array.from(document.querySelectorAll("*"));
+  for (let i = 0; i < elements.length; i++) {
+    const elem = elements[i];
+    if (elem.shadowRoot !== null) {
+      elements = elements.slice(0, i + 1).concat(Array.from(elem.shadowRoot.querySelectorAll("*")), elements.slice(i + 1));
+    }
+    for (const attr of ["aria-roledescription", "aria-description"]) {
+      const v = elem.getAttribute(attr);
+      if (v === null || !re.test(v)) continue;
+      const rest = v.replace(re, "");
+      if (rest === "") elem.removeAttribute(attr);
+      else elem.setAttribute(attr, rest);
+    }
+  }
+})()`;
