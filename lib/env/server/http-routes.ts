@@ -19,12 +19,14 @@ export interface HttpContext {
   onServerError?: (err: unknown) => void;
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function sendJson(ctx: HttpContext, res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent) return;
   const text = JSON.stringify(body);
   res.writeHead(status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(text),
+    // During shutdown no connection is kept alive, so closing the server need not wait for keep-alive sockets.
+    ...(ctx.isClosing() ? { connection: 'close' } : {}),
     ...headers,
   });
   res.end(text);
@@ -55,9 +57,9 @@ async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse
     res.setHeader('allow', method);
     throw new EnvServerError(405, 'method_not_allowed', `${url.pathname} takes ${method}, not ${req.method}`);
   }
-  if (url.pathname === '/health') return sendJson(res, 200, { status: 'healthy' });
+  if (url.pathname === '/health') return sendJson(ctx, res, 200, { status: 'healthy' });
   if (ctx.isClosing()) throw new EnvServerError(503, 'shutting_down', 'the server is shutting down');
-  if (url.pathname === '/metadata') return sendJson(res, 200, ctx.metadata());
+  if (url.pathname === '/metadata') return sendJson(ctx, res, 200, ctx.metadata());
 
   const body = method === 'POST' ? parseJsonBody(await readBody(req, ctx.maxBodyBytes)) : undefined;
   const id = sessionIdOf(req, url, body);
@@ -65,13 +67,13 @@ async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse
   const { registry } = ctx;
   switch (url.pathname) {
     case '/state':
-      return sendJson(res, 200, registry.require(id).getState(), echo);
+      return sendJson(ctx, res, 200, registry.require(id).getState(), echo);
     case '/reset': {
       const reset = parseResetRequest(body);
       const existing = registry.get(id);
       const session = existing ?? registry.open(id, 'http');
       try {
-        return sendJson(res, 200, await session.reset(reset), echo);
+        return sendJson(ctx, res, 200, await session.reset(reset), echo);
       } catch (err) {
         // A session that never got an episode must not keep a slot.
         if (!existing) await registry.close(id);
@@ -80,13 +82,13 @@ async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse
     }
     case '/step': {
       const step = parseStepRequest(body);
-      return sendJson(res, 200, await registry.require(id).step(step), echo);
+      return sendJson(ctx, res, 200, await registry.require(id).step(step), echo);
     }
     case '/observe':
-      return sendJson(res, 200, await registry.require(id).observe(), echo);
+      return sendJson(ctx, res, 200, await registry.require(id).observe(), echo);
     case '/close': {
       if (!(await registry.close(id))) throw new EnvServerError(404, 'unknown_session', `unknown session '${id}'`);
-      return sendJson(res, 200, { closed: true, session_id: id });
+      return sendJson(ctx, res, 200, { closed: true, session_id: id });
     }
   }
 }
@@ -98,7 +100,7 @@ export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res:
       const e = asServerError(err);
       if (e.status >= 500) ctx.onServerError?.(err);
       // After 413 the rest of the body is not read: close the connection instead of parsing leftovers.
-      sendJson(res, e.status, httpErrorBody(e), e.status === 413 ? { connection: 'close' } : {});
+      sendJson(ctx, res, e.status, httpErrorBody(e), e.status === 413 ? { connection: 'close' } : {});
     });
   };
 }

@@ -38,8 +38,9 @@ const DEFAULTS = {
   idleTimeoutMs: 15 * 60_000,
 };
 
-// How long shutdown waits for in-flight replies before cutting connections.
-const SHUTDOWN_GRACE_MS = 2000;
+// How long shutdown waits, after every session's queued work finished, for the last replies to flush before
+// cutting connections (sockets of requests the client aborted otherwise linger until their own timeout).
+const SHUTDOWN_GRACE_MS = 200;
 
 export class EnvServer {
   readonly registry: SessionRegistry;
