@@ -21,6 +21,7 @@ import {
   type TensorToWrite,
 } from '../lib/io/safetensors.ts';
 import { parseStrictJson } from '../lib/io/strict-json.ts';
+import { native } from '../lib/engine/native.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lfm2-st-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -213,7 +214,7 @@ function fileFromHeader(header: string | Buffer, data: Buffer, lengthOverride?: 
 const tensorJson = (name: string, dtype: string, shape: number[], b: number, e: number) =>
   `"${name}":{"dtype":"${dtype}","shape":[${shape}],"data_offsets":[${b},${e}]}`;
 
-export const malformedCases: { name: string; bytes: () => Buffer; problem: RegExp }[] = [
+const malformedCases: { name: string; bytes: () => Buffer; problem: RegExp }[] = [
   { name: 'empty file', bytes: () => Buffer.alloc(0), problem: /too small/ },
   { name: 'truncated length', bytes: () => Buffer.from([1, 2, 3]), problem: /too small/ },
   { name: 'header too large', bytes: () => fileFromHeader('{}', Buffer.alloc(0), 200_000_000n), problem: /exceeds 100000000/ },
@@ -251,6 +252,10 @@ export const malformedCases: { name: string; bytes: () => Buffer; problem: RegEx
   { name: 'offsets out of range', bytes: () => fileFromHeader(`{${tensorJson('a', 'F32', [4], 0, 16)}}`, Buffer.alloc(10)), problem: /run past the data section/ },
   { name: 'end before begin', bytes: () => fileFromHeader(`{${tensorJson('a', 'F32', [0], 8, 4)}}`, Buffer.alloc(8)), problem: /data_offsets/ },
   { name: 'metadata not strings', bytes: () => fileFromHeader('{"__metadata__":{"a":1}}', Buffer.alloc(0)), problem: /__metadata__/ },
+  { name: 'fractional offsets', bytes: () => fileFromHeader('{"a":{"dtype":"F32","shape":[1],"data_offsets":[0.0,4]}}', Buffer.alloc(4)), problem: /non-integer|data_offsets/ },
+  { name: 'unpaired surrogate escape', bytes: () => fileFromHeader(`{${tensorJson('a\\ud800', 'F32', [1], 0, 4)}}`, Buffer.alloc(4)), problem: /unpaired surrogate/ },
+  { name: 'nesting too deep', bytes: () => fileFromHeader(`{"__metadata__":${'['.repeat(300)}${']'.repeat(300)}}`, Buffer.alloc(0)), problem: /nesting/ },
+  { name: 'number out of range', bytes: () => fileFromHeader(`{${tensorJson('a', 'F32', [1], 0, 4)},"b":{"dtype":"F32","shape":[1e999],"data_offsets":[4,8]}}`, Buffer.alloc(8)), problem: /not valid JSON|non-integer|out of range/ },
   { name: 'missing shape', bytes: () => fileFromHeader('{"a":{"dtype":"F32","data_offsets":[0,4]}}', Buffer.alloc(4)), problem: /shape/ },
 ];
 
@@ -279,5 +284,106 @@ describe('TS reader rejects malformed files', () => {
   });
   it('names a missing file', () => {
     expect(() => readSafetensors(join(dir, 'nope.safetensors'))).toThrow(/nope\.safetensors: cannot open/);
+  });
+});
+
+// ---- native reader/writer (native/io/safetensors.cpp) against the TypeScript one ----
+describe('native safetensors', () => {
+  const addon = native();
+  const nativeTensors = (seed: number) => randomTensors(seed).filter((t) => t.dtype !== 'U8' || t.name === 'bytes');
+
+  it('TS writer and native writer produce byte-identical files', () => {
+    const a = join(dir, 'ts.safetensors');
+    const b = join(dir, 'native.safetensors');
+    const tensors = nativeTensors(20);
+    const meta = { 'quote"key': 'line\nbreak\u0001 tab\t ünï 😀', step: '3' };
+    writeSafetensors(a, tensors, meta);
+    addon.safetensorsWrite(b, [...tensors].reverse(), meta);
+    expect(existsSync(`${b}.tmp`)).toBe(false);
+    expect(Buffer.compare(readFileSync(a), readFileSync(b))).toBe(0);
+  });
+
+  it('native reads what TS wrote (header, metadata, values) and TS reads what native wrote', () => {
+    const a = join(dir, 'ts2.safetensors');
+    const tensors = nativeTensors(21);
+    writeSafetensors(a, tensors, { k: 'v' });
+    const info = addon.safetensorsInfo(a);
+    const tsHeader = readSafetensorsHeader(a);
+    expect(info.headerLength).toBe(tsHeader.headerLength);
+    expect(info.metadata).toEqual({ format: 'pt', k: 'v' });
+    expect(info.tensors).toEqual(tsHeader.entries.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, dataOffsets: e.dataOffsets })));
+    const st = readSafetensors(a);
+    for (const name of ['emb', 'half', 'model.layers.0.w', 'a.scalar', 'dbl', 'empty']) {
+      expect(Array.from(addon.safetensorsReadTensor(a, name, 'f32')), name).toEqual(Array.from(tensorToFloat32(st, name)));
+    }
+    const b = join(dir, 'native2.safetensors');
+    addon.safetensorsWrite(b, tensors, { k: 'v' });
+    const back = readSafetensors(b);
+    for (const t of tensors) {
+      expect(Buffer.compare(back.tensors.get(t.name)!.data, Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))).toBe(0);
+    }
+  });
+
+  it('converts every F16 and BF16 bit pattern like the TS reference, and rounds F32/F16 -> BF16 to nearest even', () => {
+    const all = new Uint16Array(65536).map((_, i) => i);
+    const r = rng(22);
+    const f32 = new Float32Array(4096).map(() => randn(r) * 10 ** (r() * 8 - 4));
+    const p = join(dir, 'patterns.safetensors');
+    writeSafetensors(p, [
+      { name: 'f16', dtype: 'F16', shape: [65536], data: all },
+      { name: 'bf16', dtype: 'BF16', shape: [256, 256], data: all },
+      { name: 'f32', dtype: 'F32', shape: [4096], data: f32 },
+    ]);
+    for (const name of ['f16', 'bf16'] as const) {
+      const got = addon.safetensorsReadTensor(p, name, 'f32');
+      for (let h = 0; h < 65536; h++) {
+        const want = name === 'f16' ? f16ToF32(h) : bf16ToF32(h);
+        if (Number.isNaN(want)) expect(Number.isNaN(got[h])).toBe(true);
+        else expect(got[h], `${name} ${h}`).toBe(want);
+      }
+    }
+    const bf = addon.safetensorsReadTensor(p, 'f32', 'bf16');
+    for (let i = 0; i < f32.length; i++) expect(bf[i]).toBe(f32ToBf16(f32[i]));
+    const fromF16 = addon.safetensorsReadTensor(p, 'f16', 'bf16');
+    for (let h = 0; h < 65536; h += 7) if (!Number.isNaN(f16ToF32(h))) expect(fromF16[h]).toBe(f32ToBf16(f16ToF32(h)));
+    expect(Array.from(addon.safetensorsReadTensor(p, 'bf16', 'bf16'))).toEqual(Array.from(all));
+  });
+
+  it('reads tensors at unaligned file offsets (third-party header without padding)', () => {
+    const r = rng(23);
+    const vals = new Float32Array(33).map(() => randn(r));
+    const header = `{${tensorJson('b', 'BF16', [1], 0, 2)},${tensorJson('w', 'F32', [33], 2, 134)}}`; // odd length, w at +2
+    const bf = encodeFloats([randn(r)], 'BF16');
+    const p = join(dir, 'unaligned.safetensors');
+    writeFileSync(p, fileFromHeader(header, Buffer.concat([bf, Buffer.from(vals.buffer)])));
+    expect((8 + Buffer.byteLength(header) + 2) % 4).not.toBe(0);
+    expect(Array.from(addon.safetensorsReadTensor(p, 'w', 'f32'))).toEqual(Array.from(vals));
+    expect(Array.from(tensorToFloat32(readSafetensors(p), 'w'))).toEqual(Array.from(vals));
+  });
+
+  for (const c of malformedCases) {
+    it(`rejects malformed file: ${c.name}`, () => {
+      const p = join(dir, `nbad-${c.name.replace(/\W+/g, '_')}.safetensors`);
+      writeFileSync(p, c.bytes());
+      expect(() => addon.safetensorsInfo(p)).toThrow(`safetensors ${p}: `);
+      expect(() => addon.safetensorsInfo(p)).toThrow(c.problem);
+    });
+  }
+
+  it('gives clear errors for bad calls, missing files and missing tensors', () => {
+    const p = join(dir, 'nargs.safetensors');
+    const t = (over: object) => [{ name: 'x', dtype: 'F32', shape: [2], data: new Float32Array(2), ...over }];
+    expect(() => addon.safetensorsWrite(p, t({ data: new Float32Array(3) }))).toThrow(/needs 8 bytes, got 12/);
+    expect(() => addon.safetensorsWrite(p, t({ dtype: 'Q4' }))).toThrow(/unsupported dtype 'Q4'/);
+    expect(() => addon.safetensorsWrite(p, t({ shape: [-1] }))).toThrow(RangeError);
+    expect(() => addon.safetensorsWrite(p, [...t({}), ...t({})])).toThrow(/duplicate tensor name "x"/);
+    expect(() => addon.safetensorsWrite(p, t({ name: '__metadata__' }))).toThrow(/not a valid tensor name/);
+    expect(() => addon.safetensorsWrite(p, t({}), { a: 1 } as never)).toThrow(/metadata values must be strings/);
+    expect(() => (addon.safetensorsInfo as (x: unknown) => unknown)(42)).toThrow(TypeError);
+    expect(existsSync(p)).toBe(false);
+    expect(() => addon.safetensorsInfo(join(dir, 'missing.safetensors'))).toThrow(/missing\.safetensors: cannot open/);
+    addon.safetensorsWrite(p, t({}));
+    expect(() => addon.safetensorsReadTensor(p, 'nope', 'f32')).toThrow(/missing tensor nope in .*nargs\.safetensors/);
+    expect(() => addon.safetensorsWrite(join(dir, 'no/such/dir/x.safetensors'), t({}))).toThrow(/cannot create/);
   });
 });

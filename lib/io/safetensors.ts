@@ -98,7 +98,7 @@ export function parseSafetensorsHeader(file: string, headerBytes: Uint8Array): O
   }
   let root: JsonValue;
   try {
-    root = parseStrictJson(text);
+    root = parseStrictJson(text, { integersOnly: true });
   } catch (e) {
     if (e instanceof JsonSyntaxError) throw err('INVALID_JSON', `header is not valid JSON: ${e.message}`);
     throw e;
@@ -131,7 +131,7 @@ export function parseSafetensorsHeader(file: string, headerBytes: Uint8Array): O
     }
     entries.push({ name, dtype, shape: shape as number[], dataOffsets: [offsets[0] as number, offsets[1] as number] });
   }
-  entries.sort((a, b) => a.dataOffsets[0] - b.dataOffsets[0] || a.dataOffsets[1] - b.dataOffsets[1]);
+  entries.sort((a, b) => a.dataOffsets[0] - b.dataOffsets[0] || a.dataOffsets[1] - b.dataOffsets[1] || utf8Compare(a.name, b.name));
   let expectedBegin = 0;
   for (const e of entries) {
     const [begin, end] = e.dataOffsets;

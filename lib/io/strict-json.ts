@@ -13,9 +13,14 @@ export class JsonSyntaxError extends Error {
   }
 }
 
-const MAX_DEPTH = 64;
+const MAX_DEPTH = 128; // same limit as native/core/json.cpp
 
-export function parseStrictJson(text: string): JsonValue {
+export interface StrictJsonOptions {
+  /** Reject numbers written with a fraction or exponent (file headers hold only integer sizes and offsets). */
+  integersOnly?: boolean;
+}
+
+export function parseStrictJson(text: string, options: StrictJsonOptions = {}): JsonValue {
   let i = 0;
   const fail = (msg: string): never => {
     throw new JsonSyntaxError(msg, i);
@@ -63,8 +68,19 @@ export function parseStrictJson(text: string): JsonValue {
           case 'u': {
             const hex = text.slice(i, i + 4);
             if (!/^[0-9a-fA-F]{4}$/.test(hex)) fail('bad \\u escape');
-            out += String.fromCharCode(parseInt(hex, 16));
+            const cu = parseInt(hex, 16);
             i += 4;
+            // Unpaired surrogates cannot be encoded as UTF-8; the native parser rejects them too.
+            if (cu >= 0xd800 && cu <= 0xdbff) {
+              const lo = text.slice(i, i + 6);
+              if (!/^\\u[dD][c-fC-F][0-9a-fA-F]{2}$/.test(lo)) fail('unpaired surrogate in \\u escape');
+              out += String.fromCharCode(cu, parseInt(lo.slice(2), 16));
+              i += 6;
+            } else if (cu >= 0xdc00 && cu <= 0xdfff) {
+              fail('unpaired surrogate in \\u escape');
+            } else {
+              out += String.fromCharCode(cu);
+            }
             break;
           }
           default:
@@ -80,6 +96,7 @@ export function parseStrictJson(text: string): JsonValue {
   const num = (): number => {
     const m = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/.exec(text.slice(i, i + 400));
     if (!m) return fail('invalid number');
+    if (options.integersOnly && (m[2] !== undefined || m[3] !== undefined)) fail(`non-integer number ${m[0]}`);
     i += m[0].length;
     return Number(m[0]);
   };

@@ -37,6 +37,7 @@ class SafetensorsFile {
   const TensorInfo* find(const std::string& name) const;      // nullptr when absent
   const TensorInfo& get(const std::string& name) const;       // throws "missing tensor <name> in <file>"
   const uint8_t* data(const TensorInfo& t) const;              // pointer into the mapping (may be unaligned)
+  uint64_t header_length() const { return data_offset_ - 8; }  // N, the JSON header's size in bytes (padding included)
 
   // Copies a tensor into FP32 (F32/F16/BF16 sources) after checking its shape; throws on mismatch.
   void read_f32(const std::string& name, const std::vector<int64_t>& expected_shape, float* out) const;
