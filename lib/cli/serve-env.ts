@@ -12,7 +12,7 @@ const USAGE = `usage: lfm2-rl serve-env [options]
   --miniwob-url U     base URL of a real MiniWoB++ checkout (default $MINIWOB_URL; unset = built-in tasks)
   --max-sessions N    sessions (pages) alive at once (default $MAX_CONCURRENT_ENVS or 16)
   --task NAME         task of a reset without task_name (default $BROWSERGYM_TASK_NAME or click-test)
-  --max-steps N       steps per episode before truncation (default: unlimited)
+  --max-steps N       steps per episode before truncation (default 10, BrowserGym's MiniWoB benchmark)
   --max-body-bytes N  largest request body / WebSocket message (default 1048576)
   --screenshot F      screenshots for sessions that do not ask: none, array (OpenEnv lists), png (default none)
   --no-pruned-html    skip pruned_html (saves a DOM snapshot per step)
@@ -56,7 +56,7 @@ export async function run(argv: string[]): Promise<number> {
   const port = positiveInt('--port', values.port ?? env.BROWSERGYM_PORT, 8000, 0);
   if (port > 65535) throw new Error(`--port must be at most 65535, got ${port}`);
   const maxSessions = positiveInt('--max-sessions', values['max-sessions'] ?? env.MAX_CONCURRENT_ENVS, 16);
-  const maxSteps = values['max-steps'] === undefined ? undefined : positiveInt('--max-steps', values['max-steps'], 0);
+  const maxSteps = positiveInt('--max-steps', values['max-steps'], 10);
   const maxBodyBytes = positiveInt('--max-body-bytes', values['max-body-bytes'], 1 << 20, 1024);
   const idleSeconds = positiveInt('--idle-timeout', values['idle-timeout'], 900, 0);
   const screenshot = parseScreenshotFlag(values.screenshot);
