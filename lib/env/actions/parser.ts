@@ -73,6 +73,25 @@ const IDENT = /[A-Za-z_\p{L}][\w\p{L}\p{N}]*/uy;
 const NUMBER = /[+-]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?/y;
 const WS = /(?:[ \t\r\n]+|#[^\n]*)*/y;
 
+const SIMPLE_ESCAPES: Record<string, string> = {
+  '\\': '\\', "'": "'", '"': '"', a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\n': '',
+};
+
+/** Decodes the Python escape starting after a backslash at `i`; returns the text and the characters consumed. */
+function decodeEscape(t: string, i: number): [string, number] {
+  const e = t[i]!;
+  if (e in SIMPLE_ESCAPES) return [SIMPLE_ESCAPES[e]!, 1];
+  const oct = /^[0-7]{1,3}/.exec(t.slice(i, i + 3));
+  if (oct) return [String.fromCodePoint(parseInt(oct[0], 8)), oct[0].length];
+  const hexLen = e === 'x' ? 2 : e === 'u' ? 4 : e === 'U' ? 8 : 0;
+  if (hexLen > 0) {
+    const hex = t.slice(i + 1, i + 1 + hexLen);
+    const cp = parseInt(hex, 16);
+    if (hex.length === hexLen && /^[0-9a-fA-F]+$/.test(hex) && cp <= 0x10ffff) return [String.fromCodePoint(cp), 1 + hexLen];
+  }
+  return ['\\' + e, 1];
+}
+
 /** Recursive-descent reader over one string; every method either advances `pos` or throws Failure. */
 class Reader {
   pos = 0;
@@ -196,9 +215,9 @@ class Reader {
   }
 
   /**
-   * A quoted string ('…', "…", '''…''', """…"""), newlines allowed. Escapes follow pyparsing's QuotedString, which
-   * BrowserGym uses: \n \t \r \f become control characters, a backslash before any other character keeps that
-   * character (so \\ → \, \' → ', \" → ").
+   * A quoted string ('…', "…", '''…''', """…"""), newlines allowed, escapes decoded as in Python string literals
+   * (what the model writes: \n \t \\ \' \" \xNN \uNNNN \UNNNNNNNN, octal, \a \b \f \v; an unknown escape keeps
+   * its backslash, a backslash-newline joins lines).
    */
   string(): string {
     const t = this.text;
@@ -210,9 +229,9 @@ class Reader {
       if (t.startsWith(q, i)) break;
       const ch = t[i]!;
       if (ch === '\\' && i + 1 < t.length) {
-        const e = t[i + 1]!;
-        out += e === 'n' ? '\n' : e === 't' ? '\t' : e === 'r' ? '\r' : e === 'f' ? '\f' : e;
-        i += 2;
+        const [text, used] = decodeEscape(t, i + 1);
+        out += text;
+        i += 1 + used;
       } else {
         out += ch;
         i += 1;
