@@ -1,9 +1,13 @@
 #include "backend/cpu/gemm.h"
 
+#include "backend/cpu/cpu_features.h"
+#include "backend/cpu/gemm_kernels.h"
 #include "core/bf16.h"
+#include "core/error.h"
 #include "core/threadpool.h"
 
-// Portable implementations. SIMD versions (gemm_*_avx512.cpp) replace the hot cases at run time.
+// Argument checks, implementation dispatch and the portable C++ kernels. The SIMD kernels
+// (gemm_<isa>.cpp) replace the portable ones at run time when the CPU supports them.
 namespace lfm2 {
 namespace {
 
@@ -11,20 +15,20 @@ inline float load_w(const void* B, DType t, int64_t idx) {
   return t == DType::F32 ? static_cast<const float*>(B)[idx] : bf16_to_f32(static_cast<const uint16_t*>(B)[idx]);
 }
 
-}  // namespace
-
-void gemm_nt_ref(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype,
-                 int64_t ldb, float* C, int64_t ldc, float beta) {
-  for (int64_t i = 0; i < M; ++i)
-    for (int64_t j = 0; j < N; ++j) {
-      double s = 0;
-      for (int64_t k = 0; k < K; ++k) s += double(A[i * lda + k]) * double(load_w(B, btype, j * ldb + k));
-      C[i * ldc + j] = float(s + (beta != 0.f ? double(beta) * C[i * ldc + j] : 0.0));
-    }
+void check_common(const char* op, int64_t M, int64_t N, int64_t K, const void* A, const void* B, const float* C,
+                  int64_t ldc) {
+  LFM2_CHECK(M >= 0 && N >= 0 && K >= 0, op, ": negative size M=", M, " N=", N, " K=", K);
+  LFM2_CHECK(M == 0 || N == 0 || C, op, ": C is null");
+  LFM2_CHECK(M == 0 || N == 0 || K == 0 || (A && B), op, ": A or B is null");
+  LFM2_CHECK(M == 0 || ldc >= N, op, ": ldc=", ldc, " < N=", N);
 }
 
-void gemm_nt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype, int64_t ldb,
-             float* C, int64_t ldc, float beta, Precision) {
+void check_dtype(const char* op, DType t) {
+  LFM2_CHECK(t == DType::F32 || t == DType::BF16, op, ": unknown B dtype ", int(t));
+}
+
+void nt_portable(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype,
+                 int64_t ldb, float* C, int64_t ldc, float beta) {
   parallel_for(N, [&](int64_t j0, int64_t j1, int) {
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = j0; j < j1; ++j) {
@@ -35,8 +39,8 @@ void gemm_nt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const
   });
 }
 
-void gemm_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype, int64_t ldb,
-             float* C, int64_t ldc, float beta) {
+void nn_portable(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype,
+                 int64_t ldb, float* C, int64_t ldc, float beta) {
   parallel_for(M, [&](int64_t i0, int64_t i1, int) {
     for (int64_t i = i0; i < i1; ++i) {
       float* c = C + i * ldc;
@@ -49,8 +53,8 @@ void gemm_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const
   });
 }
 
-void gemm_tn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
-             int64_t ldc, float beta) {
+void tn_portable(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+                 int64_t ldc, float beta) {
   parallel_for(M, [&](int64_t i0, int64_t i1, int) {
     for (int64_t i = i0; i < i1; ++i) {
       float* c = C + i * ldc;
@@ -62,6 +66,109 @@ void gemm_tn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const
       }
     }
   });
+}
+
+GemmImpl checked_impl(GemmImpl impl) {
+  GemmImpl r = gemm_resolve_impl(impl);
+  LFM2_CHECK(gemm_impl_supported(r), "gemm: implementation '", gemm_impl_name(r), "' is not supported by this CPU");
+  return r;
+}
+
+}  // namespace
+
+const char* gemm_impl_name(GemmImpl impl) {
+  switch (impl) {
+    case GemmImpl::Auto: return "auto";
+    case GemmImpl::Portable: return "portable";
+    case GemmImpl::Avx2: return "avx2";
+    case GemmImpl::Avx512: return "avx512";
+  }
+  return "unknown";
+}
+
+bool gemm_impl_supported(GemmImpl impl) {
+  switch (impl) {
+    case GemmImpl::Auto:
+    case GemmImpl::Portable: return true;
+    case GemmImpl::Avx2: return cpu_features().has_avx2_fma();
+    case GemmImpl::Avx512: return false;
+  }
+  return false;
+}
+
+GemmImpl gemm_resolve_impl(GemmImpl impl) {
+  if (impl != GemmImpl::Auto) return impl;
+  if (gemm_impl_supported(GemmImpl::Avx512)) return GemmImpl::Avx512;
+  if (gemm_impl_supported(GemmImpl::Avx2)) return GemmImpl::Avx2;
+  return GemmImpl::Portable;
+}
+
+std::vector<GemmImpl> gemm_supported_impls() {
+  std::vector<GemmImpl> out;
+  for (GemmImpl i : {GemmImpl::Portable, GemmImpl::Avx2, GemmImpl::Avx512})
+    if (gemm_impl_supported(i)) out.push_back(i);
+  return out;
+}
+
+void gemm_nt_with(GemmImpl impl, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B,
+                  DType btype, int64_t ldb, float* C, int64_t ldc, float beta, Precision prec) {
+  check_common("gemm_nt", M, N, K, A, B, C, ldc);
+  check_dtype("gemm_nt", btype);
+  LFM2_CHECK(prec == Precision::Exact || prec == Precision::Fast, "gemm_nt: unknown precision ", int(prec));
+  LFM2_CHECK(M == 0 || lda >= K, "gemm_nt: lda=", lda, " < K=", K);
+  LFM2_CHECK(N == 0 || ldb >= K, "gemm_nt: ldb=", ldb, " < K=", K);
+  switch (checked_impl(impl)) {
+    case GemmImpl::Avx2: return gemm_kernels::nt_avx2(M, N, K, A, lda, B, btype, ldb, C, ldc, beta);
+    default: return nt_portable(M, N, K, A, lda, B, btype, ldb, C, ldc, beta);
+  }
+}
+
+void gemm_nn_with(GemmImpl impl, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B,
+                  DType btype, int64_t ldb, float* C, int64_t ldc, float beta) {
+  check_common("gemm_nn", M, N, K, A, B, C, ldc);
+  check_dtype("gemm_nn", btype);
+  LFM2_CHECK(M == 0 || lda >= K, "gemm_nn: lda=", lda, " < K=", K);
+  LFM2_CHECK(K == 0 || ldb >= N, "gemm_nn: ldb=", ldb, " < N=", N);
+  switch (checked_impl(impl)) {
+    case GemmImpl::Avx2: return gemm_kernels::nn_avx2(M, N, K, A, lda, B, btype, ldb, C, ldc, beta);
+    default: return nn_portable(M, N, K, A, lda, B, btype, ldb, C, ldc, beta);
+  }
+}
+
+void gemm_tn_with(GemmImpl impl, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                  int64_t ldb, float* C, int64_t ldc, float beta) {
+  check_common("gemm_tn", M, N, K, A, B, C, ldc);
+  LFM2_CHECK(K == 0 || lda >= M, "gemm_tn: lda=", lda, " < M=", M);
+  LFM2_CHECK(K == 0 || ldb >= N, "gemm_tn: ldb=", ldb, " < N=", N);
+  switch (checked_impl(impl)) {
+    case GemmImpl::Avx2: return gemm_kernels::tn_avx2(M, N, K, A, lda, B, ldb, C, ldc, beta);
+    default: return tn_portable(M, N, K, A, lda, B, ldb, C, ldc, beta);
+  }
+}
+
+void gemm_nt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype, int64_t ldb,
+             float* C, int64_t ldc, float beta, Precision prec) {
+  gemm_nt_with(GemmImpl::Auto, M, N, K, A, lda, B, btype, ldb, C, ldc, beta, prec);
+}
+
+void gemm_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype, int64_t ldb,
+             float* C, int64_t ldc, float beta) {
+  gemm_nn_with(GemmImpl::Auto, M, N, K, A, lda, B, btype, ldb, C, ldc, beta);
+}
+
+void gemm_tn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+             int64_t ldc, float beta) {
+  gemm_tn_with(GemmImpl::Auto, M, N, K, A, lda, B, ldb, C, ldc, beta);
+}
+
+void gemm_nt_ref(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype,
+                 int64_t ldb, float* C, int64_t ldc, float beta) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double s = 0;
+      for (int64_t k = 0; k < K; ++k) s += double(A[i * lda + k]) * double(load_w(B, btype, j * ldb + k));
+      C[i * ldc + j] = float(s + (beta != 0.f ? double(beta) * C[i * ldc + j] : 0.0));
+    }
 }
 
 }  // namespace lfm2

@@ -8,8 +8,13 @@
 //
 // Precision::Exact keeps activations in FP32 (BF16 weights are upcast exactly). Precision::Fast may round
 // activations to BF16 to use the AVX512_BF16 dot-product instructions (FP32 accumulation); it is only
-// used where a caller asks for it.
+// used where a caller asks for it. On CPUs without AVX512_BF16 the fast path is the exact path.
+//
+// beta == 0 never reads C (it may hold garbage or NaN). K == 0 gives C = beta*C. Leading dimensions are in
+// elements and must be at least the row width. All entry points run on the thread pool (parallel_for) and
+// validate their arguments (lfm2::Error on bad input).
 #include <cstdint>
+#include <vector>
 
 namespace lfm2 {
 
@@ -24,6 +29,22 @@ void gemm_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const
 
 void gemm_tn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
              int64_t ldc, float beta);
+
+// Implementation choice. Auto picks the best one the CPU supports (AVX-512 > AVX2+FMA > portable C++);
+// tests and benchmarks name one explicitly to check every kernel the machine can run.
+enum class GemmImpl : int { Auto = 0, Portable = 1, Avx2 = 2, Avx512 = 3 };
+
+const char* gemm_impl_name(GemmImpl impl);
+bool gemm_impl_supported(GemmImpl impl);       // Auto and Portable are always supported
+GemmImpl gemm_resolve_impl(GemmImpl impl);     // Auto -> the concrete implementation it runs
+std::vector<GemmImpl> gemm_supported_impls();  // concrete implementations, best last
+
+void gemm_nt_with(GemmImpl impl, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B,
+                  DType btype, int64_t ldb, float* C, int64_t ldc, float beta, Precision prec);
+void gemm_nn_with(GemmImpl impl, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B,
+                  DType btype, int64_t ldb, float* C, int64_t ldc, float beta);
+void gemm_tn_with(GemmImpl impl, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                  int64_t ldb, float* C, int64_t ldc, float beta);
 
 // Scalar reference versions (double accumulation) used by the native self-tests.
 void gemm_nt_ref(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype,

@@ -1,0 +1,25 @@
+#pragma once
+// Run-time CPU feature detection. SIMD kernels (files named *_avx2.cpp / *_avx512.cpp) may only be called
+// after checking the matching flags here: the addon is built with those files on every x86-64 machine.
+namespace lfm2 {
+
+struct CpuFeatures {
+  bool avx2 = false;
+  bool fma = false;
+  bool f16c = false;
+  bool avx512f = false;
+  bool avx512bw = false;
+  bool avx512vl = false;
+  bool avx512dq = false;
+  bool avx512bf16 = false;
+
+  // What the kernels of each file family need (see CMakeLists.txt for the flags they are compiled with).
+  bool has_avx2_fma() const { return avx2 && fma && f16c; }
+  bool has_avx512() const { return has_avx2_fma() && avx512f && avx512bw && avx512vl && avx512dq; }
+  bool has_avx512_bf16() const { return has_avx512() && avx512bf16; }
+};
+
+// Detected once; cheap to call.
+const CpuFeatures& cpu_features();
+
+}  // namespace lfm2

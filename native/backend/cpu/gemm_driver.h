@@ -1,0 +1,106 @@
+#pragma once
+// Cache-blocked GEMM driver shared by the SIMD kernel files (BLIS loop order jc -> pc -> ic -> jr -> ir).
+// Included only by gemm_*_<isa>.cpp: everything here has internal linkage, so each ISA file gets its own copy
+// compiled with its own instruction set.
+//
+// A `Kern` describes one register-blocked micro-kernel:
+//   using PackT;                       element type of the packed panels
+//   static constexpr int MR, NR;       register tile (rows of C x columns of C)
+//   static constexpr int64_t MC, KC, NC;   cache blocks: MC x KC of A in L2, KC x NR of B in L1, KC x NC of B in L3
+//   static int64_t kpad(int64_t kc);   packed depth (kc rounded up to the kernel's k step)
+//   static void micro(int64_t kc, const PackT* a_panel, const PackT* b_panel, float* C, int64_t ldc, float beta,
+//                     int mr, int nr);  C[mr, nr] = beta*C + a_panel . b_panel (beta == 0: C is not read)
+// pack_a(dst, i0, mc, p0, kc) writes ceil(mc/MR) panels of MR rows x kpad(kc), zero-padded, each MR*kpad long;
+// pack_b(dst, j0, nc, p0, kc) writes ceil(nc/NR) panels of NR columns likewise. Packers may write up to
+// kPackSlack elements past the last panel.
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+
+#include "core/threadpool.h"
+
+namespace lfm2 {
+namespace {
+
+constexpr int64_t kPackSlack = 64;
+
+// Grows on demand; one per thread and kernel type, kept for the life of the (persistent) pool thread.
+template <class T>
+struct PackBuffer {
+  T* data = nullptr;
+  int64_t cap = 0;
+  ~PackBuffer() { std::free(data); }
+  T* get(int64_t n) {
+    n += kPackSlack;
+    if (n > cap) {
+      std::free(data);
+      data = static_cast<T*>(std::aligned_alloc(64, size_t((n * int64_t(sizeof(T)) + 63) / 64 * 64)));
+      if (!data) throw std::bad_alloc();
+      cap = n;
+    }
+    return data;
+  }
+};
+
+// One A and one B buffer per thread and packed element type, shared by every kernel that packs into T.
+template <class T, int Which>
+PackBuffer<T>& thread_pack_buffer() {
+  static thread_local PackBuffer<T> buf;
+  return buf;
+}
+
+inline void scale_c(int64_t M, int64_t N, float* C, int64_t ldc, float beta) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.f ? 0.f : beta * C[i * ldc + j];
+}
+
+template <class Kern, class PackA, class PackB>
+void blocked_gemm(int64_t M, int64_t N, int64_t K, const PackA& pack_a, const PackB& pack_b, float* C, int64_t ldc,
+                  float beta) {
+  using T = typename Kern::PackT;
+  constexpr int MR = Kern::MR, NR = Kern::NR;
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    scale_c(M, N, C, ldc, beta);
+    return;
+  }
+  // Each thread owns a slice of C's columns (and packs all of A) or of its rows (and packs all of B): split the
+  // dimension whose partner operand is smaller, so the duplicated packing work is the cheaper one.
+  const bool split_n = N >= M;
+  const int64_t units = split_n ? (N + NR - 1) / NR : (M + MR - 1) / MR;
+  // Below ~2 MFLOP the pool's hand-off costs more than it saves.
+  const int64_t grain = (M * N * K < (int64_t(1) << 20)) ? units : 1;
+  parallel_for(
+      units,
+      [&](int64_t u0, int64_t u1, int) {
+        const int64_t n0 = split_n ? u0 * NR : 0, n1 = split_n ? std::min(N, u1 * NR) : N;
+        const int64_t m0 = split_n ? 0 : u0 * MR, m1 = split_n ? M : std::min(M, u1 * MR);
+        PackBuffer<T>& abuf = thread_pack_buffer<T, 0>();
+        PackBuffer<T>& bbuf = thread_pack_buffer<T, 1>();
+        const int64_t kp_max = Kern::kpad(std::min<int64_t>(Kern::KC, K));
+        T* ap = abuf.get((std::min<int64_t>(Kern::MC, m1 - m0) + MR) * kp_max);
+        T* bp = bbuf.get((std::min<int64_t>(Kern::NC, n1 - n0) + NR) * kp_max);
+        for (int64_t jc = n0; jc < n1; jc += Kern::NC) {
+          const int64_t nc = std::min<int64_t>(Kern::NC, n1 - jc);
+          for (int64_t pc = 0; pc < K; pc += Kern::KC) {
+            const int64_t kc = std::min<int64_t>(Kern::KC, K - pc);
+            const int64_t kp = Kern::kpad(kc);
+            const float b = pc == 0 ? beta : 1.f;  // later depth blocks accumulate onto the first one's result
+            pack_b(bp, jc, nc, pc, kc);
+            for (int64_t ic = m0; ic < m1; ic += Kern::MC) {
+              const int64_t mc = std::min<int64_t>(Kern::MC, m1 - ic);
+              pack_a(ap, ic, mc, pc, kc);
+              for (int64_t jr = 0; jr < nc; jr += NR)
+                for (int64_t ir = 0; ir < mc; ir += MR)
+                  Kern::micro(kc, ap + (ir / MR) * MR * kp, bp + (jr / NR) * NR * kp, C + (ic + ir) * ldc + jc + jr,
+                              ldc, b, int(std::min<int64_t>(MR, mc - ir)), int(std::min<int64_t>(NR, nc - jr)));
+            }
+          }
+        }
+      },
+      grain);
+}
+
+}  // namespace
+}  // namespace lfm2

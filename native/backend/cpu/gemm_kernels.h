@@ -1,0 +1,28 @@
+#pragma once
+// Internal entry points of the SIMD GEMM kernels (gemm_<isa>.cpp). Arguments are already validated by gemm.cpp;
+// each function may only be called when cpu_features() reports its instruction set.
+#include <cstdint>
+
+#include "backend/cpu/gemm.h"
+
+namespace lfm2::gemm_kernels {
+
+// gemm_nt with at most this many rows of A streams the weights once (decode / GEMV regime) instead of packing.
+constexpr int64_t kGemvMaxRows = 8;
+
+void nt_avx2(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype, int64_t ldb,
+             float* C, int64_t ldc, float beta);
+void nn_avx2(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype, int64_t ldb,
+             float* C, int64_t ldc, float beta);
+void tn_avx2(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+             int64_t ldc, float beta);
+
+// Peak-rate probes for the benchmark (gemm_peak_<isa>.cpp): FLOP/s of a dependency-free FMA stream on the calling
+// thread for about `seconds`.
+double fma_peak_avx2(double seconds);
+// Streams `bytes` (a multiple of 32) from `buf` with 256-bit loads; returns a checksum so the reads stay live.
+uint64_t read_stream_avx2(const void* buf, int64_t bytes);
+double fma_peak_avx512(double seconds);        // zmm FMA stream
+double dot_bf16_peak_avx512(double seconds);   // vdpbf16ps stream, counted as 4 FLOP per FP32 lane
+
+}  // namespace lfm2::gemm_kernels

@@ -1,0 +1,198 @@
+// Matrix products (native/backend/cpu/gemm*.cpp) against a float64 reference, for every implementation this CPU
+// can run, on fresh random inputs each run (the seed is printed in failure messages to reproduce one).
+import { describe, expect, it } from 'vitest';
+import { native } from '../lib/engine/native.ts';
+import type { GemmArgs } from '../lib/engine/native-types.ts';
+
+const seed = (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 0;
+function mulberry32(s: number): () => number {
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const rand = mulberry32(seed);
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+/** f32 -> bf16 bits, round to nearest even (inputs here are finite). */
+function toBf16(x: number): number {
+  f32[0] = x;
+  const u = u32[0]!;
+  return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
+}
+function fromBf16(h: number): number {
+  u32[0] = h << 16;
+  return f32[0]!;
+}
+
+const SENTINEL = -12345.5; // exact in float32; a kernel reading or writing padding shows up in the results
+/** Uniform in [-1, 1), never all zeros; padding elements (beyond the row width) hold SENTINEL. */
+function matrix(rows: number, cols: number, ld: number): Float32Array {
+  const m = new Float32Array(Math.max(0, (rows - 1) * ld + cols)).fill(SENTINEL);
+  for (let r = 0; r < rows; ++r) for (let c = 0; c < cols; ++c) m[r * ld + c] = rand() * 2 - 1;
+  return m;
+}
+function toBf16Array(m: Float32Array): Uint16Array {
+  return Uint16Array.from(m, toBf16);
+}
+
+type Op = GemmArgs['op'];
+interface Case {
+  op: Op;
+  M: number;
+  N: number;
+  K: number;
+  bf16: boolean;
+  beta: number;
+  padded: boolean;
+  fast?: boolean;
+}
+
+/** C[i,j] and sum_k |a_ik b_kj| in float64, from exactly the values the kernel sees (bf16 B decoded exactly). */
+function reference(c: Case, a: Float32Array, lda: number, bvals: ArrayLike<number>, ldb: number) {
+  const { op, M, N, K } = c;
+  const val = new Float64Array(M * N);
+  const mag = new Float64Array(M * N);
+  for (let i = 0; i < M; ++i)
+    for (let j = 0; j < N; ++j) {
+      let s = 0;
+      let m = 0;
+      for (let k = 0; k < K; ++k) {
+        const av = op === 'tn' ? a[k * lda + i]! : a[i * lda + k]!;
+        const bv = op === 'nt' ? bvals[j * ldb + k]! : bvals[k * ldb + j]!;
+        s += av * bv;
+        m += Math.abs(av * bv);
+      }
+      val[i * N + j] = s;
+      mag[i * N + j] = m;
+    }
+  return { val, mag };
+}
+
+const U32 = 2 ** -24; // unit roundoff of float32
+const UBF16 = 2 ** -8; // unit roundoff of bfloat16 (8 significant bits)
+/** Standard bound for any-order float32 summation of n terms: gamma_n = n*u / (1 - n*u). */
+const gamma = (n: number) => (n * U32) / (1 - n * U32);
+
+function runCase(impl: string, c: Case): void {
+  const { op, M, N, K, bf16, beta, padded } = c;
+  const aRows = op === 'tn' ? K : M;
+  const aCols = op === 'tn' ? M : K;
+  const bRows = op === 'nt' ? N : K;
+  const bCols = op === 'nt' ? K : N;
+  const lda = aCols + (padded ? 3 : 0);
+  const ldb = bCols + (padded ? 5 : 0);
+  const ldc = N + (padded ? 2 : 0);
+  const a = matrix(aRows, aCols, lda);
+  const bF = matrix(bRows, bCols, ldb);
+  const b = bf16 ? toBf16Array(bF) : bF;
+  const bvals: ArrayLike<number> = bf16 ? Float64Array.from(b as Uint16Array, fromBf16) : bF;
+  const c0 = matrix(M, N, ldc);
+  // beta = 0 must not read C: NaN there would leak into the result.
+  if (beta === 0) for (let i = 0; i < M; ++i) for (let j = 0; j < N; ++j) c0[i * ldc + j] = NaN;
+  const out = c0.slice();
+  native().gemm({ op, m: M, n: N, k: K, a, lda, b, ldb, c: out, ldc, beta, impl: impl as GemmArgs['impl'], precision: c.fast ? 'fast' : 'exact' });
+
+  // With the fast path A (and an F32 B) may be rounded to bf16 first: each product then carries a relative error
+  // of up to 2*u_bf16 on top of the float32 summation bound; the exact path has the summation bound alone
+  // (K products, one add of beta*C, one final rounding: K + 2 operations).
+  const rel = c.fast ? 2 * UBF16 + gamma(K + 2) : gamma(K + 2);
+  const { val, mag } = reference(c, a, lda, bvals, ldb);
+  const where = `impl=${impl} ${JSON.stringify(c)} seed=${seed}`;
+  for (let i = 0; i < M; ++i) {
+    for (let j = 0; j < N; ++j) {
+      const old = beta === 0 ? 0 : c0[i * ldc + j]!;
+      const want = val[i * N + j]! + beta * old;
+      const tol = rel * (mag[i * N + j]! + Math.abs(beta * old)) + 1e-30;
+      const got = out[i * ldc + j]!;
+      if (!(Math.abs(got - want) <= tol)) {
+        throw new Error(`C[${i},${j}] = ${got}, want ${want} (|err| ${Math.abs(got - want)} > tol ${tol}) ${where}`);
+      }
+    }
+    for (let j = N; j < ldc && i < M - 1; ++j) expect(out[i * ldc + j], `padding of C row ${i} ${where}`).toBe(SENTINEL);
+  }
+}
+
+const impls = native().gemmImpls().supported;
+
+// Shapes chosen around the kernels' blocking: register tile 6x16, cache blocks MC=144, KC=256, NC=2048, and the
+// small-M (<= 8 rows) streaming path of gemm_nt. None is a multiple of every block size.
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1],
+  [1, 37, 300], // decode, single row
+  [2, 19, 9],
+  [5, 77, 129],
+  [8, 33, 17], // last size of the streaming path
+  [9, 50, 64], // first size of the packed path
+  [13, 17, 1], // K = 1
+  [31, 1, 40], // N = 1
+  [150, 70, 300], // M > MC, K > KC, N not a multiple of 16
+  [7, 2100, 5], // N > NC
+  [20, 5, 600], // several depth blocks accumulate onto beta*C
+];
+
+describe('gemm', () => {
+  it('reports its implementations', () => {
+    const { supported, auto } = native().gemmImpls();
+    expect(supported).toContain('portable');
+    expect(supported).toContain(auto);
+    const f = native().cpuFeatures();
+    expect(supported.includes('avx2')).toBe(f.avx2 && f.fma && f.f16c);
+  });
+
+  for (const impl of impls) {
+    for (const op of ['nt', 'nn', 'tn'] as const) {
+      it(`${impl} ${op}: float64 reference, odd shapes, beta 0/1/0.75, F32 and BF16 B, padded leading dims`, () => {
+        let n = 0;
+        for (const [M, N, K] of SHAPES)
+          for (const bf16 of op === 'tn' ? [false] : [false, true])
+            for (const beta of [0, 1, 0.75]) runCase(impl, { op, M, N, K, bf16, beta, padded: n++ % 2 === 1 });
+      });
+    }
+    it(`${impl} nt fast precision: within bf16 rounding of A`, () => {
+      for (const [M, N, K] of SHAPES) for (const bf16 of [false, true]) runCase(impl, { op: 'nt', M, N, K, bf16, beta: 1, padded: false, fast: true });
+    });
+    it(`${impl}: K = 0 gives beta*C, empty M or N is a no-op`, () => {
+      for (const op of ['nt', 'nn', 'tn'] as const) {
+        const c = new Float32Array([1, 2, 3, 4, 5, 6]);
+        native().gemm({ op, m: 2, n: 3, k: 0, a: new Float32Array(0), b: new Float32Array(0), c, beta: 0.5, impl });
+        expect(Array.from(c)).toEqual([0.5, 1, 1.5, 2, 2.5, 3]);
+        native().gemm({ op, m: 2, n: 3, k: 0, a: new Float32Array(0), b: new Float32Array(0), c: c.fill(NaN), beta: 0, impl });
+        expect(Array.from(c)).toEqual([0, 0, 0, 0, 0, 0]);
+        const e = new Float32Array(0);
+        expect(() => native().gemm({ op, m: 0, n: 4, k: 3, a: e, b: new Float32Array(12), c: e, impl })).not.toThrow();
+        expect(() => native().gemm({ op, m: 4, n: 0, k: 3, a: new Float32Array(12), b: e, c: e, impl })).not.toThrow();
+      }
+    });
+  }
+
+  it('rejects bad arguments with clear errors instead of crashing', () => {
+    const g = native().gemm;
+    const a = new Float32Array(12);
+    const b = new Float32Array(12);
+    const c = new Float32Array(9);
+    expect(() => g({ op: 'xy' as 'nt', m: 3, n: 3, k: 4, a, b, c })).toThrow(/op must be/);
+    expect(() => g({ op: 'nt', m: 3, n: 3, k: 4, a, b, c, lda: 3 })).toThrow(/leading dimension/);
+    expect(() => g({ op: 'nt', m: 4, n: 3, k: 4, a, b, c })).toThrow(/'a' has 12 elements, needs 16/);
+    expect(() => g({ op: 'nt', m: 3, n: 3, k: 4, a, b, c: new Float32Array(8) })).toThrow(/'c'/);
+    expect(() => g({ op: 'tn', m: 3, n: 3, k: 4, a, b: new Uint16Array(12), c })).toThrow(/Float32Array/);
+    expect(() => g({ op: 'nn', m: 3, n: 3, k: 4, a, b, c, precision: 'fast' })).toThrow(/only for op 'nt'/);
+    expect(() => g({ op: 'nt', m: 3, n: 3, k: 4, a, b, c, impl: 'sse' as 'avx2' })).toThrow(/impl must be/);
+    expect(() => g({ op: 'nt', m: -1, n: 3, k: 4, a, b, c })).toThrow(/non-negative/);
+    const f = native().cpuFeatures();
+    if (!f.avx512f) expect(() => g({ op: 'nt', m: 3, n: 3, k: 4, a, b, c, impl: 'avx512' })).toThrow(/not supported/);
+  });
+
+  it('measures machine ceilings', () => {
+    const peak = native().cpuPeakFlops('fma-f32', 0.05);
+    expect(peak).toBeGreaterThan(1e9);
+    expect(() => native().cpuPeakFlops('nope' as 'fma-f32', 0.05)).toThrow(/unknown kind/);
+    if (!native().cpuFeatures().avx512bf16) expect(() => native().cpuPeakFlops('dot-bf16', 0.05)).toThrow(/no instructions/);
+    expect(native().cpuReadBandwidth(1 << 22, 0.02)).toBeGreaterThan(1e8);
+    expect(() => native().cpuReadBandwidth(10, 0.02)).toThrow(/bytes must be/);
+  });
+});
