@@ -1,0 +1,107 @@
+// Typed API over the native LFM2 engine (native/binding/model.cpp): loading, full-sequence forward over a ragged
+// batch, and incremental generation states (prefill, chunked prefill, batched one-token decode, fork, free).
+import { native } from './native.ts';
+import type {
+  LogitsSelection,
+  NativeForwardResult,
+  NativeGenerationState,
+  NativeModel,
+  NativeModelConfig,
+  NativeModelInfo,
+  PrecisionMode,
+} from './native-types.ts';
+
+export type { LogitsSelection, NativeForwardResult, NativeGenerationState, NativeModelInfo, PrecisionMode };
+export type TokenIds = Int32Array | readonly number[];
+export type GenerationState = NativeGenerationState;
+
+export interface LoadOptions {
+  /** Storage dtype of the embedding and linears: the file's ('auto', default), or force 'bf16' / 'f32'. */
+  dtype?: 'auto' | 'bf16' | 'f32';
+}
+
+export interface ForwardOptions {
+  /** Which rows get logits: every position, the last of each sequence (default), or none. */
+  logits?: LogitsSelection;
+  /** Also return the final-norm hidden states [T, hiddenSize] of every row. */
+  hidden?: boolean;
+  /** 'exact' (default): FP32 activations, weights upcast exactly. 'fast': BF16 activation rounding in GEMMs. */
+  precision?: PrecisionMode;
+}
+
+/** Converts token ids to an Int32Array, rejecting non-integers early with a clear message. */
+export function toTokenArray(ids: TokenIds, what = 'tokens'): Int32Array {
+  if (ids instanceof Int32Array) return ids;
+  if (!Array.isArray(ids)) throw new TypeError(`${what} must be an Int32Array or an array of integers`);
+  const out = new Int32Array(ids.length);
+  for (let i = 0; i < ids.length; i++) {
+    const v = ids[i];
+    if (!Number.isInteger(v) || v < -2147483648 || v > 2147483647) {
+      throw new TypeError(`${what}[${i}] = ${String(v)} is not a 32-bit integer token id`);
+    }
+    out[i] = v;
+  }
+  return out;
+}
+
+export class LfmModel {
+  readonly info: NativeModelInfo;
+
+  private constructor(readonly native: NativeModel) {
+    this.info = native.info();
+  }
+
+  /** Loads config.json + model.safetensors (or a sharded index) from a Hugging Face model folder. */
+  static async load(dir: string, opts: LoadOptions = {}): Promise<LfmModel> {
+    return new LfmModel(await native().Model.load(dir, opts));
+  }
+
+  get config(): NativeModelConfig {
+    return this.info.config;
+  }
+
+  /** Full-sequence forward of independent sequences (each from position 0), one pass over the packed batch. */
+  forward(seqs: readonly TokenIds[], opts: ForwardOptions = {}): Promise<NativeForwardResult> {
+    return this.native.forward(seqs.map((s, i) => toTokenArray(s, `seqs[${i}]`)), opts);
+  }
+
+  /** Logits of every position of one sequence: [T, vocab]. */
+  async logits(tokens: TokenIds, opts: { precision?: PrecisionMode } = {}): Promise<Float32Array> {
+    const r = await this.forward([tokens], { logits: 'all', precision: opts.precision });
+    return r.logits;
+  }
+
+  createState(): GenerationState {
+    return this.native.createState();
+  }
+
+  /** Appends chunks[i] to states[i] for every i in one pass; returns the requested logits rows. */
+  advance(
+    states: readonly GenerationState[],
+    chunks: readonly TokenIds[],
+    opts: { logits?: LogitsSelection; precision?: PrecisionMode } = {},
+  ): Promise<NativeForwardResult> {
+    return this.native.advance([...states], chunks.map((c, i) => toTokenArray(c, `chunks[${i}]`)), opts);
+  }
+
+  /** Feeds a prompt (or the next chunk of one) into `state`; returns the last position's logits [vocab]. */
+  async prefill(state: GenerationState, tokens: TokenIds, opts: { precision?: PrecisionMode } = {}): Promise<Float32Array> {
+    const r = await this.advance([state], [tokens], { logits: 'last', precision: opts.precision });
+    return r.logits;
+  }
+
+  /** One new token per state, all states in one batched pass; returns logits [states.length, vocab]. */
+  async decodeBatch(
+    states: readonly GenerationState[],
+    tokens: TokenIds,
+    opts: { precision?: PrecisionMode } = {},
+  ): Promise<Float32Array> {
+    const ids = toTokenArray(tokens, 'tokens');
+    if (ids.length !== states.length) {
+      throw new RangeError(`decodeBatch: ${states.length} states but ${ids.length} tokens`);
+    }
+    const chunks = Array.from({ length: ids.length }, (_, i) => ids.subarray(i, i + 1));
+    const r = await this.advance(states, chunks, { logits: 'last', precision: opts.precision });
+    return r.logits;
+  }
+}

@@ -1,0 +1,378 @@
+// JS classes Model and GenerationState over lfm2::Lfm2Model. Heavy calls (load, forward, advance) run on the libuv
+// pool via run_async; one mutex per model serialises them because they share the activation buffers.
+//
+//   Model.load(dir, { dtype?: 'auto'|'bf16'|'f32' }) → Promise<Model>
+//   model.info() → { config, parameterCount, dtype, tensors: [{ name, shape, dtype, source }] }
+//   model.forward(seqs: Int32Array[], { logits?: 'all'|'last'|'none', hidden?: boolean, precision?: 'exact'|'fast' })
+//       → Promise<{ logits: Float32Array [R, V], logitRows: Int32Array [R], vocab, hidden?: Float32Array [T, C] }>
+//   model.createState() → GenerationState
+//   model.advance(states: GenerationState[], chunks: Int32Array[], { logits?, precision? }) → Promise<same as forward>
+//   state.fork() → GenerationState (deep copy), state.free(), state.length, state.bytes, state.freed
+#include <napi.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "binding/async.h"
+#include "binding/registry.h"
+#include "model/lfm2.h"
+
+namespace lfm2::binding {
+namespace {
+
+struct ModelHandle {
+  std::unique_ptr<Lfm2Model> model;
+  std::mutex mu;             // guards acts and every forward on this model
+  ForwardActivations acts;
+};
+
+// A generation state plus a busy flag: a state handed to a pending call cannot be forked, freed or used again
+// until that call settles.
+struct StateBox {
+  std::unique_ptr<GenerationState> st;
+  std::atomic<bool> busy{false};
+};
+
+// Constructors per environment (worker threads each load the addon into their own env).
+std::mutex g_ctor_mu;
+std::map<napi_env, Napi::FunctionReference*> g_model_ctor, g_state_ctor;
+
+Napi::Function ctor_of(std::map<napi_env, Napi::FunctionReference*>& m, Napi::Env env) {
+  std::lock_guard<std::mutex> lk(g_ctor_mu);
+  auto it = m.find(env);
+  if (it == m.end()) throw Napi::Error::New(env, "lfm2 addon: class not registered in this environment");
+  return it->second->Value();
+}
+
+struct ForwardResult {
+  std::vector<float> logits;     // [R, V]
+  std::vector<int32_t> rows;     // [R]
+  std::vector<float> hidden;     // [T, C] when asked for
+  int64_t vocab = 0, hidden_size = 0;
+};
+
+Napi::Value result_to_js(Napi::Env env, ForwardResult& r) {
+  auto o = Napi::Object::New(env);
+  auto logits = Napi::Float32Array::New(env, r.logits.size());
+  std::copy(r.logits.begin(), r.logits.end(), logits.Data());
+  auto rows = Napi::Int32Array::New(env, r.rows.size());
+  std::copy(r.rows.begin(), r.rows.end(), rows.Data());
+  o.Set("logits", logits);
+  o.Set("logitRows", rows);
+  o.Set("vocab", double(r.vocab));
+  if (!r.hidden.empty()) {
+    auto h = Napi::Float32Array::New(env, r.hidden.size());
+    std::copy(r.hidden.begin(), r.hidden.end(), h.Data());
+    o.Set("hidden", h);
+    o.Set("hiddenSize", double(r.hidden_size));
+  }
+  return o;
+}
+
+std::string opt_string(Napi::Object opts, const char* key, const std::string& dflt,
+                       std::initializer_list<const char*> allowed, const char* fn) {
+  Napi::Env env = opts.Env();
+  Napi::Value v = opts.Get(key);
+  if (v.IsUndefined()) return dflt;
+  std::string list;
+  for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + "'" + a + "'";
+  if (!v.IsString()) throw Napi::TypeError::New(env, std::string(fn) + ": option " + key + " must be one of " + list);
+  std::string s = v.As<Napi::String>().Utf8Value();
+  for (const char* a : allowed)
+    if (s == a) return s;
+  throw Napi::TypeError::New(env, std::string(fn) + ": option " + key + " = '" + s + "' must be one of " + list);
+}
+
+Napi::Object opts_arg(const Napi::CallbackInfo& info, size_t i, const char* fn) {
+  if (info.Length() <= i || info[i].IsUndefined()) return Napi::Object::New(info.Env());
+  if (!info[i].IsObject()) throw Napi::TypeError::New(info.Env(), std::string(fn) + ": options must be an object");
+  return info[i].As<Napi::Object>();
+}
+
+// Copies an array of Int32Array into owned vectors (JS memory may change while the work runs).
+std::vector<std::vector<int32_t>> token_arrays(Napi::Env env, Napi::Value v, const char* fn, const char* what) {
+  if (!v.IsArray()) throw Napi::TypeError::New(env, std::string(fn) + ": " + what + " must be an array of Int32Array");
+  auto arr = v.As<Napi::Array>();
+  if (arr.Length() == 0) throw Napi::RangeError::New(env, std::string(fn) + ": " + what + " is empty");
+  std::vector<std::vector<int32_t>> out(arr.Length());
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value e = arr.Get(i);
+    if (!e.IsTypedArray() || e.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+      throw Napi::TypeError::New(env, std::string(fn) + ": " + what + "[" + std::to_string(i) + "] must be an Int32Array");
+    auto ta = e.As<Napi::Int32Array>();
+    if (ta.ElementLength() == 0)
+      throw Napi::RangeError::New(env, std::string(fn) + ": " + what + "[" + std::to_string(i) +
+                                           "] is empty (every sequence needs at least one token)");
+    out[i].assign(ta.Data(), ta.Data() + ta.ElementLength());
+  }
+  return out;
+}
+
+LogitsMode logits_mode(const std::string& s) {
+  return s == "all" ? LogitsMode::All : s == "none" ? LogitsMode::None : LogitsMode::Last;
+}
+
+// Runs the forward under the model lock and copies out what the caller asked for.
+ForwardResult run_forward(ModelHandle& h, const std::vector<SeqChunk>& chunks, const ForwardOptions& fo,
+                          bool want_hidden) {
+  std::lock_guard<std::mutex> lk(h.mu);
+  h.model->forward(chunks, h.acts, fo);
+  ForwardResult r;
+  const auto& cfg = h.model->config();
+  r.vocab = cfg.vocab_size;
+  r.hidden_size = cfg.hidden_size;
+  r.logits.assign(h.acts.logits, h.acts.logits + h.acts.logit_rows.size() * size_t(cfg.vocab_size));
+  for (int64_t row : h.acts.logit_rows) r.rows.push_back(int32_t(row));
+  if (want_hidden) r.hidden.assign(h.acts.hidden, h.acts.hidden + h.acts.T * cfg.hidden_size);
+  return r;
+}
+
+class StateWrap : public Napi::ObjectWrap<StateWrap> {
+ public:
+  static Napi::Function define(Napi::Env env) {
+    return DefineClass(env, "GenerationState",
+                       {InstanceMethod<&StateWrap::fork>("fork"), InstanceMethod<&StateWrap::free>("free"),
+                        InstanceAccessor<&StateWrap::length>("length"), InstanceAccessor<&StateWrap::bytes>("bytes"),
+                        InstanceAccessor<&StateWrap::freed>("freed")});
+  }
+
+  StateWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<StateWrap>(info) {
+    if (info.Length() != 1 || !info[0].IsExternal())
+      throw Napi::TypeError::New(info.Env(), "GenerationState cannot be constructed directly; use model.createState()");
+    auto* init = info[0].As<Napi::External<std::pair<std::shared_ptr<ModelHandle>, std::shared_ptr<StateBox>>>>().Data();
+    model_ = init->first;
+    box_ = init->second;
+  }
+
+  static Napi::Object make(Napi::Env env, std::shared_ptr<ModelHandle> m, std::shared_ptr<StateBox> b) {
+    std::pair<std::shared_ptr<ModelHandle>, std::shared_ptr<StateBox>> init{std::move(m), std::move(b)};
+    auto ext = Napi::External<decltype(init)>::New(env, &init);
+    return ctor_of(g_state_ctor, env).New({ext});
+  }
+
+  // Checks the state is alive and idle, and that it belongs to `model`.
+  std::shared_ptr<StateBox> usable(Napi::Env env, const ModelHandle* model, const std::string& what) const {
+    if (!box_ || !box_->st) throw Napi::Error::New(env, what + ": generation state was freed");
+    if (box_->busy.load()) throw Napi::Error::New(env, what + ": generation state is in use by a pending call");
+    if (model && model_.get() != model)
+      throw Napi::Error::New(env, what + ": generation state belongs to another model");
+    return box_;
+  }
+
+ private:
+  Napi::Value fork(const Napi::CallbackInfo& info) {
+    auto b = usable(info.Env(), nullptr, "fork");
+    auto nb = std::make_shared<StateBox>();
+    nb->st = std::make_unique<GenerationState>(*b->st);
+    return make(info.Env(), model_, nb);
+  }
+  Napi::Value free(const Napi::CallbackInfo& info) {
+    if (box_ && box_->busy.load())
+      throw Napi::Error::New(info.Env(), "free: generation state is in use by a pending call");
+    if (box_) box_->st.reset();
+    return info.Env().Undefined();
+  }
+  Napi::Value length(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), box_ && box_->st ? double(box_->st->length) : 0.0);
+  }
+  Napi::Value bytes(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), box_ && box_->st ? double(box_->st->bytes()) : 0.0);
+  }
+  Napi::Value freed(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), !box_ || !box_->st);
+  }
+
+  std::shared_ptr<ModelHandle> model_;
+  std::shared_ptr<StateBox> box_;
+};
+
+class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
+ public:
+  static Napi::Function define(Napi::Env env) {
+    return DefineClass(env, "Model",
+                       {StaticMethod<&ModelWrap::load>("load"), InstanceMethod<&ModelWrap::info>("info"),
+                        InstanceMethod<&ModelWrap::forward>("forward"),
+                        InstanceMethod<&ModelWrap::create_state>("createState"),
+                        InstanceMethod<&ModelWrap::advance>("advance")});
+  }
+
+  ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
+    if (info.Length() != 1 || !info[0].IsExternal())
+      throw Napi::TypeError::New(info.Env(), "Model cannot be constructed directly; use Model.load(dir)");
+    h_ = *info[0].As<Napi::External<std::shared_ptr<ModelHandle>>>().Data();
+  }
+
+  std::shared_ptr<ModelHandle> handle() const { return h_; }
+
+ private:
+  static Napi::Value load(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsString())
+      throw Napi::TypeError::New(env, "Model.load(dir, opts): dir must be a string");
+    std::string dir = info[0].As<Napi::String>().Utf8Value();
+    Napi::Object opts = opts_arg(info, 1, "Model.load");
+    std::string dt = opt_string(opts, "dtype", "auto", {"auto", "bf16", "f32"}, "Model.load");
+    WeightDTypeChoice choice =
+        dt == "bf16" ? WeightDTypeChoice::BF16 : dt == "f32" ? WeightDTypeChoice::F32 : WeightDTypeChoice::Auto;
+    return run_async<std::shared_ptr<ModelHandle>>(
+        env,
+        [dir, choice]() {
+          auto h = std::make_shared<ModelHandle>();
+          h->model = Lfm2Model::load(dir, choice);
+          return h;
+        },
+        [](Napi::Env env, std::shared_ptr<ModelHandle>& h) -> Napi::Value {
+          auto ext = Napi::External<std::shared_ptr<ModelHandle>>::New(env, &h);
+          return ctor_of(g_model_ctor, env).New({ext});
+        });
+  }
+
+  Napi::Value info(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const auto& c = h_->model->config();
+    const auto& w = h_->model->weights();
+    auto cfg = Napi::Object::New(env);
+    cfg.Set("vocabSize", double(c.vocab_size));
+    cfg.Set("hiddenSize", double(c.hidden_size));
+    cfg.Set("numLayers", double(c.num_layers));
+    cfg.Set("numHeads", double(c.num_heads));
+    cfg.Set("numKvHeads", double(c.num_kv_heads));
+    cfg.Set("headDim", double(c.head_dim));
+    cfg.Set("ffDim", double(c.ff_dim));
+    cfg.Set("blockFfDim", double(c.block_ff_dim));
+    cfg.Set("convLCache", double(c.conv_L_cache));
+    cfg.Set("normEps", c.norm_eps);
+    cfg.Set("ropeTheta", c.rope_theta);
+    cfg.Set("tieEmbedding", c.tie_embedding);
+    cfg.Set("maxPositionEmbeddings", double(c.max_position_embeddings));
+    cfg.Set("bosTokenId", double(c.bos_token_id));
+    cfg.Set("eosTokenId", double(c.eos_token_id));
+    cfg.Set("padTokenId", double(c.pad_token_id));
+    auto types = Napi::Array::New(env, c.is_attention.size());
+    for (size_t l = 0; l < c.is_attention.size(); ++l)
+      types.Set(uint32_t(l), c.is_attention[l] ? "full_attention" : "conv");
+    cfg.Set("layerTypes", types);
+    auto o = Napi::Object::New(env);
+    o.Set("config", cfg);
+    o.Set("parameterCount", double(w.parameter_count()));
+    o.Set("dtype", w.dtype == DType::BF16 ? "bf16" : "f32");
+    auto list = Napi::Array::New(env);
+    uint32_t i = 0;
+    for (const WeightTensor* t : w.all()) {
+      auto e = Napi::Object::New(env);
+      e.Set("name", t->name);
+      auto shape = Napi::Array::New(env, t->shape.size());
+      for (size_t d = 0; d < t->shape.size(); ++d) shape.Set(uint32_t(d), double(t->shape[d]));
+      e.Set("shape", shape);
+      e.Set("dtype", t->dtype == DType::BF16 ? "bf16" : "f32");
+      e.Set("source", t->source);
+      list.Set(i++, e);
+    }
+    o.Set("tensors", list);
+    return o;
+  }
+
+  Napi::Value forward(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1) throw Napi::TypeError::New(env, "forward(seqs, opts): seqs is required");
+    auto seqs = std::make_shared<std::vector<std::vector<int32_t>>>(token_arrays(env, info[0], "forward", "seqs"));
+    Napi::Object opts = opts_arg(info, 1, "forward");
+    ForwardOptions fo;
+    fo.logits = logits_mode(opt_string(opts, "logits", "last", {"all", "last", "none"}, "forward"));
+    fo.precision = opt_string(opts, "precision", "exact", {"exact", "fast"}, "forward") == "fast" ? Precision::Fast
+                                                                                                   : Precision::Exact;
+    Napi::Value hv = opts.Get("hidden");
+    if (!hv.IsUndefined() && !hv.IsBoolean()) throw Napi::TypeError::New(env, "forward: option hidden must be a boolean");
+    bool want_hidden = hv.IsBoolean() && hv.As<Napi::Boolean>().Value();
+    auto h = h_;
+    return run_async<ForwardResult>(
+        env,
+        [h, seqs, fo, want_hidden]() {
+          std::vector<SeqChunk> chunks;
+          for (const auto& s : *seqs) chunks.push_back(SeqChunk{s.data(), int64_t(s.size()), nullptr});
+          return run_forward(*h, chunks, fo, want_hidden);
+        },
+        result_to_js);
+  }
+
+  Napi::Value create_state(const Napi::CallbackInfo& info) {
+    auto b = std::make_shared<StateBox>();
+    b->st = h_->model->new_state();
+    return StateWrap::make(info.Env(), h_, b);
+  }
+
+  Napi::Value advance(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsArray())
+      throw Napi::TypeError::New(env, "advance(states, chunks, opts): states must be an array of GenerationState");
+    auto states = info[0].As<Napi::Array>();
+    auto chunks = std::make_shared<std::vector<std::vector<int32_t>>>(token_arrays(env, info[1], "advance", "chunks"));
+    if (states.Length() != chunks->size())
+      throw Napi::RangeError::New(env, "advance: " + std::to_string(states.Length()) + " states but " +
+                                           std::to_string(chunks->size()) + " chunks");
+    Napi::Object opts = opts_arg(info, 2, "advance");
+    ForwardOptions fo;
+    fo.logits = logits_mode(opt_string(opts, "logits", "last", {"all", "last", "none"}, "advance"));
+    fo.precision = opt_string(opts, "precision", "exact", {"exact", "fast"}, "advance") == "fast" ? Precision::Fast
+                                                                                                   : Precision::Exact;
+    Napi::Function state_ctor = ctor_of(g_state_ctor, env);
+    auto boxes = std::make_shared<std::vector<std::shared_ptr<StateBox>>>();
+    for (uint32_t i = 0; i < states.Length(); ++i) {
+      Napi::Value v = states.Get(i);
+      if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(state_ctor))
+        throw Napi::TypeError::New(env, "advance: states[" + std::to_string(i) + "] is not a GenerationState");
+      auto b = StateWrap::Unwrap(v.As<Napi::Object>())->usable(env, h_.get(), "advance");
+      for (const auto& prev : *boxes)
+        if (prev == b)
+          throw Napi::Error::New(env, "advance: the same generation state appears twice (states[" +
+                                          std::to_string(i) + "])");
+      boxes->push_back(b);
+    }
+    for (auto& b : *boxes) b->busy.store(true);
+    auto h = h_;
+    return run_async<ForwardResult>(
+        env,
+        [h, chunks, boxes, fo]() {
+          struct Release {
+            std::vector<std::shared_ptr<StateBox>>& b;
+            ~Release() {
+              for (auto& x : b) x->busy.store(false);
+            }
+          } release{*boxes};
+          std::vector<SeqChunk> cs;
+          for (size_t i = 0; i < chunks->size(); ++i)
+            cs.push_back(SeqChunk{(*chunks)[i].data(), int64_t((*chunks)[i].size()), (*boxes)[i]->st.get()});
+          return run_forward(*h, cs, fo, false);
+        },
+        result_to_js);
+  }
+
+  std::shared_ptr<ModelHandle> h_;
+};
+
+}  // namespace
+
+void register_model(Napi::Env env, Napi::Object exports) {
+  Napi::Function model = ModelWrap::define(env);
+  Napi::Function state = StateWrap::define(env);
+  {
+    std::lock_guard<std::mutex> lk(g_ctor_mu);
+    g_model_ctor[env] = new Napi::FunctionReference(Napi::Persistent(model));
+    g_state_ctor[env] = new Napi::FunctionReference(Napi::Persistent(state));
+  }
+  env.AddCleanupHook([env]() {
+    std::lock_guard<std::mutex> lk(g_ctor_mu);
+    delete g_model_ctor[env];
+    delete g_state_ctor[env];
+    g_model_ctor.erase(env);
+    g_state_ctor.erase(env);
+  });
+  exports.Set("Model", model);
+  exports.Set("GenerationState", state);
+}
+
+}  // namespace lfm2::binding

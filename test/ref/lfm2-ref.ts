@@ -1,0 +1,214 @@
+// Plain float64 reference of the whole LFM2 forward pass (lfm2.md §3), written straight from the spec with no
+// shared code with the native engine: it reads config.json and model.safetensors itself and runs one sequence
+// from position 0. Slow by design (naive loops); use it on small models and short sequences.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readSafetensors, tensorToFloat64, type SafetensorsContents } from '../../lib/io/safetensors.ts';
+
+export interface RefLayer {
+  attention: boolean;
+  opNorm: Float64Array; // [C]
+  inProj?: Float64Array; // [3C, C]
+  convK?: Float64Array; // [C, 3]
+  convOut?: Float64Array; // [C, C]
+  wq?: Float64Array; // [H*D, C]
+  wk?: Float64Array; // [KVH*D, C]
+  wv?: Float64Array; // [KVH*D, C]
+  wo?: Float64Array; // [C, H*D]
+  qNorm?: Float64Array; // [D]
+  kNorm?: Float64Array; // [D]
+  ffnNorm: Float64Array; // [C]
+  w1: Float64Array; // [F, C]
+  w3: Float64Array; // [F, C]
+  w2: Float64Array; // [C, F]
+}
+
+export interface RefModel {
+  V: number;
+  C: number;
+  H: number;
+  KVH: number;
+  D: number;
+  F: number;
+  eps: number;
+  theta: number;
+  embed: Float64Array; // [V, C]
+  head: Float64Array; // [V, C] (= embed when tied)
+  finalNorm: Float64Array; // [C]
+  layers: RefLayer[];
+}
+
+export function loadRefModel(dir: string): RefModel {
+  const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  const file = join(dir, 'model.safetensors');
+  const st: SafetensorsContents = readSafetensors(file);
+  const get = (name: string) => tensorToFloat64(st, name, undefined, file);
+  const V = cfg.vocab_size, C = cfg.hidden_size, H = cfg.num_attention_heads;
+  const KVH = cfg.num_key_value_heads ?? H;
+  const L = cfg.num_hidden_layers;
+  const attnIdx: number[] = cfg.layer_types
+    ? cfg.layer_types.flatMap((t: string, i: number) => (t === 'full_attention' ? [i] : []))
+    : cfg.full_attn_idxs;
+  const embed = get('model.embed_tokens.weight');
+  const F = st.tensors.get('model.layers.0.feed_forward.w1.weight')!.shape[0];
+  const layers: RefLayer[] = [];
+  for (let l = 0; l < L; l++) {
+    const p = `model.layers.${l}.`;
+    const attention = attnIdx.includes(l);
+    const layer: RefLayer = {
+      attention,
+      opNorm: get(p + 'operator_norm.weight'),
+      ffnNorm: get(p + 'ffn_norm.weight'),
+      w1: get(p + 'feed_forward.w1.weight'),
+      w3: get(p + 'feed_forward.w3.weight'),
+      w2: get(p + 'feed_forward.w2.weight'),
+    };
+    if (attention) {
+      layer.wq = get(p + 'self_attn.q_proj.weight');
+      layer.wk = get(p + 'self_attn.k_proj.weight');
+      layer.wv = get(p + 'self_attn.v_proj.weight');
+      layer.wo = get(p + 'self_attn.out_proj.weight');
+      layer.qNorm = get(p + 'self_attn.q_layernorm.weight');
+      layer.kNorm = get(p + 'self_attn.k_layernorm.weight');
+    } else {
+      layer.inProj = get(p + 'conv.in_proj.weight');
+      layer.convK = get(p + 'conv.conv.weight'); // [C, 1, 3] = [C, 3] in memory
+      layer.convOut = get(p + 'conv.out_proj.weight');
+    }
+    layers.push(layer);
+  }
+  const head = st.tensors.has('lm_head.weight') ? get('lm_head.weight') : embed;
+  return {
+    V, C, H, KVH, D: C / H, F,
+    eps: cfg.norm_eps ?? cfg.block_norm_eps ?? 1e-5,
+    theta: cfg.rope_theta ?? cfg.theta ?? 1e6,
+    embed, head, finalNorm: get('model.embedding_norm.weight'), layers,
+  };
+}
+
+// ---- ops (all row-major, float64)
+
+/** Y[T, out] = X[T, in] · W[out, in]ᵀ */
+export function linear(X: Float64Array, W: Float64Array, T: number, nin: number, nout: number): Float64Array {
+  const Y = new Float64Array(T * nout);
+  for (let t = 0; t < T; t++)
+    for (let o = 0; o < nout; o++) {
+      let s = 0;
+      for (let i = 0; i < nin; i++) s += X[t * nin + i] * W[o * nin + i];
+      Y[t * nout + o] = s;
+    }
+  return Y;
+}
+
+/** RMSNorm over rows of length n: y = w ⊙ x / sqrt(mean(x²) + eps). */
+export function rmsnorm(X: Float64Array, w: Float64Array, rows: number, n: number, eps: number): Float64Array {
+  const Y = new Float64Array(rows * n);
+  for (let r = 0; r < rows; r++) {
+    let ss = 0;
+    for (let i = 0; i < n; i++) ss += X[r * n + i] ** 2;
+    const rs = 1 / Math.sqrt(ss / n + eps);
+    for (let i = 0; i < n; i++) Y[r * n + i] = w[i] * X[r * n + i] * rs;
+  }
+  return Y;
+}
+
+/** NeoX half-split RoPE on X [T, nHeads, D] (a copy), position of row t = positions[t]. */
+export function rope(X: Float64Array, positions: ArrayLike<number>, nHeads: number, D: number, theta: number): Float64Array {
+  const Y = Float64Array.from(X);
+  const half = D / 2;
+  for (let t = 0; t < positions.length; t++)
+    for (let h = 0; h < nHeads; h++)
+      for (let i = 0; i < half; i++) {
+        const a = positions[t] * Math.pow(theta, (-2 * i) / D);
+        const base = (t * nHeads + h) * D;
+        const x0 = X[base + i], x1 = X[base + i + half];
+        Y[base + i] = x0 * Math.cos(a) - x1 * Math.sin(a);
+        Y[base + i + half] = x1 * Math.cos(a) + x0 * Math.sin(a);
+      }
+  return Y;
+}
+
+/**
+ * Causal GQA attention. q [nQ, H, D]; k, v [nKv, KVH, D]; query i at position nKv − nQ + i sees keys 0..=position.
+ * Returns o [nQ, H*D].
+ */
+export function attention(q: Float64Array, k: Float64Array, v: Float64Array, nQ: number, nKv: number, H: number, KVH: number, D: number): Float64Array {
+  const o = new Float64Array(nQ * H * D);
+  const scale = 1 / Math.sqrt(D);
+  for (let i = 0; i < nQ; i++) {
+    const vis = nKv - nQ + i + 1;
+    for (let h = 0; h < H; h++) {
+      const g = Math.floor(h / (H / KVH));
+      const s = new Float64Array(vis);
+      let mx = -Infinity;
+      for (let j = 0; j < vis; j++) {
+        let d = 0;
+        for (let e = 0; e < D; e++) d += q[(i * H + h) * D + e] * k[(j * KVH + g) * D + e];
+        s[j] = d * scale;
+        mx = Math.max(mx, s[j]);
+      }
+      let sum = 0;
+      for (let j = 0; j < vis; j++) sum += (s[j] = Math.exp(s[j] - mx));
+      for (let j = 0; j < vis; j++)
+        for (let e = 0; e < D; e++) o[(i * H + h) * D + e] += (s[j] / sum) * v[(j * KVH + g) * D + e];
+    }
+  }
+  return o;
+}
+
+/** Gated short conv core from zero state: z [T, 3C] = B|C|X, K [C, 3] → y [T, C] = C ⊙ conv(B ⊙ X). */
+export function shortconv(z: Float64Array, K: Float64Array, T: number, C: number): Float64Array {
+  const u = new Float64Array(T * C);
+  for (let t = 0; t < T; t++) for (let c = 0; c < C; c++) u[t * C + c] = z[t * 3 * C + c] * z[t * 3 * C + 2 * C + c];
+  const y = new Float64Array(T * C);
+  for (let t = 0; t < T; t++)
+    for (let c = 0; c < C; c++) {
+      let v = 0;
+      for (let k = 0; k < 3; k++) {
+        const tau = t - 2 + k;
+        if (tau >= 0) v += K[c * 3 + k] * u[tau * C + c];
+      }
+      y[t * C + c] = z[t * 3 * C + C + c] * v;
+    }
+  return y;
+}
+
+export function swiglu(a: Float64Array, b: Float64Array): Float64Array {
+  const out = new Float64Array(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = (a[i] / (1 + Math.exp(-a[i]))) * b[i];
+  return out;
+}
+
+export interface RefForward {
+  logits: Float64Array; // [T, V]
+  hidden: Float64Array; // [T, C] final-norm output
+}
+
+/** Whole-model forward of one sequence from position 0. */
+export function refForward(m: RefModel, tokens: ArrayLike<number>): RefForward {
+  const T = tokens.length, C = m.C;
+  let x = new Float64Array(T * C);
+  for (let t = 0; t < T; t++) x.set(m.embed.subarray(tokens[t] * C, tokens[t] * C + C), t * C);
+  const positions = Array.from({ length: T }, (_, t) => t);
+  for (const L of m.layers) {
+    const h = rmsnorm(x, L.opNorm, T, C, m.eps);
+    let op: Float64Array;
+    if (L.attention) {
+      const q = rmsnorm(linear(h, L.wq!, T, C, m.H * m.D), L.qNorm!, T * m.H, m.D, m.eps);
+      const k = rmsnorm(linear(h, L.wk!, T, C, m.KVH * m.D), L.kNorm!, T * m.KVH, m.D, m.eps);
+      const v = linear(h, L.wv!, T, C, m.KVH * m.D);
+      const o = attention(rope(q, positions, m.H, m.D, m.theta), rope(k, positions, m.KVH, m.D, m.theta), v, T, T, m.H, m.KVH, m.D);
+      op = linear(o, L.wo!, T, m.H * m.D, C);
+    } else {
+      const z = linear(h, L.inProj!, T, C, 3 * C);
+      op = linear(shortconv(z, L.convK!, T, C), L.convOut!, T, C, C);
+    }
+    const r = x.map((xi, i) => xi + op[i]);
+    const g = rmsnorm(r, L.ffnNorm, T, C, m.eps);
+    const act = swiglu(linear(g, L.w1, T, C, m.F), linear(g, L.w3, T, C, m.F));
+    const f = linear(act, L.w2, T, m.F, C);
+    x = r.map((ri, i) => ri + f[i]);
+  }
+  const hidden = rmsnorm(x, m.finalNorm, T, C, m.eps);
+  return { logits: linear(hidden, m.head, T, C, m.V), hidden };
+}
