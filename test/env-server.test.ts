@@ -122,7 +122,7 @@ describe('env server over HTTP', () => {
     expect(good.body).toMatchObject({ reward: 1, done: true, truncated: false });
     expect(good.body.observation.error).toBe('');
     // info survives JSON: a BigInt becomes its string, nothing breaks the reply.
-    expect(good.body.info).toEqual({ raw_reward: 1, big: '10' });
+    expect(good.body.metadata).toEqual({ raw_reward: 1, big: '10' });
 
     st = await get(url, '/state', 's1');
     expect(st.body).toMatchObject({ step_count: 2, cum_reward: 1 });
@@ -337,19 +337,21 @@ describe('bad requests get a clear 4xx and the server keeps serving', () => {
   it('WebSocket: error replies keep the connection usable; too many sessions closes with 1013', async () => {
     const { url } = await start({ maxSessions: 1, maxBodyBytes: 64 * 1024 });
     const peer = await WsPeer.open(url);
-    expect((await peer.ask('{"type": "reset"')).data.code).toBe('invalid_json');
-    expect((await peer.ask({ data: {} })).data.code).toBe('invalid_request');
-    expect((await peer.ask({ type: 'fly' })).data.code).toBe('unknown_message_type');
+    // `code` is OpenEnv's WSErrorCode, `reason` the finer one.
+    expect((await peer.ask('{"type": "reset"')).data).toMatchObject({ code: 'INVALID_JSON', reason: 'invalid_json' });
+    expect((await peer.ask({ data: {} })).data.reason).toBe('invalid_request');
+    expect((await peer.ask({ type: 'fly' })).data).toMatchObject({ code: 'UNKNOWN_TYPE', reason: 'unknown_message_type' });
     const early = await peer.ask({ type: 'step', data: { action_str: "click('13')" } });
-    expect(early).toMatchObject({ type: 'error', data: { code: 'not_reset' } });
-    expect((await peer.ask({ type: 'reset', data: { task_name: 'nope' } })).data.code).toBe('unknown_task');
-    expect((await peer.ask({ type: 'reset', data: { seed: 'x' } })).data.code).toBe('invalid_request');
+    expect(early).toMatchObject({ type: 'error', data: { code: 'EXECUTION_ERROR', reason: 'not_reset' } });
+    const task = await peer.ask({ type: 'reset', data: { task_name: 'nope' } });
+    expect(task.data).toMatchObject({ code: 'VALIDATION_ERROR', reason: 'unknown_task' });
+    expect((await peer.ask({ type: 'reset', data: { seed: 'x' } })).data.reason).toBe('invalid_request');
     const huge = await peer.ask({ type: 'step', data: { action_str: 'x'.repeat(200 * 1024) } });
-    expect(huge.data.code).toBe('payload_too_large');
+    expect(huge.data.reason).toBe('payload_too_large');
 
     const second = await WsPeer.open(url);
     const refused = await second.next();
-    expect(refused).toMatchObject({ type: 'error', data: { code: 'too_many_sessions' } });
+    expect(refused).toMatchObject({ type: 'error', data: { code: 'CAPACITY_REACHED', reason: 'too_many_sessions' } });
     expect(await second.closed()).toBe(1013);
 
     const r = await peer.ask({ type: 'reset', data: { seed: 5 } });

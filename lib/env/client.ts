@@ -45,9 +45,11 @@ interface Transport {
 
 function errorFromPayload(payload: unknown, fallback: string, status?: number): OpenEnvError {
   if (isPlainObject(payload)) {
-    // This server: {detail, code}; FastAPI: {detail: string | [...]}; OpenEnv WS: {message, code}.
+    // This server: {detail, code} over HTTP, {message, code, reason} over WS; FastAPI: {detail: string | [...]};
+    // OpenEnv WS: {message, code}.
     const msg = payload.message ?? payload.detail;
-    const code = typeof payload.code === 'string' ? payload.code : 'server_error';
+    const fine = payload.reason ?? payload.code;
+    const code = typeof fine === 'string' ? fine : 'server_error';
     if (msg !== undefined) return new OpenEnvError(typeof msg === 'string' ? msg : JSON.stringify(msg), code, status);
   }
   return new OpenEnvError(fallback, 'server_error', status);
@@ -241,7 +243,10 @@ export class OpenEnvClient implements Episode {
       this.last = r.observation;
       return r.observation;
     } catch (err) {
-      const unsupported = err instanceof OpenEnvError && (err.code === 'unknown_message_type' || err.status === 404 && err.code !== 'unknown_session');
+      // This server over WS says unknown_message_type, OpenEnv's says UNKNOWN_TYPE, FastAPI routes 404.
+      const unsupported =
+        err instanceof OpenEnvError &&
+        (err.code === 'unknown_message_type' || err.code === 'UNKNOWN_TYPE' || (err.status === 404 && err.code !== 'unknown_session'));
       if (unsupported && this.last) return this.last;
       throw err;
     }

@@ -1,6 +1,7 @@
 // Errors the server reports to clients: an HTTP status, a stable machine-readable code and a human message.
 // Over HTTP they become `{"detail": message, "code": code}` (FastAPI's `detail` key, so Python clients print it);
-// over WebSocket `{"type": "error", "data": {"message", "code"}}` as in OpenEnv 0.2.
+// over WebSocket `{"type": "error", "data": {"message", "code", "reason"}}`: `code` is OpenEnv 0.2's WSErrorCode
+// (what its clients know), `reason` this server's finer code.
 
 export type ErrorCode =
   | 'invalid_json'
@@ -40,6 +41,29 @@ export function httpErrorBody(err: EnvServerError): { detail: string; code: Erro
   return { detail: err.message, code: err.code };
 }
 
-export function wsErrorMessage(err: EnvServerError): { type: 'error'; data: { message: string; code: ErrorCode } } {
-  return { type: 'error', data: { message: err.message, code: err.code } };
+/** OpenEnv's WSErrorCode for each of this server's codes. */
+const OPENENV_WS_CODE: Record<ErrorCode, string> = {
+  invalid_json: 'INVALID_JSON',
+  unknown_message_type: 'UNKNOWN_TYPE',
+  invalid_request: 'VALIDATION_ERROR',
+  unknown_task: 'VALIDATION_ERROR',
+  payload_too_large: 'VALIDATION_ERROR',
+  too_many_sessions: 'CAPACITY_REACHED',
+  session_exists: 'SESSION_ERROR',
+  unknown_session: 'SESSION_ERROR',
+  not_reset: 'EXECUTION_ERROR',
+  timeout: 'EXECUTION_ERROR',
+  shutting_down: 'EXECUTION_ERROR',
+  env_error: 'EXECUTION_ERROR',
+  not_found: 'UNKNOWN_TYPE',
+  method_not_allowed: 'UNKNOWN_TYPE',
+};
+
+export interface WsErrorMessage {
+  type: 'error';
+  data: { message: string; code: string; reason: ErrorCode };
+}
+
+export function wsErrorMessage(err: EnvServerError): WsErrorMessage {
+  return { type: 'error', data: { message: err.message, code: OPENENV_WS_CODE[err.code], reason: err.code } };
 }

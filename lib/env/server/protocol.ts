@@ -2,7 +2,8 @@
 // Observation fields are OpenEnv's BrowserGymObservation minus reward/done/metadata, which the OpenEnv server strips:
 // text, url, screenshot, goal, axtree_txt, pruned_html, error, last_action_error (a bool on the wire).
 // Extras that OpenEnv clients ignore but this project's client uses: `focused_element_bid`, `last_action` in the
-// observation, `truncated` and `info` beside reward/done. The action error text is also put in `error`, so it reaches
+// observation, `truncated` beside reward/done. The env's info dict travels as top-level `metadata`, where current
+// OpenEnv servers put the observation's metadata. The action error text is also put in `error`, so it reaches
 // clients (OpenEnv leaves it empty for ordinary action errors).
 import type { Observation, StepResult } from '../types.ts';
 import { decodePngToRgb, encodeRgbToPng, nestedListsToRgb, rgbToNestedLists } from './png.ts';
@@ -30,7 +31,8 @@ export interface WireResult {
   reward: number;
   done: boolean;
   truncated: boolean;
-  info: Record<string, unknown>;
+  /** The env's StepResult.info. */
+  metadata: Record<string, unknown>;
 }
 
 /** OpenEnv's BrowserGymState, plus the seed of the current episode. */
@@ -91,7 +93,7 @@ export function resultToWire(r: StepResult, format: ScreenshotFormat, envError =
     reward: r.reward,
     done: r.done,
     truncated: r.truncated,
-    info: jsonSafeRecord(r.info),
+    metadata: jsonSafeRecord(r.info),
   };
 }
 
@@ -137,6 +139,6 @@ export function resultFromWire(raw: unknown, keepScreenshot = true): StepResult 
     reward: typeof reward === 'number' && Number.isFinite(reward) ? reward : 0,
     done: raw.done === true,
     truncated: raw.truncated === true,
-    info: isPlainObject(raw.info) ? raw.info : {},
+    info: isPlainObject(raw.metadata) ? raw.metadata : {},
   };
 }
