@@ -143,6 +143,8 @@ export interface CpuFeatures {
 
 export interface NativeAddon {
   backendInfo(): BackendInfo;
+  /** Training kernels (op backwards, GRPO loss, AdamW, LR schedules, LoRA math). */
+  train: NativeTrainOps;
   setThreads(n: number): void;
   /** Opens (mmap + full validation) and describes a safetensors file; throws naming the file and problem. */
   safetensorsInfo(path: string): NativeSafetensorsInfo;
@@ -166,4 +168,119 @@ export interface NativeAddon {
   cpuPeakFlops(kind: 'fma-f32' | 'dot-bf16', seconds: number): number;
   /** Sustained read bytes/s over a buffer of `bytes` on all pool threads. */
   cpuReadBandwidth(bytes: number, seconds: number): number;
+}
+
+// ---- training kernels (native/binding/ops_train.cpp)
+// Outputs are caller-provided arrays: activation gradients are overwritten (=), parameter gradients accumulate (+=).
+// Per-head tensors are [tokens, heads, headDim]; cuSeqlens [nseq+1] are packed-sequence offsets.
+export type GrpoLossType = 'grpo' | 'bnpo' | 'dr_grpo' | 'dapo';
+export type LrScheduleKind = 'constant' | 'constant_with_warmup' | 'linear' | 'cosine';
+
+export interface AttentionArgs {
+  tokens: number;
+  qHeads: number;
+  kvHeads: number;
+  headDim: number;
+  /** 0 or absent: 1/sqrt(headDim). */
+  scale?: number;
+  cuSeqlens: Int32Array;
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+}
+
+export interface GrpoLossArgs {
+  rows: number;
+  vocab: number;
+  dim: number;
+  /** [rows, dim] final hidden states of the scored completion tokens. */
+  hidden: Float32Array;
+  /** [vocab, dim] tied head: Float32Array (FP32) or Uint16Array (BF16 bits). */
+  head: Float32Array | Uint16Array;
+  targets: Int32Array;
+  /** Absent: old = current log-probs detached (ratio 1). */
+  oldLogp?: Float32Array;
+  refLogp?: Float32Array;
+  advantages: Float32Array;
+  /** Each 0 or 1. */
+  mask: Float32Array;
+  seqIds: Int32Array;
+  isWeight?: Float32Array;
+  lossType?: GrpoLossType;
+  epsilonLow?: number;
+  /** Defaults to epsilonLow. */
+  epsilonHigh?: number;
+  beta?: number;
+  temperature?: number;
+  maxCompletionLength?: number;
+  /** bnpo/dapo denominator (e.g. completion tokens of the whole generation batch); ≤ 0: this call's Σ mask. */
+  tokenNormalizer?: number;
+  /** grpo/dr_grpo sequence count; ≤ 0: distinct seqIds of this call. */
+  sequenceNormalizer?: number;
+  chunkRows?: number;
+  /** false: the unfused version that materialises all logits (benchmarks). */
+  fused?: boolean;
+  dhidden?: Float32Array;
+  /** [vocab, dim], accumulated. */
+  dhead?: Float32Array;
+  logp?: Float32Array;
+  entropy?: Float32Array;
+}
+
+export interface GrpoLossStats {
+  loss: number;
+  tokens: number;
+  klSum: number;
+  entropySum: number;
+  clipLow: number;
+  clipHigh: number;
+  clipRegion: number;
+  workspaceBytes: number;
+}
+
+export interface AdamWTensorArgs {
+  weight: Float32Array;
+  grad: Float32Array;
+  expAvg: Float32Array;
+  expAvgSq: Float32Array;
+  /** BF16 copy rewritten after the update. */
+  bf16?: Uint16Array;
+  /** Default true. */
+  decay?: boolean;
+}
+
+export interface NativeTrainOps {
+  rmsnormBackward(a: { rows: number; n: number; eps?: number; x: Float32Array; w: Float32Array; dy: Float32Array; dx: Float32Array; dw: Float32Array }): void;
+  rmsnormHeadsBackward(a: {
+    tokens: number; heads: number; headDim: number; eps?: number;
+    x: Float32Array; w: Float32Array; dy: Float32Array; dx: Float32Array; dw: Float32Array;
+  }): void;
+  ropeBackward(a: { tokens: number; heads: number; headDim: number; theta?: number; pos: Int32Array; dy: Float32Array; dx: Float32Array }): void;
+  attentionForwardStats(a: AttentionArgs & { o: Float32Array; lse: Float32Array }): void;
+  /** o and lse optional: recomputed tile by tile when absent. */
+  attentionBackward(a: AttentionArgs & { o?: Float32Array; lse?: Float32Array; dout: Float32Array; dq: Float32Array; dk: Float32Array; dv: Float32Array }): void;
+  /** z [T, 3C] (B, C, x) → y [T, C]. */
+  shortconvForward(a: { channels: number; cuSeqlens: Int32Array; z: Float32Array; kernel: Float32Array; y: Float32Array }): void;
+  shortconvBackward(a: {
+    channels: number; cuSeqlens: Int32Array; z: Float32Array; kernel: Float32Array; dy: Float32Array;
+    dz: Float32Array; dkernel: Float32Array;
+  }): void;
+  swigluBackward(a: { rows: number; F: number; a: Float32Array; b: Float32Array; dh: Float32Array; da: Float32Array; db: Float32Array }): void;
+  embeddingBackward(a: { tokens: number; vocab: number; dim: number; paddingIdx?: number; ids: Int32Array; dx: Float32Array; dE: Float32Array }): void;
+  grpoLoss(a: GrpoLossArgs): GrpoLossStats;
+  /** step is 1-based; when skipped (non-finite gradient) nothing was written. */
+  adamwStep(a: {
+    tensors: AdamWTensorArgs[]; lr: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number;
+    maxGradNorm?: number; step: number;
+  }): { gradNorm: number; clipCoef: number; skipped: boolean; badTensor: number };
+  /** step = optimizer steps already taken (0-based), HF semantics. */
+  lrAt(a: { kind: LrScheduleKind; baseLr: number; warmupSteps: number; totalSteps: number; step: number; numCycles?: number }): number;
+  loraForward(a: { rows: number; in: number; out: number; rank: number; scale: number; x: Float32Array; A: Float32Array; B: Float32Array; xa: Float32Array; y: Float32Array }): void;
+  loraBackward(a: {
+    rows: number; in: number; out: number; rank: number; scale: number; dy: Float32Array; x: Float32Array;
+    xa: Float32Array; A: Float32Array; B: Float32Array; dA: Float32Array; dB: Float32Array; dx?: Float32Array;
+  }): void;
+  loraInit(a: { in: number; out: number; rank: number; seed: number; A: Float32Array; B: Float32Array }): void;
+  loraMerge(a: { in: number; out: number; rank: number; scale: number; A: Float32Array; B: Float32Array; W: Float32Array | Uint16Array; sign?: 1 | -1 }): void;
+  loraScale(a: { alpha: number; rank: number; useRslora?: boolean }): number;
 }

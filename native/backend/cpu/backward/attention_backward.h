@@ -1,0 +1,44 @@
+#pragma once
+// Causal GQA attention backward over a ragged batch of packed sequences (lfm2.md §3.4, §4).
+//
+// Forward, per sequence, query head h, KV head g = h / (Hq/Hkv), query row i, key row j ≤ i (positions restart at 0
+// in every sequence, so a token only sees earlier tokens of its own sequence):
+//   S_ij = scale · q̂_i·k̂_j      P_i = softmax_j(S_i)      O_i = Σ_j P_ij v_j      lse_i = log Σ_j exp(S_ij)
+// Backward (FlashAttention-2 form):
+//   D_i   = dO_i·O_i                           (= rowsum(dP ⊙ P))
+//   dP_ij = dO_i·v_j
+//   dS_ij = P_ij (dP_ij − D_i)
+//   dq̂_i  = scale · Σ_j dS_ij k̂_j
+//   dk̂_j  = scale · Σ_{i, both query heads of the group} dS_ij q̂_i
+//   dv_j  = Σ_{i, both query heads} P_ij dO_i
+// P is rebuilt tile by tile (64 query rows × 64 keys) from lse, so no T×T matrix is ever held. When lse or O is not
+// given, a forward pass over the same tiles (online softmax) recomputes them first, one query block at a time.
+// Work is split over (sequence, KV head) pairs: each pair owns its dk̂/dv rows and the dq̂ rows of its query heads,
+// so threads never write the same memory.
+//
+// Gradient accumulation policy: dq, dk, dv are activation gradients and are written (=).
+#include <cstdint>
+
+namespace lfm2::cpu {
+
+struct AttentionShape {
+  int64_t tokens = 0;    // T: packed tokens of all sequences
+  int64_t q_heads = 0;   // Hq
+  int64_t kv_heads = 0;  // Hkv (divides Hq)
+  int64_t head_dim = 0;  // D
+  float scale = 0.f;     // score scale; 0 → 1/sqrt(D)
+};
+
+// cu_seqlens: [nseq+1] offsets of each sequence in the packed token axis (cu_seqlens[0] = 0, last = T).
+// q, o, dout, dq: [T, Hq, D]   k, v, dk, dv: [T, Hkv, D]
+// lse: [T, Hq] natural-log softmax normaliser of the scaled scores, or nullptr; o may be nullptr (both recomputed).
+void attention_backward(const AttentionShape& shape, int64_t nseq, const int32_t* cu_seqlens, const float* q,
+                        const float* k, const float* v, const float* o, const float* lse, const float* dout,
+                        float* dq, float* dk, float* dv);
+
+// Forward with softmax statistics (same tiling): o [T, Hq, D] and lse [T, Hq]. Used by the backward's recompute
+// path and by tests that need O and lse consistent with the backward.
+void attention_forward_stats(const AttentionShape& shape, int64_t nseq, const int32_t* cu_seqlens, const float* q,
+                             const float* k, const float* v, float* o, float* lse);
+
+}  // namespace lfm2::cpu

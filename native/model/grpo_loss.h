@@ -1,0 +1,94 @@
+#pragma once
+// Fused GRPO loss over the tied LM head (grpo.md §7.3–7.5, TRL v0.26.2 semantics).
+//
+// Rows are the completion tokens to score. For row n with final hidden state h_n, head E [V, C], temperature τ:
+//   z_n    = (h_n · Eᵀ) / τ                                  logits, [V]
+//   logp_n = z_n[y_n] − logsumexp(z_n)                       target log-prob
+//   H_n    = logsumexp(z_n) − Σ_v softmax(z_n)_v z_n,v       entropy (reported only)
+// Masked rows (mask 0) get logp, old and ref forced to 0 BEFORE any exp, so junk there can never become inf·0 = NaN.
+//   ρ      = exp(logp − old)                                 (old = nullptr: old = logp detached, so ρ = 1)
+//   s      = min(ρ·A, clip(ρ, 1−ε_low, 1+ε_high)·A)
+//   KL     = exp(ref − logp) − (ref − logp) − 1              (k3; only when β ≠ 0)
+//   l      = −s·w + β·KL                                     (w = optional importance-sampling weight, default 1)
+// Aggregation (mask m, sequence i of row n, |o_i| = Σ m over the rows of sequence i):
+//   grpo    L = Σ_n m_n l_n / (max(1, |o_i|) · Nseq)
+//   bnpo    L = Σ_n m_n l_n / Ntok
+//   dr_grpo L = Σ_n m_n l_n / (Nseq · max_completion_length)
+//   dapo    L = Σ_n m_n l_n / Ntok
+// Nseq and Ntok are given explicitly (so gradient accumulation over micro-batches sums to the exact full-batch
+// loss); ≤ 0 means "this call's own count" (distinct sequence ids / Σ m, clamped to ≥ 1).
+//
+// Backward: with c_n the row's aggregation weight, g_n = c_n · m_n · dl/dlogp where
+//   dl/dlogp = −w · (∂s/∂logp) + β · (1 − exp(ref − logp)),  ∂s/∂logp = ρA on the unclipped branch, 0 on the clipped
+//   one (ties split evenly, as torch.min does);
+//   dz_n = g_n (onehot(y_n) − softmax(z_n)),  dlogits_n = dz_n / τ
+//   dH   = dlogits · E            (written, =)
+//   dE  += dlogitsᵀ · H           (accumulated, +=; full fine-tune only)
+// The head is evaluated chunk_rows rows at a time, so at most one [chunk_rows, V] logits block exists at once.
+//
+// Clip statistics follow TRL: low = ρ < 1−ε_low with A < 0; high = ρ > 1+ε_high with A > 0; region = either.
+#include <cstdint>
+
+#include "backend/cpu/gemm.h"
+
+namespace lfm2 {
+
+enum class GrpoLossType : int { Grpo = 0, Bnpo = 1, DrGrpo = 2, Dapo = 3 };
+
+// Parses "grpo" | "bnpo" | "dr_grpo" | "dapo"; throws on anything else.
+GrpoLossType parse_grpo_loss_type(const char* name);
+
+struct GrpoLossOptions {
+  GrpoLossType loss_type = GrpoLossType::Dapo;
+  float epsilon_low = 0.2f;
+  float epsilon_high = 0.2f;
+  float beta = 0.f;
+  float temperature = 1.f;
+  int64_t max_completion_length = 0;  // dr_grpo only (> 0)
+  double token_normalizer = 0;        // Ntok for bnpo / dapo; ≤ 0 → Σ mask of this call
+  double sequence_normalizer = 0;     // Nseq for grpo / dr_grpo; ≤ 0 → distinct sequence ids of this call
+  int64_t chunk_rows = 256;           // rows of logits materialised at once (fused version only)
+};
+
+struct GrpoLossInputs {
+  int64_t rows = 0;   // N
+  int64_t vocab = 0;  // V
+  int64_t dim = 0;    // C
+  const float* hidden = nullptr;      // [N, C]
+  const void* head = nullptr;         // [V, C], FP32 or BF16
+  DType head_dtype = DType::F32;
+  const int32_t* targets = nullptr;   // [N]
+  const float* old_logp = nullptr;    // [N] or nullptr
+  const float* ref_logp = nullptr;    // [N], required when beta ≠ 0
+  const float* advantages = nullptr;  // [N]
+  const float* mask = nullptr;        // [N], each 0 or 1
+  const int32_t* seq_ids = nullptr;   // [N], ≥ 0 (rows of one sequence need not be contiguous)
+  const float* is_weight = nullptr;   // [N] or nullptr (vLLM-style importance-sampling weight on the surrogate)
+};
+
+struct GrpoLossOutputs {
+  float* dhidden = nullptr;  // [N, C] written; nullptr → no backward into H
+  float* dhead = nullptr;    // [V, C] FP32, accumulated; nullptr → no head gradient (LoRA)
+  float* logp = nullptr;     // [N] per-token log-probs (all rows, masked ones included); optional
+  float* entropy = nullptr;  // [N] per-token entropies; optional
+};
+
+struct GrpoLossStats {
+  double loss = 0;           // aggregated loss L
+  double tokens = 0;         // Σ mask
+  double kl_sum = 0;         // Σ m·KL (0 when β = 0 and no ref given)
+  double entropy_sum = 0;    // Σ m·H
+  double clip_low = 0;       // Σ m·[low-clipped]
+  double clip_high = 0;      // Σ m·[high-clipped]
+  double clip_region = 0;    // Σ m·[low or high]
+  int64_t workspace_bytes = 0;  // peak bytes this call allocated for its own work buffers
+};
+
+// Fused, chunked version (the one training uses).
+GrpoLossStats grpo_loss_fused(const GrpoLossInputs& in, const GrpoLossOptions& opt, const GrpoLossOutputs& out);
+
+// Unfused version: materialises logits, log-softmax and dlogits for all rows at once (as an eager PyTorch loss
+// would). Same results; exists to measure what the fused version saves.
+GrpoLossStats grpo_loss_unfused(const GrpoLossInputs& in, const GrpoLossOptions& opt, const GrpoLossOutputs& out);
+
+}  // namespace lfm2
