@@ -17,9 +17,9 @@ function genProblem() {
       width + 'px; height:' + height + 'px;' });
   var bar = ui.el('div', { 'class': 'ui-dialog-titlebar' });
   bar.appendChild(ui.el('span', { id: 'dialog-title', 'class': 'ui-dialog-title' }, 'Dialog'));
-  var close = ui.el('button', { type: 'button', 'class': 'ui-button ui-dialog-titlebar-close', title: 'Close' });
-  close.appendChild(ui.el('span', { 'aria-hidden': 'true' }, '\\u00d7'));
-  close.appendChild(ui.el('span', { 'class': 'ui-hidden-text' }, 'Close'));
+  // Icon-only button: its own text "Close" (the accessible name) is pushed out of view; an "x" icon is shown.
+  var close = ui.el('button', { type: 'button', 'class': 'ui-button ui-dialog-titlebar-close', title: 'Close' }, 'Close');
+  close.insertBefore(ui.el('span', { 'class': 'ui-icon', 'aria-hidden': 'true' }, '\\u00d7'), close.firstChild);
   bar.appendChild(close);
   dialog.appendChild(bar);
   dialog.appendChild(ui.el('div', { 'class': 'ui-dialog-content' }, ui.loremWords(core.randi(4, 8)).join(' ')));
@@ -39,8 +39,8 @@ function genProblem() {
 .ui-dialog { position: absolute; border: 1px solid #aaa; background: #fff; box-sizing: border-box; overflow: hidden; }
 .ui-dialog-titlebar { background: #e9e9e9; padding: 2px 4px; height: 16px; position: relative; font-weight: bold; }
 .ui-dialog-titlebar-close { position: absolute; right: 3px; top: 1px; width: 16px; height: 16px; padding: 0;
-  font-size: 11px; line-height: 12px; }
-.ui-hidden-text { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+  font-size: 11px; line-height: 12px; text-indent: -9999px; white-space: nowrap; overflow: hidden; }
+.ui-icon { position: absolute; left: 0; top: 1px; width: 14px; text-indent: 0; text-align: center; }
 .ui-dialog-content { padding: 4px; }
 `,
 };

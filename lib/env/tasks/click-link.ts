@@ -15,17 +15,17 @@ function genProblem() {
     for (var i = 0; i < words.length; i++) isLink.push(Math.random() < 0.2);
   } while (isLink.indexOf(true) < 0);
   var para = ui.el('p', { id: 'text' });
-  var links = [];
+  var links = [], plain = '';
+  // Plain words and spaces go into one text node per run, so the accessibility tree shows one line per run.
   for (var w = 0; w < words.length; w++) {
-    if (w > 0) para.appendChild(document.createTextNode(' '));
-    if (isLink[w]) {
-      var link = ui.el('span', { 'class': 'alink', role: 'link', tabindex: '0' }, words[w]);
-      links.push(words[w]);
-      para.appendChild(link);
-    } else {
-      para.appendChild(document.createTextNode(words[w]));
-    }
+    if (w > 0) plain += ' ';
+    if (!isLink[w]) { plain += words[w]; continue; }
+    if (plain) para.appendChild(document.createTextNode(plain));
+    plain = '';
+    para.appendChild(ui.el('span', { 'class': 'alink', role: 'link', tabindex: '0' }, words[w]));
+    links.push(words[w]);
   }
+  if (plain) para.appendChild(document.createTextNode(plain));
   area.appendChild(para);
   var target = core.sample(links);
   ui.setQuery('Click on the link "' + target + '".');
