@@ -52,6 +52,8 @@ export class FakeEpisode implements Episode {
 
   reset(opts: ResetOptions): Promise<Observation> {
     return this.guard(() => {
+      // A page that fails to load, for the reset-failure path.
+      if (opts.seed === 666) throw new Error('page failed to load');
       this.task = opts.task;
       this.seed = opts.seed ?? -1;
       this.steps = 0;

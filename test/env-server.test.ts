@@ -174,6 +174,17 @@ describe('env server over HTTP', () => {
     expect((await post(url, '/step', { action: { action_str: "click('13')" } }, 'e')).body.reward).toBe(1);
   });
 
+  it('answers 500 when a reset fails, and refuses steps until a reset succeeds', async () => {
+    const { url } = await start();
+    await post(url, '/reset', { seed: 1 }, 'f');
+    const r = await post(url, '/reset', { seed: 666 }, 'f');
+    expect(r).toMatchObject({ status: 500, body: { code: 'env_error', detail: 'page failed to load' } });
+    const s = await post(url, '/step', { action: { action_str: "click('13')" } }, 'f');
+    expect(s).toMatchObject({ status: 409, body: { code: 'not_reset' } });
+    expect((await post(url, '/reset', { seed: 2 }, 'f')).status).toBe(200);
+    expect((await post(url, '/step', { action: { action_str: "click('13')" } }, 'f')).body.reward).toBe(1);
+  });
+
   it('sends screenshots only when asked: OpenEnv lists or base64 PNG', async () => {
     const { url, pool } = await start();
     const none = await post(url, '/reset', { seed: 1 }, 'p');

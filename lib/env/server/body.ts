@@ -2,8 +2,9 @@
 import type { IncomingMessage } from 'node:http';
 import { EnvServerError } from './errors.ts';
 
-// Past this many bytes of an oversized body the connection is dropped instead of drained.
-const DRAIN_FACTOR = 4;
+// An oversized body is read and dropped so that the client, still uploading, can read the 413 reply; past this
+// many bytes the connection is cut instead (a client may then see a reset rather than the reply).
+const DRAIN_CAP_BYTES = 64 * 2 ** 20;
 
 export function tooLarge(limit: number): EnvServerError {
   return new EnvServerError(413, 'payload_too_large', `request body is larger than the limit of ${limit} bytes`);
@@ -21,7 +22,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<string> {
       size += chunk.length;
       if (over) {
         // Drain so the 413 reply can be read, but not without end.
-        if (size > limit * DRAIN_FACTOR) req.destroy();
+        if (size > Math.max(DRAIN_CAP_BYTES, limit * 4)) req.destroy();
         return;
       }
       if (size > limit) {

@@ -97,6 +97,8 @@ export class Session {
       }
       // BrowserGym seeds are drawn like numpy's: any 32-bit value; an unseeded reset gets a fresh one.
       const seed = req.seed ?? randomInt(0, 2 ** 31);
+      // Until this reset succeeds the page is in no known episode: steps must fail with not_reset.
+      this.last = undefined;
       const observation = await this.episode.reset({ task, seed });
       this.last = { observation, reward: 0, done: false, truncated: false, info: {} };
       this.state = {
