@@ -1,0 +1,167 @@
+// GFLOP/s of the CPU matrix products on LFM2-350M shapes (d = 1024, FFN 4608, conv in_proj 3072, vocab 65,536),
+// on all pool threads, against the machine's measured ceilings: FP32 FMA peak (and vdpbf16ps peak where the CPU
+// has AVX512_BF16) for the compute-bound shapes, DRAM read bandwidth for the decode (small-M) shapes. When python3
+// with numpy is present, OpenBLAS sgemm runs the same forward shapes in the same process tree as a same-machine peer.
+import { execFileSync } from 'node:child_process';
+import { native } from '../lib/engine/native.ts';
+import type { GemmArgs } from '../lib/engine/native-types.ts';
+import type { BenchContext, BenchRow } from './types.ts';
+
+interface Shape {
+  op: GemmArgs['op'];
+  role: string;
+  M: number;
+  N: number;
+  K: number;
+  bf16: boolean;
+  precision: 'exact' | 'fast';
+  decode?: boolean;
+}
+
+const T = 512; // prefill / training rows (one 512-token prompt)
+const FWD: [string, number, number][] = [
+  ['conv in_proj', 3072, 1024],
+  ['ffn w1 | w3', 4608, 1024],
+  ['ffn w2', 1024, 4608],
+  ['out_proj | q', 1024, 1024],
+];
+
+function shapes(quick: boolean): Shape[] {
+  const s: Shape[] = [];
+  for (const precision of ['exact', 'fast'] as const) {
+    for (const [role, N, K] of FWD) s.push({ op: 'nt', role: `prefill ${role}`, M: T, N, K, bf16: true, precision });
+    s.push({ op: 'nt', role: 'LM head', M: quick ? 64 : 256, N: 65536, K: 1024, bf16: true, precision });
+  }
+  if (!quick) for (const [role, N, K] of FWD.slice(0, 2)) s.push({ op: 'nt', role: `prefill ${role}`, M: T, N, K, bf16: false, precision: 'exact' });
+  for (const M of [1, 8]) {
+    for (const [role, N, K] of quick ? FWD.slice(1, 2) : FWD) s.push({ op: 'nt', role: `decode ${role}`, M, N, K, bf16: true, precision: 'exact', decode: true });
+    s.push({ op: 'nt', role: 'decode LM head', M, N: 65536, K: 1024, bf16: true, precision: 'exact', decode: true });
+  }
+  // Training: dX = dY·W (gemm_nn, W [out, in] bf16) and dW = dYᵀ·X (gemm_tn, FP32) for the FFN and conv shapes.
+  for (const [role, out, inp] of quick ? FWD.slice(1, 2) : FWD.slice(0, 3)) {
+    s.push({ op: 'nn', role: `train dX ${role}`, M: T, N: inp, K: out, bf16: true, precision: 'exact' });
+    s.push({ op: 'tn', role: `train dW ${role}`, M: out, N: inp, K: T, bf16: false, precision: 'exact' });
+  }
+  if (!quick) s.push({ op: 'nn', role: 'train dX LM head', M: 128, N: 1024, K: 65536, bf16: true, precision: 'exact' });
+  return s;
+}
+
+function randomF32(n: number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; ++i) a[i] = Math.random() * 2 - 1;
+  return a;
+}
+function randomBf16(n: number): Uint16Array {
+  const f = randomF32(n);
+  const u = new Uint32Array(f.buffer);
+  const h = new Uint16Array(n);
+  for (let i = 0; i < n; ++i) h[i] = (u[i]! + 0x7fff + ((u[i]! >>> 16) & 1)) >>> 16;
+  return h;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** Median seconds per call. Decode shapes rotate over enough weight copies to exceed the last-level cache, so the
+ * weights come from DRAM as they do when 16 layers are streamed per token. */
+function timeShape(s: Shape, quick: boolean): number {
+  const { op, M, N, K } = s;
+  const a = randomF32(M * K);
+  const bElems = N * K;
+  const bBytes = bElems * (s.bf16 ? 2 : 4);
+  const copies = s.decode ? Math.max(1, Math.ceil((128 << 20) / bBytes)) : 1;
+  const bs = Array.from({ length: copies }, () => (s.bf16 ? randomBf16(bElems) : randomF32(bElems)));
+  const c = new Float32Array(M * N);
+  const run = (i: number) => native().gemm({ op, m: M, n: N, k: K, a, b: bs[i % copies]!, c, beta: 0, precision: s.precision });
+  for (let i = 0; i < Math.min(copies, 4); ++i) run(i);
+  // Repeat for ~0.5 s (at least 3 calls) and take the median.
+  const first = run(0);
+  const reps = Math.max(3, Math.min(quick ? 20 : 200, Math.ceil((quick ? 0.15 : 0.5) / Math.max(first, 1e-6))));
+  const ts: number[] = [];
+  for (let i = 0; i < reps; ++i) ts.push(run(i + 1));
+  return median(ts);
+}
+
+/** OpenBLAS sgemm (numpy, float32, A·Bᵀ) GFLOP/s on the same machine, or undefined when numpy is missing. */
+function openblasPeer(list: { M: number; N: number; K: number }[], log: (m: string) => void): Map<string, number> | undefined {
+  const script = `
+import json, sys, time
+import numpy as np
+out = {}
+for M, N, K in json.loads(sys.argv[1]):
+    a = np.random.rand(M, K).astype(np.float32); b = np.random.rand(N, K).astype(np.float32)
+    a @ b.T
+    ts = []
+    for _ in range(5):
+        t = time.perf_counter(); a @ b.T; ts.append(time.perf_counter() - t)
+    out[f"{M}x{N}x{K}"] = 2 * M * N * K / sorted(ts)[2] / 1e9
+print(json.dumps(out))
+`;
+  try {
+    const txt = execFileSync('python3', ['-c', script, JSON.stringify(list.map((s) => [s.M, s.N, s.K]))], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 300_000,
+    });
+    return new Map(Object.entries(JSON.parse(txt) as Record<string, number>));
+  } catch (e) {
+    log(`OpenBLAS peer skipped (python3 + numpy not usable: ${e instanceof Error ? e.message.split('\n')[0] : e})`);
+    return undefined;
+  }
+}
+
+export async function benchGemm(ctx: BenchContext): Promise<BenchRow[]> {
+  const n = native();
+  const threads = n.backendInfo().threads;
+  const impl = n.gemmImpls().auto;
+  const fast = n.cpuFeatures().avx512bf16;
+  ctx.log(`gemm: implementation ${impl}, ${threads} threads; measuring peaks`);
+  const fmaPeak = n.cpuPeakFlops('fma-f32', ctx.quick ? 0.1 : 0.4) / 1e9;
+  const dotPeak = fast ? n.cpuPeakFlops('dot-bf16', ctx.quick ? 0.1 : 0.4) / 1e9 : undefined;
+  const bw = n.cpuReadBandwidth(512 << 20, ctx.quick ? 0.3 : 1) / 1e9;
+  const list = shapes(ctx.quick);
+  const noPeer = ctx.args.includes('--no-peer');
+  const peerShapes = list.filter((s) => s.op === 'nt' && s.precision === 'exact' && s.bf16);
+  const peer = noPeer ? undefined : openblasPeer(peerShapes, ctx.log);
+  const rows: BenchRow[] = [
+    {
+      kernel: 'peak',
+      role: `FP32 FMA stream${dotPeak ? `; vdpbf16ps ${dotPeak.toFixed(0)} GFLOP/s` : ''}; DRAM read ${bw.toFixed(1)} GB/s`,
+      'M×N×K': undefined,
+      B: undefined,
+      precision: undefined,
+      ms: undefined,
+      'GFLOP/s': fmaPeak,
+    },
+  ];
+  for (const s of list) {
+    ctx.log(`gemm ${s.op} ${s.role} ${s.M}x${s.N}x${s.K} ${s.precision}`);
+    const sec = timeShape(s, ctx.quick);
+    const gflops = (2 * s.M * s.N * s.K) / sec / 1e9;
+    // The fast path only differs from the exact one where vdpbf16ps exists; judge it against that peak there.
+    const peak = s.precision === 'fast' && dotPeak ? dotPeak : fmaPeak;
+    const row: BenchRow = {
+      kernel: s.op,
+      role: s.role,
+      'M×N×K': `${s.M}×${s.N}×${s.K}`,
+      B: s.bf16 ? 'bf16' : 'f32',
+      precision: s.precision === 'fast' && !fast ? 'fast (=exact: no AVX512_BF16)' : s.precision,
+      ms: sec * 1e3,
+      'GFLOP/s': gflops,
+      '% peak': (100 * gflops) / peak,
+    };
+    if (s.decode) {
+      const bytes = s.N * s.K * 2 + s.M * (s.K + s.N) * 4;
+      row['GB/s'] = bytes / sec / 1e9;
+      row['% DRAM bw'] = (100 * bytes) / sec / 1e9 / bw;
+    }
+    const p = peer?.get(`${s.M}x${s.N}x${s.K}`);
+    if (p !== undefined && s.op === 'nt' && s.precision === 'exact' && s.bf16) {
+      row['OpenBLAS f32 GFLOP/s'] = p;
+      row['÷ OpenBLAS'] = gflops / p;
+    }
+    rows.push(row);
+  }
+  return rows;
+}
+
+export default benchGemm;
