@@ -52,7 +52,7 @@ beforeAll(async () => {
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
   const context = await browser.newContext({ viewport: { width: 332, height: 214 } });
   await context.route(`${BUILTIN_ORIGIN}/**`, (route) => {
-    const m = /\/miniwob\/([\w-]+)\.html$/.exec(route.request().url());
+    const m = /^\/miniwob\/([\w-]+)\.html$/.exec(new URL(route.request().url()).pathname);
     const html = m ? builtinTaskHtml(m[1]!) : undefined;
     return html === undefined
       ? route.fulfill({ status: 404, body: 'not found' })
@@ -153,6 +153,30 @@ describe('core page protocol', () => {
     expect(await readWob(page)).toMatchObject({ done: false, raw: 0, reward: 0, episodeId: 1 });
     await page.evaluate('core.endEpisode(-1, false)');
     expect(await readWob(page)).toMatchObject({ done: true, raw: -1, reward: -1, episodeId: 2 });
+  });
+
+  it('without display removal: START cover starts an episode and returns after it, HUD counts episodes', async () => {
+    await page.goto(builtinTaskUrl('click-test'));
+    const cover = page.locator('#sync-task-cover');
+    expect(await cover.isVisible()).toBe(true);
+    expect(await cover.textContent()).toBe('START');
+    await page.evaluate('Math.seedrandom(3)');
+    await cover.click();
+    expect(await cover.isVisible()).toBe(false);
+    expect(await page.textContent('#query')).toBe('Click the button.');
+    await page.click('#subbtn');
+    expect(await readWob(page)).toMatchObject({ raw: 1, done: true, episodeId: 1 });
+    expect(await cover.isVisible()).toBe(true);
+    expect(await page.textContent('#episode-count')).toBe('Episodes done: 1');
+    expect(await page.evaluate('document.querySelectorAll("#reward-display, #sync-task-cover").length')).toBe(2);
+  });
+
+  it('data mode: default, from ?mode= in the URL, and set by core.setDataMode', async () => {
+    await page.goto(builtinTaskUrl('click-test'));
+    expect(await page.evaluate('WOB_DATA_MODE')).toBe('default');
+    await page.goto(builtinTaskUrl('click-test') + '?mode=test');
+    expect(await page.evaluate('WOB_DATA_MODE')).toBe('test');
+    expect(await page.evaluate('core.setDataMode("train"), WOB_DATA_MODE')).toBe('train');
   });
 
   it('times out with -1 after EPISODE_MAX_TIME', async () => {

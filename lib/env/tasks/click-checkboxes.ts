@@ -13,7 +13,8 @@ function genProblem() {
   var labels = [];
   while (labels.length < n) {
     var label = ui.randomString(2, 7);
-    if (labels.indexOf(label) < 0) labels.push(label);
+    // 'nothing' would make the query ambiguous ("Select nothing and click Submit.").
+    if (labels.indexOf(label) < 0 && label !== 'nothing') labels.push(label);
   }
   var wanted = [];
   for (var i = 0; i < n; i++) wanted.push(Math.random() < 0.5);
