@@ -61,7 +61,7 @@ export class LfmModel {
   }
 
   /** Full-sequence forward of independent sequences (each from position 0), one pass over the packed batch. */
-  forward(seqs: readonly TokenIds[], opts: ForwardOptions = {}): Promise<NativeForwardResult> {
+  async forward(seqs: readonly TokenIds[], opts: ForwardOptions = {}): Promise<NativeForwardResult> {
     return this.native.forward(seqs.map((s, i) => toTokenArray(s, `seqs[${i}]`)), opts);
   }
 
@@ -76,7 +76,7 @@ export class LfmModel {
   }
 
   /** Appends chunks[i] to states[i] for every i in one pass; returns the requested logits rows. */
-  advance(
+  async advance(
     states: readonly GenerationState[],
     chunks: readonly TokenIds[],
     opts: { logits?: LogitsSelection; precision?: PrecisionMode } = {},

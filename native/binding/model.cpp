@@ -332,23 +332,30 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                                           std::to_string(i) + "])");
       boxes->push_back(b);
     }
+    // Busy until the Promise settles: released in the result conversion on success (main thread), or on the
+    // worker when the forward throws.
     for (auto& b : *boxes) b->busy.store(true);
+    auto release = [boxes]() {
+      for (auto& b : *boxes) b->busy.store(false);
+    };
     auto h = h_;
     return run_async<ForwardResult>(
         env,
-        [h, chunks, boxes, fo]() {
-          struct Release {
-            std::vector<std::shared_ptr<StateBox>>& b;
-            ~Release() {
-              for (auto& x : b) x->busy.store(false);
-            }
-          } release{*boxes};
+        [h, chunks, boxes, fo, release]() {
           std::vector<SeqChunk> cs;
           for (size_t i = 0; i < chunks->size(); ++i)
             cs.push_back(SeqChunk{(*chunks)[i].data(), int64_t((*chunks)[i].size()), (*boxes)[i]->st.get()});
-          return run_forward(*h, cs, fo, false);
+          try {
+            return run_forward(*h, cs, fo, false);
+          } catch (...) {
+            release();
+            throw;
+          }
         },
-        result_to_js);
+        [release](Napi::Env env, ForwardResult& r) {
+          release();
+          return result_to_js(env, r);
+        });
   }
 
   std::shared_ptr<ModelHandle> h_;
