@@ -1,0 +1,209 @@
+// Fused GRPO loss (native/model/grpo_loss) against the float64 TRL-formula reference in test/ref/train-ref.ts.
+//
+// Tolerances (max |got − want| / (atol + rtol·|want|) ≤ 1):
+// - reference gradient vs central finite differences of the reference loss (float64, h = 1e-5): atol 1e-8·scale,
+//   rtol 1e-6 — truncation ≈ h² and cancellation ≈ 1e-16/h are both far below that.
+// - native (FP32 logits over C = 8 terms, softmax over V = 37, FP32 ratios) vs reference on FP32-rounded inputs:
+//   rtol 1e-4 with atol 1e-5·scale; every quantity is a few dozen FP32 operations deep (relative error ~1e-6).
+// - counts (clip statistics, tokens) are exact.
+import { describe, expect, it } from 'vitest';
+import { native } from '../lib/engine/native.ts';
+import type { GrpoLossArgs, GrpoLossType } from '../lib/engine/native-types.ts';
+import * as ref from './ref/train-ref.ts';
+
+const ops = () => native().train;
+const seed = Math.floor(Math.random() * 2 ** 31);
+const R = ref.rng(seed);
+const tag = (s: string) => `${s} (seed ${seed})`;
+const maxAbs = (v: ArrayLike<number>) => Math.max(1e-30, ...Array.from(v, Math.abs));
+
+function close(what: string, got: ArrayLike<number>, want: ArrayLike<number>, rtol = 1e-4, atolScale = 1e-5) {
+  const w = ref.worstRatio(got, want, atolScale * maxAbs(want), rtol);
+  expect(w, tag(`${what}: worst error ratio ${w.toExponential(2)}`)).toBeLessThanOrEqual(1);
+}
+
+/** FP32 → BF16 bits, round to nearest even (what the native f32_to_bf16 does). */
+function toBf16(x: Float32Array): Uint16Array {
+  const u = new Uint32Array(x.buffer.slice(0));
+  return Uint16Array.from(u, (b) => ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff);
+}
+function fromBf16(h: Uint16Array): Float64Array {
+  return ref.f64(new Float32Array(Uint32Array.from(h, (b) => b << 16).buffer));
+}
+
+const N = 12, V = 37, C = 8;
+
+/** A batch of 3 sequences with interleaved rows, two masked rows holding junk old/ref log-probs, and rows built to be
+ *  clipped on each side: row 0 (A < 0, ρ ≈ 0.61) low-clipped, row 1 (A > 0, ρ ≈ 1.65) high-clipped. */
+function makeCase(lossType: GrpoLossType, beta: number, opts: { bf16?: boolean; temperature?: number; detachedOld?: boolean } = {}) {
+  const hidden = ref.f64(ref.f32(ref.randn(R, N * C)));
+  let head = ref.f64(ref.f32(ref.randn(R, V * C, 0.7)));
+  let headArr: Float32Array | Uint16Array = ref.f32(head);
+  if (opts.bf16) {
+    headArr = toBf16(ref.f32(head));
+    head = fromBf16(headArr);
+  }
+  const targets = Array.from({ length: N }, () => Math.floor(R() * V));
+  const seqIds = [0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 0];
+  const mask = [1, 1, 1, 1, 0, 1, 1, 1, 1, 0, 1, 1];
+  const advantages = ref.f64(ref.f32(ref.randn(R, N)));
+  advantages[0] = -Math.abs(advantages[0]) - 0.1;
+  advantages[1] = Math.abs(advantages[1]) + 0.1;
+  const base: ref.GrpoRefInput = {
+    N, V, C, hidden, head, targets, advantages, mask, seqIds, lossType,
+    epsLow: 0.2, epsHigh: 0.28, beta, temperature: opts.temperature ?? 1, maxCompletionLength: 16,
+  };
+  const cur = ref.grpoLossRef({ ...base, beta: 0 }).logp; // current log-probs, to place the old ones around them
+  const shift = ref.uniform(R, N, -0.5, 0.5);
+  shift[0] = 0.5;
+  shift[1] = -0.5;
+  const oldLogp = opts.detachedOld ? undefined : ref.f64(ref.f32(cur.map((v, i) => v + shift[i])));
+  const refLogp = ref.f64(ref.f32(cur.map((v) => v + 0.3 * (R() - 0.5))));
+  if (oldLogp) oldLogp[4] = NaN; // masked rows: junk must never reach an exp
+  refLogp[9] = Infinity;
+  const inp: ref.GrpoRefInput = { ...base, oldLogp, refLogp };
+  const args: GrpoLossArgs = {
+    rows: N, vocab: V, dim: C, hidden: ref.f32(hidden), head: headArr, targets: Int32Array.from(targets),
+    oldLogp: oldLogp ? ref.f32(oldLogp) : undefined, refLogp: ref.f32(refLogp), advantages: ref.f32(advantages),
+    mask: ref.f32(mask), seqIds: Int32Array.from(seqIds), lossType, epsilonLow: 0.2, epsilonHigh: 0.28, beta,
+    temperature: opts.temperature ?? 1, maxCompletionLength: 16,
+  };
+  return { inp, args };
+}
+
+function runNative(args: GrpoLossArgs, extra: Partial<GrpoLossArgs> = {}) {
+  const dhidden = new Float32Array(N * C).fill(NaN); // written, so prior contents must not matter
+  const dhead = new Float32Array(V * C);
+  const logp = new Float32Array(N), entropy = new Float32Array(N);
+  const stats = ops().grpoLoss({ ...args, dhidden, dhead, logp, entropy, ...extra });
+  return { stats, dhidden, dhead, logp, entropy };
+}
+
+describe('GRPO loss reference', () => {
+  for (const lossType of ['grpo', 'bnpo', 'dr_grpo', 'dapo'] as const)
+    for (const beta of [0, 0.04]) {
+      it(`${lossType}, beta ${beta}: analytic dH and dE equal finite differences of the loss`, () => {
+        const { inp } = makeCase(lossType, beta, { temperature: 0.7 });
+        const out = ref.grpoLossRef(inp);
+        const old = out.logp; // only used where oldLogp is absent
+        const fdH = ref.finiteDiff((h) => ref.grpoLossValue(inp, h, inp.head, old), Float64Array.from(inp.hidden));
+        const fdE = ref.finiteDiff((e) => ref.grpoLossValue(inp, inp.hidden, e, old), Float64Array.from(inp.head));
+        close('ref dH vs fd', out.dH, fdH, 1e-6, 1e-8);
+        close('ref dE vs fd', out.dE, fdE, 1e-6, 1e-8);
+        expect(out.clipLow, tag('row 0 is low-clipped')).toBeGreaterThanOrEqual(1);
+        expect(out.clipHigh, tag('row 1 is high-clipped')).toBeGreaterThanOrEqual(1);
+      });
+    }
+});
+
+describe('fused GRPO loss vs reference', () => {
+  for (const lossType of ['grpo', 'bnpo', 'dr_grpo', 'dapo'] as const)
+    for (const beta of [0, 0.04])
+      for (const chunkRows of [1, 7, V]) {
+        it(`${lossType}, beta ${beta}, chunk ${chunkRows}: loss, dH, dE, logp, entropy, clip stats`, () => {
+          const { inp, args } = makeCase(lossType, beta, { temperature: 0.7 });
+          const want = ref.grpoLossRef(inp);
+          const got = runNative(args, { chunkRows });
+          close('loss', [got.stats.loss], [want.loss]);
+          close('dH', got.dhidden, want.dH);
+          close('dE', got.dhead, want.dE);
+          close('logp', got.logp, want.logp);
+          close('entropy', got.entropy, want.entropy);
+          close('kl sum', [got.stats.klSum], [want.klSum]);
+          close('entropy sum', [got.stats.entropySum], [want.entropySum]);
+          expect(got.stats.tokens).toBe(want.tokens);
+          expect([got.stats.clipLow, got.stats.clipHigh, got.stats.clipRegion]).toEqual([want.clipLow, want.clipHigh, want.clipRegion]);
+          for (const v of [...got.dhidden, ...got.dhead]) expect(Number.isFinite(v)).toBe(true);
+        });
+      }
+
+  it('masked rows contribute nothing: their dH rows are exactly 0 even with NaN/Inf old/ref log-probs', () => {
+    const { args } = makeCase('dapo', 0.04);
+    const got = runNative(args);
+    for (const row of [4, 9]) for (let c = 0; c < C; c++) expect(got.dhidden[row * C + c]).toBe(0);
+    expect(Number.isFinite(got.stats.loss)).toBe(true);
+  });
+
+  it('BF16 head gives the reference result for the BF16-rounded weights', () => {
+    const { inp, args } = makeCase('bnpo', 0.04, { bf16: true });
+    const want = ref.grpoLossRef(inp);
+    const got = runNative(args, { chunkRows: 5 });
+    close('loss', [got.stats.loss], [want.loss]);
+    close('dH', got.dhidden, want.dH);
+    close('dE', got.dhead, want.dE);
+  });
+
+  it('without old log-probs the ratio is 1 (old = detached logp) and the gradient is −c·A·∇logp', () => {
+    const { inp, args } = makeCase('grpo', 0, { detachedOld: true });
+    const want = ref.grpoLossRef(inp);
+    const got = runNative(args);
+    close('loss', [got.stats.loss], [want.loss]);
+    close('dH', got.dhidden, want.dH);
+    expect(got.stats.clipRegion).toBe(0);
+  });
+
+  it('the unfused version (all logits materialised) gives the same results with more workspace', () => {
+    const { args } = makeCase('dr_grpo', 0.04, { temperature: 0.7 });
+    const a = runNative(args, { chunkRows: 3 });
+    const b = runNative(args, { fused: false });
+    close('loss', [b.stats.loss], [a.stats.loss]);
+    close('dH', b.dhidden, a.dhidden);
+    close('dE', b.dhead, a.dhead);
+    close('logp', b.logp, a.logp);
+    expect(b.stats.workspaceBytes).toBeGreaterThan(a.stats.workspaceBytes);
+  });
+
+  it('micro-batches with explicit normalisers sum to the full-batch loss and gradients', () => {
+    for (const lossType of ['grpo', 'dapo', 'dr_grpo', 'bnpo'] as const) {
+      const { args } = makeCase(lossType, 0.04);
+      const full = runNative(args);
+      // Split by sequence: rows of sequences {0, 1} then rows of sequence 2.
+      const seq = Array.from(args.seqIds);
+      const parts = [seq.map((s, i) => (s < 2 ? i : -1)).filter((i) => i >= 0), seq.map((s, i) => (s === 2 ? i : -1)).filter((i) => i >= 0)];
+      const tokens = full.stats.tokens;
+      const dhead = new Float32Array(V * C);
+      let loss = 0;
+      const dH = new Float32Array(N * C);
+      for (const rows of parts) {
+        const pick = <T extends Float32Array | Int32Array>(a: T, w = 1) => {
+          const out = new (a.constructor as { new (n: number): T })(rows.length * w);
+          rows.forEach((r, j) => out.set(a.subarray(r * w, (r + 1) * w), j * w));
+          return out;
+        };
+        const dh = new Float32Array(rows.length * C);
+        const st = ops().grpoLoss({
+          ...args, rows: rows.length, hidden: pick(args.hidden as Float32Array, C), targets: pick(args.targets),
+          oldLogp: pick(args.oldLogp!), refLogp: pick(args.refLogp!), advantages: pick(args.advantages), mask: pick(args.mask),
+          seqIds: pick(args.seqIds), tokenNormalizer: tokens, sequenceNormalizer: 3, dhidden: dh, dhead,
+        });
+        loss += st.loss;
+        rows.forEach((r, j) => dH.set(dh.subarray(j * C, (j + 1) * C), r * C));
+      }
+      close(`${lossType} loss`, [loss], [full.stats.loss]);
+      close(`${lossType} dH`, dH, full.dhidden);
+      close(`${lossType} dE`, dhead, full.dhead);
+    }
+  });
+});
+
+describe('GRPO loss input checks', () => {
+  it('rejects NaN advantages with a clear error', () => {
+    const { args } = makeCase('dapo', 0);
+    const adv = Float32Array.from(args.advantages);
+    adv[3] = NaN;
+    expect(() => ops().grpoLoss({ ...args, advantages: adv })).toThrow(/advantage at row 3 is not finite/);
+  });
+  it('rejects bad targets, masks, loss types and a missing reference for beta > 0', () => {
+    const { args } = makeCase('dapo', 0);
+    const t = Int32Array.from(args.targets);
+    t[2] = V;
+    expect(() => ops().grpoLoss({ ...args, targets: t })).toThrow(/outside the vocabulary/);
+    const m = Float32Array.from(args.mask);
+    m[0] = 0.5;
+    expect(() => ops().grpoLoss({ ...args, mask: m })).toThrow(/must be 0 or 1/);
+    expect(() => ops().grpoLoss({ ...args, lossType: 'ppo' as GrpoLossType })).toThrow(/unknown loss_type/);
+    expect(() => ops().grpoLoss({ ...args, beta: 0.1, refLogp: undefined })).toThrow(/reference log-probs/);
+    expect(() => ops().grpoLoss({ ...args, lossType: 'dr_grpo', maxCompletionLength: 0 })).toThrow(/max_completion_length/);
+    expect(() => ops().grpoLoss({ ...args, hidden: new Float32Array(3) })).toThrow(/expected 96/);
+  });
+});
