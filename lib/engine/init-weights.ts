@@ -123,7 +123,7 @@ export function writeRandomModel(dir: string, config: HfConfig, opts: InitOption
     shape: s.shape,
     data: encode(tensorValues(s, opts.seed, std), opts.dtype),
   }));
-  const cfg = { ...config, torch_dtype: opts.dtype === 'bf16' ? 'bfloat16' : 'float32' };
+  const cfg: HfConfig = { ...config, torch_dtype: opts.dtype === 'bf16' ? 'bfloat16' : 'float32' };
   writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
   writeSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' });
   writeFileSync(
