@@ -107,12 +107,17 @@ describe('lfm2-rl serve-env command', () => {
     }
   });
 
-  it('rejects bad flags with a clear message', async () => {
-    const proc = spawn(process.execPath, ['bin/lfm2-rl.js', 'serve-env', '--max-sessions', 'lots'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  async function failingRun(args: string[]): Promise<string> {
+    const proc = spawn(process.execPath, ['bin/lfm2-rl.js', 'serve-env', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     proc.stderr.on('data', (d) => (err += d));
     const code = await new Promise<number | null>((resolve) => proc.on('exit', resolve));
     expect(code).toBe(1);
-    expect(err).toContain("--max-sessions must be an integer >= 1, got 'lots'");
+    return err;
+  }
+
+  it('rejects bad flags and an unknown default task with a clear message', async () => {
+    expect(await failingRun(['--max-sessions', 'lots'])).toContain("--max-sessions must be an integer >= 1, got 'lots'");
+    expect(await failingRun(['--port', '0', '--task', 'miniwob.nope'])).toContain("default task 'nope' is not one of");
   });
 });

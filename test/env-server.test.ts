@@ -80,6 +80,11 @@ describe('env server over HTTP', () => {
     expect(meta.body.active_sessions).toBe(0);
   });
 
+  it('refuses to start with a default task the pool does not have', () => {
+    expect(() => createServer({ pool: new FakePool(), defaultTask: 'fly' })).toThrow(/default task 'fly' is not one of/);
+    expect(() => createServer({ pool: new FakePool(), maxSessions: 0 })).toThrow(/maxSessions/);
+  });
+
   it('runs a full episode with OpenEnv fields, state and close', async () => {
     const { url, pool } = await start({ episodeOptions: { maxSteps: 5 } });
     const r = await post(url, '/reset', { seed: 7, task_name: 'browsergym/miniwob.click-test', episode_id: 'ep-1' }, 's1');

@@ -1,8 +1,8 @@
 // `lfm2-rl serve-env`: runs the browser environment as an OpenEnv BrowserGym server (HTTP + WebSocket /ws), so
 // OpenEnv/TRL clients and remote trainers can use it. Defaults follow OpenEnv's environment variables.
 import { parseArgs } from 'node:util';
-import { createServer } from '../env/server/server.ts';
-import { parseScreenshotFlag } from '../env/server/validate.ts';
+import { createServer, type EnvServer } from '../env/server/server.ts';
+import { normaliseTaskName, parseScreenshotFlag } from '../env/server/validate.ts';
 
 export const summary = 'serve the browser environment over the OpenEnv protocol (HTTP + WebSocket)';
 
@@ -61,26 +61,29 @@ export async function run(argv: string[]): Promise<number> {
   const idleSeconds = positiveInt('--idle-timeout', values['idle-timeout'], 900, 0);
   const screenshot = parseScreenshotFlag(values.screenshot);
   const miniwobUrl = values['miniwob-url'] ?? (env.MINIWOB_URL || undefined);
-  const defaultTask = values.task ?? (env.BROWSERGYM_TASK_NAME || 'click-test');
+  const defaultTask = normaliseTaskName(values.task ?? (env.BROWSERGYM_TASK_NAME || 'click-test'));
 
   const { EnvPool } = await import('../env/env.ts');
   const pool = await EnvPool.launch({ miniwobUrl, headless: !values.headed, maxSteps });
-  const server = createServer({
-    pool,
-    maxSessions,
-    maxBodyBytes,
-    defaultTask,
-    screenshot,
-    idleTimeoutMs: idleSeconds * 1000,
-    episodeOptions: { maxSteps, prunedHtml: !values['no-pruned-html'] },
-    log: (msg) => console.error(`[serve-env] ${msg}`),
-  });
+  let server: EnvServer;
   let url: string;
   try {
-    url = await server.listen(port, values.host);
+    server = createServer({
+      pool,
+      maxSessions,
+      maxBodyBytes,
+      defaultTask,
+      screenshot,
+      idleTimeoutMs: idleSeconds * 1000,
+      episodeOptions: { maxSteps, prunedHtml: !values['no-pruned-html'] },
+      log: (msg) => console.error(`[serve-env] ${msg}`),
+    });
+    url = await server.listen(port, values.host).catch((err: Error) => {
+      throw new Error(`cannot listen on ${values.host}:${port}: ${err.message}`);
+    });
   } catch (err) {
     await pool.close();
-    throw new Error(`cannot listen on ${values.host}:${port}: ${(err as Error).message}`);
+    throw err;
   }
   const source = miniwobUrl ? `MiniWoB++ at ${miniwobUrl}` : 'built-in tasks';
   console.log(`serve-env: OpenEnv BrowserGym server on ${url} (WebSocket ${url.replace(/^http/, 'ws')}/ws)`);
