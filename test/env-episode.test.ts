@@ -1,0 +1,281 @@
+// Episodes end to end: reset/step on built-in tasks, rewards and done from the MiniWoB globals, seeds, action errors,
+// step limits, leaving the page, 8 parallel episodes, a killed browser, and real-MiniWoB mode from a file:// checkout.
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EnvPool, findChromium } from '../lib/env/env.ts';
+import type { TaskSource } from '../lib/env/episode.ts';
+import { MINIWOB_TASKS } from '../lib/env/miniwob.ts';
+import type { Episode, Observation } from '../lib/env/types.ts';
+
+const bidOf = (o: Observation, pattern: RegExp): string => {
+  const line = o.axtree_txt.split('\n').find((l) => pattern.test(l));
+  if (!line) throw new Error(`no line matches ${pattern} in\n${o.axtree_txt}`);
+  return /\[([a-zA-Z0-9]+)\]/.exec(line)![1]!;
+};
+
+// MiniWoB-protocol page with a hidden and a disabled button, for action failures the built-in tasks cannot produce.
+const EDGE_PAGE = String.raw`<!DOCTYPE html><html><head><title>Edge Task</title></head><body>
+<div id="wrap"><div id="query"></div><div id="area"></div></div>
+<script>
+Math.seedrandom = function () {};
+var WOB_REWARD_GLOBAL = 0, WOB_RAW_REWARD_GLOBAL = 0, WOB_REWARD_REASON = null, WOB_DONE_GLOBAL = false,
+    WOB_EPISODE_ID = 0, WOB_TASK_READY = true;
+var core = { EPISODE_MAX_TIME: 10000, EP_TIMER: null, clearTimer: function () {}, canvasDrawClick: function () {},
+  createDisplay: function () {}, startEpisode: function () {},
+  startEpisodeReal: function () { genProblem(); WOB_DONE_GLOBAL = false; WOB_RAW_REWARD_GLOBAL = 0; core.EP_TIMER = 1; },
+  endEpisode: function (r) { if (core.EP_TIMER === null) return; core.EP_TIMER = null; WOB_RAW_REWARD_GLOBAL = r; WOB_REWARD_GLOBAL = r; WOB_DONE_GLOBAL = true; WOB_EPISODE_ID++; },
+  getUtterance: function () { return document.getElementById('query').textContent.trim(); } };
+function genProblem() {
+  document.getElementById('query').textContent = 'Press the late button.';
+  document.getElementById('area').innerHTML = '<button id="off" disabled>Off</button>' +
+    '<button id="late">Late</button><input id="t" type="text">';
+  // The reward arrives 300 ms after the click, as autocomplete menus and animations do: steps must wait for it.
+  document.getElementById('late').onclick = function () { setTimeout(function () { core.endEpisode(1, true); }, 300); };
+}
+</script></body></html>`;
+const EDGE_TASKS: TaskSource = {
+  origin: 'http://edge.localhost',
+  names: () => ['edge'],
+  html: (n) => (n === 'edge' ? EDGE_PAGE : undefined),
+};
+
+describe('findChromium', () => {
+  it('honours CHROMIUM_PATH and explains a bad one', () => {
+    const saved = process.env.CHROMIUM_PATH;
+    try {
+      process.env.CHROMIUM_PATH = '/nonexistent/chromium';
+      expect(() => findChromium()).toThrow(/CHROMIUM_PATH is set to '\/nonexistent\/chromium'/);
+      delete process.env.CHROMIUM_PATH;
+      expect(findChromium()).toMatch(/chrom/i);
+    } finally {
+      if (saved === undefined) delete process.env.CHROMIUM_PATH;
+      else process.env.CHROMIUM_PATH = saved;
+    }
+  });
+});
+
+describe('episodes on built-in tasks', () => {
+  let pool: EnvPool;
+  let ep: Episode;
+  beforeAll(async () => {
+    pool = await EnvPool.launch({ prunedHtml: true });
+    ep = await pool.newEpisode();
+  });
+  afterAll(async () => {
+    await pool?.close();
+  });
+
+  it('click-test: clicking the button gives reward 1 and done', async () => {
+    expect(pool.taskNames()).toContain('click-test');
+    const o = await ep.reset({ task: 'click-test', seed: 42 });
+    expect(o.goal).toBe('Click the button.');
+    const r = await ep.step(`click('${bidOf(o, /button 'Click Me!'/)}')`);
+    expect(r.observation.last_action_error).toBe('');
+    expect(r).toMatchObject({ reward: 1, done: true, truncated: false });
+    expect(r.info).toMatchObject({ RAW_REWARD_GLOBAL: 1, DONE_GLOBAL: true, raw_reward: 1, task: 'click-test', step: 1 });
+  });
+
+  it('enter-text: right text → 1, wrong text → done with 0 (raw −1)', async () => {
+    for (const right of [true, false]) {
+      const o = await ep.reset({ task: 'enter-text', seed: 7 });
+      const name = /^Enter "(.+)" into the text field and press Submit\.$/.exec(o.goal)![1]!;
+      const box = bidOf(o, /textbox/);
+      let r = await ep.step(`fill('${box}', ${JSON.stringify(right ? name : name + 'x')})`);
+      expect(r).toMatchObject({ reward: 0, done: false });
+      r = await ep.step(`click('${bidOf(r.observation, /button 'Submit'/)}')`);
+      expect(r.done).toBe(true);
+      expect(r.reward).toBe(right ? 1 : 0);
+      expect(r.info.raw_reward).toBe(right ? 1 : -1);
+    }
+  });
+
+  it('same seed → same page, different seeds → different pages', async () => {
+    const a = await ep.reset({ task: 'click-test', seed: 5 });
+    const b = await ep.reset({ task: 'click-test', seed: 5 });
+    expect(b.pruned_html).toBe(a.pruned_html);
+    expect(b.axtree_txt).toBe(a.axtree_txt);
+    const pages = new Set<string>();
+    for (const seed of [1, 2, 3, 4]) pages.add((await ep.reset({ task: 'click-test', seed })).pruned_html);
+    expect(pages.size).toBeGreaterThan(1);
+  });
+
+  it('bad actions become last_action_error and never throw', async () => {
+    const o = await ep.reset({ task: 'click-test', seed: 1 });
+    const cases: Array<[string, RegExp]> = [
+      ['I have no idea', /^ValueError: Received an empty action\.$/],
+      ["send_keys('Enter')", /^NameError: Invalid action type 'send_keys'\.$/],
+      ["scroll('down')", /^TypeError: scroll\(\) missing 1 required positional argument: 'delta_y'$/],
+      ['click(13)', /^ValueError: expected a string, got 13$/],
+      ["click('999')", /^ValueError: Could not find element with bid "999"$/],
+      ["click('1') click('2')", /^ValueError: Received a multi-action, only single-actions are allowed\.$/],
+    ];
+    for (const [action, err] of cases) {
+      const r = await ep.step(action);
+      expect(r.observation.last_action).toBe(action);
+      expect(r.observation.last_action_error).toMatch(err);
+      expect(r).toMatchObject({ reward: 0, done: false });
+      expect(r.observation.axtree_txt).toBe(o.axtree_txt);
+    }
+    // The error clears on the next good action.
+    const r = await ep.step('noop(0)');
+    expect(r.observation.last_action_error).toBe('');
+  });
+
+  it('maxSteps → truncated', async () => {
+    const short = await pool.newEpisode({ maxSteps: 2 });
+    try {
+      await short.reset({ task: 'click-test', seed: 3 });
+      expect((await short.step('noop(0)')).truncated).toBe(false);
+      const r = await short.step('noop(0)');
+      expect(r).toMatchObject({ truncated: true, done: false });
+      expect(r.info.step).toBe(2);
+    } finally {
+      await short.close();
+    }
+  });
+
+  it('leaving the task page ends the episode with 0', async () => {
+    await ep.reset({ task: 'click-test', seed: 3 });
+    const r = await ep.step('go_back()');
+    expect(r).toMatchObject({ reward: 0, done: true });
+    expect(r.info.error).toBe('invalid url, terminating task');
+    // The page is reused: the next reset works.
+    expect((await ep.reset({ task: 'click-test', seed: 3 })).goal).toBe('Click the button.');
+  });
+
+  it('messages, multi-actions when enabled, unknown tasks', async () => {
+    const multi = await pool.newEpisode({ multiaction: true });
+    try {
+      const o = await multi.reset({ task: 'enter-text', seed: 9 });
+      const name = /"(.+)"/.exec(o.goal)![1]!;
+      const r = await multi.step(
+        `send_msg_to_user('on it')\nfill('${bidOf(o, /textbox/)}', '${name}')\nclick('${bidOf(o, /button 'Submit'/)}')`,
+      );
+      expect(r.observation.last_action_error).toBe('');
+      expect(r).toMatchObject({ reward: 1, done: true });
+      expect(r.info.chat_messages).toEqual(['on it']);
+    } finally {
+      await multi.close();
+    }
+    await expect(ep.reset({ task: 'no-such-task' })).rejects.toThrow(/unknown task 'no-such-task' \(built-in tasks: click-test/);
+    const fresh = await pool.newEpisode();
+    await expect(fresh.step("click('1')")).rejects.toThrow(/before reset/);
+    await fresh.close();
+    await expect(pool.newEpisode({ maxSteps: 0 })).rejects.toThrow(/maxSteps must be a positive integer/);
+  });
+
+  it('8 parallel episodes of one task and seed (a GRPO group) see the same page and all succeed', async () => {
+    const group = await Promise.all(Array.from({ length: 8 }, () => pool.newEpisode()));
+    try {
+      const obs = await Promise.all(group.map((e) => e.reset({ task: 'click-test', seed: 77 })));
+      for (const o of obs) {
+        expect(o.axtree_txt).toBe(obs[0]!.axtree_txt);
+        expect(o.pruned_html).toBe(obs[0]!.pruned_html);
+      }
+      const bid = bidOf(obs[0]!, /button 'Click Me!'/);
+      // Half click the button, half do nothing: rewards must stay per-episode.
+      const results = await Promise.all(group.map((e, i) => e.step(i % 2 === 0 ? `click('${bid}')` : 'noop(0)')));
+      expect(results.map((r) => r.reward)).toEqual([1, 0, 1, 0, 1, 0, 1, 0]);
+      expect(results.map((r) => r.done)).toEqual([true, false, true, false, true, false, true, false]);
+      expect(pool.liveEpisodes).toBe(9);
+    } finally {
+      await Promise.all(group.map((e) => e.close()));
+    }
+    expect(pool.liveEpisodes).toBe(1);
+  });
+
+  it('a killed browser is relaunched and the next reset works', async () => {
+    const o = await ep.reset({ task: 'click-test', seed: 8 });
+    const pid = await pool.browserPid();
+    process.kill(pid, 'SIGKILL');
+    // A step on the dead page ends the episode instead of throwing.
+    const r = await ep.step(`click('${bidOf(o, /button/)}')`);
+    expect(r.done).toBe(true);
+    expect(r.reward).toBe(0);
+    expect(String(r.info.error)).toMatch(/browser page was lost/);
+    const again = await ep.reset({ task: 'click-test', seed: 8 });
+    expect(again.axtree_txt).toBe(o.axtree_txt);
+    expect(pool.browserRelaunches).toBe(1);
+    expect(await pool.browserPid()).not.toBe(pid);
+    const win = await ep.step(`click('${bidOf(again, /button/)}')`);
+    expect(win.reward).toBe(1);
+    // Episodes created after the crash work too.
+    const other = await pool.newEpisode();
+    expect((await other.reset({ task: 'click-test', seed: 8 })).axtree_txt).toBe(o.axtree_txt);
+    await other.close();
+  });
+});
+
+describe('action timeouts and delayed rewards', () => {
+  let pool: EnvPool;
+  beforeAll(async () => {
+    pool = await EnvPool.launch({ builtinTasks: EDGE_TASKS });
+  });
+  afterAll(async () => {
+    await pool?.close();
+  });
+
+  it('a locator timeout is reported like BrowserGym, with action_exec_timeout', async () => {
+    const ep = await pool.newEpisode({ retryWithForce: false, actionTimeoutMs: 300 });
+    const o = await ep.reset({ task: 'edge', seed: 0 });
+    const r = await ep.step(`click('${bidOf(o, /button 'Off'/)}')`);
+    expect(r.observation.last_action_error).toMatch(/^TimeoutError: locator\.click: Timeout 300ms exceeded\./);
+    expect(r.info.action_exec_timeout).toBe(0.3);
+    expect(r.done).toBe(false);
+    await ep.close();
+  });
+
+  it('with retryWithForce the forced retry goes through (BrowserGym MiniWoB default)', async () => {
+    const ep = await pool.newEpisode({ actionTimeoutMs: 300 });
+    const o = await ep.reset({ task: 'edge', seed: 0 });
+    const r = await ep.step(`click('${bidOf(o, /button 'Off'/)}')`);
+    expect(r.observation.last_action_error).toBe('');
+    await ep.close();
+  });
+
+  it('a step waits for the page to settle (a 300 ms timer) before validating', async () => {
+    const ep = await pool.newEpisode();
+    const o = await ep.reset({ task: 'edge', seed: 0 });
+    const r = await ep.step(`click('${bidOf(o, /button 'Late'/)}')`);
+    expect(r).toMatchObject({ reward: 1, done: true });
+    // Without settling the reward is not there yet.
+    const hasty = await pool.newEpisode({ settleMs: 0 });
+    const o2 = await hasty.reset({ task: 'edge', seed: 0 });
+    const r2 = await hasty.step(`click('${bidOf(o2, /button 'Late'/)}')`);
+    expect(r2).toMatchObject({ reward: 0, done: false });
+    await Promise.all([ep.close(), hasty.close()]);
+  });
+});
+
+describe('real MiniWoB++ mode (miniwobUrl)', () => {
+  let dir: string;
+  let pool: EnvPool;
+  beforeAll(async () => {
+    // A checkout-shaped folder: miniwob/html/miniwob/<task>.html, loaded over file:// as BrowserGym does.
+    dir = mkdtempSync(join(tmpdir(), 'miniwob-'));
+    const html = join(dir, 'miniwob', 'html', 'miniwob');
+    mkdirSync(html, { recursive: true });
+    writeFileSync(join(html, 'click-test.html'), EDGE_PAGE.replace('Edge Task', 'Click Test Task'));
+    writeFileSync(join(html, 'not-miniwob.html'), '<html><body>plain</body></html>');
+    pool = await EnvPool.launch({ miniwobUrl: pathToFileURL(html).href + '/' });
+  });
+  afterAll(async () => {
+    await pool?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs pages from the checkout with the same setup and validation', async () => {
+    expect(pool.taskNames()).toEqual([...MINIWOB_TASKS]);
+    const ep = await pool.newEpisode();
+    const o = await ep.reset({ task: 'click-test', seed: 42 });
+    expect(o.url).toMatch(/^file:\/\/.*\/miniwob\/html\/miniwob\/click-test\.html$/);
+    expect(o.goal).toBe('Press the late button.');
+    const r = await ep.step(`click('${bidOf(o, /button 'Late'/)}')`);
+    expect(r).toMatchObject({ reward: 1, done: true });
+    await expect(ep.reset({ task: 'not-miniwob' })).rejects.toThrow(/not a MiniWoB\+\+ task page/);
+    await ep.close();
+  });
+});
