@@ -76,8 +76,14 @@ describe('env server over HTTP', () => {
     expect(Number(new URL(url).port)).toBeGreaterThan(0);
     expect(await get(url, '/health')).toEqual({ status: 200, body: { status: 'healthy' } });
     const meta = await get(url, '/metadata');
-    expect(meta.body.tasks).toEqual(['click-test', 'enter-text']);
-    expect(meta.body.active_sessions).toBe(0);
+    expect(Object.keys(meta.body).sort()).toEqual(['description', 'name', 'version']);
+    expect(meta.body.name).toBe('BrowserGymEnv');
+    expect((await get(url, '/tasks')).body).toEqual({ benchmark: 'miniwob', default_task: 'click-test', tasks: ['click-test', 'enter-text'] });
+    expect((await get(url, '/capacity')).body).toEqual({ active_sessions: 0, max_sessions: 16 });
+    const schema = (await get(url, '/schema')).body;
+    expect(schema.action.required).toEqual(['action_str']);
+    expect(Object.keys(schema.observation.properties)).toContain('axtree_txt');
+    expect(Object.keys(schema.state.properties)).toContain('cum_reward');
   });
 
   it('refuses to start with a default task the pool does not have', () => {
@@ -131,6 +137,11 @@ describe('env server over HTTP', () => {
 
     st = await get(url, '/state', 's1');
     expect(st.body).toMatchObject({ step_count: 2, cum_reward: 1 });
+
+    // /schema describes exactly the fields that are sent.
+    const schema = (await get(url, '/schema')).body;
+    expect(Object.keys(good.body.observation).sort()).toEqual(Object.keys(schema.observation.properties).sort());
+    expect(Object.keys(st.body).sort()).toEqual(Object.keys(schema.state.properties).sort());
 
     const obs = await post(url, '/observe', {}, 's1');
     expect(obs.body.observation.axtree_txt).toContain('step=2');
@@ -309,7 +320,7 @@ describe('bad requests get a clear 4xx and the server keeps serving', () => {
     expect(unknownTask.body.code).toBe('unknown_task');
     expect(unknownTask.body.detail).toContain('click-test, enter-text');
     // A failed first reset leaves no session behind.
-    expect(server!.registry.size).toBe(0);
+    expect((await get(url, '/capacity')).body.active_sessions).toBe(0);
 
     const unknownSession = await post(url, '/step', { action: { action_str: "click('13')" } }, 'nobody');
     expect(unknownSession).toMatchObject({ status: 404, body: { code: 'unknown_session' } });
@@ -321,7 +332,9 @@ describe('bad requests get a clear 4xx and the server keeps serving', () => {
     expect((await post(url, '/step', { action: 'click' }, 'b')).status).toBe(422);
     expect((await post(url, '/step', { action: { action_str: 'x' }, timeout_s: -1 }, 'b')).status).toBe(422);
 
-    expect((await get(url, '/nope')).body.code).toBe('not_found');
+    const nope = await get(url, '/nope');
+    expect(nope).toMatchObject({ status: 404, body: { code: 'not_found' } });
+    expect(nope.body.detail).toContain('POST /reset');
     const method = await fetch(url + '/reset');
     expect(method.status).toBe(405);
     expect(method.headers.get('allow')).toBe('POST');

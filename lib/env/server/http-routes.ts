@@ -1,5 +1,5 @@
-// HTTP side of the OpenEnv protocol: GET /health, POST /reset, POST /step, GET /state, GET /metadata, plus
-// POST /observe and POST /close (extensions). Multi-step episodes over HTTP need a session: the client names it
+// HTTP side of the OpenEnv protocol: GET /health, POST /reset, POST /step, GET /state, GET /metadata, GET /schema,
+// plus extensions: POST /observe, POST /close, GET /tasks, GET /capacity. Multi-step episodes over HTTP need a session: the client names it
 // in the `X-Session-Id` header (or `session_id` in the body / query). Requests without one share the session
 // 'default', which is how the seed-era OpenEnv server behaved (one env per server), so its clients work unchanged.
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -14,7 +14,8 @@ export const DEFAULT_SESSION = 'default';
 export interface HttpContext {
   registry: SessionRegistry;
   maxBodyBytes: number;
-  metadata: () => Record<string, unknown>;
+  /** Session-free GET routes (path → reply body): /metadata, /schema, /tasks, /capacity. */
+  infoRoutes: Record<string, () => unknown>;
   isClosing: () => boolean;
   onServerError?: (err: unknown) => void;
 }
@@ -42,6 +43,9 @@ function sessionIdOf(req: IncomingMessage, url: URL, body: unknown): string {
 const ROUTES: Record<string, 'GET' | 'POST'> = {
   '/health': 'GET',
   '/metadata': 'GET',
+  '/schema': 'GET',
+  '/tasks': 'GET',
+  '/capacity': 'GET',
   '/state': 'GET',
   '/reset': 'POST',
   '/step': 'POST',
@@ -52,14 +56,18 @@ const ROUTES: Record<string, 'GET' | 'POST'> = {
 async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const method = ROUTES[url.pathname];
-  if (!method) throw new EnvServerError(404, 'not_found', `no route ${url.pathname}; see GET /metadata`);
+  if (!method) {
+    const list = Object.entries(ROUTES).map(([path, m]) => `${m} ${path}`).join(', ');
+    throw new EnvServerError(404, 'not_found', `no route ${url.pathname}; routes: ${list}, WebSocket /ws`);
+  }
   if (req.method !== method) {
     res.setHeader('allow', method);
     throw new EnvServerError(405, 'method_not_allowed', `${url.pathname} takes ${method}, not ${req.method}`);
   }
   if (url.pathname === '/health') return sendJson(ctx, res, 200, { status: 'healthy' });
   if (ctx.isClosing()) throw new EnvServerError(503, 'shutting_down', 'the server is shutting down');
-  if (url.pathname === '/metadata') return sendJson(ctx, res, 200, ctx.metadata());
+  const info = ctx.infoRoutes[url.pathname];
+  if (info) return sendJson(ctx, res, 200, info());
 
   const body = method === 'POST' ? parseJsonBody(await readBody(req, ctx.maxBodyBytes)) : undefined;
   const id = sessionIdOf(req, url, body);

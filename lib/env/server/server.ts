@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { WebSocketServer } from 'ws';
 import type { EnvOptions } from '../types.ts';
 import { createHttpHandler } from './http-routes.ts';
+import { SCHEMAS } from './schema.ts';
 import { SessionRegistry, type EnvPoolLike } from './sessions.ts';
 import type { ScreenshotFormat } from './validate.ts';
 import { attachWebSocket } from './ws-sessions.ts';
@@ -73,18 +74,20 @@ export class EnvServer {
     );
     const onServerError = log ? (err: unknown) => log(`server error: ${describe(err)}`) : undefined;
     const isClosing = () => this.closing;
-    const metadata = () => ({
-      name: 'BrowserGymEnv',
-      description: 'BrowserGym-compatible MiniWoB environment (OpenEnv protocol)',
-      benchmark: o.benchmark,
-      default_task: o.defaultTask,
-      tasks: opts.pool.taskNames(),
-      max_sessions: this.registry.maxSessions,
-      active_sessions: this.registry.size,
-      max_body_bytes: o.maxBodyBytes,
-    });
+    const infoRoutes = {
+      // OpenEnv's EnvironmentMetadata, which its clients parse strictly: nothing but its own fields.
+      '/metadata': () => ({
+        name: 'BrowserGymEnv',
+        description: `BrowserGym-compatible ${o.benchmark} environment: real Chromium pages, OpenEnv protocol`,
+        version: '0.1.0',
+      }),
+      '/schema': () => SCHEMAS,
+      '/tasks': () => ({ benchmark: o.benchmark, default_task: o.defaultTask, tasks: opts.pool.taskNames() }),
+      // Field names of OpenEnv's ServerCapacityStatus.
+      '/capacity': () => ({ active_sessions: this.registry.size, max_sessions: this.registry.maxSessions }),
+    };
     this.http = createHttpServer(
-      createHttpHandler({ registry: this.registry, maxBodyBytes: o.maxBodyBytes, metadata, isClosing, onServerError }),
+      createHttpHandler({ registry: this.registry, maxBodyBytes: o.maxBodyBytes, infoRoutes, isClosing, onServerError }),
     );
     this.wss = attachWebSocket(this.http, {
       registry: this.registry,
