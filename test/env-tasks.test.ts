@@ -7,7 +7,8 @@ import { EnvPool } from '../lib/env/env.ts';
 import { parseAxLine, parseAxTree, readPyString } from '../lib/env/tasks/axtree-lines.ts';
 import { builtinTaskNames } from '../lib/env/tasks/index.ts';
 import { oracleActions, TASKS_WITH_FAILURE, wrongAction } from '../lib/env/tasks/oracles.ts';
-import type { Episode, Observation, StepResult } from '../lib/env/types.ts';
+import { runScriptedEpisode } from '../lib/env/tasks/rollout.ts';
+import type { Observation } from '../lib/env/types.ts';
 
 describe('axtree_txt reader', () => {
   it('reads bids, roles, names, values and properties (BrowserGym output lines)', () => {
@@ -45,6 +46,30 @@ describe('axtree_txt reader', () => {
   });
 });
 
+function observation(goal: string, axtree: string): Observation {
+  return { goal, axtree_txt: axtree, pruned_html: '', url: '', focused_element_bid: '', last_action: '', last_action_error: '' };
+}
+
+describe('scripted policies on hand-written observations', () => {
+  it('pick the element the goal names, with Python-literal arguments', () => {
+    const boxes = "\t[13] checkbox 'ab', checked='true'\n\t[16] checkbox 'cd', checked='false'\n\t[27] button 'Submit'";
+    expect(oracleActions('click-checkboxes', observation('Select cd and click Submit.', boxes))).toBe("click('13')");
+    expect(wrongAction('click-checkboxes', observation('Select cd and click Submit.', boxes))).toBe("click('27')");
+    expect(oracleActions('click-checkboxes', observation('Select ab, cd and click Submit.', boxes))).toBe("click('16')");
+    const text = "\t[12] textbox '' value='x'\n\t[14] button 'Submit'";
+    expect(oracleActions('enter-text', observation('Enter "O\'Neil \\ "Q"" into the text field and press Submit.', text)))
+      .toBe(`fill('12', "O'Neil \\\\ \\"Q\\"")`);
+  });
+
+  it('fail loudly on an unknown task or an observation that does not fit the task', () => {
+    expect(() => oracleActions('no-such-task', observation('', ''))).toThrow(/no scripted policy/);
+    expect(() => oracleActions('click-test', observation('Click the button.', "\t[3] link 'x'"))).toThrow(
+      /no button 'Click Me!'/,
+    );
+    expect(() => oracleActions('enter-text', observation('Do something else.', ''))).toThrow(/unexpected goal/);
+  });
+});
+
 const SEEDS = [0, 1, 2, 3];
 const STEP_LIMIT = 14;  // book-flight's oracle needs at most 10 steps (fill+pick ×2, open, ≤2 months, day, search, book)
 let pool: EnvPool;
@@ -56,34 +81,16 @@ afterAll(async () => {
   await pool?.close();
 });
 
-/** Runs `policy` from reset until done or `limit` steps; returns every step's result and action. */
-async function rollout(
-  ep: Episode, task: string, seed: number, policy: (task: string, obs: Observation) => string, limit = STEP_LIMIT,
-): Promise<{ actions: string[]; steps: StepResult[] }> {
-  let obs = await ep.reset({ task, seed });
-  const actions: string[] = [], steps: StepResult[] = [];
-  for (let i = 0; i < limit; i++) {
-    const action = policy(task, obs);
-    const r = await ep.step(action);
-    actions.push(action);
-    steps.push(r);
-    obs = r.observation;
-    if (r.done) break;
-  }
-  return { actions, steps };
-}
-
 describe('built-in tasks through EnvPool', () => {
   it('the oracle solves every task on every seed: reward 1, done, no action errors', async () => {
     const ep = await pool.newEpisode();
     for (const task of builtinTaskNames()) {
       for (const seed of SEEDS) {
-        const { actions, steps } = await rollout(ep, task, seed, oracleActions);
+        const { actions, steps, reward, done, rawReward } = await runScriptedEpisode(ep, { task, seed }, oracleActions, STEP_LIMIT);
         const where = `${task} seed ${seed}: ${actions.join(' ; ')}`;
-        const last = steps[steps.length - 1]!;
-        expect(last.done, where).toBe(true);
-        expect(last.reward, where).toBe(1);
-        expect(last.info.RAW_REWARD_GLOBAL, where).toBe(1);  // the oracle earns full credit, not partial
+        expect(done, where).toBe(true);
+        expect(reward, where).toBe(1);
+        expect(rawReward, where).toBe(1);  // the oracle earns full credit, not partial
         for (const s of steps) expect(s.observation.last_action_error, where).toBe('');
         for (const s of steps.slice(0, -1)) expect([s.reward, s.done], where).toEqual([0, false]);
       }
@@ -96,24 +103,29 @@ describe('built-in tasks through EnvPool', () => {
     for (const task of builtinTaskNames()) {
       for (const seed of SEEDS.slice(0, 3)) {
         const limit = TASKS_WITH_FAILURE.has(task) ? STEP_LIMIT : 3;
-        const { actions, steps } = await rollout(ep, task, seed, wrongAction, limit);
+        const { actions, steps, done, rawReward } = await runScriptedEpisode(ep, { task, seed }, wrongAction, limit);
         const where = `${task} seed ${seed}: ${actions.join(' ; ')}`;
         for (const s of steps) {
           expect(s.reward, where).toBe(0);
           expect(s.observation.last_action_error, where).toBe('');
         }
-        const last = steps[steps.length - 1]!;
         // click-button / click-link hover the target when the page has no other button / link to click.
         const endsInFailure = TASKS_WITH_FAILURE.has(task) && !actions[0]!.startsWith('hover(');
         if (endsInFailure) {
-          expect(last.done, where).toBe(true);
-          expect(last.info.RAW_REWARD_GLOBAL, where).toBe(-1);
+          expect(done, where).toBe(true);
+          expect(rawReward, where).toBe(-1);
         } else {
           expect(steps, where).toHaveLength(limit);  // never ends, never rewards
-          expect(last.done, where).toBe(false);
+          expect(done, where).toBe(false);
         }
       }
     }
+    await ep.close();
+  });
+
+  it('runScriptedEpisode rejects a non-positive step budget', async () => {
+    const ep = await pool.newEpisode();
+    await expect(runScriptedEpisode(ep, { task: 'click-test', seed: 0 }, oracleActions, 0)).rejects.toThrow(/maxSteps/);
     await ep.close();
   });
 
