@@ -1,0 +1,180 @@
+import { describe, it, expect } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  CONFIG_SCHEMA,
+  ConfigError,
+  configToYaml,
+  defaultConfig,
+  describeConfig,
+  epsilonHigh,
+  generationBatchSize,
+  loadConfig,
+  parseOverrides,
+  resolveRunName,
+  validateConfig,
+} from '../lib/io/config.ts';
+
+const configsDir = fileURLToPath(new URL('../configs/', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'lfm2-cfg-'));
+let n = 0;
+function yamlFile(text: string): string {
+  const p = join(dir, `c${n++}.yaml`);
+  writeFileSync(p, text);
+  return p;
+}
+
+describe('shipped configs', () => {
+  it('lfm2_350m.yaml has the reference values (grpo.md §2.2)', () => {
+    const c = loadConfig(join(configsDir, 'lfm2_350m.yaml'));
+    expect(c.model).toBe('LiquidAI/LFM2-350M');
+    expect(c.learning_rate).toBe(5e-6);
+    expect(c.num_generations).toBe(4);
+    expect(c.max_completion_length).toBe(32);
+    expect(c.max_env_steps).toBe(10);
+    expect(c.max_steps).toBe(100);
+    expect(c.warmup_steps).toBe(10);
+    expect(c.use_peft).toBe(false);
+    expect(generationBatchSize(c)).toBe(4);
+    expect(epsilonHigh(c)).toBe(0.2);
+  });
+
+  it('lfm2_350m_lora.yaml: lr 1e-4, r 8, alpha 16, LFM2 module names', () => {
+    const c = loadConfig(join(configsDir, 'lfm2_350m_lora.yaml'));
+    expect(c.learning_rate).toBe(1e-4);
+    expect(c.use_peft).toBe(true);
+    expect(c.lora).toEqual({
+      r: 8,
+      lora_alpha: 16,
+      lora_dropout: 0,
+      target_modules: ['q_proj', 'k_proj', 'v_proj', 'out_proj', 'in_proj', 'w1', 'w2', 'w3'],
+      use_rslora: false,
+    });
+  });
+
+  it('tiny_click_test.yaml creates a tiny model and constrains actions', () => {
+    const c = loadConfig(join(configsDir, 'tiny_click_test.yaml'));
+    expect(c.init_model.preset).toBe('tiny');
+    expect(c.constrained_actions).toBe(true);
+    expect(c.tasks).toEqual(['click-test']);
+  });
+
+  it('book_flight.yaml targets book-flight', () => {
+    expect(loadConfig(join(configsDir, 'book_flight.yaml')).tasks).toEqual(['book-flight']);
+  });
+});
+
+describe('defaults and help', () => {
+  it('every key has help text and a default that passes validation', () => {
+    for (const [k, s] of Object.entries(CONFIG_SCHEMA)) {
+      expect(s.help.length, k).toBeGreaterThan(5);
+      expect(s.default, k).not.toBeUndefined();
+    }
+    const c = validateConfig(defaultConfig());
+    expect(c.loss_type).toBe('dapo');
+    expect(c.scale_rewards).toBe('group');
+    expect(c.lora.r).toBe(8);
+    expect(describeConfig()).toContain('--lora.target_modules');
+  });
+
+  it('loads defaults only when no file is given', () => {
+    expect(loadConfig(null)).toEqual(defaultConfig());
+  });
+
+  it('round-trips through YAML', () => {
+    const c = loadConfig(join(configsDir, 'lfm2_350m_lora.yaml'), ['--seed', '5']);
+    const again = loadConfig(yamlFile(configToYaml(c)));
+    expect(again).toEqual(c);
+  });
+});
+
+describe('overrides', () => {
+  it('parses --key value, --key=value, dotted keys, dashes and bare booleans', () => {
+    expect(parseOverrides(['--lora.r', '16', '--learning-rate=3e-4', '--constrained_actions', '--seed', '-3'])).toEqual({
+      'lora.r': '16',
+      learning_rate: '3e-4',
+      constrained_actions: 'true',
+      seed: '-3',
+    });
+  });
+
+  it('applies typed overrides on top of the file', () => {
+    const p = yamlFile('learning_rate: 1.0e-5\nuse_peft: true\nlora:\n  r: 4\n');
+    const c = loadConfig(p, ['--lora.r', '16', '--tasks', 'click-test,click-button', '--epsilon_high', '0.28', '--run_name', 'null']);
+    expect(c.learning_rate).toBe(1e-5);
+    expect(c.lora.r).toBe(16);
+    expect(c.lora.lora_alpha).toBe(16);
+    expect(c.tasks).toEqual(['click-test', 'click-button']);
+    expect(c.epsilon_high).toBe(0.28);
+    expect(c.run_name).toBeNull();
+  });
+
+  it('rejects a value-less non-boolean flag and stray words', () => {
+    expect(() => parseOverrides(['--seed'])).toThrow(/--seed needs a value/);
+    expect(() => parseOverrides(['seed', '3'])).toThrow(/expected --key value/);
+  });
+});
+
+describe('errors name the key and the source before any work', () => {
+  const bad: Array<[string, string, RegExp]> = [
+    ['unknown key with suggestion', 'num_generation: 4\n', /c\d+\.yaml: unknown key 'num_generation' \(did you mean 'num_generations'\?\)/],
+    ['reference-pipeline name', 'dataset_size: 100\n', /unknown key 'dataset_size': use 'max_steps'/],
+    ['unknown lora key', 'lora:\n  rank: 8\n', /unknown key 'lora.rank'/],
+    ['wrong type', 'learning_rate: fast\n', /'learning_rate' must be a number \(got "fast"\)/],
+    ['non-integer', 'max_steps: 2.5\n', /'max_steps' must be a whole number/],
+    ['num_generations < 2', 'num_generations: 1\n', /'num_generations' must be >= 2 \(got 1\)/],
+    ['negative epsilon', 'epsilon: -0.1\n', /'epsilon' must be >= 0/],
+    ['zero temperature', 'temperature: 0\n', /'temperature' must be > 0/],
+    ['top_p above 1', 'top_p: 1.5\n', /'top_p' must be <= 1/],
+    ['bad enum', 'loss_type: ppo\n', /'loss_type' must be one of grpo, bnpo, dr_grpo, dapo/],
+    ['null not allowed', 'seed: null\n', /'seed' cannot be null/],
+    ['block not a mapping', 'lora: 8\n', /'lora' must be a block/],
+    ['group size vs batch', 'num_generations: 3\nper_device_train_batch_size: 4\n', /generation_batch_size \(4 = per_device_train_batch_size × gradient_accumulation_steps\) must be a multiple of num_generations \(3\)/],
+    ['warmup beyond steps', 'max_steps: 5\nwarmup_steps: 10\n', /warmup_steps \(10\) must not exceed max_steps \(5\)/],
+    ['both env sources', 'env_url: http://a:1\nminiwob_url: http://b/\n', /either 'env_url'.*or 'miniwob_url'/],
+    ['unknown built-in task', 'tasks: [click-tset]\n', /task 'click-tset' is not in the built-in suite/],
+    ['bad action', 'action_set: [click, send_keys]\n', /'action_set' entry 'send_keys' is not a BrowserGym action/],
+    ['Llama LoRA names', 'use_peft: true\nlora:\n  target_modules: [q_proj, o_proj]\n', /'o_proj' does not exist in LFM2; use out_proj/],
+    ['unknown LoRA module', 'use_peft: true\nlora:\n  target_modules: [qkv]\n', /'qkv' matches no LFM2 linear/],
+    ['not a mapping', '- a\n- b\n', /must be a mapping/],
+    ['bad YAML', 'a: [1,\n', /not valid YAML/],
+  ];
+  for (const [name, text, re] of bad) {
+    it(name, () => {
+      const p = yamlFile(text);
+      let err: unknown;
+      try {
+        loadConfig(p);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as Error).message).toMatch(re);
+      expect((err as Error).message).toContain(p);
+    });
+  }
+
+  it('blames the command line for a bad override', () => {
+    expect(() => loadConfig(null, ['--num_generations', 'four'])).toThrow(/command line: 'num_generations' must be a whole number/);
+    expect(() => loadConfig(null, ['--lora.rank', '4'])).toThrow(/command line: unknown key 'lora.rank'/);
+  });
+
+  it('a missing file is named', () => {
+    expect(() => loadConfig(join(dir, 'nope.yaml'))).toThrow(/cannot read config .*nope.yaml/);
+  });
+
+  it('accepts full-path and regex LoRA targets', () => {
+    const c = loadConfig(null, ['--use_peft', '--lora.target_modules', 'self_attn.out_proj,conv.in_proj,.*\\.w[13]']);
+    expect(c.lora.target_modules).toEqual(['self_attn.out_proj', 'conv.in_proj', '.*\\.w[13]']);
+  });
+});
+
+describe('run name', () => {
+  it('is generated from model, task and UTC time when unset', () => {
+    const c = loadConfig(null, ['--model', 'models/tiny/']);
+    expect(resolveRunName(c, new Date(Date.UTC(2025, 11, 24, 1, 31, 19)))).toBe('tiny-click-test-20251224-013119');
+    expect(resolveRunName({ ...c, run_name: 'mine' })).toBe('mine');
+  });
+});
