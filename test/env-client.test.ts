@@ -3,7 +3,7 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { OpenEnvClient, OpenEnvError, type OpenEnvTransportKind } from '../lib/env/client.ts';
+import { OpenEnvClient, OpenEnvError, OpenEnvPool, type OpenEnvTransportKind } from '../lib/env/client.ts';
 import { decodePngToRgb, rgbToNestedLists } from '../lib/env/server/png.ts';
 import { observationFromWire, resultFromWire } from '../lib/env/server/protocol.ts';
 import { createServer, type EnvServer, type EnvServerOptions } from '../lib/env/server/server.ts';
@@ -107,6 +107,38 @@ for (const transport of ['http', 'ws'] as const) {
     });
   });
 }
+
+describe('OpenEnvPool', () => {
+  it('has the EnvPool shape over a remote server: task list, episodes, close', async () => {
+    const { url, pool } = await start({ maxSessions: 4 });
+    const remote = await OpenEnvPool.connect(url, { transport: 'ws' });
+    expect(remote.taskNames()).toEqual(['click-test', 'enter-text']);
+    const [a, b] = await Promise.all([remote.newEpisode(), remote.newEpisode({ screenshot: true })]);
+    const [oa, ob] = await Promise.all([a.reset({ task: 'click-test', seed: 5 }), b.reset({ task: 'enter-text', seed: 6 })]);
+    expect(oa.goal).toBe('Goal of click-test #5');
+    expect(oa.screenshot).toBeUndefined();
+    expect(ob.goal).toBe('Goal of enter-text #6');
+    expect(ob.screenshot).toBeInstanceOf(Buffer);
+    expect((await a.step("click('13')")).reward).toBe(1);
+    expect(remote.liveEpisodes).toBe(2);
+    await a.close();
+    expect(remote.liveEpisodes).toBe(1);
+    await remote.close();
+    expect(remote.liveEpisodes).toBe(0);
+    for (let i = 0; i < 50 && server!.registry.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(pool.openEpisodes()).toHaveLength(0);
+  });
+
+  it('fails clearly when the server is not there', async () => {
+    const probe = createHttpServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const err = await rejection(OpenEnvPool.connect(`http://127.0.0.1:${port}`));
+    expect(err.code).toBe('connection_failed');
+    expect(err.message).toContain('cannot reach OpenEnv server');
+  });
+});
 
 describe('OpenEnvClient failures', () => {
   it('reports a server that is not there', async () => {

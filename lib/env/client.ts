@@ -261,3 +261,72 @@ export class OpenEnvClient implements Episode {
     await this.transport.close();
   }
 }
+
+/**
+ * The EnvPool shape over a remote server: each episode is its own OpenEnvClient session, so a trainer can swap a
+ * local EnvPool for a remote one. Only `screenshot` of the episode options applies here; step limits, pruned HTML
+ * and timeouts are the server's settings (serve-env flags).
+ */
+export class OpenEnvPool {
+  private readonly open = new Set<OpenEnvClient>();
+
+  private constructor(
+    private readonly baseUrl: string,
+    private readonly opts: OpenEnvClientOptions,
+    private readonly tasks: string[],
+  ) {}
+
+  /** Checks the server is up (GET /health) and reads its task list (GET /tasks; empty for servers without it). */
+  static async connect(baseUrl: string, opts: OpenEnvClientOptions = {}): Promise<OpenEnvPool> {
+    const base = baseUrl.replace(/\/+$/, '');
+    if (!/^https?:\/\//.test(base)) throw new Error(`OpenEnv server URL must start with http:// or https://, got '${baseUrl}'`);
+    const timeoutMs = opts.timeoutMs ?? 60_000;
+    const get = async (path: string): Promise<Response> => {
+      try {
+        return await fetch(base + path, { signal: AbortSignal.timeout(timeoutMs) });
+      } catch (err) {
+        throw new OpenEnvError(`cannot reach OpenEnv server at ${base}: ${(err as Error).message}`, 'connection_failed');
+      }
+    };
+    const health = await get('/health');
+    if (!health.ok) throw new OpenEnvError(`OpenEnv server at ${base} is not healthy: HTTP ${health.status}`, 'unhealthy', health.status);
+    await health.arrayBuffer();
+    const res = await get('/tasks');
+    const body: unknown = res.ok ? await res.json().catch(() => undefined) : await res.arrayBuffer().then(() => undefined);
+    const tasks = isPlainObject(body) && Array.isArray(body.tasks) ? body.tasks.filter((t): t is string => typeof t === 'string') : [];
+    return new OpenEnvPool(base, opts, tasks);
+  }
+
+  async newEpisode(opts: { screenshot?: boolean } = {}): Promise<Episode> {
+    const client = await OpenEnvClient.connect(this.baseUrl, { ...this.opts, screenshot: opts.screenshot ?? this.opts.screenshot });
+    this.open.add(client);
+    const open = this.open;
+    // The episode handed out forgets itself from the pool when closed.
+    return {
+      reset: (o) => client.reset(o),
+      step: (a) => client.step(a),
+      observe: () => client.observe(),
+      async close() {
+        open.delete(client);
+        await client.close();
+      },
+    };
+  }
+
+  /** Episodes handed out and not closed yet. */
+  get liveEpisodes(): number {
+    return this.open.size;
+  }
+
+  /** The server's task names ([] when it does not list them). */
+  taskNames(): string[] {
+    return [...this.tasks];
+  }
+
+  /** Closes every episode still open; the server keeps running. */
+  async close(): Promise<void> {
+    const clients = [...this.open];
+    this.open.clear();
+    await Promise.allSettled(clients.map((c) => c.close()));
+  }
+}
