@@ -315,12 +315,12 @@ Napi::Value adamw_step_js(const Napi::CallbackInfo& info) {
     ts.push_back(t);
   }
   AdamWConfig cfg;
-  cfg.lr = float(a.num("lr"));
-  cfg.beta1 = float(a.num("beta1", 0.9));
-  cfg.beta2 = float(a.num("beta2", 0.999));
-  cfg.eps = float(a.num("eps", 1e-8));
-  cfg.weight_decay = float(a.num("weightDecay", 0));
-  cfg.max_grad_norm = float(a.num("maxGradNorm", 1));
+  cfg.lr = a.num("lr");
+  cfg.beta1 = a.num("beta1", 0.9);
+  cfg.beta2 = a.num("beta2", 0.999);
+  cfg.eps = a.num("eps", 1e-8);
+  cfg.weight_decay = a.num("weightDecay", 0);
+  cfg.max_grad_norm = a.num("maxGradNorm", 1);
   const int64_t step = int64_t(a.num("step"));
   const AdamWResult res = guarded(env, [&] { return adamw_step(ts, cfg, step); });
   auto r = Napi::Object::New(env);

@@ -26,12 +26,13 @@ struct AdamWTensor {
 };
 
 struct AdamWConfig {
-  float lr = 1e-6f;
-  float beta1 = 0.9f;
-  float beta2 = 0.999f;
-  float eps = 1e-8f;
-  float weight_decay = 0.f;
-  float max_grad_norm = 1.f;  // ≤ 0: no clipping
+  // Double, like torch's Python-float hyper-parameters: 1−β is formed in double and only then rounded to FP32.
+  double lr = 1e-6;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0;
+  double max_grad_norm = 1;  // ≤ 0: no clipping
 };
 
 struct AdamWResult {
