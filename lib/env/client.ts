@@ -246,7 +246,9 @@ export class OpenEnvClient implements Episode {
       // This server over WS says unknown_message_type, OpenEnv's says UNKNOWN_TYPE, FastAPI routes 404.
       const unsupported =
         err instanceof OpenEnvError &&
-        (err.code === 'unknown_message_type' || err.code === 'UNKNOWN_TYPE' || (err.status === 404 && err.code !== 'unknown_session'));
+        (err.code === 'unknown_message_type' ||
+          err.code === 'UNKNOWN_TYPE' ||
+          (err.status === 404 && err.code !== 'unknown_session'));
       if (unsupported && this.last) return this.last;
       throw err;
     }
@@ -289,16 +291,20 @@ export class OpenEnvPool {
       }
     };
     const health = await get('/health');
-    if (!health.ok) throw new OpenEnvError(`OpenEnv server at ${base} is not healthy: HTTP ${health.status}`, 'unhealthy', health.status);
+    if (!health.ok) {
+      throw new OpenEnvError(`OpenEnv server at ${base} is not healthy: HTTP ${health.status}`, 'unhealthy', health.status);
+    }
     await health.arrayBuffer();
     const res = await get('/tasks');
-    const body: unknown = res.ok ? await res.json().catch(() => undefined) : await res.arrayBuffer().then(() => undefined);
-    const tasks = isPlainObject(body) && Array.isArray(body.tasks) ? body.tasks.filter((t): t is string => typeof t === 'string') : [];
+    const body: unknown = await res.json().catch(() => undefined);
+    const listed = res.ok && isPlainObject(body) && Array.isArray(body.tasks) ? body.tasks : [];
+    const tasks = listed.filter((t): t is string => typeof t === 'string');
     return new OpenEnvPool(base, opts, tasks);
   }
 
   async newEpisode(opts: { screenshot?: boolean } = {}): Promise<Episode> {
-    const client = await OpenEnvClient.connect(this.baseUrl, { ...this.opts, screenshot: opts.screenshot ?? this.opts.screenshot });
+    const screenshot = opts.screenshot ?? this.opts.screenshot;
+    const client = await OpenEnvClient.connect(this.baseUrl, { ...this.opts, screenshot });
     this.open.add(client);
     const open = this.open;
     // The episode handed out forgets itself from the pool when closed.

@@ -1,7 +1,8 @@
 // HTTP side of the OpenEnv protocol: GET /health, POST /reset, POST /step, GET /state, GET /metadata, GET /schema,
-// plus extensions: POST /observe, POST /close, GET /tasks, GET /capacity. Multi-step episodes over HTTP need a session: the client names it
-// in the `X-Session-Id` header (or `session_id` in the body / query). Requests without one share the session
-// 'default', which is how the seed-era OpenEnv server behaved (one env per server), so its clients work unchanged.
+// plus extensions: POST /observe, POST /close, GET /tasks, GET /capacity.
+// Multi-step episodes over HTTP need a session: the client names it in the `X-Session-Id` header (or `session_id`
+// in the body / query). Requests without one share the session 'default', which is how the seed-era OpenEnv server
+// behaved (one env per server), so its clients work unchanged.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseJsonBody, readBody } from './body.ts';
 import { asServerError, EnvServerError, httpErrorBody } from './errors.ts';

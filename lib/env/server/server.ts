@@ -54,7 +54,9 @@ export class EnvServer {
 
   constructor(opts: EnvServerOptions) {
     const o = { ...DEFAULTS, ...opts };
-    if (!Number.isInteger(o.maxBodyBytes) || o.maxBodyBytes < 1024) throw new Error(`maxBodyBytes must be an integer >= 1024, got ${o.maxBodyBytes}`);
+    if (!Number.isInteger(o.maxBodyBytes) || o.maxBodyBytes < 1024) {
+      throw new Error(`maxBodyBytes must be an integer >= 1024, got ${o.maxBodyBytes}`);
+    }
     const known = opts.pool.taskNames();
     if (!known.includes(o.defaultTask)) {
       throw new Error(`default task '${o.defaultTask}' is not one of the environment's tasks: ${known.join(', ')}`);

@@ -190,7 +190,9 @@ export class SessionRegistry {
     private readonly cfg: SessionConfig,
     readonly maxSessions: number,
   ) {
-    if (!Number.isInteger(maxSessions) || maxSessions < 1) throw new Error(`maxSessions must be a positive integer, got ${maxSessions}`);
+    if (!Number.isInteger(maxSessions) || maxSessions < 1) {
+      throw new Error(`maxSessions must be a positive integer, got ${maxSessions}`);
+    }
   }
 
   get size(): number {
