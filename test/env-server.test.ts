@@ -389,6 +389,20 @@ describe('bad requests get a clear 4xx and the server keeps serving', () => {
     peer.ws.close();
   });
 
+  it('WebSocket: a message far past the limit closes only that connection (1009)', async () => {
+    const { url } = await start({ maxBodyBytes: 64 * 1024 });
+    const other = await WsPeer.open(url);
+    await other.ask({ type: 'reset', data: { seed: 1 } });
+    const peer = await WsPeer.open(url);
+    await peer.ask({ type: 'reset', data: { seed: 2 } });
+    peer.ws.send(JSON.stringify({ type: 'step', data: { action_str: 'x'.repeat(4 << 20) } }));
+    expect(await peer.closed()).toBe(1009);
+    for (let i = 0; i < 50 && server!.registry.size > 1; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(server!.registry.size).toBe(1);
+    expect((await other.ask({ type: 'step', data: { action_str: "click('13')" } })).data.reward).toBe(1);
+    other.ws.close();
+  });
+
   it('WebSocket: upgrades on other paths are refused', async () => {
     const { url } = await start();
     const ws = new WebSocket(url.replace('http', 'ws') + '/elsewhere');
