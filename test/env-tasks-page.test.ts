@@ -3,9 +3,9 @@
 // timeout), per-task reward rules, and determinism (same seed → same page; different seeds → different pages).
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumArgs, findChromium } from '../lib/env/browser.ts';
 import { BUILTIN_ORIGIN, builtinTaskHtml, builtinTaskNames, builtinTaskUrl } from '../lib/env/tasks/index.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 let browser: Browser;
 let page: Page;
 const pageErrors: string[] = [];
@@ -49,7 +49,7 @@ async function startTask(task: string, pageSeed: number, maxTimeMs = 1_000_000):
 const areaHtml = () => page.evaluate(`document.getElementById('area').outerHTML`) as Promise<string>;
 
 beforeAll(async () => {
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+  browser = await chromium.launch({ executablePath: findChromium(), headless: true, args: chromiumArgs() });
   const context = await browser.newContext({ viewport: { width: 332, height: 214 } });
   await context.route(`${BUILTIN_ORIGIN}/**`, (route) => {
     const m = /^\/miniwob\/([\w-]+)\.html$/.exec(new URL(route.request().url()).pathname);
