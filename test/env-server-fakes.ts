@@ -12,7 +12,8 @@ export class FakeEpisode implements Episode {
   steps = 0;
   closed = false;
   overlapped = false;
-  private busy = false;
+  /** True while an operation runs on this page. */
+  busy = false;
   private lastAction = '';
   private lastError = '';
   private done = false;

@@ -433,7 +433,7 @@ describe('lifecycle', () => {
     const peer = await WsPeer.open(url);
     await peer.ask({ type: 'reset', data: {} });
     const inFlight = post(url, '/step', { action: { action_str: "click('13')" } }, 'g');
-    await new Promise((r) => setTimeout(r, 50));
+    while (!pool.episodes[0]!.busy) await new Promise((r) => setTimeout(r, 5));
     const closing = server!.close();
     const r = await inFlight;
     expect(r.body.reward).toBe(1);
