@@ -178,6 +178,7 @@ describe('episodes on built-in tasks', () => {
       const bid = bidOf(obs[0]!, /button 'Click Me!'/);
       // Half click the button, half do nothing: rewards must stay per-episode.
       const results = await Promise.all(group.map((e, i) => e.step(i % 2 === 0 ? `click('${bid}')` : 'noop(0)')));
+      expect(results.map((r) => r.observation.last_action_error)).toEqual(Array(8).fill(''));
       expect(results.map((r) => r.reward)).toEqual([1, 0, 1, 0, 1, 0, 1, 0]);
       expect(results.map((r) => r.done)).toEqual([true, false, true, false, true, false, true, false]);
       expect(pool.liveEpisodes).toBe(9);

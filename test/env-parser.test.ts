@@ -12,6 +12,9 @@ import {
 import { ACTION_SIGNATURES, describeActions, MAX_NOOP_MS, type ActionName } from '../lib/env/actions/signatures.ts';
 import { pyReprFloat, pyReprStr } from '../lib/env/observation/pyrepr.ts';
 
+/** Arguments of the one action in `text`, untyped for terse assertions. */
+const argsOf = (text: string, opts?: { strict?: boolean }) => parseAction(text, opts).args as Record<string, unknown>;
+
 /** The `ExceptionClass: message` text the env would report for `text`. */
 function errorOf(text: string, opts?: Parameters<typeof parseActions>[1]): string {
   try {
@@ -63,9 +66,9 @@ describe('parseAction: every action and argument form', () => {
       modifiers: ['Control'],
     });
     expect(parseAction("click('13', modifiers=['Meta'])").args).toEqual({ bid: '13', button: 'left', modifiers: ['Meta'] });
-    expect(parseAction("fill('1', 'x', enable_autocomplete_menu=True)").args.enable_autocomplete_menu).toBe(true);
-    expect(parseAction("  click (\n  '13' ,\n) ").args.bid).toBe('13');
-    expect(parseAction("# click('1')\nclick('2')  # trailing comment").args.bid).toBe('2');
+    expect(argsOf("fill('1', 'x', enable_autocomplete_menu=True)").enable_autocomplete_menu).toBe(true);
+    expect(argsOf("  click (\n  '13' ,\n) ").bid).toBe('13');
+    expect(argsOf("# click('1')\nclick('2')  # trailing comment").bid).toBe('2');
   });
 
   it('decodes both quote styles, triple quotes and Python escapes', () => {
@@ -82,10 +85,10 @@ describe('parseAction: every action and argument form', () => {
   });
 
   it('finds the call inside surrounding prose (non-strict, BrowserGym default)', () => {
-    expect(parseAction("I should press the button. Action: click('13')").args.bid).toBe('13');
+    expect(argsOf("I should press the button. Action: click('13')").bid).toBe('13');
     expect(parseAction("```python\nfill('14', \"Ignacio\")\n```").args).toMatchObject({ bid: '14', value: 'Ignacio' });
     // Parenthesised prose that is not a valid call is skipped.
-    expect(parseAction("The button (see above) works: click('4')").args.bid).toBe('4');
+    expect(argsOf("The button (see above) works: click('4')").bid).toBe('4');
   });
 
   it('keeps the call text as source and formats canonically', () => {
@@ -115,7 +118,7 @@ describe('parseAction: every action and argument form', () => {
   });
 
   it('strict mode requires the whole text to be calls', () => {
-    expect(parseAction("click('1')", { strict: true }).args.bid).toBe('1');
+    expect(argsOf("click('1')", { strict: true }).bid).toBe('1');
     expect(errorOf("ok click('1')", { strict: true })).toMatch(/^ValueError: Could not parse action at character 3: expected '\('/);
     expect(errorOf("click('1') ok", { strict: true })).toMatch(/^ValueError: Could not parse action at character 11/);
   });

@@ -6,7 +6,14 @@ import type { BrowserContext, CDPSession, Page, Route } from 'playwright-core';
 import { executeAction, actionErrorText, isTimeoutError } from './actions/execute.ts';
 import { parseActions } from './actions/parser.ts';
 import type { BrowserHost } from './browser.ts';
-import { miniwobTaskUrl, pageSeedFromEnvSeed, setupMiniwobPage, validateMiniwobPage } from './miniwob.ts';
+import {
+  miniwobTaskUrl,
+  pageSeedFromEnvSeed,
+  setupMiniwobPage,
+  validateState,
+  WOB_STATE_EXPR,
+  type WobState,
+} from './miniwob.ts';
 import { extractPageObservation } from './observation/extract.ts';
 import type { EnvOptions, Episode, Observation, ResetOptions, StepResult } from './types.ts';
 
@@ -41,7 +48,9 @@ export interface EpisodeConfig {
 export const DEFAULT_EPISODE_CONFIG: EpisodeConfig = {
   miniwobUrl: undefined,
   maxSteps: 10,
-  actionTimeoutMs: 500,
+  // BrowserGym uses 500 ms. Here the browser shares a few CPU cores with sampling and training, and a valid click on
+  // a busy machine must not turn into a failed action; 2 s only delays actions that are failing anyway.
+  actionTimeoutMs: 2000,
   screenshot: false,
   prunedHtml: false,
   axtreeFlags: false,
@@ -85,7 +94,19 @@ const TIMER_TRACKER = `(() => {
   };
   window.clearTimeout = function (id) { pending.delete(id); return ct.call(window, id); };
   Object.defineProperty(window, '__envPendingTimers', { get: () => pending.size });
+  // Harness code waits with the untracked original so its own waiting never counts as page activity.
+  Object.defineProperty(window, '__envRawSetTimeout', { value: st.bind(window) });
 })();`;
+
+/** In-page: wait (bounded) until no short timer is pending, then read the WOB_* globals. */
+function settleAndReadState(settleMs: number): string {
+  return `(async () => {
+  const wait = window.__envRawSetTimeout || setTimeout;
+  const t0 = Date.now();
+  while (window.__envPendingTimers > 0 && Date.now() - t0 < ${settleMs}) await new Promise((r) => wait(r, 5));
+  return ${WOB_STATE_EXPR};
+})()`;
+}
 
 /** Errors that mean the page or browser is gone rather than a bad action. */
 function isTargetGone(e: unknown): boolean {
@@ -183,17 +204,23 @@ export class BrowserEpisode implements Episode {
   }
 
   async observe(): Promise<Observation> {
+    return (await this.capture()).observation;
+  }
+
+  /** Observation, with `probe` evaluated in the page in the same round trip as bid marking. */
+  private async capture(probe?: string): Promise<{ observation: Observation; probe: unknown }> {
     if (!this.page || !this.cdp) throw new Error('observe() before reset()');
     let lastErr: unknown;
     // A navigation or re-render can detach the execution context mid-extraction; BrowserGym retries too.
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         const p = await extractPageObservation(this.page, this.cdp, {
+          probe,
           prunedHtml: this.config.prunedHtml,
           axtreeFlags: this.config.axtreeFlags,
           screenshot: this.config.screenshot,
         });
-        const obs: Observation = {
+        const observation: Observation = {
           goal: this.goal,
           axtree_txt: p.axtree_txt,
           pruned_html: p.pruned_html,
@@ -202,9 +229,9 @@ export class BrowserEpisode implements Episode {
           last_action: this.lastAction,
           last_action_error: this.lastError,
         };
-        if (p.screenshot) obs.screenshot = p.screenshot;
-        this.lastObservation = obs;
-        return obs;
+        if (p.screenshot) observation.screenshot = p.screenshot;
+        this.lastObservation = observation;
+        return { observation, probe: p.probe };
       } catch (e) {
         lastErr = e;
         if (isTargetGone(e)) throw e;
@@ -236,9 +263,10 @@ export class BrowserEpisode implements Episode {
       if (isTimeoutError(e)) info.action_exec_timeout = this.config.actionTimeoutMs / 1000;
     }
     try {
-      await this.settle(page);
-      const v = await validateMiniwobPage(page, this.taskUrl);
-      const observation = await this.observe();
+      // Settle, validate and mark in one round trip; BrowserGym also validates before it observes.
+      const probe = this.config.settleMs > 0 ? settleAndReadState(this.config.settleMs) : WOB_STATE_EXPR;
+      const { observation, probe: state } = await this.capture(probe);
+      const v = validateState(observation.url, this.taskUrl, (state ?? null) as WobState | null);
       Object.assign(info, v.info, { raw_reward: v.rawReward });
       if (this.chat.length > 0) info.chat_messages = [...this.chat];
       return {
@@ -270,16 +298,6 @@ export class BrowserEpisode implements Episode {
         info: { ...info, error: `browser page was lost: ${msg}` },
       };
     }
-  }
-
-  /** Waits (bounded by settleMs) until the page has no pending short timers. */
-  private async settle(page: Page): Promise<void> {
-    if (this.config.settleMs === 0 || page.isClosed()) return;
-    await page
-      .waitForFunction('!(window.__envPendingTimers > 0)', undefined, { timeout: this.config.settleMs, polling: 10 })
-      .catch((e: unknown) => {
-        if (isTargetGone(e)) throw e;
-      });
   }
 
   /** Task, step count and URL of the current episode. */

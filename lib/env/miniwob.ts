@@ -60,7 +60,7 @@ export function pageSeedFromEnvSeed(envSeed: number): number {
  * getUtterance / endEpisode / startEpisodeReal to restore it around each call, so core.js never touches missing
  * nodes. Same behaviour as BrowserGym's setup script; the goal reaches the agent only through getUtterance().
  */
-const REMOVE_DISPLAY_SCRIPT = String.raw`(() => {
+const REMOVE_DISPLAY = String.raw`
   const displayIds = ['reward-display', 'click-canvas', 'sync-task-cover'];
   const displayDivs = {};
   let queryCopy = null;
@@ -83,8 +83,28 @@ const REMOVE_DISPLAY_SCRIPT = String.raw`(() => {
   core.getUtterance = function () { bringBackDisplay(); const u = legacyUtterance.apply(core, arguments); removeDisplay(); return u; };
   core.endEpisode = function (reward, timeProportional, reason) { bringBackDisplay(); legacyEnd.call(core, reward, timeProportional, reason); removeDisplay(); };
   core.startEpisodeReal = function () { bringBackDisplay(); legacyStart.call(core); removeDisplay(); };
-  removeDisplay();
+  removeDisplay();`;
+
+/**
+ * BrowserGym's setup after page load, in one round trip: display removal, `Math.seedrandom(n)` (n a number),
+ * `core.EPISODE_MAX_TIME = 1e6`, `core.startEpisodeReal()`, wait for WOB_TASK_READY, then `core.getUtterance()`.
+ */
+function setupScript(pageSeed: number, timeoutMs: number): string {
+  return String.raw`(async () => {
+  if (typeof core !== 'object' || core === null || typeof core.startEpisodeReal !== 'function') return { error: 'nocore' };
+  ${REMOVE_DISPLAY}
+  Math.seedrandom(${pageSeed});
+  core.EPISODE_MAX_TIME = ${EPISODE_MAX_TIME_MS};
+  core.startEpisodeReal();
+  const wait = window.__envRawSetTimeout || setTimeout;
+  const t0 = Date.now();
+  while (!WOB_TASK_READY) {
+    if (Date.now() - t0 > ${timeoutMs}) return { error: 'notready' };
+    await new Promise((r) => wait(r, 20));
+  }
+  return { utterance: core.getUtterance() };
 })()`;
+}
 
 /** The six WOB_* globals BrowserGym reports as `info`. */
 export interface WobState {
@@ -96,7 +116,8 @@ export interface WobState {
   TASK_READY: boolean;
 }
 
-const READ_STATE_SCRIPT = `({
+/** Expression reading the WOB_* globals; null on a page without them (e.g. after navigating away). */
+export const WOB_STATE_EXPR = `(typeof WOB_DONE_GLOBAL === 'undefined' ? null : {
   REWARD_GLOBAL: WOB_REWARD_GLOBAL, RAW_REWARD_GLOBAL: WOB_RAW_REWARD_GLOBAL, REWARD_REASON: WOB_REWARD_REASON,
   DONE_GLOBAL: WOB_DONE_GLOBAL, EPISODE_ID: WOB_EPISODE_ID, TASK_READY: WOB_TASK_READY })`;
 
@@ -107,37 +128,30 @@ export class MiniwobSetupError extends Error {
   }
 }
 
-/**
- * Loads `url` and starts a MiniWoB episode with BrowserGym's sequence: display removal, `Math.seedrandom(pageSeed)`,
- * `core.EPISODE_MAX_TIME = 1e6`, `core.startEpisodeReal()`, wait for WOB_TASK_READY. Returns the goal text.
- */
+/** Loads `url` and starts a MiniWoB episode with BrowserGym's sequence (see setupScript). Returns the goal text. */
 export async function setupMiniwobPage(page: Page, url: string, pageSeed: number, timeoutMs: number): Promise<string> {
   const resp = await page.goto(url, { waitUntil: 'load', timeout: timeoutMs });
   if (resp && !resp.ok() && !url.startsWith('file:')) {
     throw new MiniwobSetupError(`could not load ${url}: HTTP ${resp.status()}`);
   }
-  const hasCore = await page.evaluate(`typeof core === 'object' && typeof core.startEpisodeReal === 'function'`);
-  if (!hasCore) {
+  const res = (await page.evaluate(setupScript(pageSeed, timeoutMs))) as { error?: string; utterance?: unknown };
+  if (res.error === 'nocore') {
     throw new MiniwobSetupError(
       `${url} is not a MiniWoB++ task page (no core.startEpisodeReal); for real MiniWoB++ the base URL must point at ` +
         `miniwob-plusplus/miniwob/html/miniwob/ and end with '/'`,
     );
   }
-  await page.evaluate(REMOVE_DISPLAY_SCRIPT);
-  await page.evaluate(
-    `Math.seedrandom(${pageSeed}); core.EPISODE_MAX_TIME = ${EPISODE_MAX_TIME_MS}; core.startEpisodeReal();`,
-  );
-  await page.waitForFunction('WOB_TASK_READY', undefined, { timeout: timeoutMs });
-  const utterance = await page.evaluate('core.getUtterance()');
-  if (typeof utterance === 'string') return utterance;
-  if (utterance && typeof utterance === 'object' && typeof (utterance as { utterance?: unknown }).utterance === 'string') {
-    return (utterance as { utterance: string }).utterance;
+  if (res.error === 'notready') throw new MiniwobSetupError(`${url}: WOB_TASK_READY stayed false for ${timeoutMs} ms`);
+  const u = res.utterance;
+  if (typeof u === 'string') return u;
+  if (u && typeof u === 'object' && typeof (u as { utterance?: unknown }).utterance === 'string') {
+    return (u as { utterance: string }).utterance;
   }
-  throw new MiniwobSetupError(`core.getUtterance() returned ${JSON.stringify(utterance)}, expected a string`);
+  throw new MiniwobSetupError(`core.getUtterance() returned ${JSON.stringify(u)}, expected a string`);
 }
 
-export async function readWobState(page: Page): Promise<WobState> {
-  return (await page.evaluate(READ_STATE_SCRIPT)) as WobState;
+export async function readWobState(page: Page): Promise<WobState | null> {
+  return (await page.evaluate(WOB_STATE_EXPR)) as WobState | null;
 }
 
 export interface Validation {
@@ -149,15 +163,23 @@ export interface Validation {
   info: Record<string, unknown>;
 }
 
-/** BrowserGym's validate(): leaving the task page ends the episode with 0; else reward = RAW > 0, done = DONE. */
-export async function validateMiniwobPage(page: Page, taskUrl: string): Promise<Validation> {
-  if (page.isClosed()) return { reward: 0, done: true, rawReward: 0, info: { error: 'invalid page, terminating task' } };
-  if (page.url() !== taskUrl) {
+/**
+ * BrowserGym's validate() on already-read state: leaving the task page ends the episode with 0; else
+ * reward = RAW > 0, done = DONE.
+ */
+export function validateState(pageUrl: string, taskUrl: string, state: WobState | null): Validation {
+  if (pageUrl !== taskUrl || state === null) {
     return { reward: 0, done: true, rawReward: 0, info: { error: 'invalid url, terminating task' } };
   }
-  const s = await readWobState(page);
-  const raw = Number(s.RAW_REWARD_GLOBAL) || 0;
-  return { reward: raw > 0 ? 1 : 0, done: s.DONE_GLOBAL === true, rawReward: raw, info: { ...s } };
+  const raw = Number(state.RAW_REWARD_GLOBAL) || 0;
+  return { reward: raw > 0 ? 1 : 0, done: state.DONE_GLOBAL === true, rawReward: raw, info: { ...state } };
+}
+
+/** BrowserGym's validate() on a live page. */
+export async function validateMiniwobPage(page: Page, taskUrl: string): Promise<Validation> {
+  if (page.isClosed()) return { reward: 0, done: true, rawReward: 0, info: { error: 'invalid page, terminating task' } };
+  if (page.url() !== taskUrl) return validateState(page.url(), taskUrl, null);
+  return validateState(page.url(), taskUrl, await readWobState(page));
 }
 
 /** Task URL = base + task + '.html' (BrowserGym concatenates, so the base must end with '/'). */

@@ -6,6 +6,11 @@ import { clickableBids, prunedHtml, type DomSnapshot } from './dom.ts';
 import { markScript, UNMARK_SCRIPT, type MarkResult } from './mark.ts';
 
 export interface ExtractOptions {
+  /**
+   * JS expression (may be a Promise) evaluated in the page right before marking, in the same round trip; its value
+   * is returned as `probe`. Used to settle and validate without extra round trips.
+   */
+  probe?: string;
   prunedHtml?: boolean;
   /** Add `clickable` / `visible` to axtree lines. */
   axtreeFlags?: boolean;
@@ -18,6 +23,7 @@ export interface PageObservation {
   focused_element_bid: string;
   url: string;
   screenshot?: Buffer;
+  probe?: unknown;
 }
 
 /**
@@ -26,7 +32,8 @@ export interface PageObservation {
  */
 export async function extractPageObservation(page: Page, cdp: CDPSession, opts: ExtractOptions): Promise<PageObservation> {
   const flags = opts.axtreeFlags === true;
-  const mark = (await page.evaluate(markScript(flags))) as MarkResult;
+  const script = `(async () => ({ probe: ${opts.probe ? `await (${opts.probe})` : 'undefined'}, mark: ${markScript(flags)} }))()`;
+  const { probe, mark } = (await page.evaluate(script)) as { probe: unknown; mark: MarkResult };
   let nodes: AXNode[];
   let snapshot: DomSnapshot | undefined;
   try {
@@ -40,8 +47,9 @@ export async function extractPageObservation(page: Page, cdp: CDPSession, opts: 
       })) as unknown as DomSnapshot;
     }
   } finally {
-    // Restore the page's own ARIA text even when extraction failed half-way.
-    await page.evaluate(UNMARK_SCRIPT).catch(() => undefined);
+    // Restore the page's own ARIA text (also when extraction failed half-way). Not awaited: commands to a page run
+    // in order, so the next action or observation comes after it, and the step does not pay for the round trip.
+    page.evaluate(UNMARK_SCRIPT).catch(() => undefined);
   }
   extractBids(nodes);
   let extra: Map<string, ExtraProps> | undefined;
@@ -58,6 +66,7 @@ export async function extractPageObservation(page: Page, cdp: CDPSession, opts: 
     pruned_html: opts.prunedHtml && snapshot ? prunedHtml(snapshot) : '',
     focused_element_bid: mark.focusedBid,
     url: page.url(),
+    probe,
   };
   if (opts.screenshot) obs.screenshot = await page.screenshot({ type: 'png' });
   return obs;

@@ -1,0 +1,111 @@
+// Browser environment latency: reset and step p50/p95 for 1 and 8 parallel episodes on click-test and book-flight.
+// Targets (8 in parallel): p50 step < 50 ms, p50 reset < 100 ms. Every episode of a parallel group runs the same
+// task and seed, as a GRPO group does; a step is a real element action (click / fill), plus a noop row that shows the
+// fixed cost of validate + observe. Runs alone: `npx tsx bench/env.ts [--quick]`.
+import { pathToFileURL } from 'node:url';
+import { EnvPool } from '../lib/env/env.ts';
+import type { Episode, Observation } from '../lib/env/types.ts';
+import type { BenchContext, BenchRow } from './types.ts';
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+function bid(o: Observation, pattern: RegExp): string {
+  const line = o.axtree_txt.split('\n').find((l) => pattern.test(l));
+  const m = line && /\[([a-zA-Z0-9]+)\]/.exec(line);
+  if (!m) throw new Error(`bench: no element matching ${pattern} in\n${o.axtree_txt}`);
+  return m[1]!;
+}
+
+/** Element actions per task, chosen from the first observation; none of them ends the episode early. */
+const ACTIONS: Record<string, (o: Observation) => string[]> = {
+  'click-test': (o) => {
+    const b = bid(o, /button 'Click Me!'/);
+    return [`click('${b}')`, `click('${b}')`, `hover('${b}')`];
+  },
+  'book-flight': (o) => [
+    `click('${bid(o, /textbox 'From:'/)}')`,
+    `fill('${bid(o, /textbox 'To:'/)}', 'Zzz')`,
+    `click('${bid(o, /button 'Search'/)}')`,
+  ],
+};
+
+async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
+  const t0 = performance.now();
+  const v = await f();
+  return [v, performance.now() - t0];
+}
+
+export async function benchEnv(ctx?: BenchContext): Promise<BenchRow[]> {
+  const quick = ctx?.quick ?? process.argv.includes('--quick');
+  const log = ctx?.log ?? ((m: string) => process.stderr.write(m + '\n'));
+  const rounds = quick ? 3 : 10;
+  const rows: BenchRow[] = [];
+  const pool = await EnvPool.launch();
+  try {
+    for (const task of ['click-test', 'book-flight']) {
+      for (const parallel of [1, 8]) {
+        log(`env: ${task} × ${parallel}`);
+        const eps: Episode[] = await Promise.all(Array.from({ length: parallel }, () => pool.newEpisode()));
+        const resets: number[] = [];
+        const steps: number[] = [];
+        const noops: number[] = [];
+        // One warm-up round so first-load costs (page compile, CDP setup) do not count.
+        for (let round = -1; round < rounds; round++) {
+          const seed = 1000 + round;
+          const first = await Promise.all(eps.map((e) => timed(() => e.reset({ task, seed }))));
+          const actions = ACTIONS[task]!(first[0]![0]);
+          const stepTimes: number[] = [];
+          const noopTimes: number[] = [];
+          for (const a of actions) {
+            const r = await Promise.all(eps.map((e) => timed(() => e.step(a))));
+            for (const [res, ms] of r) {
+              if (res.observation.last_action_error) throw new Error(`bench: ${a} failed: ${res.observation.last_action_error}`);
+              stepTimes.push(ms);
+            }
+          }
+          for (const [, ms] of await Promise.all(eps.map((e) => timed(() => e.step('noop(0)'))))) noopTimes.push(ms);
+          if (round >= 0) {
+            resets.push(...first.map(([, ms]) => ms));
+            steps.push(...stepTimes);
+            noops.push(...noopTimes);
+          }
+        }
+        await Promise.all(eps.map((e) => e.close()));
+        const row = (op: string, xs: number[], target: number | undefined): BenchRow => ({
+          task,
+          parallel,
+          op,
+          n: xs.length,
+          'p50 ms': percentile(xs, 50),
+          'p95 ms': percentile(xs, 95),
+          'target p50 ms': parallel === 8 ? target : undefined,
+          'met': parallel === 8 && target !== undefined ? percentile(xs, 50) < target : undefined,
+        });
+        rows.push(row('reset', resets, 100), row('step (element action)', steps, 50), row('step (noop)', noops, 50));
+      }
+    }
+  } finally {
+    await pool.close();
+  }
+  return rows;
+}
+
+function printTable(rows: BenchRow[]): void {
+  const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const cell = (v: unknown) => (v === undefined || v === null ? '' : typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(1)) : String(v));
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ');
+  console.log(line(cols));
+  console.log(line(widths.map((w) => '-'.repeat(w))));
+  for (const r of rows) console.log(line(cols.map((c) => cell(r[c]))));
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  benchEnv().then(printTable, (e: unknown) => {
+    console.error(e);
+    process.exitCode = 1;
+  });
+}
