@@ -1,0 +1,130 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeTokenizerFiles } from '../lib/engine/tokenizer-files.ts';
+import { Tokenizer } from '../lib/engine/tokenizer.ts';
+import { allowedActions, buildActionTrie, goalValues, trieAllowed, trieNext, triePaths, trieWalk } from '../lib/rl/action-trie.ts';
+import type { Observation } from '../lib/env/types.ts';
+
+const obs = (axtree: string, goal = 'Click the button.'): Observation => ({
+  goal, axtree_txt: axtree, pruned_html: '', url: '', focused_element_bid: '', last_action: '', last_action_error: '',
+});
+
+const formTree = [
+  "RootWebArea 'Form', focused",
+  "\t[3] StaticText 'Enter a name'",
+  "\t[4] textbox 'Name'",
+  "\t[5] checkbox 'Remember', checked='false'",
+  "\t[6] combobox 'Fruit', hasPopup='listbox', expanded=False",
+  "\t\t[7] option 'Apple', selected=False",
+  "\t\t[8] option \"Bob's pear\", selected=False",
+  "\t[9] button 'Submit'",
+].join('\n');
+
+describe('allowed actions', () => {
+  it('derives element actions from bids and roles (hand-written expectation)', () => {
+    const o = obs(formTree, 'Enter "Kasie" into the text field and press Submit.');
+    expect(allowedActions(o, ['click'])).toEqual(["click('3')", "click('4')", "click('5')", "click('6')", "click('7')", "click('8')", "click('9')"]);
+    expect(allowedActions(o, ['fill', 'press', 'check', 'select_option', 'scroll', 'noop'])).toEqual([
+      "fill('4', 'Kasie')",
+      "fill('6', 'Kasie')",
+      "press('4', 'Enter')",
+      "press('4', 'Tab')",
+      "press('6', 'Enter')",
+      "press('6', 'Tab')",
+      "check('5')",
+      "select_option('6', 'Apple')",
+      `select_option('6', "Bob's pear")`,
+      'scroll(0, 200)',
+      'scroll(0, -200)',
+      'noop()',
+    ]);
+  });
+
+  it('offers no fill without a quoted goal value, and rejects unknown actions', () => {
+    expect(allowedActions(obs(formTree), ['fill'])).toEqual([]);
+    expect(() => allowedActions(obs(formTree), ['send_keys'])).toThrow(/unknown action 'send_keys'/);
+    expect(() => allowedActions(obs(formTree), [])).toThrow(/empty action set/);
+  });
+
+  it('reads quoted goal values, not apostrophes', () => {
+    expect(goalValues(`Enter the username "kanesha" and the password 'UrP1' into the user's form`)).toEqual(['kanesha', 'UrP1']);
+  });
+});
+
+describe('action trie', () => {
+  let tok: Tokenizer;
+  beforeAll(() => {
+    const dir = mkdtempSync(join(tmpdir(), 'lfm2-trie-'));
+    writeTokenizerFiles(dir, 1024);
+    tok = Tokenizer.fromDir(dir);
+  });
+
+  it('has one terminal path per string: its canonical tokens then EOS', () => {
+    const strings = allowedActions(obs(formTree, 'Type "hello world"'), ['click', 'fill', 'noop']);
+    const trie = buildActionTrie(tok, strings, tok.eosId);
+    const paths = triePaths(trie);
+    expect(paths.length).toBe(strings.length);
+    const decoded = paths.map((p) => {
+      expect(p[p.length - 1]).toBe(tok.eosId);
+      return tok.decode(p.slice(0, -1));
+    });
+    expect(new Set(decoded)).toEqual(new Set(strings));
+    for (const s of strings) {
+      const node = trieWalk(trie, [...tok.encode(s), tok.eosId]);
+      expect(node).toBeGreaterThan(0);
+      expect(trie.terminal[node]).toBe(1);
+      expect(trieAllowed(trie, node).length).toBe(0);
+    }
+    expect(trie.terminal.reduce((a, b) => a + b, 0)).toBe(strings.length);
+  });
+
+  it('CSR arrays are consistent: sorted children, every non-root node entered once, BFS order', () => {
+    const trie = buildActionTrie(tok, allowedActions(obs(formTree), ['click', 'check', 'select_option', 'noop']), tok.eosId);
+    expect(trie.childStart[0]).toBe(0);
+    expect(trie.childStart[trie.nodeCount]).toBe(trie.nodeCount - 1);
+    const entered = new Uint8Array(trie.nodeCount);
+    for (let n = 0; n < trie.nodeCount; n++) {
+      const kids = trieAllowed(trie, n);
+      for (let i = 1; i < kids.length; i++) expect(kids[i]).toBeGreaterThan(kids[i - 1]);
+      for (let e = trie.childStart[n]; e < trie.childStart[n + 1]; e++) {
+        expect(trie.childNode[e]).toBeGreaterThan(n);
+        entered[trie.childNode[e]]++;
+      }
+    }
+    expect(entered[0]).toBe(0);
+    expect([...entered.subarray(1)].every((c) => c === 1)).toBe(true);
+  });
+
+  it('masks: only continuations of allowed strings are reachable', () => {
+    const trie = buildActionTrie(tok, ["click('13')", "click('14')", 'noop()'], tok.eosId);
+    const root = [...trieAllowed(trie, 0)];
+    expect(root.sort((a, b) => a - b)).toEqual([...new Set([tok.encode("click('13')")[0], tok.encode('noop()')[0]])].sort((a, b) => a - b));
+    expect(trieNext(trie, 0, tok.eosId)).toBe(-1);
+    expect(trieWalk(trie, tok.encode("click('15')"))).toBe(-1);
+    // 'click' then "('" then a bid: two allowed bids at that point.
+    const afterOpen = trieWalk(trie, tok.encode("click('"));
+    expect(afterOpen).toBeGreaterThan(0);
+    expect(trieAllowed(trie, afterOpen).length).toBe(2);
+  });
+
+  it('random bid sets round-trip through the trie', () => {
+    let seed = 99;
+    const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    for (let trial = 0; trial < 20; trial++) {
+      const bids = Array.from({ length: 1 + Math.floor(rand() * 40) }, () => String(Math.floor(rand() * 2000)));
+      const tree = bids.map((b) => `\t[${b}] button 'b${b}'`).join('\n');
+      const strings = allowedActions(obs(tree), ['click', 'focus']);
+      const trie = buildActionTrie(tok, strings, tok.eosId);
+      expect(new Set(triePaths(trie).map((p) => tok.decode(p.slice(0, -1))))).toEqual(new Set(strings));
+    }
+  });
+
+  it('rejects bad input clearly', () => {
+    expect(() => buildActionTrie(tok, [], tok.eosId)).toThrow(/no allowed action strings/);
+    expect(() => buildActionTrie(tok, ['noop()'], 5000)).toThrow(/eosId 5000 is outside the vocabulary/);
+    expect(() => buildActionTrie(tok, [''], tok.eosId)).toThrow(/empty action string/);
+    expect(() => buildActionTrie(tok, ['noop()<|im_end|>'], tok.eosId)).toThrow(/contains the EOS token/);
+  });
+});
