@@ -100,6 +100,7 @@ describe('built-in tasks through EnvPool', () => {
 
   it('the wrong policy earns 0; failing tasks end with raw -1, the others stay open', async () => {
     const ep = await pool.newEpisode();
+    const failedTasks = new Set<string>();
     for (const task of builtinTaskNames()) {
       for (const seed of SEEDS.slice(0, 3)) {
         const limit = TASKS_WITH_FAILURE.has(task) ? STEP_LIMIT : 3;
@@ -114,12 +115,14 @@ describe('built-in tasks through EnvPool', () => {
         if (endsInFailure) {
           expect(done, where).toBe(true);
           expect(rawReward, where).toBe(-1);
+          failedTasks.add(task);
         } else {
           expect(steps, where).toHaveLength(limit);  // never ends, never rewards
           expect(done, where).toBe(false);
         }
       }
     }
+    expect([...failedTasks].sort()).toEqual([...TASKS_WITH_FAILURE].sort());  // every failure rule was exercised
     await ep.close();
   });
 
