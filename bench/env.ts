@@ -52,6 +52,7 @@ export async function benchEnv(ctx?: BenchContext): Promise<BenchRow[]> {
         const resets: number[] = [];
         const steps: number[] = [];
         const noops: number[] = [];
+        let errors = 0;
         // One warm-up round so first-load costs (page compile, CDP setup) do not count.
         for (let round = -1; round < rounds; round++) {
           const seed = 1000 + round;
@@ -62,7 +63,8 @@ export async function benchEnv(ctx?: BenchContext): Promise<BenchRow[]> {
           for (const a of actions) {
             const r = await Promise.all(eps.map((e) => timed(() => e.step(a))));
             for (const [res, ms] of r) {
-              if (res.observation.last_action_error) throw new Error(`bench: ${a} failed: ${res.observation.last_action_error}`);
+              // A valid action that failed means the machine was too busy for the action timeout: count it.
+              if (res.observation.last_action_error) errors += 1;
               stepTimes.push(ms);
             }
           }
@@ -82,7 +84,8 @@ export async function benchEnv(ctx?: BenchContext): Promise<BenchRow[]> {
           'p50 ms': percentile(xs, 50),
           'p95 ms': percentile(xs, 95),
           'target p50 ms': parallel === 8 ? target : undefined,
-          'met': parallel === 8 && target !== undefined ? percentile(xs, 50) < target : undefined,
+          met: parallel === 8 && target !== undefined ? percentile(xs, 50) < target : undefined,
+          'action errors': op === 'step (element action)' ? errors : undefined,
         });
         rows.push(row('reset', resets, 100), row('step (element action)', steps, 50), row('step (noop)', noops, 50));
       }

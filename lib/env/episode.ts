@@ -57,7 +57,9 @@ export const DEFAULT_EPISODE_CONFIG: EpisodeConfig = {
   viewport: { width: 500, height: 320 },
   multiaction: false,
   retryWithForce: true,
-  settleMs: 1000,
+  // BrowserGym sleeps a fixed 500 ms after every action; waiting only while short timers are pending gives the same
+  // view of delayed reactions (autocomplete, animations) without paying it on every step.
+  settleMs: 500,
   pageTimeoutMs: 5000,
 };
 
