@@ -31,7 +31,8 @@ var core = { EPISODE_MAX_TIME: 10000, EP_TIMER: null, clearTimer: function () {}
 function genProblem() {
   document.getElementById('query').textContent = 'Press the late button.';
   document.getElementById('area').innerHTML = '<button id="off" disabled>Off</button>' +
-    '<button id="late">Late</button><input id="t" type="text">';
+    '<button id="late">Late</button><input id="t" type="text">' +
+    '<button id="pop" onclick="window.open(\'about:blank\')">Pop</button>';
   // The reward arrives 300 ms after the click, as autocomplete menus and animations do: steps must wait for it.
   document.getElementById('late').onclick = function () { setTimeout(function () { core.endEpisode(1, true); }, 300); };
 }
@@ -248,6 +249,25 @@ describe('action timeouts and delayed rewards', () => {
     const r2 = await hasty.step(`click('${bidOf(o2, /button 'Late'/)}')`);
     expect(r2).toMatchObject({ reward: 0, done: false });
     await Promise.all([ep.close(), hasty.close()]);
+  });
+});
+
+describe('other pages', () => {
+  it('a popup is closed and ends the episode with 0, as a page that is not the task page does in BrowserGym', async () => {
+    const pool = await EnvPool.launch({ builtinTasks: EDGE_TASKS });
+    try {
+      const ep = await pool.newEpisode();
+      const o = await ep.reset({ task: 'edge', seed: 0 });
+      const r = await ep.step(`click('${bidOf(o, /button 'Pop'/)}')`);
+      expect(r).toMatchObject({ reward: 0, done: true });
+      expect(r.info.error).toBe('invalid page, terminating task');
+      // The task page itself is still there and the next reset starts clean.
+      const again = await ep.reset({ task: 'edge', seed: 0 });
+      const win = await ep.step(`click('${bidOf(again, /button 'Late'/)}')`);
+      expect(win).toMatchObject({ reward: 1, done: true });
+    } finally {
+      await pool.close();
+    }
   });
 });
 

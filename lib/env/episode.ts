@@ -130,6 +130,8 @@ export class BrowserEpisode implements Episode {
   private chat: string[] = [];
   private lastObservation: Observation | undefined;
   private closed = false;
+  /** A second page (popup, target=_blank) opened during the episode: BrowserGym's "invalid page" end. */
+  private leftPage = false;
 
   constructor(
     private readonly host: BrowserHost,
@@ -143,13 +145,21 @@ export class BrowserEpisode implements Episode {
     if (this.closed) throw new Error('episode is closed');
     if (this.page && !this.page.isClosed() && this.host.isAlive(this.generation)) return this.page;
     await this.context?.close().catch(() => undefined);
-    const { context, generation } = await this.host.newContext({ viewport: this.config.viewport });
+    const { context, generation } = await this.host.newContext({ viewport: this.config.viewport, acceptDownloads: false });
     this.context = context;
     this.generation = generation;
     context.setDefaultTimeout(this.config.pageTimeoutMs);
     await context.route('**/*', (route) => this.routeRequest(route));
     await context.addInitScript(TIMER_TRACKER);
-    this.page = await context.newPage();
+    const page = await context.newPage();
+    this.page = page;
+    // Only the task page counts; any other page (popup, target=_blank) is closed at once and ends the episode, like
+    // BrowserGym's validate on a page that is not the task's.
+    context.on('page', (p) => {
+      if (p === page) return;
+      this.leftPage = true;
+      p.close().catch(() => undefined);
+    });
     this.cdp = await context.newCDPSession(this.page);
     return this.page;
   }
@@ -199,6 +209,7 @@ export class BrowserEpisode implements Episode {
     this.task = opts.task;
     this.taskUrl = url;
     this.steps = 0;
+    this.leftPage = false;
     this.lastAction = '';
     this.lastError = '';
     this.chat = [];
@@ -268,7 +279,9 @@ export class BrowserEpisode implements Episode {
       // Settle, validate and mark in one round trip; BrowserGym also validates before it observes.
       const probe = this.config.settleMs > 0 ? settleAndReadState(this.config.settleMs) : WOB_STATE_EXPR;
       const { observation, probe: state } = await this.capture(probe);
-      const v = validateState(observation.url, this.taskUrl, (state ?? null) as WobState | null);
+      const v = this.leftPage
+        ? { reward: 0, done: true, rawReward: 0, info: { error: 'invalid page, terminating task' } }
+        : validateState(observation.url, this.taskUrl, (state ?? null) as WobState | null);
       Object.assign(info, v.info, { raw_reward: v.rawReward });
       if (this.chat.length > 0) info.chat_messages = [...this.chat];
       return {
