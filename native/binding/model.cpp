@@ -8,6 +8,7 @@
 //   model.createState() → GenerationState
 //   model.advance(states: GenerationState[], chunks: Int32Array[], { logits?, precision? }) → Promise<same as forward>
 //   state.fork() → GenerationState (deep copy), state.free(), state.length, state.bytes, state.freed
+// Other binding files reach the native objects through binding/model_handle.h.
 #include <napi.h>
 
 #include <atomic>
@@ -18,24 +19,12 @@
 #include <vector>
 
 #include "binding/async.h"
+#include "binding/model_handle.h"
 #include "binding/registry.h"
 #include "model/lfm2.h"
 
 namespace lfm2::binding {
 namespace {
-
-struct ModelHandle {
-  std::unique_ptr<Lfm2Model> model;
-  std::mutex mu;             // guards acts and every forward on this model
-  ForwardActivations acts;
-};
-
-// A generation state plus a busy flag: a state handed to a pending call cannot be forked, freed or used again
-// until that call settles.
-struct StateBox {
-  std::unique_ptr<GenerationState> st;
-  std::atomic<bool> busy{false};
-};
 
 // Constructors per environment (worker threads each load the addon into their own env).
 std::mutex g_ctor_mu;
@@ -319,25 +308,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     fo.logits = logits_mode(opt_string(opts, "logits", "last", {"all", "last", "none"}, "advance"));
     fo.precision = opt_string(opts, "precision", "exact", {"exact", "fast"}, "advance") == "fast" ? Precision::Fast
                                                                                                    : Precision::Exact;
-    Napi::Function state_ctor = ctor_of(g_state_ctor, env);
-    auto boxes = std::make_shared<std::vector<std::shared_ptr<StateBox>>>();
-    for (uint32_t i = 0; i < states.Length(); ++i) {
-      Napi::Value v = states.Get(i);
-      if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(state_ctor))
-        throw Napi::TypeError::New(env, "advance: states[" + std::to_string(i) + "] is not a GenerationState");
-      auto b = StateWrap::Unwrap(v.As<Napi::Object>())->usable(env, h_.get(), "advance");
-      for (const auto& prev : *boxes)
-        if (prev == b)
-          throw Napi::Error::New(env, "advance: the same generation state appears twice (states[" +
-                                          std::to_string(i) + "])");
-      boxes->push_back(b);
-    }
+    auto boxes = std::make_shared<std::vector<std::shared_ptr<StateBox>>>(acquire_states(env, info[0], *h_, "advance"));
     // Busy until the Promise settles: released in the result conversion on success (main thread), or on the
     // worker when the forward throws.
-    for (auto& b : *boxes) b->busy.store(true);
-    auto release = [boxes]() {
-      for (auto& b : *boxes) b->busy.store(false);
-    };
+    auto release = [boxes]() { release_states(*boxes); };
     auto h = h_;
     return run_async<ForwardResult>(
         env,
@@ -362,6 +336,40 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 };
 
 }  // namespace
+
+std::shared_ptr<ModelHandle> unwrap_model(Napi::Env env, Napi::Value v, const std::string& what) {
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(ctor_of(g_model_ctor, env)))
+    throw Napi::TypeError::New(env, what + " is not a Model");
+  return ModelWrap::Unwrap(v.As<Napi::Object>())->handle();
+}
+
+std::vector<std::shared_ptr<StateBox>> acquire_states(Napi::Env env, Napi::Value states, const ModelHandle& model,
+                                                      const std::string& what) {
+  if (!states.IsArray()) throw Napi::TypeError::New(env, what + ": states must be an array of GenerationState");
+  auto arr = states.As<Napi::Array>();
+  Napi::Function state_ctor = ctor_of(g_state_ctor, env);
+  std::vector<std::shared_ptr<StateBox>> boxes;
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value v = arr.Get(i);
+    if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(state_ctor))
+      throw Napi::TypeError::New(env, what + ": states[" + std::to_string(i) + "] is not a GenerationState");
+    auto b = StateWrap::Unwrap(v.As<Napi::Object>())->usable(env, &model, what);
+    for (const auto& prev : boxes)
+      if (prev == b)
+        throw Napi::Error::New(env, what + ": the same generation state appears twice (states[" + std::to_string(i) + "])");
+    boxes.push_back(b);
+  }
+  for (auto& b : boxes) b->busy.store(true);
+  return boxes;
+}
+
+void release_states(const std::vector<std::shared_ptr<StateBox>>& boxes) {
+  for (auto& b : boxes) b->busy.store(false);
+}
+
+Napi::Object wrap_state(Napi::Env env, std::shared_ptr<ModelHandle> model, std::shared_ptr<StateBox> box) {
+  return StateWrap::make(env, std::move(model), std::move(box));
+}
 
 void register_model(Napi::Env env, Napi::Object exports) {
   Napi::Function model = ModelWrap::define(env);

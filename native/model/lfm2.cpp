@@ -131,13 +131,20 @@ void Lfm2Model::allocate(ForwardActivations& acts, int64_t T, int64_t R, bool tr
   acts.training = training;
 }
 
+void Lfm2Model::linear(const WeightTensor& W, const float* x, int64_t T, float* y, float beta,
+                       const ForwardOptions& o) const {
+  const int64_t out = W.shape[0], in = W.shape[1];
+  gemm_nt(T, out, in, x, in, W.data(), W.dtype, in, y, out, beta, o.precision);
+  if (o.linear_hook) o.linear_hook->after_linear(W, x, T, y);
+}
+
 void Lfm2Model::conv_layer(int64_t l, const std::vector<SeqChunk>& chunks, ForwardActivations& acts,
-                           const LayerActivations& la, Precision prec) const {
+                           const LayerActivations& la, const ForwardOptions& o) const {
   const auto& W = w_.layers[size_t(l)];
   const int64_t C = cfg_.hidden_size, T = acts.T;
   const int64_t ci = cfg_.conv_index(l);
   // z = h · W_inᵀ   [T, 3C]
-  gemm_nt(T, 3 * C, C, la.h, C, W.conv_in_proj.data(), W.conv_in_proj.dtype, C, la.conv_z, 3 * C, 0.f, prec);
+  linear(W.conv_in_proj, la.h, T, la.conv_z, 0.f, o);
   std::vector<ShortConvSeq> seqs(chunks.size());
   for (size_t i = 0; i < chunks.size(); ++i) {
     const int64_t off = acts.chunk_offset[i];
@@ -147,19 +154,19 @@ void Lfm2Model::conv_layer(int64_t l, const std::vector<SeqChunk>& chunks, Forwa
   shortconv_forward(seqs, W.conv_kernel.f32(), C, 3 * C, C);
   // r = x_in + y · W_outᵀ
   copy_rows(la.x_in, la.r, T * C);
-  gemm_nt(T, C, C, la.conv_y, C, W.conv_out_proj.data(), W.conv_out_proj.dtype, C, la.r, C, 1.f, prec);
+  linear(W.conv_out_proj, la.conv_y, T, la.r, 1.f, o);
 }
 
 void Lfm2Model::attention_layer(int64_t l, const std::vector<SeqChunk>& chunks, ForwardActivations& acts,
-                                const LayerActivations& la, Precision prec) const {
+                                const LayerActivations& la, const ForwardOptions& o) const {
   const auto& W = w_.layers[size_t(l)];
   const int64_t C = cfg_.hidden_size, T = acts.T, H = cfg_.num_heads, KVH = cfg_.num_kv_heads, D = cfg_.head_dim;
   const int64_t HD = H * D, KVD = KVH * D;
   const int64_t ai = cfg_.attention_index(l);
   const float eps = float(cfg_.norm_eps);
-  gemm_nt(T, HD, C, la.h, C, W.q_proj.data(), W.q_proj.dtype, C, la.q, HD, 0.f, prec);   // [T, H*D]
-  gemm_nt(T, KVD, C, la.h, C, W.k_proj.data(), W.k_proj.dtype, C, la.k, KVD, 0.f, prec);  // [T, KVH*D]
-  gemm_nt(T, KVD, C, la.h, C, W.v_proj.data(), W.v_proj.dtype, C, la.v, KVD, 0.f, prec);  // [T, KVH*D]
+  linear(W.q_proj, la.h, T, la.q, 0.f, o);  // [T, H*D]
+  linear(W.k_proj, la.h, T, la.k, 0.f, o);  // [T, KVH*D]
+  linear(W.v_proj, la.h, T, la.v, 0.f, o);  // [T, KVH*D]
   // Per-head QK RMSNorm (rows = token × head), then RoPE; V gets neither.
   rmsnorm_forward(la.q, D, W.q_norm.f32(), la.q_hat, D, la.q_rstd, T * H, D, eps);
   rmsnorm_forward(la.k, D, W.k_norm.f32(), la.k_hat, D, la.k_rstd, T * KVH, D, eps);
@@ -196,7 +203,7 @@ void Lfm2Model::attention_layer(int64_t l, const std::vector<SeqChunk>& chunks, 
   }
   attention_forward(seqs, AttentionShape{H, KVH, D, HD, KVD, HD, 1.0f / std::sqrt(float(D))});
   copy_rows(la.x_in, la.r, T * C);
-  gemm_nt(T, C, HD, la.attn_o, HD, W.out_proj.data(), W.out_proj.dtype, HD, la.r, C, 1.f, prec);
+  linear(W.out_proj, la.attn_o, T, la.r, 1.f, o);
 }
 
 void Lfm2Model::forward(const std::vector<SeqChunk>& chunks, ForwardActivations& acts,
@@ -264,17 +271,17 @@ void Lfm2Model::forward(const std::vector<SeqChunk>& chunks, ForwardActivations&
     // h = RMSNorm(x; operator_norm);  r = x + Operator(h)
     rmsnorm_forward(la.x_in, C, W.operator_norm.f32(), la.h, C, la.rstd_op, T, C, eps);
     if (W.is_attention)
-      attention_layer(l, chunks, acts, la, opts.precision);
+      attention_layer(l, chunks, acts, la, opts);
     else
-      conv_layer(l, chunks, acts, la, opts.precision);
+      conv_layer(l, chunks, acts, la, opts);
     // g = RMSNorm(r; ffn_norm);  x_next = r + (silu(g·W1ᵀ) ⊙ g·W3ᵀ)·W2ᵀ
     rmsnorm_forward(la.r, C, W.ffn_norm.f32(), la.g, C, la.rstd_ffn, T, C, eps);
-    gemm_nt(T, F, C, la.g, C, W.w1.data(), W.w1.dtype, C, la.ffn_a, F, 0.f, opts.precision);  // [T, F]
-    gemm_nt(T, F, C, la.g, C, W.w3.data(), W.w3.dtype, C, la.ffn_b, F, 0.f, opts.precision);  // [T, F]
+    linear(W.w1, la.g, T, la.ffn_a, 0.f, opts);  // [T, F]
+    linear(W.w3, la.g, T, la.ffn_b, 0.f, opts);  // [T, F]
     swiglu_forward(la.ffn_a, la.ffn_b, la.ffn_act, T * F);
     float* x_next = l + 1 < cfg_.num_layers ? acts.layers[size_t(l + 1)].x_in : acts.x_final;
     copy_rows(la.r, x_next, T * C);
-    gemm_nt(T, C, F, la.ffn_act, F, W.w2.data(), W.w2.dtype, F, x_next, C, 1.f, opts.precision);
+    linear(W.w2, la.ffn_act, T, x_next, 1.f, opts);
   }
 
   // ---- final norm (model.embedding_norm) and the tied head on the requested rows only

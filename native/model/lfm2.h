@@ -36,12 +36,22 @@ struct SeqChunk {
 
 enum class LogitsMode { None, Last, All };
 
+// Extension point for adapters (LoRA): called after each block linear y = x·Wᵀ (+ residual when fused) with the
+// weight it used, so an adapter can add its own term, e.g. y += s·(x·Aᵀ)·Bᵀ. Not called for the LM head.
+struct LinearHook {
+  virtual ~LinearHook() = default;
+  // x: [T, in] (row stride in), y: [T, out] (row stride out); W.shape == {out, in}.
+  virtual void after_linear(const WeightTensor& W, const float* x, int64_t T, float* y) const = 0;
+};
+
 struct ForwardOptions {
   LogitsMode logits = LogitsMode::Last;
   Precision precision = Precision::Exact;
   // Training mode keeps every layer's activations (see LayerActivations) for a backward pass; inference reuses
   // one set of buffers for all layers.
   bool training = false;
+  // Adapter hook (nullptr = the plain base model, e.g. the KL reference with LoRA disabled).
+  const LinearHook* linear_hook = nullptr;
 };
 
 // Per-layer activations. In training mode every layer has its own; in inference mode all layers share slot 0.
@@ -108,10 +118,12 @@ class Lfm2Model {
 
  private:
   void allocate(ForwardActivations& acts, int64_t T, int64_t R, bool training) const;
+  // y[T, out] = beta·y + x[T, in]·Wᵀ, then the adapter hook if any.
+  void linear(const WeightTensor& W, const float* x, int64_t T, float* y, float beta, const ForwardOptions& o) const;
   void conv_layer(int64_t l, const std::vector<SeqChunk>& chunks, ForwardActivations& acts,
-                  const LayerActivations& la, Precision prec) const;
+                  const LayerActivations& la, const ForwardOptions& o) const;
   void attention_layer(int64_t l, const std::vector<SeqChunk>& chunks, ForwardActivations& acts,
-                       const LayerActivations& la, Precision prec) const;
+                       const LayerActivations& la, const ForwardOptions& o) const;
 
   Lfm2Config cfg_;
   Lfm2Weights w_;

@@ -1,0 +1,43 @@
+#pragma once
+// What other binding files (sampler, trainer) need to reach the native objects behind the JS Model and
+// GenerationState classes defined in model.cpp.
+//
+// Concurrency contract: every forward/backward on a model runs with ModelHandle::mu held (calls share `acts` and may
+// update weights). A GenerationState handed to a pending call is marked busy (StateBox::busy) until that call's
+// Promise settles; callers must check and set it on the main thread before queueing work (see acquire_states).
+#include <napi.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "model/lfm2.h"
+
+namespace lfm2::binding {
+
+struct ModelHandle {
+  std::unique_ptr<Lfm2Model> model;
+  std::mutex mu;             // guards acts, the weights and every forward on this model
+  ForwardActivations acts;   // scratch of the forward calls made through the Model class
+};
+
+struct StateBox {
+  std::unique_ptr<GenerationState> st;  // null after free()
+  std::atomic<bool> busy{false};
+};
+
+// The model behind a JS Model object; throws a JS TypeError naming `what` if `v` is not one.
+std::shared_ptr<ModelHandle> unwrap_model(Napi::Env env, Napi::Value v, const std::string& what);
+
+// The states behind a JS array of GenerationState objects: checks each is a GenerationState of `model`, alive, idle
+// and listed once, then marks them all busy. Throws a JS error (marking nothing) otherwise. Release with
+// release_states once the work's Promise settles.
+std::vector<std::shared_ptr<StateBox>> acquire_states(Napi::Env env, Napi::Value states, const ModelHandle& model,
+                                                      const std::string& what);
+void release_states(const std::vector<std::shared_ptr<StateBox>>& boxes);
+
+// Wraps a native state into a new JS GenerationState object belonging to `model` (e.g. a state made by a sampler).
+Napi::Object wrap_state(Napi::Env env, std::shared_ptr<ModelHandle> model, std::shared_ptr<StateBox> box);
+
+}  // namespace lfm2::binding
