@@ -186,7 +186,42 @@ describe('fused GRPO loss vs reference', () => {
   });
 });
 
+describe('softmax row kernel (portable and SIMD)', () => {
+  // exp(z − shift) per element: the FP32 subtraction rounds the argument by ≤ 2^-24·|z − shift| (≤ 20 here → 1.2e-6
+  // absolute, the same relative error after exp) plus < 2 ulp from exp itself → rtol 2e-6. The double sums of those
+  // terms inherit the same bound. Lengths cover full vectors and a masked tail.
+  for (const length of [1, 15, 16, 37, 1000]) {
+    it(`length ${length}: matches float64 exp and sums`, () => {
+      const z = ref.f32(ref.randn(R, length, 4));
+      const shift = Math.max(...z) + 0.5;
+      const want = Array.from(z, (v) => Math.exp(v - shift));
+      const sum = want.reduce((a, b) => a + b, 0), sumEz = want.reduce((a, e, i) => a + e * z[i]!, 0);
+      const absEz = want.reduce((a, e, i) => a + Math.abs(e * z[i]!), 0); // Σe·z can cancel: bound by Σ|e·z|
+      for (const portable of [true, false]) {
+        const buf = Float32Array.from(z);
+        const got = ops().rowExpStats({ length, z: buf, shift, portable });
+        close(`exp (portable=${portable})`, buf, want, 2e-6, 1e-30);
+        close(`sum (portable=${portable})`, [got.sum], [sum], 2e-6, 0);
+        expect(Math.abs(got.sumEz - sumEz), tag(`sum e·z (portable=${portable})`)).toBeLessThanOrEqual(2e-6 * absEz);
+      }
+    });
+  }
+  it('very negative inputs give 0, never NaN', () => {
+    const buf = Float32Array.from([-1e4, -200, -90, 0]);
+    ops().rowExpStats({ length: 4, z: buf, shift: 0 });
+    expect(Array.from(buf.slice(0, 2))).toEqual([0, 0]);
+    expect(buf[3]).toBe(1);
+  });
+});
+
 describe('GRPO loss input checks', () => {
+  it('reports NaN hidden states as non-finite logits instead of returning a loss', () => {
+    const { args } = makeCase('dapo', 0);
+    const h = Float32Array.from(args.hidden);
+    h[5 * C + 2] = NaN;
+    expect(() => ops().grpoLoss({ ...args, hidden: h })).toThrow(/non-finite logits at row 5/);
+    expect(() => ops().grpoLoss({ ...args, hidden: h, fused: false })).toThrow(/non-finite logits at row 5/);
+  });
   it('rejects NaN advantages with a clear error', () => {
     const { args } = makeCase('dapo', 0);
     const adv = Float32Array.from(args.advantages);

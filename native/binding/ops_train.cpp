@@ -11,6 +11,7 @@
 #include "backend/cpu/backward/rmsnorm_backward.h"
 #include "backend/cpu/backward/rope_backward.h"
 #include "backend/cpu/backward/shortconv_backward.h"
+#include "backend/cpu/backward/softmax_rows.h"
 #include "backend/cpu/backward/swiglu_backward.h"
 #include "binding/registry.h"
 #include "model/adamw.h"
@@ -397,6 +398,22 @@ Napi::Value lora_scale_js(const Napi::CallbackInfo& info) {
   return Napi::Number::New(a.env(), guarded(a.env(), [&] { return lora_scale(alpha, r, rs); }));
 }
 
+// Exposes the softmax row kernel so tests can check the portable and the dispatched (SIMD) versions directly.
+Napi::Value row_exp_stats_js(const Napi::CallbackInfo& info) {
+  Args a(info, "rowExpStats");
+  const int64_t V = a.dim("length");
+  float* z = a.f32("z", V);
+  const float shift = float(a.num("shift"));
+  const bool portable = a.flag("portable", false);
+  double sum = 0, sum_ez = 0;
+  if (portable) cpu::row_exp_stats_portable(z, V, shift, &sum, &sum_ez);
+  else cpu::row_exp_stats(z, V, shift, &sum, &sum_ez);
+  auto r = Napi::Object::New(a.env());
+  r.Set("sum", sum);
+  r.Set("sumEz", sum_ez);
+  return r;
+}
+
 }  // namespace
 
 void register_ops_train(Napi::Env env, Napi::Object exports) {
@@ -418,6 +435,7 @@ void register_ops_train(Napi::Env env, Napi::Object exports) {
   o.Set("loraInit", Napi::Function::New(env, lora_init_js, "loraInit"));
   o.Set("loraMerge", Napi::Function::New(env, lora_merge_js, "loraMerge"));
   o.Set("loraScale", Napi::Function::New(env, lora_scale_js, "loraScale"));
+  o.Set("rowExpStats", Napi::Function::New(env, row_exp_stats_js, "rowExpStats"));
   exports.Set("train", o);
 }
 

@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "backend/cpu/backward/softmax_rows.h"
 #include "core/error.h"
 #include "core/threadpool.h"
 
@@ -142,28 +143,21 @@ GrpoLossStats reduce(const GrpoLossInputs& in, const std::vector<RowResult>& row
   return st;
 }
 
-// Turns one raw logits row (h·Eᵀ, [V]) into dlogits in place and fills the row's result.
+// Turns one raw logits row (h·Eᵀ, [V]) into dlogits in place and fills the row's result. One exp per logit: the
+// row holds exp(z − max) after the statistics pass and is rescaled into the gradient.
 void fused_row(const GrpoLossInputs& in, const GrpoLossOptions& opt, int64_t n, double c, float* row,
                RowResult& res) {
   const int64_t V = in.vocab;
   const float inv_t = 1.f / opt.temperature;
-  float m = -INFINITY;
-  for (int64_t v = 0; v < V; ++v) {
-    row[v] *= inv_t;  // z
-    m = std::max(m, row[v]);
-  }
+  const float m = cpu::row_scale_max(row, V, inv_t);  // row = z
   const float zy = row[in.targets[n]];
   double sum = 0, sum_ez = 0;
-  for (int64_t v = 0; v < V; ++v) {
-    const float z = row[v];
-    const float e = std::exp(z - m);
-    sum += e;
-    sum_ez += double(e) * z;
-    row[v] = e;
-  }
+  cpu::row_exp_stats(row, V, m, &sum, &sum_ez);  // row = exp(z − m)
   const double lse = double(m) + std::log(sum);
   res.logp = double(zy) - lse;
   res.entropy = lse - sum_ez / sum;
+  LFM2_CHECK(std::isfinite(res.logp) && std::isfinite(res.entropy), "grpo_loss: non-finite logits at row ", n,
+             " (NaN or Inf in the hidden states or the head)");
   res.terms = token_terms(in, opt, n, res.logp, c);
   // dlogits = g·(onehot − p)/τ
   const float k = float(-res.terms.g / sum) * inv_t;
@@ -210,25 +204,21 @@ GrpoLossStats grpo_loss_unfused(const GrpoLossInputs& in, const GrpoLossOptions&
       float* z = logits.data() + n * V;
       float* lp = logprobs.data() + n * V;
       float* dz = dlogits.data() + n * V;
-      float m = -INFINITY;
-      for (int64_t v = 0; v < V; ++v) {
-        z[v] *= inv_t;
-        m = std::max(m, z[v]);
-      }
-      double sum = 0;
-      for (int64_t v = 0; v < V; ++v) sum += std::exp(z[v] - m);
+      // Eager-style: z = logits/τ; log_softmax(z) materialised; entropy and the gradient read exp(log_softmax).
+      const float m = cpu::row_scale_max(z, V, inv_t);
+      std::memcpy(lp, z, size_t(V) * sizeof(float));
+      double sum = 0, sum_ez = 0;
+      cpu::row_exp_stats(lp, V, m, &sum, &sum_ez);
       const float lse = float(double(m) + std::log(sum));
-      double ent = 0;
-      for (int64_t v = 0; v < V; ++v) {
-        lp[v] = z[v] - lse;
-        ent -= std::exp(double(lp[v])) * lp[v];
-      }
+      for (int64_t v = 0; v < V; ++v) lp[v] = z[v] - lse;
       RowResult& r = rows[size_t(n)];
       r.logp = lp[in.targets[n]];
-      r.entropy = ent;
+      r.entropy = double(lse) - sum_ez / sum;
+      LFM2_CHECK(std::isfinite(r.logp) && std::isfinite(r.entropy), "grpo_loss: non-finite logits at row ", n,
+                 " (NaN or Inf in the hidden states or the head)");
       r.terms = token_terms(in, opt, n, r.logp, c[size_t(n)]);
       const float g = float(r.terms.g) * inv_t;
-      for (int64_t v = 0; v < V; ++v) dz[v] = -g * std::exp(lp[v]);
+      cpu::row_exp_scaled(lp, dz, V, 0.f, -g);
       dz[in.targets[n]] += g;
     }
   });
