@@ -283,4 +283,6 @@ export interface NativeTrainOps {
   loraInit(a: { in: number; out: number; rank: number; seed: number; A: Float32Array; B: Float32Array }): void;
   loraMerge(a: { in: number; out: number; rank: number; scale: number; A: Float32Array; B: Float32Array; W: Float32Array | Uint16Array; sign?: 1 | -1 }): void;
   loraScale(a: { alpha: number; rank: number; useRslora?: boolean }): number;
+  /** Softmax row kernel of the loss: z ← exp(z − shift) in place; portable: skip the SIMD version. */
+  rowExpStats(a: { length: number; z: Float32Array; shift: number; portable?: boolean }): { sum: number; sumEz: number };
 }
