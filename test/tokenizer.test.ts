@@ -119,6 +119,8 @@ describe('Tokenizer (generated, no merges: every byte is one token)', () => {
     expect(tok.tokenString(byteId(0x20))).toBe('Ġ');
     expect([...tok.tokenBytes(byteId(0xc3))]).toEqual([0xc3]);
     expect(new TextDecoder().decode(tok.tokenBytes(7))).toBe('<|im_end|>');
+    expect(tok.vocabulary().length).toBe(MIN_VOCAB_SIZE);
+    expect(tok.vocabulary()[6]).toBe('<|im_start|>');
     expect(() => tok.tokenString(MIN_VOCAB_SIZE)).toThrow(/outside the vocabulary/);
     expect(() => tok.decode([-1])).toThrow(/outside the vocabulary/);
   });

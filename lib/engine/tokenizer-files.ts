@@ -155,7 +155,7 @@ function trainingWords(byteMap: string[]): Map<string, number> {
 
 /**
  * Learns up to `maxMerges` BPE merges from the word counts. Deterministic: the most frequent pair wins, ties go to
- * the lexicographically smallest pair. Stops early when no pair occurs at least twice.
+ * the lexicographically smallest pair. Stops early when every training word is a single token.
  */
 export function learnMerges(words: Map<string, number>, maxMerges: number): Array<[string, string]> {
   // Each word as a symbol list; pair stats maintained incrementally so each merge costs only the words it touches.
@@ -182,9 +182,9 @@ export function learnMerges(words: Map<string, number>, maxMerges: number): Arra
   const merges: Array<[string, string]> = [];
   while (merges.length < maxMerges) {
     let best = '';
-    let bestCount = 1; // a pair seen once is not worth a vocabulary slot
+    let bestCount = 0;
     for (const [key, c] of pairCount) {
-      if (c > bestCount || (c === bestCount && c > 1 && key < best)) {
+      if (c > bestCount || (c === bestCount && key < best)) {
         best = key;
         bestCount = c;
       }

@@ -176,6 +176,11 @@ export class Tokenizer {
     return this.idToToken[id];
   }
 
+  /** Every vocabulary entry by id (byte-level form), e.g. for building token tries or masks. */
+  vocabulary(): readonly string[] {
+    return this.idToToken;
+  }
+
   isSpecial(id: number): boolean {
     return this.specialIds.has(id);
   }
