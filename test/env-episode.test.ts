@@ -32,9 +32,10 @@ function genProblem() {
   document.getElementById('query').textContent = 'Press the late button.';
   document.getElementById('area').innerHTML = '<button id="off" disabled>Off</button>' +
     '<button id="late">Late</button><input id="t" type="text">' +
-    '<button id="pop" onclick="window.open(\'about:blank\')">Pop</button>';
-  // The reward arrives 300 ms after the click, as autocomplete menus and animations do: steps must wait for it.
+    '<button id="pop" onclick="window.open(\'about:blank\')">Pop</button><button id="slow">Slow</button>';
+  // The reward arrives after a timer, as autocomplete menus and animations react: steps must wait for it.
   document.getElementById('late').onclick = function () { setTimeout(function () { core.endEpisode(1, true); }, 300); };
+  document.getElementById('slow').onclick = function () { setTimeout(function () { core.endEpisode(1, true); }, 1000); };
 }
 </script></body></html>`;
 const EDGE_TASKS: TaskSource = {
@@ -238,17 +239,18 @@ describe('action timeouts and delayed rewards', () => {
     await ep.close();
   });
 
-  it('a step waits for the page to settle (a 300 ms timer) before validating', async () => {
+  it('a step waits for the page to settle (pending short timers) before validating', async () => {
     const ep = await pool.newEpisode();
     const o = await ep.reset({ task: 'edge', seed: 0 });
-    const r = await ep.step(`click('${bidOf(o, /button 'Late'/)}')`);
-    expect(r).toMatchObject({ reward: 1, done: true });
-    // Without settling the reward is not there yet.
+    expect(await ep.step(`click('${bidOf(o, /button 'Late'/)}')`)).toMatchObject({ reward: 1, done: true });
+    // A 1 s timer: waited for with a 2 s settle budget, not there yet without settling.
+    const patient = await pool.newEpisode({ settleMs: 2000 });
+    const o1 = await patient.reset({ task: 'edge', seed: 0 });
+    expect(await patient.step(`click('${bidOf(o1, /button 'Slow'/)}')`)).toMatchObject({ reward: 1, done: true });
     const hasty = await pool.newEpisode({ settleMs: 0 });
     const o2 = await hasty.reset({ task: 'edge', seed: 0 });
-    const r2 = await hasty.step(`click('${bidOf(o2, /button 'Late'/)}')`);
-    expect(r2).toMatchObject({ reward: 0, done: false });
-    await Promise.all([ep.close(), hasty.close()]);
+    expect(await hasty.step(`click('${bidOf(o2, /button 'Slow'/)}')`)).toMatchObject({ reward: 0, done: false });
+    await Promise.all([ep.close(), patient.close(), hasty.close()]);
   });
 });
 

@@ -70,10 +70,14 @@ const MARK_FN = String.raw`(bidAttr, withVisibility) => {
       elements = elements.slice(0, i + 1).concat(Array.from(elem.shadowRoot.querySelectorAll("*")), elements.slice(i + 1));
     }
     if (!elem.tagName || !HTML_TAGS.has(elem.tagName.toLowerCase())) continue;
-    if (typeof elem.value !== "undefined") elem.setAttribute("value", elem.value);
+    // Mirror live form state; write only on change, since every attribute write invalidates layout and AX state.
+    if (typeof elem.value !== "undefined") {
+      const v = String(elem.value);
+      if (elem.getAttribute("value") !== v) elem.setAttribute("value", v);
+    }
     if (typeof elem.checked !== "undefined") {
-      if (elem.checked === true) elem.setAttribute("checked", "");
-      else elem.removeAttribute("checked");
+      if (elem.checked === true) { if (!elem.hasAttribute("checked")) elem.setAttribute("checked", ""); }
+      else if (elem.hasAttribute("checked")) elem.removeAttribute("checked");
     }
     let bid = null;
     if (elem.hasAttribute(bidAttr)) {
