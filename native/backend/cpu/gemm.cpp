@@ -91,7 +91,7 @@ bool gemm_impl_supported(GemmImpl impl) {
     case GemmImpl::Auto:
     case GemmImpl::Portable: return true;
     case GemmImpl::Avx2: return cpu_features().has_avx2_fma();
-    case GemmImpl::Avx512: return false;
+    case GemmImpl::Avx512: return cpu_features().has_avx512();
   }
   return false;
 }
@@ -118,6 +118,9 @@ void gemm_nt_with(GemmImpl impl, int64_t M, int64_t N, int64_t K, const float* A
   LFM2_CHECK(M == 0 || lda >= K, "gemm_nt: lda=", lda, " < K=", K);
   LFM2_CHECK(N == 0 || ldb >= K, "gemm_nt: ldb=", ldb, " < K=", K);
   switch (checked_impl(impl)) {
+    case GemmImpl::Avx512:
+      return gemm_kernels::nt_avx512(M, N, K, A, lda, B, btype, ldb, C, ldc, beta,
+                                     prec == Precision::Fast && cpu_features().has_avx512_bf16());
     case GemmImpl::Avx2: return gemm_kernels::nt_avx2(M, N, K, A, lda, B, btype, ldb, C, ldc, beta);
     default: return nt_portable(M, N, K, A, lda, B, btype, ldb, C, ldc, beta);
   }
@@ -130,6 +133,7 @@ void gemm_nn_with(GemmImpl impl, int64_t M, int64_t N, int64_t K, const float* A
   LFM2_CHECK(M == 0 || lda >= K, "gemm_nn: lda=", lda, " < K=", K);
   LFM2_CHECK(K == 0 || ldb >= N, "gemm_nn: ldb=", ldb, " < N=", N);
   switch (checked_impl(impl)) {
+    case GemmImpl::Avx512: return gemm_kernels::nn_avx512(M, N, K, A, lda, B, btype, ldb, C, ldc, beta);
     case GemmImpl::Avx2: return gemm_kernels::nn_avx2(M, N, K, A, lda, B, btype, ldb, C, ldc, beta);
     default: return nn_portable(M, N, K, A, lda, B, btype, ldb, C, ldc, beta);
   }
@@ -141,6 +145,7 @@ void gemm_tn_with(GemmImpl impl, int64_t M, int64_t N, int64_t K, const float* A
   LFM2_CHECK(K == 0 || lda >= M, "gemm_tn: lda=", lda, " < M=", M);
   LFM2_CHECK(K == 0 || ldb >= N, "gemm_tn: ldb=", ldb, " < N=", N);
   switch (checked_impl(impl)) {
+    case GemmImpl::Avx512: return gemm_kernels::tn_avx512(M, N, K, A, lda, B, ldb, C, ldc, beta);
     case GemmImpl::Avx2: return gemm_kernels::tn_avx2(M, N, K, A, lda, B, ldb, C, ldc, beta);
     default: return tn_portable(M, N, K, A, lda, B, ldb, C, ldc, beta);
   }

@@ -17,6 +17,14 @@ void nn_avx2(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const
 void tn_avx2(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
              int64_t ldc, float beta);
 
+// fast: use the vdpbf16ps kernel for large M (caller checks has_avx512_bf16()); rounds A and B to bf16.
+void nt_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype, int64_t ldb,
+               float* C, int64_t ldc, float beta, bool fast);
+void nn_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype, int64_t ldb,
+               float* C, int64_t ldc, float beta);
+void tn_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+               int64_t ldc, float beta);
+
 // Peak-rate probes for the benchmark (gemm_peak_<isa>.cpp): FLOP/s of a dependency-free FMA stream on the calling
 // thread for about `seconds`.
 double fma_peak_avx2(double seconds);
