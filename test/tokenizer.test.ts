@@ -184,6 +184,24 @@ describe('Tokenizer with the real LFM2 template text (fixture)', () => {
     });
   }
 
+  // Expected texts rendered by Python jinja2 with transformers' settings (test/fixtures/render-chat-fixture.py), so
+  // @huggingface/jinja and both templates are checked against the engine transformers itself uses.
+  const rendered = JSON.parse(readFileSync(fileURLToPath(new URL('./fixtures/lfm2-chat-rendered.json', import.meta.url)), 'utf8')) as Array<{ name: string; text: string }>;
+  const chatCases = JSON.parse(readFileSync(fileURLToPath(new URL('./fixtures/lfm2-chat-cases.json', import.meta.url)), 'utf8')) as Array<{
+    name: string;
+    messages: ChatMessage[];
+    tools?: unknown[];
+    add_generation_prompt: boolean;
+  }>;
+  chatCases.forEach((c, i) => {
+    it(`matches Python jinja2 rendering: ${c.name}`, () => {
+      expect(rendered[i].name).toBe(c.name);
+      const opts = { tools: c.tools, addGenerationPrompt: c.add_generation_prompt };
+      expect(tok.renderChat(c.messages, opts)).toBe(rendered[i].text);
+      expect(builtin.renderChat(c.messages, opts)).toBe(rendered[i].text);
+    });
+  });
+
   it('formats tools and tool results as LFM2 does', () => {
     const text = tok.renderChat(
       [{ role: 'system', content: 'S' }, { role: 'tool', content: 'r' }],
