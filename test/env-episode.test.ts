@@ -254,6 +254,90 @@ describe('action timeouts and delayed rewards', () => {
   });
 });
 
+// MiniWoB-protocol page whose widgets log what happened, so every action's effect is visible in axtree_txt.
+const ACTIONS_PAGE = String.raw`<!DOCTYPE html><html><head><title>Actions Task</title></head><body>
+<div id="wrap"><div id="query"></div><div id="area"></div></div><div style="height: 2000px"></div>
+<script>
+Math.seedrandom = function () {};
+var WOB_REWARD_GLOBAL = 0, WOB_RAW_REWARD_GLOBAL = 0, WOB_REWARD_REASON = null, WOB_DONE_GLOBAL = false,
+    WOB_EPISODE_ID = 0, WOB_TASK_READY = true;
+var core = { EPISODE_MAX_TIME: 10000, clearTimer: function () {}, canvasDrawClick: function () {},
+  createDisplay: function () {}, startEpisode: function () {}, startEpisodeReal: function () { genProblem(); },
+  endEpisode: function () {}, getUtterance: function () { return 'Use every widget.'; } };
+function log(t) { document.getElementById('log').textContent = t; }
+function genProblem() {
+  document.getElementById('area').innerHTML =
+    '<select id="sel"><option value="a">Apple</option><option value="b">Banana</option></select>' +
+    '<select id="multi" multiple><option>x</option><option>y</option><option>z</option></select>' +
+    '<input id="cb" type="checkbox" aria-label="Box"><input id="txt" type="text" aria-label="Text">' +
+    '<button id="dbl">Dbl</button><button id="hov">Hov</button><button id="clk">Clk</button>' +
+    '<div id="log" role="status" aria-label="log"></div>';
+  document.getElementById('dbl').ondblclick = function () { log('dblclick'); };
+  document.getElementById('hov').onmouseenter = function () { log('hover'); };
+  document.getElementById('clk').onclick = function (e) { log('click shift=' + e.shiftKey); };
+  document.getElementById('clk').oncontextmenu = function (e) { e.preventDefault(); log('right click'); };
+  document.getElementById('txt').onkeydown = function (e) { log('key ' + e.key); };
+  window.onscroll = function () { log('scrollY ' + Math.round(window.scrollY)); };
+}
+</script></body></html>`;
+
+describe('every action runs through Playwright on the page', () => {
+  let pool: EnvPool;
+  let ep: Episode;
+  let o: Observation;
+  const act = async (a: string) => {
+    const r = await ep.step(a);
+    expect(r.observation.last_action_error, a).toBe('');
+    return r.observation.axtree_txt;
+  };
+  const b = (p: RegExp) => bidOf(o, p);
+  beforeAll(async () => {
+    const tasks: TaskSource = { origin: 'http://act.localhost', names: () => ['actions'], html: (n) => (n === 'actions' ? ACTIONS_PAGE : undefined) };
+    pool = await EnvPool.launch({ builtinTasks: tasks, multiaction: true });
+    ep = await pool.newEpisode();
+    o = await ep.reset({ task: 'actions', seed: 0 });
+  });
+  afterAll(async () => {
+    await pool?.close();
+  });
+
+  it('select_option by value and label, single and multiple', async () => {
+    expect(await act(`select_option('${b(/combobox/)}', 'Banana')`)).toMatch(/combobox '' value='Banana'/);
+    expect(await act(`select_option('${b(/combobox/)}', 'a')`)).toMatch(/combobox '' value='Apple'/);
+    const t = await act(`select_option('${b(/listbox/)}', ['x', 'z'])`);
+    expect(t).toMatch(/option 'x', selected=True/);
+    expect(t).toMatch(/option 'y', selected=False/);
+    expect(t).toMatch(/option 'z', selected=True/);
+  });
+
+  it('check / uncheck, fill / clear, focus, press, keyboard_type, keyboard_press', async () => {
+    expect(await act(`check('${b(/checkbox 'Box'/)}')`)).toMatch(/checkbox 'Box', focused, checked='true'/);
+    expect(await act(`uncheck('${b(/checkbox 'Box'/)}')`)).toMatch(/checkbox 'Box', focused, checked='false'/);
+    const txt = b(/textbox 'Text'/);
+    expect(await act(`fill('${txt}', 'hello')`)).toMatch(/textbox 'Text' value='hello'/);
+    expect(await act(`clear('${txt}')`)).toMatch(new RegExp(`\\[${txt}\\] textbox 'Text', focused`));
+    let t = await act(`focus('${txt}')\nkeyboard_type('abc')`);
+    expect(t).toMatch(/textbox 'Text' value='abc', focused/);
+    expect(t).toMatch(/status 'log'[\s\S]*StaticText 'key c'/);
+    t = await act(`keyboard_press('Backspace')`);
+    expect(t).toMatch(/textbox 'Text' value='ab'/);
+    expect(await act(`press('${txt}', 'Enter')`)).toMatch(/StaticText 'key Enter'/);
+    // The autocomplete form types its last character as a key press.
+    t = await act(`fill('${txt}', 'xyz', enable_autocomplete_menu=True)`);
+    expect(t).toMatch(/textbox 'Text' value='xyz'/);
+    expect(t).toMatch(/StaticText 'key z'/);
+  });
+
+  it('dblclick, hover, modifiers, right button, scroll, go_forward without history', async () => {
+    expect(await act(`dblclick('${b(/button 'Dbl'/)}')`)).toMatch(/StaticText 'dblclick'/);
+    expect(await act(`hover('${b(/button 'Hov'/)}')`)).toMatch(/StaticText 'hover'/);
+    expect(await act(`click('${b(/button 'Clk'/)}', modifiers=['Shift'])`)).toMatch(/StaticText 'click shift=true'/);
+    expect(await act(`click('${b(/button 'Clk'/)}', button='right')`)).toMatch(/StaticText 'right click'/);
+    expect(await act('scroll(0, 300)')).toMatch(/StaticText 'scrollY 300'/);
+    await act('go_forward()');
+  });
+});
+
 describe('other pages', () => {
   it('a popup is closed and ends the episode with 0, as a page that is not the task page does in BrowserGym', async () => {
     const pool = await EnvPool.launch({ builtinTasks: EDGE_TASKS });

@@ -41,6 +41,19 @@ async function withForceRetry(retry: boolean, first: () => Promise<unknown>, for
   }
 }
 
+/** Resolves once window scroll offsets stay put for 3 animation frames (at most ~60 frames). */
+const WAIT_SCROLL_STABLE = `new Promise((resolve) => {
+  let last = '', stable = 0, frames = 0;
+  const tick = () => {
+    const pos = window.scrollX + ',' + window.scrollY;
+    stable = pos === last ? stable + 1 : 0;
+    last = pos;
+    if (stable >= 3 || ++frames > 60) resolve(undefined);
+    else requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+})`;
+
 export async function executeAction(page: Page, action: ParsedAction, o: ExecuteOptions): Promise<void> {
   const timeout = o.timeoutMs;
   const r = o.retryWithForce;
@@ -108,6 +121,8 @@ export async function executeAction(page: Page, action: ParsedAction, o: Execute
     }
     case 'scroll':
       await page.mouse.wheel(action.args.delta_x, action.args.delta_y);
+      // Wheel scrolling is applied (and may animate) after the event; wait until the page stops moving.
+      await page.evaluate(WAIT_SCROLL_STABLE);
       return;
     case 'noop':
       await page.waitForTimeout(action.args.wait_ms);
