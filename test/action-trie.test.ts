@@ -6,6 +6,7 @@ import { writeTokenizerFiles } from '../lib/engine/tokenizer-files.ts';
 import { Tokenizer } from '../lib/engine/tokenizer.ts';
 import { allowedActions, buildActionTrie, goalValues, trieAllowed, trieNext, triePaths, trieWalk } from '../lib/rl/action-trie.ts';
 import type { Observation } from '../lib/env/types.ts';
+import { formatAction, parseAction } from '../lib/env/actions/parser.ts';
 
 const obs = (axtree: string, goal = 'Click the button.'): Observation => ({
   goal, axtree_txt: axtree, pruned_html: '', url: '', focused_element_bid: '', last_action: '', last_action_error: '',
@@ -42,6 +43,16 @@ describe('allowed actions', () => {
     ]);
   });
 
+  it("every allowed string is a valid action for the environment's parser, in its canonical form", () => {
+    const o = obs(formTree, `Enter "O'Neil \\ "Q"" and 'x' into the form.`);
+    const all = allowedActions(o, ['click', 'dblclick', 'hover', 'focus', 'clear', 'fill', 'press', 'check', 'uncheck', 'select_option', 'scroll', 'noop', 'go_back', 'go_forward', 'keyboard_press', 'keyboard_type', 'send_msg_to_user']);
+    expect(all.length).toBeGreaterThan(40);
+    for (const a of all) expect(formatAction(parseAction(a, { strict: true }))).toBe(a);
+    const tricky = all.find((a) => a.startsWith("fill('4', ") && a.includes('Neil'))!;
+    const parsed = parseAction(tricky);
+    expect(parsed.name === 'fill' && parsed.args.value).toBe(`O'Neil \\ "Q"`);
+  });
+
   it('offers no fill without a quoted goal value, and rejects unknown actions', () => {
     expect(allowedActions(obs(formTree), ['fill'])).toEqual([]);
     expect(() => allowedActions(obs(formTree), ['send_keys'])).toThrow(/unknown action 'send_keys'/);
@@ -50,6 +61,9 @@ describe('allowed actions', () => {
 
   it('reads quoted goal values, not apostrophes', () => {
     expect(goalValues(`Enter the username "kanesha" and the password 'UrP1' into the user's form`)).toEqual(['kanesha', 'UrP1']);
+    expect(goalValues('Enter "O\'Neil \\ "Q"" into the text field and press Submit.')).toEqual(['O\'Neil \\ "Q"']);
+    expect(goalValues('Click on the "Next" button.')).toEqual(['Next']);
+    expect(goalValues('Click the button.')).toEqual([]);
   });
 });
 

@@ -18,10 +18,15 @@ export const CONSTRAINED_SCROLLS = ['scroll(0, 200)', 'scroll(0, -200)'] as cons
 
 const py = (s: string) => literalRepr({ kind: 'str', value: s });
 
-/** Quoted phrases of the goal ("…" or '…'): the values MiniWoB asks to type or pick. */
+/**
+ * Quoted phrases of the goal ("…" or '…'): the values MiniWoB asks to type or pick. A quote opens after a
+ * non-word character and closes only before whitespace, punctuation or the end, so values may contain quotes
+ * themselves (`Enter "say "hi"" into …` → `say "hi"`) and apostrophes inside words are not quotes.
+ */
 export function goalValues(goal: string): string[] {
   const out: string[] = [];
-  for (const m of goal.matchAll(/"([^"\n]+)"|(?<![A-Za-z])'([^'\n]+)'(?![A-Za-z])/g)) out.push(m[1] ?? m[2]);
+  const re = /(?<!\w)"(.+?)"(?=[\s.,;:!?)]|$)|(?<!\w)'(.+?)'(?=[\s.,;:!?)]|$)/g;
+  for (const m of goal.matchAll(re)) out.push(m[1] ?? m[2]);
   return [...new Set(out)];
 }
 
