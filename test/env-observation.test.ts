@@ -227,11 +227,13 @@ function genProblem() {
     '<input id="agree" type="checkbox"><label for="agree">Agree</label>' +
     '<div role="group" aria-roledescription="slide" aria-label="Slide one">' + words + '</div>' +
     '<button id="add">Add</button><button id="done">Done</button>' +
-    '<button class="far" id="far">Far away</button><div id="extra"></div>';
+    '<button class="far" id="far">Far away</button><div id="extra"></div>' +
+    '<div style="height: 12px; overflow: hidden"><div style="height: 40px"></div><button id="clip">Clipped</button></div>';
   document.getElementById('add').onclick = function () {
     var b = document.createElement('button'); b.textContent = 'New'; document.getElementById('extra').appendChild(b);
   };
   document.getElementById('far').onclick = function () {};
+  document.getElementById('clip').onclick = function () {};
   document.getElementById('done').onclick = function () {
     var ok = document.getElementById('code').value === String(n);
     core.endEpisode(ok ? 1 : -1, ok);
@@ -352,7 +354,9 @@ describe('observations of a live page', () => {
       const o = await flagged.reset({ task: 'obs-test', seed: 3 });
       expect(o.axtree_txt).toMatch(/\[\d+\] button 'Done', clickable, visible/);
       // Positioned 3000 px down, outside the 500×320 viewport: clickable but not visible.
-      expect(o.axtree_txt).toMatch(/\[\d+\] button 'Far away', clickable(?!, visible)/);
+      expect(o.axtree_txt).toMatch(/\[\d+\] button 'Far away', clickable$/m);
+      // Inside the viewport but cut off by an overflow: hidden parent.
+      expect(o.axtree_txt).toMatch(/\[\d+\] button 'Clipped', clickable$/m);
       expect(o.screenshot!.subarray(1, 4).toString()).toBe('PNG');
     } finally {
       await flagged.close();

@@ -6,8 +6,9 @@
 //  - `browsergym_id_<bid> ` is prefixed to aria-roledescription and aria-description, which is how the bid reaches
 //    Accessibility.getFullAXTree; the unmark script strips it again after extraction.
 // Differences: set-of-marks flags are not computed (no screenshot overlay here), and visibility is the fraction of the
-// element's box inside the viewport, computed synchronously instead of by an IntersectionObserver (which costs a
-// frame per step). Scripts are plain strings so no bundler helper can leak into the page.
+// element's box inside the viewport and its overflow-clipping ancestors, computed synchronously instead of by an
+// IntersectionObserver (which costs a frame per step). Scripts are plain strings so no bundler helper can leak into
+// the page.
 
 /** Attribute that carries the element id (BrowserGym's BROWSERGYM_ID_ATTRIBUTE). */
 export const BID_ATTR = 'bid';
@@ -63,7 +64,21 @@ const MARK_FN = String.raw`(bidAttr, withVisibility) => {
   let elements = Array.from(document.querySelectorAll("*"));
   const seen = new Set();
   const visibility = withVisibility ? {} : undefined;
-  const vw = window.innerWidth, vh = window.innerHeight;
+  const viewport = { left: 0, top: 0, right: window.innerWidth, bottom: window.innerHeight };
+  // Visible area left by the viewport and every ancestor that clips its overflow (as an IntersectionObserver sees).
+  const clips = new Map();
+  const clipOf = (el) => {
+    if (!el || el === document.documentElement || el === document.body) return viewport;
+    if (clips.has(el)) return clips.get(el);
+    let c = clipOf(el.parentElement);
+    const st = window.getComputedStyle(el);
+    if (st.overflowX !== "visible" || st.overflowY !== "visible") {
+      const r = el.getBoundingClientRect();
+      c = { left: Math.max(c.left, r.left), top: Math.max(c.top, r.top), right: Math.min(c.right, r.right), bottom: Math.min(c.bottom, r.bottom) };
+    }
+    clips.set(el, c);
+    return c;
+  };
   for (let i = 0; i < elements.length; i++) {
     const elem = elements[i];
     if (elem.shadowRoot !== null) {
@@ -96,8 +111,9 @@ const MARK_FN = String.raw`(bidAttr, withVisibility) => {
     if (visibility) {
       const r = elem.getBoundingClientRect();
       const area = r.width * r.height;
-      const w = Math.max(0, Math.min(r.right, vw) - Math.max(r.left, 0));
-      const h = Math.max(0, Math.min(r.bottom, vh) - Math.max(r.top, 0));
+      const c = clipOf(elem.parentElement);
+      const w = Math.max(0, Math.min(r.right, c.right) - Math.max(r.left, c.left));
+      const h = Math.max(0, Math.min(r.bottom, c.bottom) - Math.max(r.top, c.top));
       visibility[bid] = area > 0 ? Math.round((w * h / area) * 100) / 100 : 0;
     }
   }
