@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MetricsWriter, readJsonl, type MetricRow } from '../lib/io/metrics.ts';
+import { completionMetrics, MetricsWriter, readJsonl, type MetricRow } from '../lib/io/metrics.ts';
 import { escapeHtml, linePlot, MARGIN, niceTicks, renderReport, scaleLinear, writeReport } from '../lib/io/report.ts';
 
 const fresh = () => mkdtempSync(join(tmpdir(), 'lfm2-report-'));
@@ -39,6 +39,26 @@ describe('metrics.jsonl / episodes.jsonl', () => {
     expect(readJsonl<{ step: number }>(resumed.episodesPath).map((r) => r.step)).toEqual([2]);
     // A fresh (non-resumed) writer starts empty.
     expect(readJsonl(new MetricsWriter(run).metricsPath)).toEqual([]);
+  });
+});
+
+describe('completion metrics', () => {
+  it('computes TRL completions/* values (hand-computed)', () => {
+    const m = completionMetrics([
+      { length: 4, truncated: false },
+      { length: 12, truncated: true },
+      { length: 6, truncated: false },
+      { length: 12, truncated: true },
+    ]);
+    expect(m).toEqual({
+      'completions/mean_length': 8.5,
+      'completions/min_length': 4,
+      'completions/max_length': 12,
+      'completions/mean_terminated_length': 5,
+      'completions/clipped_ratio': 0.5,
+    });
+    expect(completionMetrics([{ length: 3, truncated: true }])['completions/mean_terminated_length']).toBe(0);
+    expect(completionMetrics([])['completions/mean_length']).toBeNull();
   });
 });
 

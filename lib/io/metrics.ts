@@ -139,3 +139,30 @@ export class MetricsWriter {
     appendFileSync(this.episodesPath, rows.map((r) => JSON.stringify(r) + '\n').join(''));
   }
 }
+
+/**
+ * TRL's completions/* metrics over a batch of completions (here: one per env step): token lengths, the mean length of
+ * those that ended with a stop token, and the share cut by max_completion_length.
+ */
+export function completionMetrics(completions: ReadonlyArray<{ length: number; truncated: boolean }>): Record<string, number | null> {
+  if (completions.length === 0) {
+    return {
+      [METRIC_NAMES.completionsMeanLength]: null,
+      [METRIC_NAMES.completionsMinLength]: null,
+      [METRIC_NAMES.completionsMaxLength]: null,
+      [METRIC_NAMES.completionsMeanTerminatedLength]: null,
+      [METRIC_NAMES.completionsClippedRatio]: null,
+    };
+  }
+  const lengths = completions.map((c) => c.length);
+  const terminated = completions.filter((c) => !c.truncated).map((c) => c.length);
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  return {
+    [METRIC_NAMES.completionsMeanLength]: mean(lengths),
+    [METRIC_NAMES.completionsMinLength]: Math.min(...lengths),
+    [METRIC_NAMES.completionsMaxLength]: Math.max(...lengths),
+    // TRL logs 0 when every completion was clipped.
+    [METRIC_NAMES.completionsMeanTerminatedLength]: terminated.length > 0 ? mean(terminated) : 0,
+    [METRIC_NAMES.completionsClippedRatio]: (completions.length - terminated.length) / completions.length,
+  };
+}
