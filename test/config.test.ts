@@ -9,11 +9,13 @@ import {
   configToYaml,
   defaultConfig,
   describeConfig,
+  episodesPerUpdate,
   epsilonHigh,
   generationBatchSize,
   loadConfig,
   parseOverrides,
   resolveRunName,
+  updatesPerGeneration,
   validateConfig,
 } from '../lib/io/config.ts';
 
@@ -38,6 +40,9 @@ describe('shipped configs', () => {
     expect(c.warmup_steps).toBe(10);
     expect(c.use_peft).toBe(false);
     expect(generationBatchSize(c)).toBe(4);
+    // Reference layout: one group of 4 per round, one episode per optimizer step → 4 updates per round.
+    expect(episodesPerUpdate(c)).toBe(1);
+    expect(updatesPerGeneration(c)).toBe(4);
     expect(epsilonHigh(c)).toBe(0.2);
   });
 

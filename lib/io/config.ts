@@ -464,6 +464,19 @@ export function generationBatchSize(c: TrainConfig): number {
   return c.generation_batch_size ?? c.per_device_train_batch_size * c.gradient_accumulation_steps;
 }
 
+/** Episodes consumed by one optimizer step. */
+export function episodesPerUpdate(c: TrainConfig): number {
+  return c.per_device_train_batch_size * c.gradient_accumulation_steps;
+}
+
+/**
+ * Optimizer steps that consume one rollout round (TRL steps_per_generation / gradient_accumulation_steps): the round's
+ * episodes are split into this many consecutive updates (then repeated num_iterations times).
+ */
+export function updatesPerGeneration(c: TrainConfig): number {
+  return generationBatchSize(c) / episodesPerUpdate(c);
+}
+
 /** Upper clip range after defaults. */
 export function epsilonHigh(c: TrainConfig): number {
   return c.epsilon_high ?? c.epsilon;
