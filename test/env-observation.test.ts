@@ -242,10 +242,23 @@ function genProblem() {
 window.onload = function () { core.startEpisode(); };
 </script></body></html>`;
 
+// The same protocol with a same-origin iframe holding a button and a text field.
+const FRAME_PAGE = TEST_PAGE.replace(
+  "window.onload = function () { core.startEpisode(); };",
+  `window.onload = function () { core.startEpisode(); };
+  var oldGen = genProblem;
+  genProblem = function () {
+    oldGen();
+    var fr = document.createElement('iframe');
+    fr.srcdoc = '<button onclick="this.textContent = \\'Inner clicked\\'">Inner</button><input aria-label="Inner text">';
+    document.getElementById('area').appendChild(fr);
+  };`,
+);
+
 const TEST_TASKS: TaskSource = {
   origin: 'http://obs.localhost',
-  names: () => ['obs-test'],
-  html: (name) => (name === 'obs-test' ? TEST_PAGE : undefined),
+  names: () => ['obs-test', 'frames'],
+  html: (name) => (name === 'obs-test' ? TEST_PAGE : name === 'frames' ? FRAME_PAGE : undefined),
 };
 
 const bidOf = (axtree: string, pattern: RegExp): string => {
@@ -346,6 +359,35 @@ describe('observations of a live page', () => {
     const texts = new Set<string>();
     for (const seed of [1, 2, 3, 4, 5]) texts.add((await ep.reset({ task: 'obs-test', seed })).axtree_txt);
     expect(texts.size).toBeGreaterThan(1);
+  });
+
+  it('iframe content gets frame-prefixed bids, sits under the Iframe node, and can be acted on', async () => {
+    const fr = await pool.newEpisode();
+    try {
+      await fr.reset({ task: 'frames', seed: 3 });
+      let o = (await fr.step('noop(300)')).observation; // srcdoc frames load after the episode starts
+      const lines = o.axtree_txt.split('\n');
+      const iframeIdx = lines.findIndex((l) => /^\t*\[a\] Iframe/.test(l));
+      expect(iframeIdx).toBeGreaterThan(0);
+      const depth = (l: string) => /^\t*/.exec(l)![0].length;
+      const innerIdx = lines.findIndex((l) => /\[a\d+\] button 'Inner'/.test(l));
+      expect(innerIdx).toBeGreaterThan(iframeIdx);
+      expect(depth(lines[innerIdx]!)).toBeGreaterThan(depth(lines[iframeIdx]!));
+      const inner = bidOf(o.axtree_txt, /button 'Inner'/);
+      const text = bidOf(o.axtree_txt, /textbox 'Inner text'/);
+      expect(inner).toMatch(/^a\d+$/);
+      let r = await fr.step(`click('${inner}')`);
+      expect(r.observation.last_action_error).toBe('');
+      expect(r.observation.axtree_txt).toContain(`[${inner}] button 'Inner clicked'`);
+      r = await fr.step(`fill('${text}', 'hi')`);
+      o = r.observation;
+      expect(o.axtree_txt).toContain(`[${text}] textbox 'Inner text' value='hi', focused`);
+      expect(o.focused_element_bid).toBe(text);
+      expect((await fr.step("click('a999')")).observation.last_action_error).toBe('ValueError: Could not find element with bid "a999"');
+      expect((await fr.step("click('b1')")).observation.last_action_error).toBe('ValueError: Could not find element with bid "b1"');
+    } finally {
+      await fr.close();
+    }
   });
 
   it('optional flags and screenshot', async () => {

@@ -1,7 +1,7 @@
 // Runs checked actions on a page through Playwright locators, as BrowserGym's action functions do
 // (browsergym/core/action/functions.py): elements found by bid, a short per-action timeout, and an optional second
 // try with `force` when the first one times out on actionability checks.
-import type { Locator, Page } from 'playwright-core';
+import type { FrameLocator, Locator, Page } from 'playwright-core';
 import { BID_ATTR } from '../observation/mark.ts';
 import { ActionParseError } from './parser.ts';
 import type { ParsedAction } from './parser.ts';
@@ -22,10 +22,24 @@ export function bidSelector(bid: string): string {
   return `[${BID_ATTR}="${bid.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\a ')}"]`;
 }
 
-/** The element with this bid, or BrowserGym's `ValueError: Could not find element with bid "…"`. */
+/**
+ * The element with this bid, or BrowserGym's `ValueError: Could not find element with bid "…"`. Leading letters name
+ * the frames to enter, as in BrowserGym's get_elem_by_bid: 'a12' is element 12 inside iframe 'a', 'aB3' inside
+ * iframe 'aB', 'ab7' inside iframe 'b' inside iframe 'a'.
+ */
 async function elementByBid(page: Page, bid: string): Promise<Locator> {
-  const loc = page.locator(bidSelector(bid));
-  if ((await loc.count()) === 0) throw new ActionParseError('ValueError', `Could not find element with bid "${bid}"`);
+  const notFound = () => new ActionParseError('ValueError', `Could not find element with bid "${bid}"`);
+  let scope: Page | FrameLocator = page;
+  let i = 0;
+  while (i < bid.length && !/^[0-9]+$/.test(bid.slice(i))) {
+    i += 1;
+    while (i < bid.length && /[A-Z]/.test(bid[i]!)) i += 1;
+    const frameBid = bid.slice(0, i);
+    if ((await scope.locator(bidSelector(frameBid)).count()) === 0) throw notFound();
+    scope = scope.frameLocator(bidSelector(frameBid));
+  }
+  const loc = scope.locator(bidSelector(bid));
+  if ((await loc.count()) === 0) throw notFound();
   return loc.first();
 }
 

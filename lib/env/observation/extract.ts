@@ -3,6 +3,7 @@
 import type { CDPSession, Page } from 'playwright-core';
 import { extractBids, flattenAxTree, type AXNode, type ExtraProps } from './axtree.ts';
 import { clickableBids, prunedHtml, type DomSnapshot } from './dom.ts';
+import { evaluateInAllFrames, focusedThroughFrames, markChildFrames, mergedAxTree, type FrameMarks } from './frames.ts';
 import { markScript, UNMARK_SCRIPT, type MarkResult } from './mark.ts';
 
 export interface ExtractOptions {
@@ -34,11 +35,16 @@ export async function extractPageObservation(page: Page, cdp: CDPSession, opts: 
   const flags = opts.axtreeFlags === true;
   const script = `(async () => ({ probe: ${opts.probe ? `await (${opts.probe})` : 'undefined'}, mark: ${markScript(flags)} }))()`;
   const { probe, mark } = (await page.evaluate(script)) as { probe: unknown; mark: MarkResult };
+  // Frames cost extra round trips only on pages that have them.
+  const hasFrames = page.frames().length > 1;
+  const frames: FrameMarks = { focusedInFrame: new Map(), visibility: { ...(mark.visibility ?? {}) } };
   let nodes: AXNode[];
   let snapshot: DomSnapshot | undefined;
   try {
-    const ax = (await cdp.send('Accessibility.getFullAXTree')) as unknown as { nodes: AXNode[] };
-    nodes = ax.nodes;
+    if (hasFrames) await markChildFrames(page.mainFrame(), flags, frames);
+    nodes = hasFrames
+      ? await mergedAxTree(cdp)
+      : ((await cdp.send('Accessibility.getFullAXTree')) as unknown as { nodes: AXNode[] }).nodes;
     if (opts.prunedHtml || flags) {
       snapshot = (await cdp.send('DOMSnapshot.captureSnapshot', {
         computedStyles: [],
@@ -49,14 +55,15 @@ export async function extractPageObservation(page: Page, cdp: CDPSession, opts: 
   } finally {
     // Restore the page's own ARIA text (also when extraction failed half-way). Not awaited: commands to a page run
     // in order, so the next action or observation comes after it, and the step does not pay for the round trip.
-    page.evaluate(UNMARK_SCRIPT).catch(() => undefined);
+    if (hasFrames) evaluateInAllFrames(page, UNMARK_SCRIPT);
+    else page.evaluate(UNMARK_SCRIPT).catch(() => undefined);
   }
   extractBids(nodes);
   let extra: Map<string, ExtraProps> | undefined;
   if (flags && snapshot) {
     const clickable = clickableBids(snapshot);
     extra = new Map();
-    for (const [bid, visibility] of Object.entries(mark.visibility ?? {})) {
+    for (const [bid, visibility] of Object.entries(frames.visibility)) {
       extra.set(bid, { visibility, clickable: clickable.has(bid) });
     }
   }
@@ -64,7 +71,7 @@ export async function extractPageObservation(page: Page, cdp: CDPSession, opts: 
   const obs: PageObservation = {
     axtree_txt,
     pruned_html: opts.prunedHtml && snapshot ? prunedHtml(snapshot) : '',
-    focused_element_bid: mark.focusedBid,
+    focused_element_bid: focusedThroughFrames(mark.focusedBid, frames),
     url: page.url(),
     probe,
   };

@@ -20,12 +20,15 @@ export interface MarkResult {
   visibility?: Record<string, number>;
 }
 
-/** Expression evaluating to MarkResult; `withVisibility` selects the visibility pass. */
-export function markScript(withVisibility: boolean): string {
-  return `(${MARK_FN})(${JSON.stringify(BID_ATTR)}, ${withVisibility ? 'true' : 'false'})`;
+/**
+ * Expression evaluating to MarkResult; `withVisibility` selects the visibility pass, `frameBid` is the bid of the
+ * iframe element holding this document ('' for the top document) and prefixes every bid given inside it.
+ */
+export function markScript(withVisibility: boolean, frameBid = ''): string {
+  return `(${MARK_FN})(${JSON.stringify(BID_ATTR)}, ${withVisibility ? 'true' : 'false'}, ${JSON.stringify(frameBid)})`;
 }
 
-const MARK_FN = String.raw`(bidAttr, withVisibility) => {
+const MARK_FN = String.raw`(bidAttr, withVisibility, frameBid) => {
   const HTML_TAGS = new Set(["a", "abbr", "acronym", "address", "applet", "area", "article", "aside", "audio",
     "b", "base", "basefont", "bdi", "bdo", "big", "blockquote", "body", "br", "button", "canvas", "caption", "center",
     "cite", "code", "col", "colgroup", "data", "datalist", "dd", "del", "details", "dfn", "dialog", "dir", "div", "dl",
@@ -102,7 +105,7 @@ const MARK_FN = String.raw`(bidAttr, withVisibility) => {
     }
     if (bid === null) {
       const tag = elem.tagName.toLowerCase();
-      bid = (tag === "iframe" || tag === "frame") ? nextFrameId() : String(window.browsergym_elem_counter++);
+      bid = frameBid + ((tag === "iframe" || tag === "frame") ? nextFrameId() : String(window.browsergym_elem_counter++));
       elem.setAttribute(bidAttr, bid);
     }
     seen.add(bid);
