@@ -292,10 +292,11 @@ export class BrowserEpisode implements Episode {
         info,
       };
     } catch (e) {
-      if (!isTargetGone(e) && this.host.isAlive(this.generation) && !page.isClosed()) throw e;
-      // The browser or page died: end the episode with 0; the next reset() runs on a relaunched browser.
-      const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
-      this.lastError ||= `Error: browser page was lost: ${msg}`;
+      // The browser or page died, or the page became unobservable: end the episode with 0 rather than throw into a
+      // rollout loop; the next reset() starts over (on a relaunched browser if needed).
+      const lost = isTargetGone(e) || !this.host.isAlive(this.generation) || page.isClosed();
+      const msg = `${lost ? 'browser page was lost' : 'observation failed'}: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
+      this.lastError ||= `Error: ${msg}`;
       const last = this.lastObservation;
       return {
         observation: {
@@ -310,7 +311,7 @@ export class BrowserEpisode implements Episode {
         reward: 0,
         done: true,
         truncated: false,
-        info: { ...info, error: `browser page was lost: ${msg}` },
+        info: { ...info, error: msg },
       };
     }
   }
