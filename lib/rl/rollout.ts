@@ -1,0 +1,269 @@
+// Rollouts: runs groups of episodes against the browser environment. Every group of G episodes shares one task and
+// env seed (one start page). At each env step, all live episodes of the round generate together in ONE batched
+// generator call (members that see the same prompt share one request with n > 1, so the prompt is prefilled once);
+// then their actions run on their pages in parallel. Each env step becomes its own (prompt, completion) record; the
+// episode's reward is computed at the end (lib/rl/rewards.ts). A browser that dies mid-round is relaunched by the env;
+// the round is then replayed from the start (same seeds → same draws), so a crash costs time, not data.
+import { allowedActions, buildActionTrie, type ActionTrie } from './action-trie.ts';
+import { parseAction, formatAction } from '../env/actions/parser.ts';
+import type { Episode, Observation } from '../env/types.ts';
+import type { ChatMessage } from '../engine/tokenizer.ts';
+import type { Generator, GenerationRequest, GenerationSettings } from './generator.ts';
+import type { HistoryEntry, PromptBuilder } from './prompt.ts';
+import { episodeReward, type EpisodeReward, type ShapingOptions } from './rewards.ts';
+import type { StepRecord } from './samples.ts';
+import type { GroupDraw } from './seeds.ts';
+
+/** The tokenizer calls a rollout makes. */
+export interface RolloutTokenizer {
+  applyChatTemplate(messages: readonly ChatMessage[]): number[];
+  decode(ids: readonly number[], opts?: { skipSpecial?: boolean }): string;
+  encode(text: string): number[];
+  readonly vocabSize: number;
+  /** End-of-turn token: constrained completions end with it. */
+  readonly imEndId: number;
+}
+
+/** Where episodes come from: EnvPool (local browser) or OpenEnvPool (remote server). */
+export interface EpisodeFactory {
+  newEpisode(): Promise<Episode>;
+}
+
+export interface RolloutOptions {
+  tokenizer: RolloutTokenizer;
+  prompts: PromptBuilder;
+  generator: Generator;
+  /** Sampling settings except the seed (set per env step from `seedFor`). */
+  sampling: Omit<GenerationSettings, 'seed'>;
+  /** Restrict completions to the allowed actions of the page (action-trie.ts). */
+  constrained: boolean;
+  actionSet: readonly string[];
+  maxEnvSteps: number;
+  shaping: ShapingOptions;
+  /** Replays of a round after a lost browser before giving up. */
+  maxCrashRetries?: number;
+  /** Called when a round is replayed. */
+  warn?: (msg: string) => void;
+}
+
+export interface RolloutStep extends StepRecord {
+  promptText: string;
+  completionText: string;
+  /** Canonical text of the parsed action, '' when the completion held no valid action. */
+  action: string;
+  /** The env's error for this action ('' = ran fine). */
+  error: string;
+  reward: number;
+  done: boolean;
+}
+
+export interface RolloutEpisode {
+  group: number;
+  member: number;
+  task: string;
+  seed: number;
+  steps: RolloutStep[];
+  reward: EpisodeReward;
+}
+
+export interface RolloutTimings {
+  /** Whole round, seconds. */
+  total: number;
+  /** Env resets and steps (wall time of the parallel calls). */
+  env: number;
+  /** Generator calls. */
+  generate: number;
+  generatedTokens: number;
+  crashRetries: number;
+}
+
+export interface RolloutResult {
+  /** Group-major: episodes of group g are [g·G, (g+1)·G). */
+  episodes: RolloutEpisode[];
+  timings: RolloutTimings;
+}
+
+/** Raised inside a round when the browser was lost; the round is replayed. */
+class BrowserLost extends Error {}
+
+const BROWSER_LOST_RE = /browser page was lost|Target (page, context or browser )?(has been )?closed|Browser has been closed|browser has disconnected/i;
+
+/** Keeps Episode objects (pages) across rounds, so pages are reused rather than reopened. */
+export class EpisodeSlots {
+  private readonly slots: Episode[] = [];
+
+  constructor(private readonly factory: EpisodeFactory) {}
+
+  async take(n: number): Promise<Episode[]> {
+    while (this.slots.length < n) this.slots.push(await this.factory.newEpisode());
+    return this.slots.slice(0, n);
+  }
+
+  /** Drops every page (after a browser loss the next take() opens fresh ones). */
+  async reset(): Promise<void> {
+    const old = this.slots.splice(0);
+    await Promise.all(old.map((e) => e.close().catch(() => undefined)));
+  }
+
+  async close(): Promise<void> {
+    await this.reset();
+  }
+}
+
+/** Canonical action text of a completion, or '' when it holds no single valid action. */
+export function actionOfCompletion(text: string): string {
+  try {
+    return formatAction(parseAction(text));
+  } catch {
+    return '';
+  }
+}
+
+interface LiveEpisode {
+  index: number;
+  episode: Episode;
+  obs: Observation;
+  history: HistoryEntry[];
+  steps: RolloutStep[];
+  done: boolean;
+}
+
+/**
+ * Runs `groups.length × groupSize` episodes (group-major). `seedFor(envStep)` gives the generator seed of each env
+ * step's batched call.
+ */
+export async function runRollout(
+  opts: RolloutOptions,
+  slots: EpisodeSlots,
+  groups: readonly GroupDraw[],
+  groupSize: number,
+  seedFor: (envStep: number) => number,
+): Promise<RolloutResult> {
+  if (!Number.isInteger(groupSize) || groupSize < 1) throw new Error(`runRollout: groupSize must be a positive integer, got ${groupSize}`);
+  if (groups.length === 0) throw new Error('runRollout: no groups');
+  if (!Number.isInteger(opts.maxEnvSteps) || opts.maxEnvSteps < 1) throw new Error(`runRollout: maxEnvSteps must be >= 1, got ${opts.maxEnvSteps}`);
+  const retries = opts.maxCrashRetries ?? 2;
+  const t0 = performance.now();
+  let crashRetries = 0;
+  for (;;) {
+    const timings: RolloutTimings = { total: 0, env: 0, generate: 0, generatedTokens: 0, crashRetries };
+    try {
+      const episodes = await runRound(opts, slots, groups, groupSize, seedFor, timings);
+      timings.total = (performance.now() - t0) / 1000;
+      return { episodes, timings };
+    } catch (e) {
+      if (!(e instanceof BrowserLost) && !BROWSER_LOST_RE.test(String((e as Error)?.message ?? e))) throw e;
+      if (crashRetries >= retries) throw new Error(`browser lost ${crashRetries + 1} times in one rollout round: ${(e as Error).message}`);
+      crashRetries++;
+      opts.warn?.(`browser lost during a rollout round (${(e as Error).message.split('\n')[0]}); relaunching and replaying the round`);
+      await slots.reset();
+    }
+  }
+}
+
+async function runRound(
+  opts: RolloutOptions,
+  slots: EpisodeSlots,
+  groups: readonly GroupDraw[],
+  groupSize: number,
+  seedFor: (envStep: number) => number,
+  timings: RolloutTimings,
+): Promise<RolloutEpisode[]> {
+  const n = groups.length * groupSize;
+  const envs = await slots.take(n);
+  let t = performance.now();
+  const firstObs = await Promise.all(envs.map((ep, i) => ep.reset({ task: groups[Math.floor(i / groupSize)].task, seed: groups[Math.floor(i / groupSize)].seed })));
+  timings.env += (performance.now() - t) / 1000;
+  const live: LiveEpisode[] = firstObs.map((obs, i) => ({ index: i, episode: envs[i], obs, history: [], steps: [], done: false }));
+  const trieCache = new Map<string, ActionTrie>();
+
+  for (let envStep = 0; envStep < opts.maxEnvSteps; envStep++) {
+    const active = live.filter((l) => !l.done);
+    if (active.length === 0) break;
+    // Prompts of every live episode; identical (prompt, allowed actions) pairs share one request.
+    const prompts = active.map((l) => {
+      const messages = opts.prompts.build(l.obs, envStep, l.history);
+      const ids = opts.tokenizer.applyChatTemplate(messages);
+      const text = messages.map((m) => `${m.role}: ${String(m.content)}`).join('\n\n');
+      let trie: ActionTrie | null = null;
+      let trieKey = '';
+      if (opts.constrained) {
+        const allowed = allowedActions(l.obs, opts.actionSet);
+        if (allowed.length === 0) throw new Error(`constrained_actions: no allowed action on the page of ${groups[Math.floor(l.index / groupSize)].task}`);
+        trieKey = allowed.join('\u0000');
+        trie = trieCache.get(trieKey) ?? buildActionTrie(opts.tokenizer, allowed, opts.tokenizer.imEndId);
+        trieCache.set(trieKey, trie);
+      }
+      return { ids, text, trie, key: `${ids.join(',')}|${trieKey}` };
+    });
+    const requestOf = new Map<string, number>();
+    const requests: GenerationRequest[] = [];
+    const slotOf: Array<[number, number]> = []; // per active episode: [request, sample index]
+    for (const p of prompts) {
+      let r = requestOf.get(p.key);
+      if (r === undefined) {
+        r = requests.length;
+        requestOf.set(p.key, r);
+        requests.push({ prompt: p.ids, n: 0, trie: p.trie });
+      }
+      slotOf.push([r, requests[r].n]);
+      requests[r].n++;
+    }
+    t = performance.now();
+    const { samples } = await opts.generator.generate(requests, { ...opts.sampling, seed: seedFor(envStep) });
+    timings.generate += (performance.now() - t) / 1000;
+    if (samples.length !== requests.length) throw new Error(`generator returned ${samples.length} results for ${requests.length} requests`);
+
+    const completions = active.map((l, i) => {
+      const [r, s] = slotOf[i];
+      const sample = samples[r]?.[s];
+      if (!sample) throw new Error(`generator returned no sample ${s} for request ${r}`);
+      if (sample.tokens.length !== sample.logprobs.length) throw new Error(`generator returned ${sample.tokens.length} tokens but ${sample.logprobs.length} log-probs`);
+      timings.generatedTokens += sample.tokens.length;
+      const text = opts.tokenizer.decode(sample.tokens, { skipSpecial: true }).trim();
+      return { sample, text };
+    });
+
+    t = performance.now();
+    const results = await Promise.all(active.map((l, i) => l.episode.step(completions[i].text)));
+    timings.env += (performance.now() - t) / 1000;
+
+    active.forEach((l, i) => {
+      const res = results[i];
+      const err = res.observation.last_action_error ?? '';
+      if (typeof res.info?.error === 'string' && BROWSER_LOST_RE.test(res.info.error)) throw new BrowserLost(res.info.error);
+      const { sample, text } = completions[i];
+      const action = actionOfCompletion(text);
+      l.steps.push({
+        promptIds: prompts[i].ids,
+        completionIds: sample.tokens,
+        oldLogprobs: sample.logprobs,
+        truncated: sample.finish === 'length',
+        promptText: prompts[i].text,
+        completionText: text,
+        action,
+        error: err,
+        reward: res.reward,
+        done: res.done,
+      });
+      l.history.push({ action: action || text.split('\n')[0] || '(empty)', error: err });
+      l.obs = res.observation;
+      if (res.done || res.truncated) l.done = true;
+    });
+  }
+
+  return live.map((l) => {
+    const g = Math.floor(l.index / groupSize);
+    return {
+      group: g,
+      member: l.index % groupSize,
+      task: groups[g].task,
+      seed: groups[g].seed,
+      steps: l.steps,
+      reward: episodeReward(
+        l.steps.map((s) => ({ reward: s.reward, done: s.done, actionError: s.error })),
+        opts.shaping,
+      ),
+    };
+  });
+}

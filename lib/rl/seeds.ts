@@ -1,0 +1,56 @@
+// Deterministic seeds for everything a run draws: which task and env seed each group gets, and the sampler seed of
+// each generation call. Every value is a pure function of (run seed, counters), so a resumed run draws exactly what
+// the uninterrupted run drew, with no RNG state to save. Training and evaluation use disjoint env-seed ranges, so
+// evaluation pages are never seen in training.
+
+/** Env seeds of training groups: [0, 2^30). */
+export const TRAIN_SEED_RANGE = [0, 2 ** 30] as const;
+/** Env seeds of evaluation episodes: [2^30, 2^31). */
+export const EVAL_SEED_RANGE = [2 ** 30, 2 ** 31] as const;
+
+/** splitmix64-style 32-bit mix of a list of integers (each taken modulo 2^32). */
+export function mixSeed(...parts: readonly number[]): number {
+  let h = 0x9e3779b9;
+  for (const p of parts) {
+    if (!Number.isInteger(p)) throw new Error(`mixSeed: ${p} is not an integer`);
+    h = Math.imul(h ^ (p >>> 0), 0x85ebca6b) >>> 0;
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35) >>> 0;
+    h ^= h >>> 16;
+    // Mix the high part of large (up to 2^53) integers too.
+    h = Math.imul(h ^ (Math.floor(p / 2 ** 32) >>> 0), 0x27d4eb2f) >>> 0;
+    h ^= h >>> 15;
+  }
+  return h >>> 0;
+}
+
+export interface GroupDraw {
+  task: string;
+  /** Env seed shared by every episode of the group (same start page). */
+  seed: number;
+}
+
+/** Task and env seed of each group of rollout round `round`: tasks drawn uniformly, seeds in TRAIN_SEED_RANGE. */
+export function drawTrainGroups(runSeed: number, round: number, groups: number, tasks: readonly string[]): GroupDraw[] {
+  if (tasks.length === 0) throw new Error('drawTrainGroups: no tasks');
+  const out: GroupDraw[] = [];
+  for (let g = 0; g < groups; g++) {
+    const task = tasks[mixSeed(runSeed, round, g, 1) % tasks.length];
+    const span = TRAIN_SEED_RANGE[1] - TRAIN_SEED_RANGE[0];
+    out.push({ task, seed: TRAIN_SEED_RANGE[0] + (mixSeed(runSeed, round, g, 2) % span) });
+  }
+  return out;
+}
+
+/** Env seed of evaluation episode `i` of a task: the same for every evaluation of a run, so curves are comparable. */
+export function evalSeed(baseSeed: number, task: string, i: number): number {
+  let t = 0;
+  for (const ch of task) t = mixSeed(t, ch.codePointAt(0)!);
+  const span = EVAL_SEED_RANGE[1] - EVAL_SEED_RANGE[0];
+  return EVAL_SEED_RANGE[0] + (mixSeed(baseSeed, t, i, 3) % span);
+}
+
+/** Sampler seed of env step `envStep` of rollout round `round` (kind separates training from evaluation calls). */
+export function generationSeed(runSeed: number, kind: 'train' | 'eval', round: number, envStep: number): number {
+  return mixSeed(runSeed, kind === 'train' ? 11 : 12, round, envStep);
+}
