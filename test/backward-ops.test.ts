@@ -46,6 +46,10 @@ describe('rmsnorm backward', () => {
     close('dx vs fd', dx, fdx, 'fp32fd');
     close('dw vs ref', Array.from(dw, (v, i) => v - dw0[i]), want.dw, 'fp32');
     close('dw vs fd', Array.from(dw, (v, i) => v - dw0[i]), fdw, 'fp32fd');
+    // dx may overwrite dy in place (the model backward relies on it): same bits as the out-of-place call.
+    const inplace = ref.f32(dy);
+    ops().rmsnormBackward({ rows, n, eps, x: ref.f32(x), w: ref.f32(w), dy: inplace, dx: inplace, dw: new Float32Array(n) });
+    expect(Array.from(inplace)).toEqual(Array.from(dx));
   });
 
   it('per-head q/k norm: one [D] weight, dw summed over tokens and heads', () => {
@@ -179,6 +183,10 @@ describe('swiglu backward', () => {
     ops().swigluBackward({ rows, F, a: ref.f32(a), b: ref.f32(b), dh: ref.f32(dh), da, db });
     close('da', da, want.da, 'fp32');
     close('db', db, want.db, 'fp32');
+    // da/db may overwrite a/b in place: same bits as the out-of-place call.
+    const a2 = ref.f32(a), b2 = ref.f32(b);
+    ops().swigluBackward({ rows, F, a: a2, b: b2, dh: ref.f32(dh), da: a2, db: b2 });
+    expect([Array.from(a2), Array.from(b2)]).toEqual([Array.from(da), Array.from(db)]);
   });
 });
 
