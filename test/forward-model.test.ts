@@ -1,7 +1,7 @@
 // Whole-model forward of the native engine against the float64 reference (test/ref/lfm2-ref.ts), on the `tiny`
 // preset (F32 and BF16 files) and on a 2-layer slice of the real LFM2-350M shapes (one conv + one attention layer,
 // hidden 1024, ff 4608, 16/8 heads; vocab reduced to 2048 so the float64 reference head stays quick).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import { LfmModel } from '../lib/engine/model.ts';
 import { derivedConfig, presetConfig } from '../lib/engine/presets.ts';
 import { lfm2TensorSpecs, mulberry32, writeRandomModel } from '../lib/engine/init-weights.ts';
 import { loadRefModel, refForward } from './ref/lfm2-ref.ts';
+import { readSafetensors, writeSafetensors } from '../lib/io/safetensors.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lfm2-fwd-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -117,4 +118,50 @@ describe('2-layer slice of the LFM2-350M shapes (vocab reduced to 2048)', () => 
     expect(c.maxRef).toBeGreaterThan(0.5);
     expect(c.maxDiff).toBeLessThan(1e-4 * c.maxRef);
   }, 300_000);
+});
+
+describe('config aliases and sharded checkpoints', () => {
+  const base = join(dir, 'alias-base');
+  const tokens = [1, 7, 300, 42, 5];
+  let want: Float32Array;
+  beforeAll(async () => {
+    writeRandomModel(base, presetConfig('tiny'), { seed: 4, dtype: 'f32', std: 0.2 });
+    want = await (await LfmModel.load(base)).logits(tokens);
+  });
+
+  it('a legacy config (full_attn_idxs, block_* names, eos list) loads the same model', async () => {
+    const d = join(dir, 'alias-legacy');
+    mkdirSync(d);
+    copyFileSync(join(base, 'model.safetensors'), join(d, 'model.safetensors'));
+    const cfg = JSON.parse(readFileSync(join(base, 'config.json'), 'utf8'));
+    for (const k of ['layer_types', 'hidden_size', 'num_attention_heads', 'intermediate_size', 'norm_eps', 'rope_theta', 'tie_word_embeddings'])
+      delete cfg[k];
+    cfg.eos_token_id = [7, 2];
+    writeFileSync(join(d, 'config.json'), JSON.stringify(cfg));
+    const m = await LfmModel.load(d);
+    expect(m.config.layerTypes).toEqual(['conv', 'conv', 'full_attention', 'conv', 'full_attention', 'conv']);
+    expect(m.config.eosTokenId).toBe(7);
+    expect(await m.logits(tokens)).toEqual(want);
+  });
+
+  it('a sharded checkpoint (model.safetensors.index.json) loads the same model', async () => {
+    const d = join(dir, 'alias-sharded');
+    mkdirSync(d);
+    copyFileSync(join(base, 'config.json'), join(d, 'config.json'));
+    const st = readSafetensors(join(base, 'model.safetensors'));
+    const names = [...st.tensors.keys()];
+    const shards = [names.filter((_, i) => i % 2 === 0), names.filter((_, i) => i % 2 === 1)];
+    const weightMap: Record<string, string> = {};
+    shards.forEach((list, k) => {
+      const file = `model-0000${k + 1}-of-00002.safetensors`;
+      writeSafetensors(join(d, file), list.map((n) => ({ name: n, ...st.tensors.get(n)! })), { format: 'pt' });
+      for (const n of list) weightMap[n] = file;
+    });
+    writeFileSync(join(d, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: 0 }, weight_map: weightMap }));
+    const m = await LfmModel.load(d);
+    expect(new Set(m.info.tensors.map((t) => t.source.split('/').pop()))).toEqual(
+      new Set(['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']),
+    );
+    expect(await m.logits(tokens)).toEqual(want);
+  });
 });

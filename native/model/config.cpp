@@ -158,7 +158,13 @@ Lfm2Config parse_lfm2_config(std::string_view text, const std::string& source) {
   c.tie_embedding = rd.boolean_or({"tie_word_embeddings", "tie_embedding"}, true);
   c.max_position_embeddings = rd.integer_or({"max_position_embeddings"}, 128000);
   c.bos_token_id = rd.integer_or({"bos_token_id"}, 1);
-  c.eos_token_id = rd.integer_or({"eos_token_id"}, 7);
+  // eos_token_id may be a list in some configs; the first entry is the primary stop token.
+  if (const json::Value* eos = first_of(root, {"eos_token_id"}); eos && eos->is_array()) {
+    LFM2_CHECK(eos->size() > 0, source, ": \"eos_token_id\" is an empty list");
+    c.eos_token_id = rd.to_int(eos->at(0), "eos_token_id");
+  } else {
+    c.eos_token_id = rd.integer_or({"eos_token_id"}, 7);
+  }
   c.pad_token_id = rd.integer_or({"pad_token_id"}, 0);
   return c;
 }

@@ -2,7 +2,7 @@
 
 #include <cmath>
 #include <cstring>
-#include <set>
+#include <algorithm>
 
 #include "backend/cpu/attention.h"
 #include "backend/cpu/embedding.h"
@@ -145,7 +145,8 @@ void Lfm2Model::conv_layer(int64_t l, const std::vector<SeqChunk>& chunks, Forwa
   const int64_t ci = cfg_.conv_index(l);
   // z = h · W_inᵀ   [T, 3C]
   linear(W.conv_in_proj, la.h, T, la.conv_z, 0.f, o);
-  std::vector<ShortConvSeq> seqs(chunks.size());
+  std::vector<ShortConvSeq>& seqs = acts.conv_seqs;
+  seqs.resize(chunks.size());
   for (size_t i = 0; i < chunks.size(); ++i) {
     const int64_t off = acts.chunk_offset[i];
     float* st = chunks[i].state ? chunks[i].state->conv_state.data() + ci * 2 * C : nullptr;
@@ -173,7 +174,8 @@ void Lfm2Model::attention_layer(int64_t l, const std::vector<SeqChunk>& chunks, 
   rope_forward(la.q_hat, HD, T, H, D, acts.rope_cos.data(), acts.rope_sin.data());
   rope_forward(la.k_hat, KVD, T, KVH, D, acts.rope_cos.data(), acts.rope_sin.data());
 
-  std::vector<AttentionSeq> seqs(chunks.size());
+  std::vector<AttentionSeq>& seqs = acts.attn_seqs;
+  seqs.resize(chunks.size());
   for (size_t i = 0; i < chunks.size(); ++i) {
     const SeqChunk& c = chunks[i];
     const int64_t off = acts.chunk_offset[i];
@@ -212,7 +214,8 @@ void Lfm2Model::forward(const std::vector<SeqChunk>& chunks, ForwardActivations&
   const float eps = float(cfg_.norm_eps);
   LFM2_CHECK(!chunks.empty(), "forward: no sequences given");
   // ---- validate everything before any state is touched
-  std::set<const GenerationState*> seen;
+  std::vector<const GenerationState*>& seen = acts.seen_states;
+  seen.clear();
   const size_t n_attn = size_t(cfg_.num_attention_layers());
   const size_t conv_size = size_t((cfg_.num_layers - int64_t(n_attn)) * 2 * C);
   int64_t T = 0;
@@ -223,7 +226,7 @@ void Lfm2Model::forward(const std::vector<SeqChunk>& chunks, ForwardActivations&
       LFM2_CHECK(c.tokens[t] >= 0 && c.tokens[t] < V, "sequence ", i, ": token id ", c.tokens[t], " at index ", t,
                  " is outside the vocabulary [0, ", V, ")");
     if (c.state) {
-      LFM2_CHECK(seen.insert(c.state).second, "sequence ", i, ": the same generation state appears twice in one call");
+      seen.push_back(c.state);
       LFM2_CHECK(c.state->k_cache.size() == n_attn && c.state->v_cache.size() == n_attn &&
                      c.state->conv_state.size() == conv_size,
                  "sequence ", i, ": generation state does not belong to this model");
@@ -231,6 +234,9 @@ void Lfm2Model::forward(const std::vector<SeqChunk>& chunks, ForwardActivations&
     }
     T += c.n;
   }
+  std::sort(seen.begin(), seen.end());
+  LFM2_CHECK(std::adjacent_find(seen.begin(), seen.end()) == seen.end(),
+             "the same generation state appears twice in one call");
   int64_t R = 0;
   if (opts.logits == LogitsMode::All) R = T;
   if (opts.logits == LogitsMode::Last) R = int64_t(chunks.size());

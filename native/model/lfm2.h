@@ -12,7 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "backend/cpu/attention.h"
 #include "backend/cpu/gemm.h"
+#include "backend/cpu/shortconv.h"
 #include "model/config.h"
 #include "model/weights.h"
 
@@ -99,6 +101,9 @@ struct ForwardActivations {
   std::vector<float> arena;
   std::vector<float> rope_cos, rope_sin;   // [T, D/2]
   std::vector<float> head_in;              // [R, C] gathered hidden rows for the head
+  std::vector<AttentionSeq> attn_seqs;     // per-call scratch, kept to avoid allocating in the decode loop
+  std::vector<ShortConvSeq> conv_seqs;
+  std::vector<const GenerationState*> seen_states;
 };
 
 class Lfm2Model {

@@ -1,6 +1,7 @@
 #include "backend/cpu/rope.h"
 
 #include <cmath>
+#include <vector>
 
 #include "core/error.h"
 #include "core/threadpool.h"
@@ -10,11 +11,12 @@ namespace lfm2 {
 void rope_table(const int32_t* pos, int64_t T, int64_t head_dim, double theta, float* cos_out, float* sin_out) {
   LFM2_CHECK(head_dim % 2 == 0, "rope: head_dim must be even, got ", head_dim);
   const int64_t half = head_dim / 2;
+  std::vector<double> inv_freq(static_cast<size_t>(half));
+  for (int64_t i = 0; i < half; ++i) inv_freq[size_t(i)] = std::pow(theta, -double(2 * i) / double(head_dim));
   parallel_for(T, [&](int64_t t0, int64_t t1, int) {
     for (int64_t t = t0; t < t1; ++t)
       for (int64_t i = 0; i < half; ++i) {
-        double inv_freq = std::pow(theta, -double(2 * i) / double(head_dim));
-        double a = double(pos[t]) * inv_freq;
+        double a = double(pos[t]) * inv_freq[size_t(i)];
         cos_out[t * half + i] = float(std::cos(a));
         sin_out[t * half + i] = float(std::sin(a));
       }
