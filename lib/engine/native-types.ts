@@ -159,8 +159,8 @@ export interface NativeAddon {
   ): void;
   Model: NativeModelClass;
   opsForward: NativeOpsForward;
-  /** Runs one matrix product synchronously; returns the seconds spent in native code. */
-  gemm(args: GemmArgs): number;
+  /** Runs one matrix product synchronously; returns its wall time and the process CPU time it used (all threads). */
+  gemm(args: GemmArgs): { seconds: number; cpuSeconds: number };
   /** Implementations this CPU can run (best last) and the one 'auto' picks. */
   gemmImpls(): { supported: Exclude<GemmImplName, 'auto'>[]; auto: Exclude<GemmImplName, 'auto'> };
   cpuFeatures(): CpuFeatures;

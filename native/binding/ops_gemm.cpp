@@ -1,6 +1,7 @@
 // Matrix products and machine-ceiling probes exposed to JS for tests and benchmarks (synchronous: callers pass
 // typed arrays, C is written in place). Model code calls lfm2::gemm_* directly, not through here.
 #include <napi.h>
+#include <time.h>
 
 #include <chrono>
 #include <string>
@@ -13,6 +14,12 @@
 
 namespace lfm2::binding {
 namespace {
+
+double process_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
 
 int64_t get_int(const Napi::Object& o, const char* key, int64_t fallback, bool required) {
   Napi::Env env = o.Env();
@@ -59,8 +66,8 @@ T* matrix(Napi::Env env, const Napi::Value& v, const char* name, int64_t rows, i
   return arr.Data();
 }
 
-// gemm({op: 'nt'|'nn'|'tn', m, n, k, a, lda, b, ldb, c, ldc, beta?, impl?, precision?}) -> seconds spent in the
-// native call. b is a Float32Array (F32) or a Uint16Array of bf16 bit patterns (BF16; not for 'tn').
+// gemm({op: 'nt'|'nn'|'tn', m, n, k, a, lda, b, ldb, c, ldc, beta?, impl?, precision?})
+//   -> {seconds, cpuSeconds}: wall time of the native call and the process CPU time it used (all threads). b is a Float32Array (F32) or a Uint16Array of bf16 bit patterns (BF16; not for 'tn').
 Napi::Value gemm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "gemm(args): args must be an object");
@@ -97,6 +104,7 @@ Napi::Value gemm(const Napi::CallbackInfo& info) {
   float* C = matrix<float>(env, o.Get("c"), "c", M, N, ldc);
   const DType bt = bf16 ? DType::BF16 : DType::F32;
   const auto t0 = std::chrono::steady_clock::now();
+  const double cpu0 = process_cpu_seconds();
   try {
     if (op == "nt")
       gemm_nt_with(impl, M, N, K, A, lda, B, bt, ldb, C, ldc, beta, prec);
@@ -107,7 +115,11 @@ Napi::Value gemm(const Napi::CallbackInfo& info) {
   } catch (const std::exception& e) {
     throw Napi::Error::New(env, e.what());
   }
-  return Napi::Number::New(env, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  const double cpu = process_cpu_seconds() - cpu0;
+  auto r = Napi::Object::New(env);
+  r.Set("seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  r.Set("cpuSeconds", cpu);
+  return r;
 }
 
 Napi::Value gemm_impls(const Napi::CallbackInfo& info) {

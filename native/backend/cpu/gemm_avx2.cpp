@@ -44,6 +44,8 @@ struct Kern6x16 {
     __m256 c[6][2];
 #pragma GCC unroll 6
     for (int r = 0; r < 6; ++r) c[r][0] = c[r][1] = _mm256_setzero_ps();
+    for (int r = 0; r < 6; ++r) _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc), _MM_HINT_T0);
+#pragma GCC unroll 4
     for (int64_t k = 0; k < kc; ++k) {
       const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
 #pragma GCC unroll 6

@@ -1,6 +1,8 @@
 #pragma once
 // Internal entry points of the SIMD GEMM kernels (gemm_<isa>.cpp). Arguments are already validated by gemm.cpp;
 // each function may only be called when cpu_features() reports its instruction set.
+#include <time.h>
+
 #include <cstdint>
 
 #include "backend/cpu/gemm.h"
@@ -25,8 +27,16 @@ void nn_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, con
 void tn_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
                int64_t ldc, float beta);
 
-// Peak-rate probes for the benchmark (gemm_peak_<isa>.cpp): FLOP/s of a dependency-free FMA stream on the calling
-// thread for about `seconds`.
+// CPU time of the calling thread. The probes time themselves with it so that other processes sharing the cores
+// lower the wall-clock rate but not the measured per-core peak.
+inline double thread_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+// Peak-rate probes for the benchmark (gemm_peak_<isa>.cpp): FLOP per second of CPU time of a dependency-free FMA
+// stream on the calling thread, run for about `seconds` of CPU time.
 double fma_peak_avx2(double seconds);
 // Streams `bytes` (a multiple of 32) from `buf` with 256-bit loads; returns a checksum so the reads stay live.
 uint64_t read_stream_avx2(const void* buf, int64_t bytes);

@@ -5,6 +5,9 @@
 
 namespace lfm2 {
 
+// Rates are per second of CPU time (summed over the pool threads), so that other processes sharing the cores do not
+// lower them: they are the ceilings of a quiet machine.
+//
 // Peak arithmetic rate in FLOP/s of `kind` on all pool threads at once, each running for about `seconds`:
 //   "fma-f32"  : FP32 fused multiply-add stream (AVX-512 if available, else AVX2)
 //   "dot-bf16" : vdpbf16ps stream (AVX512_BF16 only; 4 FLOP per FP32 lane per instruction)

@@ -5,8 +5,6 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
-#include <chrono>
-
 #include "backend/cpu/gemm_kernels.h"
 
 namespace lfm2::gemm_kernels {
@@ -30,7 +28,7 @@ double stream_rate(double seconds, double flop_per_op, Op op) {
   __m512 c8 = _mm512_set1_ps(8e-3f), c9 = _mm512_set1_ps(9e-3f), c10 = _mm512_set1_ps(1e-2f), c11 = _mm512_set1_ps(1.1e-2f);
   constexpr int64_t kInner = 1 << 16;
   int64_t iters = 0;
-  const auto t0 = std::chrono::steady_clock::now();
+  const double t0 = thread_cpu_seconds();
   double elapsed = 0;
   do {
     for (int64_t it = 0; it < kInner; ++it) {
@@ -40,7 +38,7 @@ double stream_rate(double seconds, double flop_per_op, Op op) {
                        "+v"(c9), "+v"(c10), "+v"(c11));
     }
     iters += kInner;
-    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    elapsed = thread_cpu_seconds() - t0;
   } while (elapsed < seconds);
   __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3)),
                            _mm512_add_ps(_mm512_add_ps(c4, c5), _mm512_add_ps(c6, c7)));
