@@ -157,6 +157,8 @@ export interface NativeAddon {
     tensors: { name: string; dtype: string; shape: readonly number[]; data: ArrayBufferView }[],
     metadata?: Record<string, string>,
   ): void;
+  /** The strict JSON parser of native/core/json.h (tests); integers: 'bigint' returns integer literals exactly. */
+  jsonParse(text: string, options?: { integers?: 'number' | 'bigint' }): unknown;
   Model: NativeModelClass;
   opsForward: NativeOpsForward;
   /** Runs one matrix product synchronously; returns its wall time and the process CPU time it used (all threads). */

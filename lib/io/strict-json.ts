@@ -97,8 +97,10 @@ export function parseStrictJson(text: string, options: StrictJsonOptions = {}): 
     const m = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/.exec(text.slice(i, i + 400));
     if (!m) return fail('invalid number');
     if (options.integersOnly && (m[2] !== undefined || m[3] !== undefined)) fail(`non-integer number ${m[0]}`);
+    const v = Number(m[0]);
+    if (!Number.isFinite(v)) fail('number out of range');
     i += m[0].length;
-    return Number(m[0]);
+    return v;
   };
   const value = (depth: number): JsonValue => {
     if (depth > MAX_DEPTH) fail(`nesting deeper than ${MAX_DEPTH}`);
