@@ -1,7 +1,10 @@
 // Browser environment latency: reset and step p50/p95 for 1 and 8 parallel episodes on click-test and book-flight.
 // Targets (8 in parallel): p50 step < 50 ms, p50 reset < 100 ms. Every episode of a parallel group runs the same
 // task and seed, as a GRPO group does; a step is a real element action (click / fill), plus a noop row that shows the
-// fixed cost of validate + observe. Runs alone: `npx tsx bench/env.ts [--quick]`.
+// fixed cost of validate + observe. `cpu ms/op` is CPU time of this process and Chromium per operation, which stays
+// meaningful on a shared machine: 8 parallel episodes on 2 free cores need about 4× that per operation.
+// Runs alone: `npx tsx bench/env.ts [--quick]`.
+import { readdirSync, readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { EnvPool } from '../lib/env/env.ts';
 import type { Episode, Observation } from '../lib/env/types.ts';
@@ -32,6 +35,42 @@ const ACTIONS: Record<string, (o: Observation) => string[]> = {
   ],
 };
 
+/**
+ * CPU milliseconds (user + system) used so far by this process and all its descendants (Chromium and its renderers),
+ * from /proc; undefined where /proc is missing. Unlike wall time this does not grow when other work shares the cores.
+ */
+function treeCpuMs(): number | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return undefined;
+  }
+  const parent = new Map<number, number>();
+  const ticks = new Map<number, number>();
+  for (const d of entries) {
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      // Fields after the parenthesised command name: state ppid ... utime(14) stime(15).
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      parent.set(Number(d), Number(f[1]));
+      ticks.set(Number(d), Number(f[11]) + Number(f[12]));
+    } catch {
+      // The process exited while we were reading.
+    }
+  }
+  let total = 0;
+  for (const [pid, t] of ticks) {
+    for (let p: number | undefined = pid; p !== undefined && p > 1; p = parent.get(p)) {
+      if (p === process.pid) {
+        total += t;
+        break;
+      }
+    }
+  }
+  return (total * 1000) / 100; // USER_HZ is 100 on Linux
+}
+
 async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
   const t0 = performance.now();
   const v = await f();
@@ -52,11 +91,14 @@ export async function benchEnv(ctx?: BenchContext): Promise<BenchRow[]> {
         const resets: number[] = [];
         const steps: number[] = [];
         const noops: number[] = [];
+        const cpu = { reset: 0, step: 0, noop: 0 };
         let errors = 0;
         // One warm-up round so first-load costs (page compile, CDP setup) do not count.
         for (let round = -1; round < rounds; round++) {
           const seed = 1000 + round;
+          const c0 = treeCpuMs() ?? NaN;
           const first = await Promise.all(eps.map((e) => timed(() => e.reset({ task, seed }))));
+          const c1 = treeCpuMs() ?? NaN;
           const actions = ACTIONS[task]!(first[0]![0]);
           const stepTimes: number[] = [];
           const noopTimes: number[] = [];
@@ -68,26 +110,36 @@ export async function benchEnv(ctx?: BenchContext): Promise<BenchRow[]> {
               stepTimes.push(ms);
             }
           }
+          const c2 = treeCpuMs() ?? NaN;
           for (const [, ms] of await Promise.all(eps.map((e) => timed(() => e.step('noop(0)'))))) noopTimes.push(ms);
+          const c3 = treeCpuMs() ?? NaN;
           if (round >= 0) {
+            cpu.reset += c1 - c0;
+            cpu.step += c2 - c1;
+            cpu.noop += c3 - c2;
             resets.push(...first.map(([, ms]) => ms));
             steps.push(...stepTimes);
             noops.push(...noopTimes);
           }
         }
         await Promise.all(eps.map((e) => e.close()));
-        const row = (op: string, xs: number[], target: number | undefined): BenchRow => ({
+        const row = (op: string, xs: number[], cpuMs: number, target: number | undefined): BenchRow => ({
           task,
           parallel,
           op,
           n: xs.length,
           'p50 ms': percentile(xs, 50),
           'p95 ms': percentile(xs, 95),
+          'cpu ms/op': cpuMs / xs.length,
           'target p50 ms': parallel === 8 ? target : undefined,
           met: parallel === 8 && target !== undefined ? percentile(xs, 50) < target : undefined,
           'action errors': op === 'step (element action)' ? errors : undefined,
         });
-        rows.push(row('reset', resets, 100), row('step (element action)', steps, 50), row('step (noop)', noops, 50));
+        rows.push(
+          row('reset', resets, cpu.reset, 100),
+          row('step (element action)', steps, cpu.step, 50),
+          row('step (noop)', noops, cpu.noop, 50),
+        );
       }
     }
   } finally {

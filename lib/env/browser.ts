@@ -60,6 +60,8 @@ export function chromiumArgs(): string[] {
 export interface BrowserHostOptions {
   headless?: boolean;
   executablePath?: string;
+  /** Extra Chromium command-line flags, after the defaults. */
+  extraArgs?: string[];
 }
 
 export class BrowserHost {
@@ -77,6 +79,7 @@ export class BrowserHost {
     const host = new BrowserHost({
       headless: opts.headless ?? true,
       executablePath: opts.executablePath ?? findChromium(),
+      extraArgs: opts.extraArgs ?? [],
     });
     await host.browser();
     return host;
@@ -89,7 +92,11 @@ export class BrowserHost {
     if (!this.launching) {
       const wasRunning = this.generation > 0;
       this.launching = chromium
-        .launch({ executablePath: this.opts.executablePath, headless: this.opts.headless, args: chromiumArgs() })
+        .launch({
+          executablePath: this.opts.executablePath,
+          headless: this.opts.headless,
+          args: [...chromiumArgs(), ...this.opts.extraArgs],
+        })
         .then((b) => {
           this.current = b;
           this.generation += 1;

@@ -21,6 +21,8 @@ export interface EnvPoolOptions extends PoolEpisodeOptions {
   executablePath?: string;
   /** Built-in task pages; default lib/env/tasks. */
   builtinTasks?: TaskSource;
+  /** Extra Chromium command-line flags. */
+  chromiumArgs?: string[];
 }
 
 export class EnvPool {
@@ -33,9 +35,9 @@ export class EnvPool {
   ) {}
 
   static async launch(opts: EnvPoolOptions = {}): Promise<EnvPool> {
-    const { headless, executablePath, builtinTasks, ...episodeOpts } = opts;
+    const { headless, executablePath, builtinTasks, chromiumArgs, ...episodeOpts } = opts;
     const defaults = resolveEpisodeConfig(DEFAULT_EPISODE_CONFIG, episodeOpts);
-    const host = await BrowserHost.launch({ headless, executablePath });
+    const host = await BrowserHost.launch({ headless, executablePath, extraArgs: chromiumArgs });
     return new EnvPool(host, builtinTasks ?? BUILTIN_TASKS, defaults);
   }
 
