@@ -130,7 +130,9 @@ function packageVersion(): string {
 }
 
 /** Rows: one per (weights dtype, workload), with tok/s as the median of `repeats` runs. */
-export async function benchLlamaCpp(opts: LlamaCppBenchOptions = {}): Promise<BenchRow[]> {
+export async function benchLlamaCpp(options: LlamaCppBenchOptions = {}): Promise<BenchRow[]> {
+  // bench/run.ts passes its leftover command-line arguments; the ones this module knows refine the options.
+  const opts: LlamaCppBenchOptions = { ...(options.args ? parseCli(options.args, true) : {}), ...options };
   const log = opts.log ?? ((m: string) => process.stderr.write(`  ${m}\n`));
   const quick = opts.quick ?? false;
   const dtypes = opts.dtypes ?? ['f32', 'f16'];
@@ -192,7 +194,7 @@ export async function benchLlamaCpp(opts: LlamaCppBenchOptions = {}): Promise<Be
 
 export default benchLlamaCpp;
 
-function parseCli(argv: string[]): LlamaCppBenchOptions {
+function parseCli(argv: string[], ignoreUnknown = false): LlamaCppBenchOptions {
   const o: LlamaCppBenchOptions = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -212,7 +214,7 @@ function parseCli(argv: string[]): LlamaCppBenchOptions {
       const ds = next().split(',');
       for (const d of ds) if (d !== 'f32' && d !== 'f16' && d !== 'bf16') throw new Error(`--dtypes: unknown dtype '${d}'`);
       o.dtypes = ds as GgufDtype[];
-    } else throw new Error(`unknown option ${a}; usage: npx tsx bench/llamacpp.ts [--dtypes f32,f16,bf16] [--threads N] [--repeats N] [--prompt N] [--decode N] [--batch N] [--quick] [--model DIR]`);
+    } else if (!ignoreUnknown) throw new Error(`unknown option ${a}; usage: npx tsx bench/llamacpp.ts [--dtypes f32,f16,bf16] [--threads N] [--repeats N] [--prompt N] [--decode N] [--batch N] [--quick] [--model DIR]`);
   }
   for (const [k, v] of Object.entries(o)) if (typeof v === 'number' && !(Number.isInteger(v) && v > 0)) throw new Error(`--${k}: expected a positive integer`);
   return o;
