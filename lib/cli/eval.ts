@@ -1,0 +1,117 @@
+// `lfm2-rl eval --model <model folder | checkpoint> --tasks click-test,click-button --episodes N`: success rate per
+// task with a 95% Wilson interval, over env seeds never used in training (lib/rl/seeds.ts EVAL_SEED_RANGE). Prompt,
+// action set and env settings come from --config, else from the checkpoint's train_config.yaml, else the defaults;
+// any config key can be overridden (--max_env_steps 5). Prints a table, then the JSON summary (or writes it to --json).
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { defaultConfig, loadConfig, validateConfig, type TrainConfig } from '../io/config.ts';
+import { resolveModel } from '../io/hub.ts';
+import { loadEvalPolicy } from '../rl/engine-policy.ts';
+import { openEnvironment } from '../rl/environment.ts';
+import { evalSummary, evaluate, formatEvalTable } from '../rl/evaluate.ts';
+import { EpisodeSlots } from '../rl/rollout.ts';
+import { readRunConfig, RUN_CONFIG_FILE } from '../rl/run-checkpoint.ts';
+import { rolloutOptions } from '../rl/trainer.ts';
+
+export const summary = 'held-out success rate per task (95% Wilson interval) of a model folder or checkpoint';
+
+const usage = `usage: lfm2-rl eval --model <dir|checkpoint> [--tasks a,b] [--episodes N] [--config FILE] [--base DIR]
+                    [--temperature T] [--seed N] [--json FILE] [--<config key> <value> ...]
+  --model      HF model folder, Hugging Face id, or a checkpoint folder (full model or PEFT adapter)
+  --tasks      comma-separated task names (default: the config's tasks)
+  --episodes   episodes per task (default: the config's eval_episodes)
+  --base       base model folder for a PEFT adapter (default: its base_model_name_or_path)
+  --temperature  sampling temperature (default 0 = greedy)
+  --seed       picks the held-out seeds (default: the config's seed, as evaluation during training)
+  --json FILE  write the JSON summary there instead of printing it`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, tokens } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      tasks: { type: 'string' },
+      episodes: { type: 'string' },
+      config: { type: 'string' },
+      base: { type: 'string' },
+      temperature: { type: 'string' },
+      seed: { type: 'string' },
+      json: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: false,
+    tokens: true,
+  });
+  if (values.help) {
+    console.log(usage);
+    return 0;
+  }
+  if (typeof values.model !== 'string') throw new Error(`--model is required\n${usage}`);
+  const known = new Set(['model', 'tasks', 'episodes', 'config', 'base', 'temperature', 'seed', 'json', 'help']);
+  // Everything else is a config override, passed through in order.
+  const overrides: string[] = [];
+  for (const t of tokens ?? []) {
+    if (t.kind === 'option' && !known.has(t.name)) {
+      overrides.push(`--${t.name}`);
+      if (t.value !== undefined) overrides.push(t.value);
+    } else if (t.kind === 'positional') overrides.push(t.value);
+  }
+  const num = (v: unknown, name: string, int: boolean): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || (int && !Number.isInteger(n))) throw new Error(`--${name} must be a${int ? 'n integer' : ' number'}, got '${String(v)}'`);
+    return n;
+  };
+  const episodes = num(values.episodes, 'episodes', true);
+  if (episodes !== undefined && episodes < 1) throw new Error('--episodes must be at least 1');
+  const temperature = num(values.temperature, 'temperature', false) ?? 0;
+  if (temperature < 0) throw new Error('--temperature must be >= 0');
+
+  // Settings: --config, else the checkpoint's own, else defaults; then overrides.
+  let base: TrainConfig;
+  if (typeof values.config === 'string') base = loadConfig(values.config, overrides);
+  else {
+    const saved = existsSync(join(values.model, RUN_CONFIG_FILE)) ? readRunConfig(values.model) : null;
+    base = saved ? { ...saved } : defaultConfig();
+    if (overrides.length > 0) {
+      const o = loadConfig(null, overrides);
+      // Apply only the keys given on the command line.
+      for (let i = 0; i < overrides.length; i++) {
+        if (!overrides[i].startsWith('--')) continue;
+        const key = overrides[i].slice(2).split('=')[0].replace(/-/g, '_');
+        const [g, sub] = key.split('.');
+        if (sub) (base as unknown as Record<string, Record<string, unknown>>)[g][sub] = (o as unknown as Record<string, Record<string, unknown>>)[g][sub];
+        else (base as unknown as Record<string, unknown>)[key] = (o as unknown as Record<string, unknown>)[key];
+      }
+    }
+  }
+  const tasks = typeof values.tasks === 'string' ? values.tasks.split(',').map((s) => s.trim()).filter(Boolean) : base.tasks;
+  const config = validateConfig({ ...base, tasks, resume_from_checkpoint: null }, 'eval settings');
+  const seed = num(values.seed, 'seed', true) ?? config.seed;
+
+  const modelDir = existsSync(values.model) ? values.model : (await resolveModel(values.model)).dir;
+  const policy = await loadEvalPolicy(modelDir, {
+    baseDir: typeof values.base === 'string' ? values.base : undefined,
+    device: config.device,
+    threads: config.threads,
+    precision: config.precision,
+  });
+  const env = await openEnvironment(config);
+  const slots = new EpisodeSlots(env.factory);
+  try {
+    const opts = rolloutOptions(config, policy.tokenizer, policy.generator, (m) => console.error(`warning: ${m}`));
+    opts.sampling = { ...opts.sampling, temperature };
+    const r = await evaluate(opts, slots, { tasks: config.tasks, episodesPerTask: episodes ?? config.eval_episodes, seed });
+    console.log(`model ${values.model} · ${policy.device} · ${temperature === 0 ? 'greedy' : `temperature ${temperature}`} · held-out seeds (seed ${seed}) · ${r.seconds.toFixed(1)} s`);
+    console.log(formatEvalTable(r));
+    const json = JSON.stringify({ model: values.model, temperature, seed, ...evalSummary(r) }, null, 2);
+    if (typeof values.json === 'string') writeFileSync(values.json, json + '\n');
+    else console.log(json);
+    return 0;
+  } finally {
+    await slots.close();
+    await env.close();
+    policy.close();
+  }
+}

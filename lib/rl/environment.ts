@@ -1,0 +1,33 @@
+// The environment of a run: a local Chromium pool (built-in tasks, or a real MiniWoB++ checkout with miniwob_url) or a
+// remote OpenEnv BrowserGym server (env_url). Startup failures become messages that say what to install or check.
+import type { TrainConfig } from '../io/config.ts';
+import { OpenEnvPool } from '../env/client.ts';
+import { EnvPool } from '../env/env.ts';
+import type { EpisodeFactory } from './rollout.ts';
+
+export interface EnvironmentHandle {
+  factory: EpisodeFactory;
+  /** For the banner. */
+  description: string;
+  close(): Promise<void>;
+}
+
+export async function openEnvironment(c: Pick<TrainConfig, 'env_url' | 'miniwob_url' | 'max_env_steps'>): Promise<EnvironmentHandle> {
+  if (c.env_url !== null) {
+    const url = c.env_url.replace(/^ws(s?):\/\//, 'http$1://');
+    const pool = await OpenEnvPool.connect(url);
+    return { factory: { newEpisode: () => pool.newEpisode({ screenshot: false }) }, description: `OpenEnv server ${url}`, close: () => pool.close() };
+  }
+  let pool: EnvPool;
+  try {
+    pool = await EnvPool.launch({ miniwobUrl: c.miniwob_url ?? undefined, maxSteps: c.max_env_steps });
+  } catch (e) {
+    const msg = (e as Error).message.split('\n')[0];
+    throw new Error(`cannot start the browser environment: ${msg}${/No Chromium found|CHROMIUM_PATH/.test(msg) ? '' : ' (check CHROMIUM_PATH, or run `make browser`)'}`);
+  }
+  return {
+    factory: { newEpisode: () => pool.newEpisode() },
+    description: c.miniwob_url ? `local Chromium, MiniWoB++ at ${c.miniwob_url}` : 'local Chromium, built-in task suite',
+    close: () => pool.close(),
+  };
+}

@@ -1,0 +1,359 @@
+// The GRPO training loop (architecture.md, "Data flow of one training step"). One rollout round draws
+// generation_batch_size / G groups (task + env seed each), runs them (lib/rl/rollout.ts), turns episode rewards into
+// group advantages and per-step samples (lib/rl/grpo-batch.ts), then takes updatesPerGeneration × num_iterations
+// optimizer steps on them (reusing the round's samples with importance ratios when num_iterations > 1). Each step packs
+// its samples into token-budget micro-batches and accumulates their gradients before one AdamW step.
+// Everything random is a pure function of (seed, counters) (lib/rl/seeds.ts), so a run resumed at a round boundary
+// replays exactly what the uninterrupted run would have done.
+import { episodesPerUpdate, epsilonHigh, generationBatchSize, updatesPerGeneration, type TrainConfig } from '../io/config.ts';
+import { completionMetrics, METRIC_NAMES, type EpisodeStepRow, type MetricsWriter } from '../io/metrics.ts';
+import { ProgressBar, type ProgressStream } from '../io/progress.ts';
+import { besselStd } from './advantages.ts';
+import type { LossSettings, TrainEngine } from './engine-types.ts';
+import { evaluate, type EvalResult } from './evaluate.ts';
+import type { Generator, GenerationSettings } from './generator.ts';
+import { buildRoundBatch, type UpdateBatch } from './grpo-batch.ts';
+import { PromptBuilder } from './prompt.ts';
+import { EpisodeSlots, runRollout, type EpisodeFactory, type RolloutEpisode, type RolloutOptions, type RolloutTokenizer } from './rollout.ts';
+import { packBatch, packMicroBatches } from './samples.ts';
+import { drawTrainGroups, generationSeed } from './seeds.ts';
+
+/** State carried in every checkpoint (besides the engine's own) to continue a run exactly. */
+export interface LoopState {
+  /** Optimizer steps done. */
+  step: number;
+  /** Cumulative prompt + completion tokens of all rollouts (TRL num_tokens). */
+  numTokens: number;
+  /** Steps skipped because of a non-finite loss or gradient. */
+  skippedSteps: number;
+}
+
+export interface TrainerDeps {
+  config: TrainConfig;
+  engine: TrainEngine;
+  generator: Generator;
+  tokenizer: RolloutTokenizer;
+  envFactory: EpisodeFactory;
+  metrics: MetricsWriter;
+  /** Where the run starts (a fresh run: step 0). */
+  state: LoopState;
+  /** Writes checkpoint-<state.step> with this loop state; returns its folder. */
+  saveCheckpoint(state: LoopState): Promise<string>;
+  /** Messages (warnings, checkpoints, evaluations). */
+  log(message: string): void;
+  /** Progress bar stream; null = no bar. */
+  progress?: ProgressStream | null;
+  /** Checked between optimizer steps (Ctrl-C): the loop then saves a checkpoint and returns. */
+  shouldStop?(): boolean;
+  /** Called after each checkpoint (e.g. to refresh report.html). */
+  afterCheckpoint?(dir: string): void;
+}
+
+export interface TrainOutcome {
+  state: LoopState;
+  /** True when shouldStop() ended the run early. */
+  stopped: boolean;
+  lastEval: EvalResult | null;
+  checkpoints: string[];
+}
+
+/** Optimizer steps that one rollout round feeds. */
+export function stepsPerRound(c: TrainConfig): number {
+  return updatesPerGeneration(c) * c.num_iterations;
+}
+
+export function samplingSettings(c: TrainConfig): Omit<GenerationSettings, 'seed' | 'stopIds'> {
+  return {
+    temperature: c.temperature,
+    topK: c.top_k,
+    topP: c.top_p,
+    minP: c.min_p,
+    repetitionPenalty: c.repetition_penalty,
+    maxNewTokens: c.max_completion_length,
+  };
+}
+
+export function rolloutOptions(c: TrainConfig, tokenizer: RolloutTokenizer & { readonly stopIds: readonly number[] }, generator: Generator, warn: (m: string) => void): RolloutOptions {
+  return {
+    tokenizer,
+    prompts: new PromptBuilder({
+      actionSet: c.action_set,
+      systemPrompt: c.system_prompt,
+      defaultGoal: c.default_goal,
+      axtreeMaxTokens: c.axtree_max_tokens,
+      historyLength: c.history_length,
+      countTokens: (s) => tokenizer.encode(s).length,
+    }),
+    generator,
+    sampling: { ...samplingSettings(c), stopIds: tokenizer.stopIds },
+    constrained: c.constrained_actions,
+    actionSet: c.action_set,
+    maxEnvSteps: c.max_env_steps,
+    shaping: { invalidActionPenalty: c.invalid_action_penalty, stepPenalty: c.step_penalty },
+    warn,
+  };
+}
+
+const mean = (xs: readonly number[]) => (xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length);
+
+/** Steps in (from, to] at which something every `every` steps is due (0 = never). */
+function dueIn(from: number, to: number, every: number): boolean {
+  return every > 0 && Math.floor(to / every) > Math.floor(from / every);
+}
+
+export class GrpoTrainer {
+  private readonly c: TrainConfig;
+  private readonly rollout: RolloutOptions;
+  private readonly slots: EpisodeSlots;
+  private readonly loss: Omit<LossSettings, 'tokenNormalizer' | 'sequenceNormalizer'>;
+
+  constructor(private readonly d: TrainerDeps & { tokenizer: RolloutTokenizer & { readonly stopIds: readonly number[] } }) {
+    this.c = d.config;
+    const perRound = stepsPerRound(this.c);
+    if (d.state.step % perRound !== 0) {
+      throw new Error(`cannot start at step ${d.state.step}: runs resume at rollout-round boundaries (every ${perRound} steps)`);
+    }
+    this.rollout = rolloutOptions(this.c, d.tokenizer, d.generator, d.log);
+    this.slots = new EpisodeSlots(d.envFactory);
+    this.loss = {
+      lossType: this.c.loss_type,
+      epsilonLow: this.c.epsilon,
+      epsilonHigh: epsilonHigh(this.c),
+      beta: this.c.beta,
+      temperature: this.c.temperature,
+      maxCompletionLength: this.c.max_completion_length,
+    };
+  }
+
+  /** Held-out evaluation with the current weights (greedy decoding). */
+  async evaluate(episodesPerTask = this.c.eval_episodes): Promise<EvalResult> {
+    await this.d.engine.beginGeneration();
+    try {
+      const opts = { ...this.rollout, sampling: { ...this.rollout.sampling, temperature: 0 } };
+      return await evaluate(opts, this.slots, { tasks: this.c.tasks, episodesPerTask, seed: this.c.seed });
+    } finally {
+      await this.d.engine.endGeneration();
+    }
+  }
+
+  private async evalAndLog(step: number): Promise<EvalResult> {
+    const r = await this.evaluate();
+    const row: Record<string, number> = { [METRIC_NAMES.evalSuccessRate]: r.overall.successRate };
+    for (const t of r.tasks) row[`eval/${t.task}/success_rate`] = t.successRate;
+    row['eval/seconds'] = r.seconds;
+    this.d.metrics.logStep(step, row);
+    const parts = r.tasks.map((t) => `${t.task} ${(100 * t.successRate).toFixed(1)}% [${(100 * t.ci95.low).toFixed(0)}–${(100 * t.ci95.high).toFixed(0)}%]`);
+    this.d.log(`eval @ step ${step}: ${parts.join(', ')} (${r.overall.episodes} held-out episodes, ${r.seconds.toFixed(1)} s)`);
+    return r;
+  }
+
+  async run(): Promise<TrainOutcome> {
+    const c = this.c;
+    const state: LoopState = { ...this.d.state };
+    const checkpoints: string[] = [];
+    let lastEval: EvalResult | null = null;
+    let stopped = false;
+    const bar = this.d.progress === null ? null : new ProgressBar({ total: c.max_steps, label: 'train', startAt: state.step, stream: this.d.progress });
+    const save = async () => {
+      const dir = await this.d.saveCheckpoint({ ...state });
+      checkpoints.push(dir);
+      this.d.log(`checkpoint ${dir}`);
+      this.d.afterCheckpoint?.(dir);
+    };
+    const log = (m: string) => (bar ? bar.log(m) : this.d.log(m));
+    const live: Record<string, string | number> = {};
+    try {
+      if (state.step === 0 && c.eval_steps > 0) lastEval = await this.evalAndLog(0);
+      bar?.update(state.step, live);
+      while (state.step < c.max_steps) {
+        if (this.d.shouldStop?.()) {
+          stopped = true;
+          break;
+        }
+        const before = state.step;
+        const round = state.step / stepsPerRound(c);
+        const stepStart = performance.now();
+        // ---- rollouts with the current policy
+        const groups = drawTrainGroups(c.seed, round, generationBatchSize(c) / c.num_generations, c.tasks);
+        await this.d.engine.beginGeneration();
+        let result;
+        try {
+          result = await runRollout(this.rollout, this.slots, groups, c.num_generations, (t) => generationSeed(c.seed, 'train', round, t));
+        } finally {
+          await this.d.engine.endGeneration();
+        }
+        const episodes = result.episodes;
+        const batch = buildRoundBatch(episodes, {
+          groupSize: c.num_generations,
+          scaleRewards: c.scale_rewards,
+          lossType: c.loss_type,
+          updates: updatesPerGeneration(c),
+          beta: c.beta,
+          maskTruncated: c.mask_truncated_completions,
+        });
+        this.logEpisodes(state.step + 1, episodes, batch.advantages.advantages);
+        const roundTokens = episodes.reduce((a, e) => a + e.steps.reduce((b, s) => b + s.promptIds.length + s.completionIds.length, 0), 0);
+        const rollMetrics = this.roundMetrics(episodes, batch.advantages);
+        let rolloutSeconds = (performance.now() - stepStart) / 1000;
+        // ---- updates
+        for (let it = 0; it < c.num_iterations && state.step < c.max_steps; it++) {
+          for (let u = 0; u < batch.updates.length && state.step < c.max_steps; u++) {
+            const tTrain = performance.now();
+            const up = await this.update(batch.updates[u]);
+            const trainSeconds = (performance.now() - tTrain) / 1000;
+            state.step++;
+            if (it === 0 && u === 0) state.numTokens += roundTokens;
+            if (up.skipped) {
+              state.skippedSteps++;
+              log(`step ${state.step} skipped: ${up.why}`);
+            }
+            if (state.step % c.logging_steps === 0 || state.step === c.max_steps) {
+              this.d.metrics.logStep(state.step, {
+                ...rollMetrics,
+                ...up.metrics,
+                [METRIC_NAMES.numTokens]: state.numTokens,
+                [METRIC_NAMES.stepTime]: rolloutSeconds + trainSeconds,
+                [METRIC_NAMES.timeRollout]: rolloutSeconds,
+                [METRIC_NAMES.timeEnv]: it === 0 && u === 0 ? result.timings.env : 0,
+                [METRIC_NAMES.timeGenerate]: it === 0 && u === 0 ? result.timings.generate : 0,
+                [METRIC_NAMES.timeTrain]: trainSeconds,
+                'optimizer/skipped': up.skipped ? 1 : 0,
+                'rollout/crash_retries': result.timings.crashRetries,
+              });
+            }
+            rolloutSeconds = 0;
+          }
+        }
+        live.reward = Number(rollMetrics[METRIC_NAMES.reward].toFixed(3));
+        live.success = `${(100 * rollMetrics[METRIC_NAMES.successRate]).toFixed(0)}%`;
+        if (lastEval) live.eval = `${(100 * lastEval.overall.successRate).toFixed(0)}%`;
+        bar?.update(state.step, live);
+        if (dueIn(before, state.step, c.eval_steps) || (state.step === c.max_steps && c.eval_steps > 0 && state.step % c.eval_steps !== 0)) {
+          lastEval = await this.evalAndLog(state.step);
+          live.eval = `${(100 * lastEval.overall.successRate).toFixed(0)}%`;
+        }
+        if (state.step < c.max_steps && dueIn(before, state.step, c.save_steps)) await save();
+      }
+      bar?.finish(state.step, live);
+      // Final checkpoint (also on a requested stop), unless this exact step was just saved.
+      if (!checkpoints.at(-1)?.endsWith(`checkpoint-${state.step}`) && (state.step > this.d.state.step || stopped)) await save();
+      return { state, stopped, lastEval, checkpoints };
+    } finally {
+      await this.slots.close();
+    }
+  }
+
+  /** One optimizer step over one update's samples. */
+  private async update(ub: UpdateBatch): Promise<{ skipped: boolean; why: string; metrics: Record<string, number | null> }> {
+    const engine = this.d.engine;
+    const loss: LossSettings = { ...this.loss, tokenNormalizer: ub.tokenNormalizer, sequenceNormalizer: ub.sequenceNormalizer };
+    const micro = ub.samples.length > 0 ? packMicroBatches(ub.samples, this.c.micro_batch_tokens) : [];
+    let lossSum = 0;
+    let tokens = 0;
+    let klSum = 0;
+    let entSum = 0;
+    const clip = { low: 0, high: 0, region: 0, lowMin: Infinity, highMax: 0 };
+    let nonFinite = '';
+    for (const mb of micro) {
+      const packed = packBatch(mb);
+      const ref = this.c.beta > 0 ? await engine.referenceLogprobs(packed, this.c.temperature) : null;
+      const s = await engine.accumulate(packed, ref, loss);
+      if (!Number.isFinite(s.loss)) nonFinite = `non-finite loss (${s.loss})`;
+      lossSum += s.loss;
+      tokens += s.tokens;
+      klSum += s.klSum;
+      entSum += s.entropySum;
+      clip.low += s.clipLow;
+      clip.high += s.clipHigh;
+      clip.region += s.clipRegion;
+      if (s.tokens > 0) {
+        clip.lowMin = Math.min(clip.lowMin, s.clipLow / s.tokens);
+        clip.highMax = Math.max(clip.highMax, s.clipHigh / s.tokens);
+      }
+    }
+    let skipped = false;
+    let why = '';
+    let gradNorm: number | null = null;
+    let lr: number | null = null;
+    if (nonFinite) {
+      // The gradients of a NaN loss are meaningless: drop them and leave the weights and optimizer state untouched.
+      await engine.zeroGrad();
+      skipped = true;
+      why = nonFinite;
+    } else {
+      const r = await engine.step();
+      gradNorm = r.gradNorm;
+      lr = r.lr;
+      if (r.skipped) {
+        skipped = true;
+        why = `non-finite gradient${r.badTensor ? ` in ${r.badTensor}` : ''}`;
+      }
+    }
+    const per = (x: number) => (tokens > 0 ? x / tokens : null);
+    return {
+      skipped,
+      why,
+      metrics: {
+        [METRIC_NAMES.loss]: micro.length > 0 ? lossSum : 0,
+        [METRIC_NAMES.gradNorm]: gradNorm,
+        [METRIC_NAMES.learningRate]: lr,
+        [METRIC_NAMES.kl]: this.c.beta > 0 ? per(klSum) : null,
+        [METRIC_NAMES.entropy]: per(entSum),
+        [METRIC_NAMES.clipRegionMean]: per(clip.region),
+        [METRIC_NAMES.clipLowMean]: per(clip.low),
+        [METRIC_NAMES.clipLowMin]: tokens > 0 ? clip.lowMin : null,
+        [METRIC_NAMES.clipHighMean]: per(clip.high),
+        [METRIC_NAMES.clipHighMax]: tokens > 0 ? clip.highMax : null,
+        'train/scored_tokens': tokens,
+        'train/micro_batches': micro.length,
+      },
+    };
+  }
+
+  private roundMetrics(episodes: readonly RolloutEpisode[], adv: ReturnType<typeof buildRoundBatch>['advantages']): Record<string, number> {
+    const rewards = episodes.map((e) => e.reward.reward);
+    const steps = episodes.flatMap((e) => e.steps);
+    const totalSteps = steps.length;
+    return {
+      [METRIC_NAMES.reward]: adv.rewardMean,
+      [METRIC_NAMES.rewardStd]: adv.rewardStd,
+      [METRIC_NAMES.fracRewardZeroStd]: adv.fracRewardZeroStd,
+      [METRIC_NAMES.rewardFnMean]: mean(rewards),
+      [METRIC_NAMES.rewardFnStd]: besselStd(rewards),
+      [METRIC_NAMES.successRate]: mean(episodes.map((e) => (e.reward.success ? 1 : 0))),
+      [METRIC_NAMES.episodeSteps]: totalSteps / episodes.length,
+      [METRIC_NAMES.invalidActionRate]: totalSteps > 0 ? episodes.reduce((a, e) => a + e.reward.invalidActions, 0) / totalSteps : 0,
+      ...(completionMetrics(steps.map((s) => ({ length: s.completionIds.length, truncated: s.truncated }))) as Record<string, number>),
+    };
+  }
+
+  private logEpisodes(step: number, episodes: readonly RolloutEpisode[], advantages: readonly number[]): void {
+    const rows: EpisodeStepRow[] = [];
+    episodes.forEach((e, i) => {
+      e.steps.forEach((s, t) => {
+        const last = t === e.steps.length - 1;
+        rows.push({
+          step,
+          group: e.group,
+          member: e.member,
+          task: e.task,
+          seed: e.seed,
+          envStep: t,
+          prompt: s.promptText,
+          completion: s.completionText,
+          action: s.action,
+          error: s.error,
+          reward: s.reward,
+          done: s.done,
+          ...(last ? { episodeReward: e.reward.reward, advantage: advantages[i] } : {}),
+        });
+      });
+    });
+    this.d.metrics.logEpisodeSteps(rows);
+  }
+}
+
+/** Episodes consumed per optimizer step, for banners. */
+export function describeLayout(c: TrainConfig): string {
+  return `${generationBatchSize(c) / c.num_generations} group(s) × G=${c.num_generations} per round, ${episodesPerUpdate(c)} episodes per step, ${stepsPerRound(c)} step(s) per round`;
+}
