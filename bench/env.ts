@@ -150,7 +150,11 @@ export async function benchEnv(ctx?: BenchContext): Promise<BenchRow[]> {
 
 function printTable(rows: BenchRow[]): void {
   const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
-  const cell = (v: unknown) => (v === undefined || v === null ? '' : typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(1)) : String(v));
+  const cell = (v: unknown): string => {
+    if (v === undefined || v === null) return '';
+    if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(1);
+    return String(v);
+  };
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ');
   console.log(line(cols));

@@ -134,7 +134,8 @@ export class BrowserHost {
     const b = await this.browser();
     const cdp = await b.newBrowserCDPSession();
     try {
-      const info = (await cdp.send('SystemInfo.getProcessInfo')) as { processInfo: Array<{ type: string; id: number }> };
+      type ProcessInfo = { processInfo: Array<{ type: string; id: number }> };
+      const info = (await cdp.send('SystemInfo.getProcessInfo')) as ProcessInfo;
       const p = info.processInfo.find((x) => x.type === 'browser');
       if (!p) throw new Error('browser process not reported by SystemInfo.getProcessInfo');
       return p.id;

@@ -1,7 +1,13 @@
 // EnvPool: the browser environment's entry point. One Chromium process, one isolated context + page per live episode,
 // pages reused across resets, the browser relaunched if it dies.
 import { BrowserHost } from './browser.ts';
-import { BrowserEpisode, DEFAULT_EPISODE_CONFIG, resolveEpisodeConfig, type EpisodeConfig, type TaskSource } from './episode.ts';
+import {
+  BrowserEpisode,
+  DEFAULT_EPISODE_CONFIG,
+  resolveEpisodeConfig,
+  type EpisodeConfig,
+  type TaskSource,
+} from './episode.ts';
 import { MINIWOB_TASKS } from './miniwob.ts';
 import { BUILTIN_ORIGIN, builtinTaskHtml, builtinTaskNames } from './tasks/index.ts';
 import type { EnvOptions, Episode } from './types.ts';

@@ -64,17 +64,25 @@ export const DEFAULT_EPISODE_CONFIG: EpisodeConfig = {
 };
 
 /** Resolves options over defaults and rejects nonsense early with a clear message. */
-export function resolveEpisodeConfig(base: EpisodeConfig, opts: Partial<EpisodeConfig & EnvOptions> = {}): EpisodeConfig {
+export function resolveEpisodeConfig(
+  base: EpisodeConfig,
+  opts: Partial<EpisodeConfig & EnvOptions> = {},
+): EpisodeConfig {
   const cfg: EpisodeConfig = { ...base };
-  for (const [k, v] of Object.entries(opts)) if (v !== undefined && k in cfg) (cfg as unknown as Record<string, unknown>)[k] = v;
+  const target = cfg as unknown as Record<string, unknown>;
+  for (const [k, v] of Object.entries(opts)) if (v !== undefined && k in cfg) target[k] = v;
   const positiveInt = (name: keyof EpisodeConfig) => {
     const v = cfg[name];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new RangeError(`${name} must be a positive integer, got ${String(v)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
+      throw new RangeError(`${name} must be a positive integer, got ${String(v)}`);
+    }
   };
   positiveInt('maxSteps');
   positiveInt('actionTimeoutMs');
   positiveInt('pageTimeoutMs');
-  if (!(Number.isInteger(cfg.settleMs) && cfg.settleMs >= 0)) throw new RangeError(`settleMs must be an integer ≥ 0, got ${cfg.settleMs}`);
+  if (!(Number.isInteger(cfg.settleMs) && cfg.settleMs >= 0)) {
+    throw new RangeError(`settleMs must be an integer ≥ 0, got ${cfg.settleMs}`);
+  }
   if (cfg.miniwobUrl !== undefined && !/^(file|https?):\/\//.test(cfg.miniwobUrl)) {
     throw new RangeError(`miniwobUrl must be a file://, http:// or https:// URL, got '${cfg.miniwobUrl}'`);
   }
@@ -89,7 +97,9 @@ const TIMER_TRACKER = `(() => {
   const pending = new Set();
   const st = window.setTimeout, ct = window.clearTimeout;
   window.setTimeout = function (fn, delay, ...rest) {
-    if (typeof fn !== 'function' || !(Number(delay) <= ${SETTLE_TIMER_MAX_DELAY_MS})) return st.call(window, fn, delay, ...rest);
+    if (typeof fn !== 'function' || !(Number(delay) <= ${SETTLE_TIMER_MAX_DELAY_MS})) {
+      return st.call(window, fn, delay, ...rest);
+    }
     const id = st.call(window, function () { pending.delete(id); return fn.apply(this, arguments); }, delay, ...rest);
     pending.add(id);
     return id;
@@ -110,10 +120,16 @@ function settleAndReadState(settleMs: number): string {
 })()`;
 }
 
+const TARGET_GONE = new RegExp(
+  'Target (page, context or browser )?(has been )?closed|Browser has been closed|browser has disconnected|' +
+    'Target crashed|Page crashed|Session closed',
+  'i',
+);
+
 /** Errors that mean the page or browser is gone rather than a bad action. */
 function isTargetGone(e: unknown): boolean {
   const m = e instanceof Error ? e.message : String(e);
-  return /Target (page, context or browser )?(has been )?closed|Browser has been closed|browser has disconnected|Target crashed|Page crashed|Session closed/i.test(m);
+  return TARGET_GONE.test(m);
 }
 
 export class BrowserEpisode implements Episode {
@@ -145,7 +161,10 @@ export class BrowserEpisode implements Episode {
     if (this.closed) throw new Error('episode is closed');
     if (this.page && !this.page.isClosed() && this.host.isAlive(this.generation)) return this.page;
     await this.context?.close().catch(() => undefined);
-    const { context, generation } = await this.host.newContext({ viewport: this.config.viewport, acceptDownloads: false });
+    const { context, generation } = await this.host.newContext({
+      viewport: this.config.viewport,
+      acceptDownloads: false,
+    });
     this.context = context;
     this.generation = generation;
     context.setDefaultTimeout(this.config.pageTimeoutMs);
@@ -177,8 +196,8 @@ export class BrowserEpisode implements Episode {
     const prefix = `${this.tasks.origin}/miniwob/`;
     if (url.startsWith(prefix) && url.endsWith('.html')) {
       const html = this.tasks.html(url.slice(prefix.length, -'.html'.length));
-      if (html !== undefined) return route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: html });
-      return route.fulfill({ status: 404, contentType: 'text/plain', body: 'no such task' });
+      if (html === undefined) return route.fulfill({ status: 404, contentType: 'text/plain', body: 'no such task' });
+      return route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: html });
     }
     return route.abort('blockedbyclient');
   }
@@ -295,7 +314,8 @@ export class BrowserEpisode implements Episode {
       // The browser or page died, or the page became unobservable: end the episode with 0 rather than throw into a
       // rollout loop; the next reset() starts over (on a relaunched browser if needed).
       const lost = isTargetGone(e) || !this.host.isAlive(this.generation) || page.isClosed();
-      const msg = `${lost ? 'browser page was lost' : 'observation failed'}: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
+      const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
+      const msg = `${lost ? 'browser page was lost' : 'observation failed'}: ${why}`;
       this.lastError ||= `Error: ${msg}`;
       const last = this.lastObservation;
       return {

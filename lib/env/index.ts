@@ -14,6 +14,14 @@ export {
   type RawCall,
   type ParseOptions,
 } from './actions/parser.ts';
-export { ACTION_SIGNATURES, describeActions, isActionName, type ActionName, type ActionArgs, type ActionSignature, type ParamSpec } from './actions/signatures.ts';
+export {
+  ACTION_SIGNATURES,
+  describeActions,
+  isActionName,
+  type ActionName,
+  type ActionArgs,
+  type ActionSignature,
+  type ParamSpec,
+} from './actions/signatures.ts';
 export { pageSeedFromEnvSeed, MINIWOB_TASKS } from './miniwob.ts';
 export { flattenAxTree, type AXNode } from './observation/axtree.ts';

@@ -80,8 +80,12 @@ const REMOVE_DISPLAY = String.raw`
     core.createDisplay();
   };
   const legacyEnd = core.endEpisode, legacyStart = core.startEpisodeReal, legacyUtterance = core.getUtterance;
-  core.getUtterance = function () { bringBackDisplay(); const u = legacyUtterance.apply(core, arguments); removeDisplay(); return u; };
-  core.endEpisode = function (reward, timeProportional, reason) { bringBackDisplay(); legacyEnd.call(core, reward, timeProportional, reason); removeDisplay(); };
+  core.getUtterance = function () {
+    bringBackDisplay(); const u = legacyUtterance.apply(core, arguments); removeDisplay(); return u;
+  };
+  core.endEpisode = function (reward, timeProportional, reason) {
+    bringBackDisplay(); legacyEnd.call(core, reward, timeProportional, reason); removeDisplay();
+  };
   core.startEpisodeReal = function () { bringBackDisplay(); legacyStart.call(core); removeDisplay(); };
   removeDisplay();`;
 
@@ -91,7 +95,9 @@ const REMOVE_DISPLAY = String.raw`
  */
 function setupScript(pageSeed: number, timeoutMs: number): string {
   return String.raw`(async () => {
-  if (typeof core !== 'object' || core === null || typeof core.startEpisodeReal !== 'function') return { error: 'nocore' };
+  if (typeof core !== 'object' || core === null || typeof core.startEpisodeReal !== 'function') {
+    return { error: 'nocore' };
+  }
   ${REMOVE_DISPLAY}
   Math.seedrandom(${pageSeed});
   core.EPISODE_MAX_TIME = ${EPISODE_MAX_TIME_MS};
@@ -177,7 +183,9 @@ export function validateState(pageUrl: string, taskUrl: string, state: WobState 
 
 /** BrowserGym's validate() on a live page. */
 export async function validateMiniwobPage(page: Page, taskUrl: string): Promise<Validation> {
-  if (page.isClosed()) return { reward: 0, done: true, rawReward: 0, info: { error: 'invalid page, terminating task' } };
+  if (page.isClosed()) {
+    return { reward: 0, done: true, rawReward: 0, info: { error: 'invalid page, terminating task' } };
+  }
   if (page.url() !== taskUrl) return validateState(page.url(), taskUrl, null);
   return validateState(page.url(), taskUrl, await readWobState(page));
 }

@@ -43,7 +43,11 @@ async function elementByBid(page: Page, bid: string): Promise<Locator> {
   return loc.first();
 }
 
-async function withForceRetry(retry: boolean, first: () => Promise<unknown>, forced: () => Promise<unknown>): Promise<void> {
+async function withForceRetry(
+  retry: boolean,
+  first: () => Promise<unknown>,
+  forced: () => Promise<unknown>,
+): Promise<void> {
   if (!retry) {
     await first();
     return;

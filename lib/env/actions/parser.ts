@@ -87,7 +87,9 @@ function decodeEscape(t: string, i: number): [string, number] {
   if (hexLen > 0) {
     const hex = t.slice(i + 1, i + 1 + hexLen);
     const cp = parseInt(hex, 16);
-    if (hex.length === hexLen && /^[0-9a-fA-F]+$/.test(hex) && cp <= 0x10ffff) return [String.fromCodePoint(cp), 1 + hexLen];
+    if (hex.length === hexLen && /^[0-9a-fA-F]+$/.test(hex) && cp <= 0x10ffff) {
+      return [String.fromCodePoint(cp), 1 + hexLen];
+    }
   }
   return ['\\' + e, 1];
 }
@@ -215,8 +217,8 @@ class Reader {
   }
 
   /**
-   * A quoted string ('…', "…", '''…''', """…"""), newlines allowed, escapes decoded as in Python string literals
-   * (what the model writes: \n \t \\ \' \" \xNN \uNNNN \UNNNNNNNN, octal, \a \b \f \v; an unknown escape keeps
+   * A quoted string ('…', "…", '''…''', """…"""), newlines allowed, escapes decoded as in Python string
+   * literals (what the model writes: \n \t \\ \' \" \xNN \uNNNN \UNNNNNNNN, octal, \a \b \f \v; an unknown escape keeps
    * its backslash, a backslash-newline joins lines).
    */
   string(): string {
@@ -365,7 +367,8 @@ function convert(fn: string, p: ParamSpec, v: PyLiteral): string | number | bool
     if (p.choices && !p.choices.includes(s)) {
       throw new ActionParseError(
         'ValueError',
-        `${fn}() argument '${p.name}' must be one of ${p.choices.map((c) => pyReprStr(c)).join(', ')}, got ${pyReprStr(s)}`,
+        `${fn}() argument '${p.name}' must be one of ${p.choices.map((c) => pyReprStr(c)).join(', ')}, ` +
+          `got ${pyReprStr(s)}`,
       );
     }
     return s;

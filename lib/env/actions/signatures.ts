@@ -83,7 +83,11 @@ export const ACTION_SIGNATURES: { readonly [K in ActionName]: ActionSignature } 
       'Fill out a form field. It focuses the element and triggers an input event with the entered text. ' +
       'It works for <input>, <textarea> and [contenteditable] elements. With enable_autocomplete_menu=True the ' +
       'last character is typed so that autocomplete menus open.',
-    examples: ["fill('237', 'example value')", 'fill(\'45\', "multi-line\\nexample")', 'fill(\'a12\', "example with \\"quotes\\"")'],
+    examples: [
+      "fill('237', 'example value')",
+      'fill(\'45\', "multi-line\\nexample")',
+      'fill(\'a12\', "example with \\"quotes\\"")',
+    ],
   },
   clear: {
     params: [bid],
@@ -183,7 +187,8 @@ export function describeActions(names: readonly ActionName[] = Object.keys(ACTIO
   const parts = [`${names.length} different types of actions are available.\n`];
   for (const n of names) {
     const s = ACTION_SIGNATURES[n];
-    parts.push(`${s.signature}\n    Description: ${s.description}\n    Examples:\n${s.examples.map((e) => `        ${e}\n`).join('')}`);
+    const examples = s.examples.map((e) => `        ${e}\n`).join('');
+    parts.push(`${s.signature}\n    Description: ${s.description}\n    Examples:\n${examples}`);
   }
   return parts.join('\n');
 }

@@ -95,7 +95,9 @@ export function flattenAxTree(nodes: AXNode[], opts: FlattenOptions = {}): strin
   for (const n of nodes) byId.set(n.nodeId, n);
   const lines: string[] = [];
   // Iterative DFS: deep pages must not overflow the JS stack.
-  const stack: Array<{ node: AXNode; depth: number; parentName: string }> = [{ node: nodes[0]!, depth: 0, parentName: '' }];
+  const stack: Array<{ node: AXNode; depth: number; parentName: string }> = [
+    { node: nodes[0]!, depth: 0, parentName: '' },
+  ];
   while (stack.length > 0) {
     const { node, depth, parentName } = stack.pop()!;
     const role = String(node.role?.value ?? '');
@@ -127,7 +129,8 @@ export function flattenAxTree(nodes: AXNode[], opts: FlattenOptions = {}): strin
       if (!skip) {
         let line = role === 'generic' && !name ? role : `${role} ${pyReprStr(name.trim())}`;
         if (bid !== undefined) line = `[${bid}] ${line}`;
-        if (node.value && node.value.value !== undefined && node.value.value !== null) line += ` value=${pyReprJson(node.value.value)}`;
+        const value = node.value?.value;
+        if (value !== undefined && value !== null) line += ` value=${pyReprJson(value)}`;
         if (attrs.length > 0) line += ', ' + attrs.join(', ');
         lines.push('\t'.repeat(depth) + line);
       }

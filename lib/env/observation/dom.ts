@@ -55,7 +55,8 @@ export function snapshotToTree(snap: DomSnapshot): HtmlNode[] {
     }
     const pseudo = new Set(nodes.pseudoType?.index ?? []);
     const frameDoc = new Map<number, number>();
-    nodes.contentDocumentIndex?.index.forEach((nodeIdx, k) => frameDoc.set(nodeIdx, nodes.contentDocumentIndex!.value[k]!));
+    const cdi = nodes.contentDocumentIndex;
+    cdi?.index.forEach((nodeIdx, k) => frameDoc.set(nodeIdx, cdi.value[k]!));
 
     // Returns the nodes this DOM node contributes to its parent's child list.
     const visit = (i: number, parentSkipped: boolean): HtmlNode[] => {

@@ -31,9 +31,14 @@ export interface PageObservation {
  * Extracts the page-dependent observation fields. The caller owns `cdp` (one session per page, reused across
  * steps: creating one costs a round trip).
  */
-export async function extractPageObservation(page: Page, cdp: CDPSession, opts: ExtractOptions): Promise<PageObservation> {
+export async function extractPageObservation(
+  page: Page,
+  cdp: CDPSession,
+  opts: ExtractOptions,
+): Promise<PageObservation> {
   const flags = opts.axtreeFlags === true;
-  const script = `(async () => ({ probe: ${opts.probe ? `await (${opts.probe})` : 'undefined'}, mark: ${markScript(flags)} }))()`;
+  const probeExpr = opts.probe ? `await (${opts.probe})` : 'undefined';
+  const script = `(async () => ({ probe: ${probeExpr}, mark: ${markScript(flags)} }))()`;
   const { probe, mark } = (await page.evaluate(script)) as { probe: unknown; mark: MarkResult };
   // Frames cost extra round trips only on pages that have them.
   const hasFrames = page.frames().length > 1;

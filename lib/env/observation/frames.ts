@@ -1,6 +1,6 @@
 // Child frames, handled as BrowserGym does (observation.py): each same-process frame document is marked with its
-// iframe element's bid as prefix (frame 'a' holds 'a0', 'a1', …; a frame inside it is 'ab'), its accessibility tree is
-// read per frame and hung under the Iframe node of its parent, and focus is followed into the focused frame.
+// iframe element's bid as prefix (frame 'a' holds 'a0', 'a1', …; a frame inside it is 'ab'), its accessibility tree
+// is read per frame and hung under the Iframe node of its parent, and focus is followed into the focused frame.
 // Frames without script access (sandbox without allow-scripts) or that detach mid-way are skipped.
 import type { CDPSession, Frame, Page } from 'playwright-core';
 import type { AXNode } from './axtree.ts';
@@ -27,7 +27,8 @@ export async function markChildFrames(frame: Frame, withVisibility: boolean, out
       Object.assign(out.visibility, mark.visibility ?? {});
       await markChildFrames(child, withVisibility, out);
     } catch (e) {
-      if (!/detached|Target closed|Execution context was destroyed/i.test(e instanceof Error ? e.message : String(e))) throw e;
+      const msg = e instanceof Error ? e.message : String(e);
+      if (!/detached|Target closed|Execution context was destroyed/i.test(msg)) throw e;
     }
   }
 }

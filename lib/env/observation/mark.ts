@@ -77,7 +77,10 @@ const MARK_FN = String.raw`(bidAttr, withVisibility, frameBid) => {
     const st = window.getComputedStyle(el);
     if (st.overflowX !== "visible" || st.overflowY !== "visible") {
       const r = el.getBoundingClientRect();
-      c = { left: Math.max(c.left, r.left), top: Math.max(c.top, r.top), right: Math.min(c.right, r.right), bottom: Math.min(c.bottom, r.bottom) };
+      c = {
+        left: Math.max(c.left, r.left), top: Math.max(c.top, r.top),
+        right: Math.min(c.right, r.right), bottom: Math.min(c.bottom, r.bottom),
+      };
     }
     clips.set(el, c);
     return c;
@@ -85,7 +88,8 @@ const MARK_FN = String.raw`(bidAttr, withVisibility, frameBid) => {
   for (let i = 0; i < elements.length; i++) {
     const elem = elements[i];
     if (elem.shadowRoot !== null) {
-      elements = elements.slice(0, i + 1).concat(Array.from(elem.shadowRoot.querySelectorAll("*")), elements.slice(i + 1));
+      const inner = Array.from(elem.shadowRoot.querySelectorAll("*"));
+      elements = elements.slice(0, i + 1).concat(inner, elements.slice(i + 1));
     }
     if (!elem.tagName || !HTML_TAGS.has(elem.tagName.toLowerCase())) continue;
     // Mirror live form state; write only on change, since every attribute write invalidates layout and AX state.
@@ -99,13 +103,16 @@ const MARK_FN = String.raw`(bidAttr, withVisibility, frameBid) => {
     }
     let bid = null;
     if (elem.hasAttribute(bidAttr)) {
-      if (firstVisit) throw new Error("Attribute " + bidAttr + " already used in element " + elem.outerHTML.slice(0, 200));
+      if (firstVisit) {
+        throw new Error("Attribute " + bidAttr + " already used in element " + elem.outerHTML.slice(0, 200));
+      }
       bid = elem.getAttribute(bidAttr);
       if (seen.has(bid)) bid = null;  // cloned node: give it a fresh bid
     }
     if (bid === null) {
       const tag = elem.tagName.toLowerCase();
-      bid = frameBid + ((tag === "iframe" || tag === "frame") ? nextFrameId() : String(window.browsergym_elem_counter++));
+      const local = (tag === "iframe" || tag === "frame") ? nextFrameId() : String(window.browsergym_elem_counter++);
+      bid = frameBid + local;
       elem.setAttribute(bidAttr, bid);
     }
     seen.add(bid);
@@ -133,7 +140,8 @@ export const UNMARK_SCRIPT = String.raw`(() => {
   for (let i = 0; i < elements.length; i++) {
     const elem = elements[i];
     if (elem.shadowRoot !== null) {
-      elements = elements.slice(0, i + 1).concat(Array.from(elem.shadowRoot.querySelectorAll("*")), elements.slice(i + 1));
+      const inner = Array.from(elem.shadowRoot.querySelectorAll("*"));
+      elements = elements.slice(0, i + 1).concat(inner, elements.slice(i + 1));
     }
     for (const attr of ["aria-roledescription", "aria-description"]) {
       const v = elem.getAttribute(attr);

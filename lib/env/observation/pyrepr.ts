@@ -51,7 +51,8 @@ export function pyReprJson(v: unknown): string {
   if (typeof v === 'string') return pyReprStr(v);
   if (Array.isArray(v)) return '[' + v.map(pyReprJson).join(', ') + ']';
   if (typeof v === 'object') {
-    return '{' + Object.entries(v as Record<string, unknown>).map(([k, x]) => `${pyReprStr(k)}: ${pyReprJson(x)}`).join(', ') + '}';
+    const items = Object.entries(v as Record<string, unknown>).map(([k, x]) => `${pyReprStr(k)}: ${pyReprJson(x)}`);
+    return '{' + items.join(', ') + '}';
   }
   return String(v);
 }
