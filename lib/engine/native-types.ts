@@ -109,6 +109,111 @@ export interface NativeOpsForward {
   embedding(ids: Int32Array, table: Float32Array | Uint16Array, vocab: number, C: number): Float32Array;
 }
 
+// ---- batched sampler (native/binding/sampler.cpp)
+export interface NativeSamplingParams {
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  repetitionPenalty?: number;
+  maxNewTokens?: number;
+  stopIds?: Int32Array;
+  /** UTF-8 bytes of each stop string. */
+  stopStrings?: Uint8Array[];
+  seed?: number;
+}
+
+/** Flat token trie (lib/rl/action-trie.ts ActionTrie fields). */
+export interface NativeTokenTrie {
+  childStart: Int32Array;
+  childToken: Int32Array;
+  childNode: Int32Array;
+  terminal: Uint8Array;
+}
+
+export interface NativeGenerateSpec {
+  requests: { prompt: Int32Array; n: number; trie?: NativeTokenTrie }[];
+  params: NativeSamplingParams;
+  /** ≤ 0 or absent: the model's max_position_embeddings. */
+  maxContext?: number;
+  prefillChunkTokens?: number;
+  precision?: PrecisionMode;
+  cachePrompts?: boolean;
+}
+
+export interface NativeGeneratedSample {
+  request: number;
+  index: number;
+  tokens: Int32Array;
+  logprobs: Float32Array;
+  tempLogprobs: Float32Array;
+  sampleLogprobs: Float32Array;
+  maskedLogprobs?: Float32Array;
+  finishReason: 'stop' | 'length' | 'constraint';
+  /** Index into params.stopStrings, −1 when no stop string ended the sample. */
+  stopString: number;
+  firstTokenMs: number;
+  finishMs: number;
+}
+
+export interface NativeGenerateStats {
+  distinctPrompts: number;
+  promptTokens: number;
+  cachedTokens: number;
+  sharedTokens: number;
+  prefillTokens: number;
+  decodeSteps: number;
+  generatedTokens: number;
+  prefillMs: number;
+  decodeMs: number;
+  totalMs: number;
+}
+
+export interface NativePrefixCacheStats {
+  entries: number;
+  bytes: number;
+  capacity: number;
+  hits: number;
+  misses: number;
+  inserts: number;
+  evictions: number;
+}
+
+export interface NativeSampler {
+  generate(spec: NativeGenerateSpec): {
+    promise: Promise<{ samples: NativeGeneratedSample[]; stats: NativeGenerateStats }>;
+    cancel(): void;
+  };
+  /** Token id → raw bytes: bytes[offsets[i] .. offsets[i+1]) (offsets has vocab + 1 entries). */
+  setTokenBytes(bytes: Uint8Array, offsets: Int32Array): void;
+  clearCache(): void;
+  setCacheBytes(bytes: number): void;
+  cacheStats(): NativePrefixCacheStats;
+  readonly busy: boolean;
+}
+
+export interface NativeSamplerClass {
+  new (model: NativeModel, opts?: { cacheBytes?: number }): NativeSampler;
+}
+
+/** The sampler's token choice on plain arrays, for tests. */
+export interface NativeSamplerOps {
+  distribution(
+    logits: Float32Array,
+    params: NativeSamplingParams,
+    seen?: Int32Array | null,
+    allowed?: Int32Array | null,
+  ): { ids: Int32Array; probs: Float64Array };
+  choose(
+    logits: Float32Array,
+    params: NativeSamplingParams,
+    seen: Int32Array | null | undefined,
+    allowed: Int32Array | null | undefined,
+    u: number,
+  ): { token: number; logprob: number; tempLogprob: number; sampleLogprob: number; maskedLogprob: number };
+  uniform(seed: number, seq: number, step: number): number;
+}
+
 // ---- matrix products and machine ceilings (native/binding/ops_gemm.cpp), for tests and benchmarks
 export type GemmImplName = 'auto' | 'portable' | 'avx2' | 'avx512';
 export interface GemmArgs {
@@ -160,6 +265,8 @@ export interface NativeAddon {
   /** The strict JSON parser of native/core/json.h (tests); integers: 'bigint' returns integer literals exactly. */
   jsonParse(text: string, options?: { integers?: 'number' | 'bigint' }): unknown;
   Model: NativeModelClass;
+  Sampler: NativeSamplerClass;
+  samplerOps: NativeSamplerOps;
   opsForward: NativeOpsForward;
   /** Runs one matrix product synchronously; returns its wall time and the process CPU time it used (all threads). */
   gemm(args: GemmArgs): { seconds: number; cpuSeconds: number };

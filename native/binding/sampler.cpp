@@ -1,0 +1,397 @@
+// JS class Sampler over lfm2::generate (native/model/sampler_generate.h) and the sampler's token-choice functions.
+//
+//   new Sampler(model, { cacheBytes? }) → sampler (owns a prefix cache and its own activation buffers)
+//   sampler.setTokenBytes(bytes: Uint8Array, offsets: Int32Array [V+1])   token id → raw bytes, for stop strings
+//   sampler.generate(spec) → { promise: Promise<GenerateOutput>, cancel(): void }
+//       spec = { requests: [{ prompt: Int32Array, n, trie?: { childStart, childToken, childNode, terminal } }],
+//                params: { temperature, topK, topP, minP, repetitionPenalty, maxNewTokens, stopIds: Int32Array,
+//                          stopStrings: Uint8Array[], seed }, maxContext, prefillChunkTokens, precision, cachePrompts }
+//   sampler.clearCache(), sampler.setCacheBytes(n), sampler.cacheStats(), sampler.busy
+//   samplerOps.distribution(logits, params, seen?, allowed?) → { ids: Int32Array, probs: Float64Array }
+//   samplerOps.choose(logits, params, seen?, allowed?, u) → { token, logprob, tempLogprob, sampleLogprob, maskedLogprob }
+//   samplerOps.uniform(seed, seq, step) → number
+#include <napi.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "binding/async.h"
+#include "binding/model_handle.h"
+#include "binding/registry.h"
+#include "model/prefix_cache.h"
+#include "model/sampler.h"
+#include "model/sampler_generate.h"
+
+namespace lfm2::binding {
+namespace {
+
+// Everything a running generate touches, kept alive by the worker even if the JS Sampler is collected.
+struct SamplerCore {
+  std::shared_ptr<ModelHandle> model;
+  std::mutex mu;  // guards cache and token_bytes between calls
+  PrefixCache cache;
+  ForwardActivations acts;
+  std::shared_ptr<const std::vector<std::string>> token_bytes;
+  std::atomic<bool> busy{false};
+  explicit SamplerCore(size_t cache_bytes) : cache(cache_bytes) {}
+};
+
+double num_opt(Napi::Object o, const char* key, double dflt, const std::string& fn) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return dflt;
+  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), fn + ": " + key + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+int64_t int_opt(Napi::Object o, const char* key, int64_t dflt, const std::string& fn) {
+  double d = num_opt(o, key, double(dflt), fn);
+  if (d != double(int64_t(d))) throw Napi::TypeError::New(o.Env(), fn + ": " + key + " must be an integer");
+  return int64_t(d);
+}
+
+template <typename T, typename TA>
+std::vector<T> typed_vec(Napi::Env env, Napi::Value v, napi_typedarray_type type, const std::string& what) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
+    throw Napi::TypeError::New(env, what + " has the wrong array type");
+  auto a = v.As<TA>();
+  return std::vector<T>(a.Data(), a.Data() + a.ElementLength());
+}
+
+SamplingParams parse_params(Napi::Env env, Napi::Value v, const std::string& fn) {
+  SamplingParams p;
+  if (v.IsUndefined()) return p;
+  if (!v.IsObject()) throw Napi::TypeError::New(env, fn + ": params must be an object");
+  auto o = v.As<Napi::Object>();
+  p.temperature = num_opt(o, "temperature", 1.0, fn);
+  p.top_k = int_opt(o, "topK", 0, fn);
+  p.top_p = num_opt(o, "topP", 1.0, fn);
+  p.min_p = num_opt(o, "minP", 0.0, fn);
+  p.repetition_penalty = num_opt(o, "repetitionPenalty", 1.0, fn);
+  p.max_new_tokens = int_opt(o, "maxNewTokens", 256, fn);
+  const double seed = num_opt(o, "seed", 0, fn);
+  if (!(seed >= 0 && seed <= 9007199254740991.0 && seed == double(int64_t(seed))))
+    throw Napi::TypeError::New(env, fn + ": seed must be an integer in [0, 2^53)");
+  p.seed = uint64_t(seed);
+  Napi::Value ids = o.Get("stopIds");
+  if (!ids.IsUndefined()) p.stop_ids = typed_vec<int32_t, Napi::Int32Array>(env, ids, napi_int32_array, fn + ": stopIds");
+  Napi::Value ss = o.Get("stopStrings");
+  if (!ss.IsUndefined()) {
+    if (!ss.IsArray()) throw Napi::TypeError::New(env, fn + ": stopStrings must be an array of Uint8Array");
+    auto arr = ss.As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      auto b = typed_vec<uint8_t, Napi::Uint8Array>(env, arr.Get(i), napi_uint8_array, fn + ": stopStrings[i]");
+      p.stop_strings.emplace_back(b.begin(), b.end());
+    }
+  }
+  return p;
+}
+
+std::shared_ptr<TokenTrie> parse_trie(Napi::Env env, Napi::Value v, const std::string& what) {
+  if (!v.IsObject()) throw Napi::TypeError::New(env, what + " must be an action trie object");
+  auto o = v.As<Napi::Object>();
+  auto t = std::make_shared<TokenTrie>();
+  t->child_start = typed_vec<int32_t, Napi::Int32Array>(env, o.Get("childStart"), napi_int32_array, what + ".childStart");
+  t->child_token = typed_vec<int32_t, Napi::Int32Array>(env, o.Get("childToken"), napi_int32_array, what + ".childToken");
+  t->child_node = typed_vec<int32_t, Napi::Int32Array>(env, o.Get("childNode"), napi_int32_array, what + ".childNode");
+  t->terminal = typed_vec<uint8_t, Napi::Uint8Array>(env, o.Get("terminal"), napi_uint8_array, what + ".terminal");
+  return t;
+}
+
+Napi::Object stats_to_js(Napi::Env env, const PrefixCacheStats& s) {
+  auto o = Napi::Object::New(env);
+  o.Set("entries", double(s.entries));
+  o.Set("bytes", double(s.bytes));
+  o.Set("capacity", double(s.capacity));
+  o.Set("hits", double(s.hits));
+  o.Set("misses", double(s.misses));
+  o.Set("inserts", double(s.inserts));
+  o.Set("evictions", double(s.evictions));
+  return o;
+}
+
+template <typename TA, typename T>
+TA to_typed(Napi::Env env, const std::vector<T>& v) {
+  auto a = TA::New(env, v.size());
+  std::copy(v.begin(), v.end(), a.Data());
+  return a;
+}
+
+Napi::Value output_to_js(Napi::Env env, GenerateOutput& out) {
+  auto o = Napi::Object::New(env);
+  auto arr = Napi::Array::New(env, out.samples.size());
+  for (size_t i = 0; i < out.samples.size(); ++i) {
+    const SampleResult& s = out.samples[i];
+    auto e = Napi::Object::New(env);
+    e.Set("request", double(s.request));
+    e.Set("index", double(s.index));
+    e.Set("tokens", to_typed<Napi::Int32Array>(env, s.tokens));
+    e.Set("logprobs", to_typed<Napi::Float32Array>(env, s.logprobs));
+    e.Set("tempLogprobs", to_typed<Napi::Float32Array>(env, s.temp_logprobs));
+    e.Set("sampleLogprobs", to_typed<Napi::Float32Array>(env, s.sample_logprobs));
+    if (!s.masked_logprobs.empty()) e.Set("maskedLogprobs", to_typed<Napi::Float32Array>(env, s.masked_logprobs));
+    e.Set("finishReason", finish_reason_name(s.finish));
+    e.Set("stopString", double(s.stop_string));
+    e.Set("firstTokenMs", s.first_token_ms);
+    e.Set("finishMs", s.finish_ms);
+    arr.Set(uint32_t(i), e);
+  }
+  o.Set("samples", arr);
+  const GenerateStats& st = out.stats;
+  auto so = Napi::Object::New(env);
+  so.Set("distinctPrompts", double(st.distinct_prompts));
+  so.Set("promptTokens", double(st.prompt_tokens));
+  so.Set("cachedTokens", double(st.cached_tokens));
+  so.Set("sharedTokens", double(st.shared_tokens));
+  so.Set("prefillTokens", double(st.prefill_tokens));
+  so.Set("decodeSteps", double(st.decode_steps));
+  so.Set("generatedTokens", double(st.generated_tokens));
+  so.Set("prefillMs", st.prefill_ms);
+  so.Set("decodeMs", st.decode_ms);
+  so.Set("totalMs", st.total_ms);
+  o.Set("stats", so);
+  return o;
+}
+
+class SamplerWrap : public Napi::ObjectWrap<SamplerWrap> {
+ public:
+  static Napi::Function define(Napi::Env env) {
+    return DefineClass(env, "Sampler",
+                       {InstanceMethod<&SamplerWrap::generate>("generate"),
+                        InstanceMethod<&SamplerWrap::set_token_bytes>("setTokenBytes"),
+                        InstanceMethod<&SamplerWrap::clear_cache>("clearCache"),
+                        InstanceMethod<&SamplerWrap::set_cache_bytes>("setCacheBytes"),
+                        InstanceMethod<&SamplerWrap::cache_stats>("cacheStats"),
+                        InstanceAccessor<&SamplerWrap::busy>("busy")});
+  }
+
+  SamplerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SamplerWrap>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1) throw Napi::TypeError::New(env, "new Sampler(model, opts): model is required");
+    auto model = unwrap_model(env, info[0], "new Sampler(model): model");
+    double cache_bytes = 256.0 * 1024 * 1024;
+    if (info.Length() >= 2 && !info[1].IsUndefined()) {
+      if (!info[1].IsObject()) throw Napi::TypeError::New(env, "new Sampler: options must be an object");
+      cache_bytes = num_opt(info[1].As<Napi::Object>(), "cacheBytes", cache_bytes, "new Sampler");
+    }
+    if (!(cache_bytes >= 0)) throw Napi::RangeError::New(env, "new Sampler: cacheBytes must be ≥ 0");
+    core_ = std::make_shared<SamplerCore>(size_t(cache_bytes));
+    core_->model = model;
+  }
+
+ private:
+  void require_idle(Napi::Env env, const char* fn) const {
+    if (core_->busy.load())
+      throw Napi::Error::New(env, std::string(fn) + ": the sampler is busy with another generate call");
+  }
+
+  Napi::Value set_token_bytes(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    require_idle(env, "setTokenBytes");
+    if (info.Length() < 2) throw Napi::TypeError::New(env, "setTokenBytes(bytes, offsets)");
+    auto bytes = typed_vec<uint8_t, Napi::Uint8Array>(env, info[0], napi_uint8_array, "setTokenBytes: bytes");
+    auto off = typed_vec<int32_t, Napi::Int32Array>(env, info[1], napi_int32_array, "setTokenBytes: offsets");
+    const int64_t V = core_->model->model->config().vocab_size;
+    if (int64_t(off.size()) != V + 1)
+      throw Napi::RangeError::New(env, "setTokenBytes: offsets must have vocab + 1 = " + std::to_string(V + 1) +
+                                           " entries, got " + std::to_string(off.size()));
+    auto tb = std::make_shared<std::vector<std::string>>(size_t(V));
+    for (int64_t i = 0; i < V; ++i) {
+      if (off[size_t(i)] < 0 || off[size_t(i)] > off[size_t(i) + 1] || size_t(off[size_t(i) + 1]) > bytes.size())
+        throw Napi::RangeError::New(env, "setTokenBytes: offsets are not increasing within bytes at " + std::to_string(i));
+      (*tb)[size_t(i)].assign(bytes.begin() + off[size_t(i)], bytes.begin() + off[size_t(i) + 1]);
+    }
+    std::lock_guard<std::mutex> lk(core_->mu);
+    core_->token_bytes = tb;
+    return env.Undefined();
+  }
+
+  Napi::Value clear_cache(const Napi::CallbackInfo& info) {
+    require_idle(info.Env(), "clearCache");
+    std::lock_guard<std::mutex> lk(core_->mu);
+    core_->cache.clear();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value set_cache_bytes(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    require_idle(env, "setCacheBytes");
+    if (info.Length() < 1 || !info[0].IsNumber() || !(info[0].As<Napi::Number>().DoubleValue() >= 0))
+      throw Napi::TypeError::New(env, "setCacheBytes(n): n must be a number ≥ 0");
+    std::lock_guard<std::mutex> lk(core_->mu);
+    core_->cache.set_capacity(size_t(info[0].As<Napi::Number>().DoubleValue()));
+    return env.Undefined();
+  }
+
+  Napi::Value cache_stats(const Napi::CallbackInfo& info) {
+    std::lock_guard<std::mutex> lk(core_->mu);
+    return stats_to_js(info.Env(), core_->cache.stats());
+  }
+
+  Napi::Value busy(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), core_->busy.load()); }
+
+  Napi::Value generate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const std::string fn = "generate";
+    if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "generate(spec): spec must be an object");
+    auto spec = info[0].As<Napi::Object>();
+    auto cfg = std::make_shared<GenerateConfig>();
+    cfg->params = parse_params(env, spec.Get("params"), fn);
+    cfg->max_context = int_opt(spec, "maxContext", 0, fn);
+    cfg->prefill_chunk_tokens = int_opt(spec, "prefillChunkTokens", 2048, fn);
+    Napi::Value cp = spec.Get("cachePrompts");
+    if (!cp.IsUndefined()) cfg->cache_prompts = cp.ToBoolean().Value();
+    Napi::Value prec = spec.Get("precision");
+    Precision precision = Precision::Exact;
+    if (!prec.IsUndefined()) {
+      std::string s = prec.IsString() ? prec.As<Napi::String>().Utf8Value() : "";
+      if (s != "exact" && s != "fast") throw Napi::TypeError::New(env, "generate: precision must be 'exact' or 'fast'");
+      precision = s == "fast" ? Precision::Fast : Precision::Exact;
+    }
+    Napi::Value rq = spec.Get("requests");
+    if (!rq.IsArray()) throw Napi::TypeError::New(env, "generate: requests must be an array");
+    auto arr = rq.As<Napi::Array>();
+    auto reqs = std::make_shared<std::vector<GenerateRequest>>(arr.Length());
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      const std::string what = "generate: requests[" + std::to_string(i) + "]";
+      Napi::Value e = arr.Get(i);
+      if (!e.IsObject()) throw Napi::TypeError::New(env, what + " must be an object");
+      auto o = e.As<Napi::Object>();
+      (*reqs)[i].prompt = typed_vec<int32_t, Napi::Int32Array>(env, o.Get("prompt"), napi_int32_array, what + ".prompt");
+      (*reqs)[i].n = int_opt(o, "n", 1, what);
+      Napi::Value t = o.Get("trie");
+      if (!t.IsUndefined() && !t.IsNull()) (*reqs)[i].trie = parse_trie(env, t, what + ".trie");
+    }
+    require_idle(env, "generate");
+    core_->busy.store(true);
+    auto core = core_;
+    auto cancel = std::make_shared<std::atomic<bool>>(false);
+    auto work = [core, reqs, cfg, cancel, precision]() {
+      struct Idle {  // busy until the work ends, however it ends
+        SamplerCore& c;
+        ~Idle() { c.busy.store(false); }
+      } idle{*core};
+      std::lock_guard<std::mutex> lk(core->mu);
+      ModelHandle& h = *core->model;
+      ForwardOptions fo;
+      fo.logits = LogitsMode::Last;
+      fo.precision = precision;
+      ForwardFn forward = [&](const std::vector<SeqChunk>& chunks) -> const float* {
+        std::lock_guard<std::mutex> ml(h.mu);
+        h.model->forward(chunks, core->acts, fo);
+        return core->acts.logits;
+      };
+      return lfm2::generate(*h.model, forward, *reqs, *cfg, &core->cache, core->token_bytes.get(), cancel.get());
+    };
+    auto result = Napi::Object::New(env);
+    result.Set("promise", run_async<GenerateOutput>(env, work, output_to_js));
+    result.Set("cancel", Napi::Function::New(env, [cancel](const Napi::CallbackInfo& ci) {
+                 cancel->store(true);
+                 return ci.Env().Undefined();
+               }));
+    return result;
+  }
+
+  std::shared_ptr<SamplerCore> core_;
+};
+
+// ---- token-choice functions on plain arrays, for tests against the TypeScript reference
+struct RowArgs {
+  std::vector<float> logits;
+  SamplingParams params;
+  SeenSet seen;
+  bool has_seen = false;
+  std::vector<int32_t> allowed;
+  bool has_allowed = false;
+};
+
+RowArgs row_args(const Napi::CallbackInfo& info, const std::string& fn) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2) throw Napi::TypeError::New(env, fn + "(logits, params, seen?, allowed?)");
+  RowArgs a;
+  a.logits = typed_vec<float, Napi::Float32Array>(env, info[0], napi_float32_array, fn + ": logits");
+  if (a.logits.empty()) throw Napi::RangeError::New(env, fn + ": logits is empty");
+  const int64_t V = int64_t(a.logits.size());
+  a.params = parse_params(env, info[1], fn);
+  try {
+    a.params.validate(V);
+  } catch (const std::exception& e) {
+    throw Napi::RangeError::New(env, fn + ": " + e.what());
+  }
+  if (info.Length() > 2 && !info[2].IsUndefined() && !info[2].IsNull()) {
+    auto s = typed_vec<int32_t, Napi::Int32Array>(env, info[2], napi_int32_array, fn + ": seen");
+    a.seen.reset(V);
+    for (int32_t t : s) {
+      if (t < 0 || t >= V) throw Napi::RangeError::New(env, fn + ": seen token out of range");
+      a.seen.add(t);
+    }
+    a.has_seen = true;
+  }
+  if (info.Length() > 3 && !info[3].IsUndefined() && !info[3].IsNull()) {
+    a.allowed = typed_vec<int32_t, Napi::Int32Array>(env, info[3], napi_int32_array, fn + ": allowed");
+    for (size_t i = 0; i < a.allowed.size(); ++i)
+      if (a.allowed[i] < 0 || a.allowed[i] >= V || (i > 0 && a.allowed[i] <= a.allowed[i - 1]))
+        throw Napi::RangeError::New(env, fn + ": allowed must be ascending ids in the vocabulary");
+    if (a.allowed.empty()) throw Napi::RangeError::New(env, fn + ": allowed is empty");
+    a.has_allowed = true;
+  }
+  return a;
+}
+
+Napi::Value op_distribution(const Napi::CallbackInfo& info) {
+  RowArgs a = row_args(info, "samplerOps.distribution");
+  SamplerScratch s;
+  sampling_distribution(a.logits.data(), int64_t(a.logits.size()), a.params, a.has_seen ? &a.seen : nullptr,
+                        a.has_allowed ? a.allowed.data() : nullptr, int64_t(a.allowed.size()), s);
+  auto o = Napi::Object::New(info.Env());
+  o.Set("ids", to_typed<Napi::Int32Array>(info.Env(), s.dist.ids));
+  o.Set("probs", to_typed<Napi::Float64Array>(info.Env(), s.dist.probs));
+  return o;
+}
+
+Napi::Value op_choose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RowArgs a = row_args(info, "samplerOps.choose");
+  if (info.Length() < 5 || !info[4].IsNumber()) throw Napi::TypeError::New(env, "samplerOps.choose: u must be a number");
+  const double u = info[4].As<Napi::Number>().DoubleValue();
+  if (!(u >= 0 && u < 1)) throw Napi::RangeError::New(env, "samplerOps.choose: u must be in [0, 1)");
+  SamplerScratch s;
+  TokenChoice c = choose_token(a.logits.data(), int64_t(a.logits.size()), a.params, a.has_seen ? &a.seen : nullptr,
+                               a.has_allowed ? a.allowed.data() : nullptr, int64_t(a.allowed.size()), u, s);
+  auto o = Napi::Object::New(env);
+  o.Set("token", double(c.token));
+  o.Set("logprob", double(c.logprob));
+  o.Set("tempLogprob", double(c.temp_logprob));
+  o.Set("sampleLogprob", double(c.sample_logprob));
+  o.Set("maskedLogprob", double(c.masked_logprob));
+  return o;
+}
+
+Napi::Value op_uniform(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3) throw Napi::TypeError::New(env, "samplerOps.uniform(seed, seq, step)");
+  uint64_t v[3];
+  for (int i = 0; i < 3; ++i) {
+    if (!info[i].IsNumber()) throw Napi::TypeError::New(env, "samplerOps.uniform: arguments must be integers ≥ 0");
+    const double d = info[i].As<Napi::Number>().DoubleValue();
+    if (!(d >= 0 && d <= 9007199254740991.0 && d == double(int64_t(d))))
+      throw Napi::TypeError::New(env, "samplerOps.uniform: arguments must be integers ≥ 0");
+    v[i] = uint64_t(d);
+  }
+  return Napi::Number::New(env, sampler_uniform(v[0], v[1], v[2]));
+}
+
+}  // namespace
+
+void register_sampler(Napi::Env env, Napi::Object exports) {
+  exports.Set("Sampler", SamplerWrap::define(env));
+  auto ops = Napi::Object::New(env);
+  ops.Set("distribution", Napi::Function::New(env, op_distribution));
+  ops.Set("choose", Napi::Function::New(env, op_choose));
+  ops.Set("uniform", Napi::Function::New(env, op_uniform));
+  exports.Set("samplerOps", ops);
+}
+
+}  // namespace lfm2::binding

@@ -1,0 +1,234 @@
+#include "model/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/error.h"
+
+namespace lfm2 {
+
+void SamplingParams::validate(int64_t vocab) const {
+  LFM2_CHECK(std::isfinite(temperature) && temperature >= 0, "temperature must be a finite number ≥ 0 (0 = greedy), got ",
+             temperature);
+  LFM2_CHECK(top_k >= 0, "topK must be ≥ 0 (0 = off), got ", top_k);
+  LFM2_CHECK(top_p > 0 && top_p <= 1, "topP must be in (0, 1] (1 = off), got ", top_p);
+  LFM2_CHECK(min_p >= 0 && min_p < 1, "minP must be in [0, 1) (0 = off), got ", min_p);
+  LFM2_CHECK(std::isfinite(repetition_penalty) && repetition_penalty > 0,
+             "repetitionPenalty must be a finite number > 0 (1 = off), got ", repetition_penalty);
+  LFM2_CHECK(max_new_tokens >= 1, "maxNewTokens must be ≥ 1, got ", max_new_tokens);
+  for (int32_t t : stop_ids)
+    LFM2_CHECK(t >= 0 && t < vocab, "stop token id ", t, " is not in the vocabulary (0..", vocab - 1, ")");
+  for (const auto& s : stop_strings) LFM2_CHECK(!s.empty(), "stop strings must not be empty");
+}
+
+void TokenTrie::validate(int64_t vocab) const {
+  const int64_t n = nodes(), edges = int64_t(child_token.size());
+  LFM2_CHECK(n >= 1, "action trie has no nodes");
+  LFM2_CHECK(int64_t(child_start.size()) == n + 1, "action trie: childStart has ", child_start.size(),
+             " entries, expected nodeCount + 1 = ", n + 1);
+  LFM2_CHECK(int64_t(child_node.size()) == edges, "action trie: childToken and childNode differ in length");
+  LFM2_CHECK(child_start[0] == 0 && child_start[size_t(n)] == edges, "action trie: childStart must run from 0 to ",
+             edges);
+  LFM2_CHECK(!terminal[0], "action trie: the root cannot be terminal (empty action)");
+  for (int64_t v = 0; v < n; ++v) {
+    const int32_t a = child_start[size_t(v)], b = child_start[size_t(v) + 1];
+    LFM2_CHECK(a <= b, "action trie: childStart decreases at node ", v);
+    LFM2_CHECK(b > a || terminal[size_t(v)], "action trie: node ", v, " is a dead end (no children, not terminal)");
+    for (int32_t e = a; e < b; ++e) {
+      LFM2_CHECK(child_token[size_t(e)] >= 0 && child_token[size_t(e)] < vocab, "action trie: token id ",
+                 child_token[size_t(e)], " is not in the vocabulary (0..", vocab - 1, ")");
+      LFM2_CHECK(e == a || child_token[size_t(e)] > child_token[size_t(e) - 1], "action trie: children of node ", v,
+                 " are not sorted by token id");
+      LFM2_CHECK(child_node[size_t(e)] > 0 && child_node[size_t(e)] < n, "action trie: edge ", e,
+                 " points to node ", child_node[size_t(e)], " outside 1..", n - 1);
+    }
+  }
+}
+
+int32_t TokenTrie::next(int32_t node, int32_t token) const {
+  const int32_t* b = child_token.data() + child_start[size_t(node)];
+  const int32_t* e = child_token.data() + child_start[size_t(node) + 1];
+  const int32_t* it = std::lower_bound(b, e, token);
+  if (it == e || *it != token) return -1;
+  return child_node[size_t(it - child_token.data())];
+}
+
+void SeenSet::reset(int64_t vocab) {
+  bits_.assign(size_t((vocab + 63) / 64), 0);
+  ids_.clear();
+}
+
+void SeenSet::add(int32_t tok) {
+  uint64_t& w = bits_[size_t(tok) >> 6];
+  const uint64_t m = uint64_t(1) << (tok & 63);
+  if (w & m) return;
+  w |= m;
+  ids_.push_back(tok);
+}
+
+namespace {
+
+uint64_t mix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// log Σ exp(x_i / t) over the whole row, in double.
+double log_sum_exp(const float* x, int64_t n, double inv_t) {
+  float m = -std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, x[i]);
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += std::exp((double(x[i]) - double(m)) * inv_t);
+  return double(m) * inv_t + std::log(s);
+}
+
+}  // namespace
+
+double sampler_uniform(uint64_t seed, uint64_t seq, uint64_t step) {
+  const uint64_t x = mix64(mix64(mix64(seed) ^ seq) ^ step);
+  return double(x >> 11) * 0x1.0p-53;
+}
+
+void sampling_distribution(const float* logits, int64_t vocab, const SamplingParams& p, const SeenSet* seen,
+                           const int32_t* allowed, int64_t n_allowed, SamplerScratch& s) {
+  // 1. candidates (ascending ids)
+  const int64_t n = allowed ? n_allowed : vocab;
+  LFM2_CHECK(n >= 1, "sampler: no candidate tokens");
+  s.cand.resize(size_t(n));
+  s.a.resize(size_t(n));
+  for (int64_t j = 0; j < n; ++j) {
+    const int32_t id = allowed ? allowed[j] : int32_t(j);
+    s.cand[size_t(j)] = id;
+    s.a[size_t(j)] = double(logits[id]);
+  }
+  // 2. repetition penalty on seen tokens
+  if (p.repetition_penalty != 1.0 && seen) {
+    const double r = p.repetition_penalty;
+    auto penalise = [&](size_t j) { s.a[j] = s.a[j] > 0 ? s.a[j] / r : s.a[j] * r; };
+    if (!allowed) {
+      for (int32_t id : seen->ids()) penalise(size_t(id));
+    } else {
+      for (int32_t id : seen->ids()) {
+        auto it = std::lower_bound(s.cand.begin(), s.cand.end(), id);
+        if (it != s.cand.end() && *it == id) penalise(size_t(it - s.cand.begin()));
+      }
+    }
+  }
+  s.dist.ids.clear();
+  s.dist.probs.clear();
+  // 3. greedy
+  if (p.greedy()) {
+    size_t best = 0;
+    for (size_t j = 1; j < size_t(n); ++j)
+      if (s.a[j] > s.a[best]) best = j;
+    s.dist.ids.push_back(s.cand[best]);
+    s.dist.probs.push_back(1.0);
+    return;
+  }
+  // 4. softmax(z' / T) over the candidates
+  const double inv_t = 1.0 / p.temperature;
+  double m = -std::numeric_limits<double>::infinity();
+  for (int64_t j = 0; j < n; ++j) m = std::max(m, s.a[size_t(j)] * inv_t);
+  double z = 0;
+  for (int64_t j = 0; j < n; ++j) z += (s.a[size_t(j)] = std::exp(s.a[size_t(j)] * inv_t - m));
+  for (int64_t j = 0; j < n; ++j) s.a[size_t(j)] /= z;
+  std::vector<double>& pr = s.a;
+  // Order: probability descending, lower id first on ties.
+  auto before = [&](int32_t i, int32_t j) { return pr[size_t(i)] > pr[size_t(j)] || (pr[size_t(i)] == pr[size_t(j)] && i < j); };
+  // 5. top-k: zero everything after the k-th.
+  if (p.top_k > 0 && p.top_k < n) {
+    s.order.resize(size_t(n));
+    for (int64_t j = 0; j < n; ++j) s.order[size_t(j)] = int32_t(j);
+    std::nth_element(s.order.begin(), s.order.begin() + p.top_k, s.order.end(), before);
+    for (size_t j = size_t(p.top_k); j < size_t(n); ++j) pr[size_t(s.order[j])] = 0;
+  }
+  // 6. top-p: sort only the tokens above a threshold that already holds the target mass (the nucleus is a prefix of
+  // the full sort, and every token outside the set is smaller than every token inside).
+  if (p.top_p < 1.0) {
+    double kept = 0, pmax = 0;
+    for (int64_t j = 0; j < n; ++j) kept += pr[size_t(j)], pmax = std::max(pmax, pr[size_t(j)]);
+    const double target = p.top_p * kept;
+    double t = pmax * 1e-3;
+    for (;;) {
+      s.order.clear();
+      double mass = 0;
+      for (int64_t j = 0; j < n; ++j)
+        if (pr[size_t(j)] > 0 && pr[size_t(j)] >= t) s.order.push_back(int32_t(j)), mass += pr[size_t(j)];
+      if (mass >= target || t == 0) break;
+      t = t < 1e-280 ? 0 : t * 1e-3;
+    }
+    std::sort(s.order.begin(), s.order.end(), before);
+    double cum = 0;
+    size_t keep = s.order.size();
+    for (size_t i = 0; i < s.order.size(); ++i) {
+      cum += pr[size_t(s.order[i])];
+      if (cum >= target) {
+        keep = i + 1;
+        break;
+      }
+    }
+    // Zero every token outside the kept prefix: save the prefix, clear the row, put the prefix back.
+    s.saved.resize(keep);
+    for (size_t i = 0; i < keep; ++i) s.saved[i] = pr[size_t(s.order[i])];
+    std::fill(pr.begin(), pr.begin() + n, 0.0);
+    for (size_t i = 0; i < keep; ++i) pr[size_t(s.order[i])] = s.saved[i];
+  }
+  // 7. min-p relative to the most likely token
+  if (p.min_p > 0) {
+    double pmax = 0;
+    for (int64_t j = 0; j < n; ++j) pmax = std::max(pmax, pr[size_t(j)]);
+    const double floor = p.min_p * pmax;
+    for (int64_t j = 0; j < n; ++j)
+      if (pr[size_t(j)] < floor) pr[size_t(j)] = 0;
+  }
+  // 8. renormalise the kept tokens
+  double kept = 0;
+  for (int64_t j = 0; j < n; ++j) kept += pr[size_t(j)];
+  LFM2_CHECK(kept > 0 && std::isfinite(kept), "sampler: logits give no finite probability mass");
+  for (int64_t j = 0; j < n; ++j)
+    if (pr[size_t(j)] > 0) {
+      s.dist.ids.push_back(s.cand[size_t(j)]);
+      s.dist.probs.push_back(pr[size_t(j)] / kept);
+    }
+}
+
+TokenChoice choose_token(const float* logits, int64_t vocab, const SamplingParams& p, const SeenSet* seen,
+                         const int32_t* allowed, int64_t n_allowed, double u, SamplerScratch& s) {
+  sampling_distribution(logits, vocab, p, seen, allowed, n_allowed, s);
+  const auto& d = s.dist;
+  size_t pick = d.ids.size() - 1;
+  double cum = 0;
+  for (size_t i = 0; i < d.ids.size(); ++i) {
+    cum += d.probs[i];
+    if (cum > u) {
+      pick = i;
+      break;
+    }
+  }
+  TokenChoice c;
+  c.token = d.ids[pick];
+  c.sample_logprob = float(std::log(d.probs[pick]));
+  const double lse1 = log_sum_exp(logits, vocab, 1.0);
+  c.logprob = float(double(logits[c.token]) - lse1);
+  if (p.temperature > 0 && p.temperature != 1.0) {
+    const double inv_t = 1.0 / p.temperature;
+    c.temp_logprob = float(double(logits[c.token]) * inv_t - log_sum_exp(logits, vocab, inv_t));
+  } else {
+    c.temp_logprob = c.logprob;
+  }
+  if (allowed) {
+    double m = -std::numeric_limits<double>::infinity();
+    for (int64_t j = 0; j < n_allowed; ++j) m = std::max(m, double(logits[allowed[j]]));
+    double z = 0;
+    for (int64_t j = 0; j < n_allowed; ++j) z += std::exp(double(logits[allowed[j]]) - m);
+    c.masked_logprob = float(double(logits[c.token]) - m - std::log(z));
+  } else {
+    c.masked_logprob = c.logprob;
+  }
+  return c;
+}
+
+}  // namespace lfm2
