@@ -7,10 +7,11 @@ namespace {
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   lfm2::binding::register_system(env, exports);
   lfm2::binding::register_safetensors(env, exports);
+  lfm2::binding::register_json(env, exports);
+  lfm2::binding::register_sampler(env, exports);
   lfm2::binding::register_model(env, exports);
   lfm2::binding::register_ops_forward(env, exports);
   lfm2::binding::register_gemm(env, exports);
-  lfm2::binding::register_sampler(env, exports);
   lfm2::binding::register_ops_train(env, exports);
   return exports;
 }

@@ -5,9 +5,10 @@
 namespace lfm2::binding {
 void register_system(Napi::Env env, Napi::Object exports);
 void register_safetensors(Napi::Env env, Napi::Object exports);
+void register_json(Napi::Env env, Napi::Object exports);
+void register_sampler(Napi::Env env, Napi::Object exports);
 void register_model(Napi::Env env, Napi::Object exports);
 void register_ops_forward(Napi::Env env, Napi::Object exports);
 void register_gemm(Napi::Env env, Napi::Object exports);
-void register_sampler(Napi::Env env, Napi::Object exports);
 void register_ops_train(Napi::Env env, Napi::Object exports);
 }  // namespace lfm2::binding
