@@ -1,6 +1,6 @@
 // Episodes end to end: reset/step on built-in tasks, rewards and done from the MiniWoB globals, seeds, action errors,
 // step limits, leaving the page, 8 parallel episodes, a killed browser, and real-MiniWoB mode from a file:// checkout.
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -26,7 +26,10 @@ var WOB_REWARD_GLOBAL = 0, WOB_RAW_REWARD_GLOBAL = 0, WOB_REWARD_REASON = null, 
 var core = { EPISODE_MAX_TIME: 10000, EP_TIMER: null, clearTimer: function () {}, canvasDrawClick: function () {},
   createDisplay: function () {}, startEpisode: function () {},
   startEpisodeReal: function () { genProblem(); WOB_DONE_GLOBAL = false; WOB_RAW_REWARD_GLOBAL = 0; core.EP_TIMER = 1; },
-  endEpisode: function (r) { if (core.EP_TIMER === null) return; core.EP_TIMER = null; WOB_RAW_REWARD_GLOBAL = r; WOB_REWARD_GLOBAL = r; WOB_DONE_GLOBAL = true; WOB_EPISODE_ID++; },
+  endEpisode: function (r) {
+    if (core.EP_TIMER === null) return;
+    core.EP_TIMER = null; WOB_RAW_REWARD_GLOBAL = r; WOB_REWARD_GLOBAL = r; WOB_DONE_GLOBAL = true; WOB_EPISODE_ID++;
+  },
   getUtterance: function () { return document.getElementById('query').textContent.trim(); } };
 function genProblem() {
   document.getElementById('query').textContent = 'Press the late button.';
@@ -212,6 +215,45 @@ describe('episodes on built-in tasks', () => {
   });
 });
 
+describe('renderer crashes', () => {
+  it('killed renderer processes end running steps; the next reset gets a fresh page on the same browser', async () => {
+    const pool = await EnvPool.launch();
+    try {
+      const ep = await pool.newEpisode();
+      const o = await ep.reset({ task: 'click-test', seed: 4 });
+      const browserPid = await pool.browserPid();
+      // Renderers are descendants of the browser process (through the zygote) with --type=renderer.
+      const parentOf = new Map<number, number>();
+      const renderers: number[] = [];
+      for (const d of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+        try {
+          const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+          parentOf.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+          if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('--type=renderer')) renderers.push(Number(d));
+        } catch {
+          // exited meanwhile
+        }
+      }
+      const ours = renderers.filter((pid) => {
+        for (let p: number | undefined = pid; p !== undefined && p > 1; p = parentOf.get(p)) if (p === browserPid) return true;
+        return false;
+      });
+      expect(ours.length).toBeGreaterThan(0);
+      for (const pid of ours) process.kill(pid, 'SIGKILL');
+      const r = await ep.step(`click('${bidOf(o, /button/)}')`);
+      expect(r).toMatchObject({ reward: 0, done: true });
+      expect(String(r.info.error)).toMatch(/browser page was lost/);
+      const again = await ep.reset({ task: 'click-test', seed: 4 });
+      expect(again.axtree_txt).toBe(o.axtree_txt);
+      expect((await ep.step(`click('${bidOf(again, /button/)}')`)).reward).toBe(1);
+      expect(pool.browserRelaunches).toBe(0);
+      expect(await pool.browserPid()).toBe(browserPid);
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
 describe('action timeouts and delayed rewards', () => {
   let pool: EnvPool;
   beforeAll(async () => {
@@ -292,7 +334,11 @@ describe('every action runs through Playwright on the page', () => {
   };
   const b = (p: RegExp) => bidOf(o, p);
   beforeAll(async () => {
-    const tasks: TaskSource = { origin: 'http://act.localhost', names: () => ['actions'], html: (n) => (n === 'actions' ? ACTIONS_PAGE : undefined) };
+    const tasks: TaskSource = {
+      origin: 'http://act.localhost',
+      names: () => ['actions'],
+      html: (n) => (n === 'actions' ? ACTIONS_PAGE : undefined),
+    };
     pool = await EnvPool.launch({ builtinTasks: tasks, multiaction: true });
     ep = await pool.newEpisode();
     o = await ep.reset({ task: 'actions', seed: 0 });

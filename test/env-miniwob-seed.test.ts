@@ -47,7 +47,11 @@ describe('pageSeedFromEnvSeed', () => {
     const seeds = Array.from({ length: 50 }, () => (Math.random() * 2 ** 32) >>> 0);
     const out = spawnSync(
       numpy!,
-      ['-c', 'import json,sys,numpy as np\nprint(json.dumps([int(np.random.RandomState(s).randint(0,1000000)) for s in json.load(sys.stdin)]))'],
+      [
+        '-c',
+        'import json,sys,numpy as np\n' +
+          'print(json.dumps([int(np.random.RandomState(s).randint(0,1000000)) for s in json.load(sys.stdin)]))',
+      ],
       { input: JSON.stringify(seeds), encoding: 'utf8' },
     );
     expect(out.status).toBe(0);
@@ -71,7 +75,9 @@ describe('MiniWoB task URLs', () => {
   it('knows the 125 tasks BrowserGym registers, including the ten reference tasks', () => {
     expect(MINIWOB_TASKS).toHaveLength(125);
     expect(new Set(MINIWOB_TASKS).size).toBe(125);
-    for (const t of ['click-test', 'click-button', 'click-link', 'enter-text', 'focus-text', 'click-checkboxes', 'login-user', 'choose-list', 'click-dialog', 'book-flight']) {
+    const reference = ['click-test', 'click-button', 'click-link', 'enter-text', 'focus-text', 'click-checkboxes'];
+    reference.push('login-user', 'choose-list', 'click-dialog', 'book-flight');
+    for (const t of reference) {
       expect(MINIWOB_TASKS).toContain(t);
     }
   });

@@ -89,7 +89,10 @@ describe('flattenAxTree (BrowserGym flatten_axtree_to_str rules)', () => {
 
   it('recovers bids from the ARIA prefixes and restores the original text', () => {
     const nodes: AXNode[] = [
-      node('1', 'button', 'a', [], { properties: [{ name: 'roledescription', value: v('browsergym_id_12 ') }], description: v('browsergym_id_12 ') }),
+      node('1', 'button', 'a', [], {
+        properties: [{ name: 'roledescription', value: v('browsergym_id_12 ') }],
+        description: v('browsergym_id_12 '),
+      }),
       node('2', 'region', 'b', [], { properties: [{ name: 'roledescription', value: v('browsergym_id_aB3 slide') }] }),
       node('3', 'generic', 'c', [], { description: v('browsergym_id_7 tooltip text') }),
       node('4', 'generic', 'd', [], { description: v('plain description') }),

@@ -148,6 +148,8 @@ export class BrowserEpisode implements Episode {
   private closed = false;
   /** A second page (popup, target=_blank) opened during the episode: BrowserGym's "invalid page" end. */
   private leftPage = false;
+  /** The page's renderer process died (the browser may be fine): the page must be replaced. */
+  private pageCrashed = false;
 
   constructor(
     private readonly host: BrowserHost,
@@ -159,7 +161,7 @@ export class BrowserEpisode implements Episode {
   /** Makes sure this episode has a live page on the live browser (recreating both after a crash). */
   async ensurePage(): Promise<Page> {
     if (this.closed) throw new Error('episode is closed');
-    if (this.page && !this.page.isClosed() && this.host.isAlive(this.generation)) return this.page;
+    if (this.page && !this.page.isClosed() && !this.pageCrashed && this.host.isAlive(this.generation)) return this.page;
     await this.context?.close().catch(() => undefined);
     const { context, generation } = await this.host.newContext({
       viewport: this.config.viewport,
@@ -172,6 +174,10 @@ export class BrowserEpisode implements Episode {
     await context.addInitScript(TIMER_TRACKER);
     const page = await context.newPage();
     this.page = page;
+    this.pageCrashed = false;
+    page.on('crash', () => {
+      if (this.page === page) this.pageCrashed = true;
+    });
     // Only the task page counts; any other page (popup, target=_blank) is closed at once and ends the episode, like
     // BrowserGym's validate on a page that is not the task's.
     context.on('page', (p) => {
@@ -222,7 +228,7 @@ export class BrowserEpisode implements Episode {
         break;
       } catch (e) {
         // A browser that died under us is relaunched once; any other failure is the caller's to see.
-        if (attempt > 0 || !(isTargetGone(e) || !this.host.isAlive(this.generation))) throw e;
+        if (attempt > 0 || !(isTargetGone(e) || this.pageCrashed || !this.host.isAlive(this.generation))) throw e;
       }
     }
     this.task = opts.task;
@@ -313,7 +319,7 @@ export class BrowserEpisode implements Episode {
     } catch (e) {
       // The browser or page died, or the page became unobservable: end the episode with 0 rather than throw into a
       // rollout loop; the next reset() starts over (on a relaunched browser if needed).
-      const lost = isTargetGone(e) || !this.host.isAlive(this.generation) || page.isClosed();
+      const lost = isTargetGone(e) || !this.host.isAlive(this.generation) || page.isClosed() || this.pageCrashed;
       const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
       const msg = `${lost ? 'browser page was lost' : 'observation failed'}: ${why}`;
       this.lastError ||= `Error: ${msg}`;
