@@ -120,10 +120,10 @@ describe('attention backward (causal GQA, ragged packed batch)', () => {
     const fw = ref.attentionForward(q, k, v, s);
     close('forward o', o, fw.o, 'fp32');
     close('forward lse', lse, fw.lse, 'fp32');
-    for (const saved of [true, false]) {
+    for (const [saved, portable] of [[true, false], [false, false], [true, true], [false, true]]) {
       const dq = new Float32Array(q.length).fill(NaN), dk = new Float32Array(k.length).fill(NaN), dv = new Float32Array(v.length).fill(NaN);
-      ops().attentionBackward({ ...args, dout: ref.f32(dO), dq, dk, dv, ...(saved ? { o, lse } : {}) });
-      close(`dq (saved=${saved})`, dq, want.dq, 'fp32');
+      ops().attentionBackward({ ...args, portable, dout: ref.f32(dO), dq, dk, dv, ...(saved ? { o, lse } : {}) });
+      close(`dq (saved=${saved}, portable=${portable})`, dq, want.dq, 'fp32');
       close(`dk (saved=${saved})`, dk, want.dk, 'fp32');
       close(`dv (saved=${saved})`, dv, want.dv, 'fp32');
       close(`dk vs fd (saved=${saved})`, dk, fdk, 'fp32fd');

@@ -158,6 +158,7 @@ cpu::AttentionShape attention_shape(const Args& a) {
   s.kv_heads = a.dim("kvHeads");
   s.head_dim = a.dim("headDim");
   s.scale = float(a.num("scale", 0));
+  s.portable = a.flag("portable", false);
   return s;
 }
 

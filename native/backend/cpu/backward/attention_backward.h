@@ -27,6 +27,13 @@ struct AttentionShape {
   int64_t kv_heads = 0;  // Hkv (divides Hq)
   int64_t head_dim = 0;  // D
   float scale = 0.f;     // score scale; 0 → 1/sqrt(D)
+  bool portable = false;  // run the portable loops even where AVX-512 is available (tests compare both)
+};
+
+// Per-thread scratch of the tiled kernels (sizes for Br = Bc = 64): kT, vT [D, 64]; S, dP [64, 64]; acc [64, D];
+// m, l, lse, Dt [64]. Allocated by attention_backward / attention_forward_stats, one per worker thread.
+struct AttentionScratch {
+  float *kT, *vT, *S, *dP, *acc, *m, *l, *lse, *Dt;
 };
 
 // cu_seqlens: [nseq+1] offsets of each sequence in the packed token axis (cu_seqlens[0] = 0, last = T).

@@ -3,12 +3,13 @@
 #include <algorithm>
 #include <cmath>
 
+#include "backend/cpu/cpu_features.h"
+
 namespace lfm2::cpu {
 namespace {
 
 bool has_avx512() {
-  static const bool yes = __builtin_cpu_supports("avx512f");
-  return yes;
+  return cpu_features().has_avx512();  // every flag the *_avx512.cpp files are compiled with
 }
 
 }  // namespace
