@@ -77,6 +77,12 @@ describe('strict JSON parsers', () => {
     expect(native().jsonParse('[1.5e3,2E-2]', { integers: 'bigint' })).toEqual([1500, 0.02]);
   });
 
+  it('rounds underflowing literals to signed zero like JSON.parse', () => {
+    const text = '[1e-999,-1e-400,4.9e-324,2.5e-324]';
+    expect(native().jsonParse(text)).toEqual(JSON.parse(text));
+    expect(plain(parseStrictJson(text))).toEqual(JSON.parse(text));
+  });
+
   const bad: [string, RegExp][] = [
     ['{"a":1,"a":2}', /duplicate key "a"/],
     ['{"a":1,}', /expected a string key/],

@@ -1,9 +1,9 @@
 // Strict recursive-descent JSON parser; see json.h for the rules it enforces.
 #include "core/json.h"
 
-#include <cerrno>
+#include <charconv>
 #include <cmath>
-#include <cstdlib>
+#include <system_error>
 #include <limits>
 #include <unordered_set>
 
@@ -107,8 +107,17 @@ Value Value::boolean(bool b) {
 Value Value::number(std::string text) {
   Value v;
   v.type_ = Type::Number;
-  errno = 0;
-  v.number_ = std::strtod(text.c_str(), nullptr);
+  // from_chars is locale-independent (strtod would read "1.5" as 1 under a comma-decimal locale). Out-of-range
+  // values come back as result_out_of_range; they are mapped to infinity so the parser can reject them.
+  double d = 0;
+  auto r = std::from_chars(text.data(), text.data() + text.size(), d);
+  if (r.ec == std::errc::result_out_of_range) {
+    // Overflow (huge exponent) is an error for the parser; underflow (1e-999) rounds to zero like JSON.parse.
+    size_t e = text.find_first_of("eE");
+    bool negative_exponent = e != std::string::npos && e + 1 < text.size() && text[e + 1] == '-';
+    d = std::copysign(negative_exponent ? 0.0 : HUGE_VAL, text[0] == '-' ? -1.0 : 1.0);
+  }
+  v.number_ = d;
   v.text_ = std::move(text);
   return v;
 }

@@ -312,7 +312,9 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
       if (d < 0) err("tensor ", quoted(t.name), ": shape must be non-negative integers");
       if (__builtin_mul_overflow(numel, uint64_t(d), &numel)) err("tensor ", quoted(t.name), ": shape is too large");
     }
-    if (numel > 0 && !t.data) err("tensor ", quoted(t.name), ": data is null");
+    uint64_t bytes = 0;
+    if (__builtin_mul_overflow(numel, uint64_t(dtype_size(t.dtype)), &bytes)) err("tensor ", quoted(t.name), ": shape is too large");
+    if (bytes > 0 && !t.data) err("tensor ", quoted(t.name), ": data is null");
   }
   std::vector<const TensorToWrite*> ordered;
   for (const auto& t : tensors) ordered.push_back(&t);
