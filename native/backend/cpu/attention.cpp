@@ -109,8 +109,8 @@ void attention_forward(const std::vector<AttentionSeq>& seqs, const AttentionSha
   LFM2_CHECK(sh.n_kv_heads > 0 && sh.n_heads % sh.n_kv_heads == 0, "attention: ", sh.n_heads,
              " query heads are not a multiple of ", sh.n_kv_heads, " KV heads");
   const int64_t group = sh.n_heads / sh.n_kv_heads, D = sh.head_dim;
-  const bool avx512 = cpu_features().has_avx512() && D % 16 == 0;
-  auto row_kernel = avx512 ? attention_kernels::attend_group_avx512 : attention_kernels::attend_group_portable;
+  const bool avx2 = cpu_features().has_avx2_fma() && D % 8 == 0;
+  auto row_kernel = avx2 ? attention_kernels::attend_group_avx2 : attention_kernels::attend_group_portable;
 
   // Long chunks: block path, one sequence after another (each GEMM uses every thread).
   std::vector<float> S;

@@ -11,8 +11,8 @@ namespace lfm2::attention_kernels {
 void attend_group_portable(const float* q, const float* k, const float* v, int64_t kv_stride, int64_t n_vis,
                            int64_t D, int64_t G, float scale, float* scores, float* out, float* lse);
 
-// Requires cpu_features().has_avx512() and D % 16 == 0.
-void attend_group_avx512(const float* q, const float* k, const float* v, int64_t kv_stride, int64_t n_vis, int64_t D,
+// Requires cpu_features().has_avx2_fma() and D % 8 == 0.
+void attend_group_avx2(const float* q, const float* k, const float* v, int64_t kv_stride, int64_t n_vis, int64_t D,
                          int64_t G, float scale, float* scores, float* out, float* lse);
 
 }  // namespace lfm2::attention_kernels
