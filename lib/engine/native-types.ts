@@ -265,6 +265,8 @@ export interface NativeAddon {
   /** The strict JSON parser of native/core/json.h (tests); integers: 'bigint' returns integer literals exactly. */
   jsonParse(text: string, options?: { integers?: 'number' | 'bigint' }): unknown;
   Model: NativeModelClass;
+  /** GRPO training engine over a Model (native/binding/trainer.cpp). */
+  Trainer: NativeTrainerClass;
   Sampler: NativeSamplerClass;
   samplerOps: NativeSamplerOps;
   opsForward: NativeOpsForward;
@@ -398,3 +400,96 @@ export interface NativeTrainOps {
   rowExpStats(a: { length: number; z: Float32Array; shift: number; portable?: boolean }): { sum: number; sumEz: number };
 }
 
+// ---- training engine (native/binding/trainer.cpp)
+export interface NativeTrainerOptions {
+  mode: 'full' | 'lora';
+  /** PEFT semantics: targetModules is a list of module-name suffixes, or one full-match regex string. */
+  lora?: { r: number; alpha: number; targetModules: string[] | string; useRslora?: boolean; seed?: number };
+  optimizer?: {
+    lr: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number; maxGradNorm?: number;
+    schedule?: LrScheduleKind; warmupSteps?: number; totalSteps?: number; numCycles?: number;
+  };
+  precision?: PrecisionMode;
+  /** Split a micro-batch into passes of at most this many tokens (whole sequences); 0 = one pass. */
+  maxPassTokens?: number;
+}
+
+/** Sequences packed back to back; mask[t] = 1: token t is scored by the hidden state of row t − 1. */
+export interface NativeTrainBatch {
+  tokens: Int32Array;
+  /** [S + 1] sequence offsets. */
+  offsets: Int32Array;
+  mask: Float32Array;
+  /** [S] (accumulate only). */
+  advantages?: Float32Array;
+  oldLogp?: Float32Array;
+  refLogp?: Float32Array;
+}
+
+export interface NativeLossOptions {
+  lossType?: GrpoLossType;
+  epsilonLow?: number;
+  epsilonHigh?: number;
+  beta?: number;
+  temperature?: number;
+  maxCompletionLength?: number;
+  tokenNormalizer?: number;
+  sequenceNormalizer?: number;
+  chunkRows?: number;
+}
+
+export interface NativeMicroStep {
+  loss: number;
+  tokens: number;
+  klSum: number;
+  entropySum: number;
+  clipLow: number;
+  clipHigh: number;
+  clipRegion: number;
+  /** [T] per packed token (0 where mask is 0). */
+  logp: Float32Array;
+  entropy: Float32Array;
+}
+
+export interface NativeStepResult {
+  gradNorm: number;
+  clipCoef: number;
+  skipped: boolean;
+  lr: number;
+  step: number;
+  badTensor: string | null;
+}
+
+export interface NativeTrainerInfo {
+  mode: 'full' | 'lora';
+  step: number;
+  trainableParameters: number;
+  lora: { rank: number; scale: number; merged: boolean; modules: string[] } | null;
+}
+
+export interface NativeTrainer {
+  info(): NativeTrainerInfo;
+  accumulate(batch: NativeTrainBatch, loss: NativeLossOptions): Promise<NativeMicroStep>;
+  logprobs(batch: NativeTrainBatch, opts: { adapter?: boolean; temperature?: number }): Promise<{ logp: Float32Array; entropy: Float32Array }>;
+  step(): Promise<NativeStepResult>;
+  zeroGrad(): Promise<void>;
+  merge(): Promise<void>;
+  unmerge(): Promise<void>;
+  saveState(dir: string, extraJson?: string): Promise<void>;
+  loadState(dir: string): Promise<string>;
+  saveModel(dir: string): Promise<void>;
+  saveAdapter(dir: string): Promise<void>;
+  loadAdapter(dir: string): Promise<void>;
+  /** Trainable tensors: HF weight names (full) or "<module>.lora_A.weight" / ".lora_B.weight" (LoRA). */
+  parameterNames(): string[];
+  /** Copy of a trainable tensor's FP32 master weights. */
+  parameter(name: string): Float32Array;
+  /** Copy of its accumulated gradient. */
+  gradient(name: string): Float32Array;
+  /** Overwrites its master weights (and the model's BF16 copy); optimizer state is kept. */
+  setParameter(name: string, data: Float32Array): void;
+}
+
+export interface NativeTrainerClass {
+  create(model: NativeModel, opts: NativeTrainerOptions): Promise<NativeTrainer>;
+}

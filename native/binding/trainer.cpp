@@ -1,0 +1,456 @@
+// JS class Trainer over lfm2::Trainer (native/model/trainer.h). Every call that touches weights, activations or
+// optimizer state runs on the libuv pool with the model's mutex held (so it serialises with Model.forward/advance
+// and with samplers on the same model). Inputs are copied before the work is queued.
+//
+//   Trainer.create(model, { mode: 'full'|'lora', lora?: { r, alpha, targetModules: string[] | string, useRslora?,
+//                  seed? }, optimizer?: { lr, beta1?, beta2?, eps?, weightDecay?, maxGradNorm?, schedule?,
+//                  warmupSteps?, totalSteps?, numCycles? }, precision?: 'exact'|'fast', maxPassTokens? })
+//       → Promise<Trainer>
+//   trainer.info() → { mode, step, trainableParameters, lora: { rank, scale, modules: string[], merged } | null }
+//   trainer.accumulate(batch, loss) → Promise<{ loss, tokens, klSum, entropySum, clipLow, clipHigh, clipRegion,
+//                                               logp: Float32Array [T], entropy: Float32Array [T] }>
+//       batch: { tokens: Int32Array [T], offsets: Int32Array [S+1], mask: Float32Array [T],
+//                advantages: Float32Array [S], oldLogp?: Float32Array [T], refLogp?: Float32Array [T] }
+//       loss:  { lossType?, epsilonLow?, epsilonHigh?, beta?, temperature?, maxCompletionLength?,
+//                tokenNormalizer?, sequenceNormalizer?, chunkRows? }
+//   trainer.logprobs(batch (tokens, offsets, mask), { adapter?: boolean, temperature? }) → Promise<{ logp, entropy }>
+//   trainer.step() → Promise<{ gradNorm, clipCoef, skipped, lr, step, badTensor: string | null }>
+//   trainer.zeroGrad(), merge(), unmerge() → Promise<void>
+//   trainer.saveState(dir, extraJson), saveModel(dir), saveAdapter(dir), loadAdapter(dir) → Promise<void>
+//   trainer.loadState(dir) → Promise<string> (the extra JSON text)
+//   trainer.parameterNames() → string[]; parameter(name) / gradient(name) → Float32Array copy;
+//   trainer.setParameter(name, Float32Array) (tests and tools; synchronous)
+#include <napi.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "binding/async.h"
+#include "core/error.h"
+#include "binding/model_handle.h"
+#include "binding/registry.h"
+#include "model/train_state.h"
+#include "model/trainer.h"
+
+namespace lfm2::binding {
+namespace {
+
+std::mutex g_ctor_mu;
+std::map<napi_env, Napi::FunctionReference*> g_trainer_ctor;
+
+struct TrainerHandle {
+  std::shared_ptr<ModelHandle> model;
+  std::unique_ptr<Trainer> trainer;
+};
+
+// Option readers that name the function and key in every error.
+struct Opts {
+  Napi::Env env;
+  Napi::Object o;
+  std::string fn;
+  bool has(const char* k) const {
+    if (!o.Has(k)) return false;
+    Napi::Value v = o.Get(k);
+    return !v.IsUndefined() && !v.IsNull();
+  }
+  std::string where(const char* k) const { return fn + ": " + k; }
+  double num(const char* k, double def) const {
+    if (!has(k)) return def;
+    Napi::Value v = o.Get(k);
+    if (!v.IsNumber()) throw Napi::TypeError::New(env, where(k) + " must be a number");
+    return v.As<Napi::Number>().DoubleValue();
+  }
+  bool flag(const char* k, bool def) const {
+    if (!has(k)) return def;
+    Napi::Value v = o.Get(k);
+    if (!v.IsBoolean()) throw Napi::TypeError::New(env, where(k) + " must be a boolean");
+    return v.As<Napi::Boolean>().Value();
+  }
+  std::string str(const char* k, const std::string& def) const {
+    if (!has(k)) return def;
+    Napi::Value v = o.Get(k);
+    if (!v.IsString()) throw Napi::TypeError::New(env, where(k) + " must be a string");
+    return v.As<Napi::String>().Utf8Value();
+  }
+  Opts sub(const char* k) const {
+    if (!has(k)) return Opts{env, Napi::Object::New(env), fn + ": " + k};
+    Napi::Value v = o.Get(k);
+    if (!v.IsObject()) throw Napi::TypeError::New(env, where(k) + " must be an object");
+    return Opts{env, v.As<Napi::Object>(), fn + ": " + k};
+  }
+  template <typename T>
+  std::vector<T> array(const char* k, napi_typedarray_type kind, const char* kind_name, bool optional) const {
+    if (!has(k)) {
+      if (optional) return {};
+      throw Napi::TypeError::New(env, where(k) + " is required");
+    }
+    Napi::Value v = o.Get(k);
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kind)
+      throw Napi::TypeError::New(env, where(k) + " must be a " + kind_name);
+    auto ta = v.As<Napi::TypedArrayOf<T>>();
+    return std::vector<T>(ta.Data(), ta.Data() + ta.ElementLength());
+  }
+};
+
+Opts opts_at(const Napi::CallbackInfo& info, size_t i, const std::string& fn) {
+  if (info.Length() <= i || info[i].IsUndefined()) return Opts{info.Env(), Napi::Object::New(info.Env()), fn};
+  if (!info[i].IsObject()) throw Napi::TypeError::New(info.Env(), fn + ": expected an options object");
+  return Opts{info.Env(), info[i].As<Napi::Object>(), fn};
+}
+
+std::string string_arg(const Napi::CallbackInfo& info, size_t i, const std::string& what) {
+  if (info.Length() <= i || !info[i].IsString()) throw Napi::TypeError::New(info.Env(), what + " must be a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+TrainBatch read_batch(const Opts& b, bool for_loss) {
+  TrainBatch tb;
+  tb.tokens = b.array<int32_t>("tokens", napi_int32_array, "Int32Array", false);
+  std::vector<int32_t> off = b.array<int32_t>("offsets", napi_int32_array, "Int32Array", false);
+  if (off.size() < 2) throw Napi::RangeError::New(b.env, b.where("offsets") + " needs at least 2 entries [0, ..., T]");
+  tb.offsets.assign(off.begin(), off.end());
+  tb.mask = b.array<float>("mask", napi_float32_array, "Float32Array", false);
+  if (for_loss) {
+    tb.advantages = b.array<float>("advantages", napi_float32_array, "Float32Array", false);
+    tb.old_logp = b.array<float>("oldLogp", napi_float32_array, "Float32Array", true);
+    tb.ref_logp = b.array<float>("refLogp", napi_float32_array, "Float32Array", true);
+  }
+  return tb;
+}
+
+GrpoLossOptions read_loss(const Opts& o) {
+  GrpoLossOptions lo;
+  const std::string type = o.str("lossType", "dapo");
+  try {
+    lo.loss_type = parse_grpo_loss_type(type.c_str());
+  } catch (const std::exception& e) {
+    throw Napi::RangeError::New(o.env, o.fn + ": " + e.what());
+  }
+  lo.epsilon_low = float(o.num("epsilonLow", 0.2));
+  lo.epsilon_high = float(o.num("epsilonHigh", lo.epsilon_low));
+  lo.beta = float(o.num("beta", 0));
+  lo.temperature = float(o.num("temperature", 1));
+  lo.max_completion_length = int64_t(o.num("maxCompletionLength", 0));
+  lo.token_normalizer = o.num("tokenNormalizer", 0);
+  lo.sequence_normalizer = o.num("sequenceNormalizer", 0);
+  lo.chunk_rows = int64_t(o.num("chunkRows", 256));
+  return lo;
+}
+
+Napi::Float32Array to_f32(Napi::Env env, const std::vector<float>& v) {
+  auto a = Napi::Float32Array::New(env, v.size());
+  std::copy(v.begin(), v.end(), a.Data());
+  return a;
+}
+
+class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
+ public:
+  static Napi::Function define(Napi::Env env) {
+    return DefineClass(
+        env, "Trainer",
+        {StaticMethod<&TrainerWrap::create>("create"), InstanceMethod<&TrainerWrap::info>("info"),
+         InstanceMethod<&TrainerWrap::accumulate>("accumulate"), InstanceMethod<&TrainerWrap::logprobs>("logprobs"),
+         InstanceMethod<&TrainerWrap::step>("step"), InstanceMethod<&TrainerWrap::zero_grad>("zeroGrad"),
+         InstanceMethod<&TrainerWrap::merge>("merge"), InstanceMethod<&TrainerWrap::unmerge>("unmerge"),
+         InstanceMethod<&TrainerWrap::save_state>("saveState"), InstanceMethod<&TrainerWrap::load_state>("loadState"),
+         InstanceMethod<&TrainerWrap::save_model>("saveModel"),
+         InstanceMethod<&TrainerWrap::save_adapter>("saveAdapter"),
+         InstanceMethod<&TrainerWrap::load_adapter>("loadAdapter"),
+         InstanceMethod<&TrainerWrap::parameter_names>("parameterNames"),
+         InstanceMethod<&TrainerWrap::parameter>("parameter"), InstanceMethod<&TrainerWrap::gradient>("gradient"),
+         InstanceMethod<&TrainerWrap::set_parameter>("setParameter")});
+  }
+
+  TrainerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TrainerWrap>(info) {
+    if (info.Length() != 1 || !info[0].IsExternal())
+      throw Napi::TypeError::New(info.Env(), "Trainer cannot be constructed directly; use Trainer.create(model, opts)");
+    h_ = *info[0].As<Napi::External<std::shared_ptr<TrainerHandle>>>().Data();
+  }
+
+ private:
+  static Napi::Value create(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1) throw Napi::TypeError::New(env, "Trainer.create(model, opts): model is required");
+    auto model = unwrap_model(env, info[0], "Trainer.create: model");
+    Opts o = opts_at(info, 1, "Trainer.create");
+    TrainerOptions to;
+    const std::string mode = o.str("mode", "lora");
+    if (mode != "full" && mode != "lora")
+      throw Napi::RangeError::New(env, "Trainer.create: mode = '" + mode + "' must be 'full' or 'lora'");
+    to.mode = mode == "full" ? TrainMode::Full : TrainMode::Lora;
+    if (to.mode == TrainMode::Lora) {
+      Opts l = o.sub("lora");
+      to.lora.rank = int64_t(l.num("r", 8));
+      to.lora.alpha = float(l.num("alpha", 16));
+      to.lora.use_rslora = l.flag("useRslora", false);
+      to.lora.seed = uint64_t(l.num("seed", 0));
+      if (!l.has("targetModules"))
+        throw Napi::TypeError::New(env, "Trainer.create: lora.targetModules is required (a list of module names or a regex)");
+      Napi::Value tm = l.o.Get("targetModules");
+      if (tm.IsString()) {
+        to.lora.target_regex = tm.As<Napi::String>().Utf8Value();
+        if (to.lora.target_regex.empty()) throw Napi::RangeError::New(env, "Trainer.create: lora.targetModules is empty");
+      } else if (tm.IsArray()) {
+        auto arr = tm.As<Napi::Array>();
+        for (uint32_t i = 0; i < arr.Length(); ++i) {
+          Napi::Value e = arr.Get(i);
+          if (!e.IsString()) throw Napi::TypeError::New(env, "Trainer.create: lora.targetModules must hold strings");
+          to.lora.target_list.push_back(e.As<Napi::String>().Utf8Value());
+        }
+      } else {
+        throw Napi::TypeError::New(env, "Trainer.create: lora.targetModules must be a string array or a regex string");
+      }
+    }
+    Opts op = o.sub("optimizer");
+    to.schedule.base_lr = op.num("lr", 1e-6);
+    to.adamw.beta1 = op.num("beta1", 0.9);
+    to.adamw.beta2 = op.num("beta2", 0.999);
+    to.adamw.eps = op.num("eps", 1e-8);
+    to.adamw.weight_decay = op.num("weightDecay", 0);
+    to.adamw.max_grad_norm = op.num("maxGradNorm", 1.0);
+    to.schedule.warmup_steps = int64_t(op.num("warmupSteps", 0));
+    to.schedule.total_steps = int64_t(op.num("totalSteps", 1));
+    to.schedule.num_cycles = op.num("numCycles", 0.5);
+    const std::string kind = op.str("schedule", "linear");
+    try {
+      to.schedule.kind = parse_lr_schedule(kind.c_str());
+    } catch (const std::exception& e) {
+      throw Napi::RangeError::New(env, std::string("Trainer.create: optimizer.schedule: ") + e.what());
+    }
+    if (!(to.schedule.base_lr >= 0) || to.schedule.warmup_steps < 0 || to.schedule.total_steps < 1)
+      throw Napi::RangeError::New(env, "Trainer.create: optimizer needs lr >= 0, warmupSteps >= 0, totalSteps >= 1");
+    const std::string prec = o.str("precision", "exact");
+    if (prec != "exact" && prec != "fast")
+      throw Napi::RangeError::New(env, "Trainer.create: precision must be 'exact' or 'fast'");
+    to.precision = prec == "fast" ? Precision::Fast : Precision::Exact;
+    to.max_pass_tokens = int64_t(o.num("maxPassTokens", 0));
+    return run_async<std::shared_ptr<TrainerHandle>>(
+        env,
+        [model, to]() {
+          std::lock_guard<std::mutex> lk(model->mu);
+          auto h = std::make_shared<TrainerHandle>();
+          h->model = model;
+          h->trainer = std::make_unique<Trainer>(*model->model, to);
+          return h;
+        },
+        [](Napi::Env env, std::shared_ptr<TrainerHandle>& h) -> Napi::Value {
+          auto ext = Napi::External<std::shared_ptr<TrainerHandle>>::New(env, &h);
+          std::lock_guard<std::mutex> lk(g_ctor_mu);
+          return g_trainer_ctor.at(env)->Value().New({ext});
+        });
+  }
+
+  // Runs fn(trainer) on the pool under the model lock; resolves with undefined.
+  Napi::Value run_void(Napi::Env env, std::function<void(Trainer&)> fn) {
+    auto h = h_;
+    return run_async<bool>(
+        env,
+        [h, fn]() {
+          std::lock_guard<std::mutex> lk(h->model->mu);
+          fn(*h->trainer);
+          return true;
+        },
+        [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
+  }
+
+  Napi::Value info(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::lock_guard<std::mutex> lk(h_->model->mu);
+    Trainer& t = *h_->trainer;
+    auto o = Napi::Object::New(env);
+    o.Set("mode", t.mode() == TrainMode::Full ? "full" : "lora");
+    o.Set("step", double(t.step_count()));
+    o.Set("trainableParameters", double(t.trainable_parameters()));
+    if (LoraAdapter* l = t.lora()) {
+      auto lo = Napi::Object::New(env);
+      lo.Set("rank", double(l->rank()));
+      lo.Set("scale", double(l->scale()));
+      lo.Set("merged", l->merged());
+      auto mods = Napi::Array::New(env, l->modules().size());
+      for (size_t i = 0; i < l->modules().size(); ++i) mods.Set(uint32_t(i), l->modules()[i].path);
+      lo.Set("modules", mods);
+      o.Set("lora", lo);
+    } else {
+      o.Set("lora", env.Null());
+    }
+    return o;
+  }
+
+  Napi::Value accumulate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto batch = std::make_shared<TrainBatch>(read_batch(opts_at(info, 0, "accumulate: batch"), true));
+    GrpoLossOptions lo = read_loss(opts_at(info, 1, "accumulate: loss"));
+    auto h = h_;
+    return run_async<MicroStepResult>(
+        env,
+        [h, batch, lo]() {
+          std::lock_guard<std::mutex> lk(h->model->mu);
+          return h->trainer->accumulate(*batch, lo);
+        },
+        [](Napi::Env env, MicroStepResult& r) -> Napi::Value {
+          auto o = Napi::Object::New(env);
+          o.Set("loss", r.stats.loss);
+          o.Set("tokens", r.stats.tokens);
+          o.Set("klSum", r.stats.kl_sum);
+          o.Set("entropySum", r.stats.entropy_sum);
+          o.Set("clipLow", r.stats.clip_low);
+          o.Set("clipHigh", r.stats.clip_high);
+          o.Set("clipRegion", r.stats.clip_region);
+          o.Set("logp", to_f32(env, r.logp));
+          o.Set("entropy", to_f32(env, r.entropy));
+          return o;
+        });
+  }
+
+  Napi::Value logprobs(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto batch = std::make_shared<TrainBatch>(read_batch(opts_at(info, 0, "logprobs: batch"), false));
+    Opts o = opts_at(info, 1, "logprobs");
+    const bool adapter = o.flag("adapter", true);
+    const float temperature = float(o.num("temperature", 1));
+    auto h = h_;
+    return run_async<MicroStepResult>(
+        env,
+        [h, batch, adapter, temperature]() {
+          std::lock_guard<std::mutex> lk(h->model->mu);
+          return h->trainer->logprobs(*batch, adapter, temperature);
+        },
+        [](Napi::Env env, MicroStepResult& r) -> Napi::Value {
+          auto o = Napi::Object::New(env);
+          o.Set("logp", to_f32(env, r.logp));
+          o.Set("entropy", to_f32(env, r.entropy));
+          return o;
+        });
+  }
+
+  Napi::Value step(const Napi::CallbackInfo& info) {
+    auto h = h_;
+    return run_async<StepResult>(
+        info.Env(),
+        [h]() {
+          std::lock_guard<std::mutex> lk(h->model->mu);
+          return h->trainer->step();
+        },
+        [](Napi::Env env, StepResult& r) -> Napi::Value {
+          auto o = Napi::Object::New(env);
+          o.Set("gradNorm", r.adamw.grad_norm);
+          o.Set("clipCoef", r.adamw.clip_coef);
+          o.Set("skipped", r.adamw.skipped);
+          o.Set("lr", r.lr);
+          o.Set("step", double(r.step));
+          o.Set("badTensor", r.bad_tensor.empty() ? env.Null() : Napi::String::New(env, r.bad_tensor));
+          return o;
+        });
+  }
+
+  Napi::Value zero_grad(const Napi::CallbackInfo& info) {
+    return run_void(info.Env(), [](Trainer& t) { t.zero_grad(); });
+  }
+  Napi::Value merge(const Napi::CallbackInfo& info) {
+    return run_void(info.Env(), [](Trainer& t) {
+      LFM2_CHECK(t.lora(), "merge: the trainer is not in LoRA mode");
+      t.lora()->merge();
+    });
+  }
+  Napi::Value unmerge(const Napi::CallbackInfo& info) {
+    return run_void(info.Env(), [](Trainer& t) {
+      LFM2_CHECK(t.lora(), "unmerge: the trainer is not in LoRA mode");
+      t.lora()->unmerge();
+    });
+  }
+  Napi::Value save_state(const Napi::CallbackInfo& info) {
+    std::string dir = string_arg(info, 0, "saveState(dir, extraJson): dir");
+    std::string extra = info.Length() > 1 && !info[1].IsUndefined() ? string_arg(info, 1, "saveState: extraJson") : "{}";
+    return run_void(info.Env(), [dir, extra](Trainer& t) { save_trainer_state(t, dir, extra); });
+  }
+  Napi::Value load_state(const Napi::CallbackInfo& info) {
+    std::string dir = string_arg(info, 0, "loadState(dir): dir");
+    auto h = h_;
+    return run_async<std::string>(
+        info.Env(),
+        [h, dir]() {
+          std::lock_guard<std::mutex> lk(h->model->mu);
+          return load_trainer_state(*h->trainer, dir);
+        },
+        [](Napi::Env env, std::string& s) -> Napi::Value { return Napi::String::New(env, s); });
+  }
+  Napi::Value save_model(const Napi::CallbackInfo& info) {
+    std::string dir = string_arg(info, 0, "saveModel(dir): dir");
+    return run_void(info.Env(), [dir](Trainer& t) { save_hf_model(t, dir); });
+  }
+  Napi::Value save_adapter(const Napi::CallbackInfo& info) {
+    std::string dir = string_arg(info, 0, "saveAdapter(dir): dir");
+    return run_void(info.Env(), [dir](Trainer& t) { save_peft_adapter(t, dir); });
+  }
+  Napi::Value load_adapter(const Napi::CallbackInfo& info) {
+    std::string dir = string_arg(info, 0, "loadAdapter(dir): dir");
+    return run_void(info.Env(), [dir](Trainer& t) { load_peft_adapter(t, dir); });
+  }
+
+  // ---- inspection (tests, debugging): copies of one trainable tensor's master weights or gradient.
+  TrainParam& find_param(Napi::Env env, const std::string& name) {
+    for (auto& p : h_->trainer->params())
+      if (p.name == name) return p;
+    throw Napi::RangeError::New(env, "no trainable tensor named '" + name + "'");
+  }
+  Napi::Value parameter_names(const Napi::CallbackInfo& info) {
+    std::lock_guard<std::mutex> lk(h_->model->mu);
+    auto& ps = h_->trainer->params();
+    auto a = Napi::Array::New(info.Env(), ps.size());
+    for (size_t i = 0; i < ps.size(); ++i) a.Set(uint32_t(i), ps[i].name);
+    return a;
+  }
+  Napi::Value copy_of(const Napi::CallbackInfo& info, bool grad) {
+    std::string name = string_arg(info, 0, grad ? "gradient(name): name" : "parameter(name): name");
+    std::lock_guard<std::mutex> lk(h_->model->mu);
+    TrainParam& p = find_param(info.Env(), name);
+    const float* src = grad ? p.grad : p.weight;
+    auto a = Napi::Float32Array::New(info.Env(), size_t(p.size));
+    std::copy(src, src + p.size, a.Data());
+    return a;
+  }
+  Napi::Value parameter(const Napi::CallbackInfo& info) { return copy_of(info, false); }
+  Napi::Value gradient(const Napi::CallbackInfo& info) { return copy_of(info, true); }
+  // Overwrites one trainable tensor's master weights (and the model's BF16 copy); its optimizer state is kept.
+  Napi::Value set_parameter(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string name = string_arg(info, 0, "setParameter(name, data): name");
+    if (info.Length() < 2 || !info[1].IsTypedArray() ||
+        info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw Napi::TypeError::New(env, "setParameter: data must be a Float32Array");
+    auto data = info[1].As<Napi::Float32Array>();
+    std::lock_guard<std::mutex> lk(h_->model->mu);
+    TrainParam& p = find_param(env, name);
+    if (int64_t(data.ElementLength()) != p.size)
+      throw Napi::RangeError::New(env, "setParameter: " + name + " has " + std::to_string(p.size) + " elements, got " +
+                                           std::to_string(data.ElementLength()));
+    if (h_->trainer->lora() && h_->trainer->lora()->merged())
+      throw Napi::Error::New(env, "setParameter: unmerge the LoRA adapter first");
+    std::copy(data.Data(), data.Data() + p.size, p.weight);
+    h_->trainer->sync_bf16();
+    return env.Undefined();
+  }
+
+  std::shared_ptr<TrainerHandle> h_;
+};
+
+}  // namespace
+
+void register_trainer(Napi::Env env, Napi::Object exports) {
+  Napi::Function ctor = TrainerWrap::define(env);
+  {
+    std::lock_guard<std::mutex> lk(g_ctor_mu);
+    g_trainer_ctor[env] = new Napi::FunctionReference(Napi::Persistent(ctor));
+  }
+  env.AddCleanupHook([env]() {
+    std::lock_guard<std::mutex> lk(g_ctor_mu);
+    delete g_trainer_ctor[env];
+    g_trainer_ctor.erase(env);
+  });
+  exports.Set("Trainer", ctor);
+}
+
+}  // namespace lfm2::binding
