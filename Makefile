@@ -12,7 +12,8 @@ setup: node_modules/.installed browser
 
 node_modules/.installed: package.json
 	@echo "→ installing npm packages (builds the native addon)"
-	npm install --no-audit --no-fund
+	# node-llama-cpp (the llama.cpp peer) ships prebuilt CPU binaries: never let its postinstall download or compile.
+	NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm install --no-audit --no-fund
 	@touch $@
 
 build: node_modules/.installed
