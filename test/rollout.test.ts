@@ -158,6 +158,31 @@ describe('rollout', () => {
     expect(log).toEqual(['reset t 3', 'reset t 3', 'reset t 3', 'reset t 3']);
   });
 
+  it('an env call that fails (a page load timing out) replays the round; a generator bug does not', async () => {
+    let failResets = 1;
+    const log: string[] = [];
+    const gen = new ScriptedGenerator();
+    const slots = new EpisodeSlots({
+      newEpisode: async () => {
+        const ep = new TwoClickEpisode(log);
+        const reset = ep.reset.bind(ep);
+        ep.reset = async (o) => {
+          if (failResets-- > 0) throw new Error('page.goto: Timeout 5000ms exceeded.');
+          return reset(o);
+        };
+        return ep;
+      },
+    });
+    const warnings: string[] = [];
+    const res = await runRollout({ ...options(gen), warn: (m) => warnings.push(m) }, slots, [{ task: 't', seed: 3 }], 2, () => 0);
+    expect(res.timings.crashRetries).toBe(1);
+    expect(warnings[0]).toMatch(/environment error during a rollout round \(page\.goto: Timeout/);
+    expect(res.episodes.map((e) => e.reward.success)).toEqual([true, false]);
+
+    const broken: Generator = { generate: async () => { throw new Error('generator bug'); } };
+    await expect(runRollout(options(broken), slots, [{ task: 't', seed: 3 }], 2, () => 0)).rejects.toThrow('generator bug');
+  });
+
   it('constrained rollouts pass the page’s allowed actions as a trie ending with the end-of-turn token', async () => {
     const gen = new ScriptedGenerator();
     const slots = new EpisodeSlots({ newEpisode: async () => new TwoClickEpisode([]) });

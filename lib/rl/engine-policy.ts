@@ -10,10 +10,11 @@ import { native } from '../engine/native.ts';
 import { Tokenizer } from '../engine/tokenizer.ts';
 import type { NativeModel } from '../engine/native-types.ts';
 import type { AccumulateStats, LossSettings, OptimizerStepResult, TrainEngine } from './engine-types.ts';
-import type { FinishReason, GeneratedSample, GenerationRequest, GenerationSettings, Generator } from './generator.ts';
+import { Sampler } from '../engine/sampler.ts';
+import type { GeneratedSample, GenerationRequest, GenerationSettings, Generator } from './generator.ts';
 import type { PackedBatch } from './samples.ts';
 
-// ---- the parts of the native Trainer and Sampler classes used here (native/binding/{trainer,sampler}.cpp)
+// ---- the parts of the native Trainer class used here (native/binding/trainer.cpp)
 interface NativeBatch {
   tokens: Int32Array;
   offsets: Int32Array;
@@ -39,26 +40,10 @@ interface NativeTrainer {
 interface NativeTrainerClass {
   create(model: NativeModel, opts: Record<string, unknown>): Promise<NativeTrainer>;
 }
-interface NativeSample {
-  request: number;
-  index: number;
-  tokens: Int32Array;
-  logprobs: Float32Array;
-  tempLogprobs: Float32Array;
-  finishReason: FinishReason;
-}
-interface NativeSampler {
-  generate(spec: Record<string, unknown>): { promise: Promise<{ samples: NativeSample[]; stats: { prefillTokens: number; generatedTokens: number; totalMs: number } }>; cancel(): void };
-  clearCache(): void;
-}
-interface NativeSamplerClass {
-  new (model: NativeModel, opts?: { cacheBytes?: number }): NativeSampler;
-}
-
-function addonClasses(): { Trainer: NativeTrainerClass; Sampler: NativeSamplerClass } {
-  const a = native() as unknown as { Trainer?: NativeTrainerClass; Sampler?: NativeSamplerClass };
-  if (!a.Trainer || !a.Sampler) throw new Error('the native addon has no Trainer/Sampler: rebuild it with `make build`');
-  return { Trainer: a.Trainer, Sampler: a.Sampler };
+function addonClasses(): { Trainer: NativeTrainerClass } {
+  const a = native() as unknown as { Trainer?: NativeTrainerClass };
+  if (!a.Trainer) throw new Error('the native addon has no Trainer: rebuild it with `make build`');
+  return { Trainer: a.Trainer };
 }
 
 export interface Policy {
@@ -79,12 +64,12 @@ export function describeDevice(c: Pick<TrainConfig, 'device' | 'threads'>): stri
   return `cpu (${c.threads > 0 ? c.threads : native().backendInfo().threads} threads, ${isa})`;
 }
 
-/** Batched generation on the shared model through the native sampler. */
+/** Batched generation on the shared model through the native sampler (lib/engine/sampler.ts). */
 export class SamplerGenerator implements Generator {
-  private readonly sampler: NativeSampler;
+  private readonly sampler: Sampler;
 
   constructor(model: LfmModel, private readonly precision: 'exact' | 'fast') {
-    this.sampler = new (addonClasses().Sampler)(model.native);
+    this.sampler = new Sampler(model);
   }
 
   /** Prefix states computed with older weights are stale after an optimizer step. */
@@ -94,31 +79,25 @@ export class SamplerGenerator implements Generator {
 
   async generate(requests: readonly GenerationRequest[], s: GenerationSettings) {
     const t0 = performance.now();
-    const { promise } = this.sampler.generate({
-      requests: requests.map((r) => ({
-        prompt: Int32Array.from(r.prompt),
-        n: r.n,
-        ...(r.trie ? { trie: { childStart: r.trie.childStart, childToken: r.trie.childToken, childNode: r.trie.childNode, terminal: r.trie.terminal } } : {}),
-      })),
-      params: {
+    const out = await this.sampler.generate(
+      requests.map((r) => ({ prompt: r.prompt, n: r.n, ...(r.trie ? { constraint: r.trie } : {}) })),
+      {
         temperature: s.temperature,
         topK: s.topK,
         topP: s.topP,
         minP: s.minP,
         repetitionPenalty: s.repetitionPenalty,
         maxNewTokens: s.maxNewTokens,
-        stopIds: Int32Array.from(s.stopIds),
+        stopTokenIds: s.stopIds,
         seed: s.seed,
+        precision: this.precision,
       },
-      precision: this.precision,
-    });
-    const out = await promise;
-    const samples: GeneratedSample[][] = requests.map((r) => new Array<GeneratedSample>(r.n));
-    for (const x of out.samples) {
-      // tempLogprobs = log softmax(z / T) over the whole vocabulary: what the loss recomputes at the same temperature
-      // (it equals the plain log-prob at T = 1 and for greedy decoding).
-      samples[x.request][x.index] = { tokens: [...x.tokens], logprobs: [...x.tempLogprobs], finish: x.finishReason };
-    }
+    );
+    // tempLogprobs = log softmax(z / T) over the whole vocabulary, no mask: what the loss recomputes at the same
+    // temperature (the plain log-prob at T = 1 and for greedy decoding).
+    const samples: GeneratedSample[][] = out.results.map((r) =>
+      r.samples.map((x) => ({ tokens: [...x.tokens], logprobs: [...x.tempLogprobs], finish: x.finishReason })),
+    );
     return {
       samples,
       timings: { seconds: (performance.now() - t0) / 1000, prefillTokens: out.stats.prefillTokens, generatedTokens: out.stats.generatedTokens },

@@ -45,7 +45,7 @@ export interface EvalOptions {
   episodesPerTask: number;
   /** Run seed: picks the eval seeds (from EVAL_SEED_RANGE) and sampler seeds. */
   seed: number;
-  /** Episodes run at once (pages open together); default all of a task. */
+  /** Episodes run at once (pages open together); default min(episodes per task, 16). */
   concurrency?: number;
 }
 
@@ -55,7 +55,7 @@ export async function evaluate(rollout: RolloutOptions, slots: EpisodeSlots, opt
     throw new Error(`evaluate: episodes per task must be a positive integer, got ${opts.episodesPerTask}`);
   }
   const t0 = performance.now();
-  const concurrency = opts.concurrency ?? opts.episodesPerTask;
+  const concurrency = opts.concurrency ?? Math.min(opts.episodesPerTask, 16);
   const all: RolloutEpisode[] = [];
   const tasks: TaskEval[] = [];
   let call = 0;

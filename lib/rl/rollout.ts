@@ -2,7 +2,7 @@
 // env seed (one start page). At each env step, all live episodes of the round generate together in ONE batched
 // generator call (members that see the same prompt share one request with n > 1, so the prompt is prefilled once);
 // then their actions run on their pages in parallel. Each env step becomes its own (prompt, completion) record; the
-// episode's reward is computed at the end (lib/rl/rewards.ts). A browser that dies mid-round is relaunched by the env;
+// episode's reward is computed at the end (lib/rl/rewards.ts). A browser that dies mid-round is relaunched by the env (and an env call that fails, e.g. a page load timing out on a busy machine, is treated alike);
 // the round is then replayed from the start (same seeds → same draws), so a crash costs time, not data.
 import { allowedActions, buildActionTrie, type ActionTrie } from './action-trie.ts';
 import { parseAction, formatAction } from '../env/actions/parser.ts';
@@ -40,7 +40,7 @@ export interface RolloutOptions {
   actionSet: readonly string[];
   maxEnvSteps: number;
   shaping: ShapingOptions;
-  /** Replays of a round after a lost browser before giving up. */
+  /** Replays of a round after a lost browser or a failed env call before giving up (default 3). */
   maxCrashRetries?: number;
   /** Called when a round is replayed. */
   warn?: (msg: string) => void;
@@ -83,8 +83,17 @@ export interface RolloutResult {
   timings: RolloutTimings;
 }
 
-/** Raised inside a round when the browser was lost; the round is replayed. */
-class BrowserLost extends Error {}
+/** Raised inside a round when the browser was lost or an env call failed (e.g. a page load timed out on a busy
+ * machine); the round is replayed on fresh pages. */
+class EnvFailure extends Error {}
+
+async function envCall<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (e) {
+    throw new EnvFailure((e as Error)?.message ?? String(e));
+  }
+}
 
 const BROWSER_LOST_RE = /browser page was lost|Target (page, context or browser )?(has been )?closed|Browser has been closed|browser has disconnected/i;
 
@@ -142,7 +151,7 @@ export async function runRollout(
   if (!Number.isInteger(groupSize) || groupSize < 1) throw new Error(`runRollout: groupSize must be a positive integer, got ${groupSize}`);
   if (groups.length === 0) throw new Error('runRollout: no groups');
   if (!Number.isInteger(opts.maxEnvSteps) || opts.maxEnvSteps < 1) throw new Error(`runRollout: maxEnvSteps must be >= 1, got ${opts.maxEnvSteps}`);
-  const retries = opts.maxCrashRetries ?? 2;
+  const retries = opts.maxCrashRetries ?? 3;
   const t0 = performance.now();
   let crashRetries = 0;
   for (;;) {
@@ -152,10 +161,11 @@ export async function runRollout(
       timings.total = (performance.now() - t0) / 1000;
       return { episodes, timings };
     } catch (e) {
-      if (!(e instanceof BrowserLost) && !BROWSER_LOST_RE.test(String((e as Error)?.message ?? e))) throw e;
-      if (crashRetries >= retries) throw new Error(`browser lost ${crashRetries + 1} times in one rollout round: ${(e as Error).message}`);
+      if (!(e instanceof EnvFailure)) throw e;
+      if (crashRetries >= retries) throw new Error(`environment failed ${crashRetries + 1} times in one rollout round: ${(e as Error).message}`);
       crashRetries++;
-      opts.warn?.(`browser lost during a rollout round (${(e as Error).message.split('\n')[0]}); relaunching and replaying the round`);
+      const lost = BROWSER_LOST_RE.test(e.message);
+      opts.warn?.(`${lost ? 'browser lost' : 'environment error'} during a rollout round (${e.message.split('\n')[0]}); ${lost ? 'relaunching and ' : ''}replaying the round`);
       await slots.reset();
     }
   }
@@ -170,9 +180,9 @@ async function runRound(
   timings: RolloutTimings,
 ): Promise<RolloutEpisode[]> {
   const n = groups.length * groupSize;
-  const envs = await slots.take(n);
+  const envs = await envCall(slots.take(n));
   let t = performance.now();
-  const firstObs = await Promise.all(envs.map((ep, i) => ep.reset({ task: groups[Math.floor(i / groupSize)].task, seed: groups[Math.floor(i / groupSize)].seed })));
+  const firstObs = await envCall(Promise.all(envs.map((ep, i) => ep.reset({ task: groups[Math.floor(i / groupSize)].task, seed: groups[Math.floor(i / groupSize)].seed }))));
   timings.env += (performance.now() - t) / 1000;
   const live: LiveEpisode[] = firstObs.map((obs, i) => ({ index: i, episode: envs[i], obs, history: [], steps: [], done: false }));
   const trieCache = new Map<string, ActionTrie>();
@@ -225,13 +235,13 @@ async function runRound(
     });
 
     t = performance.now();
-    const results = await Promise.all(active.map((l, i) => l.episode.step(completions[i].text)));
+    const results = await envCall(Promise.all(active.map((l, i) => l.episode.step(completions[i].text))));
     timings.env += (performance.now() - t) / 1000;
 
     active.forEach((l, i) => {
       const res = results[i];
       const err = res.observation.last_action_error ?? '';
-      if (typeof res.info?.error === 'string' && BROWSER_LOST_RE.test(res.info.error)) throw new BrowserLost(res.info.error);
+      if (typeof res.info?.error === 'string' && BROWSER_LOST_RE.test(res.info.error)) throw new EnvFailure(res.info.error);
       const { sample, text } = completions[i];
       const action = actionOfCompletion(text);
       l.steps.push({

@@ -125,11 +125,14 @@ export class GrpoTrainer {
     };
   }
 
-  /** Held-out evaluation with the current weights (greedy decoding). */
-  async evaluate(episodesPerTask = this.c.eval_episodes): Promise<EvalResult> {
+  /**
+   * Held-out evaluation with the current weights, sampling with the training settings as TRL's evaluation does (so
+   * the success rate is the policy's probability of solving a new page, not one greedy path; temperature 0 = greedy).
+   */
+  async evaluate(episodesPerTask = this.c.eval_episodes, temperature = this.c.temperature): Promise<EvalResult> {
     await this.d.engine.beginGeneration();
     try {
-      const opts = { ...this.rollout, sampling: { ...this.rollout.sampling, temperature: 0 } };
+      const opts = { ...this.rollout, sampling: { ...this.rollout.sampling, temperature } };
       return await evaluate(opts, this.slots, { tasks: this.c.tasks, episodesPerTask, seed: this.c.seed });
     } finally {
       await this.d.engine.endGeneration();
