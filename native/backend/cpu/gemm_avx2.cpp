@@ -85,10 +85,12 @@ struct Kern6x16 {
 // ---- small-M gemm_nt: stream weight rows once, dot with every row of A ----------------------------------------
 
 // C[m, n] for MB rows of A and NB rows of W over the full depth K. Lanes accumulate strided partial sums and are
-// reduced once at the end.
+// reduced once at the end. `ahead` (elements) is how far past each weight row to prefetch: the rows are short
+// streams (2 KiB at K = 1024) that the hardware prefetcher barely ramps up on, so the next tile is requested early.
 template <int MB, int NB, class T>
 void dot_tile(int64_t K, const float* A, int64_t lda, const T* W, int64_t ldw, int nb, float* C, int64_t ldc,
-              float beta) {
+              float beta, int64_t ahead) {
+  constexpr int64_t kLine = 64 / sizeof(T);  // elements per cache line
   const float* a[MB];
   const T* w[NB];
   for (int m = 0; m < MB; ++m) a[m] = A + m * lda;
@@ -98,11 +100,11 @@ void dot_tile(int64_t K, const float* A, int64_t lda, const T* W, int64_t ldw, i
     for (int n = 0; n < NB; ++n) acc[m][n] = _mm256_setzero_ps();
   int64_t k = 0;
   for (; k + 8 <= K; k += 8) {
-    __m256 av[MB];
-    for (int m = 0; m < MB; ++m) av[m] = _mm256_loadu_ps(a[m] + k);
+    if (ahead > 0 && k % kLine == 0)
+      for (int n = 0; n < NB; ++n) _mm_prefetch(reinterpret_cast<const char*>(w[n] + k + ahead), _MM_HINT_T0);
     for (int n = 0; n < NB; ++n) {
-      const __m256 wv = load8(w[n] + k);
-      for (int m = 0; m < MB; ++m) acc[m][n] = _mm256_fmadd_ps(av[m], wv, acc[m][n]);
+      const __m256 wv = load8(w[n] + k);  // each weight vector is converted once and used for all MB rows of A
+      for (int m = 0; m < MB; ++m) acc[m][n] = _mm256_fmadd_ps(_mm256_loadu_ps(a[m] + k), wv, acc[m][n]);
     }
   }
   for (int m = 0; m < MB; ++m)
@@ -117,7 +119,7 @@ void dot_tile(int64_t K, const float* A, int64_t lda, const T* W, int64_t ldw, i
 template <class T>
 void gemv_nt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const T* W, int64_t ldw, float* C,
              int64_t ldc, float beta) {
-  constexpr int NB = 6;  // weight rows per tile: 2 A rows x 6 W rows = 12 accumulators
+  constexpr int NB = 6;  // weight rows per tile; register tiles of 4x3, 2x6 or 1x6 (A rows x W rows) accumulators
   const int64_t tiles = (N + NB - 1) / NB;
   const int64_t grain = M * N * K < (int64_t(1) << 18) ? tiles : 1;
   parallel_for(
@@ -126,11 +128,20 @@ void gemv_nt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const
         for (int64_t t = t0; t < t1; ++t) {
           const int64_t n = t * NB;
           const int nb = int(std::min<int64_t>(NB, N - n));
+          const T* w = W + n * ldw;
+          float* c = C + n;
+          // The first block of A's rows streams the weight tile from memory (prefetching the next tile half a tile
+          // ahead); the following blocks find it in L1/L2.
+          const int64_t ahead = 3 * ldw;
           int64_t m = 0;
-          // A's rows are re-read per weight tile from L1/L2; the weight tile (NB rows) stays in L1/L2 across them.
+          for (; m + 4 <= M; m += 4) {
+            const int64_t pf = m == 0 ? ahead : 0;
+            dot_tile<4, 3>(K, A + m * lda, lda, w, ldw, std::min(nb, 3), c + m * ldc, ldc, beta, pf);
+            if (nb > 3) dot_tile<4, 3>(K, A + m * lda, lda, w + 3 * ldw, ldw, nb - 3, c + m * ldc + 3, ldc, beta, pf);
+          }
           for (; m + 2 <= M; m += 2)
-            dot_tile<2, NB>(K, A + m * lda, lda, W + n * ldw, ldw, nb, C + m * ldc + n, ldc, beta);
-          if (m < M) dot_tile<1, NB>(K, A + m * lda, lda, W + n * ldw, ldw, nb, C + m * ldc + n, ldc, beta);
+            dot_tile<2, NB>(K, A + m * lda, lda, w, ldw, nb, c + m * ldc, ldc, beta, m == 0 ? ahead : 0);
+          if (m < M) dot_tile<1, NB>(K, A + m * lda, lda, w, ldw, nb, c + m * ldc, ldc, beta, m == 0 ? ahead : 0);
         }
       },
       grain);

@@ -117,9 +117,11 @@ inline __m512 load16(const uint16_t* p, __mmask16 m) {  // bf16 -> f32, exact
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
 }
 
+// As dot_tile in gemm_avx2.cpp: `ahead` (elements) is the prefetch distance past each weight row.
 template <int MB, int NB, class T>
 void dot_tile(int64_t K, const float* A, int64_t lda, const T* W, int64_t ldw, int nb, float* C, int64_t ldc,
-              float beta) {
+              float beta, int64_t ahead) {
+  constexpr int64_t kLine = 64 / sizeof(T);  // elements per cache line
   const float* a[MB];
   const T* w[NB];
   for (int m = 0; m < MB; ++m) a[m] = A + m * lda;
@@ -129,11 +131,11 @@ void dot_tile(int64_t K, const float* A, int64_t lda, const T* W, int64_t ldw, i
     for (int n = 0; n < NB; ++n) acc[m][n] = _mm512_setzero_ps();
   for (int64_t k = 0; k < K; k += 16) {
     const __mmask16 mk = first_lanes(int(std::min<int64_t>(16, K - k)));  // masked tail: no scalar remainder
-    __m512 av[MB];
-    for (int m = 0; m < MB; ++m) av[m] = load16(a[m] + k, mk);
+    if (ahead > 0 && k % kLine == 0)
+      for (int n = 0; n < NB; ++n) _mm_prefetch(reinterpret_cast<const char*>(w[n] + k + ahead), _MM_HINT_T0);
     for (int n = 0; n < NB; ++n) {
-      const __m512 wv = load16(w[n] + k, mk);
-      for (int m = 0; m < MB; ++m) acc[m][n] = _mm512_fmadd_ps(av[m], wv, acc[m][n]);
+      const __m512 wv = load16(w[n] + k, mk);  // converted once, used for all MB rows of A
+      for (int m = 0; m < MB; ++m) acc[m][n] = _mm512_fmadd_ps(load16(a[m] + k, mk), wv, acc[m][n]);
     }
   }
   for (int m = 0; m < MB; ++m)
@@ -147,7 +149,7 @@ void dot_tile(int64_t K, const float* A, int64_t lda, const T* W, int64_t ldw, i
 template <class T>
 void gemv_nt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const T* W, int64_t ldw, float* C,
              int64_t ldc, float beta) {
-  constexpr int NB = 6;  // 2 A rows x 6 weight rows = 12 accumulators
+  constexpr int NB = 6;  // weight rows per tile; register tiles of 4x3, 2x6 or 1x6 (A rows x W rows)
   const int64_t tiles = (N + NB - 1) / NB;
   const int64_t grain = M * N * K < (int64_t(1) << 18) ? tiles : 1;
   parallel_for(
@@ -156,10 +158,18 @@ void gemv_nt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const
         for (int64_t t = t0; t < t1; ++t) {
           const int64_t n = t * NB;
           const int nb = int(std::min<int64_t>(NB, N - n));
+          const T* w = W + n * ldw;
+          float* c = C + n;
+          const int64_t ahead = 3 * ldw;  // prefetch half a tile ahead while the first block of A's rows streams it
           int64_t m = 0;
+          for (; m + 4 <= M; m += 4) {
+            const int64_t pf = m == 0 ? ahead : 0;
+            dot_tile<4, 3>(K, A + m * lda, lda, w, ldw, std::min(nb, 3), c + m * ldc, ldc, beta, pf);
+            if (nb > 3) dot_tile<4, 3>(K, A + m * lda, lda, w + 3 * ldw, ldw, nb - 3, c + m * ldc + 3, ldc, beta, pf);
+          }
           for (; m + 2 <= M; m += 2)
-            dot_tile<2, NB>(K, A + m * lda, lda, W + n * ldw, ldw, nb, C + m * ldc + n, ldc, beta);
-          if (m < M) dot_tile<1, NB>(K, A + m * lda, lda, W + n * ldw, ldw, nb, C + m * ldc + n, ldc, beta);
+            dot_tile<2, NB>(K, A + m * lda, lda, w, ldw, nb, c + m * ldc, ldc, beta, m == 0 ? ahead : 0);
+          if (m < M) dot_tile<1, NB>(K, A + m * lda, lda, w, ldw, nb, c + m * ldc, ldc, beta, m == 0 ? ahead : 0);
         }
       },
       grain);
