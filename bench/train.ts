@@ -1,0 +1,153 @@
+// Training-step throughput on a random-weight LFM2-350M (BF16 weights): one GRPO micro-batch (forward, fused loss,
+// backward) plus the AdamW step, for LoRA r=8 on all linear modules (8 sequences × 512 tokens) and full fine-tune
+// (2 × 512). Each configuration runs in its own child process so its peak RSS is its own.
+// Reports wall-clock tok/s, CPU-normalised tok/s (tokens per CPU-second × threads: the better estimate on a shared
+// machine), model FLOP/s as a share of the machine's FP32 FMA peak (training ≈ 6N FLOPs/token for full FT, ≈ 4N for
+// LoRA, N = parameters), and peak RSS.
+// Extra args: --train-seqs N, --train-len N (LoRA batch shape, default 8 × 512), --train-pass N (maxPassTokens).
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { mulberry32 } from '../lib/engine/init-weights.ts';
+import { LfmModel } from '../lib/engine/model.ts';
+import { native } from '../lib/engine/native.ts';
+import { TrainerEngine, type TrainerEngineOptions } from '../lib/engine/trainer-engine.ts';
+import type { BenchContext, BenchRow } from './types.ts';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const COMPLETION = 64; // scored tokens at the end of each sequence
+
+/** The shared random LFM2-350M folder of the benchmarks (same one bench/forward.ts uses). */
+function ensureModel(log: (m: string) => void): string {
+  const dir = join(root, '.cache', 'bench', 'lfm2-350m-seed0-bf16');
+  if (!existsSync(join(dir, 'model.safetensors')) || !existsSync(join(dir, 'config.json'))) {
+    mkdirSync(dirname(dir), { recursive: true });
+    log('creating a random lfm2-350m model for benchmarks');
+    execFileSync(process.execPath, [join(root, 'bin', 'lfm2-rl.js'), 'init-model', '--preset', 'lfm2-350m', '--seed', '0', '--dtype', 'bf16', '--out', dir], {
+      cwd: root,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+  }
+  return dir;
+}
+
+interface ChildSpec {
+  mode: 'lora' | 'full';
+  seqs: number;
+  len: number;
+  pass: number;
+  model: string;
+}
+
+interface ChildResult {
+  tokens: number;
+  microWall: number;
+  stepWall: number;
+  cpu: number;
+  params: number;
+  trainable: number;
+  rssGiB: number;
+}
+
+/** Runs one configuration in this process (the child side). */
+async function runChild(spec: ChildSpec): Promise<ChildResult> {
+  const model = await LfmModel.load(spec.model);
+  const V = model.config.vocabSize;
+  const opts: TrainerEngineOptions =
+    spec.mode === 'lora'
+      ? {
+          mode: 'lora',
+          lora: { r: 8, loraAlpha: 16, targetModules: ['q_proj', 'k_proj', 'v_proj', 'out_proj', 'in_proj', 'w1', 'w2', 'w3'], useRslora: false },
+          optimizer: { learningRate: 1e-4 },
+          maxPassTokens: spec.pass,
+        }
+      : { mode: 'full', optimizer: { learningRate: 5e-6 }, maxPassTokens: spec.pass };
+  const t = await TrainerEngine.create(model, opts);
+  const r = mulberry32(3);
+  const sequences = Array.from({ length: spec.seqs }, () => Int32Array.from({ length: spec.len }, () => 10 + Math.floor(r() * (V - 10))));
+  const completionMasks = sequences.map((s) => Float32Array.from(s, (_, i) => (i >= s.length - COMPLETION ? 1 : 0)));
+  const advantages = sequences.map((_, i) => (i % 2 ? -1 : 1));
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  await t.accumulate({ sequences, completionMasks, advantages });
+  const t1 = performance.now();
+  await t.step();
+  const t2 = performance.now();
+  const c = process.cpuUsage(c0);
+  return {
+    tokens: spec.seqs * spec.len,
+    microWall: (t1 - t0) / 1000,
+    stepWall: (t2 - t1) / 1000,
+    cpu: (c.user + c.system) / 1e6,
+    params: model.info.parameterCount,
+    trainable: t.info().trainableParameters,
+    rssGiB: (process.resourceUsage().maxRSS * 1024) / 2 ** 30,
+  };
+}
+
+function argNum(args: string[], name: string, def: number): number {
+  const i = args.indexOf(name);
+  if (i < 0) return def;
+  const v = Number(args[i + 1]);
+  if (!Number.isInteger(v) || v < 0) throw new Error(`${name} needs a non-negative integer`);
+  return v;
+}
+
+export async function benchTrain(ctx: Partial<BenchContext> = {}): Promise<BenchRow[]> {
+  const log = ctx.log ?? ((m: string) => process.stderr.write(`  ${m}\n`));
+  const args = ctx.args ?? [];
+  const quick = ctx.quick ?? false;
+  const modelDir = ensureModel(log);
+  const threads = native().backendInfo().threads;
+  log('measuring the FP32 FMA peak');
+  const peak = native().cpuPeakFlops('fma-f32', 0.5);
+  const seqs = argNum(args, '--train-seqs', quick ? 2 : 8);
+  const len = argNum(args, '--train-len', quick ? 128 : 512);
+  const pass = argNum(args, '--train-pass', 0);
+  const configs: ChildSpec[] = [
+    { mode: 'lora', seqs, len, pass, model: modelDir },
+    { mode: 'full', seqs: quick ? 1 : 2, len, pass, model: modelDir },
+  ];
+  const rows: BenchRow[] = [];
+  for (const spec of configs) {
+    log(`${spec.mode}: ${spec.seqs} × ${spec.len} tokens (child process)`);
+    const out = execFileSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), JSON.stringify(spec)], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      maxBuffer: 1 << 20,
+    });
+    const r = JSON.parse(out.trim().split('\n').pop()!) as ChildResult;
+    const wall = r.microWall + r.stepWall;
+    const flopsPerToken = (spec.mode === 'full' ? 6 : 4) * r.params;
+    const tokS = r.tokens / wall;
+    const cpuTokS = (r.tokens / r.cpu) * threads;
+    rows.push({
+      config: `${spec.mode === 'lora' ? 'LoRA r=8 all modules' : 'full fine-tune'}, ${spec.seqs}×${spec.len}${spec.pass ? `, passes ≤ ${spec.pass}` : ''}`,
+      trainable: r.trainable,
+      'fwd+loss+bwd s': r.microWall,
+      'AdamW s': r.stepWall,
+      'tok/s': tokS,
+      'tok/s cpu-norm': cpuTokS,
+      'peak share': (tokS * flopsPerToken) / peak,
+      'peak share cpu-norm': (cpuTokS * flopsPerToken) / peak,
+      'peak RSS GiB': r.rssGiB,
+    });
+  }
+  rows.push({ config: `machine FP32 FMA peak (${threads} threads)`, 'tok/s': null, 'peak share': null, trainable: null, 'GFLOP/s': peak / 1e9 });
+  return rows;
+}
+
+export default benchTrain;
+
+// Child side: `node --import tsx bench/train.ts '<ChildSpec JSON>'` prints one JSON result line.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && process.argv[2]?.startsWith('{')) {
+  runChild(JSON.parse(process.argv[2]) as ChildSpec).then(
+    (r) => process.stdout.write(JSON.stringify(r) + '\n'),
+    (e) => {
+      process.stderr.write(String(e?.stack ?? e) + '\n');
+      process.exit(1);
+    },
+  );
+}
