@@ -2,49 +2,18 @@
 // generation) — no weight copies, no sync. With LoRA the adapter is merged into the base for sampling (hook-free
 // decode) and unmerged before training; the frozen base with the adapter off is the KL reference. In full
 // fine-tuning the KL reference (beta > 0 only) is a second, frozen copy of the initial weights.
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TrainConfig } from '../io/config.ts';
 import { LfmModel } from '../engine/model.ts';
 import { native } from '../engine/native.ts';
-import { Tokenizer } from '../engine/tokenizer.ts';
-import type { NativeModel } from '../engine/native-types.ts';
-import type { AccumulateStats, LossSettings, OptimizerStepResult, TrainEngine } from './engine-types.ts';
 import { Sampler } from '../engine/sampler.ts';
+import { Tokenizer } from '../engine/tokenizer.ts';
+import { TrainerEngine, type TrainBatch } from '../engine/trainer-engine.ts';
+import { ADAPTER_CONFIG_FILE } from '../engine/peft.ts';
+import type { AccumulateStats, LossSettings, OptimizerStepResult, TrainEngine } from './engine-types.ts';
 import type { GeneratedSample, GenerationRequest, GenerationSettings, Generator } from './generator.ts';
 import type { PackedBatch } from './samples.ts';
-
-// ---- the parts of the native Trainer class used here (native/binding/trainer.cpp)
-interface NativeBatch {
-  tokens: Int32Array;
-  offsets: Int32Array;
-  mask: Float32Array;
-  advantages?: Float32Array;
-  oldLogp?: Float32Array;
-  refLogp?: Float32Array;
-}
-interface NativeTrainer {
-  info(): { mode: 'full' | 'lora'; step: number; trainableParameters: number; lora: { rank: number; scale: number; modules: string[]; merged: boolean } | null };
-  accumulate(batch: NativeBatch, loss: Record<string, number | string>): Promise<AccumulateStats & { logp: Float32Array; entropy: Float32Array }>;
-  logprobs(batch: NativeBatch, opts: { adapter?: boolean; temperature?: number }): Promise<{ logp: Float32Array; entropy: Float32Array }>;
-  step(): Promise<OptimizerStepResult & { step: number; clipCoef: number }>;
-  zeroGrad(): Promise<void>;
-  merge(): Promise<void>;
-  unmerge(): Promise<void>;
-  saveState(dir: string, extraJson: string): Promise<void>;
-  loadState(dir: string): Promise<string>;
-  saveModel(dir: string): Promise<void>;
-  saveAdapter(dir: string): Promise<void>;
-  loadAdapter(dir: string): Promise<void>;
-}
-interface NativeTrainerClass {
-  create(model: NativeModel, opts: Record<string, unknown>): Promise<NativeTrainer>;
-}
-function addonClasses(): { Trainer: NativeTrainerClass } {
-  const a = native() as unknown as { Trainer?: NativeTrainerClass };
-  if (!a.Trainer) throw new Error('the native addon has no Trainer: rebuild it with `make build`');
-  return { Trainer: a.Trainer };
-}
 
 export interface Policy {
   engine: TrainEngine;
@@ -60,7 +29,8 @@ export function describeDevice(c: Pick<TrainConfig, 'device' | 'threads'>): stri
   const info = native().backendInfo();
   if (c.device === 'cuda' && !info.cudaCompiled) throw new Error("device 'cuda' requested but this build has no CUDA backend; use device: cpu (or auto)");
   if (c.threads > 0) native().setThreads(c.threads);
-  const isa = info.avx512bf16 ? 'AVX-512 BF16' : info.avx512 ? 'AVX-512' : info.avx2 ? 'AVX2' : 'portable';
+  const f = native().cpuFeatures();
+  const isa = f.avx512f && f.avx512bf16 ? 'AVX-512 + BF16' : f.avx512f ? 'AVX-512' : f.avx2 ? 'AVX2' : 'portable';
   return `cpu (${c.threads > 0 ? c.threads : native().backendInfo().threads} threads, ${isa})`;
 }
 
@@ -105,20 +75,18 @@ export class SamplerGenerator implements Generator {
   }
 }
 
-function nativeBatch(b: PackedBatch, withLoss: boolean, ref: Float32Array | null): NativeBatch {
-  const out: NativeBatch = { tokens: b.tokens, offsets: b.cuSeqlens, mask: b.completionMask };
-  if (withLoss) {
-    out.advantages = b.advantages;
-    out.oldLogp = b.oldLogprobs;
-    if (ref) out.refLogp = ref;
-  }
-  return out;
-}
-
-/** Target modules as the engine takes them: a list of suffixes, or one regex string when any entry is a regex. */
-function targetModules(list: readonly string[]): string[] | string {
-  const isRegex = (m: string) => /[\\^$*+?()[\]|]/.test(m);
-  return list.some(isRegex) ? list.map((m) => (isRegex(m) ? `(${m})` : `(.*\\.${m.replace(/\./g, '\\.')}$)`)).join('|') : [...list];
+/** The engine's per-sequence form of a packed micro-batch (views, no copies). */
+function toTrainBatch(b: PackedBatch, ref: Float32Array | null): TrainBatch {
+  const S = b.cuSeqlens.length - 1;
+  const part = <T extends Int32Array | Float32Array>(x: T, i: number) => x.subarray(b.cuSeqlens[i], b.cuSeqlens[i + 1]) as T;
+  const idx = Array.from({ length: S }, (_, i) => i);
+  return {
+    sequences: idx.map((i) => part(b.tokens, i)),
+    completionMasks: idx.map((i) => part(b.completionMask, i)),
+    advantages: b.advantages,
+    oldLogprobs: idx.map((i) => part(b.oldLogprobs, i)),
+    ...(ref ? { refLogprobs: idx.map((i) => part(ref, i)) } : {}),
+  };
 }
 
 class NativeTrainEngine implements TrainEngine {
@@ -127,12 +95,11 @@ class NativeTrainEngine implements TrainEngine {
   readonly trainableParameters: number;
 
   constructor(
-    private readonly trainer: NativeTrainer,
-    private readonly model: LfmModel,
-    private readonly modelDir: string,
+    private readonly trainer: TrainerEngine,
+    model: LfmModel,
     private readonly config: TrainConfig,
     private readonly generator: SamplerGenerator,
-    private readonly reference: NativeTrainer | null,
+    private readonly reference: TrainerEngine | null,
   ) {
     const info = trainer.info();
     this.mode = info.mode;
@@ -141,9 +108,9 @@ class NativeTrainEngine implements TrainEngine {
   }
 
   async accumulate(batch: PackedBatch, ref: Float32Array | null, l: LossSettings): Promise<AccumulateStats> {
-    const r = await this.trainer.accumulate(nativeBatch(batch, true, ref), {
+    const r = await this.trainer.accumulate(toTrainBatch(batch, ref), {
       lossType: l.lossType,
-      epsilonLow: l.epsilonLow,
+      epsilon: l.epsilonLow,
       epsilonHigh: l.epsilonHigh,
       beta: l.beta,
       temperature: l.temperature,
@@ -151,7 +118,16 @@ class NativeTrainEngine implements TrainEngine {
       tokenNormalizer: l.tokenNormalizer,
       sequenceNormalizer: l.sequenceNormalizer,
     });
-    return { loss: r.loss, tokens: r.tokens, klSum: r.klSum, entropySum: r.entropySum, clipLow: r.clipLow, clipHigh: r.clipHigh, clipRegion: r.clipRegion };
+    // Back to sums over tokens, so micro-batches of different sizes combine exactly.
+    return {
+      loss: r.loss,
+      tokens: r.tokens,
+      klSum: r.meanKl * r.tokens,
+      entropySum: r.meanEntropy * r.tokens,
+      clipLow: r.clipRatio.low * r.tokens,
+      clipHigh: r.clipRatio.high * r.tokens,
+      clipRegion: r.clipRatio.region * r.tokens,
+    };
   }
 
   async step(): Promise<OptimizerStepResult> {
@@ -164,10 +140,13 @@ class NativeTrainEngine implements TrainEngine {
   }
 
   async referenceLogprobs(batch: PackedBatch, temperature: number): Promise<Float32Array> {
-    const b = nativeBatch(batch, false, null);
-    if (this.mode === 'lora') return (await this.trainer.logprobs(b, { adapter: false, temperature })).logp;
-    if (!this.reference) throw new Error('no reference model loaded (beta = 0 at start)');
-    return (await this.reference.logprobs(b, { adapter: false, temperature })).logp;
+    const ref = this.mode === 'lora' ? this.trainer : this.reference;
+    if (!ref) throw new Error('no reference model loaded (beta was 0 at start)');
+    const tb = toTrainBatch(batch, null);
+    const r = await ref.computeLogprobs(tb.sequences, tb.completionMasks, { adapter: false, temperature });
+    const out = new Float32Array(batch.tokens.length);
+    r.logprobs.forEach((lp, i) => out.set(lp, batch.cuSeqlens[i]));
+    return out;
   }
 
   async beginGeneration(): Promise<void> {
@@ -182,68 +161,17 @@ class NativeTrainEngine implements TrainEngine {
   }
 
   async saveWeights(dir: string): Promise<void> {
-    if (this.mode === 'full') {
-      await this.trainer.saveModel(dir);
-      const cfg = JSON.parse(readFileSync(join(this.modelDir, 'config.json'), 'utf8')) as Record<string, unknown>;
-      writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, torch_dtype: 'bfloat16' }, null, 2) + '\n');
-      return;
-    }
-    await this.trainer.saveAdapter(dir);
-    if (!existsSync(join(dir, 'adapter_config.json'))) writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify(adapterConfig(this.config), null, 2) + '\n');
+    if (this.mode === 'full') await this.trainer.saveModel(dir);
+    else await this.trainer.saveAdapter(dir, this.config.model);
   }
 
   saveState(dir: string, extraJson: string): Promise<void> {
-    return this.trainer.saveState(dir, extraJson);
+    return this.trainer.saveState(dir, JSON.parse(extraJson));
   }
 
-  loadState(dir: string): Promise<string> {
-    return this.trainer.loadState(dir);
+  async loadState(dir: string): Promise<string> {
+    return JSON.stringify(await this.trainer.loadState(dir));
   }
-}
-
-/** PEFT adapter_config.json of a run (grpo.md §9.3). */
-export function adapterConfig(c: TrainConfig): Record<string, unknown> {
-  return {
-    peft_type: 'LORA',
-    task_type: 'CAUSAL_LM',
-    base_model_name_or_path: c.model,
-    revision: null,
-    r: c.lora.r,
-    lora_alpha: c.lora.lora_alpha,
-    lora_dropout: c.lora.lora_dropout,
-    target_modules: c.lora.target_modules,
-    exclude_modules: null,
-    bias: 'none',
-    fan_in_fan_out: false,
-    use_rslora: c.lora.use_rslora,
-    use_dora: false,
-    modules_to_save: null,
-    layers_to_transform: null,
-    rank_pattern: {},
-    alpha_pattern: {},
-    init_lora_weights: true,
-    inference_mode: true,
-  };
-}
-
-function trainerOptions(c: TrainConfig): Record<string, unknown> {
-  return {
-    mode: c.use_peft ? 'lora' : 'full',
-    ...(c.use_peft ? { lora: { r: c.lora.r, alpha: c.lora.lora_alpha, useRslora: c.lora.use_rslora, targetModules: targetModules(c.lora.target_modules), seed: c.seed } } : {}),
-    optimizer: {
-      lr: c.learning_rate,
-      beta1: c.adam_beta1,
-      beta2: c.adam_beta2,
-      eps: c.adam_epsilon,
-      weightDecay: c.weight_decay,
-      maxGradNorm: c.max_grad_norm,
-      schedule: c.lr_scheduler_type,
-      warmupSteps: c.warmup_steps,
-      totalSteps: c.max_steps,
-    },
-    precision: c.precision,
-    maxPassTokens: c.micro_batch_tokens,
-  };
 }
 
 /** Loads model, tokenizer, trainer and sampler for training with config `c`. */
@@ -254,16 +182,34 @@ export async function loadPolicy(modelDir: string, c: TrainConfig): Promise<Poli
   if (tokenizer.vocabSize > model.config.vocabSize) {
     throw new Error(`${modelDir}: tokenizer has ${tokenizer.vocabSize} tokens but the model only ${model.config.vocabSize}`);
   }
-  const { Trainer } = addonClasses();
-  const trainer = await Trainer.create(model.native, trainerOptions(c));
-  let reference: NativeTrainer | null = null;
+  const optimizer = {
+    learningRate: c.learning_rate,
+    schedule: c.lr_scheduler_type,
+    warmupSteps: c.warmup_steps,
+    totalSteps: c.max_steps,
+    weightDecay: c.weight_decay,
+    beta1: c.adam_beta1,
+    beta2: c.adam_beta2,
+    eps: c.adam_epsilon,
+    maxGradNorm: c.max_grad_norm,
+  };
+  const trainer = await TrainerEngine.create(model, {
+    mode: c.use_peft ? 'lora' : 'full',
+    ...(c.use_peft
+      ? { lora: { r: c.lora.r, loraAlpha: c.lora.lora_alpha, targetModules: c.lora.target_modules, useRslora: c.lora.use_rslora, loraDropout: c.lora.lora_dropout, seed: c.seed } }
+      : {}),
+    optimizer,
+    precision: c.precision,
+    maxPassTokens: c.micro_batch_tokens,
+  });
+  let reference: TrainerEngine | null = null;
   if (!c.use_peft && c.beta > 0) {
-    // A frozen copy of the starting weights; a rank-1 adapter that is never enabled makes its logprobs() available.
+    // A frozen copy of the starting weights; a rank-1 adapter that is never enabled gives it computeLogprobs().
     const refModel = await LfmModel.load(modelDir, { dtype: c.weights_dtype });
-    reference = await Trainer.create(refModel.native, { mode: 'lora', lora: { r: 1, alpha: 1, targetModules: ['q_proj'] }, optimizer: { lr: 0 } });
+    reference = await TrainerEngine.create(refModel, { mode: 'lora', lora: { r: 1, loraAlpha: 1, targetModules: ['q_proj'], useRslora: false }, optimizer: { learningRate: 0 } });
   }
   const generator = new SamplerGenerator(model, c.precision);
-  const engine = new NativeTrainEngine(trainer, model, modelDir, c, generator, reference);
+  const engine = new NativeTrainEngine(trainer, model, c, generator, reference);
   return { engine, generator, tokenizer, device, close: () => {} };
 }
 
@@ -284,24 +230,19 @@ export interface EvalPolicy {
  */
 export async function loadEvalPolicy(dir: string, opts: { baseDir?: string; device: TrainConfig['device']; threads: number; precision: 'exact' | 'fast' }): Promise<EvalPolicy> {
   const device = describeDevice({ device: opts.device, threads: opts.threads });
-  const adapterPath = join(dir, 'adapter_config.json');
+  const adapterPath = join(dir, ADAPTER_CONFIG_FILE);
   if (!existsSync(adapterPath)) {
     const model = await LfmModel.load(dir);
     return { generator: new SamplerGenerator(model, opts.precision), tokenizer: Tokenizer.fromDir(dir), device, source: dir, close: () => {} };
   }
-  const ac = JSON.parse(readFileSync(adapterPath, 'utf8')) as { r: number; lora_alpha: number; target_modules: string[] | string; use_rslora?: boolean; base_model_name_or_path?: string };
-  const base = opts.baseDir ?? ac.base_model_name_or_path;
+  const { readAdapterConfig } = await import('../engine/peft.ts');
+  const ac = readAdapterConfig(dir);
+  const base = opts.baseDir ?? ac.baseModelNameOrPath;
   if (!base) throw new Error(`${adapterPath} names no base model: pass --base <model folder>`);
   const { resolveModel } = await import('../io/hub.ts');
   const baseDir = (await resolveModel(base)).dir;
   const model = await LfmModel.load(baseDir);
-  const { Trainer } = addonClasses();
-  const trainer = await Trainer.create(model.native, {
-    mode: 'lora',
-    lora: { r: ac.r, alpha: ac.lora_alpha, useRslora: ac.use_rslora ?? false, targetModules: Array.isArray(ac.target_modules) ? targetModules(ac.target_modules) : ac.target_modules },
-    optimizer: { lr: 0 },
-  });
-  await trainer.loadAdapter(dir);
+  const trainer = await TrainerEngine.fromAdapter(model, dir, { optimizer: { learningRate: 0 } });
   await trainer.merge();
   const tokDir = existsSync(join(dir, 'tokenizer.json')) ? dir : baseDir;
   return { generator: new SamplerGenerator(model, opts.precision), tokenizer: Tokenizer.fromDir(tokDir), device, source: baseDir, close: () => {} };

@@ -20,7 +20,9 @@ export async function openEnvironment(c: Pick<TrainConfig, 'env_url' | 'miniwob_
   }
   let pool: EnvPool;
   try {
-    pool = await EnvPool.launch({ miniwobUrl: c.miniwob_url ?? undefined, maxSteps: c.max_env_steps });
+    // Page loads share the CPU with sampling and training (and, in training, with many other pages): a generous load
+    // timeout avoids replaying rounds on a busy machine.
+    pool = await EnvPool.launch({ miniwobUrl: c.miniwob_url ?? undefined, maxSteps: c.max_env_steps, pageTimeoutMs: 20_000 });
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0];
     throw new Error(`cannot start the browser environment: ${msg}${/No Chromium found|CHROMIUM_PATH/.test(msg) ? '' : ' (check CHROMIUM_PATH, or run `make browser`)'}`);
