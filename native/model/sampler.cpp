@@ -92,31 +92,41 @@ double sampler_uniform(uint64_t seed, uint64_t seq, uint64_t step) {
   return double(x >> 11) * 0x1.0p-53;
 }
 
-void sampling_distribution(const float* logits, int64_t vocab, const SamplingParams& p, const SeenSet* seen,
-                           const int32_t* allowed, int64_t n_allowed, SamplerScratch& s) {
-  // 1. candidates (ascending ids)
+namespace {
+
+// Steps 1–2: s.a[j] = penalised logit of candidate j (id = allowed[j], or j for the whole vocabulary). Returns the
+// candidate count and whether any penalty was applied.
+int64_t load_candidates(const float* logits, int64_t vocab, const SamplingParams& p, const SeenSet* seen,
+                        const int32_t* allowed, int64_t n_allowed, SamplerScratch& s, bool* penalised) {
   const int64_t n = allowed ? n_allowed : vocab;
   LFM2_CHECK(n >= 1, "sampler: no candidate tokens");
-  s.cand.resize(size_t(n));
   s.a.resize(size_t(n));
-  for (int64_t j = 0; j < n; ++j) {
-    const int32_t id = allowed ? allowed[j] : int32_t(j);
-    s.cand[size_t(j)] = id;
-    s.a[size_t(j)] = double(logits[id]);
-  }
-  // 2. repetition penalty on seen tokens
-  if (p.repetition_penalty != 1.0 && seen) {
+  for (int64_t j = 0; j < n; ++j) s.a[size_t(j)] = double(logits[allowed ? allowed[j] : j]);
+  *penalised = false;
+  if (p.repetition_penalty != 1.0 && seen && !seen->ids().empty()) {
+    *penalised = true;
     const double r = p.repetition_penalty;
     auto penalise = [&](size_t j) { s.a[j] = s.a[j] > 0 ? s.a[j] / r : s.a[j] * r; };
-    if (!allowed) {
-      for (int32_t id : seen->ids()) penalise(size_t(id));
-    } else {
-      for (int32_t id : seen->ids()) {
-        auto it = std::lower_bound(s.cand.begin(), s.cand.end(), id);
-        if (it != s.cand.end() && *it == id) penalise(size_t(it - s.cand.begin()));
+    for (int32_t id : seen->ids()) {
+      if (!allowed) {
+        penalise(size_t(id));
+      } else {
+        const int32_t* it = std::lower_bound(allowed, allowed + n, id);
+        if (it != allowed + n && *it == id) penalise(size_t(it - allowed));
       }
     }
   }
+  return n;
+}
+
+}  // namespace
+
+void sampling_distribution(const float* logits, int64_t vocab, const SamplingParams& p, const SeenSet* seen,
+                           const int32_t* allowed, int64_t n_allowed, SamplerScratch& s) {
+  bool penalised = false;
+  const int64_t n = load_candidates(logits, vocab, p, seen, allowed, n_allowed, s, &penalised);
+  s.cand.resize(size_t(n));
+  for (int64_t j = 0; j < n; ++j) s.cand[size_t(j)] = allowed ? allowed[j] : int32_t(j);
   s.dist.ids.clear();
   s.dist.probs.clear();
   // 3. greedy
@@ -151,14 +161,14 @@ void sampling_distribution(const float* logits, int64_t vocab, const SamplingPar
     double kept = 0, pmax = 0;
     for (int64_t j = 0; j < n; ++j) kept += pr[size_t(j)], pmax = std::max(pmax, pr[size_t(j)]);
     const double target = p.top_p * kept;
-    double t = pmax * 1e-3;
+    double t = pmax * 0.1;
     for (;;) {
       s.order.clear();
       double mass = 0;
       for (int64_t j = 0; j < n; ++j)
         if (pr[size_t(j)] > 0 && pr[size_t(j)] >= t) s.order.push_back(int32_t(j)), mass += pr[size_t(j)];
       if (mass >= target || t == 0) break;
-      t = t < 1e-280 ? 0 : t * 1e-3;
+      t = t < 1e-280 ? 0 : t * 1e-2;
     }
     std::sort(s.order.begin(), s.order.end(), before);
     double cum = 0;
@@ -197,25 +207,50 @@ void sampling_distribution(const float* logits, int64_t vocab, const SamplingPar
 
 TokenChoice choose_token(const float* logits, int64_t vocab, const SamplingParams& p, const SeenSet* seen,
                          const int32_t* allowed, int64_t n_allowed, double u, SamplerScratch& s) {
-  sampling_distribution(logits, vocab, p, seen, allowed, n_allowed, s);
-  const auto& d = s.dist;
-  size_t pick = d.ids.size() - 1;
-  double cum = 0;
-  for (size_t i = 0; i < d.ids.size(); ++i) {
-    cum += d.probs[i];
-    if (cum > u) {
-      pick = i;
-      break;
-    }
-  }
   TokenChoice c;
-  c.token = d.ids[pick];
-  c.sample_logprob = float(std::log(d.probs[pick]));
-  const double lse1 = log_sum_exp(logits, vocab, 1.0);
-  c.logprob = float(double(logits[c.token]) - lse1);
+  const bool unfiltered = !p.greedy() && p.top_k <= 0 && p.top_p >= 1.0 && p.min_p <= 0;
+  bool penalised = false;
+  if (unfiltered) {
+    // Common rollout case (no filter): one exp pass, and the draw walks the unnormalised weights against u·Z,
+    // which is step 8 without building the kept list.
+    const int64_t n = load_candidates(logits, vocab, p, seen, allowed, n_allowed, s, &penalised);
+    const double inv_t = 1.0 / p.temperature;
+    double m = -std::numeric_limits<double>::infinity();
+    for (int64_t j = 0; j < n; ++j) m = std::max(m, s.a[size_t(j)] * inv_t);
+    double z = 0;
+    for (int64_t j = 0; j < n; ++j) z += (s.a[size_t(j)] = std::exp(s.a[size_t(j)] * inv_t - m));
+    const double target = u * z;
+    int64_t pick = -1;
+    double cum = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      cum += s.a[size_t(j)];
+      if (s.a[size_t(j)] > 0) pick = j;  // last positive weight: the fallback when rounding leaves cum ≤ target
+      if (cum > target && s.a[size_t(j)] > 0) break;
+    }
+    c.token = allowed ? allowed[pick] : int32_t(pick);
+    c.sample_logprob = float(std::log(s.a[size_t(pick)] / z));
+  } else {
+    sampling_distribution(logits, vocab, p, seen, allowed, n_allowed, s);
+    const auto& d = s.dist;
+    size_t pick = d.ids.size() - 1;
+    double cum = 0;
+    for (size_t i = 0; i < d.ids.size(); ++i) {
+      cum += d.probs[i];
+      if (cum > u) {
+        pick = i;
+        break;
+      }
+    }
+    c.token = d.ids[pick];
+    c.sample_logprob = float(std::log(d.probs[pick]));
+  }
+  // Whole-vocabulary log-probs; the sampled distribution already is that one when nothing altered the logits.
+  const bool plain = unfiltered && !allowed && !penalised;
+  c.logprob = plain && p.temperature == 1.0 ? c.sample_logprob : float(double(logits[c.token]) - log_sum_exp(logits, vocab, 1.0));
   if (p.temperature > 0 && p.temperature != 1.0) {
     const double inv_t = 1.0 / p.temperature;
-    c.temp_logprob = float(double(logits[c.token]) * inv_t - log_sum_exp(logits, vocab, inv_t));
+    c.temp_logprob = plain ? c.sample_logprob
+                           : float(double(logits[c.token]) * inv_t - log_sum_exp(logits, vocab, inv_t));
   } else {
     c.temp_logprob = c.logprob;
   }

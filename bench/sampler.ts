@@ -1,0 +1,120 @@
+// Batched sampler throughput on LFM2-350M shapes (random weights, same folder as bench/llamacpp.ts), 2 threads:
+//   - aggregate decode tok/s at 1, 8 and 32 concurrent sequences (8-token distinct prompts, 32 new tokens each,
+//     temperature 1: tokens fed per decode step × steps / decode time, sampling included);
+//   - one GRPO group: 8 samples × 32 tokens from a 600-token prompt, cold cache, against the same prompt's prefill
+//     alone (the group should cost about one prefill plus 31 batch-8 decode steps);
+//   - the same group again with the prompt in the prefix cache;
+// and, where node-llama-cpp loads, llama.cpp's prefill / batch-1 / batch-8 decode on the same weights (F16 GGUF),
+// so both engines appear in one table from one run.
+// Run alone: `npx tsx bench/sampler.ts [--quick] [--no-peer]`.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { LfmModel } from '../lib/engine/model.ts';
+import { native } from '../lib/engine/native.ts';
+import { Sampler } from '../lib/engine/sampler.ts';
+import { mulberry32 } from '../lib/engine/init-weights.ts';
+import type { BenchContext, BenchRow } from './types.ts';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+function ensureModel(log: (m: string) => void): string {
+  const dir = join(root, '.cache', 'bench', 'lfm2-350m-seed0-bf16');
+  if (!existsSync(join(dir, 'model.safetensors')) || !existsSync(join(dir, 'config.json'))) {
+    mkdirSync(dirname(dir), { recursive: true });
+    log('creating a random lfm2-350m model for benchmarks');
+    execFileSync(process.execPath, [join(root, 'bin', 'lfm2-rl.js'), 'init-model', '--preset', 'lfm2-350m', '--seed', '0', '--dtype', 'bf16', '--out', dir], {
+      cwd: root,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+  }
+  return dir;
+}
+
+function tokens(n: number, seed: number, V: number): number[] {
+  const r = mulberry32(seed);
+  return Array.from({ length: n }, () => 10 + Math.floor(r() * (V - 10)));
+}
+
+export async function benchSampler(ctx: Partial<BenchContext> = {}): Promise<BenchRow[]> {
+  const log = ctx.log ?? ((m: string) => process.stderr.write(`  ${m}\n`));
+  const quick = ctx.quick ?? false;
+  const args = ctx.args ?? [];
+  const threads = 2;
+  native().setThreads(threads);
+  const dir = ensureModel(log);
+  const model = await LfmModel.load(dir);
+  const V = model.config.vocabSize;
+  const engine = 'lfm2-rl';
+  const base = { engine, weights: model.info.dtype.toUpperCase(), threads };
+  const rows: BenchRow[] = [];
+  const newTokens = quick ? 8 : 32;
+
+  // ---- aggregate decode throughput by concurrency
+  const decodeRate: Record<number, number> = {};
+  for (const B of quick ? [1, 8] : [1, 8, 32]) {
+    const sampler = new Sampler(model, { cacheBytes: 0 });
+    const reqs = Array.from({ length: B }, (_, i) => ({ prompt: tokens(8, 1000 + i, V) }));
+    const out = await sampler.generate(reqs, { maxNewTokens: newTokens, stopTokenIds: [], seed: 1 });
+    const st = out.stats;
+    const rate = (B * st.decodeSteps) / (st.decodeMs / 1000);
+    decodeRate[B] = rate;
+    log(`decode batch ${B}: ${st.decodeSteps} steps in ${st.decodeMs.toFixed(0)} ms → ${rate.toFixed(1)} tok/s`);
+    rows.push({ workload: `decode, batch ${B}`, ...base, 'tok/s': rate, 'ms/step': st.decodeMs / st.decodeSteps, 'vs batch 1': rate / decodeRate[1] });
+  }
+
+  // ---- one GRPO group from a 600-token prompt
+  const promptLen = quick ? 128 : 600;
+  const prompt = tokens(promptLen, 7, V);
+  {
+    const sampler = new Sampler(model, { cacheBytes: 0 });
+    const alone = await sampler.generate([{ prompt }], { maxNewTokens: 1, stopTokenIds: [] });
+    const prefillMs = alone.stats.prefillMs;
+    log(`prefill ${promptLen} tokens alone: ${prefillMs.toFixed(0)} ms`);
+    rows.push({ workload: `prefill, one ${promptLen}-token prompt`, ...base, 'tok/s': promptLen / (prefillMs / 1000), 'total ms': prefillMs });
+    const cold = new Sampler(model);
+    const g = await cold.generate([{ prompt, n: 8 }], { maxNewTokens: newTokens, stopTokenIds: [], seed: 2 });
+    log(`group 8×${newTokens} cold: ${g.stats.totalMs.toFixed(0)} ms (prefill ${g.stats.prefillMs.toFixed(0)}, decode ${g.stats.decodeMs.toFixed(0)})`);
+    rows.push({
+      workload: `GRPO group 8 × ${newTokens} from ${promptLen} tokens, cold`,
+      ...base,
+      'tok/s': (8 * newTokens) / (g.stats.totalMs / 1000),
+      'total ms': g.stats.totalMs,
+      'prefill ms': g.stats.prefillMs,
+      'decode ms': g.stats.decodeMs,
+      'total / one prefill': g.stats.totalMs / prefillMs,
+    });
+    const w = await cold.generate([{ prompt, n: 8 }], { maxNewTokens: newTokens, stopTokenIds: [], seed: 3 });
+    rows.push({
+      workload: `GRPO group 8 × ${newTokens} from ${promptLen} tokens, prompt cached`,
+      ...base,
+      'tok/s': (8 * newTokens) / (w.stats.totalMs / 1000),
+      'total ms': w.stats.totalMs,
+      'prefill ms': w.stats.prefillMs,
+      'decode ms': w.stats.decodeMs,
+      'total / one prefill': w.stats.totalMs / prefillMs,
+    });
+  }
+
+  // ---- llama.cpp peer on the same weights, same run
+  if (!args.includes('--no-peer')) {
+    try {
+      const { benchLlamaCpp } = await import('./llamacpp.ts');
+      const peer = await benchLlamaCpp({ log, quick, dtypes: ['f16'], threads, batch: 8, decodeTokens: newTokens, repeats: 1, args: [] });
+      rows.push(...peer);
+    } catch (e) {
+      log(`llama.cpp peer unavailable: ${(e as Error).message}`);
+      rows.push({ workload: 'llama.cpp peer', engine: 'llama.cpp', note: `unavailable: ${(e as Error).message.split('\n')[0]}` });
+    }
+  }
+  return rows;
+}
+
+export default benchSampler;
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const argv = process.argv.slice(2);
+  const rows = await benchSampler({ quick: argv.includes('--quick'), args: argv });
+  console.table(rows);
+}
