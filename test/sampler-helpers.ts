@@ -29,7 +29,7 @@ export async function smallVocabModel(vocab: number, seed = 11, std = 0.5): Prom
   const config = { ...presetConfig('tiny'), vocab_size: vocab, bos_token_id: 1, eos_token_id: 2, pad_token_id: 0, torch_dtype: 'float32' };
   const tensors = lfm2TensorSpecs(config).map((s) => {
     const v = tensorValues(s, seed, std);
-    return { name: s.name, dtype: 'F32', shape: s.shape, data: new Uint8Array(v.buffer, v.byteOffset, v.byteLength) };
+    return { name: s.name, dtype: 'F32' as const, shape: s.shape, data: new Uint8Array(v.buffer, v.byteOffset, v.byteLength) };
   });
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
   writeSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' });
