@@ -92,6 +92,16 @@ describe.each([
     expect(none.logits.length).toBe(0);
   });
 
+  it('training-mode storage (every layer keeps its activations) gives bit-identical results', async () => {
+    const seqs = [randomTokens(7, 512, 31), randomTokens(3, 512, 32)];
+    const plain = await model.forward(seqs, { logits: 'all', hidden: true });
+    const kept = await model.forward(seqs, { logits: 'all', hidden: true, retainActivations: true });
+    expect(kept.logits).toEqual(plain.logits);
+    expect(kept.hidden).toEqual(plain.hidden);
+    // And back to inference storage afterwards.
+    expect((await model.forward(seqs, { logits: 'all' })).logits).toEqual(plain.logits);
+  });
+
   it("'fast' precision stays close to the exact path", async () => {
     const s = randomTokens(12, 512, 8);
     const exact = await model.logits(s);

@@ -131,6 +131,20 @@ describe('calls', () => {
     await expectStillWorks();
   });
 
+  it('positions beyond max_position_embeddings are rejected, for fresh sequences and states', async () => {
+    const d = variant('shortctx', (t) => t);
+    const cfg = JSON.parse(readFileSync(join(good, 'config.json'), 'utf8'));
+    cfg.max_position_embeddings = 16;
+    writeFileSync(join(d, 'config.json'), JSON.stringify(cfg));
+    const m = await LfmModel.load(d);
+    await expect(m.forward([new Array(17).fill(1)])).rejects.toThrow(/17 positions exceed the model's context \(max_position_embeddings = 16\)/);
+    expect((await m.forward([new Array(16).fill(1)])).logits.length).toBe(512);
+    const s = m.createState();
+    await m.prefill(s, new Array(10).fill(2));
+    await expect(m.prefill(s, new Array(7).fill(2))).rejects.toThrow(/exceed the model's context/);
+    expect(s.length).toBe(10);
+  });
+
   it('state misuse: duplicates, foreign model, busy, length mismatch; a rejected call leaves the state unchanged', async () => {
     const other = await LfmModel.load(good);
     const s = model.createState();

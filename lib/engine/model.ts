@@ -27,6 +27,8 @@ export interface ForwardOptions {
   hidden?: boolean;
   /** 'exact' (default): FP32 activations, weights upcast exactly. 'fast': BF16 activation rounding in GEMMs. */
   precision?: PrecisionMode;
+  /** Run with training-mode storage (every layer keeps its activations for a backward pass); same results. */
+  retainActivations?: boolean;
 }
 
 /** Converts token ids to an Int32Array, rejecting non-integers early with a clear message. */

@@ -73,7 +73,7 @@ export interface NativeModel {
   info(): NativeModelInfo;
   forward(
     seqs: Int32Array[],
-    opts?: { logits?: LogitsSelection; hidden?: boolean; precision?: PrecisionMode },
+    opts?: { logits?: LogitsSelection; hidden?: boolean; precision?: PrecisionMode; retainActivations?: boolean },
   ): Promise<NativeForwardResult>;
   createState(): NativeGenerationState;
   /** Appends chunks[i] to states[i] (prefill, chunked prefill or one-token decode, all sequences in one pass). */

@@ -3,7 +3,8 @@
 //
 //   Model.load(dir, { dtype?: 'auto'|'bf16'|'f32' }) → Promise<Model>
 //   model.info() → { config, parameterCount, dtype, tensors: [{ name, shape, dtype, source }] }
-//   model.forward(seqs: Int32Array[], { logits?: 'all'|'last'|'none', hidden?: boolean, precision?: 'exact'|'fast' })
+//   model.forward(seqs: Int32Array[], { logits?: 'all'|'last'|'none', hidden?: boolean, precision?: 'exact'|'fast',
+//                 retainActivations?: boolean /* training-mode storage: every layer keeps its activations */ })
 //       → Promise<{ logits: Float32Array [R, V], logitRows: Int32Array [R], vocab, hidden?: Float32Array [T, C] }>
 //   model.createState() → GenerationState
 //   model.advance(states: GenerationState[], chunks: Int32Array[], { logits?, precision? }) → Promise<same as forward>
@@ -156,7 +157,7 @@ class StateWrap : public Napi::ObjectWrap<StateWrap> {
   Napi::Value fork(const Napi::CallbackInfo& info) {
     auto b = usable(info.Env(), nullptr, "fork");
     auto nb = std::make_shared<StateBox>();
-    nb->st = std::make_unique<GenerationState>(*b->st);
+    nb->st = b->st->fork();
     return make(info.Env(), model_, nb);
   }
   Napi::Value free(const Napi::CallbackInfo& info) {
@@ -277,6 +278,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     Napi::Value hv = opts.Get("hidden");
     if (!hv.IsUndefined() && !hv.IsBoolean()) throw Napi::TypeError::New(env, "forward: option hidden must be a boolean");
     bool want_hidden = hv.IsBoolean() && hv.As<Napi::Boolean>().Value();
+    Napi::Value rv = opts.Get("retainActivations");
+    if (!rv.IsUndefined() && !rv.IsBoolean())
+      throw Napi::TypeError::New(env, "forward: option retainActivations must be a boolean");
+    fo.training = rv.IsBoolean() && rv.As<Napi::Boolean>().Value();
     auto h = h_;
     return run_async<ForwardResult>(
         env,

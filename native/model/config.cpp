@@ -1,5 +1,6 @@
 #include "model/config.h"
 
+#include <climits>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -157,6 +158,8 @@ Lfm2Config parse_lfm2_config(std::string_view text, const std::string& source) {
   LFM2_CHECK(c.norm_eps > 0 && c.rope_theta > 0, source, ": norm_eps and rope_theta must be positive");
   c.tie_embedding = rd.boolean_or({"tie_word_embeddings", "tie_embedding"}, true);
   c.max_position_embeddings = rd.integer_or({"max_position_embeddings"}, 128000);
+  LFM2_CHECK(c.max_position_embeddings > 0 && c.max_position_embeddings <= INT32_MAX, source,
+             ": max_position_embeddings must be in [1, 2^31)");
   c.bos_token_id = rd.integer_or({"bos_token_id"}, 1);
   // eos_token_id may be a list in some configs; the first entry is the primary stop token.
   if (const json::Value* eos = first_of(root, {"eos_token_id"}); eos && eos->is_array()) {

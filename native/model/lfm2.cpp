@@ -22,6 +22,22 @@ size_t GenerationState::bytes() const {
   return n * sizeof(float);
 }
 
+std::unique_ptr<GenerationState> GenerationState::fork(int64_t extra_tokens) const {
+  auto s = std::make_unique<GenerationState>();
+  s->length = length;
+  s->conv_state = conv_state;
+  s->k_cache.resize(k_cache.size());
+  s->v_cache.resize(v_cache.size());
+  for (size_t i = 0; i < k_cache.size(); ++i) {
+    const size_t row = length > 0 ? k_cache[i].size() / size_t(length) : 0;
+    s->k_cache[i].reserve(k_cache[i].size() + row * size_t(extra_tokens));
+    s->v_cache[i].reserve(v_cache[i].size() + row * size_t(extra_tokens));
+    s->k_cache[i].assign(k_cache[i].begin(), k_cache[i].end());  // keeps the reserved capacity
+    s->v_cache[i].assign(v_cache[i].begin(), v_cache[i].end());
+  }
+  return s;
+}
+
 std::unique_ptr<Lfm2Model> Lfm2Model::load(const std::string& dir, WeightDTypeChoice dtype) {
   Lfm2Config cfg = load_lfm2_config(dir);
   Lfm2Weights w = load_lfm2_weights(dir, cfg, dtype);
@@ -230,8 +246,10 @@ void Lfm2Model::forward(const std::vector<SeqChunk>& chunks, ForwardActivations&
       LFM2_CHECK(c.state->k_cache.size() == n_attn && c.state->v_cache.size() == n_attn &&
                      c.state->conv_state.size() == conv_size,
                  "sequence ", i, ": generation state does not belong to this model");
-      LFM2_CHECK(c.state->length + c.n <= int64_t(INT32_MAX), "sequence ", i, ": position overflow");
     }
+    const int64_t end = (c.state ? c.state->length : 0) + c.n;
+    LFM2_CHECK(end <= cfg_.max_position_embeddings, "sequence ", i, ": ", end,
+               " positions exceed the model's context (max_position_embeddings = ", cfg_.max_position_embeddings, ")");
     T += c.n;
   }
   std::sort(seen.begin(), seen.end());

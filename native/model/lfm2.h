@@ -28,6 +28,9 @@ struct GenerationState {
   std::vector<float> conv_state;              // [n_conv_layers, 2, C]: per conv layer (u_{t-2}, u_{t-1})
 
   size_t bytes() const;
+  // Deep copy whose caches have room for `extra_tokens` more positions, so the first decode steps of a fork do not
+  // reallocate (and copy) its whole KV cache.
+  std::unique_ptr<GenerationState> fork(int64_t extra_tokens = 256) const;
 };
 
 struct SeqChunk {
