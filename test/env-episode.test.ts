@@ -313,7 +313,13 @@ function genProblem() {
     '<select id="multi" multiple><option>x</option><option>y</option><option>z</option></select>' +
     '<input id="cb" type="checkbox" aria-label="Box"><input id="txt" type="text" aria-label="Text">' +
     '<button id="dbl">Dbl</button><button id="hov">Hov</button><button id="clk">Clk</button>' +
-    '<div id="log" role="status" aria-label="log"></div>';
+    '<div id="log" role="status" aria-label="log"></div>' +
+    '<div style="position: relative"><button id="under">Under</button>' +
+    '<div id="cover" style="position: absolute; inset: 0; background: white"></div></div>' +
+    '<button id="far" style="position: absolute; top: 1500px">Far</button>';
+  document.getElementById('under').onclick = function () { log('under clicked'); };
+  document.getElementById('cover').onclick = function () { log('cover clicked'); };
+  document.getElementById('far').onclick = function () { this.textContent = 'Far clicked'; };
   document.getElementById('dbl').ondblclick = function () { log('dblclick'); };
   document.getElementById('hov').onmouseenter = function () { log('hover'); };
   document.getElementById('clk').onclick = function (e) { log('click shift=' + e.shiftKey); };
@@ -381,6 +387,21 @@ describe('every action runs through Playwright on the page', () => {
     expect(await act(`click('${b(/button 'Clk'/)}', button='right')`)).toMatch(/StaticText 'right click'/);
     expect(await act('scroll(0, 300)')).toMatch(/StaticText 'scrollY 300'/);
     await act('go_forward()');
+  });
+
+  it('clicks reach elements outside the viewport and land on whatever covers the target', async () => {
+    await ep.reset({ task: 'actions', seed: 0 });
+    expect(await act(`click('${b(/button 'Far'/)}')`)).toMatch(/button 'Far clicked'/);
+    // Covered: Playwright's actionability wait fails, the forced retry clicks the point, the cover gets the click.
+    const quick = await pool.newEpisode({ actionTimeoutMs: 200 });
+    try {
+      const o2 = await quick.reset({ task: 'actions', seed: 0 });
+      const r = await quick.step(`click('${bidOf(o2, /button 'Under'/)}')`);
+      expect(r.observation.last_action_error).toBe('');
+      expect(r.observation.axtree_txt).toMatch(/StaticText 'cover clicked'/);
+    } finally {
+      await quick.close();
+    }
   });
 });
 

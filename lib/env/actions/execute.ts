@@ -72,19 +72,84 @@ const WAIT_SCROLL_STABLE = `new Promise((resolve) => {
   requestAnimationFrame(tick);
 })`;
 
+/**
+ * Fast path for pointer actions. Playwright's actionable click costs ~20 protocol messages (scroll, two-frame stability
+ * wait, hit-target probe, input events). When one in-page check shows the element is already actionable, in the same
+ * sense Playwright means (attached, visible, enabled, not animating, and the element or a descendant is what gets hit
+ * at the click point), the mouse events go straight to that point: the outcome is Playwright's click, without the
+ * waiting. Anything else — frames, hidden, disabled, covered, animating — returns null and takes the locator path.
+ */
+function pointerTargetScript(bid: string, needEnabled: boolean): string {
+  return `(async () => {
+  const el = document.querySelector(${JSON.stringify(bidSelector(bid))});
+  if (!el) return 'notfound';
+  if (!el.isConnected || document.getAnimations().some((a) => a.playState === 'running')) return null;
+  const style = window.getComputedStyle(el);
+  if (style.visibility !== 'visible') return null;
+  if (${needEnabled} && (el.matches(':disabled') || el.closest('[aria-disabled="true"]'))) return null;
+  let rect = el.getClientRects()[0];
+  if (!rect || rect.width === 0 || rect.height === 0) return null;
+  const inView = (r) => r.left >= 0 && r.top >= 0 && r.right <= window.innerWidth && r.bottom <= window.innerHeight;
+  if (!inView(rect)) {
+    el.scrollIntoView({ block: 'center', inline: 'center', behavior: 'instant' });
+    // Input is routed with the last presented frame: let the new scroll offset reach the screen first.
+    await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+    rect = el.getClientRects()[0];
+    if (!rect || !inView(rect)) return null;
+  }
+  const x = rect.left + rect.width / 2, y = rect.top + rect.height / 2;
+  // Retargeted to the light DOM: an element inside a shadow root never matches and takes the locator path.
+  const hit = document.elementFromPoint(x, y);
+  if (!hit || !el.contains(hit)) return null;
+  return { x, y };
+})()`;
+}
+
+type Point = { x: number; y: number };
+
+/** Where to send pointer events for `bid` without waiting, or null when the locator path must decide. */
+async function pointerTarget(page: Page, bid: string, needEnabled: boolean): Promise<Point | null> {
+  if (!/^[0-9]+$/.test(bid)) return null; // frame-prefixed bids go through frame locators
+  const r = (await page.evaluate(pointerTargetScript(bid, needEnabled))) as Point | 'notfound' | null;
+  if (r === 'notfound') throw new ActionParseError('ValueError', `Could not find element with bid "${bid}"`);
+  return r;
+}
+
+async function withModifiers(page: Page, modifiers: readonly string[], f: () => Promise<void>): Promise<void> {
+  for (const m of modifiers) await page.keyboard.down(m);
+  try {
+    await f();
+  } finally {
+    for (const m of [...modifiers].reverse()) await page.keyboard.up(m);
+  }
+}
+
 export async function executeAction(page: Page, action: ParsedAction, o: ExecuteOptions): Promise<void> {
   const timeout = o.timeoutMs;
   const r = o.retryWithForce;
   switch (action.name) {
     case 'click':
     case 'dblclick': {
-      const el = await elementByBid(page, action.args.bid);
+      const { bid, button, modifiers } = action.args;
+      const pt = await pointerTarget(page, bid, true);
+      if (pt) {
+        const mouse = page.mouse;
+        const press = action.name === 'click' ? mouse.click.bind(mouse) : mouse.dblclick.bind(mouse);
+        await withModifiers(page, modifiers, () => press(pt.x, pt.y, { button }));
+        return;
+      }
+      const el = await elementByBid(page, bid);
       const opts = { button: action.args.button, modifiers: action.args.modifiers, timeout };
       const op = action.name === 'click' ? el.click.bind(el) : el.dblclick.bind(el);
       await withForceRetry(r, () => op(opts), () => op({ ...opts, force: true }));
       return;
     }
     case 'hover': {
+      const pt = await pointerTarget(page, action.args.bid, false);
+      if (pt) {
+        await page.mouse.move(pt.x, pt.y);
+        return;
+      }
       const el = await elementByBid(page, action.args.bid);
       await withForceRetry(r, () => el.hover({ timeout }), () => el.hover({ timeout, force: true }));
       return;
