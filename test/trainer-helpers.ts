@@ -1,0 +1,28 @@
+// Shared setup of the trainer tests: the tiny offline config with a fixed seed, runs in a temporary folder, and an
+// output stream that records what the user would see.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, type TrainConfig } from '../lib/io/config.ts';
+import type { ProgressStream } from '../lib/io/progress.ts';
+
+export const TINY_CONFIG = 'configs/tiny_click_test.yaml';
+
+/** A temporary root holding the tiny model (created on first use by the run) and the run folders. */
+export function tempRoot(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `lfm2-rl-${prefix}-`));
+}
+
+/** The tiny config with the model and runs under `root`, plus `--key value` overrides. */
+export function tinyConfig(root: string, overrides: string[] = []): TrainConfig {
+  return loadConfig(TINY_CONFIG, ['--model', join(root, 'model'), '--output_dir', join(root, 'runs'), ...overrides]);
+}
+
+export class CaptureStream implements ProgressStream {
+  text = '';
+  isTTY = false;
+  write(s: string): boolean {
+    this.text += s;
+    return true;
+  }
+}
