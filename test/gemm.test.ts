@@ -119,15 +119,18 @@ function runCase(impl: string, c: Case): void {
 
 const impls = native().gemmImpls().supported;
 
-// Shapes chosen around the kernels' blocking: register tile 6x16, cache blocks MC=144, KC=256, NC=2048, and the
-// small-M (<= 8 rows) streaming path of gemm_nt. None is a multiple of every block size.
+// Shapes chosen around the kernels' blocking: register tiles 6x16 (AVX2) and 12x32 (AVX-512), cache blocks
+// MC=144, KC=256|384, NC=2048, and the in-place small-M path of gemm_nt (M <= 64, tiles of 4, 2 and 1 rows of A
+// by 3 or 6 weight rows). None is a multiple of every block size.
 const SHAPES: [number, number, number][] = [
   [1, 1, 1],
   [1, 37, 300], // decode, single row
   [2, 19, 9],
   [5, 77, 129],
-  [8, 33, 17], // last size of the streaming path
-  [9, 50, 64], // first size of the packed path
+  [8, 33, 17],
+  [11, 50, 64], // 4-row blocks, then 2 and 1
+  [64, 13, 70], // largest M of the in-place path
+  [65, 20, 33], // smallest M of the packed path
   [13, 17, 1], // K = 1
   [31, 1, 40], // N = 1
   [150, 70, 300], // M > MC, K > KC, N not a multiple of 16
