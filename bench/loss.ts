@@ -4,7 +4,8 @@
 // blocks and per-row arrays) and the process's peak-RSS growth during the call (Linux VmHWM, reset before each run
 // through /proc/self/clear_refs). Inputs and gradient outputs are allocated beforehand and are the same for both.
 // Time: wall-clock of one forward+backward call, best of --loss-reps (default 2) alternating runs per version, both
-// on the same machine in the same process.
+// on the same machine in the same process; also the process CPU time of the call (all threads), which other work on
+// a shared machine inflates much less than wall time.
 // Two cases: LoRA (dH only) and full fine-tune (dH and dE += dlogitsᵀ·H).
 // Extra args: --loss-rows N (rows instead of 4096), --loss-chunk N (fused chunk rows, default 256), --loss-reps N.
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -73,24 +74,28 @@ export async function benchLoss(ctx: BenchContext): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   for (const fullFt of [false, true]) {
     // Fused and unfused alternate and each keeps its best time: other work on a shared machine only adds time.
-    const best = new Map<boolean, { ms: number; peak: number | null; work: number; loss: number }>();
+    const best = new Map<boolean, { ms: number; cpu: number; peak: number | null; work: number; loss: number }>();
     for (let rep = 0; rep < reps; rep++) {
       for (const fused of [true, false]) {
         const canReset = resetPeakRss();
         const before = process.memoryUsage().rss;
         const t0 = performance.now();
+        const c0 = process.cpuUsage();
         const st = ops.grpoLoss({ ...base, oldLogp, fused, dhidden, ...(fullFt ? { dhead } : {}) });
         const ms = performance.now() - t0;
+        const cu = process.cpuUsage(c0);
+        const cpu = (cu.user + cu.system) / 1e6;
         const peak = peakRss();
         const grow = canReset && peak !== undefined ? Math.max(0, peak - before) : null;
         const prev = best.get(fused);
         best.set(fused, {
           ms: Math.min(ms, prev?.ms ?? Infinity),
+          cpu: Math.min(cpu, prev?.cpu ?? Infinity),
           peak: grow === null ? null : Math.max(grow, prev?.peak ?? 0),
           work: st.workspaceBytes,
           loss: st.loss,
         });
-        ctx.log(`${fullFt ? 'full FT' : 'LoRA'} ${fused ? 'fused' : 'unfused'} rep ${rep}: ${ms.toFixed(0)} ms`);
+        ctx.log(`${fullFt ? 'full FT' : 'LoRA'} ${fused ? 'fused' : 'unfused'} rep ${rep}: ${ms.toFixed(0)} ms, cpu ${cpu.toFixed(1)} s`);
       }
     }
     for (const fused of [true, false]) {
@@ -102,6 +107,7 @@ export async function benchLoss(ctx: BenchContext): Promise<BenchRow[]> {
         'work MiB': b.work / MiB,
         'peak RSS +MiB': b.peak === null ? null : b.peak / MiB,
         'best ms': b.ms,
+        'cpu s': b.cpu,
         'rows/s': (N / b.ms) * 1000,
         loss: b.loss,
       });
@@ -111,6 +117,7 @@ export async function benchLoss(ctx: BenchContext): Promise<BenchRow[]> {
     const f = rows[i]!, u = rows[i + 1]!;
     f['mem saving ×'] = (u['work MiB'] as number) / (f['work MiB'] as number);
     f['speed ×'] = (u['best ms'] as number) / (f['best ms'] as number);
+    f['cpu speed ×'] = (u['cpu s'] as number) / (f['cpu s'] as number);
   }
   return rows;
 }
