@@ -71,7 +71,11 @@ describe('cancellation and concurrency', () => {
     const s = new Sampler(tm.model);
     const first = s.generate([{ prompt: p, n: 4 }], { maxNewTokens: 200, stopTokenIds: [] });
     await expect(s.generate([{ prompt: p }])).rejects.toThrow(/busy/);
+    expect(s.busy).toBe(true);
+    expect(() => s.cacheStats()).toThrow(/busy/);
+    expect(() => s.clearCache()).toThrow(/busy/);
     await first;
+    expect(s.busy).toBe(false);
     await expect(s.generate([{ prompt: p }], { maxNewTokens: 1 })).resolves.toBeDefined();
   });
 });

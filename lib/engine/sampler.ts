@@ -184,6 +184,11 @@ export class Sampler {
     return { results, stats: out.stats };
   }
 
+  /** True while a generate call runs; clearCache, setCacheBytes and cacheStats throw until it ends. */
+  get busy(): boolean {
+    return this.native.busy;
+  }
+
   /** Drops every cached prefix state. Call after any weight update: cached states belong to the old weights. */
   clearCache(): void {
     this.native.clearCache();

@@ -226,6 +226,7 @@ class SamplerWrap : public Napi::ObjectWrap<SamplerWrap> {
   }
 
   Napi::Value cache_stats(const Napi::CallbackInfo& info) {
+    require_idle(info.Env(), "cacheStats");  // a running generate holds the lock: never block the JS thread on it
     std::lock_guard<std::mutex> lk(core_->mu);
     return stats_to_js(info.Env(), core_->cache.stats());
   }
