@@ -27,6 +27,9 @@
 // The head is evaluated chunk_rows rows at a time, so at most one [chunk_rows, V] logits block exists at once.
 //
 // Clip statistics follow TRL: low = ρ < 1−ε_low with A < 0; high = ρ > 1+ε_high with A > 0; region = either.
+// Statistics are masked sums so micro-batches add up exactly; TRL's metrics are ratios over masked tokens:
+//   clip_ratio/low_mean = clip_low / tokens, clip_ratio/high_mean = clip_high / tokens,
+//   clip_ratio/region_mean = clip_region / tokens, entropy = entropy_sum / tokens, kl = kl_sum / tokens.
 #include <cstdint>
 
 #include "backend/cpu/gemm.h"
