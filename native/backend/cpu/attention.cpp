@@ -30,7 +30,7 @@ void attend_group_portable(const float* q, const float* k, const float* v, int64
       float s = 0;
       for (int64_t d = 0; d < D; ++d) s += qg[d] * kr[d];
       sg[j] = s * scale;
-      mx = std::fmax(mx, sg[j]);
+      mx = sg[j] > mx ? sg[j] : mx;
     }
     float sum = 0;
     for (int64_t j = 0; j < n_vis; ++j) {
@@ -64,7 +64,7 @@ void softmax_row(float* s, int64_t n_vis, int64_t n_cols, float scale, float* ls
   float mx = -INFINITY;
   for (int64_t j = 0; j < n_vis; ++j) {
     s[j] *= scale;
-    mx = std::fmax(mx, s[j]);
+    mx = s[j] > mx ? s[j] : mx;
   }
   float sum = 0;
   for (int64_t j = 0; j < n_vis; ++j) {

@@ -41,14 +41,15 @@ void attend_group_avx2(const float* q, const float* k, const float* v, int64_t k
       }
       float s0 = hsum(a0) * scale, s1 = hsum(a1) * scale, s2 = hsum(a2) * scale, s3 = hsum(a3) * scale;
       sg[j] = s0, sg[j + 1] = s1, sg[j + 2] = s2, sg[j + 3] = s3;
-      mx = std::fmax(mx, std::fmax(std::fmax(s0, s1), std::fmax(s2, s3)));
+      const float m01 = s0 > s1 ? s0 : s1, m23 = s2 > s3 ? s2 : s3, m = m01 > m23 ? m01 : m23;
+      mx = m > mx ? m : mx;
     }
     for (; j < n_vis; ++j) {
       __m256 a = _mm256_setzero_ps();
       for (int64_t c = 0; c < nv; ++c)
         a = _mm256_fmadd_ps(_mm256_loadu_ps(qg + 8 * c), _mm256_loadu_ps(k + j * kv_stride + 8 * c), a);
       sg[j] = hsum(a) * scale;
-      mx = std::fmax(mx, sg[j]);
+      mx = sg[j] > mx ? sg[j] : mx;
     }
     float sum = 0;
     for (int64_t i = 0; i < n_vis; ++i) {
