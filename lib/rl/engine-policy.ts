@@ -28,7 +28,8 @@ export interface Policy {
 export function describeDevice(c: Pick<TrainConfig, 'device' | 'threads'>): string {
   const info = native().backendInfo();
   if (c.device === 'cuda' && !info.cudaCompiled) throw new Error("device 'cuda' requested but this build has no CUDA backend; use device: cpu (or auto)");
-  if (c.threads > 0) native().setThreads(c.threads);
+  // Resize the pool only when the count changes (resizing a pool that has already run work is not safe).
+  if (c.threads > 0 && info.threads !== c.threads) native().setThreads(c.threads);
   const f = native().cpuFeatures();
   const isa = f.avx512f && f.avx512bf16 ? 'AVX-512 + BF16' : f.avx512f ? 'AVX-512' : f.avx2 ? 'AVX2' : 'portable';
   return `cpu (${c.threads > 0 ? c.threads : native().backendInfo().threads} threads, ${isa})`;
