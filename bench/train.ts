@@ -1,10 +1,12 @@
 // Training-step throughput on a random-weight LFM2-350M (BF16 weights): one GRPO micro-batch (forward, fused loss,
 // backward) plus the AdamW step, for LoRA r=8 on all linear modules (8 sequences × 512 tokens) and full fine-tune
-// (2 × 512). Each configuration runs in its own child process so its peak RSS is its own.
+// (2 × 512), and LoRA again with activation checkpointing. Each configuration runs in its own child process so its
+// peak RSS is its own.
 // Reports wall-clock tok/s, CPU-normalised tok/s (tokens per CPU-second × threads: the better estimate on a shared
 // machine), model FLOP/s as a share of the machine's FP32 FMA peak (training ≈ 6N FLOPs/token for full FT, ≈ 4N for
 // LoRA, N = parameters), and peak RSS.
-// Extra args: --train-seqs N, --train-len N (LoRA batch shape, default 8 × 512), --train-pass N (maxPassTokens).
+// Extra args: --train-seqs N, --train-len N (LoRA batch shape, default 8 × 512), --train-pass N (maxPassTokens),
+// --train-only lora,lora-ckpt,full (which configurations; default all).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -33,7 +35,9 @@ function ensureModel(log: (m: string) => void): string {
 }
 
 interface ChildSpec {
+  name: string;
   mode: 'lora' | 'full';
+  checkpointing: boolean;
   seqs: number;
   len: number;
   pass: number;
@@ -61,8 +65,9 @@ async function runChild(spec: ChildSpec): Promise<ChildResult> {
           lora: { r: 8, loraAlpha: 16, targetModules: ['q_proj', 'k_proj', 'v_proj', 'out_proj', 'in_proj', 'w1', 'w2', 'w3'], useRslora: false },
           optimizer: { learningRate: 1e-4 },
           maxPassTokens: spec.pass,
+          checkpointing: spec.checkpointing,
         }
-      : { mode: 'full', optimizer: { learningRate: 5e-6 }, maxPassTokens: spec.pass };
+      : { mode: 'full', optimizer: { learningRate: 5e-6 }, maxPassTokens: spec.pass, checkpointing: spec.checkpointing };
   const t = await TrainerEngine.create(model, opts);
   const r = mulberry32(3);
   const sequences = Array.from({ length: spec.seqs }, () => Int32Array.from({ length: spec.len }, () => 10 + Math.floor(r() * (V - 10))));
@@ -105,10 +110,13 @@ export async function benchTrain(ctx: Partial<BenchContext> = {}): Promise<Bench
   const seqs = argNum(args, '--train-seqs', quick ? 2 : 8);
   const len = argNum(args, '--train-len', quick ? 128 : 512);
   const pass = argNum(args, '--train-pass', 0);
-  const configs: ChildSpec[] = [
-    { mode: 'lora', seqs, len, pass, model: modelDir },
-    { mode: 'full', seqs: quick ? 1 : 2, len, pass, model: modelDir },
+  const all: ChildSpec[] = [
+    { name: 'lora', mode: 'lora', checkpointing: false, seqs, len, pass, model: modelDir },
+    { name: 'lora-ckpt', mode: 'lora', checkpointing: true, seqs, len, pass, model: modelDir },
+    { name: 'full', mode: 'full', checkpointing: false, seqs: quick ? 1 : 2, len, pass, model: modelDir },
   ];
+  const only = args.indexOf('--train-only') >= 0 ? args[args.indexOf('--train-only') + 1].split(',') : null;
+  const configs = only ? all.filter((c) => only.includes(c.name)) : all;
   const rows: BenchRow[] = [];
   for (const spec of configs) {
     log(`${spec.mode}: ${spec.seqs} × ${spec.len} tokens (child process)`);
@@ -124,7 +132,7 @@ export async function benchTrain(ctx: Partial<BenchContext> = {}): Promise<Bench
     const tokS = r.tokens / wall;
     const cpuTokS = (r.tokens / r.cpu) * threads;
     rows.push({
-      config: `${spec.mode === 'lora' ? 'LoRA r=8 all modules' : 'full fine-tune'}, ${spec.seqs}×${spec.len}${spec.pass ? `, passes ≤ ${spec.pass}` : ''}`,
+      config: `${spec.mode === 'lora' ? 'LoRA r=8 all modules' : 'full fine-tune'}, ${spec.seqs}×${spec.len}${spec.checkpointing ? ', checkpointing' : ''}${spec.pass ? `, passes ≤ ${spec.pass}` : ''}`,
       trainable: r.trainable,
       'fwd+loss+bwd s': r.microWall,
       'AdamW s': r.stepWall,

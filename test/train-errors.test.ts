@@ -37,7 +37,7 @@ async function rejectsUntouched(t: TrainerEngine, bad: () => Promise<unknown>, m
 describe('bad batches are rejected before any work', () => {
   const good = randomBatch(1);
   const variants: [string, (b: TrainBatch) => TrainBatch, RegExp][] = [
-    ['mask shorter than its sequence', (b) => ({ ...b, completionMasks: [b.completionMasks[0].slice(1), ...b.completionMasks.slice(1)] }), /completionMasks\[0\] has \d+ entries for \d+ tokens/],
+    ['mask shorter than its sequence', (b) => ({ ...b, completionMasks: [Array.from(b.completionMasks[0]).slice(1), ...b.completionMasks.slice(1)] }), /completionMasks\[0\] has \d+ entries for \d+ tokens/],
     ['fewer masks than sequences', (b) => ({ ...b, completionMasks: b.completionMasks.slice(1) }), /3 sequences but 2 completion masks/],
     ['fewer advantages than sequences', (b) => ({ ...b, advantages: [1, 2] }), /3 sequences but 2 advantages/],
     ['old log-probs of the wrong length', (b) => ({ ...b, oldLogprobs: b.sequences.map((s) => new Array(s.length + 1).fill(-1)) }), /oldLogprobs\[0\] has/],

@@ -412,6 +412,8 @@ export interface NativeTrainerOptions {
   precision?: PrecisionMode;
   /** Split a micro-batch into passes of at most this many tokens (whole sequences); 0 = one pass. */
   maxPassTokens?: number;
+  /** Keep only each layer's input in the forward and recompute layers during the backward. */
+  checkpointing?: boolean;
 }
 
 /** Sequences packed back to back; mask[t] = 1: token t is scored by the hidden state of row t − 1. */

@@ -45,6 +45,8 @@ export interface TrainerEngineOptions {
   precision?: PrecisionMode;
   /** Split each micro-batch into forward/backward passes of at most this many tokens (bounds activation memory). */
   maxPassTokens?: number;
+  /** Activation checkpointing: keep only each layer's input, recompute layers in the backward (~1 extra forward). */
+  checkpointing?: boolean;
 }
 
 export interface TrainBatch {
@@ -173,6 +175,7 @@ export class TrainerEngine {
       },
       precision: opts.precision ?? 'exact',
       maxPassTokens: opts.maxPassTokens ?? 0,
+      checkpointing: opts.checkpointing ?? false,
     });
     return new TrainerEngine(t, model, opts);
   }

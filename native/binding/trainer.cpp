@@ -4,7 +4,8 @@
 //
 //   Trainer.create(model, { mode: 'full'|'lora', lora?: { r, alpha, targetModules: string[] | string, useRslora?,
 //                  seed? }, optimizer?: { lr, beta1?, beta2?, eps?, weightDecay?, maxGradNorm?, schedule?,
-//                  warmupSteps?, totalSteps?, numCycles? }, precision?: 'exact'|'fast', maxPassTokens? })
+//                  warmupSteps?, totalSteps?, numCycles? }, precision?: 'exact'|'fast', maxPassTokens?,
+//                  checkpointing? })
 //       → Promise<Trainer>
 //   trainer.info() → { mode, step, trainableParameters, lora: { rank, scale, modules: string[], merged } | null }
 //   trainer.accumulate(batch, loss) → Promise<{ loss, tokens, klSum, entropySum, clipLow, clipHigh, clipRegion,
@@ -227,6 +228,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
       throw Napi::RangeError::New(env, "Trainer.create: precision must be 'exact' or 'fast'");
     to.precision = prec == "fast" ? Precision::Fast : Precision::Exact;
     to.max_pass_tokens = int64_t(o.num("maxPassTokens", 0));
+    to.checkpointing = o.flag("checkpointing", false);
     return run_async<std::shared_ptr<TrainerHandle>>(
         env,
         [model, to]() {

@@ -44,20 +44,33 @@ void add_into(float* dst, const float* src, int64_t n) {
 
 }  // namespace
 
-void lfm2_backward(const Lfm2Model& model, ForwardActivations& acts, const float* dhidden, const GradMap& grads,
+BackwardView backward_view(ForwardActivations& acts) {
+  LFM2_CHECK(acts.training, "backward needs the activations of a training-mode forward");
+  BackwardView v;
+  v.T = acts.T;
+  v.chunk_offset = &acts.chunk_offset;
+  v.tokens = acts.tokens.data();
+  v.positions = acts.positions.data();
+  v.x_final = acts.x_final;
+  ForwardActivations* a = &acts;
+  v.layer = [a](int64_t l) -> const LayerActivations& { return a->layers[size_t(l)]; };
+  return v;
+}
+
+void lfm2_backward(const Lfm2Model& model, const BackwardView& view, const float* dhidden, const GradMap& grads,
                    LoraAdapter* lora, BackwardScratch& s) {
   const Lfm2Config& cfg = model.config();
   const Lfm2Weights& w = model.weights();
-  LFM2_CHECK(acts.training, "backward needs the activations of a training-mode forward");
-  const int64_t T = acts.T, C = cfg.hidden_size, F = cfg.ff_dim, H = cfg.num_heads, KVH = cfg.num_kv_heads,
+  const std::vector<int64_t>& chunk_offset = *view.chunk_offset;
+  const int64_t T = view.T, C = cfg.hidden_size, F = cfg.ff_dim, H = cfg.num_heads, KVH = cfg.num_kv_heads,
                 D = cfg.head_dim, HD = H * D, KVD = KVH * D, V = cfg.vocab_size;
   const float eps = float(cfg.norm_eps);
-  const int64_t nseq = int64_t(acts.chunk_offset.size()) - 1;
+  const int64_t nseq = int64_t(chunk_offset.size()) - 1;
   s.cu.resize(size_t(nseq + 1));
-  for (int64_t i = 0; i <= nseq; ++i) s.cu[size_t(i)] = int32_t(acts.chunk_offset[size_t(i)]);
+  for (int64_t i = 0; i <= nseq; ++i) s.cu[size_t(i)] = int32_t(chunk_offset[size_t(i)]);
   for (int64_t i = 0; i < nseq; ++i)
-    for (int64_t r = acts.chunk_offset[size_t(i)]; r < acts.chunk_offset[size_t(i + 1)]; ++r)
-      LFM2_CHECK(acts.positions[size_t(r)] == r - acts.chunk_offset[size_t(i)], "backward: sequence ", i,
+    for (int64_t r = chunk_offset[size_t(i)]; r < chunk_offset[size_t(i + 1)]; ++r)
+      LFM2_CHECK(view.positions[r] == r - chunk_offset[size_t(i)], "backward: sequence ", i,
                  " does not start at position 0 (training runs on fresh sequences only)");
   s.dx.resize(size_t(T * C));
   s.dh.resize(size_t(T * C));
@@ -75,10 +88,10 @@ void lfm2_backward(const Lfm2Model& model, ForwardActivations& acts, const float
   float* dx = s.dx.data();
 
   // x_out = RMSNorm(x_final; final_norm)
-  cpu::rmsnorm_backward(T, C, acts.x_final, w.final_norm.f32(), dhidden, eps, dx, small_grad(w.final_norm));
+  cpu::rmsnorm_backward(T, C, view.x_final, w.final_norm.f32(), dhidden, eps, dx, small_grad(w.final_norm));
 
   for (int64_t l = cfg.num_layers - 1; l >= 0; --l) {
-    const LayerActivations& la = acts.layers[size_t(l)];
+    const LayerActivations& la = view.layer(l);
     const Lfm2LayerWeights& L = w.layers[size_t(l)];
     // ---- FFN: x_next = r + (silu(a) ⊙ b)·W2ᵀ, a = g·W1ᵀ, b = g·W3ᵀ, g = RMSNorm(r; ffn_norm)
     float* dact = s.dwide.data();  // [T, F]
@@ -97,8 +110,8 @@ void lfm2_backward(const Lfm2Model& model, ForwardActivations& acts, const float
       cpu::AttentionShape sh{T, H, KVH, D, 1.0f / std::sqrt(float(D))};
       cpu::attention_backward(sh, nseq, s.cu.data(), la.q_hat, la.k_hat, la.v, la.attn_o, la.attn_lse, dO,
                               s.dq.data(), s.dk.data(), s.dv.data());
-      cpu::rope_backward(T, H, D, acts.positions.data(), cfg.rope_theta, s.dq.data(), s.dq.data());
-      cpu::rope_backward(T, KVH, D, acts.positions.data(), cfg.rope_theta, s.dk.data(), s.dk.data());
+      cpu::rope_backward(T, H, D, view.positions, cfg.rope_theta, s.dq.data(), s.dq.data());
+      cpu::rope_backward(T, KVH, D, view.positions, cfg.rope_theta, s.dk.data(), s.dk.data());
       cpu::rmsnorm_heads_backward(T, H, D, la.q, L.q_norm.f32(), s.dq.data(), eps, s.dq.data(), small_grad(L.q_norm));
       cpu::rmsnorm_heads_backward(T, KVH, D, la.k, L.k_norm.f32(), s.dk.data(), eps, s.dk.data(),
                                   small_grad(L.k_norm));
@@ -118,7 +131,7 @@ void lfm2_backward(const Lfm2Model& model, ForwardActivations& acts, const float
   }
   // x_0 = E[ids]: the lookup term of the tied embedding (the head term comes from the loss).
   if (float* dE = c.grad(w.embed))
-    cpu::embedding_backward(T, V, C, acts.tokens.data(), dx, dE, cfg.pad_token_id);
+    cpu::embedding_backward(T, V, C, view.tokens, dx, dE, cfg.pad_token_id);
 }
 
 }  // namespace lfm2

@@ -8,6 +8,7 @@
 // (no weight gradient is computed for it, the activation gradient still flows through it). A LoRA adapter, when
 // given, receives dA/dB for its modules and adds its share to every input gradient.
 #include <cstdint>
+#include <functional>
 #include <unordered_map>
 #include <vector>
 
@@ -28,10 +29,24 @@ struct BackwardScratch {
   std::vector<int32_t> cu;         // [nseq + 1]
 };
 
-// dhidden: [T, C] gradient of the loss w.r.t. acts.hidden (the final-norm output); read only.
-// acts must come from model.forward(..., training = true) with every chunk a fresh sequence; its saved FFN
-// activations are overwritten by their gradients (the activations cannot be reused afterwards).
-void lfm2_backward(const Lfm2Model& model, ForwardActivations& acts, const float* dhidden, const GradMap& grads,
+// What the backward reads of a forward: rows, tokens, positions, the last residual stream and, per layer, that
+// layer's saved activations (kept from the forward, or recomputed on demand by activation checkpointing).
+struct BackwardView {
+  int64_t T = 0;
+  const std::vector<int64_t>* chunk_offset = nullptr;  // [nseq + 1]
+  const int32_t* tokens = nullptr;                     // [T]
+  const int32_t* positions = nullptr;                  // [T] (0-based in every sequence)
+  const float* x_final = nullptr;                      // [T, C]
+  // Activations of layer l; called once per layer from the top layer down. The FFN buffers a, b are overwritten.
+  std::function<const LayerActivations&(int64_t l)> layer;
+};
+
+// dhidden: [T, C] gradient of the loss w.r.t. the final-norm output; read only.
+void lfm2_backward(const Lfm2Model& model, const BackwardView& view, const float* dhidden, const GradMap& grads,
                    LoraAdapter* lora, BackwardScratch& scratch);
+
+// The view of a training-mode forward (model.forward(..., training = true), fresh sequences only); its saved FFN
+// activations are overwritten by their gradients (the activations cannot be reused afterwards).
+BackwardView backward_view(ForwardActivations& acts);
 
 }  // namespace lfm2

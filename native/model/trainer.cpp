@@ -158,7 +158,13 @@ void Trainer::run_passes(const TrainBatch& b, const GrpoLossOptions& lo_in, bool
     for (int64_t i = s0; i < s1; ++i)
       chunks.push_back(SeqChunk{b.tokens.data() + b.offsets[size_t(i)],
                                 b.offsets[size_t(i + 1)] - b.offsets[size_t(i)], nullptr});
-    model_.forward(chunks, acts_, fo);
+    const bool ckpt = backward && opt_.checkpointing;
+    if (ckpt)
+      checkpointed_forward(model_, chunks, ckpt_, fo);
+    else
+      model_.forward(chunks, acts_, fo);
+    const float* hidden = ckpt ? ckpt_.hidden.data() : acts_.hidden;
+    const int64_t pass_T = ckpt ? ckpt_.T : acts_.T;
     // Loss rows: completion token t is scored by the hidden state of row t − 1.
     std::vector<int64_t> tok_of_row, hid_row;
     std::vector<int32_t> targets, seq_ids;
@@ -180,7 +186,7 @@ void Trainer::run_passes(const TrainBatch& b, const GrpoLossOptions& lo_in, bool
       std::vector<float> hid(static_cast<size_t>(N * C)), dhid(backward ? static_cast<size_t>(N * C) : 0);
       std::vector<float> lp(static_cast<size_t>(N)), ent(static_cast<size_t>(N));
       for (int64_t n = 0; n < N; ++n)
-        std::memcpy(hid.data() + n * C, acts_.hidden + hid_row[size_t(n)] * C, size_t(C) * sizeof(float));
+        std::memcpy(hid.data() + n * C, hidden + hid_row[size_t(n)] * C, size_t(C) * sizeof(float));
       GrpoLossInputs in;
       in.rows = N;
       in.vocab = cfg.vocab_size;
@@ -213,10 +219,11 @@ void Trainer::run_passes(const TrainBatch& b, const GrpoLossOptions& lo_in, bool
         res.entropy[size_t(tok_of_row[size_t(n)])] = ent[size_t(n)];
       }
       if (backward) {
-        std::vector<float> dhidden(size_t(acts_.T * C), 0.f);  // [T_pass, C]
+        std::vector<float> dhidden(size_t(pass_T * C), 0.f);  // [T_pass, C]
         for (int64_t n = 0; n < N; ++n)
           std::memcpy(dhidden.data() + hid_row[size_t(n)] * C, dhid.data() + n * C, size_t(C) * sizeof(float));
-        lfm2_backward(model_, acts_, dhidden.data(), grads_, lora_.get(), scratch_);
+        const BackwardView view = ckpt ? checkpointed_view(model_, ckpt_, fo) : backward_view(acts_);
+        lfm2_backward(model_, view, dhidden.data(), grads_, lora_.get(), scratch_);
       }
     }
     s0 = s1;

@@ -15,9 +15,10 @@
 // completion token, predicted by the hidden state of row t−1 of the same sequence (so a sequence's first token can
 // never be scored); old/ref log-probs are per token, aligned with tokens; one advantage per sequence.
 //
-// Memory: a pass keeps every layer's activations. max_pass_tokens > 0 splits a micro-batch into passes of whole
-// sequences of at most that many tokens (a longer sequence gets a pass of its own); the loss normalisers are fixed
-// for the whole micro-batch first, so the accumulated gradient is the same as one pass.
+// Memory: a pass keeps every layer's activations, or with checkpointing only every layer's input (one layer is
+// recomputed at a time in the backward: one extra forward). max_pass_tokens > 0 splits a micro-batch into passes of
+// whole sequences of at most that many tokens (a longer sequence gets a pass of its own); the loss normalisers are
+// fixed for the whole micro-batch first, so the accumulated gradient is the same as one pass.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -27,6 +28,7 @@
 #include "model/grpo_loss.h"
 #include "model/lfm2.h"
 #include "model/lfm2_backward.h"
+#include "model/lfm2_backward_checkpoint.h"
 #include "model/lora.h"
 #include "model/lr_schedule.h"
 
@@ -41,6 +43,7 @@ struct TrainerOptions {
   LrSchedule schedule;
   Precision precision = Precision::Exact;  // forward GEMMs (backward GEMMs are always FP32)
   int64_t max_pass_tokens = 0;    // 0 = one pass per micro-batch
+  bool checkpointing = false;     // keep only layer inputs; recompute each layer in the backward
 };
 
 struct TrainBatch {
@@ -115,6 +118,7 @@ class Trainer {
   GradMap grads_;
   int64_t step_ = 0;
   ForwardActivations acts_;
+  CheckpointedActivations ckpt_;
   BackwardScratch scratch_;
 };
 
