@@ -66,6 +66,22 @@ describe('prefill then decode == full forward', () => {
   });
 });
 
+describe('long chunks (attention block path) on top of a cache', () => {
+  it('chunks of 3, 40 and 34 tokens, then decode, equal the full forward', async () => {
+    const seq = randomTokens(80, 77);
+    const full = await model.logits(seq);
+    const st = model.createState();
+    let start = 0;
+    for (const n of [3, 40, 34]) {
+      const r = await model.advance([st], [seq.subarray(start, start + n)], { logits: 'all' });
+      expectRowsClose(r.logits, full.subarray(start * V, (start + n) * V));
+      start += n;
+    }
+    for (let t = start; t < seq.length; t++) expectRowsClose(await model.decodeBatch([st], [seq[t]]), row(full, t));
+    st.free();
+  });
+});
+
 describe('fork', () => {
   it('forked states evolve independently and each matches its own full forward', async () => {
     const prompt = randomTokens(9, 42);
