@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LfmModel } from '../lib/engine/model.ts';
 import { derivedConfig, presetConfig } from '../lib/engine/presets.ts';
-import { lfm2TensorSpecs, mulberry32, writeRandomModel } from '../lib/engine/init-weights.ts';
+import { lfm2TensorSpecs, mulberry32, tensorValues, writeRandomModel } from '../lib/engine/init-weights.ts';
 import { loadRefModel, refForward } from './ref/lfm2-ref.ts';
 import { readSafetensors, writeSafetensors } from '../lib/io/safetensors.ts';
 
@@ -36,6 +36,27 @@ describe('preset shapes', () => {
     expect(specs.length).toBe(148);
     expect(specs.reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0)).toBe(354_483_968);
     expect(specs.find((s) => s.name === 'model.layers.0.feed_forward.w1.weight')!.shape).toEqual([4608, 1024]);
+  });
+});
+
+describe('random init', () => {
+  it('normal tensors have the requested std, are deterministic per (seed, name) and differ across names', () => {
+    const spec = { name: 'model.layers.0.feed_forward.w1.weight', shape: [400, 500], init: 'normal' as const };
+    const a = tensorValues(spec, 9, 0.02);
+    let m = 0, s2 = 0;
+    for (const x of a) m += x;
+    m /= a.length;
+    for (const x of a) s2 += (x - m) ** 2;
+    const std = Math.sqrt(s2 / (a.length - 1));
+    // 200,000 samples of N(0, 0.02): std standard error 3.2e-5, mean standard error 4.5e-5; the bounds are ≥ 4.4 of them.
+    expect(Math.abs(std - 0.02)).toBeLessThan(0.02 * 0.01);
+    expect(Math.abs(m)).toBeLessThan(2e-4);
+    expect(tensorValues(spec, 9, 0.02)).toEqual(a);
+    expect(tensorValues({ ...spec, name: 'model.layers.1.feed_forward.w1.weight' }, 9, 0.02)).not.toEqual(a);
+    const norm = tensorValues({ name: 'n', shape: [5000], init: 'norm' }, 1, 0.02);
+    expect(Math.abs(norm.reduce((x, y) => x + y, 0) / 5000 - 1)).toBeLessThan(0.01);
+    const conv = tensorValues({ name: 'c', shape: [100, 1, 3], init: 'conv' }, 1, 0.02);
+    expect(Math.max(...conv.map(Math.abs))).toBeLessThanOrEqual(1 / Math.sqrt(3));
   });
 });
 

@@ -88,13 +88,38 @@ export function tensorValues(spec: TensorSpec, seed: number, std: number): Float
   const n = spec.shape.reduce((a, b) => a * b, 1);
   const out = new Float32Array(n);
   const rnd = mulberry32(streamSeed(seed, spec.name));
+  // Marsaglia's polar method: two normals per accepted pair, no trigonometry.
+  let spare = 0;
+  let hasSpare = false;
   const normal = () => {
-    // Box-Muller; 1 - u avoids log(0).
-    const u = 1 - rnd();
-    const v = rnd();
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+    if (hasSpare) {
+      hasSpare = false;
+      return spare;
+    }
+    let u: number, v: number, q: number;
+    do {
+      u = 2 * rnd() - 1;
+      v = 2 * rnd() - 1;
+      q = u * u + v * v;
+    } while (q >= 1 || q === 0);
+    const f = Math.sqrt((-2 * Math.log(q)) / q);
+    spare = v * f;
+    hasSpare = true;
+    return u * f;
   };
-  if (spec.init === 'normal') for (let i = 0; i < n; i++) out[i] = std * normal();
+  if (spec.init === 'normal') {
+    // Pairs written directly (the hot loop for large models).
+    let i = 0;
+    while (i < n) {
+      const u = 2 * rnd() - 1;
+      const v = 2 * rnd() - 1;
+      const q = u * u + v * v;
+      if (q >= 1 || q === 0) continue;
+      const f = std * Math.sqrt((-2 * Math.log(q)) / q);
+      out[i++] = u * f;
+      if (i < n) out[i++] = v * f;
+    }
+  }
   else if (spec.init === 'norm') for (let i = 0; i < n; i++) out[i] = 1 + 0.1 * normal();
   else {
     const bound = 1 / Math.sqrt(spec.shape[spec.shape.length - 1]);
