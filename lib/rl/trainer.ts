@@ -139,12 +139,14 @@ export class GrpoTrainer {
     }
   }
 
-  private async evalAndLog(step: number): Promise<EvalResult> {
+  /** Evaluates and logs: into `row` (the step's training metrics, logged by the caller) or as a row of its own. */
+  private async evalAndLog(step: number, row: Record<string, number | null> | null): Promise<EvalResult> {
     const r = await this.evaluate();
-    const row: Record<string, number> = { [METRIC_NAMES.evalSuccessRate]: r.overall.successRate };
-    for (const t of r.tasks) row[`eval/${t.task}/success_rate`] = t.successRate;
-    row['eval/seconds'] = r.seconds;
-    this.d.metrics.logStep(step, row);
+    const m: Record<string, number> = { [METRIC_NAMES.evalSuccessRate]: r.overall.successRate };
+    for (const t of r.tasks) m[`eval/${t.task}/success_rate`] = t.successRate;
+    m['eval/seconds'] = r.seconds;
+    if (row) Object.assign(row, m);
+    else this.d.metrics.logStep(step, m);
     const parts = r.tasks.map((t) => `${t.task} ${(100 * t.successRate).toFixed(1)}% [${(100 * t.ci95.low).toFixed(0)}–${(100 * t.ci95.high).toFixed(0)}%]`);
     this.d.log(`eval @ step ${step}: ${parts.join(', ')} (${r.overall.episodes} held-out episodes, ${r.seconds.toFixed(1)} s)`);
     return r;
@@ -166,7 +168,7 @@ export class GrpoTrainer {
     const log = (m: string) => (bar ? bar.log(m) : this.d.log(m));
     const live: Record<string, string | number> = {};
     try {
-      if (state.step === 0 && c.eval_steps > 0) lastEval = await this.evalAndLog(0);
+      if (state.step === 0 && c.eval_steps > 0) lastEval = await this.evalAndLog(0, null);
       bar?.update(state.step, live);
       while (state.step < c.max_steps) {
         if (this.d.shouldStop?.()) {
@@ -198,6 +200,7 @@ export class GrpoTrainer {
         const roundTokens = episodes.reduce((a, e) => a + e.steps.reduce((b, s) => b + s.promptIds.length + s.completionIds.length, 0), 0);
         const rollMetrics = this.roundMetrics(episodes, batch.advantages);
         let rolloutSeconds = (performance.now() - stepStart) / 1000;
+        let pending: { step: number; row: Record<string, number | null> } | null = null;
         // ---- updates
         for (let it = 0; it < c.num_iterations && state.step < c.max_steps; it++) {
           for (let u = 0; u < batch.updates.length && state.step < c.max_steps; u++) {
@@ -211,7 +214,9 @@ export class GrpoTrainer {
               log(`step ${state.step} skipped: ${up.why}`);
             }
             if (state.step % c.logging_steps === 0 || state.step === c.max_steps) {
-              this.d.metrics.logStep(state.step, {
+              // The round's last row waits for a possible evaluation so both land in one row (unbroken curves).
+              if (pending) this.d.metrics.logStep(pending.step, pending.row);
+              pending = { step: state.step, row: {
                 ...rollMetrics,
                 ...up.metrics,
                 [METRIC_NAMES.numTokens]: state.numTokens,
@@ -222,7 +227,7 @@ export class GrpoTrainer {
                 [METRIC_NAMES.timeTrain]: trainSeconds,
                 'optimizer/skipped': up.skipped ? 1 : 0,
                 'rollout/crash_retries': result.timings.crashRetries,
-              });
+              } };
             }
             rolloutSeconds = 0;
           }
@@ -232,9 +237,11 @@ export class GrpoTrainer {
         if (lastEval) live.eval = `${(100 * lastEval.overall.successRate).toFixed(0)}%`;
         bar?.update(state.step, live);
         if (dueIn(before, state.step, c.eval_steps) || (state.step === c.max_steps && c.eval_steps > 0 && state.step % c.eval_steps !== 0)) {
-          lastEval = await this.evalAndLog(state.step);
+          lastEval = await this.evalAndLog(state.step, pending?.step === state.step ? pending.row : null);
           live.eval = `${(100 * lastEval.overall.successRate).toFixed(0)}%`;
         }
+        if (pending) this.d.metrics.logStep(pending.step, pending.row);
+        pending = null;
         if (state.step < c.max_steps && dueIn(before, state.step, c.save_steps)) await save();
       }
       bar?.finish(state.step, live);
