@@ -131,6 +131,31 @@ describe('full fine-tune gradients', () => {
   });
 });
 
+describe('gradient accumulation', () => {
+  it('two micro-batches with the whole batch\'s normalisers accumulate to the one-batch gradient', async () => {
+    const whole = await TrainerEngine.create(model, { mode: 'full', optimizer: { learningRate: 0 } });
+    const parts = await TrainerEngine.create(model, { mode: 'full', optimizer: { learningRate: 0 } });
+    const { old, refLp } = await nearbyLogprobs(whole);
+    const b = batchOf(old, refLp);
+    const ntok = masks.flat().reduce((a, m) => a + m, 0);
+    const settings = { ...lossSettings, lossType: 'dapo' as const, tokenNormalizer: ntok };
+    const r = await whole.accumulate(b, settings);
+    let loss = 0;
+    for (const i of [0, 1]) {
+      const part = await parts.accumulate(
+        { sequences: [sequences[i]], completionMasks: [masks[i]], advantages: [advantages[i]], oldLogprobs: [old[i]], refLogprobs: [refLp[i]] },
+        settings,
+      );
+      loss += part.loss;
+    }
+    expect(Math.abs(loss - r.loss)).toBeLessThan(1e-6);
+    for (const name of whole.native.parameterNames()) {
+      const ga = whole.native.gradient(name), gb = parts.native.gradient(name);
+      expect(maxAbs(ga.map((v, i) => v - gb[i])), name).toBeLessThanOrEqual(1e-5 * maxAbs(ga));
+    }
+  });
+});
+
 describe('LoRA gradients', () => {
   // Each LFM2 module kind once; out_proj disambiguated by its parent ('self_attn.out_proj' vs 'conv.out_proj').
   const targets = ['q_proj', 'k_proj', 'v_proj', 'self_attn.out_proj', 'in_proj', 'conv.out_proj', 'w1', 'w2', 'w3'];
