@@ -311,6 +311,8 @@ export interface GrpoRefInput {
 
 export interface GrpoRefOutput {
   loss: number;
+  /** The loss aggregated from |l| instead of l: the scale of its terms, for tolerances (the loss itself can cancel). */
+  lossAbs: number;
   logp: Vec;
   entropy: Vec;
   tokens: number;
@@ -406,6 +408,7 @@ export function grpoLossRef(inp: GrpoRefInput): GrpoRefOutput {
   const { logsm, logp, entropy } = grpoLogits(inp, inp.hidden, inp.head);
   const { l, kl, low, high } = perTokenLoss(inp, logp, logp);
   const loss = aggregate(inp, l);
+  const lossAbs = aggregate(inp, l.map(Math.abs));
   // d loss / d logp_n by differentiating aggregate(perTokenLoss(logp)) one row at a time in closed form.
   const g = new Float64Array(N);
   const seqCount = new Map<number, number>();
@@ -452,7 +455,7 @@ export function grpoLossRef(inp: GrpoRefInput): GrpoRefOutput {
     clipHigh += m * +high[n];
     clipRegion += m * +(low[n] || high[n]);
   }
-  return { loss, logp, entropy, tokens, klSum, entropySum, clipLow, clipHigh, clipRegion, dH, dE };
+  return { loss, lossAbs, logp, entropy, tokens, klSum, entropySum, clipLow, clipHigh, clipRegion, dH, dE };
 }
 
 // ---- AdamW (torch.optim.AdamW) with global-norm clipping (torch.nn.utils.clip_grad_norm_) ---------------------------
