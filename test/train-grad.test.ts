@@ -137,7 +137,7 @@ describe('gradient accumulation', () => {
     const parts = await TrainerEngine.create(model, { mode: 'full', optimizer: { learningRate: 0 } });
     const { old, refLp } = await nearbyLogprobs(whole);
     const b = batchOf(old, refLp);
-    const ntok = masks.flat().reduce((a, m) => a + m, 0);
+    const ntok = masks.flat().reduce((a: number, m) => a + m, 0);
     const settings = { ...lossSettings, lossType: 'dapo' as const, tokenNormalizer: ntok };
     const r = await whole.accumulate(b, settings);
     let loss = 0;
