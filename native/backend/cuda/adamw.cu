@@ -1,0 +1,57 @@
+#include "backend/cuda/adamw.cuh"
+#include "backend/cuda/reduce.cuh"
+
+namespace lfm2::cuda {
+namespace {
+
+__global__ void grad_sumsq_kernel(const float* __restrict__ g, int64_t n, double* sumsq) {
+  __shared__ float red[32];
+  float acc = 0.f;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    acc = fmaf(g[i], g[i], acc);
+  acc = block_sum(acc, red);
+  if (threadIdx.x == 0) atomicAdd(sumsq, double(acc));  // per-block partials in double keep long sums exact enough
+}
+
+__global__ void adamw_kernel(float* __restrict__ w, const float* __restrict__ g, float* __restrict__ m,
+                             float* __restrict__ v, __nv_bfloat16* __restrict__ bf, int64_t n, float b1, float omb1,
+                             float b2, float omb2, float eps, float decay_factor, float step_size, float bias2_sqrt,
+                             float clip) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  const float gi = g[i] * clip;
+  float wi = w[i] * decay_factor;
+  const float mi = b1 * m[i] + omb1 * gi;
+  const float vi = b2 * v[i] + omb2 * gi * gi;
+  wi -= step_size * mi / (sqrtf(vi) / bias2_sqrt + eps);
+  m[i] = mi;
+  v[i] = vi;
+  w[i] = wi;
+  if (bf) bf[i] = __float2bfloat16_rn(wi);
+}
+
+}  // namespace
+
+void grad_sumsq(const float* g, int64_t n, double* sumsq, cudaStream_t stream) {
+  if (n <= 0) return;
+  const unsigned blocks = unsigned(std::min<int64_t>(1024, (n + 255) / 256));
+  grad_sumsq_kernel<<<blocks, 256, 0, stream>>>(g, n, sumsq);
+  CUDA_CHECK_LAUNCH();
+}
+
+void adamw_update(float* w, const float* g, float* m, float* v, __nv_bfloat16* bf16_copy, int64_t n,
+                  const AdamWParams& p, cudaStream_t stream) {
+  LFM2_CHECK(p.step >= 1, "adamw: step must be ≥ 1, got ", p.step);
+  LFM2_CHECK(n >= 0, "adamw: negative size");
+  if (n == 0) return;
+  // Bias corrections in double on the host (as torch does with Python floats), rounded once.
+  const double bc1 = 1.0 - std::pow(double(p.beta1), double(p.step));
+  const double bc2 = 1.0 - std::pow(double(p.beta2), double(p.step));
+  adamw_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(
+      w, g, m, v, bf16_copy, n, p.beta1, float(1.0 - double(p.beta1)), p.beta2,
+      float(1.0 - double(p.beta2)), p.eps, float(1.0 - double(p.lr) * p.weight_decay),
+      float(double(p.lr) / bc1), float(std::sqrt(bc2)), p.clip_coef);
+  CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace lfm2::cuda

@@ -1,0 +1,30 @@
+#include "backend/cuda/convert.cuh"
+
+namespace lfm2::cuda {
+namespace {
+
+__global__ void f32_to_bf16_kernel(const float* x, __nv_bfloat16* y, int64_t n) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) y[i] = __float2bfloat16_rn(x[i]);
+}
+
+__global__ void bf16_to_f32_kernel(const __nv_bfloat16* x, float* y, int64_t n) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) y[i] = __bfloat162float(x[i]);
+}
+
+}  // namespace
+
+void f32_to_bf16(const float* x, __nv_bfloat16* y, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  f32_to_bf16_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(x, y, n);
+  CUDA_CHECK_LAUNCH();
+}
+
+void bf16_to_f32(const __nv_bfloat16* x, float* y, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  bf16_to_f32_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(x, y, n);
+  CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace lfm2::cuda
