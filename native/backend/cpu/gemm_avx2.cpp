@@ -36,7 +36,7 @@ inline float hsum(__m256 v) {
 struct Kern6x16 {
   using PackT = float;
   static constexpr int MR = 6, NR = 16;
-  static constexpr int64_t MC = 144, KC = 256, NC = 2048;
+  static constexpr int64_t MC = 144, KC = 256, NC = 1024;
   static int64_t kpad(int64_t kc) { return kc; }
 
   // a: [kc][6], b: [kc][16]; C tile [mr, nr] with row stride ldc.
