@@ -1,0 +1,414 @@
+#include "backend/cuda/cuda_model.cuh"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <mutex>
+#include <unordered_set>
+
+#include "backend/cuda/attention.cuh"
+#include "backend/cuda/convert.cuh"
+#include "backend/cuda/cuda_api.h"
+#include "backend/cuda/embedding.cuh"
+#include "backend/cuda/gemm.cuh"
+#include "backend/cuda/kv_cache.cuh"
+#include "backend/cuda/memory.cuh"
+#include "backend/cuda/rmsnorm.cuh"
+#include "backend/cuda/rope.cuh"
+#include "backend/cuda/shortconv.cuh"
+#include "backend/cuda/swiglu.cuh"
+#include "core/bf16.h"
+
+namespace lfm2::cuda {
+
+class CudaGenerationState {
+ public:
+  const CudaModel::Impl* owner = nullptr;
+  std::shared_ptr<std::atomic<int64_t>> used;  // the model's live-state byte counter (outlives the model if needed)
+  int64_t length = 0;
+  int64_t capacity = 0;         // token rows each KV buffer can hold
+  std::vector<DeviceBuffer> k;  // [n_attn] × [capacity, KVH·D] post-norm, post-RoPE keys
+  std::vector<DeviceBuffer> v;  // [n_attn] × [capacity, KVH·D]
+  DeviceBuffer conv;            // [n_conv, 2, C] shift registers (u_{t−2}, u_{t−1}) per conv layer
+  int64_t bytes = 0;
+};
+
+void destroy_state(CudaGenerationState* s) {
+  if (!s) return;
+  if (s->used) s->used->fetch_sub(s->bytes);
+  delete s;
+}
+
+namespace {
+
+struct DevLayer {
+  bool attn = false;
+  DeviceBuffer op_norm, ffn_norm;                 // [C] f32
+  DeviceBuffer conv_in, conv_out, conv_kernel;    // [3C, C] bf16, [C, C] bf16, [C, 3] f32
+  DeviceBuffer q, k, v, o, q_norm, k_norm;        // [H·D, C] [KVH·D, C] [KVH·D, C] [C, H·D] bf16; [D] f32
+  DeviceBuffer w1, w3, w2;                        // [F, C] [F, C] [C, F] bf16
+};
+
+DeviceBuffer upload_bf16(const WeightTensor& t, int64_t& total) {
+  LFM2_CHECK(t.buf, "CUDA upload: tensor ", t.name, " is empty");
+  DeviceBuffer d(size_t(t.numel()) * 2);
+  if (t.dtype == DType::BF16) {
+    upload(d.get(), t.data(), size_t(t.numel()) * 2, nullptr);
+  } else {
+    std::vector<uint16_t> tmp(size_t(t.numel()));
+    const float* src = t.f32();
+    for (size_t i = 0; i < tmp.size(); ++i) tmp[i] = ::lfm2::f32_to_bf16(src[i]);
+    upload(d.get(), tmp.data(), tmp.size() * 2, nullptr);
+  }
+  total += int64_t(d.bytes());
+  return d;
+}
+
+DeviceBuffer upload_f32(const WeightTensor& t, int64_t& total) {
+  LFM2_CHECK(t.buf && t.dtype == DType::F32, "CUDA upload: tensor ", t.name, " must be FP32");
+  DeviceBuffer d(size_t(t.numel()) * 4);
+  upload(d.get(), t.data(), size_t(t.numel()) * 4, nullptr);
+  total += int64_t(d.bytes());
+  return d;
+}
+
+const __nv_bfloat16* bf(const DeviceBuffer& b) { return b.as<__nv_bfloat16>(); }
+const float* f32(const DeviceBuffer& b) { return b.as<float>(); }
+
+}  // namespace
+
+struct CudaModel::Impl {
+  Lfm2Config cfg;
+  cudaStream_t stream = nullptr;
+  std::unique_ptr<Gemm> gemm;
+  DeviceBuffer embed, head, final_norm;  // head empty when tied
+  std::vector<DevLayer> layers;
+  int64_t weight_bytes = 0;
+  int64_t cap = 0;
+  std::shared_ptr<std::atomic<int64_t>> used = std::make_shared<std::atomic<int64_t>>(0);
+  Arena arena;
+  std::mutex mu;  // one call at a time (the arena, stream and GEMM handle are shared)
+
+  int64_t kv_width() const { return cfg.num_kv_heads * cfg.head_dim; }
+  int64_t kv_bytes_per_token() const { return cfg.num_attention_layers() * 2 * kv_width() * 4; }
+
+  ~Impl() {
+    if (stream) cudaStreamDestroy(stream);
+  }
+
+  // y[T, out] = beta·y + x[T, in]·Wᵀ
+  void linear(const DeviceBuffer& W, const __nv_bfloat16* x, int64_t T, int64_t out, int64_t in, float* y,
+              float beta) {
+    GemmShape s{T, out, in, false, true, 1.f, beta};
+    gemm->run(s, x, bf(W), y, stream);
+  }
+
+  void grow(CudaGenerationState& s, int64_t need) {
+    if (need <= s.capacity) return;
+    const int64_t new_cap = std::max({need, 2 * s.capacity, int64_t(64)});
+    const int64_t row_bytes = kv_width() * 4;
+    for (size_t i = 0; i < s.k.size(); ++i) {
+      s.k[i].reserve_keep(size_t(new_cap * row_bytes), size_t(s.length * row_bytes), stream);
+      s.v[i].reserve_keep(size_t(new_cap * row_bytes), size_t(s.length * row_bytes), stream);
+    }
+    const int64_t extra = (new_cap - s.capacity) * kv_bytes_per_token();
+    s.capacity = new_cap;
+    s.bytes += extra;
+    used->fetch_add(extra);
+  }
+
+  int64_t growth_bytes(const CudaGenerationState& s, int64_t need) const {
+    if (need <= s.capacity) return 0;
+    const int64_t new_cap = std::max({need, 2 * s.capacity, int64_t(64)});
+    return (new_cap - s.capacity) * kv_bytes_per_token();
+  }
+};
+
+CudaModel::CudaModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+CudaModel::~CudaModel() = default;
+
+std::unique_ptr<CudaModel> CudaModel::upload(const Lfm2Model& host, const CudaModelOptions& opts) {
+  cuda_api::require_device();
+  auto m = std::make_unique<Impl>();
+  m->cfg = host.config();
+  const Lfm2Config& c = m->cfg;
+  LFM2_CHECK(c.head_dim <= 256 && c.head_dim % 2 == 0, "CUDA engine: head_dim ", c.head_dim, " unsupported");
+  CUDA_CHECK(cudaStreamCreateWithFlags(&m->stream, cudaStreamNonBlocking));
+  m->gemm = std::make_unique<Gemm>();
+  const Lfm2Weights& w = host.weights();
+  int64_t& tot = m->weight_bytes;
+  m->embed = upload_bf16(w.embed, tot);
+  if (w.lm_head.buf) m->head = upload_bf16(w.lm_head, tot);
+  m->final_norm = upload_f32(w.final_norm, tot);
+  for (const Lfm2LayerWeights& L : w.layers) {
+    DevLayer d;
+    d.attn = L.is_attention;
+    d.op_norm = upload_f32(L.operator_norm, tot);
+    d.ffn_norm = upload_f32(L.ffn_norm, tot);
+    if (L.is_attention) {
+      d.q = upload_bf16(L.q_proj, tot);
+      d.k = upload_bf16(L.k_proj, tot);
+      d.v = upload_bf16(L.v_proj, tot);
+      d.o = upload_bf16(L.out_proj, tot);
+      d.q_norm = upload_f32(L.q_norm, tot);
+      d.k_norm = upload_f32(L.k_norm, tot);
+    } else {
+      d.conv_in = upload_bf16(L.conv_in_proj, tot);
+      d.conv_out = upload_bf16(L.conv_out_proj, tot);
+      d.conv_kernel = upload_f32(L.conv_kernel, tot);
+    }
+    d.w1 = upload_bf16(L.w1, tot);
+    d.w3 = upload_bf16(L.w3, tot);
+    d.w2 = upload_bf16(L.w2, tot);
+    m->layers.push_back(std::move(d));
+  }
+  if (opts.state_bytes_cap > 0) {
+    m->cap = opts.state_bytes_cap;
+  } else {
+    size_t free_b = 0, total_b = 0;
+    CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    m->cap = int64_t(double(free_b) * 0.9);
+  }
+  return std::unique_ptr<CudaModel>(new CudaModel(std::move(m)));
+}
+
+const Lfm2Config& CudaModel::config() const { return impl_->cfg; }
+int64_t CudaModel::weight_bytes() const { return impl_->weight_bytes; }
+int64_t CudaModel::state_bytes() const { return impl_->used->load(); }
+int64_t CudaModel::state_bytes_cap() const { return impl_->cap; }
+int64_t CudaModel::length(const CudaGenerationState& s) { return s.length; }
+int64_t CudaModel::bytes(const CudaGenerationState& s) { return s.bytes; }
+
+CudaStatePtr CudaModel::new_state() {
+  Impl& m = *impl_;
+  std::lock_guard<std::mutex> lock(m.mu);
+  const Lfm2Config& c = m.cfg;
+  const int64_t n_conv = c.num_layers - c.num_attention_layers();
+  const int64_t conv_bytes = std::max<int64_t>(n_conv, 1) * 2 * c.hidden_size * 4;
+  LFM2_CHECK(m.used->load() + conv_bytes <= m.cap, "CUDA state memory cap of ", m.cap, " bytes reached (",
+             m.used->load(), " in use)");
+  CudaStatePtr s(new CudaGenerationState());
+  s->owner = &m;
+  s->used = m.used;
+  s->conv.resize(size_t(conv_bytes));
+  CUDA_CHECK(cudaMemsetAsync(s->conv.get(), 0, size_t(conv_bytes), m.stream));
+  CUDA_CHECK(cudaStreamSynchronize(m.stream));
+  s->k.resize(size_t(c.num_attention_layers()));
+  s->v.resize(size_t(c.num_attention_layers()));
+  s->bytes = conv_bytes;
+  m.used->fetch_add(conv_bytes);
+  return s;
+}
+
+CudaStatePtr CudaModel::fork(const CudaGenerationState& src, int64_t extra_tokens) {
+  Impl& m = *impl_;
+  LFM2_CHECK(src.owner == &m, "fork: the state belongs to another model");
+  LFM2_CHECK(extra_tokens >= 0, "fork: extra_tokens must be ≥ 0");
+  CudaStatePtr s = new_state();
+  std::lock_guard<std::mutex> lock(m.mu);
+  const int64_t need = src.length + extra_tokens;
+  LFM2_CHECK(m.used->load() + m.growth_bytes(*s, need) <= m.cap, "CUDA state memory cap of ", m.cap,
+             " bytes reached (", m.used->load(), " in use)");
+  m.grow(*s, std::max<int64_t>(need, 1));
+  const size_t rows_bytes = size_t(src.length * m.kv_width() * 4);
+  for (size_t i = 0; i < src.k.size(); ++i) {
+    if (!rows_bytes) break;
+    CUDA_CHECK(cudaMemcpyAsync(s->k[i].get(), src.k[i].get(), rows_bytes, cudaMemcpyDeviceToDevice, m.stream));
+    CUDA_CHECK(cudaMemcpyAsync(s->v[i].get(), src.v[i].get(), rows_bytes, cudaMemcpyDeviceToDevice, m.stream));
+  }
+  CUDA_CHECK(cudaMemcpyAsync(s->conv.get(), src.conv.get(), src.conv.bytes(), cudaMemcpyDeviceToDevice, m.stream));
+  CUDA_CHECK(cudaStreamSynchronize(m.stream));
+  s->length = src.length;
+  return s;
+}
+
+CudaForwardResult CudaModel::forward(const std::vector<CudaChunk>& chunks, LogitsMode logits_mode,
+                                     bool want_hidden) {
+  Impl& m = *impl_;
+  std::lock_guard<std::mutex> lock(m.mu);
+  const Lfm2Config& c = m.cfg;
+  const int64_t C = c.hidden_size, H = c.num_heads, KVH = c.num_kv_heads, D = c.head_dim, F = c.ff_dim;
+  const int64_t V = c.vocab_size, KW = m.kv_width();
+  const int64_t nseq = int64_t(chunks.size());
+  const int64_t n_attn = c.num_attention_layers(), n_conv = c.num_layers - n_attn;
+
+  // ---- validation (nothing changes before it passes)
+  LFM2_CHECK(nseq >= 1, "forward: no sequences");
+  std::unordered_set<const CudaGenerationState*> seen;
+  int64_t T = 0, growth = 0;
+  for (int64_t i = 0; i < nseq; ++i) {
+    const CudaChunk& ch = chunks[size_t(i)];
+    LFM2_CHECK(ch.n >= 1 && ch.tokens, "forward: sequence ", i, " is empty");
+    for (int64_t j = 0; j < ch.n; ++j)
+      LFM2_CHECK(ch.tokens[j] >= 0 && ch.tokens[j] < V, "forward: sequence ", i, " token ", j, " = ", ch.tokens[j],
+                 " outside [0, ", V, ")");
+    const int64_t start = ch.state ? ch.state->length : 0;
+    LFM2_CHECK(start + ch.n <= c.max_position_embeddings, "forward: sequence ", i, " reaches position ",
+               start + ch.n, " beyond max_position_embeddings ", c.max_position_embeddings);
+    if (ch.state) {
+      LFM2_CHECK(ch.state->owner == &m, "forward: state ", i, " belongs to another model");
+      LFM2_CHECK(seen.insert(ch.state).second, "forward: a state appears twice in one call");
+      growth += m.growth_bytes(*ch.state, start + ch.n);
+    }
+    T += ch.n;
+  }
+  LFM2_CHECK(T < 0x7fffffff, "forward: too many tokens");
+  LFM2_CHECK(m.used->load() + growth <= m.cap, "forward: the KV caches would need ", m.used->load() + growth,
+             " bytes, over the CUDA state memory cap of ", m.cap);
+  for (const CudaChunk& ch : chunks)
+    if (ch.state) m.grow(*ch.state, ch.state->length + ch.n);
+
+  // ---- host-side batch description
+  std::vector<int32_t> tokens(static_cast<size_t>(T));
+  std::vector<int32_t> positions(static_cast<size_t>(T));
+  std::vector<int32_t> row0(static_cast<size_t>(nseq + 1));
+  std::vector<int32_t> pos0(static_cast<size_t>(nseq));
+  std::vector<int32_t> row_seq(static_cast<size_t>(T));
+  std::vector<int32_t> logit_rows;
+  for (int64_t i = 0, r = 0; i < nseq; ++i) {
+    const CudaChunk& ch = chunks[size_t(i)];
+    const int64_t start = ch.state ? ch.state->length : 0;
+    row0[size_t(i)] = int32_t(r);
+    pos0[size_t(i)] = int32_t(start);
+    for (int64_t j = 0; j < ch.n; ++j, ++r) {
+      tokens[size_t(r)] = ch.tokens[j];
+      positions[size_t(r)] = int32_t(start + j);
+      row_seq[size_t(r)] = int32_t(i);
+      if (logits_mode == LogitsMode::All || (logits_mode == LogitsMode::Last && j == ch.n - 1))
+        logit_rows.push_back(int32_t(r));
+    }
+    row0[size_t(i + 1)] = int32_t(r);
+  }
+  const int64_t R = int64_t(logit_rows.size());
+  // Pointer tables, one upload: per attention layer [nseq] K and V context bases and [T] K and V append targets;
+  // per conv layer [nseq] state registers.
+  Arena& A = m.arena;
+  A.reset();
+  float* x = A.take_n<float>(T * C);  // activations are laid out later; the pointer tables need the packed k/v
+  float* kbuf = A.take_n<float>(T * KW);
+  float* vbuf = A.take_n<float>(T * KW);
+  std::vector<void*> ptrs;  // device addresses
+  ptrs.reserve(size_t(n_attn * (2 * nseq + 2 * T) + n_conv * nseq));
+  for (int64_t a = 0; a < n_attn; ++a) {
+    for (int64_t i = 0; i < nseq; ++i) {
+      const CudaChunk& ch = chunks[size_t(i)];
+      ptrs.push_back(ch.state ? ch.state->k[size_t(a)].get() : static_cast<void*>(kbuf + int64_t(row0[size_t(i)]) * KW));
+    }
+    for (int64_t i = 0; i < nseq; ++i) {
+      const CudaChunk& ch = chunks[size_t(i)];
+      ptrs.push_back(ch.state ? ch.state->v[size_t(a)].get() : static_cast<void*>(vbuf + int64_t(row0[size_t(i)]) * KW));
+    }
+    for (int kv = 0; kv < 2; ++kv)
+      for (int64_t i = 0; i < nseq; ++i) {
+        const CudaChunk& ch = chunks[size_t(i)];
+        for (int64_t j = 0; j < ch.n; ++j) {
+          if (!ch.state) {
+            ptrs.push_back(nullptr);
+            continue;
+          }
+          float* base = (kv == 0 ? ch.state->k : ch.state->v)[size_t(a)].as<float>();
+          ptrs.push_back(base + (ch.state->length + j) * KW);
+        }
+      }
+  }
+  for (int64_t l = 0; l < n_conv; ++l)
+    for (int64_t i = 0; i < nseq; ++i) {
+      const CudaChunk& ch = chunks[size_t(i)];
+      ptrs.push_back(ch.state ? ch.state->conv.as<float>() + l * 2 * C : nullptr);
+    }
+  void** d_ptrs = A.take_n<void*>(int64_t(ptrs.size()));
+  int32_t* d_tokens = A.take_n<int32_t>(T);
+  int32_t* d_pos = A.take_n<int32_t>(T);
+  int32_t* d_row0 = A.take_n<int32_t>(nseq + 1);
+  int32_t* d_pos0 = A.take_n<int32_t>(nseq);
+  int32_t* d_row_seq = A.take_n<int32_t>(T);
+  int32_t* d_logit_rows = A.take_n<int32_t>(std::max<int64_t>(R, 1));
+  cudaStream_t st = m.stream;
+  auto up = [&](void* d, const void* h, size_t bytes) {
+    if (bytes) CUDA_CHECK(cudaMemcpyAsync(d, h, bytes, cudaMemcpyHostToDevice, st));
+  };
+  up(d_ptrs, ptrs.data(), ptrs.size() * sizeof(void*));
+  up(d_tokens, tokens.data(), size_t(T) * 4);
+  up(d_pos, positions.data(), size_t(T) * 4);
+  up(d_row0, row0.data(), size_t(nseq + 1) * 4);
+  up(d_pos0, pos0.data(), size_t(nseq) * 4);
+  up(d_row_seq, row_seq.data(), size_t(T) * 4);
+  up(d_logit_rows, logit_rows.data(), size_t(R) * 4);
+
+  // ---- activations
+  const int64_t widest = std::max({C, H * D, F, 3 * C});
+  float* h = A.take_n<float>(T * C);                // [T, C] norm outputs
+  __nv_bfloat16* hb = A.take_n<__nv_bfloat16>(T * widest);  // BF16 GEMM input
+  float* big = A.take_n<float>(T * std::max(3 * C, H * D));  // [T, 3C] conv z, or [T, H·D] q
+  float* y = A.take_n<float>(T * std::max(C, H * D));         // [T, C] conv out, or [T, H·D] attention out
+  float* fa = A.take_n<float>(T * F);                          // [T, F] gate, then silu(a)⊙b
+  float* fb = A.take_n<float>(T * F);                          // [T, F] up
+  const float eps = float(c.norm_eps);
+
+  embedding_forward(d_tokens, T, bf(m.embed), V, C, x, st);
+  int64_t ai = 0, ci = 0;
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    const DevLayer& L = m.layers[size_t(l)];
+    rmsnorm_forward(x, f32(L.op_norm), h, nullptr, T, C, eps, st);
+    f32_to_bf16(h, hb, T * C, st);
+    if (!L.attn) {
+      m.linear(L.conv_in, hb, T, 3 * C, C, big, 0.f);  // z [T, 3C]
+      auto states = reinterpret_cast<float* const*>(d_ptrs + n_attn * (2 * nseq + 2 * T) + ci * nseq);
+      shortconv_forward(big, f32(L.conv_kernel), y, d_row0, states, nseq, C, st);
+      f32_to_bf16(y, hb, T * C, st);
+      m.linear(L.conv_out, hb, T, C, C, x, 1.f);  // residual fused: x += y·Woᵀ
+      ++ci;
+    } else {
+      void** base = d_ptrs + ai * (2 * nseq + 2 * T);
+      float* q = big;
+      m.linear(L.q, hb, T, H * D, C, q, 0.f);
+      m.linear(L.k, hb, T, KW, C, kbuf, 0.f);
+      m.linear(L.v, hb, T, KW, C, vbuf, 0.f);
+      rmsnorm_forward(q, f32(L.q_norm), q, nullptr, T * H, D, eps, st);
+      rmsnorm_forward(kbuf, f32(L.k_norm), kbuf, nullptr, T * KVH, D, eps, st);
+      rope_forward(q, d_pos, T, H, D, c.rope_theta, st);
+      rope_forward(kbuf, d_pos, T, KVH, D, c.rope_theta, st);
+      kv_append(kbuf, reinterpret_cast<float* const*>(base + 2 * nseq), T, KW, st);
+      kv_append(vbuf, reinterpret_cast<float* const*>(base + 2 * nseq + T), T, KW, st);
+      AttentionBatch b;
+      b.T = T, b.nseq = nseq, b.H = H, b.KVH = KVH, b.D = D;
+      b.scale = float(1.0 / std::sqrt(double(D)));
+      b.q_row0 = d_row0, b.q_pos0 = d_pos0, b.row_seq = d_row_seq;
+      b.k = reinterpret_cast<const float* const*>(base);
+      b.v = reinterpret_cast<const float* const*>(base + nseq);
+      attention_forward(b, q, y, nullptr, st);
+      f32_to_bf16(y, hb, T * H * D, st);
+      m.linear(L.o, hb, T, C, H * D, x, 1.f);
+      ++ai;
+    }
+    rmsnorm_forward(x, f32(L.ffn_norm), h, nullptr, T, C, eps, st);
+    f32_to_bf16(h, hb, T * C, st);
+    m.linear(L.w1, hb, T, F, C, fa, 0.f);
+    m.linear(L.w3, hb, T, F, C, fb, 0.f);
+    swiglu_forward(fa, fb, fa, T * F, st);
+    f32_to_bf16(fa, hb, T * F, st);
+    m.linear(L.w2, hb, T, C, F, x, 1.f);
+  }
+  rmsnorm_forward(x, f32(m.final_norm), h, nullptr, T, C, eps, st);
+
+  CudaForwardResult res;
+  if (R > 0) {
+    float* logits = A.take_n<float>(R * V);
+    __nv_bfloat16* hr = A.take_n<__nv_bfloat16>(R * C);
+    gather_rows_to_bf16(h, d_logit_rows, R, C, hr, st);
+    m.linear(m.head.get() ? m.head : m.embed, hr, R, V, C, logits, 0.f);
+    res.logits.resize(size_t(R * V));
+    CUDA_CHECK(cudaMemcpyAsync(res.logits.data(), logits, size_t(R * V) * 4, cudaMemcpyDeviceToHost, st));
+  }
+  if (want_hidden) {
+    res.hidden.resize(size_t(T * C));
+    CUDA_CHECK(cudaMemcpyAsync(res.hidden.data(), h, size_t(T * C) * 4, cudaMemcpyDeviceToHost, st));
+  }
+  CUDA_CHECK(cudaStreamSynchronize(st));
+  res.logit_rows.assign(logit_rows.begin(), logit_rows.end());
+  for (const CudaChunk& ch : chunks)
+    if (ch.state) ch.state->length += ch.n;
+  return res;
+}
+
+}  // namespace lfm2::cuda
