@@ -1,20 +1,32 @@
 // One episode on one browser page: reset loads a task page (built-in or real MiniWoB++) with BrowserGym's setup,
 // step parses and runs an action, waits for the page to settle, validates, and observes. The page and its context
-// are reused across resets; if the browser died they are recreated on the relaunched browser.
+// are reused across resets; if the browser died they are recreated on the relaunched browser. A built-in page that is
+// already loaded starts its next episode in place (no reload), which gives the same page as a fresh load.
 import { randomInt } from 'node:crypto';
-import type { BrowserContext, CDPSession, Page, Route } from 'playwright-core';
+import type { BrowserContext, Page, Route } from 'playwright-core';
 import { executeAction, actionErrorText, isTimeoutError } from './actions/execute.ts';
 import { parseActions } from './actions/parser.ts';
 import type { BrowserHost } from './browser.ts';
 import {
+  goalFromSetup,
+  inPlaceSetupExpression,
+  loadTaskPage,
   miniwobTaskUrl,
   pageSeedFromEnvSeed,
-  setupMiniwobPage,
+  setupExpression,
   validateState,
   WOB_STATE_EXPR,
   type WobState,
 } from './miniwob.ts';
-import { extractPageObservation } from './observation/extract.ts';
+import {
+  evaluateInPage,
+  extractPageObservation,
+  ObservationReadError,
+  PageScriptError,
+  type PageObservation,
+} from './observation/extract.ts';
+import type { CdpSender } from './observation/frames.ts';
+import { CLEAR_MARKS_SCRIPT } from './observation/mark.ts';
 import type { EnvOptions, Episode, Observation, ResetOptions, StepResult } from './types.ts';
 
 /** Where built-in task pages come from (lib/env/tasks by default). */
@@ -43,6 +55,11 @@ export interface EpisodeConfig {
   settleMs: number;
   /** Timeout of page loads and task setup. */
   pageTimeoutMs: number;
+  /**
+   * Start the next episode of a built-in task on the loaded page instead of reloading it (same observation as a
+   * fresh load, a fraction of the cost). Real MiniWoB++ pages always reload.
+   */
+  inPlaceReset: boolean;
 }
 
 export const DEFAULT_EPISODE_CONFIG: EpisodeConfig = {
@@ -61,6 +78,7 @@ export const DEFAULT_EPISODE_CONFIG: EpisodeConfig = {
   // view of delayed reactions (autocomplete, animations) without paying it on every step.
   settleMs: 500,
   pageTimeoutMs: 5000,
+  inPlaceReset: true,
 };
 
 /** Resolves options over defaults and rejects nonsense early with a clear message. */
@@ -92,31 +110,56 @@ export function resolveEpisodeConfig(
 /** Timers with a delay up to this are "the page is still reacting" (autocomplete, animations); longer ones are not. */
 const SETTLE_TIMER_MAX_DELAY_MS = 1000;
 
-/** Counts the page's pending short setTimeouts, so a step can wait for the page to finish reacting. */
+/**
+ * Counts the page's pending short setTimeouts, so a step can wait for the page to finish reacting, and keeps every
+ * live timeout, interval and animation frame of the page, so an in-place reset can cancel what the last episode left
+ * running.
+ */
 const TIMER_TRACKER = `(() => {
-  const pending = new Set();
-  const st = window.setTimeout, ct = window.clearTimeout;
+  const pending = new Set(), live = new Set(), frames = new Set();
+  const st = window.setTimeout, ct = window.clearTimeout, si = window.setInterval;
+  const raf = window.requestAnimationFrame, caf = window.cancelAnimationFrame;
   window.setTimeout = function (fn, delay, ...rest) {
-    if (typeof fn !== 'function' || !(Number(delay) <= ${SETTLE_TIMER_MAX_DELAY_MS})) {
-      return st.call(window, fn, delay, ...rest);
-    }
-    const id = st.call(window, function () { pending.delete(id); return fn.apply(this, arguments); }, delay, ...rest);
-    pending.add(id);
+    if (typeof fn !== 'function') return st.call(window, fn, delay, ...rest);
+    const id = st.call(window, function () {
+      pending.delete(id); live.delete(id); return fn.apply(this, arguments);
+    }, delay, ...rest);
+    live.add(id);
+    if (Number(delay ?? 0) <= ${SETTLE_TIMER_MAX_DELAY_MS}) pending.add(id);
     return id;
   };
-  window.clearTimeout = function (id) { pending.delete(id); return ct.call(window, id); };
+  // Timeouts and intervals share one id space: either clear function cancels either kind.
+  window.clearTimeout = window.clearInterval = function (id) { pending.delete(id); live.delete(id); return ct.call(window, id); };
+  window.setInterval = function (...args) { const id = si.apply(window, args); live.add(id); return id; };
+  window.requestAnimationFrame = function (fn) {
+    const id = raf.call(window, function (t) { frames.delete(id); return fn(t); });
+    frames.add(id);
+    return id;
+  };
+  window.cancelAnimationFrame = function (id) { frames.delete(id); return caf.call(window, id); };
   Object.defineProperty(window, '__envPendingTimers', { get: () => pending.size });
   // Harness code waits with the untracked original so its own waiting never counts as page activity.
   Object.defineProperty(window, '__envRawSetTimeout', { value: st.bind(window) });
+  Object.defineProperty(window, '__envClearPageTimers', { value: () => {
+    for (const id of live) ct.call(window, id);
+    for (const id of frames) caf.call(window, id);
+    live.clear(); pending.clear(); frames.clear();
+  } });
 })();`;
 
-/** In-page: wait (bounded) until no short timer is pending, then read the WOB_* globals. */
+/**
+ * In-page: wait (bounded) until no short timer is pending, then read the WOB_* globals. Synchronous when nothing is
+ * pending (the common case), so the observation reads can go out in the same round trip.
+ */
 function settleAndReadState(settleMs: number): string {
-  return `(async () => {
+  return `(() => {
+  if (!(window.__envPendingTimers > 0)) return ${WOB_STATE_EXPR};
   const wait = window.__envRawSetTimeout || setTimeout;
   const t0 = Date.now();
-  while (window.__envPendingTimers > 0 && Date.now() - t0 < ${settleMs}) await new Promise((r) => wait(r, 5));
-  return ${WOB_STATE_EXPR};
+  return (async () => {
+    while (window.__envPendingTimers > 0 && Date.now() - t0 < ${settleMs}) await new Promise((r) => wait(r, 5));
+    return ${WOB_STATE_EXPR};
+  })();
 })()`;
 }
 
@@ -135,10 +178,14 @@ function isTargetGone(e: unknown): boolean {
 export class BrowserEpisode implements Episode {
   private context: BrowserContext | undefined;
   private page: Page | undefined;
-  private cdp: CDPSession | undefined;
+  /** The page's CDP session; every call fails at once when the page crashes or closes (a raw session would wait). */
+  private cdp: CdpSender | undefined;
   private generation = -1;
   private task = '';
   private taskUrl = '';
+  /** URL of the task page set up on the current page ('' after a new page): what an in-place reset may reuse. */
+  private loadedUrl = '';
+  private loads = 0;
   private goal = '';
   private steps = 0;
   private lastAction = '';
@@ -174,6 +221,7 @@ export class BrowserEpisode implements Episode {
     await context.addInitScript(TIMER_TRACKER);
     const page = await context.newPage();
     this.page = page;
+    this.loadedUrl = '';
     this.pageCrashed = false;
     page.on('crash', () => {
       if (this.page === page) this.pageCrashed = true;
@@ -185,7 +233,17 @@ export class BrowserEpisode implements Episode {
       this.leftPage = true;
       p.close().catch(() => undefined);
     });
-    this.cdp = await context.newCDPSession(this.page);
+    const session = await context.newCDPSession(page);
+    let lose: (e: Error) => void = () => undefined;
+    const lost = new Promise<never>((_, reject) => {
+      lose = reject;
+    });
+    lost.catch(() => undefined);
+    page.on('crash', () => lose(new Error('Target crashed')));
+    page.on('close', () => lose(new Error('Target page, context or browser has been closed')));
+    // Playwright types send() per method; the observation code passes method names and params through as given.
+    const send = session.send.bind(session) as CdpSender['send'];
+    this.cdp = { send: (method, params) => Promise.race([send(method, params), lost]) };
     return this.page;
   }
 
@@ -221,12 +279,14 @@ export class BrowserEpisode implements Episode {
     const url = this.urlFor(opts?.task);
     const seed = opts.seed ?? randomInt(0, 2 ** 31);
     const pageSeed = pageSeedFromEnvSeed(seed);
+    let first: PageObservation;
     for (let attempt = 0; ; attempt++) {
       const page = await this.ensurePage();
       try {
-        this.goal = await setupMiniwobPage(page, url, pageSeed, this.config.pageTimeoutMs);
+        first = await this.startEpisode(page, url, pageSeed);
         break;
       } catch (e) {
+        this.loadedUrl = '';
         // A browser that died under us is relaunched once; any other failure is the caller's to see.
         if (attempt > 0 || !(isTargetGone(e) || this.pageCrashed || !this.host.isAlive(this.generation))) throw e;
       }
@@ -238,41 +298,78 @@ export class BrowserEpisode implements Episode {
     this.lastAction = '';
     this.lastError = '';
     this.chat = [];
-    return this.observe();
+    return this.toObservation(first);
+  }
+
+  /** Sets up the episode (in place when possible, else by loading the page) and returns its first observation. */
+  private async startEpisode(page: Page, url: string, pageSeed: number): Promise<PageObservation> {
+    const timeout = this.config.pageTimeoutMs;
+    if (this.config.inPlaceReset && this.config.miniwobUrl === undefined && this.loadedUrl === url && page.url() === url) {
+      try {
+        const p = await this.extract(inPlaceSetupExpression(pageSeed, timeout, CLEAR_MARKS_SCRIPT), false);
+        const r = p.probe as { error?: string } | undefined;
+        if (r?.error !== 'noinplace') {
+          this.goal = goalFromSetup(p.probe, url, timeout);
+          return p;
+        }
+      } catch (e) {
+        // The page's own script failed: a fresh load below either works or reports the error.
+        if (!(e instanceof PageScriptError)) throw e;
+      }
+    }
+    this.loadedUrl = '';
+    this.loads += 1;
+    await loadTaskPage(page, url, timeout);
+    const p = await this.extract(setupExpression(pageSeed, timeout), false);
+    this.goal = goalFromSetup(p.probe, url, timeout);
+    this.loadedUrl = url;
+    return p;
   }
 
   async observe(): Promise<Observation> {
-    return (await this.capture()).observation;
+    return this.toObservation(await this.extract(undefined, true));
   }
 
-  /** Observation, with `probe` evaluated in the page in the same round trip as bid marking. */
-  private async capture(probe?: string): Promise<{ observation: Observation; probe: unknown }> {
+  private toObservation(p: PageObservation): Observation {
+    const observation: Observation = {
+      goal: this.goal,
+      axtree_txt: p.axtree_txt,
+      pruned_html: p.pruned_html,
+      url: p.url,
+      focused_element_bid: p.focused_element_bid,
+      last_action: this.lastAction,
+      last_action_error: this.lastError,
+    };
+    if (p.screenshot) observation.screenshot = p.screenshot;
+    this.lastObservation = observation;
+    return observation;
+  }
+
+  /**
+   * Page observation, with `probe` evaluated in the page in the same round trip as bid marking. `probeRepeatable`:
+   * whether a retry may evaluate the probe again (a read may; a setup must not, and a retry after a failed read
+   * keeps the value it already returned).
+   */
+  private async extract(probe: string | undefined, probeRepeatable: boolean): Promise<PageObservation> {
     if (!this.page || !this.cdp) throw new Error('observe() before reset()');
     let lastErr: unknown;
+    let probeValue: { value: unknown } | undefined;
     // A navigation or re-render can detach the execution context mid-extraction; BrowserGym retries too.
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         const p = await extractPageObservation(this.page, this.cdp, {
-          probe,
+          probe: probeValue ? undefined : probe,
           prunedHtml: this.config.prunedHtml,
           axtreeFlags: this.config.axtreeFlags,
           screenshot: this.config.screenshot,
         });
-        const observation: Observation = {
-          goal: this.goal,
-          axtree_txt: p.axtree_txt,
-          pruned_html: p.pruned_html,
-          url: p.url,
-          focused_element_bid: p.focused_element_bid,
-          last_action: this.lastAction,
-          last_action_error: this.lastError,
-        };
-        if (p.screenshot) observation.screenshot = p.screenshot;
-        this.lastObservation = observation;
-        return { observation, probe: p.probe };
+        if (probeValue) p.probe = probeValue.value;
+        return p;
       } catch (e) {
         lastErr = e;
         if (isTargetGone(e)) throw e;
+        if (e instanceof ObservationReadError) probeValue ??= { value: e.probe };
+        else if (!probeRepeatable && probe !== undefined) throw e;
         await this.page.waitForLoadState('domcontentloaded', { timeout: 3000 }).catch(() => undefined);
       }
     }
@@ -286,10 +383,12 @@ export class BrowserEpisode implements Episode {
     this.lastError = '';
     const info: Record<string, unknown> = { task: this.task, step: this.steps };
     const page = this.page;
+    const cdp = this.cdp!;
     try {
       const actions = parseActions(action, { multiaction: this.config.multiaction });
       for (const a of actions) {
         await executeAction(page, a, {
+          evaluate: (expr) => evaluateInPage(cdp, expr),
           timeoutMs: this.config.actionTimeoutMs,
           retryWithForce: this.config.retryWithForce,
           navigationTimeoutMs: this.config.pageTimeoutMs,
@@ -303,7 +402,9 @@ export class BrowserEpisode implements Episode {
     try {
       // Settle, validate and mark in one round trip; BrowserGym also validates before it observes.
       const probe = this.config.settleMs > 0 ? settleAndReadState(this.config.settleMs) : WOB_STATE_EXPR;
-      const { observation, probe: state } = await this.capture(probe);
+      const p = await this.extract(probe, true);
+      const observation = this.toObservation(p);
+      const state = p.probe;
       const v = this.leftPage
         ? { reward: 0, done: true, rawReward: 0, info: { error: 'invalid page, terminating task' } }
         : validateState(observation.url, this.taskUrl, (state ?? null) as WobState | null);
@@ -340,6 +441,11 @@ export class BrowserEpisode implements Episode {
         info: { ...info, error: msg },
       };
     }
+  }
+
+  /** How many resets loaded the task page (the others started their episode in place). */
+  get pageLoads(): number {
+    return this.loads;
   }
 
   /** Task, step count and URL of the current episode. */

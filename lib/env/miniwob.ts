@@ -89,27 +89,99 @@ const REMOVE_DISPLAY = String.raw`
   core.startEpisodeReal = function () { bringBackDisplay(); legacyStart.call(core); removeDisplay(); };
   removeDisplay();`;
 
+/** In-page: the goal once WOB_TASK_READY is up — synchronously when it already is, else a Promise (bounded wait). */
+function goalWhenReady(timeoutMs: number): string {
+  return `(() => {
+    const goal = () => ({ utterance: core.getUtterance() });
+    if (WOB_TASK_READY) return goal();
+    const wait = window.__envRawSetTimeout || setTimeout;
+    const t0 = Date.now();
+    return (async () => {
+      while (!WOB_TASK_READY) {
+        if (Date.now() - t0 > ${timeoutMs}) return { error: 'notready' };
+        await new Promise((r) => wait(r, 20));
+      }
+      return goal();
+    })();
+  })()`;
+}
+
+/** Seeds and starts an episode as BrowserGym does: `Math.seedrandom(n)` (n a number), budget 1e6 ms, start. */
+function startEpisode(pageSeed: number): string {
+  return `Math.seedrandom(${pageSeed});
+  core.EPISODE_MAX_TIME = ${EPISODE_MAX_TIME_MS};
+  core.startEpisodeReal();`;
+}
+
 /**
- * BrowserGym's setup after page load, in one round trip: display removal, `Math.seedrandom(n)` (n a number),
+ * Page expression for BrowserGym's setup after page load: display removal, `Math.seedrandom(n)`,
  * `core.EPISODE_MAX_TIME = 1e6`, `core.startEpisodeReal()`, wait for WOB_TASK_READY, then `core.getUtterance()`.
+ * Its value goes to goalFromSetup. Synchronous unless the task is not ready at once.
  */
-function setupScript(pageSeed: number, timeoutMs: number): string {
-  return String.raw`(async () => {
+export function setupExpression(pageSeed: number, timeoutMs: number): string {
+  return String.raw`(() => {
   if (typeof core !== 'object' || core === null || typeof core.startEpisodeReal !== 'function') {
     return { error: 'nocore' };
   }
   ${REMOVE_DISPLAY}
-  Math.seedrandom(${pageSeed});
-  core.EPISODE_MAX_TIME = ${EPISODE_MAX_TIME_MS};
-  core.startEpisodeReal();
-  const wait = window.__envRawSetTimeout || setTimeout;
-  const t0 = Date.now();
-  while (!WOB_TASK_READY) {
-    if (Date.now() - t0 > ${timeoutMs}) return { error: 'notready' };
-    await new Promise((r) => wait(r, 20));
-  }
-  return { utterance: core.getUtterance() };
+  window.__envDisplayRemoved = true;
+  ${startEpisode(pageSeed)}
+  return ${goalWhenReady(timeoutMs)};
 })()`;
+}
+
+/**
+ * Page expression that starts the next episode on an already set-up built-in page without reloading it: the page's
+ * timers are cancelled, core.resetToLoadedState() rebuilds the task skeleton and globals as loaded, every bid mark
+ * is cleared (so numbering restarts at 0 as on a fresh load), then the episode is seeded and started exactly as in
+ * setupExpression; the display-removal wrappers installed at load stay. `{ error: 'noinplace' }` when the page
+ * cannot do this (another document, or a core without resetToLoadedState): the caller reloads.
+ */
+export function inPlaceSetupExpression(pageSeed: number, timeoutMs: number, clearMarks: string): string {
+  return `(() => {
+  if (typeof core !== 'object' || core === null || typeof core.resetToLoadedState !== 'function' ||
+      window.__envDisplayRemoved !== true) {
+    return { error: 'noinplace' };
+  }
+  if (typeof window.__envClearPageTimers === 'function') window.__envClearPageTimers();
+  core.resetToLoadedState();
+  ${clearMarks};
+  ${startEpisode(pageSeed)}
+  return ${goalWhenReady(timeoutMs)};
+})()`;
+}
+
+export class MiniwobSetupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MiniwobSetupError';
+  }
+}
+
+/** Loads a task page (the setup expression runs next, with the first observation). */
+export async function loadTaskPage(page: Page, url: string, timeoutMs: number): Promise<void> {
+  const resp = await page.goto(url, { waitUntil: 'load', timeout: timeoutMs });
+  if (resp && !resp.ok() && !url.startsWith('file:')) {
+    throw new MiniwobSetupError(`could not load ${url}: HTTP ${resp.status()}`);
+  }
+}
+
+/** The goal from a setup expression's value, or a MiniwobSetupError saying what is wrong with the page. */
+export function goalFromSetup(res: unknown, url: string, timeoutMs: number): string {
+  const r = (res ?? {}) as { error?: string; utterance?: unknown };
+  if (r.error === 'nocore') {
+    throw new MiniwobSetupError(
+      `${url} is not a MiniWoB++ task page (no core.startEpisodeReal); for real MiniWoB++ the base URL must point at ` +
+        `miniwob-plusplus/miniwob/html/miniwob/ and end with '/'`,
+    );
+  }
+  if (r.error === 'notready') throw new MiniwobSetupError(`${url}: WOB_TASK_READY stayed false for ${timeoutMs} ms`);
+  const u = r.utterance;
+  if (typeof u === 'string') return u;
+  if (u && typeof u === 'object' && typeof (u as { utterance?: unknown }).utterance === 'string') {
+    return (u as { utterance: string }).utterance;
+  }
+  throw new MiniwobSetupError(`core.getUtterance() returned ${JSON.stringify(u)}, expected a string`);
 }
 
 /** The six WOB_* globals BrowserGym reports as `info`. */
@@ -126,35 +198,6 @@ export interface WobState {
 export const WOB_STATE_EXPR = `(typeof WOB_DONE_GLOBAL === 'undefined' ? null : {
   REWARD_GLOBAL: WOB_REWARD_GLOBAL, RAW_REWARD_GLOBAL: WOB_RAW_REWARD_GLOBAL, REWARD_REASON: WOB_REWARD_REASON,
   DONE_GLOBAL: WOB_DONE_GLOBAL, EPISODE_ID: WOB_EPISODE_ID, TASK_READY: WOB_TASK_READY })`;
-
-export class MiniwobSetupError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'MiniwobSetupError';
-  }
-}
-
-/** Loads `url` and starts a MiniWoB episode with BrowserGym's sequence (see setupScript). Returns the goal text. */
-export async function setupMiniwobPage(page: Page, url: string, pageSeed: number, timeoutMs: number): Promise<string> {
-  const resp = await page.goto(url, { waitUntil: 'load', timeout: timeoutMs });
-  if (resp && !resp.ok() && !url.startsWith('file:')) {
-    throw new MiniwobSetupError(`could not load ${url}: HTTP ${resp.status()}`);
-  }
-  const res = (await page.evaluate(setupScript(pageSeed, timeoutMs))) as { error?: string; utterance?: unknown };
-  if (res.error === 'nocore') {
-    throw new MiniwobSetupError(
-      `${url} is not a MiniWoB++ task page (no core.startEpisodeReal); for real MiniWoB++ the base URL must point at ` +
-        `miniwob-plusplus/miniwob/html/miniwob/ and end with '/'`,
-    );
-  }
-  if (res.error === 'notready') throw new MiniwobSetupError(`${url}: WOB_TASK_READY stayed false for ${timeoutMs} ms`);
-  const u = res.utterance;
-  if (typeof u === 'string') return u;
-  if (u && typeof u === 'object' && typeof (u as { utterance?: unknown }).utterance === 'string') {
-    return (u as { utterance: string }).utterance;
-  }
-  throw new MiniwobSetupError(`core.getUtterance() returned ${JSON.stringify(u)}, expected a string`);
-}
 
 export async function readWobState(page: Page): Promise<WobState | null> {
   return (await page.evaluate(WOB_STATE_EXPR)) as WobState | null;

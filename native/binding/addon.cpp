@@ -14,6 +14,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   lfm2::binding::register_gemm(env, exports);
   lfm2::binding::register_ops_train(env, exports);
   lfm2::binding::register_trainer(env, exports);
+  lfm2::binding::register_cuda(env, exports);
   return exports;
 }
 }  // namespace

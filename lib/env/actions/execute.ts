@@ -7,6 +7,8 @@ import { ActionParseError } from './parser.ts';
 import type { ParsedAction } from './parser.ts';
 
 export interface ExecuteOptions {
+  /** Evaluates an expression in the page's main world (a Promise result is awaited); default page.evaluate. */
+  evaluate?: (expression: string) => Promise<unknown>;
   /** Timeout of each locator operation (BrowserGym: 500 ms). */
   timeoutMs: number;
   /** Retry a failed click/fill/select/hover/check with force (BrowserGym's MiniWoB benchmark: true). */
@@ -73,6 +75,21 @@ const WAIT_SCROLL_STABLE = `new Promise((resolve) => {
 })`;
 
 /**
+ * In-page checks shared by the fast paths: `el` is the element with the bid; each returns true when Playwright's
+ * actionability check of the same name would pass at once (never guessing: anything unusual fails and the
+ * locator path decides, with Playwright's own waiting and errors).
+ */
+const FAST_CHECKS = `
+  const isVisible = (el) => {
+    const style = window.getComputedStyle(el);
+    if (style.visibility !== 'visible') return false;
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0;
+  };
+  const isEnabled = (el) => !el.matches(':disabled') && !el.closest('[aria-disabled="true"]');
+  const isNonInert = (el) => !el.closest('[inert]');`;
+
+/**
  * Fast path for pointer actions. Playwright's actionable click costs ~20 protocol messages (scroll, two-frame stability
  * wait, hit-target probe, input events). When one in-page check shows the element is already actionable, in the same
  * sense Playwright means (attached, visible, enabled, not animating, and the element or a descendant is what gets hit
@@ -106,13 +123,114 @@ function pointerTargetScript(bid: string, needEnabled: boolean): string {
 }
 
 type Point = { x: number; y: number };
+type Evaluate = (expression: string) => Promise<unknown>;
+
+function notFound(bid: string): ActionParseError {
+  return new ActionParseError('ValueError', `Could not find element with bid "${bid}"`);
+}
 
 /** Where to send pointer events for `bid` without waiting, or null when the locator path must decide. */
-async function pointerTarget(page: Page, bid: string, needEnabled: boolean): Promise<Point | null> {
+async function pointerTarget(evaluate: Evaluate, bid: string, needEnabled: boolean): Promise<Point | null> {
   if (!/^[0-9]+$/.test(bid)) return null; // frame-prefixed bids go through frame locators
-  const r = (await page.evaluate(pointerTargetScript(bid, needEnabled))) as Point | 'notfound' | null;
-  if (r === 'notfound') throw new ActionParseError('ValueError', `Could not find element with bid "${bid}"`);
+  const r = (await evaluate(pointerTargetScript(bid, needEnabled))) as Point | 'notfound' | null;
+  if (r === 'notfound') throw notFound(bid);
   return r;
+}
+
+/**
+ * Fast path for fill: Playwright's fill on a plain text input or textarea is "check visible, enabled, editable and
+ * not inert; select its text and focus it; insert the value as keyboard text (Delete for '')". When the checks pass at
+ * once, the selecting and focusing happen here in one evaluation and the caller inserts the text. Other inputs
+ * (number, date, …), labels and contenteditable take the locator path.
+ */
+function fillTargetScript(bid: string): string {
+  return `(() => {
+  ${FAST_CHECKS}
+  const el = document.querySelector(${JSON.stringify(bidSelector(bid))});
+  if (!el) return 'notfound';
+  const tag = el.tagName.toLowerCase();
+  const typeInto = ['', 'email', 'password', 'search', 'tel', 'text', 'url'];
+  if (!(tag === 'textarea' || (tag === 'input' && typeInto.includes(el.type.toLowerCase())))) return null;
+  if (!isVisible(el) || !isEnabled(el) || !isNonInert(el)) return null;
+  if (el.readOnly || el.getAttribute('aria-readonly') === 'true') return null;
+  if (tag === 'input') { el.select(); el.focus(); }
+  else { el.selectionStart = 0; el.selectionEnd = el.value.length; el.focus(); }
+  return 'ready';
+})()`;
+}
+
+/** Fills a text field without Playwright's waiting when it is ready; false when the locator path must do it. */
+async function fastFill(page: Page, evaluate: Evaluate, bid: string, value: string): Promise<boolean> {
+  if (!/^[0-9]+$/.test(bid)) return false;
+  const r = await evaluate(fillTargetScript(bid));
+  if (r === 'notfound') throw notFound(bid);
+  if (r !== 'ready') return false;
+  if (value) await page.keyboard.insertText(value);
+  else await page.keyboard.press('Delete');
+  return true;
+}
+
+/**
+ * Fast path for select_option: Playwright's selectOption on a <select> that is visible, enabled and not inert
+ * matches each wanted string against option values and labels (whitespace-normalised), selects the matches and
+ * fires input + change, all in the page; done here in one evaluation. A missing or disabled option, or any other
+ * element, takes the locator path (which waits and reports Playwright's error).
+ */
+function selectScript(bid: string, wanted: readonly string[]): string {
+  return `(() => {
+  ${FAST_CHECKS}
+  const el = document.querySelector(${JSON.stringify(bidSelector(bid))});
+  if (!el) return 'notfound';
+  if (el.tagName.toLowerCase() !== 'select' || !isVisible(el) || !isEnabled(el) || !isNonInert(el)) return null;
+  const norm = (t) => t.replace(/[\u200b\u00ad]/g, '').trim().replace(/\s+/g, ' ');
+  let remaining = ${JSON.stringify(wanted)};
+  const chosen = [];
+  const options = [...el.options];
+  for (const option of options) {
+    const label = norm(option.label);
+    const matches = (w) => w === option.value || w === option.label || norm(w) === label;
+    if (!remaining.some(matches)) continue;
+    if (option.disabled || (option.parentElement && option.parentElement.disabled)) return null;
+    chosen.push(option);
+    if (el.multiple) remaining = remaining.filter((w) => !matches(w));
+    else { remaining = []; break; }
+  }
+  if (remaining.length > 0) return null;
+  el.value = undefined;
+  for (const option of chosen) option.selected = true;
+  el.dispatchEvent(new Event('input', { bubbles: true, composed: true }));
+  el.dispatchEvent(new Event('change', { bubbles: true }));
+  return 'done';
+})()`;
+}
+
+/**
+ * Fast path for check/uncheck on a native checkbox or radio: nothing to do when it is already in the wanted state,
+ * else the pointer fast path's click; Playwright then verifies that the state changed. null: locator path.
+ */
+function checkStateScript(bid: string): string {
+  return `(() => {
+  const el = document.querySelector(${JSON.stringify(bidSelector(bid))});
+  if (!el) return 'notfound';
+  if (el.tagName.toLowerCase() !== 'input' || (el.type !== 'checkbox' && el.type !== 'radio')) return null;
+  return { checked: el.checked, radio: el.type === 'radio' };
+})()`;
+}
+
+async function fastSetChecked(page: Page, evaluate: Evaluate, bid: string, want: boolean): Promise<boolean> {
+  if (!/^[0-9]+$/.test(bid)) return false;
+  const state = (await evaluate(checkStateScript(bid))) as { checked: boolean; radio: boolean } | 'notfound' | null;
+  if (state === 'notfound') throw notFound(bid);
+  if (state === null || (!want && state.radio)) return false;
+  if (state.checked === want) return true;
+  const pt = await pointerTarget(evaluate, bid, true);
+  if (!pt) return false;
+  await page.mouse.click(pt.x, pt.y);
+  const after = (await evaluate(checkStateScript(bid))) as { checked: boolean } | 'notfound' | null;
+  if (after === null || after === 'notfound' || after.checked !== want) {
+    throw new Error(`locator.${want ? 'check' : 'uncheck'}: Clicking the checkbox did not change its state`);
+  }
+  return true;
 }
 
 async function withModifiers(page: Page, modifiers: readonly string[], f: () => Promise<void>): Promise<void> {
@@ -127,11 +245,12 @@ async function withModifiers(page: Page, modifiers: readonly string[], f: () => 
 export async function executeAction(page: Page, action: ParsedAction, o: ExecuteOptions): Promise<void> {
   const timeout = o.timeoutMs;
   const r = o.retryWithForce;
+  const evaluate: Evaluate = o.evaluate ?? ((e) => page.evaluate(e));
   switch (action.name) {
     case 'click':
     case 'dblclick': {
       const { bid, button, modifiers } = action.args;
-      const pt = await pointerTarget(page, bid, true);
+      const pt = await pointerTarget(evaluate, bid, true);
       if (pt) {
         const mouse = page.mouse;
         const press = action.name === 'click' ? mouse.click.bind(mouse) : mouse.dblclick.bind(mouse);
@@ -145,7 +264,7 @@ export async function executeAction(page: Page, action: ParsedAction, o: Execute
       return;
     }
     case 'hover': {
-      const pt = await pointerTarget(page, action.args.bid, false);
+      const pt = await pointerTarget(evaluate, action.args.bid, false);
       if (pt) {
         await page.mouse.move(pt.x, pt.y);
         return;
@@ -155,8 +274,14 @@ export async function executeAction(page: Page, action: ParsedAction, o: Execute
       return;
     }
     case 'fill': {
-      const el = await elementByBid(page, action.args.bid);
-      const { value, enable_autocomplete_menu: autocomplete } = action.args;
+      const { bid, value, enable_autocomplete_menu: autocomplete } = action.args;
+      // Fill all but the last character, then type it, so keyboard-driven autocomplete menus open.
+      const typed = autocomplete && value.length > 0 ? value.slice(0, -1) : value;
+      if (await fastFill(page, evaluate, bid, typed)) {
+        if (typed !== value) await page.keyboard.type(value.slice(-1));
+        return;
+      }
+      const el = await elementByBid(page, bid);
       const fill = async () => {
         if (autocomplete && value.length > 0) {
           // Fill all but the last character, then type it, so keyboard-driven autocomplete menus open.
@@ -171,13 +296,20 @@ export async function executeAction(page: Page, action: ParsedAction, o: Execute
       return;
     }
     case 'clear': {
+      if (await fastFill(page, evaluate, action.args.bid, '')) return;
       const el = await elementByBid(page, action.args.bid);
       await el.clear({ timeout });
       return;
     }
     case 'select_option': {
-      const el = await elementByBid(page, action.args.bid);
       const opts = action.args.options;
+      const list = typeof opts === 'string' ? [opts] : opts;
+      if (/^[0-9]+$/.test(action.args.bid)) {
+        const done = await evaluate(selectScript(action.args.bid, list));
+        if (done === 'notfound') throw notFound(action.args.bid);
+        if (done === 'done') return;
+      }
+      const el = await elementByBid(page, action.args.bid);
       await withForceRetry(
         r,
         () => el.selectOption(opts, { timeout }),
@@ -187,9 +319,14 @@ export async function executeAction(page: Page, action: ParsedAction, o: Execute
     }
     case 'check':
     case 'uncheck': {
-      const el = await elementByBid(page, action.args.bid);
-      const op = action.name === 'check' ? el.check.bind(el) : el.uncheck.bind(el);
-      await withForceRetry(r, () => op({ timeout }), () => el.click({ force: true, timeout }));
+      const want = action.name === 'check';
+      const first = async () => {
+        if (await fastSetChecked(page, evaluate, action.args.bid, want)) return;
+        const el = await elementByBid(page, action.args.bid);
+        await (want ? el.check({ timeout }) : el.uncheck({ timeout }));
+      };
+      const forced = async () => (await elementByBid(page, action.args.bid)).click({ force: true, timeout });
+      await withForceRetry(r, first, forced);
       return;
     }
     case 'focus': {

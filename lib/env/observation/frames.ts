@@ -2,9 +2,14 @@
 // iframe element's bid as prefix (frame 'a' holds 'a0', 'a1', …; a frame inside it is 'ab'), its accessibility tree
 // is read per frame and hung under the Iframe node of its parent, and focus is followed into the focused frame.
 // Frames without script access (sandbox without allow-scripts) or that detach mid-way are skipped.
-import type { CDPSession, Frame, Page } from 'playwright-core';
+import type { Frame } from 'playwright-core';
 import type { AXNode } from './axtree.ts';
 import { BID_ATTR, markScript, type MarkResult } from './mark.ts';
+
+/** The one method of a CDP session the observation code uses (lets a caller wrap it, e.g. to fail fast on a crash). */
+export interface CdpSender {
+  send(method: string, params?: object): Promise<unknown>;
+}
 
 export interface FrameMarks {
   /** iframe bid → the focused bid inside that frame. */
@@ -49,7 +54,7 @@ interface FrameTreeNode {
  * The accessibility trees of all frames merged into one node list (the top document's root first): each Iframe node
  * gets its frame's root as an extra child. Frames the page session cannot read (out-of-process) are left out.
  */
-export async function mergedAxTree(cdp: CDPSession): Promise<AXNode[]> {
+export async function mergedAxTree(cdp: CdpSender): Promise<AXNode[]> {
   const { frameTree } = (await cdp.send('Page.getFrameTree')) as unknown as { frameTree: FrameTreeNode };
   const ids: string[] = [];
   const walk = (n: FrameTreeNode) => {
@@ -81,9 +86,4 @@ export async function mergedAxTree(cdp: CDPSession): Promise<AXNode[]> {
     }
   }
   return all;
-}
-
-/** Runs `script` in every frame of the page, without waiting (used to unmark). */
-export function evaluateInAllFrames(page: Page, script: string): void {
-  for (const f of page.frames()) f.evaluate(script).catch(() => undefined);
 }

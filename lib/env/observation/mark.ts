@@ -4,11 +4,15 @@
 //    shadow-root content spliced in after its host; a bid, once given, is kept across steps; duplicates are renumbered;
 //  - live `value` / `checked` are mirrored into attributes so DOM snapshots show form state;
 //  - `browsergym_id_<bid> ` is prefixed to aria-roledescription and aria-description, which is how the bid reaches
-//    Accessibility.getFullAXTree; the unmark script strips it again after extraction.
-// Differences: set-of-marks flags are not computed (no screenshot overlay here), and visibility is the fraction of the
+//    Accessibility.getFullAXTree.
+// Differences: set-of-marks flags are not computed (no screenshot overlay here); visibility is the fraction of the
 // element's box inside the viewport and its overflow-clipping ancestors, computed synchronously instead of by an
-// IntersectionObserver (which costs a frame per step). Scripts are plain strings so no bundler helper can leak into
-// the page.
+// IntersectionObserver (which costs a frame per step); and the ARIA prefixes stay in the page between observations
+// (BrowserGym strips them after each one) and are only rewritten where an element is new or the page changed the
+// attribute: every ARIA write invalidates the element's accessibility state, so re-prefixing the whole page twice
+// per step made Chromium rebuild its whole accessibility tree on every observation. What the agent sees is the same:
+// the bid is taken out of the AX tree and the DOM snapshot before formatting. Scripts are plain strings so no
+// bundler helper can leak into the page.
 
 /** Attribute that carries the element id (BrowserGym's BROWSERGYM_ID_ATTRIBUTE). */
 export const BID_ATTR = 'bid';
@@ -60,9 +64,14 @@ const MARK_FN = String.raw`(bidAttr, withVisibility, frameBid) => {
     }
     return r.join("");
   };
-  const pushPrefix = (elem, attr, bid) => {
-    const old = elem.hasAttribute(attr) ? elem.getAttribute(attr) : "";
-    elem.setAttribute(attr, PREFIX + bid + " " + old);
+  const OLD_PREFIX = /^browsergym_id_[a-zA-Z0-9]+ /;
+  // Idempotent: an attribute already carrying this bid's prefix is not touched; a stale prefix (cloned node) or a
+  // value the page wrote since the last observation gets the right one.
+  const ensurePrefix = (elem, attr, bid) => {
+    const old = elem.getAttribute(attr);
+    const want = PREFIX + bid + " ";
+    if (old !== null && old.startsWith(want)) return;
+    elem.setAttribute(attr, want + (old === null ? "" : old.replace(OLD_PREFIX, "")));
   };
   let elements = Array.from(document.querySelectorAll("*"));
   const seen = new Set();
@@ -116,8 +125,8 @@ const MARK_FN = String.raw`(bidAttr, withVisibility, frameBid) => {
       elem.setAttribute(bidAttr, bid);
     }
     seen.add(bid);
-    pushPrefix(elem, "aria-roledescription", bid);
-    pushPrefix(elem, "aria-description", bid);
+    ensurePrefix(elem, "aria-roledescription", bid);
+    ensurePrefix(elem, "aria-description", bid);
     if (visibility) {
       const r = elem.getBoundingClientRect();
       const area = r.width * r.height;
@@ -133,8 +142,11 @@ const MARK_FN = String.raw`(bidAttr, withVisibility, frameBid) => {
   return { focusedBid, visibility };
 }`;
 
-/** Removes the `browsergym_id_<bid> ` prefixes the mark script added (attribute dropped when left empty). */
-export const UNMARK_SCRIPT = String.raw`(() => {
+/**
+ * Takes every mark out of the document (bids, ARIA prefixes, counters), so the next mark pass numbers the page from
+ * 0 as on a fresh load. Used when a built-in page starts a new episode in place.
+ */
+export const CLEAR_MARKS_SCRIPT = String.raw`(() => {
   const re = /^browsergym_id_[a-zA-Z0-9]+\s?/;
   let elements = Array.from(document.querySelectorAll("*"));
   for (let i = 0; i < elements.length; i++) {
@@ -143,6 +155,7 @@ export const UNMARK_SCRIPT = String.raw`(() => {
       const inner = Array.from(elem.shadowRoot.querySelectorAll("*"));
       elements = elements.slice(0, i + 1).concat(inner, elements.slice(i + 1));
     }
+    elem.removeAttribute(${JSON.stringify(BID_ATTR)});
     for (const attr of ["aria-roledescription", "aria-description"]) {
       const v = elem.getAttribute(attr);
       if (v === null || !re.test(v)) continue;
@@ -151,4 +164,6 @@ export const UNMARK_SCRIPT = String.raw`(() => {
       else elem.setAttribute(attr, rest);
     }
   }
+  delete window.browsergym_elem_counter;
+  delete window.browsergym_frame_counter;
 })()`;

@@ -10,6 +10,10 @@
 // - core.clearTimer(), core.canvasDrawClick and core.createDisplay(): BrowserGym's display-removal script calls
 //   these, so they must exist. clearTimer stops only the HUD countdown, never the episode timer (otherwise the
 //   next endEpisode would be ignored).
+// - core.resetToLoadedState(): puts the page back as it was right after load (task skeleton #wrap rebuilt from its
+//   loaded copy, WOB_* globals and episode counters at their initial values, episode timer stopped, focus dropped),
+//   so a harness can start the next episode in place instead of reloading. For this to equal a fresh load, task
+//   pages build everything inside #wrap from genProblem() and keep no other state across episodes.
 // Task pages call core.* through property lookups so that a harness can wrap endEpisode / startEpisodeReal.
 
 import { PRNG_JS } from './prng.ts';
@@ -160,9 +164,35 @@ var core = (function () {
     return query ? query.textContent.replace(/\\s+/g, ' ').trim() : '';
   };
 
+  // #wrap as parsed, before any episode touched it (taken on load, before the first startEpisode).
+  var loadedWrap = null;
+  core.resetToLoadedState = function () {
+    if (loadedWrap === null) throw new Error('resetToLoadedState: the page has not finished loading');
+    if (core.EP_TIMER !== null) clearTimeout(core.EP_TIMER);
+    core.EP_TIMER = null;
+    core.clearTimer();
+    WOB_REWARD_GLOBAL = 0;
+    WOB_RAW_REWARD_GLOBAL = 0;
+    WOB_REWARD_REASON = null;
+    WOB_DONE_GLOBAL = false;
+    WOB_EPISODE_ID = 0;
+    WOB_TASK_READY = true;
+    core.recentRewards = [];
+    var active = document.activeElement;
+    if (active && active !== document.body && typeof active.blur === 'function') active.blur();
+    // A new copy rather than emptying #area: scroll offsets and attributes of the old nodes must not carry over.
+    var wrap = document.getElementById('wrap');
+    if (wrap) wrap.replaceWith(loadedWrap.cloneNode(true));
+    else document.body.insertBefore(loadedWrap.cloneNode(true), document.body.firstChild);
+  };
+
   var modeMatch = /[?&]mode=([^&#]*)/.exec(window.location.search);
   if (modeMatch) core.setDataMode(decodeURIComponent(modeMatch[1]));
-  window.addEventListener('load', function () { core.startEpisode(); });
+  window.addEventListener('load', function () {
+    var wrap = document.getElementById('wrap');
+    loadedWrap = wrap ? wrap.cloneNode(true) : null;
+    core.startEpisode();
+  });
   return core;
 })();
 `;
