@@ -60,6 +60,11 @@ export interface EpisodeConfig {
    * fresh load, a fraction of the cost). Real MiniWoB++ pages always reload.
    */
   inPlaceReset: boolean;
+  /**
+   * Act without Playwright's waiting when one in-page check shows the target is already actionable (same outcome as
+   * the locator call, see actions/execute.ts); false sends every element action through Playwright locators.
+   */
+  fastActions: boolean;
 }
 
 export const DEFAULT_EPISODE_CONFIG: EpisodeConfig = {
@@ -79,6 +84,7 @@ export const DEFAULT_EPISODE_CONFIG: EpisodeConfig = {
   settleMs: 500,
   pageTimeoutMs: 5000,
   inPlaceReset: true,
+  fastActions: true,
 };
 
 /** Resolves options over defaults and rejects nonsense early with a clear message. */
@@ -389,6 +395,7 @@ export class BrowserEpisode implements Episode {
       for (const a of actions) {
         await executeAction(page, a, {
           evaluate: (expr) => evaluateInPage(cdp, expr),
+          fast: this.config.fastActions,
           timeoutMs: this.config.actionTimeoutMs,
           retryWithForce: this.config.retryWithForce,
           navigationTimeoutMs: this.config.pageTimeoutMs,

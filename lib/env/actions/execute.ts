@@ -9,6 +9,8 @@ import type { ParsedAction } from './parser.ts';
 export interface ExecuteOptions {
   /** Evaluates an expression in the page's main world (a Promise result is awaited); default page.evaluate. */
   evaluate?: (expression: string) => Promise<unknown>;
+  /** Use the fast paths below when the target is already actionable (default true). */
+  fast?: boolean;
   /** Timeout of each locator operation (BrowserGym: 500 ms). */
   timeoutMs: number;
   /** Retry a failed click/fill/select/hover/check with force (BrowserGym's MiniWoB benchmark: true). */
@@ -131,7 +133,6 @@ function notFound(bid: string): ActionParseError {
 
 /** Where to send pointer events for `bid` without waiting, or null when the locator path must decide. */
 async function pointerTarget(evaluate: Evaluate, bid: string, needEnabled: boolean): Promise<Point | null> {
-  if (!/^[0-9]+$/.test(bid)) return null; // frame-prefixed bids go through frame locators
   const r = (await evaluate(pointerTargetScript(bid, needEnabled))) as Point | 'notfound' | null;
   if (r === 'notfound') throw notFound(bid);
   return r;
@@ -161,7 +162,6 @@ function fillTargetScript(bid: string): string {
 
 /** Fills a text field without Playwright's waiting when it is ready; false when the locator path must do it. */
 async function fastFill(page: Page, evaluate: Evaluate, bid: string, value: string): Promise<boolean> {
-  if (!/^[0-9]+$/.test(bid)) return false;
   const r = await evaluate(fillTargetScript(bid));
   if (r === 'notfound') throw notFound(bid);
   if (r !== 'ready') return false;
@@ -218,7 +218,6 @@ function checkStateScript(bid: string): string {
 }
 
 async function fastSetChecked(page: Page, evaluate: Evaluate, bid: string, want: boolean): Promise<boolean> {
-  if (!/^[0-9]+$/.test(bid)) return false;
   const state = (await evaluate(checkStateScript(bid))) as { checked: boolean; radio: boolean } | 'notfound' | null;
   if (state === 'notfound') throw notFound(bid);
   if (state === null || (!want && state.radio)) return false;
@@ -246,11 +245,13 @@ export async function executeAction(page: Page, action: ParsedAction, o: Execute
   const timeout = o.timeoutMs;
   const r = o.retryWithForce;
   const evaluate: Evaluate = o.evaluate ?? ((e) => page.evaluate(e));
+  // Frame-prefixed bids go through frame locators.
+  const fast = o.fast !== false && 'bid' in action.args && /^[0-9]+$/.test(String(action.args.bid));
   switch (action.name) {
     case 'click':
     case 'dblclick': {
       const { bid, button, modifiers } = action.args;
-      const pt = await pointerTarget(evaluate, bid, true);
+      const pt = fast ? await pointerTarget(evaluate, bid, true) : null;
       if (pt) {
         const mouse = page.mouse;
         const press = action.name === 'click' ? mouse.click.bind(mouse) : mouse.dblclick.bind(mouse);
@@ -264,7 +265,7 @@ export async function executeAction(page: Page, action: ParsedAction, o: Execute
       return;
     }
     case 'hover': {
-      const pt = await pointerTarget(evaluate, action.args.bid, false);
+      const pt = fast ? await pointerTarget(evaluate, action.args.bid, false) : null;
       if (pt) {
         await page.mouse.move(pt.x, pt.y);
         return;
@@ -277,7 +278,7 @@ export async function executeAction(page: Page, action: ParsedAction, o: Execute
       const { bid, value, enable_autocomplete_menu: autocomplete } = action.args;
       // Fill all but the last character, then type it, so keyboard-driven autocomplete menus open.
       const typed = autocomplete && value.length > 0 ? value.slice(0, -1) : value;
-      if (await fastFill(page, evaluate, bid, typed)) {
+      if (fast && (await fastFill(page, evaluate, bid, typed))) {
         if (typed !== value) await page.keyboard.type(value.slice(-1));
         return;
       }
@@ -296,7 +297,7 @@ export async function executeAction(page: Page, action: ParsedAction, o: Execute
       return;
     }
     case 'clear': {
-      if (await fastFill(page, evaluate, action.args.bid, '')) return;
+      if (fast && (await fastFill(page, evaluate, action.args.bid, ''))) return;
       const el = await elementByBid(page, action.args.bid);
       await el.clear({ timeout });
       return;
@@ -304,7 +305,7 @@ export async function executeAction(page: Page, action: ParsedAction, o: Execute
     case 'select_option': {
       const opts = action.args.options;
       const list = typeof opts === 'string' ? [opts] : opts;
-      if (/^[0-9]+$/.test(action.args.bid)) {
+      if (fast) {
         const done = await evaluate(selectScript(action.args.bid, list));
         if (done === 'notfound') throw notFound(action.args.bid);
         if (done === 'done') return;
@@ -321,7 +322,7 @@ export async function executeAction(page: Page, action: ParsedAction, o: Execute
     case 'uncheck': {
       const want = action.name === 'check';
       const first = async () => {
-        if (await fastSetChecked(page, evaluate, action.args.bid, want)) return;
+        if (fast && (await fastSetChecked(page, evaluate, action.args.bid, want))) return;
         const el = await elementByBid(page, action.args.bid);
         await (want ? el.check({ timeout }) : el.uncheck({ timeout }));
       };
