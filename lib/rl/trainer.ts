@@ -232,6 +232,7 @@ export class GrpoTrainer {
             rolloutSeconds = 0;
           }
         }
+        if (c.log_completions && state.step % c.logging_steps < stepsPerRound(c)) this.logCompletions(state.step, episodes, log);
         live.reward = Number(rollMetrics[METRIC_NAMES.reward].toFixed(3));
         live.success = `${(100 * rollMetrics[METRIC_NAMES.successRate]).toFixed(0)}%`;
         if (lastEval) live.eval = `${(100 * lastEval.overall.successRate).toFixed(0)}%`;
@@ -335,6 +336,16 @@ export class GrpoTrainer {
       [METRIC_NAMES.invalidActionRate]: totalSteps > 0 ? episodes.reduce((a, e) => a + e.reward.invalidActions, 0) / totalSteps : 0,
       ...(completionMetrics(steps.map((s) => ({ length: s.completionIds.length, truncated: s.truncated }))) as Record<string, number>),
     };
+  }
+
+  /** log_completions: the first member of each group, every env step: completion → action (error) and reward. */
+  private logCompletions(step: number, episodes: readonly RolloutEpisode[], log: (m: string) => void): void {
+    const lines = [`completions @ step ${step}:`];
+    for (const e of episodes.filter((x) => x.member === 0)) {
+      const steps = e.steps.map((s) => `${JSON.stringify(s.completionText.slice(0, 60))}${s.error ? ` [${s.error.split('\n')[0].slice(0, 50)}]` : ''}`);
+      lines.push(`  ${e.task} seed ${e.seed}: ${steps.join(' → ')} ⇒ reward ${e.reward.reward}`);
+    }
+    log(lines.join('\n'));
   }
 
   private logEpisodes(step: number, episodes: readonly RolloutEpisode[], advantages: readonly number[]): void {
