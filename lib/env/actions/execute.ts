@@ -346,7 +346,7 @@ export async function executeAction(page: Page, action: ParsedAction, o: Execute
       await page.evaluate(WAIT_SCROLL_STABLE);
       return;
     case 'noop':
-      await page.waitForTimeout(action.args.wait_ms);
+      if (action.args.wait_ms > 0) await page.waitForTimeout(action.args.wait_ms);
       return;
     case 'go_back':
       await page.goBack({ timeout: o.navigationTimeoutMs });
