@@ -1,13 +1,13 @@
 // Resume equals uninterrupted: a run stopped after step 2 (as Ctrl-C does: checkpoint, clean exit) and resumed
 // reproduces the uninterrupted run's metrics and weights exactly; a half-written newer checkpoint is skipped with a
 // warning.
-import { describe, it, expect } from 'vitest';
+import { afterAll, describe, it, expect } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readJsonl, type MetricRow } from '../lib/io/metrics.ts';
 import { COMPLETE_MARKER } from '../lib/io/checkpoint.ts';
 import { trainRun } from '../lib/rl/run.ts';
-import { CaptureStream, tempRoot, tinyConfig } from './trainer-helpers.ts';
+import { CaptureStream, removeTempRoots, tempRoot, tinyConfig } from './trainer-helpers.ts';
 
 // Four optimizer steps of the tiny run, small rounds so the test stays short; no evaluation (it does not change
 // training) except that eval/seconds would differ anyway.
@@ -17,6 +17,8 @@ const ARGS = ['--max_steps', '4', '--save_steps', '2', '--save_total_limit', 'nu
 function deterministic(rows: MetricRow[]): Array<Record<string, unknown>> {
   return rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'time' && !k.startsWith('timing/') && k !== 'step_time')));
 }
+
+afterAll(removeTempRoots);
 
 describe('resume', () => {
   it('a stopped and resumed run equals the uninterrupted run; a half-written checkpoint is skipped', async () => {

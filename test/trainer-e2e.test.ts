@@ -1,16 +1,18 @@
 // The offline product end to end: configs/tiny_click_test.yaml (a random-weight tiny LFM2 created on the fly, the
 // built-in click-test page in Chromium, constrained click actions) trains for a small step budget with a fixed seed
 // and measurably improves held-out success over its starting point. Also checks what the run leaves behind.
-import { describe, it, expect } from 'vitest';
+import { afterAll, describe, it, expect } from 'vitest';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readJsonl, type MetricRow } from '../lib/io/metrics.ts';
 import { COMPLETE_MARKER } from '../lib/io/checkpoint.ts';
 import { trainRun } from '../lib/rl/run.ts';
 import { run as evalCli } from '../lib/cli/eval.ts';
-import { CaptureStream, tempRoot, tinyConfig } from './trainer-helpers.ts';
+import { CaptureStream, removeTempRoots, tempRoot, tinyConfig } from './trainer-helpers.ts';
 
 const TRL_NAMES = ['reward', 'reward_std', 'frac_reward_zero_std', 'completions/mean_length', 'clip_ratio/region_mean', 'entropy', 'loss', 'grad_norm', 'learning_rate', 'num_tokens', 'timing/rollout_s', 'timing/env_s', 'timing/train_s'];
+
+afterAll(removeTempRoots);
 
 describe('trainer end to end', () => {
   it('tiny click-test run improves held-out success over its starting point', async () => {

@@ -1,7 +1,7 @@
 // What goes wrong in a run and what the user sees: a bad config (rejected before any work), a missing model, no
 // browser, a browser that dies mid-run (relaunched, the round replayed, training carries on), a NaN loss (step
 // skipped and reported).
-import { describe, it, expect } from 'vitest';
+import { afterAll, describe, it, expect } from 'vitest';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../lib/io/config.ts';
@@ -10,7 +10,7 @@ import { run as trainCli } from '../lib/cli/train.ts';
 import { trainRun } from '../lib/rl/run.ts';
 import type { Policy } from '../lib/rl/engine-policy.ts';
 import type { TrainEngine } from '../lib/rl/engine-types.ts';
-import { CaptureStream, tempRoot, tinyConfig, TINY_CONFIG } from './trainer-helpers.ts';
+import { CaptureStream, removeTempRoots, tempRoot, tinyConfig, TINY_CONFIG } from './trainer-helpers.ts';
 
 const SHORT = ['--max_steps', '2', '--warmup_steps', '0', '--save_steps', '0', '--eval_steps', '0', '--per_device_train_batch_size', '8', '--num_generations', '4'];
 
@@ -29,6 +29,8 @@ function chromiumChildren(): number[] {
   }
   return out;
 }
+
+afterAll(removeTempRoots);
 
 describe('trainer errors', () => {
   it('rejects a bad config before any work, naming the key', async () => {

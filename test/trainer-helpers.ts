@@ -1,6 +1,6 @@
 // Shared setup of the trainer tests: the tiny offline config with a fixed seed, runs in a temporary folder, and an
 // output stream that records what the user would see.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type TrainConfig } from '../lib/io/config.ts';
@@ -8,9 +8,18 @@ import type { ProgressStream } from '../lib/io/progress.ts';
 
 export const TINY_CONFIG = 'configs/tiny_click_test.yaml';
 
+const roots: string[] = [];
+
 /** A temporary root holding the tiny model (created on first use by the run) and the run folders. */
 export function tempRoot(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `lfm2-rl-${prefix}-`));
+  const dir = mkdtempSync(join(tmpdir(), `lfm2-rl-${prefix}-`));
+  roots.push(dir);
+  return dir;
+}
+
+/** Removes every root made by tempRoot (call from afterAll). */
+export function removeTempRoots(): void {
+  for (const d of roots.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
 /** The tiny config with the model and runs under `root`, plus `--key value` overrides. */
