@@ -1,6 +1,7 @@
 // Process-wide functions: backend info and thread count.
 #include <napi.h>
 
+#include "backend/device.h"
 #include "binding/registry.h"
 #include "core/threadpool.h"
 
@@ -16,6 +17,13 @@ Napi::Value backend_info(const Napi::CallbackInfo& info) {
 #else
   o.Set("cudaCompiled", false);
 #endif
+  {  // whether a GPU is usable (cudaGetDeviceCount is guarded: no driver → 0 devices, never a failure)
+    lfm2::CudaAvailability cuda = lfm2::cuda_availability();
+    o.Set("cudaUsable", cuda.device_count > 0);
+    o.Set("cudaDevices", cuda.device_count);
+    o.Set("cudaDeviceName", cuda.device_name);
+    o.Set("cudaReason", cuda.reason);
+  }
   o.Set("avx512", bool(__builtin_cpu_supports("avx512f")));
   o.Set("avx512bf16", bool(__builtin_cpu_supports("avx512bf16")));
   o.Set("avx2", bool(__builtin_cpu_supports("avx2")));

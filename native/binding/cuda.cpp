@@ -1,0 +1,718 @@
+// JS face of the CUDA backend (native/backend/cuda). Present in every build: without the backend compiled in, or
+// without a GPU, each entry point throws a clear error instead of the addon failing to load.
+//
+//   resolveDevice('auto'|'cpu'|'cuda') → 'cpu'|'cuda'      (throws for 'cuda' without a usable GPU)
+//   cudaStatus() → { compiled, deviceCount, deviceName, reason, cublasLt }
+//   CudaModel.load(dir, { dtype?, stateBytesCap? }) → Promise<CudaModel>   (same surface as Model: info, forward,
+//       createState, advance; states: fork, free, length, bytes, freed)
+//   cudaOps.*: each kernel family on host arrays (tests compare them with the CPU references)
+#include <napi.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "backend/device.h"
+#include "binding/async.h"
+#include "binding/registry.h"
+#ifdef LFM2_WITH_CUDA
+#include "backend/cuda/cuda_api.h"
+#include "backend/cuda/cuda_model.cuh"
+#include "model/lfm2.h"
+#endif
+
+namespace lfm2::binding {
+namespace {
+
+Napi::Value resolve_device_js(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString())
+    throw Napi::TypeError::New(env, "resolveDevice(name): name must be 'auto', 'cpu' or 'cuda'");
+  try {
+    return Napi::String::New(env, device_name(resolve_device(info[0].As<Napi::String>().Utf8Value())));
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
+Napi::Value cuda_status_js(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CudaAvailability a = cuda_availability();
+  auto o = Napi::Object::New(env);
+  o.Set("compiled", a.compiled);
+  o.Set("deviceCount", a.device_count);
+  o.Set("deviceName", a.device_name);
+  o.Set("reason", a.reason);
+  o.Set("cublasLt", a.cublaslt);
+  return o;
+}
+
+#ifndef LFM2_WITH_CUDA
+
+Napi::Value not_compiled(const Napi::CallbackInfo& info) {
+  throw Napi::Error::New(info.Env(), "device 'cuda' is not available: " + cuda_availability().reason);
+}
+
+void register_cuda_impl(Napi::Env env, Napi::Object exports) {
+  auto model = Napi::Object::New(env);
+  model.Set("load", Napi::Function::New(env, not_compiled, "load"));
+  exports.Set("CudaModel", model);
+  auto ops = Napi::Object::New(env);
+  for (const char* n : {"gemm", "rmsnorm", "rmsnormBackward", "rope", "swiglu", "swigluBackward", "embedding",
+                        "embeddingBackward", "shortconv", "shortconvBackward", "attention", "attentionBackward",
+                        "adamw"})
+    ops.Set(n, Napi::Function::New(env, not_compiled, n));
+  exports.Set("cudaOps", ops);
+}
+
+#else
+
+// ---- argument helpers
+template <typename TA>
+TA typed(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type, const char* fn, const char* what,
+         int64_t expect = -1) {
+  Napi::Env env = info.Env();
+  if (info.Length() <= i || !info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != type)
+    throw Napi::TypeError::New(env, std::string(fn) + ": " + what + " has the wrong type");
+  TA a = info[i].As<TA>();
+  if (expect >= 0 && int64_t(a.ElementLength()) != expect)
+    throw Napi::RangeError::New(env, std::string(fn) + ": " + what + " has " + std::to_string(a.ElementLength()) +
+                                         " elements, expected " + std::to_string(expect));
+  return a;
+}
+using F32 = Napi::Float32Array;
+using I32 = Napi::Int32Array;
+using U16 = Napi::Uint16Array;
+
+int64_t num(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* what) {
+  if (info.Length() <= i || !info[i].IsNumber())
+    throw Napi::TypeError::New(info.Env(), std::string(fn) + ": " + what + " must be a number");
+  double d = info[i].As<Napi::Number>().DoubleValue();
+  if (d != double(int64_t(d)) || d < 0)
+    throw Napi::RangeError::New(info.Env(), std::string(fn) + ": " + what + " must be a non-negative integer");
+  return int64_t(d);
+}
+double real(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* what) {
+  if (info.Length() <= i || !info[i].IsNumber())
+    throw Napi::TypeError::New(info.Env(), std::string(fn) + ": " + what + " must be a number");
+  return info[i].As<Napi::Number>().DoubleValue();
+}
+std::vector<int64_t> lengths(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* what) {
+  if (info.Length() <= i || !info[i].IsArray())
+    throw Napi::TypeError::New(info.Env(), std::string(fn) + ": " + what + " must be an array of integers");
+  auto a = info[i].As<Napi::Array>();
+  std::vector<int64_t> out;
+  for (uint32_t k = 0; k < a.Length(); ++k) {
+    Napi::Value v = a.Get(k);
+    if (!v.IsNumber() || v.As<Napi::Number>().DoubleValue() < 1)
+      throw Napi::RangeError::New(info.Env(), std::string(fn) + ": " + what + " entries must be integers ≥ 1");
+    out.push_back(v.As<Napi::Number>().Int64Value());
+  }
+  if (out.empty()) throw Napi::RangeError::New(info.Env(), std::string(fn) + ": " + what + " is empty");
+  return out;
+}
+int64_t sum(const std::vector<int64_t>& v) {
+  int64_t s = 0;
+  for (int64_t x : v) s += x;
+  return s;
+}
+F32 f32_new(Napi::Env env, int64_t n) { return F32::New(env, size_t(n)); }
+
+// Converts lfm2::Error (and any std::exception) into a JS Error for synchronous calls.
+template <typename Fn>
+Napi::Value guarded(const Napi::CallbackInfo& info, Fn fn) {
+  try {
+    return fn();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
+}
+
+// ---- cudaOps (synchronous; test-sized inputs)
+
+// gemm(A: Uint16Array bf16, B: Uint16Array bf16, C: Float32Array (in/out), M, N, K, transA, transB, alpha, beta,
+//      forceFallback) → C
+Napi::Value op_gemm(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const char* fn = "cudaOps.gemm";
+    int64_t M = num(info, 3, fn, "M"), N = num(info, 4, fn, "N"), K = num(info, 5, fn, "K");
+    U16 A = typed<U16>(info, 0, napi_uint16_array, fn, "A", M * K);
+    U16 B = typed<U16>(info, 1, napi_uint16_array, fn, "B", K * N);
+    F32 C = typed<F32>(info, 2, napi_float32_array, fn, "C", M * N);
+    bool ta = info[6].ToBoolean(), tb = info[7].ToBoolean();
+    float alpha = float(real(info, 8, fn, "alpha")), beta = float(real(info, 9, fn, "beta"));
+    cuda_api::gemm_bf16(A.Data(), B.Data(), C.Data(), M, N, K, ta, tb, alpha, beta, info[10].ToBoolean());
+    return C;
+  });
+}
+
+// rmsnorm(x, w, rows, n, eps) → { y, rstd }
+Napi::Value op_rmsnorm(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const char* fn = "cudaOps.rmsnorm";
+    int64_t rows = num(info, 2, fn, "rows"), n = num(info, 3, fn, "n");
+    F32 x = typed<F32>(info, 0, napi_float32_array, fn, "x", rows * n);
+    F32 w = typed<F32>(info, 1, napi_float32_array, fn, "w", n);
+    F32 y = f32_new(info.Env(), rows * n), r = f32_new(info.Env(), rows);
+    cuda_api::rmsnorm_forward(x.Data(), w.Data(), y.Data(), r.Data(), rows, n, float(real(info, 4, fn, "eps")));
+    auto o = Napi::Object::New(info.Env());
+    o.Set("y", y);
+    o.Set("rstd", r);
+    return o;
+  });
+}
+
+// rmsnormBackward(x, w, rstd, dy, dw (accumulated), rows, n) → dx
+Napi::Value op_rmsnorm_backward(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const char* fn = "cudaOps.rmsnormBackward";
+    int64_t rows = num(info, 5, fn, "rows"), n = num(info, 6, fn, "n");
+    F32 x = typed<F32>(info, 0, napi_float32_array, fn, "x", rows * n);
+    F32 w = typed<F32>(info, 1, napi_float32_array, fn, "w", n);
+    F32 r = typed<F32>(info, 2, napi_float32_array, fn, "rstd", rows);
+    F32 dy = typed<F32>(info, 3, napi_float32_array, fn, "dy", rows * n);
+    F32 dw = typed<F32>(info, 4, napi_float32_array, fn, "dw", n);
+    F32 dx = f32_new(info.Env(), rows * n);
+    cuda_api::rmsnorm_backward(x.Data(), w.Data(), r.Data(), dy.Data(), dx.Data(), dw.Data(), rows, n);
+    return dx;
+  });
+}
+
+// rope(x, positions, nHeads, headDim, theta, backward) → rotated copy
+Napi::Value op_rope(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const char* fn = "cudaOps.rope";
+    int64_t nh = num(info, 2, fn, "nHeads"), D = num(info, 3, fn, "headDim");
+    I32 pos = typed<I32>(info, 1, napi_int32_array, fn, "positions");
+    const int64_t T = int64_t(pos.ElementLength());
+    F32 x = typed<F32>(info, 0, napi_float32_array, fn, "x", T * nh * D);
+    F32 y = f32_new(info.Env(), T * nh * D);
+    std::copy(x.Data(), x.Data() + T * nh * D, y.Data());
+    cuda_api::rope(y.Data(), pos.Data(), T, nh, D, real(info, 4, fn, "theta"), info[5].ToBoolean());
+    return y;
+  });
+}
+
+// swiglu(a, b) → out
+Napi::Value op_swiglu(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const char* fn = "cudaOps.swiglu";
+    F32 a = typed<F32>(info, 0, napi_float32_array, fn, "a");
+    F32 b = typed<F32>(info, 1, napi_float32_array, fn, "b", int64_t(a.ElementLength()));
+    F32 out = f32_new(info.Env(), int64_t(a.ElementLength()));
+    cuda_api::swiglu_forward(a.Data(), b.Data(), out.Data(), int64_t(a.ElementLength()));
+    return out;
+  });
+}
+
+// swigluBackward(a, b, dout) → { da, db }
+Napi::Value op_swiglu_backward(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const char* fn = "cudaOps.swigluBackward";
+    F32 a = typed<F32>(info, 0, napi_float32_array, fn, "a");
+    const int64_t n = int64_t(a.ElementLength());
+    F32 b = typed<F32>(info, 1, napi_float32_array, fn, "b", n);
+    F32 d = typed<F32>(info, 2, napi_float32_array, fn, "dout", n);
+    F32 da = f32_new(info.Env(), n), db = f32_new(info.Env(), n);
+    cuda_api::swiglu_backward(a.Data(), b.Data(), d.Data(), da.Data(), db.Data(), n);
+    auto o = Napi::Object::New(info.Env());
+    o.Set("da", da);
+    o.Set("db", db);
+    return o;
+  });
+}
+
+// embedding(ids, tableBf16, vocab, C) → out
+Napi::Value op_embedding(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const char* fn = "cudaOps.embedding";
+    int64_t V = num(info, 2, fn, "vocab"), C = num(info, 3, fn, "C");
+    I32 ids = typed<I32>(info, 0, napi_int32_array, fn, "ids");
+    U16 tab = typed<U16>(info, 1, napi_uint16_array, fn, "table", V * C);
+    const int64_t T = int64_t(ids.ElementLength());
+    F32 out = f32_new(info.Env(), T * C);
+    cuda_api::embedding_forward(ids.Data(), T, tab.Data(), V, C, out.Data());
+    return out;
+  });
+}
+
+// embeddingBackward(ids, dout, dtable (accumulated), vocab, C) → dtable
+Napi::Value op_embedding_backward(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const char* fn = "cudaOps.embeddingBackward";
+    int64_t V = num(info, 3, fn, "vocab"), C = num(info, 4, fn, "C");
+    I32 ids = typed<I32>(info, 0, napi_int32_array, fn, "ids");
+    const int64_t T = int64_t(ids.ElementLength());
+    F32 d = typed<F32>(info, 1, napi_float32_array, fn, "dout", T * C);
+    F32 tab = typed<F32>(info, 2, napi_float32_array, fn, "dtable", V * C);
+    cuda_api::embedding_backward(ids.Data(), T, d.Data(), V, C, tab.Data());
+    return tab;
+  });
+}
+
+// shortconv(z, kernel, C, lengths, states?) → { y, states }
+Napi::Value op_shortconv(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const char* fn = "cudaOps.shortconv";
+    int64_t C = num(info, 2, fn, "C");
+    std::vector<int64_t> lens = lengths(info, 3, fn, "lengths");
+    const int64_t T = sum(lens), S = int64_t(lens.size());
+    F32 z = typed<F32>(info, 0, napi_float32_array, fn, "z", T * 3 * C);
+    F32 k = typed<F32>(info, 1, napi_float32_array, fn, "kernel", C * 3);
+    F32 st = f32_new(info.Env(), S * 2 * C);
+    if (info.Length() > 4 && !info[4].IsUndefined()) {
+      F32 in = typed<F32>(info, 4, napi_float32_array, fn, "states", S * 2 * C);
+      std::copy(in.Data(), in.Data() + S * 2 * C, st.Data());
+    }
+    F32 y = f32_new(info.Env(), T * C);
+    cuda_api::shortconv_forward(z.Data(), k.Data(), y.Data(), lens, st.Data(), C);
+    auto o = Napi::Object::New(info.Env());
+    o.Set("y", y);
+    o.Set("states", st);
+    return o;
+  });
+}
+
+// shortconvBackward(z, kernel, dy, dkernel (accumulated), C, lengths) → dz
+Napi::Value op_shortconv_backward(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const char* fn = "cudaOps.shortconvBackward";
+    int64_t C = num(info, 4, fn, "C");
+    std::vector<int64_t> lens = lengths(info, 5, fn, "lengths");
+    const int64_t T = sum(lens);
+    F32 z = typed<F32>(info, 0, napi_float32_array, fn, "z", T * 3 * C);
+    F32 k = typed<F32>(info, 1, napi_float32_array, fn, "kernel", C * 3);
+    F32 dy = typed<F32>(info, 2, napi_float32_array, fn, "dy", T * C);
+    F32 dk = typed<F32>(info, 3, napi_float32_array, fn, "dkernel", C * 3);
+    F32 dz = f32_new(info.Env(), T * 3 * C);
+    cuda_api::shortconv_backward(z.Data(), k.Data(), dy.Data(), dz.Data(), dk.Data(), lens, C);
+    return dz;
+  });
+}
+
+// attention(q, k, v, nQ[], nKv[], H, KVH, D) → { out, lse }
+Napi::Value op_attention(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const char* fn = "cudaOps.attention";
+    std::vector<int64_t> nq = lengths(info, 3, fn, "nQ"), nkv = lengths(info, 4, fn, "nKv");
+    int64_t H = num(info, 5, fn, "H"), KVH = num(info, 6, fn, "KVH"), D = num(info, 7, fn, "D");
+    const int64_t T = sum(nq), TK = sum(nkv);
+    F32 q = typed<F32>(info, 0, napi_float32_array, fn, "q", T * H * D);
+    F32 k = typed<F32>(info, 1, napi_float32_array, fn, "k", TK * KVH * D);
+    F32 v = typed<F32>(info, 2, napi_float32_array, fn, "v", TK * KVH * D);
+    F32 out = f32_new(info.Env(), T * H * D), lse = f32_new(info.Env(), T * H);
+    cuda_api::attention_forward(q.Data(), k.Data(), v.Data(), out.Data(), lse.Data(), nq, nkv, H, KVH, D);
+    auto o = Napi::Object::New(info.Env());
+    o.Set("out", out);
+    o.Set("lse", lse);
+    return o;
+  });
+}
+
+// attentionBackward(q, k, v, out, lse, dout, lengths[], H, KVH, D) → { dq, dk, dv }
+Napi::Value op_attention_backward(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const char* fn = "cudaOps.attentionBackward";
+    std::vector<int64_t> lens = lengths(info, 6, fn, "lengths");
+    int64_t H = num(info, 7, fn, "H"), KVH = num(info, 8, fn, "KVH"), D = num(info, 9, fn, "D");
+    const int64_t T = sum(lens);
+    F32 q = typed<F32>(info, 0, napi_float32_array, fn, "q", T * H * D);
+    F32 k = typed<F32>(info, 1, napi_float32_array, fn, "k", T * KVH * D);
+    F32 v = typed<F32>(info, 2, napi_float32_array, fn, "v", T * KVH * D);
+    F32 out = typed<F32>(info, 3, napi_float32_array, fn, "out", T * H * D);
+    F32 lse = typed<F32>(info, 4, napi_float32_array, fn, "lse", T * H);
+    F32 dout = typed<F32>(info, 5, napi_float32_array, fn, "dout", T * H * D);
+    F32 dq = f32_new(info.Env(), T * H * D), dk = f32_new(info.Env(), T * KVH * D), dv = f32_new(info.Env(), T * KVH * D);
+    cuda_api::attention_backward(q.Data(), k.Data(), v.Data(), out.Data(), lse.Data(), dout.Data(), dq.Data(),
+                                 dk.Data(), dv.Data(), lens, H, KVH, D);
+    auto o = Napi::Object::New(info.Env());
+    o.Set("dq", dq);
+    o.Set("dk", dk);
+    o.Set("dv", dv);
+    return o;
+  });
+}
+
+// adamw(w, g, m, v, bf16Copy|null, lr, beta1, beta2, eps, weightDecay, maxGradNorm, step) → gradNorm
+// (w, m, v, bf16Copy updated in place; nothing written when the norm is not finite)
+Napi::Value op_adamw(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const char* fn = "cudaOps.adamw";
+    F32 w = typed<F32>(info, 0, napi_float32_array, fn, "w");
+    const int64_t n = int64_t(w.ElementLength());
+    F32 g = typed<F32>(info, 1, napi_float32_array, fn, "g", n);
+    F32 m = typed<F32>(info, 2, napi_float32_array, fn, "m", n);
+    F32 v = typed<F32>(info, 3, napi_float32_array, fn, "v", n);
+    uint16_t* bf = nullptr;
+    if (info.Length() > 4 && !info[4].IsNull() && !info[4].IsUndefined())
+      bf = typed<U16>(info, 4, napi_uint16_array, fn, "bf16Copy", n).Data();
+    double norm = cuda_api::adamw_step(w.Data(), g.Data(), m.Data(), v.Data(), bf, n, real(info, 5, fn, "lr"),
+                                       real(info, 6, fn, "beta1"), real(info, 7, fn, "beta2"),
+                                       real(info, 8, fn, "eps"), real(info, 9, fn, "weightDecay"),
+                                       real(info, 10, fn, "maxGradNorm"), num(info, 11, fn, "step"));
+    return Napi::Number::New(info.Env(), norm);
+  });
+}
+
+// ---- CudaModel / CudaGenerationState
+
+struct CudaModelHandle {
+  std::unique_ptr<Lfm2Model> host;  // config and tensor listing for info(); weights also serve CPU comparisons
+  std::unique_ptr<cuda::CudaModel> model;
+};
+
+struct CudaStateBox {
+  cuda::CudaStatePtr st;
+  std::atomic<bool> busy{false};
+};
+
+std::mutex g_mu;
+std::map<napi_env, Napi::FunctionReference*> g_model_ctor, g_state_ctor;
+
+Napi::Function ctor(std::map<napi_env, Napi::FunctionReference*>& m, Napi::Env env) {
+  std::lock_guard<std::mutex> lk(g_mu);
+  auto it = m.find(env);
+  if (it == m.end()) throw Napi::Error::New(env, "lfm2 addon: CUDA class not registered in this environment");
+  return it->second->Value();
+}
+
+std::vector<std::vector<int32_t>> token_arrays(Napi::Env env, Napi::Value v, const char* fn) {
+  if (!v.IsArray()) throw Napi::TypeError::New(env, std::string(fn) + ": sequences must be an array of Int32Array");
+  auto arr = v.As<Napi::Array>();
+  if (arr.Length() == 0) throw Napi::RangeError::New(env, std::string(fn) + ": no sequences");
+  std::vector<std::vector<int32_t>> out(arr.Length());
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value e = arr.Get(i);
+    if (!e.IsTypedArray() || e.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+      throw Napi::TypeError::New(env, std::string(fn) + ": sequence " + std::to_string(i) + " must be an Int32Array");
+    auto ta = e.As<Napi::Int32Array>();
+    if (ta.ElementLength() == 0)
+      throw Napi::RangeError::New(env, std::string(fn) + ": sequence " + std::to_string(i) + " is empty");
+    out[i].assign(ta.Data(), ta.Data() + ta.ElementLength());
+  }
+  return out;
+}
+
+LogitsMode logits_opt(Napi::Env env, Napi::Object o, const char* fn) {
+  Napi::Value v = o.Get("logits");
+  if (v.IsUndefined()) return LogitsMode::Last;
+  std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  if (s == "all") return LogitsMode::All;
+  if (s == "last") return LogitsMode::Last;
+  if (s == "none") return LogitsMode::None;
+  throw Napi::TypeError::New(env, std::string(fn) + ": option logits must be 'all', 'last' or 'none'");
+}
+
+Napi::Object opts_of(const Napi::CallbackInfo& info, size_t i, const char* fn) {
+  if (info.Length() <= i || info[i].IsUndefined()) return Napi::Object::New(info.Env());
+  if (!info[i].IsObject()) throw Napi::TypeError::New(info.Env(), std::string(fn) + ": options must be an object");
+  return info[i].As<Napi::Object>();
+}
+
+struct Out {
+  cuda::CudaForwardResult r;
+  int64_t vocab = 0, hidden_size = 0;
+};
+
+Napi::Value out_to_js(Napi::Env env, Out& o) {
+  auto obj = Napi::Object::New(env);
+  auto logits = Napi::Float32Array::New(env, o.r.logits.size());
+  std::copy(o.r.logits.begin(), o.r.logits.end(), logits.Data());
+  auto rows = Napi::Int32Array::New(env, o.r.logit_rows.size());
+  for (size_t i = 0; i < o.r.logit_rows.size(); ++i) rows[i] = int32_t(o.r.logit_rows[i]);
+  obj.Set("logits", logits);
+  obj.Set("logitRows", rows);
+  obj.Set("vocab", double(o.vocab));
+  if (!o.r.hidden.empty()) {
+    auto h = Napi::Float32Array::New(env, o.r.hidden.size());
+    std::copy(o.r.hidden.begin(), o.r.hidden.end(), h.Data());
+    obj.Set("hidden", h);
+    obj.Set("hiddenSize", double(o.hidden_size));
+  }
+  return obj;
+}
+
+class CudaStateWrap : public Napi::ObjectWrap<CudaStateWrap> {
+ public:
+  static Napi::Function define(Napi::Env env) {
+    return DefineClass(env, "CudaGenerationState",
+                       {InstanceMethod<&CudaStateWrap::fork>("fork"), InstanceMethod<&CudaStateWrap::free>("free"),
+                        InstanceAccessor<&CudaStateWrap::length>("length"),
+                        InstanceAccessor<&CudaStateWrap::bytes>("bytes"),
+                        InstanceAccessor<&CudaStateWrap::freed>("freed")});
+  }
+  using Init = std::pair<std::shared_ptr<CudaModelHandle>, std::shared_ptr<CudaStateBox>>;
+  CudaStateWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CudaStateWrap>(info) {
+    if (info.Length() != 1 || !info[0].IsExternal())
+      throw Napi::TypeError::New(info.Env(), "CudaGenerationState cannot be constructed directly; use createState()");
+    auto* init = info[0].As<Napi::External<Init>>().Data();
+    model_ = init->first;
+    box_ = init->second;
+  }
+  static Napi::Object make(Napi::Env env, std::shared_ptr<CudaModelHandle> m, std::shared_ptr<CudaStateBox> b) {
+    Init init{std::move(m), std::move(b)};
+    return ctor(g_state_ctor, env).New({Napi::External<Init>::New(env, &init)});
+  }
+  std::shared_ptr<CudaStateBox> usable(Napi::Env env, const CudaModelHandle* m, const std::string& what) const {
+    if (!box_ || !box_->st) throw Napi::Error::New(env, what + ": generation state was freed");
+    if (box_->busy.load()) throw Napi::Error::New(env, what + ": generation state is in use by a pending call");
+    if (m && model_.get() != m) throw Napi::Error::New(env, what + ": generation state belongs to another model");
+    return box_;
+  }
+
+ private:
+  Napi::Value fork(const Napi::CallbackInfo& info) {
+    auto b = usable(info.Env(), nullptr, "fork");
+    auto nb = std::make_shared<CudaStateBox>();
+    return guarded(info, [&]() -> Napi::Value {
+      nb->st = model_->model->fork(*b->st);
+      return make(info.Env(), model_, nb);
+    });
+  }
+  Napi::Value free(const Napi::CallbackInfo& info) {
+    if (box_ && box_->busy.load()) throw Napi::Error::New(info.Env(), "free: generation state is in use by a pending call");
+    if (box_) box_->st.reset();
+    return info.Env().Undefined();
+  }
+  Napi::Value length(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), box_ && box_->st ? double(cuda::CudaModel::length(*box_->st)) : 0.0);
+  }
+  Napi::Value bytes(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), box_ && box_->st ? double(cuda::CudaModel::bytes(*box_->st)) : 0.0);
+  }
+  Napi::Value freed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !box_ || !box_->st); }
+
+  std::shared_ptr<CudaModelHandle> model_;
+  std::shared_ptr<CudaStateBox> box_;
+};
+
+class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
+ public:
+  static Napi::Function define(Napi::Env env) {
+    return DefineClass(env, "CudaModel",
+                       {StaticMethod<&CudaModelWrap::load>("load"), InstanceMethod<&CudaModelWrap::info>("info"),
+                        InstanceMethod<&CudaModelWrap::forward>("forward"),
+                        InstanceMethod<&CudaModelWrap::create_state>("createState"),
+                        InstanceMethod<&CudaModelWrap::advance>("advance"),
+                        InstanceMethod<&CudaModelWrap::memory>("memory")});
+  }
+  CudaModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CudaModelWrap>(info) {
+    if (info.Length() != 1 || !info[0].IsExternal())
+      throw Napi::TypeError::New(info.Env(), "CudaModel cannot be constructed directly; use CudaModel.load(dir)");
+    h_ = *info[0].As<Napi::External<std::shared_ptr<CudaModelHandle>>>().Data();
+  }
+
+ private:
+  static Napi::Value load(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsString())
+      throw Napi::TypeError::New(env, "CudaModel.load(dir, opts): dir must be a string");
+    std::string dir = info[0].As<Napi::String>().Utf8Value();
+    Napi::Object o = opts_of(info, 1, "CudaModel.load");
+    // Fail fast, on the JS thread, with the device error rather than after reading the weights.
+    guarded(info, [&]() -> Napi::Value {
+      resolve_device("cuda");
+      return env.Undefined();
+    });
+    cuda::CudaModelOptions mo;
+    Napi::Value cap = o.Get("stateBytesCap");
+    if (!cap.IsUndefined()) {
+      if (!cap.IsNumber() || cap.As<Napi::Number>().DoubleValue() < 0)
+        throw Napi::TypeError::New(env, "CudaModel.load: stateBytesCap must be a non-negative number of bytes");
+      mo.state_bytes_cap = cap.As<Napi::Number>().Int64Value();
+    }
+    return run_async<std::shared_ptr<CudaModelHandle>>(
+        env,
+        [dir, mo]() {
+          auto h = std::make_shared<CudaModelHandle>();
+          h->host = Lfm2Model::load(dir, WeightDTypeChoice::Auto);
+          h->model = cuda::CudaModel::upload(*h->host, mo);
+          return h;
+        },
+        [](Napi::Env env, std::shared_ptr<CudaModelHandle>& h) -> Napi::Value {
+          return ctor(g_model_ctor, env).New({Napi::External<std::shared_ptr<CudaModelHandle>>::New(env, &h)});
+        });
+  }
+
+  Napi::Value info(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const Lfm2Config& c = h_->model->config();
+    auto cfg = Napi::Object::New(env);
+    cfg.Set("vocabSize", double(c.vocab_size));
+    cfg.Set("hiddenSize", double(c.hidden_size));
+    cfg.Set("numLayers", double(c.num_layers));
+    cfg.Set("numHeads", double(c.num_heads));
+    cfg.Set("numKvHeads", double(c.num_kv_heads));
+    cfg.Set("headDim", double(c.head_dim));
+    cfg.Set("ffDim", double(c.ff_dim));
+    cfg.Set("blockFfDim", double(c.block_ff_dim));
+    cfg.Set("convLCache", double(c.conv_L_cache));
+    cfg.Set("normEps", c.norm_eps);
+    cfg.Set("ropeTheta", c.rope_theta);
+    cfg.Set("tieEmbedding", c.tie_embedding);
+    cfg.Set("maxPositionEmbeddings", double(c.max_position_embeddings));
+    cfg.Set("bosTokenId", double(c.bos_token_id));
+    cfg.Set("eosTokenId", double(c.eos_token_id));
+    cfg.Set("padTokenId", double(c.pad_token_id));
+    auto types = Napi::Array::New(env, c.is_attention.size());
+    for (size_t i = 0; i < c.is_attention.size(); ++i) types.Set(uint32_t(i), c.is_attention[i] ? "full_attention" : "conv");
+    cfg.Set("layerTypes", types);
+    auto o = Napi::Object::New(env);
+    o.Set("config", cfg);
+    const Lfm2Weights& w = h_->host->weights();
+    o.Set("parameterCount", double(w.parameter_count()));
+    o.Set("dtype", w.dtype == DType::BF16 ? "bf16" : "f32");
+    auto list = Napi::Array::New(env);
+    uint32_t i = 0;
+    for (const WeightTensor* t : w.all()) {
+      auto e = Napi::Object::New(env);
+      e.Set("name", t->name);
+      auto shape = Napi::Array::New(env, t->shape.size());
+      for (size_t d = 0; d < t->shape.size(); ++d) shape.Set(uint32_t(d), double(t->shape[d]));
+      e.Set("shape", shape);
+      e.Set("dtype", t->dtype == DType::BF16 ? "bf16" : "f32");
+      e.Set("source", t->source);
+      list.Set(i++, e);
+    }
+    o.Set("tensors", list);
+    o.Set("device", "cuda");
+    return o;
+  }
+
+  Napi::Value memory(const Napi::CallbackInfo& info) {
+    auto o = Napi::Object::New(info.Env());
+    o.Set("weightBytes", double(h_->model->weight_bytes()));
+    o.Set("stateBytes", double(h_->model->state_bytes()));
+    o.Set("stateBytesCap", double(h_->model->state_bytes_cap()));
+    return o;
+  }
+
+  Napi::Value forward(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto seqs = std::make_shared<std::vector<std::vector<int32_t>>>(token_arrays(env, info[0], "forward"));
+    Napi::Object o = opts_of(info, 1, "forward");
+    LogitsMode lm = logits_opt(env, o, "forward");
+    bool hidden = o.Get("hidden").ToBoolean();
+    auto h = h_;
+    return run_async<Out>(
+        env,
+        [h, seqs, lm, hidden]() {
+          std::vector<cuda::CudaChunk> cs;
+          for (const auto& s : *seqs) cs.push_back(cuda::CudaChunk{s.data(), int64_t(s.size()), nullptr});
+          Out out;
+          out.r = h->model->forward(cs, lm, hidden);
+          out.vocab = h->model->config().vocab_size;
+          out.hidden_size = h->model->config().hidden_size;
+          return out;
+        },
+        out_to_js);
+  }
+
+  Napi::Value create_state(const Napi::CallbackInfo& info) {
+    auto b = std::make_shared<CudaStateBox>();
+    return guarded(info, [&]() -> Napi::Value {
+      b->st = h_->model->new_state();
+      return CudaStateWrap::make(info.Env(), h_, b);
+    });
+  }
+
+  Napi::Value advance(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsArray())
+      throw Napi::TypeError::New(env, "advance(states, chunks, opts): states must be an array of CudaGenerationState");
+    auto arr = info[0].As<Napi::Array>();
+    auto chunks = std::make_shared<std::vector<std::vector<int32_t>>>(token_arrays(env, info[1], "advance"));
+    if (arr.Length() != chunks->size())
+      throw Napi::RangeError::New(env, "advance: " + std::to_string(arr.Length()) + " states but " +
+                                           std::to_string(chunks->size()) + " chunks");
+    LogitsMode lm = logits_opt(env, opts_of(info, 2, "advance"), "advance");
+    Napi::Function sc = ctor(g_state_ctor, env);
+    auto boxes = std::make_shared<std::vector<std::shared_ptr<CudaStateBox>>>();
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      Napi::Value v = arr.Get(i);
+      if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(sc))
+        throw Napi::TypeError::New(env, "advance: states[" + std::to_string(i) + "] is not a CudaGenerationState");
+      auto b = CudaStateWrap::Unwrap(v.As<Napi::Object>())->usable(env, h_.get(), "advance");
+      for (const auto& p : *boxes)
+        if (p == b) throw Napi::Error::New(env, "advance: the same generation state appears twice");
+      boxes->push_back(b);
+    }
+    for (auto& b : *boxes) b->busy.store(true);
+    auto release = [boxes]() {
+      for (auto& b : *boxes) b->busy.store(false);
+    };
+    auto h = h_;
+    return run_async<Out>(
+        env,
+        [h, chunks, boxes, lm, release]() {
+          std::vector<cuda::CudaChunk> cs;
+          for (size_t i = 0; i < chunks->size(); ++i)
+            cs.push_back(cuda::CudaChunk{(*chunks)[i].data(), int64_t((*chunks)[i].size()), (*boxes)[i]->st.get()});
+          try {
+            Out out;
+            out.r = h->model->forward(cs, lm, false);
+            out.vocab = h->model->config().vocab_size;
+            return out;
+          } catch (...) {
+            release();
+            throw;
+          }
+        },
+        [release](Napi::Env env, Out& o) {
+          release();
+          return out_to_js(env, o);
+        });
+  }
+
+  std::shared_ptr<CudaModelHandle> h_;
+};
+
+void register_cuda_impl(Napi::Env env, Napi::Object exports) {
+  Napi::Function model = CudaModelWrap::define(env);
+  Napi::Function state = CudaStateWrap::define(env);
+  {
+    std::lock_guard<std::mutex> lk(g_mu);
+    g_model_ctor[env] = new Napi::FunctionReference(Napi::Persistent(model));
+    g_state_ctor[env] = new Napi::FunctionReference(Napi::Persistent(state));
+  }
+  env.AddCleanupHook([env]() {
+    std::lock_guard<std::mutex> lk(g_mu);
+    delete g_model_ctor[env];
+    delete g_state_ctor[env];
+    g_model_ctor.erase(env);
+    g_state_ctor.erase(env);
+  });
+  exports.Set("CudaModel", model);
+  auto ops = Napi::Object::New(env);
+  ops.Set("gemm", Napi::Function::New(env, op_gemm, "gemm"));
+  ops.Set("rmsnorm", Napi::Function::New(env, op_rmsnorm, "rmsnorm"));
+  ops.Set("rmsnormBackward", Napi::Function::New(env, op_rmsnorm_backward, "rmsnormBackward"));
+  ops.Set("rope", Napi::Function::New(env, op_rope, "rope"));
+  ops.Set("swiglu", Napi::Function::New(env, op_swiglu, "swiglu"));
+  ops.Set("swigluBackward", Napi::Function::New(env, op_swiglu_backward, "swigluBackward"));
+  ops.Set("embedding", Napi::Function::New(env, op_embedding, "embedding"));
+  ops.Set("embeddingBackward", Napi::Function::New(env, op_embedding_backward, "embeddingBackward"));
+  ops.Set("shortconv", Napi::Function::New(env, op_shortconv, "shortconv"));
+  ops.Set("shortconvBackward", Napi::Function::New(env, op_shortconv_backward, "shortconvBackward"));
+  ops.Set("attention", Napi::Function::New(env, op_attention, "attention"));
+  ops.Set("attentionBackward", Napi::Function::New(env, op_attention_backward, "attentionBackward"));
+  ops.Set("adamw", Napi::Function::New(env, op_adamw, "adamw"));
+  exports.Set("cudaOps", ops);
+}
+
+#endif  // LFM2_WITH_CUDA
+
+}  // namespace
+
+void register_cuda(Napi::Env env, Napi::Object exports) {
+  exports.Set("resolveDevice", Napi::Function::New(env, resolve_device_js, "resolveDevice"));
+  exports.Set("cudaStatus", Napi::Function::New(env, cuda_status_js, "cudaStatus"));
+  register_cuda_impl(env, exports);
+}
+
+}  // namespace lfm2::binding
