@@ -11,3 +11,32 @@ describe('native addon', () => {
     expect(() => native().setThreads(0)).toThrow(RangeError);
   });
 });
+
+describe('thread pool', () => {
+  it('stays correct when resized after it has run work (new workers must not rerun the finished job)', () => {
+    const n = native();
+    const before = n.backendInfo().threads;
+    const m = 37, k = 29, cols = 41;
+    const a = Float32Array.from({ length: m * k }, () => Math.random() - 0.5);
+    const b = Float32Array.from({ length: cols * k }, () => Math.random() - 0.5);
+    const ref = new Float64Array(m * cols);
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < cols; j++) {
+        let s = 0;
+        for (let t = 0; t < k; t++) s += a[i * k + t] * b[j * k + t];
+        ref[i * cols + j] = s;
+      }
+    try {
+      for (const threads of [2, 1, 3, 2, 4]) {
+        n.setThreads(threads);
+        expect(n.backendInfo().threads).toBe(threads);
+        const c = new Float32Array(m * cols).fill(Number.NaN);
+        n.gemm({ op: 'nt', m, n: cols, k, a, b, c, impl: 'portable' });
+        // K = 29 products of values in [-0.5, 0.5]: FP32 summation error stays far below 1e-5.
+        for (let i = 0; i < c.length; i++) expect(Math.abs(c[i] - ref[i])).toBeLessThan(1e-5);
+      }
+    } finally {
+      n.setThreads(before);
+    }
+  });
+});

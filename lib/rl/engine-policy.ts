@@ -202,6 +202,7 @@ export async function loadPolicy(modelDir: string, c: TrainConfig): Promise<Poli
     optimizer,
     precision: c.precision,
     maxPassTokens: c.micro_batch_tokens,
+    checkpointing: c.gradient_checkpointing,
   });
   let reference: TrainerEngine | null = null;
   if (!c.use_peft && c.beta > 0) {

@@ -24,7 +24,13 @@ class Pool {
     stop_workers();
     nthreads_ = n;
     stopping_ = false;
-    for (int i = 1; i < n; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+    // New workers must not mistake the last finished job for a new one: they start at the current generation.
+    uint64_t start_gen;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      start_gen = generation_;
+    }
+    for (int i = 1; i < n; ++i) workers_.emplace_back([this, i, start_gen] { worker_loop(i, start_gen); });
   }
 
   void run(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn, int64_t grain) {
@@ -71,8 +77,7 @@ class Pool {
     in_parallel_ = false;
   }
 
-  void worker_loop(int idx) {
-    uint64_t seen = 0;
+  void worker_loop(int idx, uint64_t seen) {
     for (;;) {
       {
         std::unique_lock<std::mutex> lk(mu_);
