@@ -153,17 +153,29 @@ const TIMER_TRACKER = `(() => {
   } });
 })();`;
 
+/** Longest wait for Chromium to move focus off an element the action just hid. */
+const FOCUS_FIXUP_MAX_MS = 100;
+
 /**
- * In-page: wait (bounded) until no short timer is pending, then read the WOB_* globals. Synchronous when nothing is
- * pending (the common case), so the observation reads can go out in the same round trip.
+ * In-page: wait (bounded) until no short timer is pending, then read the WOB_* globals. When the focused element is
+ * no longer rendered (an action hid it), Chromium moves focus to the body in a task of its own a moment later; wait
+ * for that too, so the observation does not depend on whether that task already ran (BrowserGym's 0.5 s sleep always
+ * lets it run). Synchronous when neither applies (the common case), so the observation reads can go out in the
+ * same round trip.
  */
 function settleAndReadState(settleMs: number): string {
   return `(() => {
-  if (!(window.__envPendingTimers > 0)) return ${WOB_STATE_EXPR};
+  const hiddenFocus = () => {
+    const a = document.activeElement;
+    return !!a && a !== document.body && a !== document.documentElement && a.getClientRects().length === 0;
+  };
+  if (!(window.__envPendingTimers > 0 && ${settleMs} > 0) && !hiddenFocus()) return ${WOB_STATE_EXPR};
   const wait = window.__envRawSetTimeout || setTimeout;
   const t0 = Date.now();
   return (async () => {
     while (window.__envPendingTimers > 0 && Date.now() - t0 < ${settleMs}) await new Promise((r) => wait(r, 5));
+    const t1 = Date.now();
+    while (hiddenFocus() && Date.now() - t1 < ${FOCUS_FIXUP_MAX_MS}) await new Promise((r) => wait(r, 0));
     return ${WOB_STATE_EXPR};
   })();
 })()`;
@@ -408,8 +420,7 @@ export class BrowserEpisode implements Episode {
     }
     try {
       // Settle, validate and mark in one round trip; BrowserGym also validates before it observes.
-      const probe = this.config.settleMs > 0 ? settleAndReadState(this.config.settleMs) : WOB_STATE_EXPR;
-      const p = await this.extract(probe, true);
+      const p = await this.extract(settleAndReadState(this.config.settleMs), true);
       const observation = this.toObservation(p);
       const state = p.probe;
       const v = this.leftPage
