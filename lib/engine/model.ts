@@ -18,6 +18,13 @@ export type GenerationState = NativeGenerationState;
 export interface LoadOptions {
   /** Storage dtype of the embedding and linears: the file's ('auto', default), or force 'bf16' / 'f32'. */
   dtype?: 'auto' | 'bf16' | 'f32';
+  /**
+   * Backend: 'cpu' (default: the Trainer and Sampler bindings take CPU models), 'auto' uses the GPU when one is
+   * usable, 'cuda' requires one (clear error otherwise).
+   */
+  device?: 'auto' | 'cpu' | 'cuda';
+  /** CUDA only: bytes all generation states may hold on the GPU (default 90% of free memory). */
+  stateBytesCap?: number;
 }
 
 export interface ForwardOptions {
@@ -55,7 +62,17 @@ export class LfmModel {
 
   /** Loads config.json + model.safetensors (or a sharded index) from a Hugging Face model folder. */
   static async load(dir: string, opts: LoadOptions = {}): Promise<LfmModel> {
-    return new LfmModel(await native().Model.load(dir, opts));
+    const { device = 'cpu', stateBytesCap, ...cpuOpts } = opts;
+    if (native().resolveDevice(device) === 'cuda') {
+      // The GPU engine stores the file's weights as BF16 (its GEMMs take BF16 inputs); dtype does not apply.
+      return new LfmModel(await native().CudaModel.load(dir, stateBytesCap === undefined ? {} : { stateBytesCap }));
+    }
+    return new LfmModel(await native().Model.load(dir, cpuOpts));
+  }
+
+  /** Which backend runs this model. */
+  get device(): 'cpu' | 'cuda' {
+    return (this.info as { device?: string }).device === 'cuda' ? 'cuda' : 'cpu';
   }
 
   get config(): NativeModelConfig {

@@ -5,6 +5,12 @@ export interface BackendInfo {
   avx512: boolean;
   avx512bf16: boolean;
   avx2: boolean;
+  /** A CUDA device can be used (cudaCompiled and a GPU with compute capability 8.0+ and a working driver). */
+  cudaUsable: boolean;
+  cudaDevices: number;
+  cudaDeviceName: string;
+  /** Why CUDA cannot be used ('' when it can). */
+  cudaReason: string;
 }
 
 export interface NativeSafetensorsInfo {
@@ -248,6 +254,13 @@ export interface CpuFeatures {
 
 export interface NativeAddon {
   backendInfo(): BackendInfo;
+  /** 'auto' → 'cuda' when a usable GPU is present, else 'cpu'; 'cuda' without one throws saying why. */
+  resolveDevice(name: 'auto' | 'cpu' | 'cuda'): 'cpu' | 'cuda';
+  cudaStatus(): NativeCudaStatus;
+  /** GPU LFM2 engine (native/binding/cuda.cpp); same surface as Model. */
+  CudaModel: NativeCudaModelClass;
+  /** Every CUDA kernel family on host arrays (tests against the CPU references); throw without a GPU. */
+  cudaOps: NativeCudaOps;
   /** Training kernels (op backwards, GRPO loss, AdamW, LR schedules, LoRA math). */
   train: NativeTrainOps;
   setThreads(n: number): void;
@@ -494,4 +507,51 @@ export interface NativeTrainer {
 
 export interface NativeTrainerClass {
   create(model: NativeModel, opts: NativeTrainerOptions): Promise<NativeTrainer>;
+}
+
+// ---- CUDA backend (native/binding/cuda.cpp)
+export interface NativeCudaStatus {
+  compiled: boolean;
+  deviceCount: number;
+  deviceName: string;
+  reason: string;
+  /** libcublasLt could be loaded (otherwise GEMMs use the built-in tiled kernel). */
+  cublasLt: boolean;
+}
+
+export interface NativeCudaModel extends NativeModel {
+  memory(): { weightBytes: number; stateBytes: number; stateBytesCap: number };
+}
+
+export interface NativeCudaModelClass {
+  /** stateBytesCap: bytes all generation states may hold on the GPU (default 90% of free memory after the weights). */
+  load(dir: string, opts?: { stateBytesCap?: number }): Promise<NativeCudaModel>;
+}
+
+/** Outputs are fresh arrays unless noted; parameter gradients (dw, dtable, dkernel) accumulate into the given array. */
+export interface NativeCudaOps {
+  /** C = beta·C + alpha·op(A)·op(B), A/B BF16 bits, C FP32 updated in place and returned. */
+  gemm(
+    A: Uint16Array, B: Uint16Array, C: Float32Array, M: number, N: number, K: number,
+    transA: boolean, transB: boolean, alpha: number, beta: number, forceFallback: boolean,
+  ): Float32Array;
+  rmsnorm(x: Float32Array, w: Float32Array, rows: number, n: number, eps: number): { y: Float32Array; rstd: Float32Array };
+  rmsnormBackward(x: Float32Array, w: Float32Array, rstd: Float32Array, dy: Float32Array, dw: Float32Array, rows: number, n: number): Float32Array;
+  rope(x: Float32Array, positions: Int32Array, nHeads: number, headDim: number, theta: number, backward: boolean): Float32Array;
+  swiglu(a: Float32Array, b: Float32Array): Float32Array;
+  swigluBackward(a: Float32Array, b: Float32Array, dout: Float32Array): { da: Float32Array; db: Float32Array };
+  embedding(ids: Int32Array, tableBf16: Uint16Array, vocab: number, C: number): Float32Array;
+  embeddingBackward(ids: Int32Array, dout: Float32Array, dtable: Float32Array, vocab: number, C: number): Float32Array;
+  shortconv(z: Float32Array, kernel: Float32Array, C: number, lengths: number[], states?: Float32Array): { y: Float32Array; states: Float32Array };
+  shortconvBackward(z: Float32Array, kernel: Float32Array, dy: Float32Array, dkernel: Float32Array, C: number, lengths: number[]): Float32Array;
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, nQ: number[], nKv: number[], H: number, KVH: number, D: number): { out: Float32Array; lse: Float32Array };
+  attentionBackward(
+    q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, lse: Float32Array, dout: Float32Array,
+    lengths: number[], H: number, KVH: number, D: number,
+  ): { dq: Float32Array; dk: Float32Array; dv: Float32Array };
+  /** One AdamW step with global-norm clipping; updates w, m, v (and bf16Copy) in place; returns the gradient norm. */
+  adamw(
+    w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, bf16Copy: Uint16Array | null,
+    lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, maxGradNorm: number, step: number,
+  ): number;
 }
