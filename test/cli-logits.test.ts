@@ -1,17 +1,16 @@
 // `lfm2-rl init-model` and `lfm2-rl logits` as processes: deterministic model folders in the HF layout, and the
 // logits contract (tensor `logits`, F32, [T, vocab], exact path) matching the engine and the float64 reference.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LfmModel } from '../lib/engine/model.ts';
 import { readSafetensors, tensorToFloat32 } from '../lib/io/safetensors.ts';
 import { loadRefModel, refForward } from './ref/lfm2-ref.ts';
+import { tempDir } from './util/temp-dir.ts';
 
 const root = join(import.meta.dirname, '..');
-const dir = mkdtempSync(join(tmpdir(), 'lfm2-cli-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('lfm2-cli-');
 
 function cli(...args: string[]) {
   const r = spawnSync(process.execPath, [join(root, 'bin', 'lfm2-rl.js'), ...args], { cwd: root, encoding: 'utf8' });

@@ -1,18 +1,17 @@
 // Whole-model forward of the native engine against the float64 reference (test/ref/lfm2-ref.ts), on the `tiny`
 // preset (F32 and BF16 files) and on a 2-layer slice of the real LFM2-350M shapes (one conv + one attention layer,
 // hidden 1024, ff 4608, 16/8 heads; vocab reduced to 2048 so the float64 reference head stays quick).
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { LfmModel } from '../lib/engine/model.ts';
 import { derivedConfig, presetConfig } from '../lib/engine/presets.ts';
 import { lfm2TensorSpecs, mulberry32, tensorValues, writeRandomModel } from '../lib/engine/init-weights.ts';
 import { loadRefModel, refForward } from './ref/lfm2-ref.ts';
 import { readSafetensors, writeSafetensors } from '../lib/io/safetensors.ts';
+import { tempDir } from './util/temp-dir.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'lfm2-fwd-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('lfm2-fwd-');
 
 function randomTokens(n: number, vocab: number, seed: number): Int32Array {
   const r = mulberry32(seed);

@@ -3,18 +3,10 @@
 import { describe, expect, it } from 'vitest';
 import { native } from '../lib/engine/native.ts';
 import type { GemmArgs } from '../lib/engine/native-types.ts';
+import { rng } from './util/random.ts';
 
 const seed = (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 0;
-function mulberry32(s: number): () => number {
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = mulberry32(seed);
+const rand = rng(seed);
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);

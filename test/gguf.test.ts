@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
@@ -9,23 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../lib/io/dtypes.ts';
 import { GGUF_DEFAULT_ALIGNMENT, GgmlType, readGguf, readGgufTensorData, writeGguf, type GgufValue } from '../lib/io/gguf.ts';
 import { readSafetensors, tensorToFloat32 } from '../lib/io/safetensors.ts';
+import { randn, rng } from './util/random.ts';
+import { tempDir } from './util/temp-dir.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'bin', 'lfm2-rl.js');
-const dir = mkdtempSync(join(tmpdir(), 'lfm2-gguf-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const randn = (r: () => number) => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+const dir = tempDir('lfm2-gguf-');
 
 function lfm2(args: string[]): string {
   return execFileSync(process.execPath, [cli, ...args], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });

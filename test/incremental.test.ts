@@ -1,22 +1,20 @@
 // Incremental generation equals the full forward: prefill (whole or chunked) then one-token decode steps give the
 // same logits as one full-sequence pass; forked states evolve independently; batched decode and ragged batches
 // equal sequences run one by one (lfm2.md §8 step 4).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { LfmModel } from '../lib/engine/model.ts';
 import { presetConfig } from '../lib/engine/presets.ts';
 import { mulberry32, writeRandomModel } from '../lib/engine/init-weights.ts';
+import { tempDir } from './util/temp-dir.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'lfm2-inc-'));
+const dir = tempDir('lfm2-inc-');
 let model: LfmModel;
 const V = 512;
 beforeAll(async () => {
   writeRandomModel(dir, presetConfig('tiny'), { seed: 5, dtype: 'bf16', std: 0.2 });
   model = await LfmModel.load(dir);
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function randomTokens(n: number, seed: number): Int32Array {
   const r = mulberry32(seed);

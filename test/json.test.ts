@@ -3,17 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { native } from '../lib/engine/native.ts';
 import { parseStrictJson, type JsonValue } from '../lib/io/strict-json.ts';
-
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from './util/random.ts';
 
 const ALPHABET = ['a', 'Z', '0', ' ', '"', '\\', '/', '\n', '\t', '\u0001', '\u001f', 'é', 'ü', '中', '😀', '\u2028', '{', ']', ',', ':'];
 

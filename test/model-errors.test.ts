@@ -1,23 +1,22 @@
 // Bad model folders and bad calls give clear errors (naming the tensor/file/argument), never a crash; the process
 // and any loaded model keep working afterwards.
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { LfmModel } from '../lib/engine/model.ts';
 import { native } from '../lib/engine/native.ts';
 import { presetConfig } from '../lib/engine/presets.ts';
 import { writeRandomModel } from '../lib/engine/init-weights.ts';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../lib/io/safetensors.ts';
+import { tempDir } from './util/temp-dir.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'lfm2-err-'));
+const dir = tempDir('lfm2-err-');
 const good = join(dir, 'good');
 let model: LfmModel;
 beforeAll(async () => {
   writeRandomModel(good, presetConfig('tiny'), { seed: 2, dtype: 'bf16' });
   model = await LfmModel.load(good);
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A copy of the good model folder whose safetensors tensors are edited by `edit`. */
 function variant(name: string, edit: (tensors: TensorToWrite[]) => TensorToWrite[]): string {

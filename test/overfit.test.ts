@@ -1,14 +1,12 @@
 // A fixed batch overfits: 30 optimizer steps with a positive advantage on one completion raise its log-probability
 // steadily (LoRA on every module kind, and full fine-tune), while a negative advantage lowers another's.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TrainerEngine, type TrainerEngineOptions } from '../lib/engine/trainer-engine.ts';
 import { randomBatch, tinyModel } from './train-helpers.ts';
+import { tempDir } from './util/temp-dir.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'lfm2-overfit-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('lfm2-overfit-');
 
 const sum = (a: Float32Array) => a.reduce((x, y) => x + y, 0);
 

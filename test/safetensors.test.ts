@@ -1,7 +1,6 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   bf16ToF32,
   decodeToFloat32,
@@ -22,24 +21,10 @@ import {
 } from '../lib/io/safetensors.ts';
 import { parseStrictJson } from '../lib/io/strict-json.ts';
 import { native } from '../lib/engine/native.ts';
+import { randn, rng } from './util/random.ts';
+import { tempDir } from './util/temp-dir.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'lfm2-st-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-// Deterministic PRNG (mulberry32) so failures reproduce; seeds differ per test.
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-function randn(r: () => number) {
-  return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
-}
+const dir = tempDir('lfm2-st-');
 
 // ---- reference rounding: nearest representable value by float64 distance, ties to the even bit pattern ----
 const f16Finite: { v: number; h: number }[] = [];

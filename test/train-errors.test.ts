@@ -1,15 +1,13 @@
 // Bad training input is rejected with a clear message before anything changes (weights, gradients, step), and a
 // non-finite gradient skips the optimizer step and says which tensor held it.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { LfmModel } from '../lib/engine/model.ts';
 import { TrainerEngine, type TrainBatch } from '../lib/engine/trainer-engine.ts';
 import { differing, randomBatch, snapshot, tinyModel } from './train-helpers.ts';
+import { tempDir } from './util/temp-dir.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'lfm2-train-err-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('lfm2-train-err-');
 
 let model: LfmModel;
 let lora: TrainerEngine;

@@ -7,20 +7,18 @@
 // scale; the FD side is float64 with h = 1e-5 (truncation ~h² ≈ 1e-10, cancellation ~1e-16/h ≈ 1e-11). The bound is
 // ~20× the expected error (observed: ~5e-7 relative) yet far below the O(1) relative error of a missing or wrong
 // backward term.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { LfmModel } from '../lib/engine/model.ts';
 import { mulberry32, writeRandomModel } from '../lib/engine/init-weights.ts';
 import { presetConfig } from '../lib/engine/presets.ts';
 import { TrainerEngine, type TrainBatch } from '../lib/engine/trainer-engine.ts';
 import { loadRefModel, type RefModel } from './ref/lfm2-ref.ts';
 import { mergedRefModel, refModelLoss, refTensor, type RefBatch, type RefLossOptions } from './ref/train-model-ref.ts';
+import { tempDir } from './util/temp-dir.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'lfm2-grad-'));
+const dir = tempDir('lfm2-grad-');
 const modelDir = join(dir, 'tiny');
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 let model: LfmModel;
 let ref: RefModel;

@@ -1,17 +1,16 @@
 // Checkpoint files of the training engine: trainer state (resume = uninterrupted run, bit for bit), PEFT adapter
 // folders (layout, config, round trip) and Hugging Face model folders (BF16, round trip).
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LfmModel } from '../lib/engine/model.ts';
 import { readAdapterConfig } from '../lib/engine/peft.ts';
 import { TrainerEngine, type TrainerEngineOptions } from '../lib/engine/trainer-engine.ts';
 import { readSafetensors } from '../lib/io/safetensors.ts';
 import { differing, randomBatch, snapshot, tinyModel } from './train-helpers.ts';
+import { tempDir } from './util/temp-dir.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'lfm2-state-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('lfm2-state-');
 
 const LORA: TrainerEngineOptions = {
   mode: 'lora',

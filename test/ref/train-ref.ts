@@ -8,16 +8,7 @@ export type Vec = Float64Array;
 // ---- random inputs -------------------------------------------------------------------------------------------
 
 /** Seeded generator (mulberry32) so a failing case can be replayed from the seed printed by the test. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng } from '../util/random.ts';
 
 /** n standard-normal values scaled by `scale` (Box–Muller). */
 export function randn(r: () => number, n: number, scale = 1): Vec {

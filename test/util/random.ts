@@ -1,0 +1,11 @@
+// Seeded random inputs for tests: one generator (mulberry32, the same one the weight initialiser uses) so a failing
+// case can be replayed from its seed.
+import { mulberry32 } from '../../lib/engine/init-weights.ts';
+
+/** Uniform in [0, 1) from a 32-bit seed. */
+export const rng: (seed: number) => () => number = mulberry32;
+
+/** One standard-normal value (Box–Muller; 1 − u keeps the logarithm finite). */
+export function randn(r: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+}
