@@ -3,46 +3,11 @@
 // given context. Reports wall-clock tok/s and tok/s per CPU-second × threads ("cpu-normalised"): on a shared machine
 // the second is the better estimate of what dedicated cores give.
 // Extra args: --fwd-prompt N (prefill length, default 512), --fwd-steps N (decode steps per batch size, default 4).
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { LfmModel, type PrecisionMode } from '../lib/engine/model.ts';
 import { native } from '../lib/engine/native.ts';
 import { mulberry32 } from '../lib/engine/init-weights.ts';
+import { argNum, ensureBenchModel, measure } from './common.ts';
 import type { BenchContext, BenchRow } from './types.ts';
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-
-/** The shared random LFM2-350M folder of the benchmarks (created once; init-model is deterministic for a seed). */
-function ensureModel(log: (m: string) => void): string {
-  const dir = join(root, '.cache', 'bench', 'lfm2-350m-seed0-bf16');
-  if (!existsSync(join(dir, 'model.safetensors')) || !existsSync(join(dir, 'config.json'))) {
-    mkdirSync(dirname(dir), { recursive: true });
-    log('creating a random lfm2-350m model for benchmarks');
-    execFileSync(process.execPath, [join(root, 'bin', 'lfm2-rl.js'), 'init-model', '--preset', 'lfm2-350m', '--seed', '0', '--dtype', 'bf16', '--out', dir], {
-      cwd: root,
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-  }
-  return dir;
-}
-
-function argNum(args: string[], name: string, def: number): number {
-  const i = args.indexOf(name);
-  if (i < 0) return def;
-  const v = Number(args[i + 1]);
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} needs a positive integer`);
-  return v;
-}
-
-async function measure(f: () => Promise<unknown>): Promise<{ wall: number; cpu: number }> {
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  await f();
-  const c = process.cpuUsage(c0);
-  return { wall: (performance.now() - t0) / 1000, cpu: (c.user + c.system) / 1e6 };
-}
 
 export async function benchForward(ctx: Partial<BenchContext> = {}): Promise<BenchRow[]> {
   const log = ctx.log ?? ((m: string) => process.stderr.write(`  ${m}\n`));
@@ -52,7 +17,7 @@ export async function benchForward(ctx: Partial<BenchContext> = {}): Promise<Ben
   const steps = argNum(args, '--fwd-steps', quick ? 2 : 4);
   const batches = quick ? [1, 8] : [1, 8, 32];
   const threads = native().backendInfo().threads;
-  const model = await LfmModel.load(ensureModel(log));
+  const model = await LfmModel.load(ensureBenchModel(log));
   const V = model.config.vocabSize;
   const rnd = mulberry32(1);
   const prompt = Int32Array.from({ length: promptLen }, () => 10 + Math.floor(rnd() * (V - 10)));

@@ -11,18 +11,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { native } from '../lib/engine/native.ts';
 import type { GrpoLossArgs } from '../lib/engine/native-types.ts';
+import { argNum } from './common.ts';
 import type { BenchContext, BenchRow } from './types.ts';
 
 const V = 65536, C = 1024;
 const MiB = 2 ** 20;
-
-function argNum(args: string[], name: string, def: number): number {
-  const i = args.indexOf(name);
-  if (i < 0) return def;
-  const v = Number(args[i + 1]);
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} needs a positive integer`);
-  return v;
-}
 
 /** Peak resident set (bytes) since the last resetPeakRss(), or undefined off Linux. */
 function peakRss(): number | undefined {

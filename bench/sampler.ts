@@ -7,30 +7,13 @@
 // and, where node-llama-cpp loads, llama.cpp's prefill / batch-1 / batch-8 decode on the same weights (F16 GGUF),
 // so both engines appear in one table from one run.
 // Run alone: `npx tsx bench/sampler.ts [--quick] [--no-peer]`.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { LfmModel } from '../lib/engine/model.ts';
 import { native } from '../lib/engine/native.ts';
 import { Sampler } from '../lib/engine/sampler.ts';
 import { mulberry32 } from '../lib/engine/init-weights.ts';
+import { cpuSeconds, ensureBenchModel } from './common.ts';
 import type { BenchContext, BenchRow } from './types.ts';
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-
-function ensureModel(log: (m: string) => void): string {
-  const dir = join(root, '.cache', 'bench', 'lfm2-350m-seed0-bf16');
-  if (!existsSync(join(dir, 'model.safetensors')) || !existsSync(join(dir, 'config.json'))) {
-    mkdirSync(dirname(dir), { recursive: true });
-    log('creating a random lfm2-350m model for benchmarks');
-    execFileSync(process.execPath, [join(root, 'bin', 'lfm2-rl.js'), 'init-model', '--preset', 'lfm2-350m', '--seed', '0', '--dtype', 'bf16', '--out', dir], {
-      cwd: root,
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-  }
-  return dir;
-}
 
 function tokens(n: number, seed: number, V: number): number[] {
   const r = mulberry32(seed);
@@ -43,7 +26,7 @@ export async function benchSampler(ctx: Partial<BenchContext> = {}): Promise<Ben
   const args = ctx.args ?? [];
   const threads = 2;
   native().setThreads(threads);
-  const dir = ensureModel(log);
+  const dir = ensureBenchModel(log);
   const model = await LfmModel.load(dir);
   const V = model.config.vocabSize;
   const engine = 'lfm2-rl';
@@ -53,10 +36,6 @@ export async function benchSampler(ctx: Partial<BenchContext> = {}): Promise<Ben
 
   // CPU seconds of this process around a call: on a shared machine wall time also counts other work, so each row
   // gives tok/s per CPU-second × threads ("cpu-normalised") beside the wall rate.
-  const cpuSeconds = () => {
-    const u = process.cpuUsage();
-    return (u.user + u.system) / 1e6;
-  };
   const timed = async <T>(f: () => Promise<T>): Promise<[T, number]> => {
     const c0 = cpuSeconds();
     const r = await f();

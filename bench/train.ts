@@ -8,31 +8,15 @@
 // Extra args: --train-seqs N, --train-len N (LoRA batch shape, default 8 × 512), --train-pass N (maxPassTokens),
 // --train-only lora,lora-ckpt,full (which configurations; default all).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { mulberry32 } from '../lib/engine/init-weights.ts';
 import { LfmModel } from '../lib/engine/model.ts';
 import { native } from '../lib/engine/native.ts';
 import { TrainerEngine, type TrainerEngineOptions } from '../lib/engine/trainer-engine.ts';
+import { argNum, benchRoot, ensureBenchModel } from './common.ts';
 import type { BenchContext, BenchRow } from './types.ts';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const COMPLETION = 64; // scored tokens at the end of each sequence
-
-/** The shared random LFM2-350M folder of the benchmarks (same one bench/forward.ts uses). */
-function ensureModel(log: (m: string) => void): string {
-  const dir = join(root, '.cache', 'bench', 'lfm2-350m-seed0-bf16');
-  if (!existsSync(join(dir, 'model.safetensors')) || !existsSync(join(dir, 'config.json'))) {
-    mkdirSync(dirname(dir), { recursive: true });
-    log('creating a random lfm2-350m model for benchmarks');
-    execFileSync(process.execPath, [join(root, 'bin', 'lfm2-rl.js'), 'init-model', '--preset', 'lfm2-350m', '--seed', '0', '--dtype', 'bf16', '--out', dir], {
-      cwd: root,
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-  }
-  return dir;
-}
 
 interface ChildSpec {
   name: string;
@@ -91,25 +75,17 @@ async function runChild(spec: ChildSpec): Promise<ChildResult> {
   };
 }
 
-function argNum(args: string[], name: string, def: number): number {
-  const i = args.indexOf(name);
-  if (i < 0) return def;
-  const v = Number(args[i + 1]);
-  if (!Number.isInteger(v) || v < 0) throw new Error(`${name} needs a non-negative integer`);
-  return v;
-}
-
 export async function benchTrain(ctx: Partial<BenchContext> = {}): Promise<BenchRow[]> {
   const log = ctx.log ?? ((m: string) => process.stderr.write(`  ${m}\n`));
   const args = ctx.args ?? [];
   const quick = ctx.quick ?? false;
-  const modelDir = ensureModel(log);
+  const modelDir = ensureBenchModel(log);
   const threads = native().backendInfo().threads;
   log('measuring the FP32 FMA peak');
   const peak = native().cpuPeakFlops('fma-f32', 0.5);
-  const seqs = argNum(args, '--train-seqs', quick ? 2 : 8);
-  const len = argNum(args, '--train-len', quick ? 128 : 512);
-  const pass = argNum(args, '--train-pass', 0);
+  const seqs = argNum(args, '--train-seqs', quick ? 2 : 8, true);
+  const len = argNum(args, '--train-len', quick ? 128 : 512, true);
+  const pass = argNum(args, '--train-pass', 0, true);
   const all: ChildSpec[] = [
     { name: 'lora', mode: 'lora', checkpointing: false, seqs, len, pass, model: modelDir },
     { name: 'lora-ckpt', mode: 'lora', checkpointing: true, seqs, len, pass, model: modelDir },
@@ -121,7 +97,7 @@ export async function benchTrain(ctx: Partial<BenchContext> = {}): Promise<Bench
   for (const spec of configs) {
     log(`${spec.mode}: ${spec.seqs} × ${spec.len} tokens (child process)`);
     const out = execFileSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), JSON.stringify(spec)], {
-      cwd: root,
+      cwd: benchRoot,
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'inherit'],
       maxBuffer: 1 << 20,
