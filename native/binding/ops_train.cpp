@@ -13,6 +13,7 @@
 #include "backend/cpu/backward/shortconv_backward.h"
 #include "backend/cpu/backward/softmax_rows.h"
 #include "backend/cpu/backward/swiglu_backward.h"
+#include "binding/grpo_loss_args.h"
 #include "binding/registry.h"
 #include "model/adamw.h"
 #include "model/grpo_loss.h"
@@ -261,14 +262,7 @@ Napi::Value grpo_loss_js(const Napi::CallbackInfo& info) {
   in.is_weight = a.f32("isWeight", N, true);
   GrpoLossOptions opt;
   const std::string lt = a.str("lossType", "dapo");
-  opt.epsilon_low = float(a.num("epsilonLow", 0.2));
-  opt.epsilon_high = float(a.num("epsilonHigh", opt.epsilon_low));
-  opt.beta = float(a.num("beta", 0));
-  opt.temperature = float(a.num("temperature", 1));
-  opt.max_completion_length = int64_t(a.num("maxCompletionLength", 0));
-  opt.token_normalizer = a.num("tokenNormalizer", 0);
-  opt.sequence_normalizer = a.num("sequenceNormalizer", 0);
-  opt.chunk_rows = int64_t(a.num("chunkRows", 256));
+  read_grpo_loss_numbers(a, opt);
   GrpoLossOutputs out;
   out.dhidden = a.f32("dhidden", N * in.dim, true);
   out.dhead = a.f32("dhead", in.vocab * in.dim, true);

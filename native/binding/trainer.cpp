@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "binding/async.h"
+#include "binding/grpo_loss_args.h"
 #include "core/error.h"
 #include "binding/model_handle.h"
 #include "binding/registry.h"
@@ -130,14 +131,7 @@ GrpoLossOptions read_loss(const Opts& o) {
   } catch (const std::exception& e) {
     throw Napi::RangeError::New(o.env, o.fn + ": " + e.what());
   }
-  lo.epsilon_low = float(o.num("epsilonLow", 0.2));
-  lo.epsilon_high = float(o.num("epsilonHigh", lo.epsilon_low));
-  lo.beta = float(o.num("beta", 0));
-  lo.temperature = float(o.num("temperature", 1));
-  lo.max_completion_length = int64_t(o.num("maxCompletionLength", 0));
-  lo.token_normalizer = o.num("tokenNormalizer", 0);
-  lo.sequence_normalizer = o.num("sequenceNormalizer", 0);
-  lo.chunk_rows = int64_t(o.num("chunkRows", 256));
+  read_grpo_loss_numbers(o, lo);
   return lo;
 }
 
