@@ -6,17 +6,13 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LfmModel } from '../lib/engine/model.ts';
 import { derivedConfig, presetConfig } from '../lib/engine/presets.ts';
-import { lfm2TensorSpecs, mulberry32, tensorValues, writeRandomModel } from '../lib/engine/init-weights.ts';
+import { lfm2TensorSpecs, tensorValues, writeRandomModel } from '../lib/engine/init-weights.ts';
 import { loadRefModel, refForward } from './ref/lfm2-ref.ts';
 import { readSafetensors, writeSafetensors } from '../lib/io/safetensors.ts';
+import { randomTokens } from './util/random.ts';
 import { tempDir } from './util/temp-dir.ts';
 
 const dir = tempDir('lfm2-fwd-');
-
-function randomTokens(n: number, vocab: number, seed: number): Int32Array {
-  const r = mulberry32(seed);
-  return Int32Array.from({ length: n }, () => Math.floor(r() * vocab));
-}
 
 /** max |a − b| and max |b| over all elements. */
 function compare(a: ArrayLike<number>, b: ArrayLike<number>): { maxDiff: number; maxRef: number } {
@@ -83,7 +79,7 @@ describe.each([
 
   it('ragged batch logits and hidden states match the float64 reference', async () => {
     const ref = loadRefModel(modelDir);
-    const seqs = [randomTokens(1, 512, 1), randomTokens(9, 512, 2), randomTokens(37, 512, 3)];
+    const seqs = [randomTokens(1, 1, 512), randomTokens(9, 2, 512), randomTokens(37, 3, 512)];
     const r = await model.forward(seqs, { logits: 'all', hidden: true });
     expect(r.logits.length).toBe((1 + 9 + 37) * 512);
     let row = 0;
@@ -103,7 +99,7 @@ describe.each([
   });
 
   it("'last' logits equal the last rows of 'all'; 'none' gives no logits", async () => {
-    const seqs = [randomTokens(4, 512, 5), randomTokens(2, 512, 6)];
+    const seqs = [randomTokens(4, 5, 512), randomTokens(2, 6, 512)];
     const all = await model.forward(seqs, { logits: 'all' });
     const last = await model.forward(seqs, { logits: 'last' });
     expect(Array.from(last.logitRows)).toEqual([3, 5]);
@@ -113,7 +109,7 @@ describe.each([
   });
 
   it('training-mode storage (every layer keeps its activations) gives bit-identical results', async () => {
-    const seqs = [randomTokens(7, 512, 31), randomTokens(3, 512, 32)];
+    const seqs = [randomTokens(7, 31, 512), randomTokens(3, 32, 512)];
     const plain = await model.forward(seqs, { logits: 'all', hidden: true });
     const kept = await model.forward(seqs, { logits: 'all', hidden: true, retainActivations: true });
     expect(kept.logits).toEqual(plain.logits);
@@ -123,7 +119,7 @@ describe.each([
   });
 
   it("'fast' precision stays close to the exact path", async () => {
-    const s = randomTokens(12, 512, 8);
+    const s = randomTokens(12, 8, 512);
     const exact = await model.logits(s);
     const fast = await model.logits(s, { precision: 'fast' });
     const c = compare(fast, exact);
@@ -140,7 +136,7 @@ describe('2-layer slice of the LFM2-350M shapes (vocab reduced to 2048)', () => 
     const model = await LfmModel.load(modelDir);
     expect(model.config.ffDim).toBe(4608);
     expect(model.config.headDim).toBe(64);
-    const tokens = randomTokens(6, 2048, 21);
+    const tokens = randomTokens(6, 21, 2048);
     const got = await model.logits(tokens);
     const want = refForward(loadRefModel(modelDir), tokens).logits;
     const c = compare(got, want);

@@ -3,15 +3,15 @@
 import { describe, expect, it } from 'vitest';
 import { native } from '../lib/engine/native.ts';
 import { f32ToBf16, bf16ToF32 } from '../lib/io/dtypes.ts';
-import { mulberry32 } from '../lib/engine/init-weights.ts';
 import { attention, rmsnorm, rope, shortconv, swiglu } from './ref/lfm2-ref.ts';
+import { randn as normal, rng } from './util/random.ts';
 
 const ops = () => native().opsForward;
 
 let seed = 1000;
 function randn(n: number, std = 1, mean = 0): Float32Array {
-  const r = mulberry32(seed++);
-  return Float32Array.from({ length: n }, () => mean + std * Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r()));
+  const r = rng(seed++);
+  return Float32Array.from({ length: n }, () => mean + std * normal(r));
 }
 const f64 = (a: Float32Array) => Float64Array.from(a);
 

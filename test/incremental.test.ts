@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LfmModel } from '../lib/engine/model.ts';
 import { presetConfig } from '../lib/engine/presets.ts';
-import { mulberry32, writeRandomModel } from '../lib/engine/init-weights.ts';
+import { writeRandomModel } from '../lib/engine/init-weights.ts';
+import { randomTokens } from './util/random.ts';
 import { tempDir } from './util/temp-dir.ts';
 
 const dir = tempDir('lfm2-inc-');
@@ -15,11 +16,6 @@ beforeAll(async () => {
   writeRandomModel(dir, presetConfig('tiny'), { seed: 5, dtype: 'bf16', std: 0.2 });
   model = await LfmModel.load(dir);
 });
-
-function randomTokens(n: number, seed: number): Int32Array {
-  const r = mulberry32(seed);
-  return Int32Array.from({ length: n }, () => Math.floor(r() * V));
-}
 
 // The incremental path runs GEMMs with fewer rows and attention over a cache, so FP32 sums may be ordered
 // differently from the full pass: allow 1e-5 of the largest logit (rounding is ~1e-7 relative; real indexing
@@ -38,7 +34,7 @@ const row = (logits: Float32Array, t: number) => logits.subarray(t * V, (t + 1) 
 
 describe('prefill then decode == full forward', () => {
   it.each([1, 2, 3, 17])('prompt length %i, then 6 decode steps', async (p) => {
-    const seq = randomTokens(p + 6, 100 + p);
+    const seq = randomTokens(p + 6, 100 + p, V);
     const full = await model.logits(seq);
     const st = model.createState();
     expectRowsClose(await model.prefill(st, seq.subarray(0, p)), row(full, p - 1));
@@ -51,7 +47,7 @@ describe('prefill then decode == full forward', () => {
   });
 
   it.each([1, 2, 3, 5, 8])('chunked prefill in chunks of %i, then 3 decode steps', async (chunk) => {
-    const seq = randomTokens(23, 7);
+    const seq = randomTokens(23, 7, V);
     const full = await model.logits(seq);
     const st = model.createState();
     const n = 20;
@@ -66,7 +62,7 @@ describe('prefill then decode == full forward', () => {
 
 describe('long chunks (attention block path) on top of a cache', () => {
   it('chunks of 3, 40 and 34 tokens, then decode, equal the full forward', async () => {
-    const seq = randomTokens(80, 77);
+    const seq = randomTokens(80, 77, V);
     const full = await model.logits(seq);
     const st = model.createState();
     let start = 0;
@@ -82,12 +78,12 @@ describe('long chunks (attention block path) on top of a cache', () => {
 
 describe('fork', () => {
   it('forked states evolve independently and each matches its own full forward', async () => {
-    const prompt = randomTokens(9, 42);
+    const prompt = randomTokens(9, 42, V);
     const base = model.createState();
     await model.prefill(base, prompt);
     const forks = [base.fork(), base.fork(), base.fork()];
     expect(forks.map((f) => f.length)).toEqual([9, 9, 9]);
-    const conts = [randomTokens(4, 1), randomTokens(4, 2), randomTokens(4, 3)];
+    const conts = [randomTokens(4, 1, V), randomTokens(4, 2, V), randomTokens(4, 3, V)];
     for (let t = 0; t < 4; t++) {
       // One batched call over the three forks with different tokens.
       const logits = await model.decodeBatch(forks, conts.map((c) => c[t]));
@@ -98,7 +94,7 @@ describe('fork', () => {
     }
     // The source state was not touched by its forks.
     expect(base.length).toBe(9);
-    const cont = randomTokens(2, 9);
+    const cont = randomTokens(2, 9, V);
     const r = await model.advance([base], [cont], { logits: 'all' });
     const full = await model.logits([...prompt, ...cont]);
     expectRowsClose(r.logits, full.subarray(9 * V, 11 * V));
@@ -109,7 +105,7 @@ describe('fork', () => {
 
 describe('batching', () => {
   it('a ragged forward batch equals the sequences one by one', async () => {
-    const seqs = [randomTokens(5, 11), randomTokens(1, 12), randomTokens(13, 13), randomTokens(2, 14)];
+    const seqs = [randomTokens(5, 11, V), randomTokens(1, 12, V), randomTokens(13, 13, V), randomTokens(2, 14, V)];
     const batch = await model.forward(seqs, { logits: 'all' });
     let off = 0;
     for (const s of seqs) {
@@ -120,7 +116,7 @@ describe('batching', () => {
   });
 
   it('one advance call over states at different lengths with mixed chunk sizes equals separate calls', async () => {
-    const seqs = [randomTokens(12, 21), randomTokens(7, 22), randomTokens(9, 23)];
+    const seqs = [randomTokens(12, 21, V), randomTokens(7, 22, V), randomTokens(9, 23, V)];
     const cut = [4, 1, 6];
     const states = seqs.map(() => model.createState());
     // Bring each state to a different length, one call each.
@@ -139,13 +135,13 @@ describe('batching', () => {
   });
 
   it('batched decode of 8 states equals decoding each state alone', async () => {
-    const prompts = Array.from({ length: 8 }, (_, i) => randomTokens(1 + 3 * i, 300 + i));
+    const prompts = Array.from({ length: 8 }, (_, i) => randomTokens(1 + 3 * i, 300 + i, V));
     const batched = prompts.map(() => model.createState());
     const single = prompts.map(() => model.createState());
     await model.advance(batched, prompts, { logits: 'none' });
     for (let i = 0; i < 8; i++) await model.prefill(single[i], prompts[i]);
     for (let step = 0; step < 3; step++) {
-      const toks = randomTokens(8, 400 + step);
+      const toks = randomTokens(8, 400 + step, V);
       const lb = await model.decodeBatch(batched, toks);
       for (let i = 0; i < 8; i++) expectRowsClose(row(lb, i), await model.decodeBatch([single[i]], [toks[i]]));
     }
@@ -158,7 +154,7 @@ describe('state lifecycle', () => {
     const st = model.createState();
     expect(st.length).toBe(0);
     const before = st.bytes;
-    await model.prefill(st, randomTokens(10, 1));
+    await model.prefill(st, randomTokens(10, 1, V));
     // Each of the 2 attention layers caches K and V: 2 × 2 × 10 tokens × (2 KV heads × 16) floats.
     expect(st.bytes - before).toBe(2 * 2 * 10 * 32 * 4);
     st.free();

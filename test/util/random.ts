@@ -9,3 +9,9 @@ export const rng: (seed: number) => () => number = mulberry32;
 export function randn(r: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
 }
+
+/** `n` seeded token ids, uniform in [from, vocab). */
+export function randomTokens(n: number, seed: number, vocab: number, from = 0): Int32Array {
+  const r = rng(seed);
+  return Int32Array.from({ length: n }, () => from + Math.floor(r() * (vocab - from)));
+}
