@@ -11,11 +11,10 @@ import { describe, expect, it } from 'vitest';
 import { native } from '../lib/engine/native.ts';
 import type { AdamWTensorArgs, LrScheduleKind } from '../lib/engine/native-types.ts';
 import * as ref from './ref/train-ref.ts';
+import { freshRandom } from './util/random.ts';
 
 const ops = () => native().train;
-const seed = Math.floor(Math.random() * 2 ** 31);
-const R = ref.rng(seed);
-const tag = (s: string) => `${s} (seed ${seed})`;
+const { rand: R, tag } = freshRandom();
 const maxAbs = (v: ArrayLike<number>) => Math.max(1e-30, ...Array.from(v, Math.abs));
 function close(what: string, got: ArrayLike<number>, want: ArrayLike<number>, atol: number, rtol: number) {
   const w = ref.worstRatio(got, want, atol, rtol);

@@ -11,11 +11,10 @@
 import { describe, expect, it } from 'vitest';
 import { native } from '../lib/engine/native.ts';
 import * as ref from './ref/train-ref.ts';
+import { freshRandom } from './util/random.ts';
 
 const ops = () => native().train;
-const seed = Math.floor(Math.random() * 2 ** 31);
-const R = ref.rng(seed);
-const tag = (what: string) => `${what} (seed ${seed})`;
+const { rand: R, tag } = freshRandom();
 
 /** Random values rounded to FP32 so native and reference see identical inputs. */
 function rnd(n: number, scale = 1): Float64Array {

@@ -12,11 +12,10 @@ import { describe, expect, it } from 'vitest';
 import { native } from '../lib/engine/native.ts';
 import type { GrpoLossArgs, GrpoLossType } from '../lib/engine/native-types.ts';
 import * as ref from './ref/train-ref.ts';
+import { freshRandom } from './util/random.ts';
 
 const ops = () => native().train;
-const seed = Math.floor(Math.random() * 2 ** 31);
-const R = ref.rng(seed);
-const tag = (s: string) => `${s} (seed ${seed})`;
+const { rand: R, tag } = freshRandom();
 const maxAbs = (v: ArrayLike<number>) => Math.max(1e-30, ...Array.from(v, Math.abs));
 
 function closeLoss(what: string, got: number, want: number, lossAbs: number) {

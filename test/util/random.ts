@@ -15,3 +15,12 @@ export function randomTokens(n: number, seed: number, vocab: number, from = 0): 
   const r = rng(seed);
   return Int32Array.from({ length: n }, () => from + Math.floor(r() * (vocab - from)));
 }
+
+/**
+ * Fresh random inputs for one test file: a new seed each run, its generator, and `tag` which appends the seed to an
+ * assertion message so a failing run can be replayed with rng(seed).
+ */
+export function freshRandom(): { seed: number; rand: () => number; tag: (what: string) => string } {
+  const seed = Math.floor(Math.random() * 2 ** 31);
+  return { seed, rand: rng(seed), tag: (what) => `${what} (seed ${seed})` };
+}
