@@ -554,4 +554,6 @@ export interface NativeCudaOps {
     w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, bf16Copy: Uint16Array | null,
     lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, maxGradNorm: number, step: number,
   ): number;
+  /** Fused chunked GRPO loss, same arguments as train.grpoLoss with a BF16 head; no workspaceBytes in the result. */
+  grpoLoss(a: Omit<GrpoLossArgs, 'head' | 'fused'> & { head: Uint16Array }): Omit<GrpoLossStats, 'workspaceBytes'>;
 }

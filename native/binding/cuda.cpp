@@ -63,7 +63,7 @@ void register_cuda_impl(Napi::Env env, Napi::Object exports) {
   auto ops = Napi::Object::New(env);
   for (const char* n : {"gemm", "rmsnorm", "rmsnormBackward", "rope", "swiglu", "swigluBackward", "embedding",
                         "embeddingBackward", "shortconv", "shortconvBackward", "attention", "attentionBackward",
-                        "adamw"})
+                        "adamw", "grpoLoss"})
     ops.Set(n, Napi::Function::New(env, not_compiled, n));
   exports.Set("cudaOps", ops);
 }
@@ -356,6 +356,81 @@ Napi::Value op_adamw(const Napi::CallbackInfo& info) {
                                        real(info, 8, fn, "eps"), real(info, 9, fn, "weightDecay"),
                                        real(info, 10, fn, "maxGradNorm"), num(info, 11, fn, "step"));
     return Napi::Number::New(info.Env(), norm);
+  });
+}
+
+// grpoLoss(args) with the fields of train.grpoLoss (head: Uint16Array BF16 bits; outputs dhidden, dhead, logp,
+// entropy given as arrays in args) → { loss, tokens, klSum, entropySum, clipLow, clipHigh, clipRegion }
+Napi::Value op_grpo_loss(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    const std::string fn = "cudaOps.grpoLoss";
+    if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, fn + "(args): args must be an object");
+    Napi::Object o = info[0].As<Napi::Object>();
+    auto number = [&](const char* k, double dflt, bool required = false) {
+      Napi::Value v = o.Get(k);
+      if (v.IsUndefined()) {
+        if (required) throw Napi::TypeError::New(env, fn + ": " + k + " is required");
+        return dflt;
+      }
+      if (!v.IsNumber()) throw Napi::TypeError::New(env, fn + ": " + k + " must be a number");
+      return v.As<Napi::Number>().DoubleValue();
+    };
+    cuda_api::GrpoArgs a;
+    a.rows = int64_t(number("rows", 0, true));
+    a.vocab = int64_t(number("vocab", 0, true));
+    a.dim = int64_t(number("dim", 0, true));
+    if (a.rows < 1 || a.vocab < 1 || a.dim < 1) throw Napi::RangeError::New(env, fn + ": rows, vocab, dim must be ≥ 1");
+    auto arr = [&](const char* k, napi_typedarray_type t, int64_t n, bool required) -> void* {
+      Napi::Value v = o.Get(k);
+      if (v.IsUndefined()) {
+        if (required) throw Napi::TypeError::New(env, fn + ": " + k + " is required");
+        return nullptr;
+      }
+      if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != t)
+        throw Napi::TypeError::New(env, fn + ": " + k + " has the wrong array type");
+      auto ta = v.As<Napi::TypedArray>();
+      if (int64_t(ta.ElementLength()) != n)
+        throw Napi::RangeError::New(env, fn + ": " + k + " has " + std::to_string(ta.ElementLength()) +
+                                             " elements, expected " + std::to_string(n));
+      return static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    };
+    const int64_t N = a.rows, V = a.vocab, C = a.dim;
+    a.hidden = static_cast<const float*>(arr("hidden", napi_float32_array, N * C, true));
+    a.head = static_cast<const uint16_t*>(arr("head", napi_uint16_array, V * C, true));
+    a.targets = static_cast<const int32_t*>(arr("targets", napi_int32_array, N, true));
+    a.old_logp = static_cast<const float*>(arr("oldLogp", napi_float32_array, N, false));
+    a.ref_logp = static_cast<const float*>(arr("refLogp", napi_float32_array, N, false));
+    a.advantages = static_cast<const float*>(arr("advantages", napi_float32_array, N, true));
+    a.mask = static_cast<const float*>(arr("mask", napi_float32_array, N, true));
+    a.seq_ids = static_cast<const int32_t*>(arr("seqIds", napi_int32_array, N, true));
+    a.is_weight = static_cast<const float*>(arr("isWeight", napi_float32_array, N, false));
+    Napi::Value lt = o.Get("lossType");
+    std::string type = lt.IsString() ? lt.As<Napi::String>().Utf8Value() : lt.IsUndefined() ? "dapo" : "";
+    a.loss_type = type == "grpo" ? 0 : type == "bnpo" ? 1 : type == "dr_grpo" ? 2 : type == "dapo" ? 3 : -1;
+    if (a.loss_type < 0) throw Napi::TypeError::New(env, fn + ": lossType must be 'grpo', 'bnpo', 'dr_grpo' or 'dapo'");
+    a.epsilon_low = float(number("epsilonLow", 0.2));
+    a.epsilon_high = float(number("epsilonHigh", a.epsilon_low));
+    a.beta = float(number("beta", 0));
+    a.temperature = float(number("temperature", 1));
+    a.max_completion_length = int64_t(number("maxCompletionLength", 0));
+    a.token_normalizer = number("tokenNormalizer", 0);
+    a.sequence_normalizer = number("sequenceNormalizer", 0);
+    a.chunk_rows = int64_t(number("chunkRows", 256));
+    auto* dh = static_cast<float*>(arr("dhidden", napi_float32_array, N * C, false));
+    auto* dE = static_cast<float*>(arr("dhead", napi_float32_array, V * C, false));
+    auto* lp = static_cast<float*>(arr("logp", napi_float32_array, N, false));
+    auto* en = static_cast<float*>(arr("entropy", napi_float32_array, N, false));
+    cuda_api::GrpoStats st = cuda_api::grpo_loss(a, dh, dE, lp, en);
+    auto r = Napi::Object::New(env);
+    r.Set("loss", st.loss);
+    r.Set("tokens", st.tokens);
+    r.Set("klSum", st.kl_sum);
+    r.Set("entropySum", st.entropy_sum);
+    r.Set("clipLow", st.clip_low);
+    r.Set("clipHigh", st.clip_high);
+    r.Set("clipRegion", st.clip_region);
+    return r;
   });
 }
 
@@ -702,6 +777,7 @@ void register_cuda_impl(Napi::Env env, Napi::Object exports) {
   ops.Set("attention", Napi::Function::New(env, op_attention, "attention"));
   ops.Set("attentionBackward", Napi::Function::New(env, op_attention_backward, "attentionBackward"));
   ops.Set("adamw", Napi::Function::New(env, op_adamw, "adamw"));
+  ops.Set("grpoLoss", Napi::Function::New(env, op_grpo_loss, "grpoLoss"));
   exports.Set("cudaOps", ops);
 }
 

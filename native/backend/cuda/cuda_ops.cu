@@ -2,12 +2,14 @@
 #include <cmath>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 
 #include "backend/cuda/adamw.cuh"
 #include "backend/cuda/attention.cuh"
 #include "backend/cuda/cuda_api.h"
 #include "backend/cuda/embedding.cuh"
 #include "backend/cuda/gemm.cuh"
+#include "backend/cuda/grpo_loss.cuh"
 #include "backend/cuda/memory.cuh"
 #include "backend/cuda/rmsnorm.cuh"
 #include "backend/cuda/rope.cuh"
@@ -363,6 +365,85 @@ double adamw_step(float* w, const float* g, float* m, float* v, uint16_t* bf16_c
   s.out(v, d_v, n);
   if (bf16_copy) s.out(bf16_copy, reinterpret_cast<uint16_t*>(d_bf), n);
   return norm;
+}
+
+GrpoStats grpo_loss(const GrpoArgs& a, float* dhidden, float* dhead, float* logp, float* entropy) {
+  const int64_t N = a.rows, V = a.vocab, C = a.dim;
+  LFM2_CHECK(N >= 1 && V >= 1 && C >= 1, "grpo_loss: bad shape rows=", N, " vocab=", V, " dim=", C);
+  LFM2_CHECK(a.loss_type >= 0 && a.loss_type <= 3, "grpo_loss: unknown loss type ", a.loss_type);
+  LFM2_CHECK(a.temperature > 0, "grpo_loss: temperature must be positive, got ", a.temperature);
+  LFM2_CHECK(a.beta == 0.f || a.ref_logp, "grpo_loss: beta ≠ 0 needs reference log-probs");
+  LFM2_CHECK(a.loss_type != 2 || a.max_completion_length > 0, "grpo_loss: dr_grpo needs max_completion_length > 0");
+  LFM2_CHECK(a.chunk_rows >= 1, "grpo_loss: chunk_rows must be ≥ 1");
+  std::unordered_map<int32_t, double> seq_tokens;  // sequence id → |o_i|
+  double tokens = 0;
+  for (int64_t n = 0; n < N; ++n) {
+    LFM2_CHECK(a.targets[n] >= 0 && a.targets[n] < V, "grpo_loss: target ", a.targets[n], " at row ", n,
+               " outside [0, ", V, ")");
+    LFM2_CHECK(a.mask[n] == 0.f || a.mask[n] == 1.f, "grpo_loss: mask[", n, "] = ", a.mask[n], " (must be 0 or 1)");
+    LFM2_CHECK(a.seq_ids[n] >= 0, "grpo_loss: seq_ids[", n, "] = ", a.seq_ids[n], " is negative");
+    seq_tokens[a.seq_ids[n]] += a.mask[n];
+    tokens += a.mask[n];
+  }
+  // Aggregation weights c_n (grpo_loss.h): the GPU kernel multiplies each row's loss and gradient by them.
+  const double nseq = a.sequence_normalizer > 0 ? a.sequence_normalizer : double(seq_tokens.size());
+  const double ntok = a.token_normalizer > 0 ? a.token_normalizer : std::max(1.0, tokens);
+  std::vector<double> c(static_cast<size_t>(N));
+  for (int64_t n = 0; n < N; ++n) {
+    if (a.loss_type == 0) c[size_t(n)] = 1.0 / (std::max(1.0, seq_tokens[a.seq_ids[n]]) * nseq);
+    else if (a.loss_type == 2) c[size_t(n)] = 1.0 / (nseq * double(a.max_completion_length));
+    else c[size_t(n)] = 1.0 / ntok;
+  }
+  require_device();
+  bool fresh = false;
+  Gemm& g = shared_gemm(fresh);
+  Staging s;
+  GrpoDeviceInputs in;
+  in.rows = N, in.vocab = V, in.dim = C;
+  in.hidden = s.in(a.hidden, N * C);
+  in.head = reinterpret_cast<const __nv_bfloat16*>(s.in(a.head, V * C));
+  in.targets = s.in(a.targets, N);
+  in.old_logp = a.old_logp ? s.in(a.old_logp, N) : nullptr;
+  in.ref_logp = a.ref_logp ? s.in(a.ref_logp, N) : nullptr;
+  in.advantages = s.in(a.advantages, N);
+  in.mask = s.in(a.mask, N);
+  in.is_weight = a.is_weight ? s.in(a.is_weight, N) : nullptr;
+  in.row_weight = s.in(c.data(), N);
+  GrpoDeviceOptions opt;
+  opt.epsilon_low = a.epsilon_low, opt.epsilon_high = a.epsilon_high, opt.beta = a.beta;
+  opt.temperature = a.temperature, opt.chunk_rows = a.chunk_rows;
+  GrpoDeviceOutputs out;
+  out.terms = s.alloc<double>(N * 5);
+  out.logp = s.alloc<float>(N);
+  out.entropy = s.alloc<float>(N);
+  out.dhidden = dhidden ? s.alloc<float>(N * C) : nullptr;
+  out.dhead = dhead ? s.in(dhead, V * C) : nullptr;
+  Arena arena;
+  grpo_loss_forward_backward(in, opt, out, g, arena, nullptr);
+  std::vector<double> terms(size_t(N * 5));
+  std::vector<float> lp(static_cast<size_t>(N));
+  std::vector<float> ent(static_cast<size_t>(N));
+  s.out(terms.data(), out.terms, N * 5);
+  s.out(lp.data(), out.logp, N);
+  s.out(ent.data(), out.entropy, N);
+  if (dhidden) s.out(dhidden, out.dhidden, N * C);
+  if (dhead) s.out(dhead, out.dhead, V * C);
+  GrpoStats st;
+  for (int64_t n = 0; n < N; ++n) {
+    LFM2_CHECK(std::isfinite(lp[size_t(n)]) && std::isfinite(ent[size_t(n)]), "grpo_loss: non-finite logits at row ",
+               n, " (NaN or Inf in the hidden states or the head)");
+    const double m = a.mask[n];
+    st.loss += terms[size_t(n * 5)];
+    st.tokens += m;
+    st.kl_sum += terms[size_t(n * 5 + 1)];
+    st.entropy_sum += m * ent[size_t(n)];
+    st.clip_low += terms[size_t(n * 5 + 2)];
+    st.clip_high += terms[size_t(n * 5 + 3)];
+    st.clip_region += terms[size_t(n * 5 + 4)];
+  }
+  if (logp) std::copy(lp.begin(), lp.end(), logp);
+  if (entropy) std::copy(ent.begin(), ent.end(), entropy);
+  return st;
 }
 
 }  // namespace lfm2::cuda_api
