@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "model/sampler_row.h"
 
 namespace lfm2 {
 
@@ -74,19 +75,6 @@ uint64_t mix64(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   return z ^ (z >> 31);
-}
-
-// exp of a non-positive argument computed in double: single-precision exp (several times cheaper than double exp over
-// a 65,536-entry row) has ≤ 1 ulp relative error, i.e. ~1e-7 on each weight and on their sum (accumulated in double).
-inline double exp_nonpos(double arg) { return double(std::exp(float(arg))); }
-
-// log Σ exp(x_i / t) over the whole row.
-double log_sum_exp(const float* x, int64_t n, double inv_t) {
-  float m = -std::numeric_limits<float>::infinity();
-  for (int64_t i = 0; i < n; ++i) m = std::max(m, x[i]);
-  double s = 0;
-  for (int64_t i = 0; i < n; ++i) s += exp_nonpos((double(x[i]) - double(m)) * inv_t);
-  return double(m) * inv_t + std::log(s);
 }
 
 }  // namespace
@@ -209,35 +197,93 @@ void sampling_distribution(const float* logits, int64_t vocab, const SamplingPar
     }
 }
 
+namespace {
+
+// Steps 1–2 in FP32 for the fast paths: the raw logits row itself when nothing alters it, else the candidates'
+// penalised logits gathered into s.row (the penalty computed in double, then rounded once to FP32).
+const float* candidate_row(const float* logits, int64_t vocab, const SamplingParams& p, const SeenSet* seen,
+                           const int32_t* allowed, int64_t n_allowed, SamplerScratch& s, int64_t* n_out,
+                           bool* penalised) {
+  const int64_t n = allowed ? n_allowed : vocab;
+  LFM2_CHECK(n >= 1, "sampler: no candidate tokens");
+  *n_out = n;
+  *penalised = p.repetition_penalty != 1.0 && seen && !seen->ids().empty();
+  if (!allowed && !*penalised) return logits;
+  s.row.resize(size_t(n));
+  if (allowed) {
+    for (int64_t j = 0; j < n; ++j) s.row[size_t(j)] = logits[allowed[j]];
+  } else {
+    std::copy(logits, logits + n, s.row.begin());
+  }
+  if (*penalised) {
+    const double r = p.repetition_penalty;
+    for (int32_t id : seen->ids()) {
+      int64_t j = id;
+      if (allowed) {
+        const int32_t* it = std::lower_bound(allowed, allowed + n, id);
+        if (it == allowed + n || *it != id) continue;
+        j = int64_t(it - allowed);
+      }
+      const double z = double(logits[id]);
+      s.row[size_t(j)] = float(z > 0 ? z / r : z * r);
+    }
+  }
+  return s.row.data();
+}
+
+}  // namespace
+
 TokenChoice choose_token(const float* logits, int64_t vocab, const SamplingParams& p, const SeenSet* seen,
                          const int32_t* allowed, int64_t n_allowed, double u, SamplerScratch& s) {
   TokenChoice c;
   const bool unfiltered = !p.greedy() && p.top_k <= 0 && p.top_p >= 1.0 && p.min_p <= 0;
   bool penalised = false;
-  if (unfiltered) {
-    // Common rollout case (no filter): one exp pass, and the draw walks the unnormalised weights against u·Z,
-    // which is step 8 without building the kept list.
-    const int64_t n = load_candidates(logits, vocab, p, seen, allowed, n_allowed, s, &penalised);
+  float raw_max = 0;       // max of the raw logits row, when a fast path already found it
+  bool have_raw_max = false;
+  if (p.greedy()) {
+    int64_t n = 0;
+    const float* x = candidate_row(logits, vocab, p, seen, allowed, n_allowed, s, &n, &penalised);
+    const int64_t j = row_argmax(x, n);
+    c.token = allowed ? allowed[j] : int32_t(j);
+    c.sample_logprob = 0;
+    if (x == logits) raw_max = x[j], have_raw_max = true;
+  } else if (unfiltered) {
+    // Common rollout case (no filter): one max pass and one exp pass that stores the weights and their block sums;
+    // the draw walks the unnormalised weights against u·Z (step 8 without building the kept list), skipping whole
+    // blocks whose sum stays below the target.
+    int64_t n = 0;
+    const float* x = candidate_row(logits, vocab, p, seen, allowed, n_allowed, s, &n, &penalised);
     const double inv_t = 1.0 / p.temperature;
-    double m = -std::numeric_limits<double>::infinity();
-    for (int64_t j = 0; j < n; ++j) m = std::max(m, s.a[size_t(j)] * inv_t);
-    double z = 0;
-    s.saved.resize(size_t(n));  // scaled, shifted logits: the exact log-weights
-    for (int64_t j = 0; j < n; ++j) {
-      const double arg = s.a[size_t(j)] * inv_t - m;
-      s.saved[size_t(j)] = arg;
-      z += (s.a[size_t(j)] = exp_nonpos(arg));
-    }
+    const float m = row_max(x, n);
+    const int64_t nb = (n + kRowBlock - 1) / kRowBlock;
+    s.w.resize(size_t(n));
+    s.block.resize(size_t(nb));
+    const double z = row_sum_exp(x, n, m, inv_t, s.w.data(), s.block.data());
     const double target = u * z;
+    const float* w = s.w.data();
     int64_t pick = -1;
     double cum = 0;
-    for (int64_t j = 0; j < n; ++j) {
-      cum += s.a[size_t(j)];
-      if (s.a[size_t(j)] > 0) pick = j;  // last positive weight: the fallback when rounding leaves cum ≤ target
-      if (cum > target && s.a[size_t(j)] > 0) break;
+    for (int64_t b = 0; b < nb && pick < 0; ++b) {
+      if (cum + s.block[size_t(b)] <= target) {
+        cum += s.block[size_t(b)];
+        continue;
+      }
+      const int64_t j1 = std::min(n, (b + 1) * kRowBlock);
+      for (int64_t j = b * kRowBlock; j < j1; ++j) {
+        cum += double(w[j]);
+        if (cum > target && w[j] > 0) {
+          pick = j;
+          break;
+        }
+      }
     }
+    // Rounding left cum ≤ target: the last positive weight (the max itself has weight 1, so one exists).
+    if (pick < 0)
+      for (pick = n - 1; pick > 0 && !(w[pick] > 0); --pick) {
+      }
     c.token = allowed ? allowed[pick] : int32_t(pick);
-    c.sample_logprob = float(s.saved[size_t(pick)] - std::log(z));
+    c.sample_logprob = float((double(x[pick]) - double(m)) * inv_t - std::log(z));
+    if (x == logits) raw_max = m, have_raw_max = true;
   } else {
     sampling_distribution(logits, vocab, p, seen, allowed, n_allowed, s);
     const auto& d = s.dist;
@@ -255,11 +301,18 @@ TokenChoice choose_token(const float* logits, int64_t vocab, const SamplingParam
   }
   // Whole-vocabulary log-probs; the sampled distribution already is that one when nothing altered the logits.
   const bool plain = unfiltered && !allowed && !penalised;
-  c.logprob = plain && p.temperature == 1.0 ? c.sample_logprob : float(double(logits[c.token]) - log_sum_exp(logits, vocab, 1.0));
+  if (plain && p.temperature == 1.0) {
+    c.logprob = c.sample_logprob;
+  } else {
+    const double lse = have_raw_max
+                           ? double(raw_max) + std::log(row_sum_exp(logits, vocab, raw_max, 1.0, nullptr, nullptr))
+                           : row_log_sum_exp(logits, vocab, 1.0);
+    c.logprob = float(double(logits[c.token]) - lse);
+  }
   if (p.temperature > 0 && p.temperature != 1.0) {
     const double inv_t = 1.0 / p.temperature;
     c.temp_logprob = plain ? c.sample_logprob
-                           : float(double(logits[c.token]) * inv_t - log_sum_exp(logits, vocab, inv_t));
+                           : float(double(logits[c.token]) * inv_t - row_log_sum_exp(logits, vocab, inv_t));
   } else {
     c.temp_logprob = c.logprob;
   }

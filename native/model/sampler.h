@@ -98,6 +98,9 @@ struct SamplerScratch {
   std::vector<int32_t> cand;    // candidate ids
   std::vector<int32_t> order;   // sort buffer (candidate indices)
   std::vector<double> saved;    // top-p: probabilities of the kept prefix
+  std::vector<float> row;       // [n] penalised candidate logits (only when they differ from the raw row)
+  std::vector<float> w;         // [n] exp weights of the row (unfiltered draw)
+  std::vector<double> block;    // [ceil(n / kRowBlock)] sums of w per block, so a draw skips whole blocks
   SamplingDistribution dist;
 };
 
