@@ -1,5 +1,7 @@
 #include "backend/cuda/gemm.cuh"
 
+#include <utility>
+
 namespace lfm2::cuda {
 namespace {
 
@@ -83,12 +85,12 @@ void Gemm::run(const GemmShape& s, const __nv_bfloat16* A, const __nv_bfloat16* 
   lt::MatmulDesc desc = nullptr;
   lt::MatrixLayout la = nullptr, lb = nullptr, lc = nullptr;
   lt::Preference pref = nullptr;
-  auto cleanup = [&] {
-    if (pref) lt_->pref_destroy(pref);
-    if (lc) lt_->layout_destroy(lc);
-    if (lb) lt_->layout_destroy(lb);
-    if (la) lt_->layout_destroy(la);
-    if (desc) lt_->desc_destroy(desc);
+  auto cleanup = [&] {  // idempotent: every handle is nulled once destroyed
+    if (pref) lt_->pref_destroy(std::exchange(pref, nullptr));
+    if (lc) lt_->layout_destroy(std::exchange(lc, nullptr));
+    if (lb) lt_->layout_destroy(std::exchange(lb, nullptr));
+    if (la) lt_->layout_destroy(std::exchange(la, nullptr));
+    if (desc) lt_->desc_destroy(std::exchange(desc, nullptr));
   };
   try {
     CUBLAS_CHECK(lt_->desc_create(&desc, lt::kComputeF32, CUDA_R_32F));
@@ -105,7 +107,10 @@ void Gemm::run(const GemmShape& s, const __nv_bfloat16* A, const __nv_bfloat16* 
     lt::HeuristicResult heur{};
     int found = 0;
     CUBLAS_CHECK(lt_->heuristic(handle_, desc, la, lb, lc, lc, pref, 1, &heur, &found));
-    LFM2_CHECK(found > 0, "cuBLASLt found no algorithm for BF16 GEMM M=", s.M, " N=", s.N, " K=", s.K);
+    if (found == 0) {  // e.g. an odd leading dimension no algorithm accepts: the tiled kernel handles any shape
+      cleanup();
+      return gemm_bf16_tiled(s, A, B, C, stream);
+    }
     CUBLAS_CHECK(lt_->matmul(handle_, desc, &s.alpha, B, la, A, lb, &s.beta, C, lc, C, lc, &heur.algo,
                              workspace_.get(), workspace_.bytes(), stream));
   } catch (...) {
