@@ -194,9 +194,10 @@ describe.skipIf(!gpu)(`CUDA kernels vs float64 references ${skipReason}`, () => 
       const norm = ops().adamw(w, g, m, v, bf, cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weightDecay, cfg.maxGradNorm, step);
       const refNorm = adamwRef([st], [f64(g)], cfg, step);
       expect(Math.abs(norm - refNorm)).toBeLessThan(1e-9 * refNorm + 1e-12);  // double accumulation
-      // FP32 update arithmetic: a few ulps of w plus a few ulps of the lr-sized step.
-      expect(worst(w, st.w, 1e-9, 1e-6)).toBeLessThanOrEqual(1);
-      expect(worst(m, st.m, 1e-9, 1e-5)).toBeLessThanOrEqual(1);
+      // FP32 update arithmetic: a few ulps of w plus a few ulps of the lr-sized (1e-3) step. m can cancel to ~0
+      // (0.09·g1 + 0.1·g2), leaving an absolute error of a few ulps of its ~0.03 terms: atol 1e-8.
+      expect(worst(w, st.w, 1e-8, 1e-6)).toBeLessThanOrEqual(1);
+      expect(worst(m, st.m, 1e-8, 1e-5)).toBeLessThanOrEqual(1);
       expect(worst(v, st.v, 1e-12, 1e-5)).toBeLessThanOrEqual(1);
     }
     expect(Array.from(bf)).toEqual(Array.from(bf16Bits(w)));
