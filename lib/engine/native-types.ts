@@ -218,6 +218,16 @@ export interface NativeSamplerOps {
     u: number,
   ): { token: number; logprob: number; tempLogprob: number; sampleLogprob: number; maskedLogprob: number };
   uniform(seed: number, seq: number, step: number): number;
+  /** Microseconds per token choice, timed in a native loop (no JS copy per call); u = (i + 0.5) / iters. */
+  timeChoose(
+    logits: Float32Array,
+    params: NativeSamplingParams,
+    seen: Int32Array | null | undefined,
+    allowed: Int32Array | null | undefined,
+    iters: number,
+  ): number;
+  /** true: scalar row kernels (max / exp / sum); false: run-time dispatch (AVX2+FMA when the CPU has it). */
+  setPortableKernels(on: boolean): void;
 }
 
 // ---- matrix products and machine ceilings (native/binding/ops_gemm.cpp), for tests and benchmarks

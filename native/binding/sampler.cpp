@@ -10,9 +10,12 @@
 //   samplerOps.distribution(logits, params, seen?, allowed?) → { ids: Int32Array, probs: Float64Array }
 //   samplerOps.choose(logits, params, seen?, allowed?, u) → { token, logprob, tempLogprob, sampleLogprob, maskedLogprob }
 //   samplerOps.uniform(seed, seq, step) → number
+//   samplerOps.timeChoose(logits, params, seen?, allowed?, iters) → µs per choose_token call (native loop, one scratch)
+//   samplerOps.setPortableKernels(on)   true: scalar row kernels; false: run-time dispatch (AVX2 when present)
 #include <napi.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -24,6 +27,7 @@
 #include "model/prefix_cache.h"
 #include "model/sampler.h"
 #include "model/sampler_generate.h"
+#include "model/sampler_row.h"
 
 namespace lfm2::binding {
 namespace {
@@ -370,6 +374,32 @@ Napi::Value op_choose(const Napi::CallbackInfo& info) {
   return o;
 }
 
+Napi::Value op_time_choose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RowArgs a = row_args(info, "samplerOps.timeChoose");
+  if (info.Length() < 5 || !info[4].IsNumber()) throw Napi::TypeError::New(env, "samplerOps.timeChoose: iters must be a number");
+  const double iters_d = info[4].As<Napi::Number>().DoubleValue();
+  if (!(iters_d >= 1 && iters_d <= 1e7)) throw Napi::RangeError::New(env, "samplerOps.timeChoose: iters must be in [1, 1e7]");
+  const int64_t iters = int64_t(iters_d);
+  SamplerScratch s;
+  int64_t sink = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < iters; ++i)
+    sink += choose_token(a.logits.data(), int64_t(a.logits.size()), a.params, a.has_seen ? &a.seen : nullptr,
+                         a.has_allowed ? a.allowed.data() : nullptr, int64_t(a.allowed.size()),
+                         (double(i) + 0.5) / double(iters), s)
+                .token;
+  const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+  return Napi::Number::New(env, sink >= 0 ? us / double(iters) : -1.0);
+}
+
+Napi::Value op_set_portable_kernels(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsBoolean())
+    throw Napi::TypeError::New(info.Env(), "samplerOps.setPortableKernels(on: boolean)");
+  row_kernels_force_portable(info[0].As<Napi::Boolean>().Value());
+  return info.Env().Undefined();
+}
+
 Napi::Value op_uniform(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3) throw Napi::TypeError::New(env, "samplerOps.uniform(seed, seq, step)");
@@ -392,6 +422,8 @@ void register_sampler(Napi::Env env, Napi::Object exports) {
   ops.Set("distribution", Napi::Function::New(env, op_distribution));
   ops.Set("choose", Napi::Function::New(env, op_choose));
   ops.Set("uniform", Napi::Function::New(env, op_uniform));
+  ops.Set("timeChoose", Napi::Function::New(env, op_time_choose));
+  ops.Set("setPortableKernels", Napi::Function::New(env, op_set_portable_kernels));
   exports.Set("samplerOps", ops);
 }
 
