@@ -4,6 +4,7 @@
 //   - one GRPO group: 8 samples × 32 tokens from a 600-token prompt, cold cache, against the same prompt's prefill
 //     alone (the group should cost about one prefill plus 31 batch-8 decode steps);
 //   - the same group again with the prompt in the prefix cache;
+//   - token choice alone per sequence over one V = 65,536 row (bench/sampler-choice.ts);
 // and, where node-llama-cpp loads, llama.cpp's prefill / batch-1 / batch-8 decode on the same weights (F16 GGUF),
 // so both engines appear in one table from one run.
 // Run alone: `npx tsx bench/sampler.ts [--quick] [--no-peer]`.
@@ -13,6 +14,7 @@ import { native } from '../lib/engine/native.ts';
 import { Sampler } from '../lib/engine/sampler.ts';
 import { mulberry32 } from '../lib/engine/init-weights.ts';
 import { cpuSeconds, ensureBenchModel } from './common.ts';
+import { benchTokenChoice } from './sampler-choice.ts';
 import type { BenchContext, BenchRow } from './types.ts';
 
 function tokens(n: number, seed: number, V: number): number[] {
@@ -97,6 +99,9 @@ export async function benchSampler(ctx: Partial<BenchContext> = {}): Promise<Ben
       });
     }
   }
+
+  // ---- token choice alone over one V = 65,536 row (dispatched vs portable row kernels)
+  rows.push(...benchTokenChoice(log, quick ? 50 : 200));
 
   // ---- llama.cpp peer on the same weights, same run
   if (!args.includes('--no-peer')) {
