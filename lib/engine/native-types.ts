@@ -566,4 +566,13 @@ export interface NativeCudaOps {
   ): number;
   /** Fused chunked GRPO loss, same arguments as train.grpoLoss with a BF16 head; no workspaceBytes in the result. */
   grpoLoss(a: Omit<GrpoLossArgs, 'head' | 'fused'> & { head: Uint16Array }): Omit<GrpoLossStats, 'workspaceBytes'>;
+  /**
+   * One token per row of logits [R, V]: allowed mask → repetition penalty (seen ids) → temperature (0 = greedy) →
+   * top-k → top-p → min-p → inverse CDF at `uniform` in ascending id order. logq: log q of the token under that
+   * distribution (0 when greedy); logp: log softmax of the raw row at temperature 1.
+   */
+  sample(
+    logits: Float32Array, R: number, V: number,
+    rows: { temperature?: number; topK?: number; topP?: number; minP?: number; repetitionPenalty?: number; uniform: number; seen?: Int32Array; allowed?: Int32Array }[],
+  ): { token: Int32Array; logq: Float32Array; logp: Float32Array };
 }

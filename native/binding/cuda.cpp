@@ -63,7 +63,7 @@ void register_cuda_impl(Napi::Env env, Napi::Object exports) {
   auto ops = Napi::Object::New(env);
   for (const char* n : {"gemm", "rmsnorm", "rmsnormBackward", "rope", "swiglu", "swigluBackward", "embedding",
                         "embeddingBackward", "shortconv", "shortconvBackward", "attention", "attentionBackward",
-                        "adamw", "grpoLoss"})
+                        "adamw", "grpoLoss", "sample"})
     ops.Set(n, Napi::Function::New(env, not_compiled, n));
   exports.Set("cudaOps", ops);
 }
@@ -434,6 +434,64 @@ Napi::Value op_grpo_loss(const Napi::CallbackInfo& info) {
   });
 }
 
+// sample(logits [R, V], R, V, rows: [{ temperature?, topK?, topP?, minP?, repetitionPenalty?, uniform, seen?: Int32Array,
+//        allowed?: Int32Array }]) → { token: Int32Array, logq: Float32Array, logp: Float32Array }
+Napi::Value op_sample(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    const char* fn = "cudaOps.sample";
+    int64_t R = num(info, 1, fn, "R"), V = num(info, 2, fn, "V");
+    F32 logits = typed<F32>(info, 0, napi_float32_array, fn, "logits", R * V);
+    if (info.Length() < 4 || !info[3].IsArray()) throw Napi::TypeError::New(env, "cudaOps.sample: rows must be an array");
+    auto rows = info[3].As<Napi::Array>();
+    if (int64_t(rows.Length()) != R) throw Napi::RangeError::New(env, "cudaOps.sample: rows must have R entries");
+    std::vector<cuda_api::SampleParams> ps(static_cast<size_t>(R));
+    std::vector<float> us(static_cast<size_t>(R));
+    std::vector<std::vector<int32_t>> seen(static_cast<size_t>(R)), allowed(static_cast<size_t>(R));
+    std::vector<bool> all(static_cast<size_t>(R), true);
+    for (uint32_t r = 0; r < rows.Length(); ++r) {
+      Napi::Value rv = rows.Get(r);
+      if (!rv.IsObject()) throw Napi::TypeError::New(env, "cudaOps.sample: rows[" + std::to_string(r) + "] must be an object");
+      Napi::Object o = rv.As<Napi::Object>();
+      auto get = [&](const char* k, double d) {
+        Napi::Value v = o.Get(k);
+        if (v.IsUndefined()) return d;
+        if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string("cudaOps.sample: ") + k + " must be a number");
+        return v.As<Napi::Number>().DoubleValue();
+      };
+      auto ids = [&](const char* k, std::vector<int32_t>& out) {
+        Napi::Value v = o.Get(k);
+        if (v.IsUndefined()) return false;
+        if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+          throw Napi::TypeError::New(env, std::string("cudaOps.sample: ") + k + " must be an Int32Array");
+        auto a = v.As<Napi::Int32Array>();
+        out.assign(a.Data(), a.Data() + a.ElementLength());
+        return true;
+      };
+      cuda_api::SampleParams& q = ps[r];
+      q.temperature = float(get("temperature", 1));
+      q.top_k = int32_t(get("topK", 0));
+      q.top_p = float(get("topP", 1));
+      q.min_p = float(get("minP", 0));
+      q.repetition_penalty = float(get("repetitionPenalty", 1));
+      us[r] = float(get("uniform", -1));
+      ids("seen", seen[r]);
+      all[r] = !ids("allowed", allowed[r]);
+    }
+    cuda_api::SampleResult res = cuda_api::sample(logits.Data(), R, V, ps, us, seen, allowed, all);
+    auto out = Napi::Object::New(env);
+    auto tok = Napi::Int32Array::New(env, size_t(R));
+    auto lq = Napi::Float32Array::New(env, size_t(R));
+    auto lp = Napi::Float32Array::New(env, size_t(R));
+    for (int64_t r = 0; r < R; ++r) tok[size_t(r)] = res.token[size_t(r)], lq[size_t(r)] = res.logq[size_t(r)],
+                                    lp[size_t(r)] = res.logp[size_t(r)];
+    out.Set("token", tok);
+    out.Set("logq", lq);
+    out.Set("logp", lp);
+    return out;
+  });
+}
+
 // ---- CudaModel / CudaGenerationState
 
 struct CudaModelHandle {
@@ -778,6 +836,7 @@ void register_cuda_impl(Napi::Env env, Napi::Object exports) {
   ops.Set("attentionBackward", Napi::Function::New(env, op_attention_backward, "attentionBackward"));
   ops.Set("adamw", Napi::Function::New(env, op_adamw, "adamw"));
   ops.Set("grpoLoss", Napi::Function::New(env, op_grpo_loss, "grpoLoss"));
+  ops.Set("sample", Napi::Function::New(env, op_sample, "sample"));
   exports.Set("cudaOps", ops);
 }
 

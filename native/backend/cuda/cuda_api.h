@@ -80,4 +80,18 @@ struct GrpoStats {
 // dhidden [N, C] written, dhead [V, C] accumulated, logp/entropy [N]; each nullable.
 GrpoStats grpo_loss(const GrpoArgs& a, float* dhidden, float* dhead, float* logp, float* entropy);
 
+// Samples one token per row (sampling.cuh). logits: [R, V]; per row r: params, seen ids seen[r] (deduplicated
+// here), allowed ids allowed[r] (empty vector + all_allowed[r] = every token), uniform u[r] in [0, 1).
+struct SampleParams {
+  float temperature = 1.f, top_p = 1.f, min_p = 0.f, repetition_penalty = 1.f;
+  int32_t top_k = 0;
+};
+struct SampleResult {
+  std::vector<int32_t> token;
+  std::vector<float> logq, logp;
+};
+SampleResult sample(const float* logits, int64_t R, int64_t V, const std::vector<SampleParams>& params,
+                    const std::vector<float>& uniform, const std::vector<std::vector<int32_t>>& seen,
+                    const std::vector<std::vector<int32_t>>& allowed, const std::vector<bool>& all_allowed);
+
 }  // namespace lfm2::cuda_api

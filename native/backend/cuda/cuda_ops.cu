@@ -2,6 +2,7 @@
 #include <cmath>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <unordered_map>
 
 #include "backend/cuda/adamw.cuh"
@@ -13,6 +14,7 @@
 #include "backend/cuda/memory.cuh"
 #include "backend/cuda/rmsnorm.cuh"
 #include "backend/cuda/rope.cuh"
+#include "backend/cuda/sampling.cuh"
 #include "backend/cuda/shortconv.cuh"
 #include "backend/cuda/swiglu.cuh"
 
@@ -444,6 +446,67 @@ GrpoStats grpo_loss(const GrpoArgs& a, float* dhidden, float* dhead, float* logp
   if (logp) std::copy(lp.begin(), lp.end(), logp);
   if (entropy) std::copy(ent.begin(), ent.end(), entropy);
   return st;
+}
+
+SampleResult sample(const float* logits, int64_t R, int64_t V, const std::vector<SampleParams>& params,
+                    const std::vector<float>& uniform, const std::vector<std::vector<int32_t>>& seen,
+                    const std::vector<std::vector<int32_t>>& allowed, const std::vector<bool>& all_allowed) {
+  LFM2_CHECK(R >= 1 && V >= 1, "sample: bad shape R=", R, " V=", V);
+  LFM2_CHECK(int64_t(params.size()) == R && int64_t(uniform.size()) == R && int64_t(seen.size()) == R &&
+                 int64_t(allowed.size()) == R && int64_t(all_allowed.size()) == R,
+             "sample: every per-row list needs ", R, " entries");
+  std::vector<cuda::SampleRowParams> rp(static_cast<size_t>(R));
+  std::vector<int32_t> seen_flat, allowed_flat;
+  for (int64_t r = 0; r < R; ++r) {
+    const SampleParams& q = params[size_t(r)];
+    LFM2_CHECK(q.temperature >= 0 && std::isfinite(q.temperature), "sample: row ", r, " temperature ", q.temperature);
+    LFM2_CHECK(q.top_k >= 0, "sample: row ", r, " top_k must be ≥ 0");
+    LFM2_CHECK(q.top_p > 0 && q.top_p <= 1, "sample: row ", r, " top_p must be in (0, 1]");
+    LFM2_CHECK(q.min_p >= 0 && q.min_p <= 1, "sample: row ", r, " min_p must be in [0, 1]");
+    LFM2_CHECK(q.repetition_penalty > 0, "sample: row ", r, " repetition_penalty must be positive");
+    LFM2_CHECK(uniform[size_t(r)] >= 0 && uniform[size_t(r)] < 1, "sample: row ", r, " uniform must be in [0, 1)");
+    cuda::SampleRowParams& d = rp[size_t(r)];
+    d.temperature = q.temperature, d.top_k = q.top_k, d.top_p = q.top_p, d.min_p = q.min_p;
+    d.repetition_penalty = q.repetition_penalty, d.uniform = uniform[size_t(r)];
+    std::set<int32_t> uniq;
+    for (int32_t id : seen[size_t(r)]) {
+      LFM2_CHECK(id >= 0 && id < V, "sample: row ", r, " seen id ", id, " outside [0, ", V, ")");
+      uniq.insert(id);
+    }
+    d.seen_begin = int32_t(seen_flat.size());
+    seen_flat.insert(seen_flat.end(), uniq.begin(), uniq.end());
+    d.seen_end = int32_t(seen_flat.size());
+    if (all_allowed[size_t(r)]) {
+      d.allowed_end = -1;
+    } else {
+      LFM2_CHECK(!allowed[size_t(r)].empty(), "sample: row ", r, " allows no token");
+      d.allowed_begin = int32_t(allowed_flat.size());
+      for (int32_t id : allowed[size_t(r)]) {
+        LFM2_CHECK(id >= 0 && id < V, "sample: row ", r, " allowed id ", id, " outside [0, ", V, ")");
+        allowed_flat.push_back(id);
+      }
+      d.allowed_end = int32_t(allowed_flat.size());
+    }
+  }
+  require_device();
+  Staging s;
+  const float* d_logits = s.in(logits, R * V);
+  float* d_scratch = s.alloc<float>(R * V);
+  auto* d_params = s.in(rp.data(), R);
+  const int32_t* d_seen = s.in(seen_flat.data(), int64_t(seen_flat.size()));
+  const int32_t* d_allowed = s.in(allowed_flat.data(), int64_t(allowed_flat.size()));
+  int32_t* d_tok = s.alloc<int32_t>(R);
+  float* d_logq = s.alloc<float>(R);
+  float* d_logp = s.alloc<float>(R);
+  cuda::sample_rows(d_logits, d_scratch, R, V, d_params, d_seen, d_allowed, d_tok, d_logq, d_logp, nullptr);
+  SampleResult res;
+  res.token.resize(size_t(R));
+  res.logq.resize(size_t(R));
+  res.logp.resize(size_t(R));
+  s.out(res.token.data(), d_tok, R);
+  s.out(res.logq.data(), d_logq, R);
+  s.out(res.logp.data(), d_logp, R);
+  return res;
 }
 
 }  // namespace lfm2::cuda_api
