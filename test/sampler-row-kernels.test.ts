@@ -89,3 +89,32 @@ it('dispatched and portable kernels choose the same tokens over many draws', () 
   expect(differ.length, tag('draws that differ')).toBeLessThanOrEqual(5);
   ops().setPortableKernels(false);
 });
+
+// Filters over a whole LFM2-size row: top-k is a heap selection, top-p / min-p look only at tokens above a logit
+// threshold, and top-p without top-k takes the row's mass from the FP32 kernel (relative error ~1e-7: the nucleus edge
+// could move only for a cumulative mass within ~1e-7 of top_p, which fresh random rows essentially never hit).
+describe('filters over V = 65,536 == float64 reference', () => {
+  const FILTERS: [string, RefParams][] = [
+    ['top-k 50', { topK: 50 }],
+    ['top-p 0.9', { topP: 0.9 }],
+    ['top-p 0.5, T=0.7, penalty 1.2', { topP: 0.5, temperature: 0.7, repetitionPenalty: 1.2 }],
+    ['min-p 0.1', { minP: 0.1 }],
+    ['top-k 200 + top-p 0.8 + min-p 0.05', { topK: 200, topP: 0.8, minP: 0.05 }],
+  ];
+  it.each(FILTERS)('%s', (_name, p) => {
+    const V = 65536;
+    const logits = row(V, true);
+    const seen = subset(V, 300);
+    const got = ops().distribution(logits, p, Int32Array.from(seen), null);
+    const want = refDistribution(logits, p, seen);
+    expect(want.ids.length, tag('the filter bites')).toBeLessThan(V / 2);
+    expect([...got.ids], tag('kept ids')).toEqual(want.ids);
+    // Same float64 weights up to exp/log rounding and summation order.
+    for (let i = 0; i < want.probs.length; i++) expect(Math.abs(got.probs[i] - want.probs[i]), tag('q')).toBeLessThan(1e-12);
+    const u = rand();
+    const c = ops().choose(logits, p, Int32Array.from(seen), null, u);
+    let cum = 0, pick = want.ids[want.ids.length - 1];
+    for (let i = 0; i < want.ids.length; i++) if ((cum += want.probs[i]) > u) { pick = want.ids[i]; break; }
+    expect(c.token, tag('drawn token')).toBe(pick);
+  });
+});

@@ -111,6 +111,99 @@ int64_t load_candidates(const float* logits, int64_t vocab, const SamplingParams
   return n;
 }
 
+// Steps 4–8 when a filter is on, touching as few tokens as possible. Every rule compares probabilities of one row, so
+// it works on unnormalised weights e_j = exp(a_j / T − m) (m = the largest a_j / T): the order of p is the order of
+// the penalised logits a_j, top-k is a partial selection on a_j (a k-entry heap), top-p and min-p only need the
+// tokens above a logit threshold, and q = e / Σ kept e. Only top-p without top-k needs the whole row's mass, taken
+// with the FP32 row kernel (relative error ~1e-7, which can move the nucleus edge only by that much).
+void filtered_distribution(const SamplingParams& p, int64_t n, SamplerScratch& s) {
+  const std::vector<double>& a = s.a;  // [n] penalised logits
+  const double inv_t = 1.0 / p.temperature;
+  double m = -std::numeric_limits<double>::infinity();
+  for (int64_t j = 0; j < n; ++j) m = std::max(m, a[size_t(j)] * inv_t);
+  LFM2_CHECK(std::isfinite(m), "sampler: logits give no finite probability mass");
+  // Probability order: larger logit first, lower id first on ties (a strict total order, so the kept sets are unique).
+  auto before = [&](int32_t i, int32_t j) { return a[size_t(i)] > a[size_t(j)] || (a[size_t(i)] == a[size_t(j)] && i < j); };
+  auto weight = [&](int32_t j) { return std::exp(a[size_t(j)] * inv_t - m); };
+  std::vector<int32_t>& kept = s.order;  // candidate indices
+  kept.clear();
+  double total = 0;   // Σ e over the tokens that survive top-k (the mass top-p is relative to)
+  if (p.top_k > 0 && p.top_k < n) {
+    // 5. top-k: a heap whose front is the worst of the k best so far.
+    const size_t k = size_t(p.top_k);
+    for (int64_t j = 0; j < n; ++j) {
+      if (kept.size() < k) {
+        kept.push_back(int32_t(j));
+        if (kept.size() == k) std::make_heap(kept.begin(), kept.end(), before);
+      } else if (before(int32_t(j), kept.front())) {
+        std::pop_heap(kept.begin(), kept.end(), before);
+        kept.back() = int32_t(j);
+        std::push_heap(kept.begin(), kept.end(), before);
+      }
+    }
+    for (int32_t j : kept) total += weight(j);
+  } else if (p.top_p < 1.0) {
+    // Whole-row mass from the FP32 kernel, then the tokens above a logit threshold, lowered until they hold the
+    // target mass (the nucleus is a prefix of the probability order, so it lies inside that set).
+    s.row.resize(size_t(n));
+    for (int64_t j = 0; j < n; ++j) s.row[size_t(j)] = float(a[size_t(j)]);
+    const float mf = row_max(s.row.data(), n);
+    total = row_sum_exp(s.row.data(), n, mf, inv_t, nullptr, nullptr);
+    const double target = p.top_p * total;
+    for (double log_t = std::log(0.1);; log_t -= std::log(100.0)) {
+      kept.clear();
+      double mass = 0;
+      for (int64_t j = 0; j < n; ++j)
+        if (a[size_t(j)] * inv_t - m >= log_t) kept.push_back(int32_t(j)), mass += weight(int32_t(j));
+      if (mass >= target || log_t < -800) break;
+    }
+  } else {
+    // min-p alone: e_j ≥ min_p · e_max = min_p (the largest weight is exp(0) = 1); the margin keeps rounding out.
+    const double log_floor = std::log(p.min_p) - 1e-6;
+    for (int64_t j = 0; j < n; ++j)
+      if (a[size_t(j)] * inv_t - m >= log_floor) kept.push_back(int32_t(j));
+  }
+  // 6. top-p: the shortest prefix in probability order whose mass reaches top_p of the total.
+  if (p.top_p < 1.0) {
+    std::sort(kept.begin(), kept.end(), before);
+    const double target = p.top_p * total;
+    double cum = 0;
+    size_t keep = kept.size();
+    for (size_t i = 0; i < kept.size(); ++i) {
+      const double e = weight(kept[i]);
+      if (!(e > 0)) {
+        keep = i;
+        break;
+      }
+      cum += e;
+      if (cum >= target) {
+        keep = i + 1;
+        break;
+      }
+    }
+    kept.resize(keep);
+  }
+  // 7. min-p relative to the most likely kept token.
+  s.saved.clear();
+  double emax = 0;
+  for (int32_t j : kept) emax = std::max(emax, weight(j));
+  const double floor = p.min_p > 0 ? p.min_p * emax : 0;
+  std::sort(kept.begin(), kept.end());
+  // 8. q = e / Σ kept e, ascending id.
+  double sum = 0;
+  size_t w = 0;
+  for (int32_t j : kept) {
+    const double e = weight(j);
+    if (e > 0 && e >= floor) kept[w++] = j, s.saved.push_back(e), sum += e;
+  }
+  kept.resize(w);
+  LFM2_CHECK(sum > 0 && std::isfinite(sum), "sampler: logits give no finite probability mass");
+  for (size_t i = 0; i < kept.size(); ++i) {
+    s.dist.ids.push_back(s.cand[size_t(kept[i])]);
+    s.dist.probs.push_back(s.saved[i] / sum);
+  }
+}
+
 }  // namespace
 
 void sampling_distribution(const float* logits, int64_t vocab, const SamplingParams& p, const SeenSet* seen,
@@ -130,7 +223,11 @@ void sampling_distribution(const float* logits, int64_t vocab, const SamplingPar
     s.dist.probs.push_back(1.0);
     return;
   }
-  // 4. softmax(z' / T) over the candidates
+  if ((p.top_k > 0 && p.top_k < n) || p.top_p < 1.0 || p.min_p > 0) {
+    filtered_distribution(p, n, s);
+    return;
+  }
+  // 4. softmax(z' / T) over the candidates (no filter: every token with a positive probability is kept)
   const double inv_t = 1.0 / p.temperature;
   double m = -std::numeric_limits<double>::infinity();
   for (int64_t j = 0; j < n; ++j) m = std::max(m, s.a[size_t(j)] * inv_t);
