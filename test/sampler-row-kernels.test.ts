@@ -42,6 +42,7 @@ describe.each([
       [65536, true, false],
       [1000, true, true],
       [67, false, false],
+      [1003, true, false],
       [7, false, true],
     ] as const) {
       const logits = row(V, masked);

@@ -337,6 +337,8 @@ TokenChoice choose_token(const float* logits, int64_t vocab, const SamplingParam
   bool penalised = false;
   float raw_max = 0;       // max of the raw logits row, when a fast path already found it
   bool have_raw_max = false;
+  double raw_lse = 0;      // log Σ exp(logits) over the raw row, when a fast path already found it
+  bool have_raw_lse = false;
   if (p.greedy()) {
     int64_t n = 0;
     const float* x = candidate_row(logits, vocab, p, seen, allowed, n_allowed, s, &n, &penalised);
@@ -355,7 +357,11 @@ TokenChoice choose_token(const float* logits, int64_t vocab, const SamplingParam
     const int64_t nb = (n + kRowBlock - 1) / kRowBlock;
     s.w.resize(size_t(n));
     s.block.resize(size_t(nb));
-    const double z = row_sum_exp(x, n, m, inv_t, s.w.data(), s.block.data());
+    // Sampling at T ≠ 1 from the raw row: the temperature-1 mass for `logprob` comes from the same pass.
+    const bool pair = x == logits && inv_t != 1.0;
+    double z_unit = 0;
+    const double z = pair ? row_sum_exp_pair(x, n, m, inv_t, s.w.data(), s.block.data(), &z_unit)
+                          : row_sum_exp(x, n, m, inv_t, s.w.data(), s.block.data());
     const double target = u * z;
     const float* w = s.w.data();
     int64_t pick = -1;
@@ -381,6 +387,7 @@ TokenChoice choose_token(const float* logits, int64_t vocab, const SamplingParam
     c.token = allowed ? allowed[pick] : int32_t(pick);
     c.sample_logprob = float((double(x[pick]) - double(m)) * inv_t - std::log(z));
     if (x == logits) raw_max = m, have_raw_max = true;
+    if (pair) raw_lse = double(m) + std::log(z_unit), have_raw_lse = true;
   } else {
     sampling_distribution(logits, vocab, p, seen, allowed, n_allowed, s);
     const auto& d = s.dist;
@@ -401,7 +408,8 @@ TokenChoice choose_token(const float* logits, int64_t vocab, const SamplingParam
   if (plain && p.temperature == 1.0) {
     c.logprob = c.sample_logprob;
   } else {
-    const double lse = have_raw_max
+    const double lse = have_raw_lse ? raw_lse
+                       : have_raw_max
                            ? double(raw_max) + std::log(row_sum_exp(logits, vocab, raw_max, 1.0, nullptr, nullptr))
                            : row_log_sum_exp(logits, vocab, 1.0);
     c.logprob = float(double(logits[c.token]) - lse);

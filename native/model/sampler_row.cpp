@@ -40,6 +40,13 @@ double row_sum_exp(const float* x, int64_t n, float m, double inv_t, float* w, d
   return total;
 }
 
+double row_sum_exp_pair(const float* x, int64_t n, float m, double inv_t, float* w, double* block, double* sum_unit) {
+  double unit = 0;
+  for (int64_t i = 0; i < n; ++i) unit += double(std::exp(float(double(x[i]) - double(m))));
+  *sum_unit = unit;
+  return row_sum_exp(x, n, m, inv_t, w, block);
+}
+
 }  // namespace portable
 
 namespace {
@@ -57,6 +64,11 @@ int64_t row_argmax(const float* x, int64_t n) {
 
 double row_sum_exp(const float* x, int64_t n, float m, double inv_t, float* w, double* block) {
   return use_avx2() ? avx2::row_sum_exp(x, n, m, inv_t, w, block) : portable::row_sum_exp(x, n, m, inv_t, w, block);
+}
+
+double row_sum_exp_pair(const float* x, int64_t n, float m, double inv_t, float* w, double* block, double* sum_unit) {
+  return use_avx2() ? avx2::row_sum_exp_pair(x, n, m, inv_t, w, block, sum_unit)
+                    : portable::row_sum_exp_pair(x, n, m, inv_t, w, block, sum_unit);
 }
 
 double row_log_sum_exp(const float* x, int64_t n, double inv_t) {

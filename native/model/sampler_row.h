@@ -18,6 +18,9 @@ int64_t row_argmax(const float* x, int64_t n);
 // Σ_i w_i with w_i as above (x_i − m ≤ 0 expected; −inf gives 0). When `w` is given it receives w [n]; when `block`
 // is given it receives the sum of each kRowBlock-entry block [ceil(n / kRowBlock)].
 double row_sum_exp(const float* x, int64_t n, float m, double inv_t, float* w, double* block);
+// row_sum_exp at inv_t (filling w and block as above) and, from the same read of x, *sum_unit = Σ_i expf(x_i − m)
+// (the temperature-1 mass, for the model's own log-probs when sampling at another temperature).
+double row_sum_exp_pair(const float* x, int64_t n, float m, double inv_t, float* w, double* block, double* sum_unit);
 // log Σ_i exp(x_i · inv_t) over the row (max-shifted).
 double row_log_sum_exp(const float* x, int64_t n, double inv_t);
 
@@ -26,6 +29,7 @@ namespace portable {
 float row_max(const float* x, int64_t n);
 int64_t row_argmax(const float* x, int64_t n);
 double row_sum_exp(const float* x, int64_t n, float m, double inv_t, float* w, double* block);
+double row_sum_exp_pair(const float* x, int64_t n, float m, double inv_t, float* w, double* block, double* sum_unit);
 }  // namespace portable
 
 // AVX2+FMA versions; call only when cpu_features().has_avx2_fma().
@@ -33,6 +37,7 @@ namespace avx2 {
 float row_max(const float* x, int64_t n);
 int64_t row_argmax(const float* x, int64_t n);
 double row_sum_exp(const float* x, int64_t n, float m, double inv_t, float* w, double* block);
+double row_sum_exp_pair(const float* x, int64_t n, float m, double inv_t, float* w, double* block, double* sum_unit);
 }  // namespace avx2
 
 // Forces the portable kernels (true) or restores run-time dispatch (false); for tests and benchmarks.

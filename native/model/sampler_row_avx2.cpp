@@ -126,4 +126,48 @@ double row_sum_exp(const float* x, int64_t n, float m, double inv_t, float* w, d
   return total;
 }
 
+double row_sum_exp_pair(const float* x, int64_t n, float m, double inv_t, float* w, double* block, double* sum_unit) {
+  const __m256 mf = _mm256_set1_ps(m);
+  const __m256d md = _mm256_set1_pd(double(m)), invd = _mm256_set1_pd(inv_t);
+  double total = 0;
+  const int64_t full = n / 8 * 8;
+  __m256d acc_u = _mm256_setzero_pd();
+  for (int64_t b0 = 0; b0 < full; b0 += kRowBlock) {
+    const int64_t b1 = std::min(full, b0 + kRowBlock);
+    __m256d acc = _mm256_setzero_pd();
+    for (int64_t i = b0; i < b1; i += 8) {
+      const __m256 xv = _mm256_loadu_ps(x + i);
+      const __m256 e = exp_nonpos(scaled_arg(xv, mf, md, invd, false));
+      if (w) _mm256_storeu_ps(w + i, e);
+      acc = add_as_double(acc, e);
+      acc_u = add_as_double(acc_u, exp_nonpos(_mm256_sub_ps(xv, mf)));
+    }
+    const double s = hsum(acc);
+    if (block) block[b0 / kRowBlock] = s;
+    total += s;
+  }
+  double unit = hsum(acc_u);
+  if (full < n) {
+    // Last partial 8-lane group through a −inf-padded buffer; it belongs to block full / kRowBlock, which the loop
+    // above already started unless full is a multiple of kRowBlock.
+    alignas(32) float buf[8], e[8], eu[8];
+    const int64_t k = n - full;
+    for (int64_t j = 0; j < 8; ++j) buf[j] = j < k ? x[full + j] : -std::numeric_limits<float>::infinity();
+    const __m256 xv = _mm256_load_ps(buf);
+    _mm256_store_ps(e, exp_nonpos(scaled_arg(xv, mf, md, invd, false)));
+    _mm256_store_ps(eu, exp_nonpos(_mm256_sub_ps(xv, mf)));
+    double s = 0;
+    for (int64_t j = 0; j < k; ++j) {
+      if (w) w[full + j] = e[j];
+      s += double(e[j]);
+      unit += double(eu[j]);
+    }
+    const int64_t bt = full / kRowBlock;
+    if (block) block[bt] = (full % kRowBlock ? block[bt] : 0.0) + s;
+    total += s;
+  }
+  *sum_unit = unit;
+  return total;
+}
+
 }  // namespace lfm2::avx2
