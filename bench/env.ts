@@ -5,7 +5,7 @@
 // meaningful on a shared machine: 8 parallel episodes on 2 free cores need about 4× that per operation.
 // Runs alone: `npx tsx bench/env.ts [--quick]`.
 import { readdirSync, readFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { EnvPool } from '../lib/env/env.ts';
 import type { Episode, Observation } from '../lib/env/types.ts';
@@ -83,10 +83,10 @@ export async function benchEnv(ctx?: BenchContext): Promise<BenchRow[]> {
   const log = ctx?.log ?? ((m: string) => process.stderr.write(m + '\n'));
   const rounds = quick ? 3 : 10;
   const rows: BenchRow[] = [];
-  const pool = await EnvPool.launch();
   // Wall times depend on what else runs on the cores; CPU ms per op does not. Log the load so tables can be read.
   const load = () => loadavg().map((x) => x.toFixed(1)).join(' ');
-  log(`env: load average ${load()} on ${navigator.hardwareConcurrency} cores`);
+  log(`env: load average ${load()} on ${availableParallelism()} cores`);
+  const pool = await EnvPool.launch();
   try {
     for (const task of ['click-test', 'book-flight']) {
       for (const parallel of [1, 8]) {
