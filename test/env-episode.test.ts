@@ -274,7 +274,8 @@ describe('action timeouts and delayed rewards', () => {
   });
 
   it('with retryWithForce the forced retry goes through (BrowserGym MiniWoB default)', async () => {
-    const ep = await pool.newEpisode({ actionTimeoutMs: 300 });
+    // 1 s: the first attempt must time out, and the forced retry then needs room to finish on a busy CI machine.
+    const ep = await pool.newEpisode({ actionTimeoutMs: 1000 });
     const o = await ep.reset({ task: 'edge', seed: 0 });
     const r = await ep.step(`click('${bidOf(o, /button 'Off'/)}')`);
     expect(r.observation.last_action_error).toBe('');
@@ -393,7 +394,8 @@ describe('every action runs through Playwright on the page', () => {
     await ep.reset({ task: 'actions', seed: 0 });
     expect(await act(`click('${b(/button 'Far'/)}')`)).toMatch(/button 'Far clicked'/);
     // Covered: Playwright's actionability wait fails, the forced retry clicks the point, the cover gets the click.
-    const quick = await pool.newEpisode({ actionTimeoutMs: 200 });
+    // Short enough that the actionability wait gives up quickly, long enough for the forced retry under load.
+    const quick = await pool.newEpisode({ actionTimeoutMs: 1000 });
     try {
       const o2 = await quick.reset({ task: 'actions', seed: 0 });
       const r = await quick.step(`click('${bidOf(o2, /button 'Under'/)}')`);
