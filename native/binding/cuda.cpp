@@ -17,6 +17,7 @@
 
 #include "backend/device.h"
 #include "binding/async.h"
+#include "binding/model_handle.h"
 #include "binding/registry.h"
 #ifdef LFM2_WITH_CUDA
 #include "backend/cuda/cuda_api.h"
@@ -541,12 +542,6 @@ LogitsMode logits_opt(Napi::Env env, Napi::Object o, const char* fn) {
   throw Napi::TypeError::New(env, std::string(fn) + ": option logits must be 'all', 'last' or 'none'");
 }
 
-Napi::Object opts_of(const Napi::CallbackInfo& info, size_t i, const char* fn) {
-  if (info.Length() <= i || info[i].IsUndefined()) return Napi::Object::New(info.Env());
-  if (!info[i].IsObject()) throw Napi::TypeError::New(info.Env(), std::string(fn) + ": options must be an object");
-  return info[i].As<Napi::Object>();
-}
-
 struct Out {
   cuda::CudaForwardResult r;
   int64_t vocab = 0, hidden_size = 0;
@@ -646,7 +641,7 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
     if (info.Length() < 1 || !info[0].IsString())
       throw Napi::TypeError::New(env, "CudaModel.load(dir, opts): dir must be a string");
     std::string dir = info[0].As<Napi::String>().Utf8Value();
-    Napi::Object o = opts_of(info, 1, "CudaModel.load");
+    Napi::Object o = options_arg(info, 1, "CudaModel.load");
     // Fail fast, on the JS thread, with the device error rather than after reading the weights.
     guarded(info, [&]() -> Napi::Value {
       resolve_device("cuda");
@@ -673,46 +668,7 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
   }
 
   Napi::Value info(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    const Lfm2Config& c = h_->model->config();
-    auto cfg = Napi::Object::New(env);
-    cfg.Set("vocabSize", double(c.vocab_size));
-    cfg.Set("hiddenSize", double(c.hidden_size));
-    cfg.Set("numLayers", double(c.num_layers));
-    cfg.Set("numHeads", double(c.num_heads));
-    cfg.Set("numKvHeads", double(c.num_kv_heads));
-    cfg.Set("headDim", double(c.head_dim));
-    cfg.Set("ffDim", double(c.ff_dim));
-    cfg.Set("blockFfDim", double(c.block_ff_dim));
-    cfg.Set("convLCache", double(c.conv_L_cache));
-    cfg.Set("normEps", c.norm_eps);
-    cfg.Set("ropeTheta", c.rope_theta);
-    cfg.Set("tieEmbedding", c.tie_embedding);
-    cfg.Set("maxPositionEmbeddings", double(c.max_position_embeddings));
-    cfg.Set("bosTokenId", double(c.bos_token_id));
-    cfg.Set("eosTokenId", double(c.eos_token_id));
-    cfg.Set("padTokenId", double(c.pad_token_id));
-    auto types = Napi::Array::New(env, c.is_attention.size());
-    for (size_t i = 0; i < c.is_attention.size(); ++i) types.Set(uint32_t(i), c.is_attention[i] ? "full_attention" : "conv");
-    cfg.Set("layerTypes", types);
-    auto o = Napi::Object::New(env);
-    o.Set("config", cfg);
-    const Lfm2Weights& w = h_->host->weights();
-    o.Set("parameterCount", double(w.parameter_count()));
-    o.Set("dtype", w.dtype == DType::BF16 ? "bf16" : "f32");
-    auto list = Napi::Array::New(env);
-    uint32_t i = 0;
-    for (const WeightTensor* t : w.all()) {
-      auto e = Napi::Object::New(env);
-      e.Set("name", t->name);
-      auto shape = Napi::Array::New(env, t->shape.size());
-      for (size_t d = 0; d < t->shape.size(); ++d) shape.Set(uint32_t(d), double(t->shape[d]));
-      e.Set("shape", shape);
-      e.Set("dtype", t->dtype == DType::BF16 ? "bf16" : "f32");
-      e.Set("source", t->source);
-      list.Set(i++, e);
-    }
-    o.Set("tensors", list);
+    Napi::Object o = model_info_to_js(info.Env(), *h_->host);
     o.Set("device", "cuda");
     return o;
   }
@@ -728,7 +684,7 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
   Napi::Value forward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto seqs = std::make_shared<std::vector<std::vector<int32_t>>>(token_arrays(env, info[0], "forward"));
-    Napi::Object o = opts_of(info, 1, "forward");
+    Napi::Object o = options_arg(info, 1, "forward");
     LogitsMode lm = logits_opt(env, o, "forward");
     bool hidden = o.Get("hidden").ToBoolean();
     auto h = h_;
@@ -763,7 +719,7 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
     if (arr.Length() != chunks->size())
       throw Napi::RangeError::New(env, "advance: " + std::to_string(arr.Length()) + " states but " +
                                            std::to_string(chunks->size()) + " chunks");
-    LogitsMode lm = logits_opt(env, opts_of(info, 2, "advance"), "advance");
+    LogitsMode lm = logits_opt(env, options_arg(info, 2, "advance"), "advance");
     Napi::Function sc = ctor(g_state_ctor, env);
     auto boxes = std::make_shared<std::vector<std::shared_ptr<CudaStateBox>>>();
     for (uint32_t i = 0; i < arr.Length(); ++i) {

@@ -77,12 +77,6 @@ std::string opt_string(Napi::Object opts, const char* key, const std::string& df
   throw Napi::TypeError::New(env, std::string(fn) + ": option " + key + " = '" + s + "' must be one of " + list);
 }
 
-Napi::Object opts_arg(const Napi::CallbackInfo& info, size_t i, const char* fn) {
-  if (info.Length() <= i || info[i].IsUndefined()) return Napi::Object::New(info.Env());
-  if (!info[i].IsObject()) throw Napi::TypeError::New(info.Env(), std::string(fn) + ": options must be an object");
-  return info[i].As<Napi::Object>();
-}
-
 // Copies an array of Int32Array into owned vectors (JS memory may change while the work runs).
 std::vector<std::vector<int32_t>> token_arrays(Napi::Env env, Napi::Value v, const char* fn, const char* what) {
   if (!v.IsArray()) throw Napi::TypeError::New(env, std::string(fn) + ": " + what + " must be an array of Int32Array");
@@ -204,7 +198,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     if (info.Length() < 1 || !info[0].IsString())
       throw Napi::TypeError::New(env, "Model.load(dir, opts): dir must be a string");
     std::string dir = info[0].As<Napi::String>().Utf8Value();
-    Napi::Object opts = opts_arg(info, 1, "Model.load");
+    Napi::Object opts = options_arg(info, 1, "Model.load");
     std::string dt = opt_string(opts, "dtype", "auto", {"auto", "bf16", "f32"}, "Model.load");
     WeightDTypeChoice choice =
         dt == "bf16" ? WeightDTypeChoice::BF16 : dt == "f32" ? WeightDTypeChoice::F32 : WeightDTypeChoice::Auto;
@@ -221,56 +215,13 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
         });
   }
 
-  Napi::Value info(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    const auto& c = h_->model->config();
-    const auto& w = h_->model->weights();
-    auto cfg = Napi::Object::New(env);
-    cfg.Set("vocabSize", double(c.vocab_size));
-    cfg.Set("hiddenSize", double(c.hidden_size));
-    cfg.Set("numLayers", double(c.num_layers));
-    cfg.Set("numHeads", double(c.num_heads));
-    cfg.Set("numKvHeads", double(c.num_kv_heads));
-    cfg.Set("headDim", double(c.head_dim));
-    cfg.Set("ffDim", double(c.ff_dim));
-    cfg.Set("blockFfDim", double(c.block_ff_dim));
-    cfg.Set("convLCache", double(c.conv_L_cache));
-    cfg.Set("normEps", c.norm_eps);
-    cfg.Set("ropeTheta", c.rope_theta);
-    cfg.Set("tieEmbedding", c.tie_embedding);
-    cfg.Set("maxPositionEmbeddings", double(c.max_position_embeddings));
-    cfg.Set("bosTokenId", double(c.bos_token_id));
-    cfg.Set("eosTokenId", double(c.eos_token_id));
-    cfg.Set("padTokenId", double(c.pad_token_id));
-    auto types = Napi::Array::New(env, c.is_attention.size());
-    for (size_t l = 0; l < c.is_attention.size(); ++l)
-      types.Set(uint32_t(l), c.is_attention[l] ? "full_attention" : "conv");
-    cfg.Set("layerTypes", types);
-    auto o = Napi::Object::New(env);
-    o.Set("config", cfg);
-    o.Set("parameterCount", double(w.parameter_count()));
-    o.Set("dtype", w.dtype == DType::BF16 ? "bf16" : "f32");
-    auto list = Napi::Array::New(env);
-    uint32_t i = 0;
-    for (const WeightTensor* t : w.all()) {
-      auto e = Napi::Object::New(env);
-      e.Set("name", t->name);
-      auto shape = Napi::Array::New(env, t->shape.size());
-      for (size_t d = 0; d < t->shape.size(); ++d) shape.Set(uint32_t(d), double(t->shape[d]));
-      e.Set("shape", shape);
-      e.Set("dtype", t->dtype == DType::BF16 ? "bf16" : "f32");
-      e.Set("source", t->source);
-      list.Set(i++, e);
-    }
-    o.Set("tensors", list);
-    return o;
-  }
+  Napi::Value info(const Napi::CallbackInfo& info) { return model_info_to_js(info.Env(), *h_->model); }
 
   Napi::Value forward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1) throw Napi::TypeError::New(env, "forward(seqs, opts): seqs is required");
     auto seqs = std::make_shared<std::vector<std::vector<int32_t>>>(token_arrays(env, info[0], "forward", "seqs"));
-    Napi::Object opts = opts_arg(info, 1, "forward");
+    Napi::Object opts = options_arg(info, 1, "forward");
     ForwardOptions fo;
     fo.logits = logits_mode(opt_string(opts, "logits", "last", {"all", "last", "none"}, "forward"));
     fo.precision = opt_string(opts, "precision", "exact", {"exact", "fast"}, "forward") == "fast" ? Precision::Fast
@@ -308,7 +259,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     if (states.Length() != chunks->size())
       throw Napi::RangeError::New(env, "advance: " + std::to_string(states.Length()) + " states but " +
                                            std::to_string(chunks->size()) + " chunks");
-    Napi::Object opts = opts_arg(info, 2, "advance");
+    Napi::Object opts = options_arg(info, 2, "advance");
     ForwardOptions fo;
     fo.logits = logits_mode(opt_string(opts, "logits", "last", {"all", "last", "none"}, "advance"));
     fo.precision = opt_string(opts, "precision", "exact", {"exact", "fast"}, "advance") == "fast" ? Precision::Fast
@@ -341,6 +292,56 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 };
 
 }  // namespace
+
+Napi::Object model_info_to_js(Napi::Env env, const Lfm2Model& model) {
+  const auto& c = model.config();
+  const auto& w = model.weights();
+  auto cfg = Napi::Object::New(env);
+  cfg.Set("vocabSize", double(c.vocab_size));
+  cfg.Set("hiddenSize", double(c.hidden_size));
+  cfg.Set("numLayers", double(c.num_layers));
+  cfg.Set("numHeads", double(c.num_heads));
+  cfg.Set("numKvHeads", double(c.num_kv_heads));
+  cfg.Set("headDim", double(c.head_dim));
+  cfg.Set("ffDim", double(c.ff_dim));
+  cfg.Set("blockFfDim", double(c.block_ff_dim));
+  cfg.Set("convLCache", double(c.conv_L_cache));
+  cfg.Set("normEps", c.norm_eps);
+  cfg.Set("ropeTheta", c.rope_theta);
+  cfg.Set("tieEmbedding", c.tie_embedding);
+  cfg.Set("maxPositionEmbeddings", double(c.max_position_embeddings));
+  cfg.Set("bosTokenId", double(c.bos_token_id));
+  cfg.Set("eosTokenId", double(c.eos_token_id));
+  cfg.Set("padTokenId", double(c.pad_token_id));
+  auto types = Napi::Array::New(env, c.is_attention.size());
+  for (size_t l = 0; l < c.is_attention.size(); ++l)
+    types.Set(uint32_t(l), c.is_attention[l] ? "full_attention" : "conv");
+  cfg.Set("layerTypes", types);
+  auto o = Napi::Object::New(env);
+  o.Set("config", cfg);
+  o.Set("parameterCount", double(w.parameter_count()));
+  o.Set("dtype", w.dtype == DType::BF16 ? "bf16" : "f32");
+  auto list = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (const WeightTensor* t : w.all()) {
+    auto e = Napi::Object::New(env);
+    e.Set("name", t->name);
+    auto shape = Napi::Array::New(env, t->shape.size());
+    for (size_t d = 0; d < t->shape.size(); ++d) shape.Set(uint32_t(d), double(t->shape[d]));
+    e.Set("shape", shape);
+    e.Set("dtype", t->dtype == DType::BF16 ? "bf16" : "f32");
+    e.Set("source", t->source);
+    list.Set(i++, e);
+  }
+  o.Set("tensors", list);
+  return o;
+}
+
+Napi::Object options_arg(const Napi::CallbackInfo& info, size_t i, const char* fn) {
+  if (info.Length() <= i || info[i].IsUndefined()) return Napi::Object::New(info.Env());
+  if (!info[i].IsObject()) throw Napi::TypeError::New(info.Env(), std::string(fn) + ": options must be an object");
+  return info[i].As<Napi::Object>();
+}
 
 std::shared_ptr<ModelHandle> unwrap_model(Napi::Env env, Napi::Value v, const std::string& what) {
   if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(ctor_of(g_model_ctor, env)))

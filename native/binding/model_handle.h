@@ -37,6 +37,13 @@ std::vector<std::shared_ptr<StateBox>> acquire_states(Napi::Env env, Napi::Value
                                                       const std::string& what);
 void release_states(const std::vector<std::shared_ptr<StateBox>>& boxes);
 
+// model.info(): { config, parameterCount, dtype, tensors: [{ name, shape, dtype, source }] } of a loaded model
+// (shared by the CPU Model and the CUDA model, which describes its host copy).
+Napi::Object model_info_to_js(Napi::Env env, const Lfm2Model& model);
+
+// The options object at info[i]: a new empty object when absent/undefined, a TypeError naming `fn` if not an object.
+Napi::Object options_arg(const Napi::CallbackInfo& info, size_t i, const char* fn);
+
 // Wraps a native state into a new JS GenerationState object belonging to `model` (e.g. a state made by a sampler).
 Napi::Object wrap_state(Napi::Env env, std::shared_ptr<ModelHandle> model, std::shared_ptr<StateBox> box);
 
