@@ -22,6 +22,7 @@
 #ifdef LFM2_WITH_CUDA
 #include "backend/cuda/cuda_api.h"
 #include "backend/cuda/cuda_model.cuh"
+#include "binding/grpo_loss_args.h"
 #include "model/lfm2.h"
 #endif
 
@@ -410,14 +411,21 @@ Napi::Value op_grpo_loss(const Napi::CallbackInfo& info) {
     std::string type = lt.IsString() ? lt.As<Napi::String>().Utf8Value() : lt.IsUndefined() ? "dapo" : "";
     a.loss_type = type == "grpo" ? 0 : type == "bnpo" ? 1 : type == "dr_grpo" ? 2 : type == "dapo" ? 3 : -1;
     if (a.loss_type < 0) throw Napi::TypeError::New(env, fn + ": lossType must be 'grpo', 'bnpo', 'dr_grpo' or 'dapo'");
-    a.epsilon_low = float(number("epsilonLow", 0.2));
-    a.epsilon_high = float(number("epsilonHigh", a.epsilon_low));
-    a.beta = float(number("beta", 0));
-    a.temperature = float(number("temperature", 1));
-    a.max_completion_length = int64_t(number("maxCompletionLength", 0));
-    a.token_normalizer = number("tokenNormalizer", 0);
-    a.sequence_normalizer = number("sequenceNormalizer", 0);
-    a.chunk_rows = int64_t(number("chunkRows", 256));
+    // Same option names and defaults as the CPU loss (opsTrain.grpoLoss, Trainer.accumulate).
+    struct {
+      decltype(number)& read;
+      double num(const char* k, double dflt) const { return read(k, dflt); }
+    } reader{number};
+    GrpoLossOptions lo;
+    read_grpo_loss_numbers(reader, lo);
+    a.epsilon_low = lo.epsilon_low;
+    a.epsilon_high = lo.epsilon_high;
+    a.beta = lo.beta;
+    a.temperature = lo.temperature;
+    a.max_completion_length = lo.max_completion_length;
+    a.token_normalizer = lo.token_normalizer;
+    a.sequence_normalizer = lo.sequence_normalizer;
+    a.chunk_rows = lo.chunk_rows;
     auto* dh = static_cast<float*>(arr("dhidden", napi_float32_array, N * C, false));
     auto* dE = static_cast<float*>(arr("dhead", napi_float32_array, V * C, false));
     auto* lp = static_cast<float*>(arr("logp", napi_float32_array, N, false));
