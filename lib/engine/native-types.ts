@@ -325,7 +325,8 @@ export interface AttentionArgs {
   v: Float32Array;
 }
 
-export interface GrpoLossArgs {
+/** Inputs of opsTrain.grpoLoss; the loss options are the same fields Trainer.accumulate takes. */
+export interface GrpoLossArgs extends NativeLossOptions {
   rows: number;
   vocab: number;
   dim: number;
@@ -342,18 +343,6 @@ export interface GrpoLossArgs {
   mask: Float32Array;
   seqIds: Int32Array;
   isWeight?: Float32Array;
-  lossType?: GrpoLossType;
-  epsilonLow?: number;
-  /** Defaults to epsilonLow. */
-  epsilonHigh?: number;
-  beta?: number;
-  temperature?: number;
-  maxCompletionLength?: number;
-  /** bnpo/dapo denominator (e.g. completion tokens of the whole generation batch); ≤ 0: this call's Σ mask. */
-  tokenNormalizer?: number;
-  /** grpo/dr_grpo sequence count; ≤ 0: distinct seqIds of this call. */
-  sequenceNormalizer?: number;
-  chunkRows?: number;
   /** false: the unfused version that materialises all logits (benchmarks). */
   fused?: boolean;
   dhidden?: Float32Array;
@@ -451,14 +440,18 @@ export interface NativeTrainBatch {
   refLogp?: Float32Array;
 }
 
+/** GRPO loss options (names and defaults read by native/binding/grpo_loss_args.h). */
 export interface NativeLossOptions {
   lossType?: GrpoLossType;
   epsilonLow?: number;
+  /** Defaults to epsilonLow. */
   epsilonHigh?: number;
   beta?: number;
   temperature?: number;
   maxCompletionLength?: number;
+  /** bnpo/dapo denominator (e.g. completion tokens of the whole generation batch); ≤ 0: this call's Σ mask. */
   tokenNormalizer?: number;
+  /** grpo/dr_grpo sequence count; ≤ 0: distinct seqIds of this call. */
   sequenceNormalizer?: number;
   chunkRows?: number;
 }
