@@ -19,6 +19,7 @@ import {
   type LlamaModel,
   type Token,
 } from 'node-llama-cpp';
+import { ensureBenchModel } from './common.ts';
 import type { BenchContext, BenchRow } from './types.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -42,16 +43,6 @@ export interface LlamaCppBenchOptions extends Partial<BenchContext> {
 function lfm2(args: string[], log: (m: string) => void): void {
   log(`lfm2-rl ${args.join(' ')}`);
   execFileSync(process.execPath, [cli, ...args], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
-}
-
-/** A random-weight LFM2-350M folder, created once and reused (init-model is deterministic for a seed). */
-function ensureModel(log: (m: string) => void): string {
-  const dir = join(root, '.cache', 'bench', 'lfm2-350m-seed0-bf16');
-  if (!existsSync(join(dir, 'model.safetensors')) || !existsSync(join(dir, 'config.json'))) {
-    mkdirSync(dirname(dir), { recursive: true });
-    lfm2(['init-model', '--preset', 'lfm2-350m', '--seed', '0', '--dtype', 'bf16', '--out', dir], log);
-  }
-  return dir;
 }
 
 /** The model's GGUF export for a dtype, re-exported when older than the model's weights. */
@@ -141,7 +132,7 @@ export async function benchLlamaCpp(options: LlamaCppBenchOptions = {}): Promise
   const decodeN = opts.decodeTokens ?? (quick ? 16 : 64);
   const batch = opts.batch ?? 8;
   const repeats = opts.repeats ?? (quick ? 1 : 3);
-  const model = opts.model ?? ensureModel(log);
+  const model = opts.model ?? ensureBenchModel(log);
   const engine = `llama.cpp (node-llama-cpp ${packageVersion()})`;
 
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false, skipDownload: true });
