@@ -35,8 +35,7 @@ __global__ void adamw_kernel(float* __restrict__ w, const float* __restrict__ g,
 void grad_sumsq(const float* g, int64_t n, double* sumsq, cudaStream_t stream) {
   if (n <= 0) return;
   const unsigned blocks = unsigned(std::min<int64_t>(1024, (n + 255) / 256));
-  grad_sumsq_kernel<<<blocks, 256, 0, stream>>>(g, n, sumsq);
-  CUDA_CHECK_LAUNCH();
+  LFM2_LAUNCH(grad_sumsq_kernel, blocks, 256, 0, stream, g, n, sumsq);
 }
 
 void adamw_update(float* w, const float* g, float* m, float* v, __nv_bfloat16* bf16_copy, int64_t n,
@@ -47,11 +46,7 @@ void adamw_update(float* w, const float* g, float* m, float* v, __nv_bfloat16* b
   // Bias corrections in double on the host (as torch does with Python floats), rounded once.
   const double bc1 = 1.0 - std::pow(double(p.beta1), double(p.step));
   const double bc2 = 1.0 - std::pow(double(p.beta2), double(p.step));
-  adamw_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(
-      w, g, m, v, bf16_copy, n, p.beta1, float(1.0 - double(p.beta1)), p.beta2,
-      float(1.0 - double(p.beta2)), p.eps, float(1.0 - double(p.lr) * p.weight_decay),
-      float(double(p.lr) / bc1), float(std::sqrt(bc2)), p.clip_coef);
-  CUDA_CHECK_LAUNCH();
+  LFM2_LAUNCH(adamw_kernel, blocks_for(n, 256), 256, 0, stream, w, g, m, v, bf16_copy, n, p.beta1, float(1.0 - double(p.beta1)), p.beta2, float(1.0 - double(p.beta2)), p.eps, float(1.0 - double(p.lr) * p.weight_decay), float(double(p.lr) / bc1), float(std::sqrt(bc2)), p.clip_coef);
 }
 
 }  // namespace lfm2::cuda

@@ -129,17 +129,14 @@ void check(const AttentionBatch& b) {
 void attention_forward(const AttentionBatch& b, const float* q, float* out, float* lse, cudaStream_t stream) {
   check(b);
   if (b.T == 0) return;
-  attention_forward_kernel<<<dim3(unsigned(b.T), unsigned(b.H)), kThreads, 0, stream>>>(b, q, out, lse);
-  CUDA_CHECK_LAUNCH();
+  LFM2_LAUNCH(attention_forward_kernel, dim3(unsigned(b.T), unsigned(b.H)), kThreads, 0, stream, b, q, out, lse);
 }
 
 void attention_backward(const AttentionBatch& b, const float* q, const float* out, const float* lse,
                         const float* dout, float* dq, float* const* dk, float* const* dv, cudaStream_t stream) {
   check(b);
   if (b.T == 0) return;
-  attention_backward_kernel<<<dim3(unsigned(b.T), unsigned(b.H)), kThreads, 0, stream>>>(b, q, out, lse, dout, dq,
-                                                                                        dk, dv);
-  CUDA_CHECK_LAUNCH();
+  LFM2_LAUNCH(attention_backward_kernel, dim3(unsigned(b.T), unsigned(b.H)), kThreads, 0, stream, b, q, out, lse, dout, dq, dk, dv);
 }
 
 }  // namespace lfm2::cuda

@@ -44,6 +44,16 @@ inline unsigned blocks_for(int64_t n, int block) { return unsigned((n + block - 
 // Kernel launches report configuration errors through cudaGetLastError; call right after every <<<...>>>.
 #define CUDA_CHECK_LAUNCH() CUDA_CHECK(cudaGetLastError())
 
+// Every kernel launch goes through this macro: it checks the launch, and it is the one place the CPU emulation
+// build (LFM2_CUDA_EMULATION) swaps the <<<>>> syntax for its own launcher.
+#ifndef LFM2_LAUNCH
+#define LFM2_LAUNCH(kernel, grid, block, smem, stream, ...)  \
+  do {                                                       \
+    kernel<<<(grid), (block), (smem), (stream)>>>(__VA_ARGS__); \
+    CUDA_CHECK_LAUNCH();                                     \
+  } while (0)
+#endif
+
 #define CUBLAS_CHECK(stmt)                                                             \
   do {                                                                                 \
     int lfm2_cublas_status_ = int(stmt);                                               \

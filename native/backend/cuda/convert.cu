@@ -17,14 +17,12 @@ __global__ void bf16_to_f32_kernel(const __nv_bfloat16* x, float* y, int64_t n) 
 
 void f32_to_bf16(const float* x, __nv_bfloat16* y, int64_t n, cudaStream_t stream) {
   if (n <= 0) return;
-  f32_to_bf16_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(x, y, n);
-  CUDA_CHECK_LAUNCH();
+  LFM2_LAUNCH(f32_to_bf16_kernel, blocks_for(n, 256), 256, 0, stream, x, y, n);
 }
 
 void bf16_to_f32(const __nv_bfloat16* x, float* y, int64_t n, cudaStream_t stream) {
   if (n <= 0) return;
-  bf16_to_f32_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(x, y, n);
-  CUDA_CHECK_LAUNCH();
+  LFM2_LAUNCH(bf16_to_f32_kernel, blocks_for(n, 256), 256, 0, stream, x, y, n);
 }
 
 }  // namespace lfm2::cuda
@@ -45,8 +43,7 @@ void gather_rows_to_bf16(const float* src, const int32_t* rows, int64_t R, int64
                          cudaStream_t stream) {
   LFM2_CHECK(R >= 0 && C > 0, "gather_rows: bad shape R=", R, " C=", C);
   if (R == 0) return;
-  gather_rows_kernel<<<unsigned(R), 256, 0, stream>>>(src, rows, C, dst);
-  CUDA_CHECK_LAUNCH();
+  LFM2_LAUNCH(gather_rows_kernel, unsigned(R), 256, 0, stream, src, rows, C, dst);
 }
 
 }  // namespace lfm2::cuda

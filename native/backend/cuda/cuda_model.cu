@@ -1,4 +1,5 @@
 #include "backend/cuda/cuda_model.cuh"
+#include "backend/cuda/cuda_model_impl.cuh"
 
 #include <algorithm>
 #include <atomic>
@@ -21,18 +22,6 @@
 
 namespace lfm2::cuda {
 
-class CudaGenerationState {
- public:
-  const CudaModel::Impl* owner = nullptr;
-  std::shared_ptr<std::atomic<int64_t>> used;  // the model's live-state byte counter (outlives the model if needed)
-  int64_t length = 0;
-  int64_t capacity = 0;         // token rows each KV buffer can hold
-  std::vector<DeviceBuffer> k;  // [n_attn] × [capacity, KVH·D] post-norm, post-RoPE keys
-  std::vector<DeviceBuffer> v;  // [n_attn] × [capacity, KVH·D]
-  DeviceBuffer conv;            // [n_conv, 2, C] shift registers (u_{t−2}, u_{t−1}) per conv layer
-  int64_t bytes = 0;
-};
-
 void destroy_state(CudaGenerationState* s) {
   if (!s) return;
   if (s->used) s->used->fetch_sub(s->bytes);
@@ -40,14 +29,6 @@ void destroy_state(CudaGenerationState* s) {
 }
 
 namespace {
-
-struct DevLayer {
-  bool attn = false;
-  DeviceBuffer op_norm, ffn_norm;                 // [C] f32
-  DeviceBuffer conv_in, conv_out, conv_kernel;    // [3C, C] bf16, [C, C] bf16, [C, 3] f32
-  DeviceBuffer q, k, v, o, q_norm, k_norm;        // [H·D, C] [KVH·D, C] [KVH·D, C] [C, H·D] bf16; [D] f32
-  DeviceBuffer w1, w3, w2;                        // [F, C] [F, C] [C, F] bf16
-};
 
 DeviceBuffer upload_bf16(const WeightTensor& t, int64_t& total) {
   LFM2_CHECK(t.buf, "CUDA upload: tensor ", t.name, " is empty");
@@ -72,57 +53,7 @@ DeviceBuffer upload_f32(const WeightTensor& t, int64_t& total) {
   return d;
 }
 
-const __nv_bfloat16* bf(const DeviceBuffer& b) { return b.as<__nv_bfloat16>(); }
-const float* f32(const DeviceBuffer& b) { return b.as<float>(); }
-
 }  // namespace
-
-struct CudaModel::Impl {
-  Lfm2Config cfg;
-  cudaStream_t stream = nullptr;
-  std::unique_ptr<Gemm> gemm;
-  DeviceBuffer embed, head, final_norm;  // head empty when tied
-  std::vector<DevLayer> layers;
-  int64_t weight_bytes = 0;
-  int64_t cap = 0;
-  std::shared_ptr<std::atomic<int64_t>> used = std::make_shared<std::atomic<int64_t>>(0);
-  Arena arena;
-  std::mutex mu;  // one call at a time (the arena, stream and GEMM handle are shared)
-
-  int64_t kv_width() const { return cfg.num_kv_heads * cfg.head_dim; }
-  int64_t kv_bytes_per_token() const { return cfg.num_attention_layers() * 2 * kv_width() * 4; }
-
-  ~Impl() {
-    if (stream) cudaStreamDestroy(stream);
-  }
-
-  // y[T, out] = beta·y + x[T, in]·Wᵀ
-  void linear(const DeviceBuffer& W, const __nv_bfloat16* x, int64_t T, int64_t out, int64_t in, float* y,
-              float beta) {
-    GemmShape s{T, out, in, false, true, 1.f, beta};
-    gemm->run(s, x, bf(W), y, stream);
-  }
-
-  void grow(CudaGenerationState& s, int64_t need) {
-    if (need <= s.capacity) return;
-    const int64_t new_cap = std::max({need, 2 * s.capacity, int64_t(64)});
-    const int64_t row_bytes = kv_width() * 4;
-    for (size_t i = 0; i < s.k.size(); ++i) {
-      s.k[i].reserve_keep(size_t(new_cap * row_bytes), size_t(s.length * row_bytes), stream);
-      s.v[i].reserve_keep(size_t(new_cap * row_bytes), size_t(s.length * row_bytes), stream);
-    }
-    const int64_t extra = (new_cap - s.capacity) * kv_bytes_per_token();
-    s.capacity = new_cap;
-    s.bytes += extra;
-    used->fetch_add(extra);
-  }
-
-  int64_t growth_bytes(const CudaGenerationState& s, int64_t need) const {
-    if (need <= s.capacity) return 0;
-    const int64_t new_cap = std::max({need, 2 * s.capacity, int64_t(64)});
-    return (new_cap - s.capacity) * kv_bytes_per_token();
-  }
-};
 
 CudaModel::CudaModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 CudaModel::~CudaModel() = default;
@@ -352,18 +283,18 @@ CudaForwardResult CudaModel::forward(const std::vector<CudaChunk>& chunks, Logit
     rmsnorm_forward(x, f32(L.op_norm), h, nullptr, T, C, eps, st);
     f32_to_bf16(h, hb, T * C, st);
     if (!L.attn) {
-      m.linear(L.conv_in, hb, T, 3 * C, C, big, 0.f);  // z [T, 3C]
+      m.linear(L.conv_in, hb, T, 3 * C, C, big, 0.f, l, LinearKind::ConvIn);  // z [T, 3C]
       auto states = reinterpret_cast<float* const*>(d_ptrs + n_attn * (2 * nseq + 2 * T) + ci * nseq);
       shortconv_forward(big, f32(L.conv_kernel), y, d_row0, states, nseq, C, st);
       f32_to_bf16(y, hb, T * C, st);
-      m.linear(L.conv_out, hb, T, C, C, x, 1.f);  // residual fused: x += y·Woᵀ
+      m.linear(L.conv_out, hb, T, C, C, x, 1.f, l, LinearKind::ConvOut);  // residual fused: x += y·Woᵀ
       ++ci;
     } else {
       void** base = d_ptrs + ai * (2 * nseq + 2 * T);
       float* q = big;
-      m.linear(L.q, hb, T, H * D, C, q, 0.f);
-      m.linear(L.k, hb, T, KW, C, kbuf, 0.f);
-      m.linear(L.v, hb, T, KW, C, vbuf, 0.f);
+      m.linear(L.q, hb, T, H * D, C, q, 0.f, l, LinearKind::Q);
+      m.linear(L.k, hb, T, KW, C, kbuf, 0.f, l, LinearKind::K);
+      m.linear(L.v, hb, T, KW, C, vbuf, 0.f, l, LinearKind::V);
       rmsnorm_forward(q, f32(L.q_norm), q, nullptr, T * H, D, eps, st);
       rmsnorm_forward(kbuf, f32(L.k_norm), kbuf, nullptr, T * KVH, D, eps, st);
       rope_forward(q, d_pos, T, H, D, c.rope_theta, st);
@@ -378,16 +309,16 @@ CudaForwardResult CudaModel::forward(const std::vector<CudaChunk>& chunks, Logit
       b.v = reinterpret_cast<const float* const*>(base + nseq);
       attention_forward(b, q, y, nullptr, st);
       f32_to_bf16(y, hb, T * H * D, st);
-      m.linear(L.o, hb, T, C, H * D, x, 1.f);
+      m.linear(L.o, hb, T, C, H * D, x, 1.f, l, LinearKind::O);
       ++ai;
     }
     rmsnorm_forward(x, f32(L.ffn_norm), h, nullptr, T, C, eps, st);
     f32_to_bf16(h, hb, T * C, st);
-    m.linear(L.w1, hb, T, F, C, fa, 0.f);
-    m.linear(L.w3, hb, T, F, C, fb, 0.f);
+    m.linear(L.w1, hb, T, F, C, fa, 0.f, l, LinearKind::W1);
+    m.linear(L.w3, hb, T, F, C, fb, 0.f, l, LinearKind::W3);
     swiglu_forward(fa, fb, fa, T * F, st);
     f32_to_bf16(fa, hb, T * F, st);
-    m.linear(L.w2, hb, T, C, F, x, 1.f);
+    m.linear(L.w2, hb, T, C, F, x, 1.f, l, LinearKind::W2);
   }
   rmsnorm_forward(x, f32(m.final_norm), h, nullptr, T, C, eps, st);
 
@@ -396,7 +327,7 @@ CudaForwardResult CudaModel::forward(const std::vector<CudaChunk>& chunks, Logit
     float* logits = A.take_n<float>(R * V);
     __nv_bfloat16* hr = A.take_n<__nv_bfloat16>(R * C);
     gather_rows_to_bf16(h, d_logit_rows, R, C, hr, st);
-    m.linear(m.head.get() ? m.head : m.embed, hr, R, V, C, logits, 0.f);
+    m.linear(m.head.get() ? m.head : m.embed, hr, R, V, C, logits, 0.f, c.num_layers, LinearKind::Head);
     res.logits.resize(size_t(R * V));
     CUDA_CHECK(cudaMemcpyAsync(res.logits.data(), logits, size_t(R * V) * 4, cudaMemcpyDeviceToHost, st));
   }

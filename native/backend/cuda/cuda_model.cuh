@@ -64,7 +64,8 @@ class CudaModel {
   // memory cap) before any state changes, so a rejected call leaves every state as it was.
   CudaForwardResult forward(const std::vector<CudaChunk>& chunks, LogitsMode logits, bool want_hidden);
 
-  struct Impl;
+  struct Impl;  // cuda_model_impl.cuh: shared with the GPU trainer and generator, which run on the same weights
+  Impl& impl() { return *impl_; }
 
  private:
   explicit CudaModel(std::unique_ptr<Impl> impl);

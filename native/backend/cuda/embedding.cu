@@ -27,16 +27,14 @@ void embedding_forward(const int32_t* ids, int64_t T, const __nv_bfloat16* table
   LFM2_CHECK(T >= 0 && vocab > 0 && C > 0, "embedding: bad shape T=", T, " vocab=", vocab, " C=", C);
   if (T == 0) return;
   LFM2_CHECK(T <= 0x7fffffff, "embedding: too many tokens");
-  embedding_forward_kernel<<<unsigned(T), 256, 0, stream>>>(ids, table, vocab, C, out);
-  CUDA_CHECK_LAUNCH();
+  LFM2_LAUNCH(embedding_forward_kernel, unsigned(T), 256, 0, stream, ids, table, vocab, C, out);
 }
 
 void embedding_backward(const int32_t* ids, int64_t T, const float* dout, int64_t vocab, int64_t C, float* dtable,
                         cudaStream_t stream) {
   LFM2_CHECK(T >= 0 && vocab > 0 && C > 0, "embedding_backward: bad shape T=", T, " vocab=", vocab, " C=", C);
   if (T == 0) return;
-  embedding_backward_kernel<<<unsigned(T), 256, 0, stream>>>(ids, dout, vocab, C, dtable);
-  CUDA_CHECK_LAUNCH();
+  LFM2_LAUNCH(embedding_backward_kernel, unsigned(T), 256, 0, stream, ids, dout, vocab, C, dtable);
 }
 
 }  // namespace lfm2::cuda

@@ -51,8 +51,7 @@ void gemm_bf16_tiled(const GemmShape& s, const __nv_bfloat16* A, const __nv_bflo
   dim3 block(kTile, kTile);
   dim3 grid(blocks_for(s.N, kTile), blocks_for(s.M, kTile));
   LFM2_CHECK(grid.y <= 65535, "gemm fallback: M=", s.M, " too large for the grid");
-  gemm_tiled_kernel<<<grid, block, 0, stream>>>(s, A, B, C);
-  CUDA_CHECK_LAUNCH();
+  LFM2_LAUNCH(gemm_tiled_kernel, grid, block, 0, stream, s, A, B, C);
 }
 
 Gemm::Gemm() {

@@ -108,8 +108,7 @@ void grpo_loss_forward_backward(const GrpoDeviceInputs& in, const GrpoDeviceOpti
     const int64_t R = std::min(chunk, N - r0);
     f32_to_bf16(in.hidden + r0 * C, h_bf, R * C, stream);
     gemm.run(GemmShape{R, V, C, false, true, 1.f, 0.f}, h_bf, in.head, logits, stream);  // [R, V]
-    grpo_rows_kernel<<<unsigned(R), kThreads, 0, stream>>>(logits, r0, V, in, opt, out);
-    CUDA_CHECK_LAUNCH();
+    LFM2_LAUNCH(grpo_rows_kernel, unsigned(R), kThreads, 0, stream, logits, r0, V, in, opt, out);
     if (!out.dhidden && !out.dhead) continue;
     f32_to_bf16(logits, dl_bf, R * V, stream);
     if (out.dhidden)  // dH[R, C] = dlogits[R, V] · E[V, C]

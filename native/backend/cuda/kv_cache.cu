@@ -15,8 +15,7 @@ __global__ void kv_append_kernel(const float* __restrict__ src, float* const* __
 void kv_append(const float* src, float* const* dst, int64_t T, int64_t width, cudaStream_t stream) {
   LFM2_CHECK(T >= 0 && width > 0, "kv_append: bad shape T=", T, " width=", width);
   if (T == 0) return;
-  kv_append_kernel<<<unsigned(T), 128, 0, stream>>>(src, dst, width);
-  CUDA_CHECK_LAUNCH();
+  LFM2_LAUNCH(kv_append_kernel, unsigned(T), 128, 0, stream, src, dst, width);
 }
 
 }  // namespace lfm2::cuda

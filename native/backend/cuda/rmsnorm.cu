@@ -50,18 +50,14 @@ void rmsnorm_forward(const float* x, const float* w, float* y, float* rstd, int6
                      cudaStream_t stream) {
   LFM2_CHECK(rows >= 0 && n > 0, "rmsnorm: bad shape rows=", rows, " n=", n);
   if (rows == 0) return;
-  rmsnorm_forward_kernel<<<blocks_for(rows, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, stream>>>(x, w, y, rstd, rows,
-                                                                                              n, eps);
-  CUDA_CHECK_LAUNCH();
+  LFM2_LAUNCH(rmsnorm_forward_kernel, blocks_for(rows, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, stream, x, w, y, rstd, rows, n, eps);
 }
 
 void rmsnorm_backward(const float* x, const float* w, const float* rstd, const float* dy, float* dx, float* dw,
                       int64_t rows, int64_t n, cudaStream_t stream) {
   LFM2_CHECK(rows >= 0 && n > 0, "rmsnorm_backward: bad shape rows=", rows, " n=", n);
   if (rows == 0) return;
-  rmsnorm_backward_kernel<<<blocks_for(rows, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, stream>>>(x, w, rstd, dy, dx,
-                                                                                               dw, rows, n);
-  CUDA_CHECK_LAUNCH();
+  LFM2_LAUNCH(rmsnorm_backward_kernel, blocks_for(rows, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, stream, x, w, rstd, dy, dx, dw, rows, n);
 }
 
 }  // namespace lfm2::cuda

@@ -28,8 +28,7 @@ void launch(float* x, const int32_t* pos, int64_t T, int64_t n_heads, int64_t D,
   LFM2_CHECK(theta > 0, "rope: theta must be positive, got ", theta);
   const int64_t n = T * n_heads * (D / 2);
   if (n == 0) return;
-  rope_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(x, pos, T, n_heads, D, theta, sign);
-  CUDA_CHECK_LAUNCH();
+  LFM2_LAUNCH(rope_kernel, blocks_for(n, 256), 256, 0, stream, x, pos, T, n_heads, D, theta, sign);
 }
 
 }  // namespace

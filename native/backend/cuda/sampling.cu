@@ -212,8 +212,7 @@ void sample_rows(const float* logits, float* scratch, int64_t R, int64_t V, cons
                  cudaStream_t stream) {
   LFM2_CHECK(R >= 0 && V > 0 && V < (int64_t(1) << 24), "sample_rows: bad shape R=", R, " V=", V);  // ids pass through float
   if (R == 0) return;
-  sample_kernel<<<unsigned(R), kThreads, 0, stream>>>(logits, scratch, V, params, seen, allowed, token, logq, logp);
-  CUDA_CHECK_LAUNCH();
+  LFM2_LAUNCH(sample_kernel, unsigned(R), kThreads, 0, stream, logits, scratch, V, params, seen, allowed, token, logq, logp);
 }
 
 }  // namespace lfm2::cuda

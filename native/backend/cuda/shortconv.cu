@@ -69,17 +69,14 @@ void shortconv_forward(const float* z, const float* kernel, float* y, const int3
                        int64_t nseq, int64_t C, cudaStream_t stream) {
   LFM2_CHECK(nseq >= 0 && C > 0, "shortconv: bad shape nseq=", nseq, " C=", C);
   if (nseq == 0) return;
-  shortconv_forward_kernel<<<blocks_for(nseq * C, 256), 256, 0, stream>>>(z, kernel, y, seq_row0, states, nseq, C);
-  CUDA_CHECK_LAUNCH();
+  LFM2_LAUNCH(shortconv_forward_kernel, blocks_for(nseq * C, 256), 256, 0, stream, z, kernel, y, seq_row0, states, nseq, C);
 }
 
 void shortconv_backward(const float* z, const float* kernel, const float* dy, float* dz, float* dkernel,
                         const int32_t* seq_row0, int64_t nseq, int64_t C, cudaStream_t stream) {
   LFM2_CHECK(nseq >= 0 && C > 0, "shortconv_backward: bad shape nseq=", nseq, " C=", C);
   if (nseq == 0) return;
-  shortconv_backward_kernel<<<blocks_for(nseq * C, 256), 256, 0, stream>>>(z, kernel, dy, dz, dkernel, seq_row0,
-                                                                          nseq, C);
-  CUDA_CHECK_LAUNCH();
+  LFM2_LAUNCH(shortconv_backward_kernel, blocks_for(nseq * C, 256), 256, 0, stream, z, kernel, dy, dz, dkernel, seq_row0, nseq, C);
 }
 
 }  // namespace lfm2::cuda

@@ -28,16 +28,14 @@ __global__ void swiglu_backward_kernel(const float* __restrict__ a, const float*
 void swiglu_forward(const float* a, const float* b, float* out, int64_t n, cudaStream_t stream) {
   LFM2_CHECK(n >= 0, "swiglu: negative size");
   if (n == 0) return;
-  swiglu_forward_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(a, b, out, n);
-  CUDA_CHECK_LAUNCH();
+  LFM2_LAUNCH(swiglu_forward_kernel, blocks_for(n, 256), 256, 0, stream, a, b, out, n);
 }
 
 void swiglu_backward(const float* a, const float* b, const float* dout, float* da, float* db, int64_t n,
                      cudaStream_t stream) {
   LFM2_CHECK(n >= 0, "swiglu_backward: negative size");
   if (n == 0) return;
-  swiglu_backward_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(a, b, dout, da, db, n);
-  CUDA_CHECK_LAUNCH();
+  LFM2_LAUNCH(swiglu_backward_kernel, blocks_for(n, 256), 256, 0, stream, a, b, dout, da, db, n);
 }
 
 }  // namespace lfm2::cuda
