@@ -1,0 +1,63 @@
+#pragma once
+// Training-mode forward of the GPU engine over fresh packed sequences (positions 0.. in every sequence): the same
+// math as CudaModel::forward (lfm2.md §3; BF16 GEMM inputs, FP32 everything else) keeping on the device every
+// activation the backward (cuda_backward.cuh) reads. All buffers come from the caller's arena and stay valid until
+// its next reset().
+#include <cstdint>
+#include <vector>
+
+#include "backend/cuda/cuda_lora.cuh"
+#include "backend/cuda/cuda_model_impl.cuh"
+
+namespace lfm2::cuda {
+
+struct TrainLayerActs {
+  float* x_in = nullptr;          // [T, C] residual stream entering the layer
+  float* rstd_op = nullptr;       // [T] operator_norm 1/rms
+  __nv_bfloat16* h_bf = nullptr;  // [T, C] operator_norm output as read by in_proj / q,k,v_proj
+  // short-conv layers
+  float* z = nullptr;             // [T, 3C] in_proj output (B | C | X)
+  __nv_bfloat16* y_bf = nullptr;  // [T, C] conv output as read by out_proj
+  // attention layers
+  float* q_pre = nullptr;         // [T, H·D] q_proj output (before q_norm)
+  float* k_pre = nullptr;         // [T, KVH·D]
+  float* rstd_q = nullptr;        // [T·H]
+  float* rstd_k = nullptr;        // [T·KVH]
+  float* q_hat = nullptr;         // [T, H·D] after norm and RoPE
+  float* k_hat = nullptr;         // [T, KVH·D]
+  float* v = nullptr;             // [T, KVH·D]
+  float* o = nullptr;             // [T, H·D] attention output (FP32; out_proj reads its BF16 rounding)
+  float* lse = nullptr;           // [T, H]
+  // every layer
+  float* r = nullptr;             // [T, C] residual after the operator (ffn_norm input)
+  float* rstd_ffn = nullptr;      // [T]
+  __nv_bfloat16* g_bf = nullptr;  // [T, C] ffn_norm output as read by w1 / w3
+  float* a = nullptr;             // [T, F] w1 output (gate)
+  float* b = nullptr;             // [T, F] w3 output (up)
+};
+
+struct TrainForward {
+  int64_t T = 0, nseq = 0;
+  std::vector<int32_t> row0;      // [nseq + 1] host
+  int32_t* d_tokens = nullptr;    // [T]
+  int32_t* d_pos = nullptr;       // [T]
+  int32_t* d_row0 = nullptr;      // [nseq + 1]
+  int32_t* d_pos0 = nullptr;      // [nseq] zeros (fresh sequences)
+  int32_t* d_row_seq = nullptr;   // [T]
+  float* const* d_kv_ptrs = nullptr;  // per attention layer: [nseq] k, [nseq] v row pointers into k_hat, v
+  std::vector<TrainLayerActs> layers;
+  float* x_final = nullptr;       // [T, C] residual stream before the final norm
+  float* rstd_final = nullptr;    // [T]
+  float* hidden = nullptr;        // [T, C] final-norm output
+};
+
+// The linear y [T, out] = beta·y + x·Wᵀ (+ the adapter's term when `lora` adapts (layer, kind)).
+void train_linear(CudaModel::Impl& m, const DeviceBuffer& W, const __nv_bfloat16* x, int64_t T, int64_t out,
+                  int64_t in, float* y, float beta, int64_t layer, LinearKind kind, const CudaLora* lora,
+                  Arena& arena);
+
+// tokens: [T] host (validated by the caller); seq_len: [nseq] host, each ≥ 1. lora = nullptr: base model.
+void train_forward(CudaModel::Impl& m, const int32_t* tokens, const std::vector<int64_t>& seq_len,
+                   const CudaLora* lora, Arena& arena, TrainForward& f);
+
+}  // namespace lfm2::cuda
