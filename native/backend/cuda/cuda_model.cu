@@ -153,13 +153,77 @@ CudaStatePtr CudaModel::fork(const CudaGenerationState& src, int64_t extra_token
   return s;
 }
 
-CudaForwardResult CudaModel::forward(const std::vector<CudaChunk>& chunks, LogitsMode logits_mode,
-                                     bool want_hidden) {
-  Impl& m = *impl_;
-  std::lock_guard<std::mutex> lock(m.mu);
-  const Lfm2Config& c = m.cfg;
+void CudaModel::Impl::run_layers(const PassInputs& in, const PassScratch& s) {
+  const Lfm2Config& c = cfg;
   const int64_t C = c.hidden_size, H = c.num_heads, KVH = c.num_kv_heads, D = c.head_dim, F = c.ff_dim;
-  const int64_t V = c.vocab_size, KW = m.kv_width();
+  const int64_t V = c.vocab_size, KW = kv_width(), T = in.T, nseq = in.nseq;
+  const int64_t n_attn = c.num_attention_layers();
+  const float eps = float(c.norm_eps);
+  cudaStream_t st = stream;
+  float* x = s.x;
+  float* h = s.h;
+  __nv_bfloat16* hb = s.hb;
+  float* y = s.y;
+  float* fa = s.fa;
+  float* fb = s.fb;
+
+  embedding_forward(in.tokens, T, bf(embed), V, C, x, st);
+  int64_t ai = 0, ci = 0;
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    const DevLayer& L = layers[size_t(l)];
+    rmsnorm_forward(x, f32(L.op_norm), h, nullptr, T, C, eps, st);
+    f32_to_bf16(h, hb, T * C, st);
+    if (!L.attn) {
+      linear(L.conv_in, hb, T, 3 * C, C, s.big, 0.f, l, LinearKind::ConvIn);  // z [T, 3C]
+      auto states = reinterpret_cast<float* const*>(in.ptrs + n_attn * (2 * nseq + 2 * T) + ci * nseq);
+      shortconv_forward(s.big, f32(L.conv_kernel), y, in.row0, states, nseq, C, st);
+      f32_to_bf16(y, hb, T * C, st);
+      linear(L.conv_out, hb, T, C, C, x, 1.f, l, LinearKind::ConvOut);  // residual fused: x += y·Woᵀ
+      ++ci;
+    } else {
+      void* const* base = in.ptrs + ai * (2 * nseq + 2 * T);
+      float* q = s.big;
+      linear(L.q, hb, T, H * D, C, q, 0.f, l, LinearKind::Q);
+      linear(L.k, hb, T, KW, C, in.kbuf, 0.f, l, LinearKind::K);
+      linear(L.v, hb, T, KW, C, in.vbuf, 0.f, l, LinearKind::V);
+      rmsnorm_forward(q, f32(L.q_norm), q, nullptr, T * H, D, eps, st);
+      rmsnorm_forward(in.kbuf, f32(L.k_norm), in.kbuf, nullptr, T * KVH, D, eps, st);
+      rope_forward(q, in.positions, T, H, D, c.rope_theta, st);
+      rope_forward(in.kbuf, in.positions, T, KVH, D, c.rope_theta, st);
+      kv_append(in.kbuf, reinterpret_cast<float* const*>(base + 2 * nseq), T, KW, st);
+      kv_append(in.vbuf, reinterpret_cast<float* const*>(base + 2 * nseq + T), T, KW, st);
+      AttentionBatch b;
+      b.T = T, b.nseq = nseq, b.H = H, b.KVH = KVH, b.D = D;
+      b.scale = float(1.0 / std::sqrt(double(D)));
+      b.q_row0 = in.row0, b.q_pos0 = in.pos0, b.row_seq = in.row_seq;
+      b.k = reinterpret_cast<const float* const*>(base);
+      b.v = reinterpret_cast<const float* const*>(base + nseq);
+      attention_forward(b, q, y, nullptr, st);
+      f32_to_bf16(y, hb, T * H * D, st);
+      linear(L.o, hb, T, C, H * D, x, 1.f, l, LinearKind::O);
+      ++ai;
+    }
+    rmsnorm_forward(x, f32(L.ffn_norm), h, nullptr, T, C, eps, st);
+    f32_to_bf16(h, hb, T * C, st);
+    linear(L.w1, hb, T, F, C, fa, 0.f, l, LinearKind::W1);
+    linear(L.w3, hb, T, F, C, fb, 0.f, l, LinearKind::W3);
+    swiglu_forward(fa, fb, fa, T * F, st);
+    f32_to_bf16(fa, hb, T * F, st);
+    linear(L.w2, hb, T, C, F, x, 1.f, l, LinearKind::W2);
+  }
+  rmsnorm_forward(x, f32(final_norm), h, nullptr, T, C, eps, st);
+}
+
+void CudaModel::Impl::lm_head(const __nv_bfloat16* hr, int64_t R, float* logits) {
+  linear(head.get() ? head : embed, hr, R, cfg.vocab_size, cfg.hidden_size, logits, 0.f, cfg.num_layers,
+         LinearKind::Head);
+}
+
+DeviceLogits CudaModel::Impl::forward_device(const std::vector<CudaChunk>& chunks, LogitsMode logits_mode,
+                                             std::vector<float>* hidden) {
+  Impl& m = *this;
+  const Lfm2Config& c = m.cfg;
+  const int64_t C = c.hidden_size, V = c.vocab_size, KW = m.kv_width();
   const int64_t nseq = int64_t(chunks.size());
   const int64_t n_attn = c.num_attention_layers(), n_conv = c.num_layers - n_attn;
 
@@ -211,24 +275,21 @@ CudaForwardResult CudaModel::forward(const std::vector<CudaChunk>& chunks, Logit
     row0[size_t(i + 1)] = int32_t(r);
   }
   const int64_t R = int64_t(logit_rows.size());
-  // Pointer tables, one upload: per attention layer [nseq] K and V context bases and [T] K and V append targets;
-  // per conv layer [nseq] state registers.
   Arena& A = m.arena;
   A.reset();
-  float* x = A.take_n<float>(T * C);  // activations are laid out later; the pointer tables need the packed k/v
-  float* kbuf = A.take_n<float>(T * KW);
-  float* vbuf = A.take_n<float>(T * KW);
-  std::vector<void*> ptrs;  // device addresses
-  ptrs.reserve(size_t(n_attn * (2 * nseq + 2 * T) + n_conv * nseq));
+  PassInputs in;
+  in.T = T, in.nseq = nseq;
+  in.kbuf = A.take_n<float>(T * KW);
+  in.vbuf = A.take_n<float>(T * KW);
+  std::vector<void*> ptrs;  // device addresses, laid out as PassInputs::ptrs documents
+  ptrs.reserve(size_t(pass_pointer_count(c, nseq, T)));
   for (int64_t a = 0; a < n_attn; ++a) {
-    for (int64_t i = 0; i < nseq; ++i) {
-      const CudaChunk& ch = chunks[size_t(i)];
-      ptrs.push_back(ch.state ? ch.state->k[size_t(a)].get() : static_cast<void*>(kbuf + int64_t(row0[size_t(i)]) * KW));
-    }
-    for (int64_t i = 0; i < nseq; ++i) {
-      const CudaChunk& ch = chunks[size_t(i)];
-      ptrs.push_back(ch.state ? ch.state->v[size_t(a)].get() : static_cast<void*>(vbuf + int64_t(row0[size_t(i)]) * KW));
-    }
+    for (int kv = 0; kv < 2; ++kv)
+      for (int64_t i = 0; i < nseq; ++i) {
+        const CudaChunk& ch = chunks[size_t(i)];
+        float* fresh = (kv == 0 ? in.kbuf : in.vbuf) + int64_t(row0[size_t(i)]) * KW;
+        ptrs.push_back(ch.state ? (kv == 0 ? ch.state->k : ch.state->v)[size_t(a)].get() : static_cast<void*>(fresh));
+      }
     for (int kv = 0; kv < 2; ++kv)
       for (int64_t i = 0; i < nseq; ++i) {
         const CudaChunk& ch = chunks[size_t(i)];
@@ -265,80 +326,45 @@ CudaForwardResult CudaModel::forward(const std::vector<CudaChunk>& chunks, Logit
   up(d_pos0, pos0.data(), size_t(nseq) * 4);
   up(d_row_seq, row_seq.data(), size_t(T) * 4);
   up(d_logit_rows, logit_rows.data(), size_t(R) * 4);
+  in.tokens = d_tokens, in.positions = d_pos, in.row0 = d_row0, in.pos0 = d_pos0, in.row_seq = d_row_seq;
+  in.ptrs = d_ptrs;
 
-  // ---- activations
-  const int64_t widest = std::max({C, H * D, F, 3 * C});
-  float* h = A.take_n<float>(T * C);                // [T, C] norm outputs
-  __nv_bfloat16* hb = A.take_n<__nv_bfloat16>(T * widest);  // BF16 GEMM input
-  float* big = A.take_n<float>(T * std::max(3 * C, H * D));  // [T, 3C] conv z, or [T, H·D] q
-  float* y = A.take_n<float>(T * std::max(C, H * D));         // [T, C] conv out, or [T, H·D] attention out
-  float* fa = A.take_n<float>(T * F);                          // [T, F] gate, then silu(a)⊙b
-  float* fb = A.take_n<float>(T * F);                          // [T, F] up
-  const float eps = float(c.norm_eps);
+  const PassScratch s = PassScratch::take(c, T, [&](size_t bytes) { return A.take(bytes); });
+  run_layers(in, s);
 
-  embedding_forward(d_tokens, T, bf(m.embed), V, C, x, st);
-  int64_t ai = 0, ci = 0;
-  for (int64_t l = 0; l < c.num_layers; ++l) {
-    const DevLayer& L = m.layers[size_t(l)];
-    rmsnorm_forward(x, f32(L.op_norm), h, nullptr, T, C, eps, st);
-    f32_to_bf16(h, hb, T * C, st);
-    if (!L.attn) {
-      m.linear(L.conv_in, hb, T, 3 * C, C, big, 0.f, l, LinearKind::ConvIn);  // z [T, 3C]
-      auto states = reinterpret_cast<float* const*>(d_ptrs + n_attn * (2 * nseq + 2 * T) + ci * nseq);
-      shortconv_forward(big, f32(L.conv_kernel), y, d_row0, states, nseq, C, st);
-      f32_to_bf16(y, hb, T * C, st);
-      m.linear(L.conv_out, hb, T, C, C, x, 1.f, l, LinearKind::ConvOut);  // residual fused: x += y·Woᵀ
-      ++ci;
-    } else {
-      void** base = d_ptrs + ai * (2 * nseq + 2 * T);
-      float* q = big;
-      m.linear(L.q, hb, T, H * D, C, q, 0.f, l, LinearKind::Q);
-      m.linear(L.k, hb, T, KW, C, kbuf, 0.f, l, LinearKind::K);
-      m.linear(L.v, hb, T, KW, C, vbuf, 0.f, l, LinearKind::V);
-      rmsnorm_forward(q, f32(L.q_norm), q, nullptr, T * H, D, eps, st);
-      rmsnorm_forward(kbuf, f32(L.k_norm), kbuf, nullptr, T * KVH, D, eps, st);
-      rope_forward(q, d_pos, T, H, D, c.rope_theta, st);
-      rope_forward(kbuf, d_pos, T, KVH, D, c.rope_theta, st);
-      kv_append(kbuf, reinterpret_cast<float* const*>(base + 2 * nseq), T, KW, st);
-      kv_append(vbuf, reinterpret_cast<float* const*>(base + 2 * nseq + T), T, KW, st);
-      AttentionBatch b;
-      b.T = T, b.nseq = nseq, b.H = H, b.KVH = KVH, b.D = D;
-      b.scale = float(1.0 / std::sqrt(double(D)));
-      b.q_row0 = d_row0, b.q_pos0 = d_pos0, b.row_seq = d_row_seq;
-      b.k = reinterpret_cast<const float* const*>(base);
-      b.v = reinterpret_cast<const float* const*>(base + nseq);
-      attention_forward(b, q, y, nullptr, st);
-      f32_to_bf16(y, hb, T * H * D, st);
-      m.linear(L.o, hb, T, C, H * D, x, 1.f, l, LinearKind::O);
-      ++ai;
-    }
-    rmsnorm_forward(x, f32(L.ffn_norm), h, nullptr, T, C, eps, st);
-    f32_to_bf16(h, hb, T * C, st);
-    m.linear(L.w1, hb, T, F, C, fa, 0.f, l, LinearKind::W1);
-    m.linear(L.w3, hb, T, F, C, fb, 0.f, l, LinearKind::W3);
-    swiglu_forward(fa, fb, fa, T * F, st);
-    f32_to_bf16(fa, hb, T * F, st);
-    m.linear(L.w2, hb, T, C, F, x, 1.f, l, LinearKind::W2);
-  }
-  rmsnorm_forward(x, f32(m.final_norm), h, nullptr, T, C, eps, st);
-
-  CudaForwardResult res;
+  DeviceLogits res;
   if (R > 0) {
     float* logits = A.take_n<float>(R * V);
     __nv_bfloat16* hr = A.take_n<__nv_bfloat16>(R * C);
-    gather_rows_to_bf16(h, d_logit_rows, R, C, hr, st);
-    m.linear(m.head.get() ? m.head : m.embed, hr, R, V, C, logits, 0.f, c.num_layers, LinearKind::Head);
-    res.logits.resize(size_t(R * V));
-    CUDA_CHECK(cudaMemcpyAsync(res.logits.data(), logits, size_t(R * V) * 4, cudaMemcpyDeviceToHost, st));
+    gather_rows_to_bf16(s.h, d_logit_rows, R, C, hr, st);
+    lm_head(hr, R, logits);
+    res.logits = logits;
   }
-  if (want_hidden) {
-    res.hidden.resize(size_t(T * C));
-    CUDA_CHECK(cudaMemcpyAsync(res.hidden.data(), h, size_t(T * C) * 4, cudaMemcpyDeviceToHost, st));
+  if (hidden) {
+    hidden->resize(size_t(T * C));
+    CUDA_CHECK(cudaMemcpyAsync(hidden->data(), s.h, size_t(T * C) * 4, cudaMemcpyDeviceToHost, st));
   }
+  // The host vectors above are pageable: wait so the copies are done before they go out of scope, and so that a
+  // failing kernel is reported by this call.
   CUDA_CHECK(cudaStreamSynchronize(st));
-  res.logit_rows.assign(logit_rows.begin(), logit_rows.end());
+  res.rows.assign(logit_rows.begin(), logit_rows.end());
   for (const CudaChunk& ch : chunks)
     if (ch.state) ch.state->length += ch.n;
+  return res;
+}
+
+CudaForwardResult CudaModel::forward(const std::vector<CudaChunk>& chunks, LogitsMode logits_mode,
+                                     bool want_hidden) {
+  Impl& m = *impl_;
+  std::lock_guard<std::mutex> lock(m.mu);
+  CudaForwardResult res;
+  DeviceLogits d = m.forward_device(chunks, logits_mode, want_hidden ? &res.hidden : nullptr);
+  const int64_t R = int64_t(d.rows.size()), V = m.cfg.vocab_size;
+  if (R > 0) {
+    res.logits.resize(size_t(R * V));
+    download(res.logits.data(), d.logits, size_t(R * V) * 4, m.stream);
+  }
+  res.logit_rows = std::move(d.rows);
   return res;
 }
 

@@ -45,6 +45,60 @@ struct CudaLinearAdapter {
 };
 
 inline const __nv_bfloat16* bf(const DeviceBuffer& b) { return b.as<__nv_bfloat16>(); }
+
+// Device inputs of one pass over T packed rows belonging to nseq sequences (every pointer is device memory).
+// The pointer table `ptrs` holds, per attention layer a: [nseq] K context bases, [nseq] V context bases, [T] K append
+// targets, [T] V append targets (nullptr = row not cached); then per conv layer: [nseq] shift-register states
+// (nullptr = fresh). pass_pointer_count gives its length.
+struct PassInputs {
+  int64_t T = 0, nseq = 0;
+  const int32_t* tokens = nullptr;     // [T]
+  const int32_t* positions = nullptr;  // [T]
+  const int32_t* row0 = nullptr;       // [nseq + 1]
+  const int32_t* pos0 = nullptr;       // [nseq] position of each sequence's first row
+  const int32_t* row_seq = nullptr;    // [T]
+  void* const* ptrs = nullptr;
+  float* kbuf = nullptr;               // [T, KVH·D] new keys of the pass (the context of fresh sequences)
+  float* vbuf = nullptr;               // [T, KVH·D]
+};
+
+// Activation scratch of one pass over T rows (PassScratch::take carves it from any allocator).
+struct PassScratch {
+  float* x = nullptr;               // [T, C] residual stream
+  float* h = nullptr;               // [T, C] norm outputs; the final-norm hidden states after run_layers
+  __nv_bfloat16* hb = nullptr;      // [T, max(C, H·D, F, 3C)] BF16 GEMM input
+  float* big = nullptr;             // [T, max(3C, H·D)] conv z or q
+  float* y = nullptr;               // [T, max(C, H·D)] conv out or attention out
+  float* fa = nullptr;              // [T, F] gate, then silu(a)⊙b
+  float* fb = nullptr;              // [T, F] up
+
+  template <typename Take>  // Take(bytes) → void* device memory
+  static PassScratch take(const Lfm2Config& c, int64_t T, Take&& take) {
+    const int64_t C = c.hidden_size, HD = c.num_heads * c.head_dim, F = c.ff_dim;
+    const int64_t widest = std::max({C, HD, F, 3 * C});
+    auto f = [&](int64_t n) { return static_cast<float*>(take(size_t(n) * sizeof(float))); };
+    PassScratch s;
+    s.x = f(T * C);
+    s.h = f(T * C);
+    s.hb = static_cast<__nv_bfloat16*>(take(size_t(T * widest) * sizeof(__nv_bfloat16)));
+    s.big = f(T * std::max(3 * C, HD));
+    s.y = f(T * std::max(C, HD));
+    s.fa = f(T * F);
+    s.fb = f(T * F);
+    return s;
+  }
+};
+
+inline int64_t pass_pointer_count(const Lfm2Config& c, int64_t nseq, int64_t T) {
+  const int64_t n_attn = c.num_attention_layers();
+  return n_attn * (2 * nseq + 2 * T) + (c.num_layers - n_attn) * nseq;
+}
+
+// Logits of a forward left on the device: rows [R, V] in the model's arena, valid until its next call.
+struct DeviceLogits {
+  const float* logits = nullptr;
+  std::vector<int64_t> rows;  // packed row of each logits row
+};
 inline const float* f32(const DeviceBuffer& b) { return b.as<float>(); }
 
 struct CudaModel::Impl {
@@ -68,6 +122,10 @@ struct CudaModel::Impl {
 
   // Active adapter (nullptr = the base model). Set by the owner of the adapter (the GPU trainer) under `mu`.
   const CudaLinearAdapter* adapter = nullptr;
+  // Captured decode graphs (decode_graph.cuh) read device addresses baked in at capture. Bump this (under `mu`)
+  // after anything moves memory they read other than swapping `adapter` (e.g. an adapter reallocating its
+  // buffers in place of the old ones); weights and adapter values updated in place need no bump.
+  uint64_t graph_epoch = 0;
 
   // y[T, out] = beta·y + x[T, in]·Wᵀ (+ the adapter's term for (layer, kind))
   void linear(const DeviceBuffer& W, const __nv_bfloat16* x, int64_t T, int64_t out, int64_t in, float* y,
@@ -90,6 +148,17 @@ struct CudaModel::Impl {
     s.bytes += extra;
     used->fetch_add(extra);
   }
+
+  // Enqueues embedding → every layer → final norm for one pass on `stream` (no host sync, no allocation, so it
+  // can be captured into a CUDA graph). On return s.h holds the final-norm hidden states [T, C].
+  void run_layers(const PassInputs& in, const PassScratch& s);
+  // logits[R, V] = head(bf16(h_rows)) with hr [R, C] BF16 scratch.
+  void lm_head(const __nv_bfloat16* hr, int64_t R, float* logits);
+
+  // The forward of CudaModel::forward without the download: validates, grows states, runs, leaves the logits of the
+  // selected rows on the device (DeviceLogits) and, when `hidden` is given, downloads the hidden states into it.
+  // Caller holds `mu`.
+  DeviceLogits forward_device(const std::vector<CudaChunk>& chunks, LogitsMode logits, std::vector<float>* hidden);
 
   int64_t growth_bytes(const CudaGenerationState& s, int64_t need) const {
     if (need <= s.capacity) return 0;
