@@ -2,6 +2,8 @@
 export interface BackendInfo {
   threads: number;
   cudaCompiled: boolean;
+  /** The CUDA backend runs on the CPU emulator (lfm2_rl_emu.node, for tests): 'auto' resolves to the CPU. */
+  cudaEmulated: boolean;
   avx512: boolean;
   avx512bf16: boolean;
   avx2: boolean;
@@ -145,6 +147,8 @@ export interface NativeGenerateSpec {
   prefillChunkTokens?: number;
   precision?: PrecisionMode;
   cachePrompts?: boolean;
+  /** CudaSampler only: replay a captured CUDA graph per decode step (default true, LFM2_CUDA_GRAPHS=0 → false). */
+  graphs?: boolean;
 }
 
 export interface NativeGeneratedSample {
@@ -200,6 +204,25 @@ export interface NativeSampler {
 
 export interface NativeSamplerClass {
   new (model: NativeModel, opts?: { cacheBytes?: number }): NativeSampler;
+}
+
+/** Decode-step CUDA graph bookkeeping of a CudaSampler (since it was made). */
+export interface NativeDecodeGraphStats {
+  /** Graphs alive now (one per row bucket used). */
+  graphs: number;
+  captures: number;
+  replays: number;
+  /** Decode steps enqueued without a graph (graphs: false). */
+  directSteps: number;
+}
+
+/** The Sampler over GPU generation (native/binding/cuda_sampler.cpp); cached prefix states live on the GPU. */
+export interface NativeCudaSampler extends NativeSampler {
+  graphStats(): NativeDecodeGraphStats;
+}
+
+export interface NativeCudaSamplerClass {
+  new (model: NativeCudaModel, opts?: { cacheBytes?: number }): NativeCudaSampler;
 }
 
 /** The sampler's token choice on plain arrays, for tests. */
@@ -291,6 +314,8 @@ export interface NativeAddon {
   /** GRPO training engine over a Model (native/binding/trainer.cpp). */
   Trainer: NativeTrainerClass;
   Sampler: NativeSamplerClass;
+  /** Sampler for a CudaModel (throws without the CUDA backend). */
+  CudaSampler: NativeCudaSamplerClass;
   samplerOps: NativeSamplerOps;
   opsForward: NativeOpsForward;
   /** Runs one matrix product synchronously; returns its wall time and the process CPU time it used (all threads). */

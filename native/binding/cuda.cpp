@@ -22,6 +22,7 @@
 #ifdef LFM2_WITH_CUDA
 #include "backend/cuda/cuda_api.h"
 #include "backend/cuda/cuda_model.cuh"
+#include "binding/cuda_model_handle.h"
 #include "binding/grpo_loss_args.h"
 #include "model/lfm2.h"
 #endif
@@ -503,11 +504,6 @@ Napi::Value op_sample(const Napi::CallbackInfo& info) {
 
 // ---- CudaModel / CudaGenerationState
 
-struct CudaModelHandle {
-  std::unique_ptr<Lfm2Model> host;  // config and tensor listing for info(); weights also serve CPU comparisons
-  std::unique_ptr<cuda::CudaModel> model;
-};
-
 struct CudaStateBox {
   cuda::CudaStatePtr st;
   std::atomic<bool> busy{false};
@@ -767,6 +763,8 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
   }
 
   std::shared_ptr<CudaModelHandle> h_;
+  friend std::shared_ptr<CudaModelHandle> lfm2::binding::unwrap_cuda_model(Napi::Env, Napi::Value,
+                                                                          const std::string&);
 };
 
 void register_cuda_impl(Napi::Env env, Napi::Object exports) {
@@ -807,6 +805,14 @@ void register_cuda_impl(Napi::Env env, Napi::Object exports) {
 #endif  // LFM2_WITH_CUDA
 
 }  // namespace
+
+#ifdef LFM2_WITH_CUDA
+std::shared_ptr<CudaModelHandle> unwrap_cuda_model(Napi::Env env, Napi::Value v, const std::string& what) {
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(ctor(g_model_ctor, env)))
+    throw Napi::TypeError::New(env, what + " must be a CudaModel (LfmModel loaded with device 'cuda')");
+  return CudaModelWrap::Unwrap(v.As<Napi::Object>())->h_;
+}
+#endif
 
 void register_cuda(Napi::Env env, Napi::Object exports) {
   exports.Set("resolveDevice", Napi::Function::New(env, resolve_device_js, "resolveDevice"));

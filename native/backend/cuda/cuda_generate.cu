@@ -118,6 +118,9 @@ struct CudaGenerator::Impl {
     const int64_t n = int64_t(p.tokens->size());
     if (cache.capacity() == 0 || cache.contains(p.tokens->data(), n)) return;
     if (CudaPrefixCache::entry_bytes(size_t(n), *p.state, V) > cache.capacity()) return;
+    // A cached copy is an optimisation: skip it rather than fail the call when it would pass the state memory cap
+    // (the copy holds at most the bytes of the state it copies).
+    if (m.used->load() + p.state->bytes > m.cap) return;
     CudaStatePtr copy = model.fork(*p.state, 0);
     DeviceBuffer lg(size_t(V) * 4);
     {

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "backend/cuda/convert.cuh"
+#include "backend/cuda/cuda_train_kernels.cuh"
 #include "backend/cuda/decode_kernels.cuh"
 
 namespace lfm2::cuda {

@@ -13,14 +13,6 @@ __global__ void seen_push_kernel(const SampleRowParams* __restrict__ params, con
   seen[params[r].seen_end - 1] = push[r];
 }
 
-__global__ void gather_rows_f32_kernel(const float* __restrict__ src, const int32_t* __restrict__ rows, int64_t V,
-                                       float* __restrict__ dst) {
-  const int64_t r = blockIdx.x;
-  const float* s = src + int64_t(rows[r]) * V;
-  float* d = dst + r * V;
-  for (int64_t v = threadIdx.x; v < V; v += blockDim.x) d[v] = s[v];
-}
-
 // One block per row: log-sum-exp over the vocabulary of z/T, and over the allowed ids of z.
 __global__ void extra_logprobs_kernel(const float* __restrict__ logits, int64_t V,
                                       const SampleRowParams* __restrict__ params, const int32_t* __restrict__ allowed,
@@ -65,12 +57,6 @@ void seen_push(const SampleRowParams* params, const int32_t* push, int32_t* seen
   LFM2_CHECK(R >= 0, "seen_push: bad row count ", R);
   if (R == 0) return;
   LFM2_LAUNCH(seen_push_kernel, blocks_for(R, kThreads), kThreads, 0, stream, params, push, seen, R);
-}
-
-void gather_rows_f32(const float* src, const int32_t* rows, int64_t R, int64_t V, float* dst, cudaStream_t stream) {
-  LFM2_CHECK(R >= 0 && V > 0, "gather_rows_f32: bad shape R=", R, " V=", V);
-  if (R == 0) return;
-  LFM2_LAUNCH(gather_rows_f32_kernel, unsigned(R), kThreads, 0, stream, src, rows, V, dst);
 }
 
 void extra_logprobs(const float* logits, int64_t R, int64_t V, const SampleRowParams* params, const int32_t* allowed,

@@ -1,7 +1,7 @@
 #pragma once
 // Small per-step kernels of the GPU generation loop (cuda_generate.cu), around the sampling kernel (sampling.cuh):
-// growing the device seen-id lists, gathering prompt logits rows, and the log-probs the sampling kernel does not
-// return (sampler.h defines them: temp_logprob and masked_logprob).
+// growing the device seen-id lists and the log-probs the sampling kernel does not return (sampler.h defines them:
+// temp_logprob and masked_logprob).
 #include <cstdint>
 
 #include "backend/cuda/common.cuh"
@@ -12,9 +12,6 @@ namespace lfm2::cuda {
 // For every row r < R with push[r] ≥ 0: seen[params[r].seen_end − 1] = push[r] (the host extended the row's range
 // by one for a token seen for the first time; the device list gets the id here, inside the decode step).
 void seen_push(const SampleRowParams* params, const int32_t* push, int32_t* seen, int64_t R, cudaStream_t stream);
-
-// dst[r, :] = src[rows[r], :] for r < R; src, dst: [*, V] FP32, rows: [R] device.
-void gather_rows_f32(const float* src, const int32_t* rows, int64_t R, int64_t V, float* dst, cudaStream_t stream);
 
 // Per row r < R, for the chosen token[r] of logits row z = logits[r, :] ([R, V]):
 //   temp_logp[r]   = log softmax(z / T)[token] over the whole vocabulary, T = params[r].temperature; equal to

@@ -1,0 +1,231 @@
+// GPU generation (native/backend/cuda/cuda_generate.cuh through the Sampler on a 'cuda' model) against the CPU
+// sampler and against full forwards of the GPU engine: greedy tokens, log-probs, decode graphs vs direct launches,
+// seeded determinism, filters and constrained masks, stop ids, the state memory cap, cancel and the prefix cache.
+// Skips (reason printed) without a usable GPU.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LfmModel } from '../../lib/engine/model.ts';
+import { presetConfig } from '../../lib/engine/presets.ts';
+import { writeRandomModel } from '../../lib/engine/init-weights.ts';
+import { type GeneratedSample, Sampler } from '../../lib/engine/sampler.ts';
+import { Tokenizer } from '../../lib/engine/tokenizer.ts';
+import { buildActionTrie, trieAllowed, triePaths, trieWalk } from '../../lib/rl/action-trie.ts';
+import { freshRandom, randomTokens } from '../util/random.ts';
+import { tempDir } from '../util/temp-dir.ts';
+import { gpu, skipReason } from './gpu-available.ts';
+
+const { seed, tag } = freshRandom();
+const V = 512;
+
+/** log softmax(z / t)[i] in float64. */
+function logSoftmaxAt(z: ArrayLike<number>, i: number, t = 1, ids?: readonly number[]): number {
+  const over = ids ?? Array.from({ length: z.length }, (_, j) => j);
+  let m = -Infinity;
+  for (const j of over) m = Math.max(m, z[j] / t);
+  let s = 0;
+  for (const j of over) s += Math.exp(z[j] / t - m);
+  return z[i] / t - m - Math.log(s);
+}
+
+function maxAbs(x: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]));
+  return m;
+}
+
+describe.skipIf(!gpu)(`GPU generation ${skipReason}`, () => {
+  const dir = tempDir('lfm2-gpu-generate-');
+  let cpu: LfmModel, cuda: LfmModel, tok: Tokenizer;
+  const prompts = [randomTokens(9, seed, V, 10), randomTokens(6, seed + 1, V, 10)];
+
+  beforeAll(async () => {
+    writeRandomModel(dir, presetConfig('tiny'), { seed: seed % 100000, dtype: 'bf16', std: 0.2 });
+    cpu = await LfmModel.load(dir, { device: 'cpu' });
+    cuda = await LfmModel.load(dir, { device: 'cuda' });
+    tok = Tokenizer.fromDir(dir);
+  });
+  afterAll(() => undefined);
+
+  /** Logits [T, V] of every position of prompt + completion, by a full forward of the GPU engine. */
+  async function gpuFull(prompt: Int32Array, completion: Int32Array): Promise<Float32Array> {
+    return cuda.logits(Int32Array.from([...prompt, ...completion]));
+  }
+
+  it('greedy GPU generation == greedy CPU generation (BF16 GEMM inputs on both) wherever the choice has a margin', async () => {
+    const opts = { temperature: 0, maxNewTokens: 8, stopTokenIds: [] as number[], seed: 1 };
+    const want = await new Sampler(cpu).generate(prompts.map((p) => ({ prompt: p, n: 2 })), { ...opts, precision: 'fast' });
+    const got = await new Sampler(cuda).generate(prompts.map((p) => ({ prompt: p, n: 2 })), opts);
+    let compared = 0;
+    for (let r = 0; r < prompts.length; r++) {
+      const cpuTokens = want.results[r].samples[0].tokens;
+      // Both engines round GEMM inputs to BF16 but sum in different orders, so their logits differ by a measured
+      // d. Where the CPU's top-2 margin exceeds 4·d, the argmax cannot differ; past the first smaller margin the
+      // two greedy paths may legitimately part (a near-tie), so only that prefix must match token for token.
+      const seq = Int32Array.from([...prompts[r], ...cpuTokens]);
+      const c = (await cpu.forward([seq], { logits: 'all', precision: 'fast' })).logits;
+      const g = (await cuda.forward([seq], { logits: 'all' })).logits;
+      let d = 0;
+      for (let i = 0; i < c.length; i++) d = Math.max(d, Math.abs(c[i] - g[i]));
+      for (const s of got.results[r].samples) {
+        for (let t = 0; t < cpuTokens.length; t++) {
+          const z = c.subarray((prompts[r].length - 1 + t) * V, (prompts[r].length + t) * V);
+          const sorted = Float64Array.from(z).sort();
+          if (sorted[V - 1] - sorted[V - 2] <= 4 * d + 1e-6) break;
+          expect(s.tokens[t], tag(`request ${r} token ${t}`)).toBe(cpuTokens[t]);
+          compared++;
+        }
+      }
+      // The two samples of a greedy request are the same sequence.
+      expect([...got.results[r].samples[1].tokens]).toEqual([...got.results[r].samples[0].tokens]);
+    }
+    expect(compared, tag('tokens compared (margins too small everywhere?)')).toBeGreaterThanOrEqual(8);
+  });
+
+  it('decode log-probs (incremental) == log-softmax of a full GPU forward of the same prefix', async () => {
+    // Temperature 0.7 with a mask exercises logprobs, tempLogprobs and maskedLogprobs on different rows.
+    const trie = buildActionTrie(tok, ["click('a12')", "fill('a5', 'x')", 'noop()'], tok.imEndId);
+    const out = await new Sampler(cuda).generate(
+      [{ prompt: prompts[0], n: 2 }, { prompt: prompts[1], n: 2, constraint: trie }],
+      { temperature: 0.7, maxNewTokens: 6, stopTokenIds: [], seed: seed + 5 },
+    );
+    for (let r = 0; r < 2; r++) {
+      for (const s of out.results[r].samples) {
+        const logits = await gpuFull(prompts[r], s.tokens);
+        // The decode step and the full forward run the same kernels on different row counts: logits agree to
+        // 1e-2·max|logit| (test/gpu/model.test.ts), and a log-softmax moves by at most twice its inputs' error.
+        const tol = 2e-2 * maxAbs(logits) + 1e-4;
+        for (let t = 0; t < s.tokens.length; t++) {
+          const z = logits.subarray((prompts[r].length - 1 + t) * V, (prompts[r].length + t) * V);
+          expect(Math.abs(s.logprobs[t] - logSoftmaxAt(z, s.tokens[t])), tag(`logprob ${r}/${t}`)).toBeLessThanOrEqual(tol);
+          expect(Math.abs(s.tempLogprobs[t] - logSoftmaxAt(z, s.tokens[t], 0.7)), tag(`tempLogprob ${r}/${t}`)).toBeLessThanOrEqual(
+            tol / 0.7,
+          );
+          if (r === 1) {
+            const allowed = [...trieAllowed(trie, trieWalk(trie, [...s.tokens.subarray(0, t)]))];
+            expect(Math.abs(s.maskedLogprobs![t] - logSoftmaxAt(z, s.tokens[t], 1, allowed)), tag(`masked ${t}`)).toBeLessThanOrEqual(tol);
+          }
+        }
+      }
+    }
+  });
+
+  it('the CUDA-graph decode path and the direct-launch path give identical tokens and log-probs', async () => {
+    const reqs = [{ prompt: prompts[0], n: 3 }, { prompt: prompts[1], n: 2 }];
+    const opts = { temperature: 1, topK: 20, topP: 0.95, repetitionPenalty: 1.2, maxNewTokens: 6, stopTokenIds: [] as number[], seed: seed + 9 };
+    const sg = new Sampler(cuda, { cacheBytes: 0 });
+    const sd = new Sampler(cuda, { cacheBytes: 0 });
+    const a = await sg.generate(reqs, { ...opts, graphs: true });
+    const b = await sd.generate(reqs, { ...opts, graphs: false });
+    for (let r = 0; r < reqs.length; r++)
+      for (let i = 0; i < reqs[r].n; i++) {
+        const x = a.results[r].samples[i], y = b.results[r].samples[i];
+        expect([...x.tokens], tag(`tokens ${r}/${i}`)).toEqual([...y.tokens]);
+        expect([...x.logprobs]).toEqual([...y.logprobs]);
+        expect([...x.sampleLogprobs]).toEqual([...y.sampleLogprobs]);
+      }
+    const gs = sg.graphStats()!, ds = sd.graphStats()!;
+    // 5 live rows for 5 steps: one captured graph replayed every step; the other sampler never captured one.
+    expect(gs.captures).toBeGreaterThanOrEqual(1);
+    expect(gs.replays).toBe(a.stats.decodeSteps);
+    expect(gs.directSteps).toBe(0);
+    expect(ds.captures).toBe(0);
+    expect(ds.directSteps).toBe(b.stats.decodeSteps);
+    // A second call on the same sampler replays the graph it already has.
+    await sg.generate(reqs, { ...opts, graphs: true });
+    expect(sg.graphStats()!.captures).toBe(gs.captures);
+  });
+
+  it('sequences that finish at different steps: the batch shrinks across graph buckets and matches the direct path', async () => {
+    const reqs = Array.from({ length: 10 }, (_, i) => ({ prompt: randomTokens(3 + (i % 4), seed + 20 + i, V, 10), n: 1 }));
+    // A stop id that the random model emits now and then ends rows at different steps (10 live rows → fewer).
+    const opts = { temperature: 1.5, maxNewTokens: 6, stopTokenIds: Array.from({ length: 40 }, (_, i) => 100 + i), seed: seed + 3 };
+    const a = await new Sampler(cuda, { cacheBytes: 0 }).generate(reqs, { ...opts, graphs: true });
+    const b = await new Sampler(cuda, { cacheBytes: 0 }).generate(reqs, { ...opts, graphs: false });
+    for (let r = 0; r < reqs.length; r++) expect([...a.results[r].samples[0].tokens]).toEqual([...b.results[r].samples[0].tokens]);
+  });
+
+  it('temperature sampling is deterministic for a seed and changes with it', async () => {
+    const reqs = [{ prompt: prompts[0], n: 4 }];
+    const opts = { temperature: 1, maxNewTokens: 6, stopTokenIds: [] as number[] };
+    const s = new Sampler(cuda);
+    const a = await s.generate(reqs, { ...opts, seed: 42 });
+    const b = await s.generate(reqs, { ...opts, seed: 42 });
+    const c = await s.generate(reqs, { ...opts, seed: 43 });
+    const toks = (o: typeof a) => o.results[0].samples.map((x) => [...x.tokens].join(',')).join('|');
+    expect(toks(b)).toBe(toks(a));
+    expect(toks(c)).not.toBe(toks(a));
+    // Samples of one group draw from their own streams.
+    expect(new Set(a.results[0].samples.map((x) => [...x.tokens].join(','))).size).toBeGreaterThan(1);
+  });
+
+  it('filters and constrained masks only ever yield allowed tokens', async () => {
+    const k = 3;
+    const out = await new Sampler(cuda).generate([{ prompt: prompts[0], n: 3 }], {
+      temperature: 2, topK: k, maxNewTokens: 5, stopTokenIds: [], seed: seed + 11,
+    });
+    for (const s of out.results[0].samples) {
+      const logits = await gpuFull(prompts[0], s.tokens);
+      const tol = 2e-2 * maxAbs(logits);  // decode vs full-forward logits (see the log-prob test)
+      for (let t = 0; t < s.tokens.length; t++) {
+        const z = logits.subarray((prompts[0].length - 1 + t) * V, (prompts[0].length + t) * V);
+        const above = z.filter((x) => x > z[s.tokens[t]] + tol).length;
+        expect(above, tag(`top-${k} step ${t}`)).toBeLessThan(k);
+        expect(s.sampleLogprobs[t]).toBeLessThanOrEqual(0);
+      }
+    }
+    const actions = ["click('a12')", "click('b7')", 'noop()', 'scroll(0, 200)'];
+    const trie = buildActionTrie(tok, actions, tok.imEndId);
+    const paths = new Set(triePaths(trie).map((p) => p.join(',')));
+    const c = await new Sampler(cuda).generate([{ prompt: prompts[1], n: 6, constraint: trie }], {
+      temperature: 1.5, topP: 0.9, maxNewTokens: 64, seed: seed + 12,
+    });
+    for (const s of c.results[0].samples) {
+      expect(paths.has([...s.tokens].join(',')), tag('constrained path')).toBe(true);
+      expect(s.finishReason).toBe('constraint');
+      expect(s.maskedLogprobs?.length).toBe(s.tokens.length);
+    }
+  });
+
+  it('stop ids stop (the stop token kept, finish reason stop)', async () => {
+    const base = await new Sampler(cuda).generate([{ prompt: prompts[0] }], { temperature: 0, maxNewTokens: 6, stopTokenIds: [] });
+    const toks = base.results[0].samples[0].tokens;
+    expect(base.results[0].samples[0].finishReason).toBe('length');
+    const stopAt = toks.indexOf(toks[2]);  // first occurrence of the third token
+    const out = await new Sampler(cuda).generate([{ prompt: prompts[0] }], { temperature: 0, maxNewTokens: 6, stopTokenIds: [toks[2]] });
+    const s: GeneratedSample = out.results[0].samples[0];
+    expect([...s.tokens]).toEqual([...toks.subarray(0, stopAt + 1)]);
+    expect(s.finishReason).toBe('stop');
+  });
+
+  it('the state memory cap gives a clear error', async () => {
+    const small = await LfmModel.load(dir, { device: 'cuda', stateBytesCap: 48 * 1024 });
+    // tiny: 2 attention layers × (K + V) × 2 KV heads × 16 dims × 4 bytes = 512 bytes per token per sequence.
+    await expect(
+      new Sampler(small).generate([{ prompt: prompts[0], n: 8 }], { maxNewTokens: 200, stopTokenIds: [], seed: 1 }),
+    ).rejects.toThrow(/state memory cap/);
+  });
+
+  it('cancel rejects with the abort reason', async () => {
+    const ac = new AbortController();
+    const p = new Sampler(cuda).generate([{ prompt: prompts[0], n: 2 }], { maxNewTokens: 500, stopTokenIds: [], signal: ac.signal });
+    ac.abort(new Error('stop now'));
+    await expect(p).rejects.toThrow('stop now');
+  });
+
+  it('the prefix cache reuses a prompt state on the GPU across calls with the same tokens', async () => {
+    const s = new Sampler(cuda, { cacheBytes: 1 << 20 });
+    const opts = { temperature: 0, maxNewTokens: 4, stopTokenIds: [] as number[] };
+    const a = await s.generate([{ prompt: prompts[0], n: 2 }], opts);
+    const b = await s.generate([{ prompt: prompts[0], n: 2 }], opts);
+    expect(b.stats.cachedTokens).toBe(prompts[0].length);
+    expect(b.stats.prefillTokens).toBe(0);
+    expect(s.cacheStats().hits).toBeGreaterThanOrEqual(1);
+    expect([...b.results[0].samples[0].tokens]).toEqual([...a.results[0].samples[0].tokens]);
+    // A longer prompt starting with the cached one prefills only its tail.
+    const longer = Int32Array.from([...prompts[0], 7, 8, 9]);
+    const c = await s.generate([{ prompt: longer }], opts);
+    expect(c.stats.cachedTokens).toBe(prompts[0].length);
+    expect(c.stats.prefillTokens).toBe(3);
+    s.clearCache();
+    expect(s.cacheStats().entries).toBe(0);
+  });
+});
