@@ -54,30 +54,34 @@ describe.skipIf(!gpu)(`GPU generation ${skipReason}`, () => {
     const opts = { temperature: 0, maxNewTokens: 8, stopTokenIds: [] as number[], seed: 1 };
     const want = await new Sampler(cpu).generate(prompts.map((p) => ({ prompt: p, n: 2 })), { ...opts, precision: 'fast' });
     const got = await new Sampler(cuda).generate(prompts.map((p) => ({ prompt: p, n: 2 })), opts);
-    let compared = 0;
     for (let r = 0; r < prompts.length; r++) {
       const cpuTokens = want.results[r].samples[0].tokens;
-      // Both engines round GEMM inputs to BF16 but sum in different orders, so their logits differ by a measured
-      // d. Where the CPU's top-2 margin exceeds 4·d, the argmax cannot differ; past the first smaller margin the
-      // two greedy paths may legitimately part (a near-tie), so only that prefix must match token for token.
-      const seq = Int32Array.from([...prompts[r], ...cpuTokens]);
+      const gpuTokens = got.results[r].samples[0].tokens;
+      // The GPU rounds every GEMM input to BF16; on the tiny random model (std 0.2) that moves its logits from the
+      // CPU's by d ≈ 2% of the largest logit (measured below; test/gpu/model.test.ts), more than many top-2 margins.
+      // A token chosen from the GPU's decode logits is then within 2·(d + e) of the CPU argmax, e being decode vs
+      // full-forward drift on the GPU (same kernels on fewer rows: ≤ 1e-3·max|logit|). So:
+      // (1) every GPU token is a CPU argmax up to that bound, on the GPU's own prefix (teacher-forced: all steps);
+      // (2) the two greedy sequences are equal token for token until the first step whose CPU margin is within
+      //     the bound (past a near-tie they may legitimately part).
+      const seq = Int32Array.from([...prompts[r], ...gpuTokens]);
       const c = (await cpu.forward([seq], { logits: 'all', precision: 'fast' })).logits;
       const g = (await cuda.forward([seq], { logits: 'all' })).logits;
       let d = 0;
       for (let i = 0; i < c.length; i++) d = Math.max(d, Math.abs(c[i] - g[i]));
-      for (const s of got.results[r].samples) {
-        for (let t = 0; t < cpuTokens.length; t++) {
-          const z = c.subarray((prompts[r].length - 1 + t) * V, (prompts[r].length + t) * V);
-          const sorted = Float64Array.from(z).sort();
-          if (sorted[V - 1] - sorted[V - 2] <= 4 * d + 1e-6) break;
-          expect(s.tokens[t], tag(`request ${r} token ${t}`)).toBe(cpuTokens[t]);
-          compared++;
-        }
+      expect(d, tag('CPU vs GPU logits (an indexing error moves them by O(1))')).toBeLessThanOrEqual(5e-2 * maxAbs(c));
+      const bound = 2 * (d + 1e-3 * maxAbs(c));
+      let agreeing = true;
+      for (let t = 0; t < gpuTokens.length; t++) {
+        const z = c.subarray((prompts[r].length - 1 + t) * V, (prompts[r].length + t) * V);
+        const sorted = Float64Array.from(z).sort();
+        expect(z[gpuTokens[t]], tag(`request ${r} token ${t} near the CPU argmax`)).toBeGreaterThanOrEqual(sorted[V - 1] - bound);
+        if (agreeing && sorted[V - 1] - sorted[V - 2] <= bound) agreeing = false;
+        if (agreeing) expect(gpuTokens[t], tag(`request ${r} token ${t}`)).toBe(cpuTokens[t]);
       }
       // The two samples of a greedy request are the same sequence.
-      expect([...got.results[r].samples[1].tokens]).toEqual([...got.results[r].samples[0].tokens]);
+      expect([...got.results[r].samples[1].tokens]).toEqual([...gpuTokens]);
     }
-    expect(compared, tag('tokens compared (margins too small everywhere?)')).toBeGreaterThanOrEqual(8);
   });
 
   it('decode log-probs (incremental) == log-softmax of a full GPU forward of the same prefix', async () => {
