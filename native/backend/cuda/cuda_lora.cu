@@ -1,5 +1,7 @@
 #include "backend/cuda/cuda_lora.cuh"
 
+#include <algorithm>
+
 #include "backend/cuda/convert.cuh"
 
 namespace lfm2::cuda {
@@ -55,6 +57,13 @@ const CudaLoraModule* CudaLora::find(int64_t layer, LinearKind kind) const {
   return nullptr;
 }
 
+void CudaLora::prepare_hook(Gemm* g, uint64_t* graph_epoch, int64_t rows) {
+  hook_gemm_ = g;
+  graph_epoch_ = graph_epoch;
+  const size_t need = size_t(std::max<int64_t>(rows, 1) * rank_) * 6;
+  if (hook_scratch_.bytes() < need) hook_scratch_.resize(need);
+}
+
 void CudaLora::refresh_bf16(cudaStream_t stream) {
   for (auto& m : modules_) {
     f32_to_bf16(m.A.as<float>(), m.A_bf.as<__nv_bfloat16>(), rank_ * m.in, stream);
@@ -89,7 +98,13 @@ void CudaLora::after_linear(int64_t layer, LinearKind kind, const __nv_bfloat16*
              "] but the linear is [", out, ", ", in, "]");
   LFM2_CHECK(hook_gemm_, "LoRA inference hook has no GEMM handle");
   const size_t need = size_t(T * rank_) * 6;  // FP32 xa + BF16 xa
-  if (hook_scratch_.bytes() < need) hook_scratch_.resize(need);
+  if (hook_scratch_.bytes() < need) {
+    cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+    CUDA_CHECK(cudaStreamIsCapturing(stream, &cs));
+    LFM2_CHECK(cs == cudaStreamCaptureStatusNone, "LoRA hook: ", T, " rows exceed its scratch during graph capture");
+    hook_scratch_.resize(need);
+    if (graph_epoch_) ++*graph_epoch_;
+  }
   float* xa = hook_scratch_.as<float>();
   auto* xa_bf = reinterpret_cast<__nv_bfloat16*>(xa + T * rank_);
   lora_apply(*m, rank_, scale_, x, T, y, xa, xa_bf, *hook_gemm_, stream);

@@ -59,14 +59,17 @@ class CudaLora : public CudaLinearAdapter {
   void refresh_bf16(cudaStream_t stream);
   void zero_grad(cudaStream_t stream);
 
-  // Lets generation share one GEMM handle with the trainer: the hook runs on the model's stream under its mutex.
-  void set_hook_gemm(Gemm* g) { hook_gemm_ = g; }
+  // Readies the inference hook: it runs the model's GEMM handle on the model's stream under its mutex, and bumps
+  // *graph_epoch whenever it moves its scratch (captured decode graphs read its address). The scratch is sized for
+  // `rows` rows now, so decode steps (captured into graphs, where no allocation may happen) never grow it.
+  void prepare_hook(Gemm* g, uint64_t* graph_epoch, int64_t rows);
 
  private:
   float scale_ = 1.f;
   int64_t rank_ = 0;
   std::vector<CudaLoraModule> modules_;
   Gemm* hook_gemm_ = nullptr;
+  uint64_t* graph_epoch_ = nullptr;
   mutable DeviceBuffer hook_scratch_;  // [T, r] FP32 + [T, r] BF16 of the inference hook
 };
 

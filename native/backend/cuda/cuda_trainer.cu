@@ -22,6 +22,8 @@ namespace {
 // HF excludes norm weights from weight decay (same rule as the CPU trainer).
 bool is_norm_weight(const std::string& name) { return name.find("norm") != std::string::npos; }
 
+}  // namespace
+
 // One trainable tensor on the device.
 struct DevParam {
   std::string name;
@@ -32,8 +34,6 @@ struct DevParam {
   __nv_bfloat16* bf16 = nullptr;     // BF16 copy the GEMMs read, rewritten after each update (nullptr: none)
   DeviceBuffer master, grad_buf, exp_avg, exp_avg_sq;  // master/grad_buf empty when owned elsewhere
 };
-
-}  // namespace
 
 struct CudaTrainer::Impl {
   CudaModel::Impl& m;
@@ -155,7 +155,7 @@ CudaTrainer::CudaTrainer(CudaModel& model, Lfm2Model& host, const TrainerOptions
   t.sumsq.resize(std::max<size_t>(t.params.size(), 1) * sizeof(double));
   CUDA_CHECK(cudaStreamSynchronize(st));
   if (t.lora) {
-    t.lora->set_hook_gemm(m.gemm.get());
+    t.lora->prepare_hook(m.gemm.get(), &m.graph_epoch, 4096);
     m.adapter = t.lora.get();
   }
 }
