@@ -21,7 +21,7 @@ function walk(dir, recursive) {
   for (const e of entries.sort()) {
     const p = join(dir, e);
     if (statSync(p).isDirectory()) {
-      if (recursive && e !== 'cuda') out.push(...walk(p, true));
+      if (recursive && e !== 'cuda' && e !== 'cuda_emu') out.push(...walk(p, true));
     } else if (e.endsWith('.cpp')) out.push(p);
   }
   return out;

@@ -2,6 +2,8 @@
 export interface BackendInfo {
   threads: number;
   cudaCompiled: boolean;
+  /** The CUDA backend runs on the CPU emulator (lfm2_rl_emu.node, for tests): 'auto' resolves to the CPU. */
+  cudaEmulated: boolean;
   avx512: boolean;
   avx512bf16: boolean;
   avx2: boolean;

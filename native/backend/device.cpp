@@ -29,6 +29,9 @@ CudaAvailability cuda_availability() {
 
 Device resolve_device(const std::string& name) {
   if (name == "cpu") return Device::CPU;
+#ifdef LFM2_CUDA_EMULATION
+  if (name == "auto") return Device::CPU;  // the emulated GPU is a test tool, far slower than the CPU engine
+#endif
   if (name == "auto") return cuda_availability().device_count > 0 ? Device::CUDA : Device::CPU;
   if (name == "cuda") {
     CudaAvailability a = cuda_availability();

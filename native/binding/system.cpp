@@ -17,6 +17,11 @@ Napi::Value backend_info(const Napi::CallbackInfo& info) {
 #else
   o.Set("cudaCompiled", false);
 #endif
+#ifdef LFM2_CUDA_EMULATION
+  o.Set("cudaEmulated", true);  // the CUDA backend runs on the CPU emulator (native/backend/cuda_emu)
+#else
+  o.Set("cudaEmulated", false);
+#endif
   {  // whether a GPU is usable (cudaGetDeviceCount is guarded: no driver → 0 devices, never a failure)
     lfm2::CudaAvailability cuda = lfm2::cuda_availability();
     o.Set("cudaUsable", cuda.device_count > 0);

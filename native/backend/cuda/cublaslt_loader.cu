@@ -28,6 +28,11 @@ bool resolve(void* lib, const char* name, F& fn, std::string& why) {
 
 Loaded load() {
   Loaded L;
+#ifdef LFM2_CUDA_EMULATION
+  // The CPU emulation has no cuBLASLt; gemm.cu's tiled kernel runs every product.
+  L.why = "not available (CUDA emulation)";
+  return L;
+#endif
   const char* env = std::getenv("LFM2_CUBLASLT");
   if (env && std::strcmp(env, "0") == 0) {
     L.why = "disabled by LFM2_CUBLASLT=0";

@@ -1,0 +1,32 @@
+#pragma once
+// Minimal user-space context switching for the CUDA emulation: one fiber per emulated CUDA thread.
+// x86-64 uses a hand-written switch (callee-saved registers, MXCSR and the x87 control word: tens of
+// nanoseconds); other targets, and builds with LFM2_CUDA_EMU_UCONTEXT, use ucontext (a syscall per switch).
+// Fibers never return: their entry function ends by switching away for good.
+#include <cstddef>
+
+#if !defined(__x86_64__) || defined(LFM2_CUDA_EMU_UCONTEXT)
+#define LFM2_EMU_FIBER_UCONTEXT 1
+#include <ucontext.h>
+#endif
+
+namespace lfm2_emu {
+
+struct FiberContext {
+#ifdef LFM2_EMU_FIBER_UCONTEXT
+  ucontext_t uc;
+#else
+  void* sp = nullptr;
+#endif
+  void* stack_base = nullptr;  // lowest address of the stack (for sanitizer annotations)
+  size_t stack_size = 0;
+};
+
+// Prepares `f` to run entry(arg) on [stack, stack + size) at its first switch-in.
+void fiber_init(FiberContext& f, void* stack, size_t size, void (*entry)(void*), void* arg);
+// Saves the current context in `from` and resumes `to`.
+void fiber_switch(FiberContext& from, FiberContext& to);
+// Called first thing by a fiber's entry function (completes the switch for AddressSanitizer; no-op otherwise).
+void fiber_entered();
+
+}  // namespace lfm2_emu
