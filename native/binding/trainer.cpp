@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "binding/async.h"
+#include "binding/cuda_trainer.h"
 #include "binding/grpo_loss_args.h"
 #include "core/error.h"
 #include "binding/model_handle.h"
@@ -169,7 +170,8 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
   static Napi::Value create(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1) throw Napi::TypeError::New(env, "Trainer.create(model, opts): model is required");
-    auto model = unwrap_model(env, info[0], "Trainer.create: model");
+    const bool on_gpu = is_cuda_model(env, info[0]);  // a CudaModel gets the GPU trainer (cuda_trainer.cpp)
+    auto model = on_gpu ? nullptr : unwrap_model(env, info[0], "Trainer.create: model");
     Opts o = opts_at(info, 1, "Trainer.create");
     TrainerOptions to;
     const std::string mode = o.str("mode", "lora");
@@ -223,6 +225,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     to.precision = prec == "fast" ? Precision::Fast : Precision::Exact;
     to.max_pass_tokens = int64_t(o.num("maxPassTokens", 0));
     to.checkpointing = o.flag("checkpointing", false);
+    if (on_gpu) return create_cuda_trainer(env, info[0], to);
     return run_async<std::shared_ptr<TrainerHandle>>(
         env,
         [model, to]() {

@@ -69,7 +69,6 @@ CudaTrainer::CudaTrainer(CudaModel& model, Lfm2Model& host, const TrainerOptions
   LFM2_CHECK(hc.num_layers == m.cfg.num_layers && hc.hidden_size == m.cfg.hidden_size &&
                  hc.vocab_size == m.cfg.vocab_size,
              "CUDA trainer: the host weights do not belong to this CUDA model");
-  LFM2_CHECK(m.adapter == nullptr, "CUDA trainer: another LoRA adapter is already installed on this CUDA model");
   impl_ = std::make_unique<Impl>(m, host, opt);
   Impl& t = *impl_;
   cudaStream_t st = m.stream;
@@ -389,11 +388,10 @@ StepResult CudaTrainer::step() {
     const AdamWConfig& c = t.opt.adamw;
     r.adamw.clip_coef = c.max_grad_norm > 0 ? std::min(1.0, c.max_grad_norm / (r.adamw.grad_norm + 1e-6)) : 1.0;
     AdamWParams p;
-    p.lr = float(r.lr), p.beta1 = float(c.beta1), p.beta2 = float(c.beta2), p.eps = float(c.eps);
-    p.clip_coef = float(r.adamw.clip_coef);
+    p.lr = r.lr, p.beta1 = c.beta1, p.beta2 = c.beta2, p.eps = c.eps, p.clip_coef = r.adamw.clip_coef;
     p.step = t.step + 1;
     for (auto& q : t.params) {
-      p.weight_decay = q.decay ? float(c.weight_decay) : 0.f;
+      p.weight_decay = q.decay ? c.weight_decay : 0.0;
       adamw_update(q.weight, q.grad, q.exp_avg.as<float>(), q.exp_avg_sq.as<float>(), q.bf16, q.size, p, st);
     }
     ++t.step;

@@ -11,7 +11,8 @@
 //
 // Modes
 //   Lora: the adapter (cuda_lora.cuh) is the only trainable state; the shared base doubles as the reference policy.
-//         While the trainer exists it is installed on the CudaModel, so generation samples from the current policy.
+//         While the trainer exists it is installed on the CudaModel, so generation samples from the current policy
+//         (the most recently created LoRA trainer of a model is the installed one; destroying it uninstalls it).
 //   Full: every weight trains. FP32 masters of the BF16 matrices, FP32 gradients and moments live on the device;
 //         the AdamW kernel rewrites the model's BF16 matrices in place after each update. Norm weights and conv
 //         kernels are FP32 on the device, so they are their own masters. Norms get no weight decay (HF rule).

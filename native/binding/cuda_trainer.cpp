@@ -1,0 +1,385 @@
+// JS object behind Trainer.create(cudaModel, opts): the CPU Trainer's methods (trainer.cpp) over the GPU trainer
+// (native/backend/cuda/cuda_trainer.cuh). Work runs on the libuv pool; the CUDA model's own mutex serialises it with
+// forward/advance on the same model. Differences: merge()/unmerge() reject (the adapter is applied during generation
+// without merging, and saveModel folds it in); info().lora.merged is always false; info().device is 'cuda'.
+#include "binding/cuda_trainer.h"
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "binding/async.h"
+#include "binding/grpo_loss_args.h"
+#include "binding/registry.h"
+#include "core/error.h"
+#ifdef LFM2_WITH_CUDA
+#include "backend/cuda/cuda_trainer.cuh"
+#include "backend/cuda/cuda_trainer_state.cuh"
+#include "binding/cuda_model_handle.h"
+#endif
+
+namespace lfm2::binding {
+
+#ifndef LFM2_WITH_CUDA
+
+bool is_cuda_model(Napi::Env, Napi::Value) { return false; }
+
+Napi::Value create_cuda_trainer(Napi::Env env, Napi::Value, const TrainerOptions&) {
+  throw Napi::Error::New(env, "Trainer.create: this build has no CUDA backend");
+}
+void register_cuda_trainer(Napi::Env, Napi::Object) {}
+
+#else
+
+namespace {
+
+std::mutex g_mu;
+std::map<napi_env, Napi::FunctionReference*> g_ctor;
+
+struct Handle {
+  std::shared_ptr<CudaModelHandle> model;  // declared first: destroyed after the trainer
+  std::unique_ptr<cuda::CudaTrainer> trainer;
+};
+
+// Reads one field of an options object, naming the function and key in every error.
+struct Fields {
+  Napi::Env env;
+  Napi::Object o;
+  std::string fn;
+  bool has(const char* k) const {
+    if (!o.Has(k)) return false;
+    Napi::Value v = o.Get(k);
+    return !v.IsUndefined() && !v.IsNull();
+  }
+  std::string where(const char* k) const { return fn + ": " + k; }
+  double num(const char* k, double def) const {
+    if (!has(k)) return def;
+    Napi::Value v = o.Get(k);
+    if (!v.IsNumber()) throw Napi::TypeError::New(env, where(k) + " must be a number");
+    return v.As<Napi::Number>().DoubleValue();
+  }
+  bool flag(const char* k, bool def) const {
+    if (!has(k)) return def;
+    Napi::Value v = o.Get(k);
+    if (!v.IsBoolean()) throw Napi::TypeError::New(env, where(k) + " must be a boolean");
+    return v.As<Napi::Boolean>().Value();
+  }
+  std::string str(const char* k, const std::string& def) const {
+    if (!has(k)) return def;
+    Napi::Value v = o.Get(k);
+    if (!v.IsString()) throw Napi::TypeError::New(env, where(k) + " must be a string");
+    return v.As<Napi::String>().Utf8Value();
+  }
+  template <typename T>
+  std::vector<T> array(const char* k, napi_typedarray_type kind, const char* kind_name, bool optional) const {
+    if (!has(k)) {
+      if (optional) return {};
+      throw Napi::TypeError::New(env, where(k) + " is required");
+    }
+    Napi::Value v = o.Get(k);
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kind)
+      throw Napi::TypeError::New(env, where(k) + " must be a " + kind_name);
+    auto ta = v.As<Napi::TypedArrayOf<T>>();
+    return std::vector<T>(ta.Data(), ta.Data() + ta.ElementLength());
+  }
+};
+
+Fields fields_at(const Napi::CallbackInfo& info, size_t i, const std::string& fn) {
+  if (info.Length() <= i || info[i].IsUndefined()) return Fields{info.Env(), Napi::Object::New(info.Env()), fn};
+  if (!info[i].IsObject()) throw Napi::TypeError::New(info.Env(), fn + ": expected an options object");
+  return Fields{info.Env(), info[i].As<Napi::Object>(), fn};
+}
+
+std::string string_arg(const Napi::CallbackInfo& info, size_t i, const std::string& what) {
+  if (info.Length() <= i || !info[i].IsString()) throw Napi::TypeError::New(info.Env(), what + " must be a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+// Same fields and checks as the CPU Trainer's batch reader.
+TrainBatch read_batch(const Fields& b, bool for_loss) {
+  TrainBatch tb;
+  tb.tokens = b.array<int32_t>("tokens", napi_int32_array, "Int32Array", false);
+  std::vector<int32_t> off = b.array<int32_t>("offsets", napi_int32_array, "Int32Array", false);
+  if (off.size() < 2) throw Napi::RangeError::New(b.env, b.where("offsets") + " needs at least 2 entries [0, ..., T]");
+  tb.offsets.assign(off.begin(), off.end());
+  tb.mask = b.array<float>("mask", napi_float32_array, "Float32Array", false);
+  if (for_loss) {
+    tb.advantages = b.array<float>("advantages", napi_float32_array, "Float32Array", false);
+    tb.old_logp = b.array<float>("oldLogp", napi_float32_array, "Float32Array", true);
+    tb.ref_logp = b.array<float>("refLogp", napi_float32_array, "Float32Array", true);
+  }
+  return tb;
+}
+
+GrpoLossOptions read_loss(const Fields& o) {
+  GrpoLossOptions lo;
+  const std::string type = o.str("lossType", "dapo");
+  try {
+    lo.loss_type = parse_grpo_loss_type(type.c_str());
+  } catch (const std::exception& e) {
+    throw Napi::RangeError::New(o.env, o.fn + ": " + e.what());
+  }
+  read_grpo_loss_numbers(o, lo);
+  return lo;
+}
+
+Napi::Float32Array to_f32(Napi::Env env, const std::vector<float>& v) {
+  auto a = Napi::Float32Array::New(env, v.size());
+  std::copy(v.begin(), v.end(), a.Data());
+  return a;
+}
+
+template <typename Fn>
+auto guarded(Napi::Env env, Fn fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
+class CudaTrainerWrap : public Napi::ObjectWrap<CudaTrainerWrap> {
+ public:
+  static Napi::Function define(Napi::Env env) {
+    return DefineClass(
+        env, "CudaTrainer",
+        {InstanceMethod<&CudaTrainerWrap::info>("info"), InstanceMethod<&CudaTrainerWrap::accumulate>("accumulate"),
+         InstanceMethod<&CudaTrainerWrap::logprobs>("logprobs"), InstanceMethod<&CudaTrainerWrap::step>("step"),
+         InstanceMethod<&CudaTrainerWrap::zero_grad>("zeroGrad"), InstanceMethod<&CudaTrainerWrap::merge>("merge"),
+         InstanceMethod<&CudaTrainerWrap::unmerge>("unmerge"),
+         InstanceMethod<&CudaTrainerWrap::save_state>("saveState"),
+         InstanceMethod<&CudaTrainerWrap::load_state>("loadState"),
+         InstanceMethod<&CudaTrainerWrap::save_model>("saveModel"),
+         InstanceMethod<&CudaTrainerWrap::save_adapter>("saveAdapter"),
+         InstanceMethod<&CudaTrainerWrap::load_adapter>("loadAdapter"),
+         InstanceMethod<&CudaTrainerWrap::parameter_names>("parameterNames"),
+         InstanceMethod<&CudaTrainerWrap::parameter>("parameter"),
+         InstanceMethod<&CudaTrainerWrap::gradient>("gradient"),
+         InstanceMethod<&CudaTrainerWrap::set_parameter>("setParameter")});
+  }
+
+  CudaTrainerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CudaTrainerWrap>(info) {
+    if (info.Length() != 1 || !info[0].IsExternal())
+      throw Napi::TypeError::New(info.Env(), "CudaTrainer cannot be constructed directly; use Trainer.create(model, opts)");
+    h_ = *info[0].As<Napi::External<std::shared_ptr<Handle>>>().Data();
+  }
+
+  static Napi::Value create(Napi::Env env, Napi::Value model, const TrainerOptions& to) {
+    std::shared_ptr<CudaModelHandle> ref = unwrap_cuda_model(env, model, "Trainer.create: model");
+    return run_async<std::shared_ptr<Handle>>(
+        env,
+        [ref, to]() {
+          auto h = std::make_shared<Handle>();
+          h->model = ref;
+          h->trainer = std::make_unique<cuda::CudaTrainer>(*ref->model, *ref->host, to);
+          return h;
+        },
+        [](Napi::Env env, std::shared_ptr<Handle>& h) -> Napi::Value {
+          auto ext = Napi::External<std::shared_ptr<Handle>>::New(env, &h);
+          Napi::Function c;
+          {
+            std::lock_guard<std::mutex> lk(g_mu);
+            c = g_ctor.at(env)->Value();
+          }
+          return c.New({ext});
+        });
+  }
+
+ private:
+  Napi::Value run_void(Napi::Env env, std::function<void(cuda::CudaTrainer&)> fn) {
+    auto h = h_;
+    return run_async<bool>(
+        env,
+        [h, fn]() {
+          fn(*h->trainer);
+          return true;
+        },
+        [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
+  }
+
+  Napi::Value info(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    cuda::CudaTrainer& t = *h_->trainer;
+    auto o = Napi::Object::New(env);
+    o.Set("mode", t.mode() == TrainMode::Full ? "full" : "lora");
+    o.Set("step", double(t.step_count()));
+    o.Set("trainableParameters", double(t.trainable_parameters()));
+    o.Set("device", "cuda");
+    if (const LoraAdapter* l = t.lora_layout()) {
+      auto lo = Napi::Object::New(env);
+      lo.Set("rank", double(l->rank()));
+      lo.Set("scale", double(l->scale()));
+      lo.Set("merged", false);
+      auto mods = Napi::Array::New(env, l->modules().size());
+      for (size_t i = 0; i < l->modules().size(); ++i) mods.Set(uint32_t(i), l->modules()[i].path);
+      lo.Set("modules", mods);
+      o.Set("lora", lo);
+    } else {
+      o.Set("lora", env.Null());
+    }
+    return o;
+  }
+
+  Napi::Value accumulate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto batch = std::make_shared<TrainBatch>(read_batch(fields_at(info, 0, "accumulate: batch"), true));
+    GrpoLossOptions lo = read_loss(fields_at(info, 1, "accumulate: loss"));
+    auto h = h_;
+    return run_async<MicroStepResult>(
+        env, [h, batch, lo]() { return h->trainer->accumulate(*batch, lo); },
+        [](Napi::Env env, MicroStepResult& r) -> Napi::Value {
+          auto o = Napi::Object::New(env);
+          o.Set("loss", r.stats.loss);
+          o.Set("tokens", r.stats.tokens);
+          o.Set("klSum", r.stats.kl_sum);
+          o.Set("entropySum", r.stats.entropy_sum);
+          o.Set("clipLow", r.stats.clip_low);
+          o.Set("clipHigh", r.stats.clip_high);
+          o.Set("clipRegion", r.stats.clip_region);
+          o.Set("logp", to_f32(env, r.logp));
+          o.Set("entropy", to_f32(env, r.entropy));
+          return o;
+        });
+  }
+
+  Napi::Value logprobs(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto batch = std::make_shared<TrainBatch>(read_batch(fields_at(info, 0, "logprobs: batch"), false));
+    Fields o = fields_at(info, 1, "logprobs");
+    const bool adapter = o.flag("adapter", true);
+    const float temperature = float(o.num("temperature", 1));
+    auto h = h_;
+    return run_async<MicroStepResult>(
+        env, [h, batch, adapter, temperature]() { return h->trainer->logprobs(*batch, adapter, temperature); },
+        [](Napi::Env env, MicroStepResult& r) -> Napi::Value {
+          auto o = Napi::Object::New(env);
+          o.Set("logp", to_f32(env, r.logp));
+          o.Set("entropy", to_f32(env, r.entropy));
+          return o;
+        });
+  }
+
+  Napi::Value step(const Napi::CallbackInfo& info) {
+    auto h = h_;
+    return run_async<StepResult>(
+        info.Env(), [h]() { return h->trainer->step(); },
+        [](Napi::Env env, StepResult& r) -> Napi::Value {
+          auto o = Napi::Object::New(env);
+          o.Set("gradNorm", r.adamw.grad_norm);
+          o.Set("clipCoef", r.adamw.clip_coef);
+          o.Set("skipped", r.adamw.skipped);
+          o.Set("lr", r.lr);
+          o.Set("step", double(r.step));
+          o.Set("badTensor", r.bad_tensor.empty() ? env.Null() : Napi::String::New(env, r.bad_tensor));
+          return o;
+        });
+  }
+
+  Napi::Value zero_grad(const Napi::CallbackInfo& info) {
+    return run_void(info.Env(), [](cuda::CudaTrainer& t) { t.zero_grad(); });
+  }
+  Napi::Value merge(const Napi::CallbackInfo& info) {
+    return run_void(info.Env(), [](cuda::CudaTrainer&) {
+      fail("merge: not available on the CUDA trainer (generation on the CUDA model already applies the adapter "
+           "without merging; saveModel folds it into the exported weights)");
+    });
+  }
+  Napi::Value unmerge(const Napi::CallbackInfo& info) {
+    return run_void(info.Env(), [](cuda::CudaTrainer&) {
+      fail("unmerge: not available on the CUDA trainer (its adapter is never merged)");
+    });
+  }
+  Napi::Value save_state(const Napi::CallbackInfo& info) {
+    std::string dir = string_arg(info, 0, "saveState(dir, extraJson): dir");
+    std::string extra = info.Length() > 1 && !info[1].IsUndefined() ? string_arg(info, 1, "saveState: extraJson") : "{}";
+    return run_void(info.Env(), [dir, extra](cuda::CudaTrainer& t) { cuda::save_cuda_trainer_state(t, dir, extra); });
+  }
+  Napi::Value load_state(const Napi::CallbackInfo& info) {
+    std::string dir = string_arg(info, 0, "loadState(dir): dir");
+    auto h = h_;
+    return run_async<std::string>(
+        info.Env(), [h, dir]() { return cuda::load_cuda_trainer_state(*h->trainer, dir); },
+        [](Napi::Env env, std::string& s) -> Napi::Value { return Napi::String::New(env, s); });
+  }
+  Napi::Value save_model(const Napi::CallbackInfo& info) {
+    std::string dir = string_arg(info, 0, "saveModel(dir): dir");
+    return run_void(info.Env(), [dir](cuda::CudaTrainer& t) { cuda::save_cuda_hf_model(t, dir); });
+  }
+  Napi::Value save_adapter(const Napi::CallbackInfo& info) {
+    std::string dir = string_arg(info, 0, "saveAdapter(dir): dir");
+    return run_void(info.Env(), [dir](cuda::CudaTrainer& t) { cuda::save_cuda_peft_adapter(t, dir); });
+  }
+  Napi::Value load_adapter(const Napi::CallbackInfo& info) {
+    std::string dir = string_arg(info, 0, "loadAdapter(dir): dir");
+    return run_void(info.Env(), [dir](cuda::CudaTrainer& t) { cuda::load_cuda_peft_adapter(t, dir); });
+  }
+
+  // ---- inspection (tests, tools): host copies of one trainable tensor.
+  Napi::Value parameter_names(const Napi::CallbackInfo& info) {
+    std::vector<std::string> names = h_->trainer->parameter_names();
+    auto a = Napi::Array::New(info.Env(), names.size());
+    for (size_t i = 0; i < names.size(); ++i) a.Set(uint32_t(i), names[i]);
+    return a;
+  }
+  Napi::Value copy_of(const Napi::CallbackInfo& info, bool grad) {
+    std::string name = string_arg(info, 0, grad ? "gradient(name): name" : "parameter(name): name");
+    std::vector<float> v = guarded(info.Env(), [&]() {
+      return grad ? h_->trainer->gradient(name) : h_->trainer->parameter(name);
+    });
+    return to_f32(info.Env(), v);
+  }
+  Napi::Value parameter(const Napi::CallbackInfo& info) { return copy_of(info, false); }
+  Napi::Value gradient(const Napi::CallbackInfo& info) { return copy_of(info, true); }
+  Napi::Value set_parameter(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string name = string_arg(info, 0, "setParameter(name, data): name");
+    if (info.Length() < 2 || !info[1].IsTypedArray() ||
+        info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw Napi::TypeError::New(env, "setParameter: data must be a Float32Array");
+    auto data = info[1].As<Napi::Float32Array>();
+    std::vector<float> v(data.Data(), data.Data() + data.ElementLength());
+    guarded(env, [&]() {
+      h_->trainer->set_parameter(name, v);
+      return 0;
+    });
+    return env.Undefined();
+  }
+
+  std::shared_ptr<Handle> h_;
+};
+
+}  // namespace
+
+bool is_cuda_model(Napi::Env env, Napi::Value v) {
+  if (!v.IsObject()) return false;
+  try {
+    unwrap_cuda_model(env, v, "model");
+    return true;
+  } catch (const Napi::Error&) {
+    return false;
+  }
+}
+
+Napi::Value create_cuda_trainer(Napi::Env env, Napi::Value cuda_model, const TrainerOptions& opts) {
+  return CudaTrainerWrap::create(env, cuda_model, opts);
+}
+
+void register_cuda_trainer(Napi::Env env, Napi::Object) {
+  Napi::Function ctor = CudaTrainerWrap::define(env);
+  {
+    std::lock_guard<std::mutex> lk(g_mu);
+    g_ctor[env] = new Napi::FunctionReference(Napi::Persistent(ctor));
+  }
+  env.AddCleanupHook([env]() {
+    std::lock_guard<std::mutex> lk(g_mu);
+    delete g_ctor[env];
+    g_ctor.erase(env);
+  });
+}
+
+#endif  // LFM2_WITH_CUDA
+
+}  // namespace lfm2::binding
