@@ -3,12 +3,15 @@
 //   - forward of a GRPO-shaped micro-batch (8 sequences × 512 tokens, all logits): tokens/s and MFU of the forward
 //     FLOPs (2·N_params·tokens + attention) against the H100 dense BF16 peak of 989 TFLOP/s;
 //   - batched one-token decode at 1, 8, 64, 256 concurrent sequences (context 512): tokens/s, and at batch 1 the
-//     memory-bandwidth utilisation (weight + KV bytes read per step / step time) against the card's peak.
-// Without a usable GPU it prints "no GPU" and returns no rows (exit 0).
+//     memory-bandwidth utilisation (weight + KV bytes read per step / step time) against the card's peak;
+//   - the same concurrencies through the GPU sampler (Sampler on a 'cuda' model: sampling on the device, one pinned
+//     upload and one download per step) with the decode step replayed as a CUDA graph and with direct launches.
+// Without a usable GPU it prints "no GPU" and returns no rows (exit 0); on the CUDA emulator it says so and skips.
 import { LfmModel } from '../lib/engine/model.ts';
 import { native } from '../lib/engine/native.ts';
 import { mulberry32 } from '../lib/engine/init-weights.ts';
 import type { NativeCudaModel } from '../lib/engine/native-types.ts';
+import { Sampler } from '../lib/engine/sampler.ts';
 import { argNum, ensureBenchModel } from './common.ts';
 import type { BenchContext, BenchRow } from './types.ts';
 
@@ -32,6 +35,10 @@ export async function benchGpu(ctx: Partial<BenchContext> = {}): Promise<BenchRo
   }
   if (!info.cudaUsable) {
     console.log(`no GPU (${info.cudaReason || 'CUDA backend not compiled'})`);
+    return [];
+  }
+  if ((info as { cudaEmulated?: boolean }).cudaEmulated === true) {
+    console.log('no GPU: this addon runs the CUDA backend on the CPU emulator (correctness only, timings meaningless)');
     return [];
   }
   const args = ctx.args ?? [];
@@ -96,6 +103,31 @@ export async function benchGpu(ctx: Partial<BenchContext> = {}): Promise<BenchRo
     for (const st of states) st.free();
   }
   base.free();
+
+  // ---- generation loop on the GPU (Sampler): decode tokens/s with CUDA graphs on and off
+  const sampler = new Sampler(model, { cacheBytes: 0 });
+  const genTokens = steps * 2;
+  for (const B of quick ? [1, 8] : [1, 8, 64, 256]) {
+    for (const graphs of [true, false]) {
+      log(`gpu: sampler decode n=${B} graphs ${graphs ? 'on' : 'off'}`);
+      const gen = (maxNewTokens: number) =>
+        sampler.generate([{ prompt, n: B }], { temperature: 1, maxNewTokens, stopTokenIds: [], seed: 1, graphs });
+      await gen(4);  // warm-up: buffers, graph capture for this batch
+      const out = await gen(genTokens);
+      // decodeMs covers the first draw from the prompt logits and every decode step (prefill excluded).
+      const stepSec = out.stats.decodeMs / 1000 / Math.max(1, out.stats.decodeSteps);
+      const ctxLen = seqLen + genTokens / 2;
+      const kvBytes = B * nAttn * 2 * ctxLen * c.numKvHeads * c.headDim * 4;
+      rows.push({
+        what: `sampler decode B=${B} @${seqLen}, graphs ${graphs ? 'on' : 'off'}`,
+        tokens: B,
+        's/iter': stepSec,
+        'tok/s': out.stats.generatedTokens / (out.stats.decodeMs / 1000),
+        'GB/s': (weightBytes + kvBytes) / stepSec / 1e9,
+        'BW util': B === 1 ? (weightBytes + kvBytes) / stepSec / peak : undefined,
+      });
+    }
+  }
   rows.push({ what: `device ${info.cudaDeviceName}; weights ${(weightBytes / 2 ** 20).toFixed(0)} MiB on GPU` });
   return rows;
 }
