@@ -507,6 +507,8 @@ export interface NativeTrainerInfo {
   mode: 'full' | 'lora';
   step: number;
   trainableParameters: number;
+  /** 'cuda' for the GPU trainer (created from a CudaModel; native/binding/cuda_trainer.cpp), absent on the CPU. */
+  device?: 'cuda';
   lora: { rank: number; scale: number; merged: boolean; modules: string[] } | null;
 }
 
@@ -534,7 +536,12 @@ export interface NativeTrainer {
 }
 
 export interface NativeTrainerClass {
-  create(model: NativeModel, opts: NativeTrainerOptions): Promise<NativeTrainer>;
+  /**
+   * A CudaModel gets the GPU trainer: same methods, weights shared with the model (LoRA: its adapter is installed
+   * on the model, so generation samples from the current policy; full: steps rewrite the model's BF16 weights).
+   * merge()/unmerge() reject on the GPU; checkpointing is refused; precision is always BF16 GEMM inputs.
+   */
+  create(model: NativeModel | NativeCudaModel, opts: NativeTrainerOptions): Promise<NativeTrainer>;
 }
 
 // ---- CUDA backend (native/binding/cuda.cpp)
