@@ -519,31 +519,8 @@ Napi::Function ctor(std::map<napi_env, Napi::FunctionReference*>& m, Napi::Env e
   return it->second->Value();
 }
 
-std::vector<std::vector<int32_t>> token_arrays(Napi::Env env, Napi::Value v, const char* fn) {
-  if (!v.IsArray()) throw Napi::TypeError::New(env, std::string(fn) + ": sequences must be an array of Int32Array");
-  auto arr = v.As<Napi::Array>();
-  if (arr.Length() == 0) throw Napi::RangeError::New(env, std::string(fn) + ": no sequences");
-  std::vector<std::vector<int32_t>> out(arr.Length());
-  for (uint32_t i = 0; i < arr.Length(); ++i) {
-    Napi::Value e = arr.Get(i);
-    if (!e.IsTypedArray() || e.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
-      throw Napi::TypeError::New(env, std::string(fn) + ": sequence " + std::to_string(i) + " must be an Int32Array");
-    auto ta = e.As<Napi::Int32Array>();
-    if (ta.ElementLength() == 0)
-      throw Napi::RangeError::New(env, std::string(fn) + ": sequence " + std::to_string(i) + " is empty");
-    out[i].assign(ta.Data(), ta.Data() + ta.ElementLength());
-  }
-  return out;
-}
-
-LogitsMode logits_opt(Napi::Env env, Napi::Object o, const char* fn) {
-  Napi::Value v = o.Get("logits");
-  if (v.IsUndefined()) return LogitsMode::Last;
-  std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
-  if (s == "all") return LogitsMode::All;
-  if (s == "last") return LogitsMode::Last;
-  if (s == "none") return LogitsMode::None;
-  throw Napi::TypeError::New(env, std::string(fn) + ": option logits must be 'all', 'last' or 'none'");
+LogitsMode logits_opt(Napi::Object o, const char* fn) {
+  return logits_mode(opt_string(o, "logits", "last", {"all", "last", "none"}, fn));
 }
 
 struct Out {
@@ -552,21 +529,8 @@ struct Out {
 };
 
 Napi::Value out_to_js(Napi::Env env, Out& o) {
-  auto obj = Napi::Object::New(env);
-  auto logits = Napi::Float32Array::New(env, o.r.logits.size());
-  std::copy(o.r.logits.begin(), o.r.logits.end(), logits.Data());
-  auto rows = Napi::Int32Array::New(env, o.r.logit_rows.size());
-  for (size_t i = 0; i < o.r.logit_rows.size(); ++i) rows[i] = int32_t(o.r.logit_rows[i]);
-  obj.Set("logits", logits);
-  obj.Set("logitRows", rows);
-  obj.Set("vocab", double(o.vocab));
-  if (!o.r.hidden.empty()) {
-    auto h = Napi::Float32Array::New(env, o.r.hidden.size());
-    std::copy(o.r.hidden.begin(), o.r.hidden.end(), h.Data());
-    obj.Set("hidden", h);
-    obj.Set("hiddenSize", double(o.hidden_size));
-  }
-  return obj;
+  const std::vector<int32_t> rows(o.r.logit_rows.begin(), o.r.logit_rows.end());
+  return forward_result_to_js(env, o.r.logits, rows, o.vocab, o.r.hidden, o.hidden_size);
 }
 
 class CudaStateWrap : public Napi::ObjectWrap<CudaStateWrap> {
@@ -687,9 +651,9 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
 
   Napi::Value forward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    auto seqs = std::make_shared<std::vector<std::vector<int32_t>>>(token_arrays(env, info[0], "forward"));
+    auto seqs = std::make_shared<std::vector<std::vector<int32_t>>>(token_arrays(env, info[0], "forward", "seqs"));
     Napi::Object o = options_arg(info, 1, "forward");
-    LogitsMode lm = logits_opt(env, o, "forward");
+    LogitsMode lm = logits_opt(o, "forward");
     bool hidden = o.Get("hidden").ToBoolean();
     auto h = h_;
     return run_async<Out>(
@@ -719,11 +683,11 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
     if (info.Length() < 2 || !info[0].IsArray())
       throw Napi::TypeError::New(env, "advance(states, chunks, opts): states must be an array of CudaGenerationState");
     auto arr = info[0].As<Napi::Array>();
-    auto chunks = std::make_shared<std::vector<std::vector<int32_t>>>(token_arrays(env, info[1], "advance"));
+    auto chunks = std::make_shared<std::vector<std::vector<int32_t>>>(token_arrays(env, info[1], "advance", "chunks"));
     if (arr.Length() != chunks->size())
       throw Napi::RangeError::New(env, "advance: " + std::to_string(arr.Length()) + " states but " +
                                            std::to_string(chunks->size()) + " chunks");
-    LogitsMode lm = logits_opt(env, options_arg(info, 2, "advance"), "advance");
+    LogitsMode lm = logits_opt(options_arg(info, 2, "advance"), "advance");
     Napi::Function sc = ctor(g_state_ctor, env);
     auto boxes = std::make_shared<std::vector<std::shared_ptr<CudaStateBox>>>();
     for (uint32_t i = 0; i < arr.Length(); ++i) {

@@ -46,58 +46,7 @@ struct ForwardResult {
 };
 
 Napi::Value result_to_js(Napi::Env env, ForwardResult& r) {
-  auto o = Napi::Object::New(env);
-  auto logits = Napi::Float32Array::New(env, r.logits.size());
-  std::copy(r.logits.begin(), r.logits.end(), logits.Data());
-  auto rows = Napi::Int32Array::New(env, r.rows.size());
-  std::copy(r.rows.begin(), r.rows.end(), rows.Data());
-  o.Set("logits", logits);
-  o.Set("logitRows", rows);
-  o.Set("vocab", double(r.vocab));
-  if (!r.hidden.empty()) {
-    auto h = Napi::Float32Array::New(env, r.hidden.size());
-    std::copy(r.hidden.begin(), r.hidden.end(), h.Data());
-    o.Set("hidden", h);
-    o.Set("hiddenSize", double(r.hidden_size));
-  }
-  return o;
-}
-
-std::string opt_string(Napi::Object opts, const char* key, const std::string& dflt,
-                       std::initializer_list<const char*> allowed, const char* fn) {
-  Napi::Env env = opts.Env();
-  Napi::Value v = opts.Get(key);
-  if (v.IsUndefined()) return dflt;
-  std::string list;
-  for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + "'" + a + "'";
-  if (!v.IsString()) throw Napi::TypeError::New(env, std::string(fn) + ": option " + key + " must be one of " + list);
-  std::string s = v.As<Napi::String>().Utf8Value();
-  for (const char* a : allowed)
-    if (s == a) return s;
-  throw Napi::TypeError::New(env, std::string(fn) + ": option " + key + " = '" + s + "' must be one of " + list);
-}
-
-// Copies an array of Int32Array into owned vectors (JS memory may change while the work runs).
-std::vector<std::vector<int32_t>> token_arrays(Napi::Env env, Napi::Value v, const char* fn, const char* what) {
-  if (!v.IsArray()) throw Napi::TypeError::New(env, std::string(fn) + ": " + what + " must be an array of Int32Array");
-  auto arr = v.As<Napi::Array>();
-  if (arr.Length() == 0) throw Napi::RangeError::New(env, std::string(fn) + ": " + what + " is empty");
-  std::vector<std::vector<int32_t>> out(arr.Length());
-  for (uint32_t i = 0; i < arr.Length(); ++i) {
-    Napi::Value e = arr.Get(i);
-    if (!e.IsTypedArray() || e.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
-      throw Napi::TypeError::New(env, std::string(fn) + ": " + what + "[" + std::to_string(i) + "] must be an Int32Array");
-    auto ta = e.As<Napi::Int32Array>();
-    if (ta.ElementLength() == 0)
-      throw Napi::RangeError::New(env, std::string(fn) + ": " + what + "[" + std::to_string(i) +
-                                           "] is empty (every sequence needs at least one token)");
-    out[i].assign(ta.Data(), ta.Data() + ta.ElementLength());
-  }
-  return out;
-}
-
-LogitsMode logits_mode(const std::string& s) {
-  return s == "all" ? LogitsMode::All : s == "none" ? LogitsMode::None : LogitsMode::Last;
+  return forward_result_to_js(env, r.logits, r.rows, r.vocab, r.hidden, r.hidden_size);
 }
 
 // Runs the forward under the model lock and copies out what the caller asked for.
@@ -292,6 +241,62 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 };
 
 }  // namespace
+
+std::string opt_string(Napi::Object opts, const char* key, const std::string& dflt,
+                       std::initializer_list<const char*> allowed, const char* fn) {
+  Napi::Env env = opts.Env();
+  Napi::Value v = opts.Get(key);
+  if (v.IsUndefined()) return dflt;
+  std::string list;
+  for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + "'" + a + "'";
+  if (!v.IsString()) throw Napi::TypeError::New(env, std::string(fn) + ": option " + key + " must be one of " + list);
+  std::string s = v.As<Napi::String>().Utf8Value();
+  for (const char* a : allowed)
+    if (s == a) return s;
+  throw Napi::TypeError::New(env, std::string(fn) + ": option " + key + " = '" + s + "' must be one of " + list);
+}
+
+// Copies an array of Int32Array into owned vectors (JS memory may change while the work runs).
+std::vector<std::vector<int32_t>> token_arrays(Napi::Env env, Napi::Value v, const char* fn, const char* what) {
+  if (!v.IsArray()) throw Napi::TypeError::New(env, std::string(fn) + ": " + what + " must be an array of Int32Array");
+  auto arr = v.As<Napi::Array>();
+  if (arr.Length() == 0) throw Napi::RangeError::New(env, std::string(fn) + ": " + what + " is empty");
+  std::vector<std::vector<int32_t>> out(arr.Length());
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value e = arr.Get(i);
+    if (!e.IsTypedArray() || e.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+      throw Napi::TypeError::New(env, std::string(fn) + ": " + what + "[" + std::to_string(i) + "] must be an Int32Array");
+    auto ta = e.As<Napi::Int32Array>();
+    if (ta.ElementLength() == 0)
+      throw Napi::RangeError::New(env, std::string(fn) + ": " + what + "[" + std::to_string(i) +
+                                           "] is empty (every sequence needs at least one token)");
+    out[i].assign(ta.Data(), ta.Data() + ta.ElementLength());
+  }
+  return out;
+}
+
+LogitsMode logits_mode(const std::string& s) {
+  return s == "all" ? LogitsMode::All : s == "none" ? LogitsMode::None : LogitsMode::Last;
+}
+
+Napi::Object forward_result_to_js(Napi::Env env, const std::vector<float>& logits, const std::vector<int32_t>& rows,
+                                  int64_t vocab, const std::vector<float>& hidden, int64_t hidden_size) {
+  auto o = Napi::Object::New(env);
+  auto lg = Napi::Float32Array::New(env, logits.size());
+  std::copy(logits.begin(), logits.end(), lg.Data());
+  auto rw = Napi::Int32Array::New(env, rows.size());
+  std::copy(rows.begin(), rows.end(), rw.Data());
+  o.Set("logits", lg);
+  o.Set("logitRows", rw);
+  o.Set("vocab", double(vocab));
+  if (!hidden.empty()) {
+    auto h = Napi::Float32Array::New(env, hidden.size());
+    std::copy(hidden.begin(), hidden.end(), h.Data());
+    o.Set("hidden", h);
+    o.Set("hiddenSize", double(hidden_size));
+  }
+  return o;
+}
 
 Napi::Object model_info_to_js(Napi::Env env, const Lfm2Model& model) {
   const auto& c = model.config();

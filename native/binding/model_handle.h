@@ -8,8 +8,10 @@
 #include <napi.h>
 
 #include <atomic>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "model/lfm2.h"
@@ -43,6 +45,17 @@ Napi::Object model_info_to_js(Napi::Env env, const Lfm2Model& model);
 
 // The options object at info[i]: a new empty object when absent/undefined, a TypeError naming `fn` if not an object.
 Napi::Object options_arg(const Napi::CallbackInfo& info, size_t i, const char* fn);
+
+// ---- forward/advance arguments and results, shared by the CPU Model and the CUDA model so both report the same
+// errors. token_arrays copies a JS array of non-empty Int32Array (`what` names it in errors); opt_string reads a
+// string option restricted to `allowed`; logits_mode maps 'all'/'last'/'none'.
+std::vector<std::vector<int32_t>> token_arrays(Napi::Env env, Napi::Value v, const char* fn, const char* what);
+std::string opt_string(Napi::Object opts, const char* key, const std::string& dflt,
+                       std::initializer_list<const char*> allowed, const char* fn);
+LogitsMode logits_mode(const std::string& s);
+// { logits: Float32Array [R·V], logitRows: Int32Array [R], vocab, hidden?: Float32Array [T·C], hiddenSize? }
+Napi::Object forward_result_to_js(Napi::Env env, const std::vector<float>& logits, const std::vector<int32_t>& rows,
+                                  int64_t vocab, const std::vector<float>& hidden, int64_t hidden_size);
 
 // Wraps a native state into a new JS GenerationState object belonging to `model` (e.g. a state made by a sampler).
 Napi::Object wrap_state(Napi::Env env, std::shared_ptr<ModelHandle> model, std::shared_ptr<StateBox> box);
