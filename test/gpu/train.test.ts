@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { LfmModel } from '../../lib/engine/model.ts';
 import { TrainerEngine, type TrainBatch } from '../../lib/engine/trainer-engine.ts';
 import { readSafetensors, tensorToFloat32 } from '../../lib/io/safetensors.ts';
+import { Sampler } from '../../lib/engine/sampler.ts';
 import { differing, snapshot } from '../train-helpers.ts';
 import { tempDir } from '../util/temp-dir.ts';
 import { bf16Bits, bf16Value, gpu, skipReason } from './gpu-available.ts';
@@ -15,8 +16,9 @@ import { ALL_KINDS, bothEngines, flat, gpuBatch, loraOptions, relErrors, seedLor
 
 const seed = (Date.now() ^ (Math.random() * 2 ** 31)) >>> 0;
 
-// Tolerances (GPU vs CPU 'fast'). Both engines round forward GEMM inputs to BF16; the GPU also rounds every
-// backward GEMM input (dY and the LoRA intermediates) to BF16, which the CPU backward keeps in FP32. One rounding
+// Tolerances (GPU vs CPU 'fast', which rounds forward GEMM inputs to BF16 only on AVX-512 BF16 hardware and is
+// exact FP32 elsewhere). The GPU rounds every GEMM input of the forward and the backward (activations, dY, the
+// LoRA intermediates) to BF16, which the CPU backward keeps in FP32. One rounding
 // is a relative error ≤ 2^-9 per operand (≤ 2^-8 per product); FP32 sums in different orders push some values
 // across BF16 rounding boundaries, and those one-ulp flips travel through 6 layers up and back down (~36 rounded
 // GEMMs). How far such noise moves a gradient was measured on the CPU alone: perturbing half the base weights by one
@@ -82,8 +84,8 @@ describe.skipIf(!gpu)(`GPU trainer ${skipReason} (seed ${seed})`, () => {
     seedLoraB(seed, tg, tc);
     const base = gpuBatch(seed);
     const batch = withOldAndRef(base, (await logprobs(tc, base)).logprobs, seed + 1);
-    const rg = await tg.accumulate(batch, { beta: 0.05 });
-    const rc = await tc.accumulate(batch, { beta: 0.05 });
+    const rg = await tg.accumulate(batch, { beta: 0.05, temperature: 0.9 });
+    const rc = await tc.accumulate(batch, { beta: 0.05, temperature: 0.9 });
     expect(rg.tokens).toBe(rc.tokens);
     expect(Math.abs(rg.loss - rc.loss), `loss ${rg.loss} vs ${rc.loss}`).toBeLessThanOrEqual(LOSS_ABS);
     expect(Math.abs(rg.meanKl - rc.meanKl)).toBeLessThanOrEqual(0.1 * Math.abs(rc.meanKl) + 1e-3);
@@ -102,11 +104,16 @@ describe.skipIf(!gpu)(`GPU trainer ${skipReason} (seed ${seed})`, () => {
     expect(tg.native.parameterNames()).toEqual(tc.native.parameterNames());
     expect(differing(snapshot(tg), snapshot(tc))).toEqual([]);  // masters = the BF16 file's values
     const base = gpuBatch(seed + 2);
+    base.sequences[0][1] = 0;  // the padding id: its lookup gets no gradient (nn.Embedding(padding_idx)), its head row does
     const batch = withOldAndRef(base, (await logprobs(tc, base)).logprobs, seed + 3);
     const rg = await tg.accumulate(batch, { beta: 0.05, lossType: 'grpo' });
     const rc = await tc.accumulate(batch, { beta: 0.05, lossType: 'grpo' });
     expect(Math.abs(rg.loss - rc.loss), `loss ${rg.loss} vs ${rc.loss}`).toBeLessThanOrEqual(LOSS_ABS);
     expect(expectGradsClose(tg, tc, 'full')).toBe(tc.native.parameterNames().length);
+    // The padding row alone: with a lookup gradient added by mistake it would be off by O(1).
+    const C = cuda.config.hiddenSize;
+    const pad = (t: TrainerEngine) => t.native.gradient('model.embed_tokens.weight').subarray(0, C);
+    expect(relErrors(pad(tg), pad(tc)).l2, 'embedding row of the padding id').toBeLessThanOrEqual(GRAD_L2);
   });
 
   it('maxPassTokens: splitting a micro-batch into passes gives the gradients of one pass', async () => {
@@ -187,6 +194,41 @@ describe.skipIf(!gpu)(`GPU trainer ${skipReason} (seed ${seed})`, () => {
       }
     }
     expect(worst, 'generation forward vs trainer log-probs').toBeLessThanOrEqual(1e-3);
+  });
+
+  it('greedy generation (decode graphs) on the shared CudaModel follows the trained adapter, before and after a step', async () => {
+    const t = await TrainerEngine.create(cuda, loraOptions(5e-2));
+    seedLoraB(seed + 19, t);
+    const prompts = gpuBatch(seed + 20, 2).sequences.map((s) => Int32Array.from(s.slice(0, 5)));
+    const check = async () => {
+      const got = await new Sampler(cuda).generate(prompts.map((p) => ({ prompt: p, n: 1 })), {
+        temperature: 0, maxNewTokens: 6, stopTokenIds: [], seed: 1,
+      });
+      for (const [r, p] of prompts.entries()) {
+        const toks = got.results[r].samples[0].tokens;
+        // Teacher-forced full forward of the same CudaModel (adapter applied by the hook, no graphs): each greedy
+        // token is its argmax up to the decode-vs-full-forward drift (same kernels on fewer rows, ≤ 1e-3·max|z|).
+        const seq = Int32Array.from([...p, ...toks]);
+        const z = (await cuda.forward([seq], { logits: 'all' })).logits;
+        const V = z.length / seq.length;
+        for (let j = 0; j < toks.length; j++) {
+          const row = z.subarray((p.length - 1 + j) * V, (p.length + j) * V);
+          let mx = -Infinity, mabs = 0;
+          for (const v of row) (mx = Math.max(mx, v)), (mabs = Math.max(mabs, Math.abs(v)));
+          expect(row[toks[j]], `prompt ${r} token ${j}`).toBeGreaterThanOrEqual(mx - 2e-3 * mabs);
+        }
+      }
+      return got.results.map((x) => Array.from(x.samples[0].tokens));
+    };
+    const before = await check();
+    // Train towards a different continuation: the adapter values change in place, the graphs must follow them.
+    const target = { sequences: prompts.map((p) => [...p, 7, 7, 7, 7]), completionMasks: prompts.map((p) => [...Array.from(p, () => 0), 1, 1, 1, 1]), advantages: [1, 1] };
+    for (let i = 0; i < 4; i++) {
+      await t.accumulate(target);
+      await t.step();
+    }
+    const after = await check();
+    expect(after).not.toEqual(before);
   });
 
   it('short overfit: the log-prob of a rewarded completion rises over 10 steps', async () => {
