@@ -54,6 +54,7 @@ DecodeRunner::~DecodeRunner() {
 void DecodeRunner::drop_graphs() {
   for (auto& [b, g] : graphs_) cudaGraphExecDestroy(g);
   graphs_.clear();
+  warmed_.clear();
 }
 
 DecodeGraphStats DecodeRunner::stats() const {
@@ -272,11 +273,15 @@ void DecodeRunner::step(const std::vector<DecodeRow>& rows, bool use_graph, std:
     graph_epoch_ = m_.graph_epoch;
   }
   fill_inputs(rows, Bb, true);
-  if (!use_graph) {
+  auto it = graphs_.find(Bb);
+  // A bucket's first step runs directly: whatever sizes itself on first use (an adapter's scratch, cuBLASLt's
+  // heuristics) does so outside a capture; a resize there bumps graph_epoch and is seen by the next step.
+  const bool warm = it != graphs_.end() || warmed_.count(Bb) > 0;
+  if (!use_graph || !warm) {
     enqueue_forward_and_sample(Bb);
     ++stats_.direct_steps;
+    if (use_graph) warmed_.insert(Bb);
   } else {
-    auto it = graphs_.find(Bb);
     if (it == graphs_.end()) {
       // Thread-local capture: CUDA calls made meanwhile by other threads (another model, an allocation) are not
       // swept into this graph and do not invalidate it.

@@ -6,13 +6,15 @@
 // come back the same way.
 //
 // CUDA graphs: the work between the two copies is captured once per row bucket Bb (B rounded up: exact up to 8,
-// then multiples of 8) and replayed every step; rows [B, Bb) are padding (greedy, unconstrained, writing their KV
+// then multiples of 8), on the bucket's second step (its first runs directly, so anything that sizes itself on
+// first use, like an adapter's scratch, does so outside the capture), and replayed every step after; rows [B, Bb) are padding (greedy, unconstrained, writing their KV
 // and conv registers into scratch rows). Attention's grid is (rows, heads), independent of the KV lengths, so no
 // length bucket is needed. A graph is valid while the buffers it reads stay where they were: growing a buffer,
 // changing the model's LoRA adapter (Impl::adapter) or bumping Impl::graph_epoch drops every graph. With graphs off
 // the very same enqueue function runs directly on the stream, so both paths compute identical results.
 #include <cstdint>
 #include <map>
+#include <set>
 #include <vector>
 
 #include "backend/cuda/cuda_model_impl.cuh"
@@ -37,7 +39,7 @@ struct DecodeGraphStats {
   int64_t graphs = 0;    // graphs alive now
   int64_t captures = 0;  // since construction
   int64_t replays = 0;
-  int64_t direct_steps = 0;  // steps enqueued without a graph
+  int64_t direct_steps = 0;  // steps enqueued without a graph (graphs off, or a bucket's first step)
 };
 
 class DecodeRunner {
@@ -81,6 +83,7 @@ class DecodeRunner {
   size_t in_host_bytes_ = 0, out_host_bytes_ = 0;
   PassScratch pass_;
   std::map<int64_t, cudaGraphExec_t> graphs_;
+  std::set<int64_t> warmed_;  // buckets that ran one direct step since the graphs were last dropped
   const CudaLinearAdapter* graph_adapter_ = nullptr;
   uint64_t graph_epoch_ = 0;
   DecodeGraphStats stats_;
