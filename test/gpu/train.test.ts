@@ -103,8 +103,10 @@ describe.skipIf(!gpu)(`GPU trainer ${skipReason} (seed ${seed})`, () => {
     const tc = await TrainerEngine.create(cpu, opts);
     expect(tg.native.parameterNames()).toEqual(tc.native.parameterNames());
     expect(differing(snapshot(tg), snapshot(tc))).toEqual([]);  // masters = the BF16 file's values
-    const base = gpuBatch(seed + 2);
-    base.sequences[0][1] = 0;  // the padding id: its lookup gets no gradient (nn.Embedding(padding_idx)), its head row does
+    const drawn = gpuBatch(seed + 2);
+    // Token 1 of sequence 0 becomes the padding id: its lookup gets no gradient (nn.Embedding(padding_idx)), its
+    // head row does.
+    const base = { ...drawn, sequences: [[drawn.sequences[0][0], 0, ...drawn.sequences[0].slice(2)], ...drawn.sequences.slice(1)] };
     const batch = withOldAndRef(base, (await logprobs(tc, base)).logprobs, seed + 3);
     const rg = await tg.accumulate(batch, { beta: 0.05, lossType: 'grpo' });
     const rc = await tc.accumulate(batch, { beta: 0.05, lossType: 'grpo' });
