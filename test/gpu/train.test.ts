@@ -342,6 +342,13 @@ describe.skipIf(!gpu)(`GPU trainer ${skipReason} (seed ${seed})`, () => {
       const got = tensorToFloat32(st, n);
       expect(got.every((v, i) => v === want[i]), n).toBe(true);
     }
+    // The full-mode trainer state (masters and moments) resumes on the CPU bit-identically.
+    const stateDir = join(dir, 'full-state');
+    await t.saveState(stateDir);
+    const onCpu = await TrainerEngine.create(await LfmModel.load(join(dir, 'full-step'), { device: 'cpu' }), { mode: 'full', optimizer: { learningRate: 1e-3 } });
+    await onCpu.loadState(stateDir);
+    expect(onCpu.info().step).toBe(1);
+    expect(differing(snapshot(onCpu), snapshot(t))).toEqual([]);
   });
 
   it('reports the measured agreement', () => {

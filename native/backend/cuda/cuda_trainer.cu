@@ -156,13 +156,17 @@ CudaTrainer::CudaTrainer(CudaModel& model, Lfm2Model& host, const TrainerOptions
   if (t.lora) {
     t.lora->prepare_hook(m.gemm.get(), &m.graph_epoch, 4096);
     m.adapter = t.lora.get();
+    ++m.graph_epoch;  // a later adapter may reuse this one's address: graphs must not take it for the same one
   }
 }
 
 CudaTrainer::~CudaTrainer() {
   if (!impl_) return;
   std::lock_guard<std::mutex> lock(impl_->m.mu);
-  if (impl_->lora && impl_->m.adapter == impl_->lora.get()) impl_->m.adapter = nullptr;
+  if (impl_->lora && impl_->m.adapter == impl_->lora.get()) {
+    impl_->m.adapter = nullptr;
+    ++impl_->m.graph_epoch;
+  }
   cudaStreamSynchronize(impl_->m.stream);  // no kernel may still read buffers freed below
 }
 
