@@ -539,7 +539,7 @@ export interface NativeTrainerClass {
   /**
    * A CudaModel gets the GPU trainer: same methods, weights shared with the model (LoRA: its adapter is installed
    * on the model, so generation samples from the current policy; full: steps rewrite the model's BF16 weights).
-   * merge()/unmerge() reject on the GPU; checkpointing is refused; precision is always BF16 GEMM inputs.
+   * merge()/unmerge() reject on the GPU; precision is always BF16 GEMM inputs.
    */
   create(model: NativeModel | NativeCudaModel, opts: NativeTrainerOptions): Promise<NativeTrainer>;
 }

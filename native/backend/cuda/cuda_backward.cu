@@ -33,7 +33,7 @@ void linear_backward(const Ctx& c, const DeviceBuffer& W, const __nv_bfloat16* x
 
 }  // namespace
 
-void train_backward(CudaModel::Impl& m, const TrainForward& f, const float* dhidden, const CudaGrads& grads,
+void train_backward(CudaModel::Impl& m, TrainForward& f, const float* dhidden, const CudaGrads& grads,
                     CudaLora* lora, Arena& A) {
   const Lfm2Config& cfg = m.cfg;
   const int64_t T = f.T, nseq = f.nseq, C = cfg.hidden_size, F = cfg.ff_dim, H = cfg.num_heads;
@@ -79,7 +79,7 @@ void train_backward(CudaModel::Impl& m, const TrainForward& f, const float* dhid
   int64_t ai = cfg.num_attention_layers();
   for (int64_t l = cfg.num_layers - 1; l >= 0; --l) {
     const DevLayer& L = m.layers[size_t(l)];
-    const TrainLayerActs& a = f.layers[size_t(l)];
+    const TrainLayerActs& a = train_layer_acts(m, f, l, A);
     const CudaGrads::Layer& G = lg(l);
     // ---- FFN: x_next = r + (silu(a) ⊙ b)·W2ᵀ, a = g·W1ᵀ, b = g·W3ᵀ, g = RMSNorm(r; ffn_norm)
     f32_to_bf16(dx, dy_bf, T * C, st);

@@ -26,8 +26,9 @@ struct CudaGrads {
   std::vector<Layer> layers;    // [num_layers] (may be empty when everything is frozen)
 };
 
-// dhidden: [T, C] gradient of the loss w.r.t. the final-norm output (read only).
-void train_backward(CudaModel::Impl& m, const TrainForward& f, const float* dhidden, const CudaGrads& grads,
+// dhidden: [T, C] gradient of the loss w.r.t. the final-norm output (read only). A checkpointed forward has each
+// layer recomputed here (train_layer_acts) just before its backward.
+void train_backward(CudaModel::Impl& m, TrainForward& f, const float* dhidden, const CudaGrads& grads,
                     CudaLora* lora, Arena& arena);
 
 }  // namespace lfm2::cuda

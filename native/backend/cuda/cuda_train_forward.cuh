@@ -45,10 +45,21 @@ struct TrainForward {
   int32_t* d_pos0 = nullptr;      // [nseq] zeros (fresh sequences)
   int32_t* d_row_seq = nullptr;   // [T]
   float* const* d_kv_ptrs = nullptr;  // per attention layer: [nseq] k, [nseq] v row pointers into k_hat, v
+  // Kept activations of every layer; with checkpointing every entry shares one set of buffers (only x_in is the
+  // layer's own) and train_layer_acts recomputes a layer into them on demand.
   std::vector<TrainLayerActs> layers;
+  bool checkpointed = false;
+  const CudaLora* lora = nullptr; // the adapter the forward ran with (a recompute uses it too)
   float* x_final = nullptr;       // [T, C] residual stream before the final norm
   float* rstd_final = nullptr;    // [T]
   float* hidden = nullptr;        // [T, C] final-norm output
+  // Scratch of the layer forward: [T, C] norm output, [T, max(C, H·D)] conv out, BF16 [T, max(F, H·D)], [T, F] act,
+  // and the [T, C] sink of a recompute's residual output.
+  float* s_h = nullptr;
+  float* s_y = nullptr;
+  __nv_bfloat16* s_wide_bf = nullptr;
+  float* s_act = nullptr;
+  float* s_x_next = nullptr;
 };
 
 // The linear y [T, out] = beta·y + x·Wᵀ (+ the adapter's term when `lora` adapts (layer, kind)).
@@ -57,7 +68,12 @@ void train_linear(CudaModel::Impl& m, const DeviceBuffer& W, const __nv_bfloat16
                   Arena& arena);
 
 // tokens: [T] host (validated by the caller); seq_len: [nseq] host, each ≥ 1. lora = nullptr: base model.
+// checkpointed: keep only each layer's input (one layer's activations at a time; ~1 extra forward in the backward).
 void train_forward(CudaModel::Impl& m, const int32_t* tokens, const std::vector<int64_t>& seq_len,
-                   const CudaLora* lora, Arena& arena, TrainForward& f);
+                   const CudaLora* lora, bool checkpointed, Arena& arena, TrainForward& f);
+
+// The activations of layer l for the backward: the kept ones, or (checkpointed) recomputed from the layer's input
+// into the shared buffers, valid until the next call.
+const TrainLayerActs& train_layer_acts(CudaModel::Impl& m, TrainForward& f, int64_t l, Arena& arena);
 
 }  // namespace lfm2::cuda

@@ -64,7 +64,6 @@ CudaTrainer::CudaTrainer(CudaModel& model, Lfm2Model& host, const TrainerOptions
   CudaModel::Impl& m = model.impl();
   std::lock_guard<std::mutex> lock(m.mu);
   LFM2_CHECK(opt.max_pass_tokens >= 0, "max_pass_tokens must be >= 0");
-  LFM2_CHECK(!opt.checkpointing, "activation checkpointing is not available on the CUDA trainer (set it to false)");
   const Lfm2Config& hc = host.config();
   LFM2_CHECK(hc.num_layers == m.cfg.num_layers && hc.hidden_size == m.cfg.hidden_size &&
                  hc.vocab_size == m.cfg.vocab_size,
@@ -285,7 +284,7 @@ void CudaTrainer::Impl::run_passes(const TrainBatch& b, const GrpoLossOptions& l
     }
     arena.reset();
     TrainForward f;
-    train_forward(m, b.tokens.data() + base, lens, fwd_lora, arena, f);
+    train_forward(m, b.tokens.data() + base, lens, fwd_lora, backward && opt.checkpointing, arena, f);
     auto up = [&](const void* h, size_t bytes) -> void* {
       void* d = arena.take(std::max<size_t>(bytes, 4));
       if (bytes) CUDA_CHECK(cudaMemcpyAsync(d, h, bytes, cudaMemcpyHostToDevice, st));

@@ -21,9 +21,13 @@
 // inputs (activations and gradients rounded to BF16 at each GEMM input; LoRA A/B rounded from their FP32 masters)
 // and accumulates in FP32; norms, RoPE, conv, attention, softmax, the loss and the optimizer are FP32.
 //
-// Differences from the CPU trainer: no activation checkpointing (rejected with an error); `precision` is ignored
-// (the GPU always rounds GEMM inputs to BF16, i.e. the CPU's 'fast'); merge/unmerge are not offered (generation
-// applies the adapter without merging; save_cuda_hf_model folds it into the exported weights).
+// Memory: a pass keeps every layer's activations on the device, or with checkpointing only every layer's input (one
+// layer is recomputed at a time in the backward: one extra forward); max_pass_tokens splits a micro-batch into
+// passes of whole sequences exactly like the CPU trainer.
+//
+// Differences from the CPU trainer: `precision` is ignored (the GPU always rounds GEMM inputs to BF16, i.e. the
+// CPU's 'fast'); merge/unmerge are not offered (generation applies the adapter without merging;
+// save_cuda_hf_model folds it into the exported weights).
 //
 // This header has no CUDA types, so the binding (host C++) can include it.
 #include <memory>
