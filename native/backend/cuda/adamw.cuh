@@ -10,8 +10,10 @@
 
 namespace lfm2::cuda {
 
+// Hyperparameters in double, as the CPU optimizer holds them: the kernel's 1−β constants are rounded to FP32 from
+// these (rounding β2 = 0.999 to FP32 first would make 1−β2 off by 1.3e-5 relative).
 struct AdamWParams {
-  float lr = 0, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0, clip_coef = 1;
+  double lr = 0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0, clip_coef = 1;
   int64_t step = 1;  // 1-based
 };
 

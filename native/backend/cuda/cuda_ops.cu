@@ -357,9 +357,9 @@ double adamw_step(float* w, const float* g, float* m, float* v, uint16_t* bf16_c
   const double norm = std::sqrt(sumsq);
   if (!std::isfinite(norm)) return norm;  // non-finite gradient: nothing is written
   AdamWParams p;
-  p.lr = float(lr), p.beta1 = float(beta1), p.beta2 = float(beta2), p.eps = float(eps);
-  p.weight_decay = float(weight_decay);
-  p.clip_coef = max_grad_norm > 0 ? float(std::min(1.0, max_grad_norm / (norm + 1e-6))) : 1.f;
+  p.lr = lr, p.beta1 = beta1, p.beta2 = beta2, p.eps = eps;
+  p.weight_decay = weight_decay;
+  p.clip_coef = max_grad_norm > 0 ? std::min(1.0, max_grad_norm / (norm + 1e-6)) : 1.0;
   p.step = step;
   cuda::adamw_update(d_w, d_g, d_m, d_v, d_bf, n, p, nullptr);
   s.out(w, d_w, n);
