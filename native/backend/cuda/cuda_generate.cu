@@ -239,6 +239,18 @@ GenerateOutput CudaGenerator::Impl::generate(const std::vector<GenerateRequest>&
       allowed.insert(allowed.end(), q.trie->child_token.begin(), q.trie->child_token.end());
   int64_t seen_cap = 0;  // entries per sequence in the device seen table
   {
+    // Cached prefix states share the state memory cap with the samples: make room by evicting them (LRU) first.
+    const int64_t n_conv = mc.num_layers - mc.num_attention_layers();
+    int64_t need = 0;
+    for (size_t r = 0; r < requests.size(); ++r) {
+      const int64_t len = int64_t(prompts[prompt_of[r]].tokens->size());
+      const int64_t rows = std::max<int64_t>(len + std::min<int64_t>(P.max_new_tokens, max_ctx - len), 64);
+      need += requests[r].n * (std::max<int64_t>(n_conv, 1) * 2 * mc.hidden_size * 4 + rows * m.kv_bytes_per_token());
+    }
+    while (m.used->load() + need > m.cap && cache.evict_one()) {
+    }
+  }
+  {
     size_t g = 0;
     for (size_t r = 0; r < requests.size(); ++r) {
       PromptWork& pw = prompts[prompt_of[r]];

@@ -56,6 +56,14 @@ void CudaPrefixCache::evict_to(size_t bound) {
   }
 }
 
+bool CudaPrefixCache::evict_one() {
+  if (lru_.empty()) return false;
+  bytes_ -= lru_.back().bytes;
+  lru_.pop_back();
+  ++evictions_;
+  return true;
+}
+
 void CudaPrefixCache::clear() {
   lru_.clear();
   bytes_ = 0;

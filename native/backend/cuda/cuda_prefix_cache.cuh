@@ -34,6 +34,8 @@ class CudaPrefixCache {
   // Bytes an entry for this key/state would count.
   static size_t entry_bytes(size_t key_len, const CudaGenerationState& s, int64_t vocab);
 
+  // Drops the least recently used entry (its state's bytes go back to the model's budget); false when empty.
+  bool evict_one();
   void clear();
   void set_capacity(size_t bytes);
   size_t capacity() const { return capacity_; }
