@@ -2,11 +2,12 @@
 // full forward. Skips (reason printed) without a usable GPU.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LfmModel } from '../../lib/engine/model.ts';
+import { native } from '../../lib/engine/native.ts';
 import { presetConfig } from '../../lib/engine/presets.ts';
 import { mulberry32, writeRandomModel } from '../../lib/engine/init-weights.ts';
 import type { NativeCudaModel } from '../../lib/engine/native-types.ts';
 import { tempDir } from '../util/temp-dir.ts';
-import { gpu, skipReason } from './gpu-available.ts';
+import { emulated, gpu, skipReason } from './gpu-available.ts';
 
 const seed = (Date.now() ^ (Math.random() * 2 ** 31)) >>> 0;
 const V = 512;
@@ -30,6 +31,12 @@ function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, rel: numbe
   expect(maxDiff, `${what}: max diff ${maxDiff} vs max |ref| ${maxRef}`).toBeLessThanOrEqual(rel * maxRef);
 }
 
+// Where the CPU has no AVX-512 BF16, its 'fast' precision computes in FP32 (it cannot round GEMM inputs to BF16),
+// so the GPU engine's BF16 rounding of every GEMM input (2^-9 relative each) is a systematic difference rather
+// than rare boundary flips: measured 1–3.5% of the largest logit after the 6 layers, hence 6%. A layout or indexing
+// mistake still moves logits by O(1), i.e. ≥ 15% of the largest.
+const engineRel = native().backendInfo().avx512bf16 ? 2e-2 : 6e-2;
+
 describe.skipIf(!gpu)(`CUDA model ${skipReason} (seed ${seed})`, () => {
   const dir = tempDir('lfm2-gpu-model-');
   let cpu: LfmModel, cuda: LfmModel;
@@ -39,10 +46,10 @@ describe.skipIf(!gpu)(`CUDA model ${skipReason} (seed ${seed})`, () => {
     cuda = await LfmModel.load(dir, { device: 'cuda' });
   });
 
-  it("loads on 'cuda' and 'auto' picks the GPU", async () => {
+  it("loads on 'cuda' and 'auto' picks the GPU (the CPU when the GPU is the emulator)", async () => {
     expect(cuda.device).toBe('cuda');
     expect(cpu.device).toBe('cpu');
-    expect((await LfmModel.load(dir, { device: 'auto' })).device).toBe('cuda');
+    expect((await LfmModel.load(dir, { device: 'auto' })).device).toBe(emulated ? 'cpu' : 'cuda');
     expect(cuda.config).toEqual(cpu.config);
   });
 
@@ -51,8 +58,8 @@ describe.skipIf(!gpu)(`CUDA model ${skipReason} (seed ${seed})`, () => {
     const want = await cpu.forward(seqs, { logits: 'all', hidden: true, precision: 'fast' });
     const got = await cuda.forward(seqs, { logits: 'all', hidden: true });
     expect(Array.from(got.logitRows)).toEqual(Array.from(want.logitRows));
-    expectClose(got.logits, want.logits, 2e-2, 'logits');
-    expectClose(got.hidden!, want.hidden!, 2e-2, 'hidden');
+    expectClose(got.logits, want.logits, engineRel, 'logits');
+    expectClose(got.hidden!, want.hidden!, engineRel, 'hidden');
     const last = await cuda.forward(seqs, { logits: 'last' });
     expect(Array.from(last.logitRows)).toEqual([0, 13, 163, 167]);
   });
