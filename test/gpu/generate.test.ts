@@ -195,6 +195,23 @@ describe.skipIf(!gpu)(`GPU generation ${skipReason}`, () => {
     }
   });
 
+  it('the repetition penalty sees the prompt and every generated token (device seen-lists)', async () => {
+    // Greedy with a penalty of 1e4: a seen token's positive logit shrinks below 1e-3 and a negative one grows
+    // 1e4-fold, while hundreds of unseen tokens keep positive logits of order 1, so greedy never picks a seen token
+    // unless the seen-list on the device misses it.
+    const reqs = [{ prompt: prompts[0], n: 2 }, { prompt: prompts[1], n: 1 }, { prompt: Int32Array.from([5, 5, 6]), n: 1 }];
+    const out = await new Sampler(cuda).generate(reqs, { temperature: 0, repetitionPenalty: 1e4, maxNewTokens: 10, stopTokenIds: [] });
+    for (let r = 0; r < reqs.length; r++)
+      for (const smp of out.results[r].samples) {
+        const seen = new Set<number>(reqs[r].prompt);
+        for (const t of smp.tokens) {
+          expect(seen.has(t), tag(`request ${r}: token ${t} was already seen`)).toBe(false);
+          seen.add(t);
+        }
+        expect(smp.tokens.length).toBe(10);
+      }
+  });
+
   it('stop ids stop (the stop token kept, finish reason stop)', async () => {
     const base = await new Sampler(cuda).generate([{ prompt: prompts[0] }], { temperature: 0, maxNewTokens: 6, stopTokenIds: [] });
     const toks = base.results[0].samples[0].tokens;
