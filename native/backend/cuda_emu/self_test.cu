@@ -205,7 +205,9 @@ void launch_case(SelfTestResult& r) {
   cudaStream_t s;
   CUDA_CHECK(cudaStreamCreate(&s));
   CUDA_CHECK(cudaStreamDestroy(s));
-  r.errors["destroyedStream"] = fill(dim3(1), dim3(32), 0) + call_error(cudaStreamSynchronize(s));
+  r.errors["destroyedStream"] =
+      launch_error([&] { lfm2_emu::launch("fill_kernel", fill_kernel, dim3(1), dim3(32), 0, s, out.p, 1.f, 2048); }) +
+      " | " + call_error(cudaStreamSynchronize(s));
 }
 
 void graph_case(const std::vector<float>& x, SelfTestResult& r) {
