@@ -4,6 +4,8 @@
 // Skips (reason printed) without a usable GPU.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LfmModel } from '../../lib/engine/model.ts';
+import { native } from '../../lib/engine/native.ts';
+import type { NativeCudaModel } from '../../lib/engine/native-types.ts';
 import { presetConfig } from '../../lib/engine/presets.ts';
 import { writeRandomModel } from '../../lib/engine/init-weights.ts';
 import { type GeneratedSample, Sampler } from '../../lib/engine/sampler.ts';
@@ -269,6 +271,20 @@ describe.skipIf(!gpu)(`GPU generation ${skipReason}`, () => {
     const out = await s.generate([{ prompt: prompts[1], n: 2 }], opts);
     expect(out.results[0].samples[0].tokens.length).toBe(8);
     expect(s.cacheStats().evictions).toBeGreaterThanOrEqual(1);
+  });
+
+  it('bad input is a clear error before any work, with the CPU sampler\'s messages', async () => {
+    const s = new Sampler(cuda);
+    await expect(s.generate([{ prompt: [1, V] }])).rejects.toThrow(/request 0 prompt\[1\] = 512 is not in the vocabulary/);
+    await expect(s.generate([{ prompt: [1, 2] }], { topP: 0 })).rejects.toThrow(/top_?p/i);
+    await expect(s.generate([{ prompt: [1, 2] }], { stopStrings: ['x'] })).rejects.toThrow(/tokenizer/);
+    expect(cuda.device).toBe('cuda');
+    expect(() => new (native().CudaSampler)(cpu.native as NativeCudaModel)).toThrow(/must be a CudaModel/);
+    const job = new (native().CudaSampler)(cuda.native as NativeCudaModel);
+    expect(() => job.generate({ requests: [{ prompt: Int32Array.of(1), n: 1 }], params: {}, graphs: 1 as unknown as boolean })).toThrow(
+      /graphs must be a boolean/,
+    );
+    expect(job.busy).toBe(false);
   });
 
   it('cancel rejects with the abort reason', async () => {
