@@ -294,6 +294,8 @@ export interface NativeAddon {
   CudaModel: NativeCudaModelClass;
   /** Every CUDA kernel family on host arrays (tests against the CPU references); throw without a GPU. */
   cudaOps: NativeCudaOps;
+  /** The GPU trainer's own device math on host arrays (native/binding/cuda_trainer.cpp); throws without CUDA. */
+  cudaTrainOps: NativeCudaTrainOps;
   /** Training kernels (op backwards, GRPO loss, AdamW, LR schedules, LoRA math). */
   train: NativeTrainOps;
   setThreads(n: number): void;
@@ -542,6 +544,19 @@ export interface NativeTrainerClass {
    * merge()/unmerge() reject on the GPU; precision is always BF16 GEMM inputs.
    */
   create(model: NativeModel | NativeCudaModel, opts: NativeTrainerOptions): Promise<NativeTrainer>;
+}
+
+/** LoRA module math and row moves of the GPU trainer; FP32 inputs are rounded to BF16 where the engine rounds them. */
+export interface NativeCudaTrainOps {
+  /** y [T·out] + s·bf16(bf16(x)·bf16(A)ᵀ)·bf16(B)ᵀ. */
+  loraForward(a: { x: Float32Array; A: Float32Array; B: Float32Array; y: Float32Array; T: number; in: number; out: number; r: number; scale: number }): Float32Array;
+  /** Gradients from zero: dA [r·in], dB [out·r], dx [T·in] (dy rounded to BF16). */
+  loraBackward(a: { x: Float32Array; dy: Float32Array; A: Float32Array; B: Float32Array; T: number; in: number; out: number; r: number; scale: number }): { dA: Float32Array; dB: Float32Array; dx: Float32Array };
+  gatherRows(src: Float32Array, srcRows: number, rows: Int32Array, C: number): Float32Array;
+  /** A copy of dst with rows[r] set to src row r (rows distinct). */
+  scatterRows(src: Float32Array, rows: Int32Array, C: number, dst: Float32Array, dstRows: number): Float32Array;
+  /** A copy of dE plus the lookup gradient of every id except paddingIdx (−1: none). */
+  embeddingBackwardPadded(ids: Int32Array, dx: Float32Array, vocab: number, C: number, paddingIdx: number, dE: Float32Array): Float32Array;
 }
 
 // ---- CUDA backend (native/binding/cuda.cpp)

@@ -78,17 +78,31 @@ void CudaLora::zero_grad(cudaStream_t stream) {
   }
 }
 
-namespace {
-
-// y[T, out] += s·(x·Aᵀ)·Bᵀ with xa (FP32 [T, r]) and xa_bf (BF16 [T, r]) as scratch.
-void lora_apply(const CudaLoraModule& m, int64_t r, float s, const __nv_bfloat16* x, int64_t T, float* y, float* xa,
-                __nv_bfloat16* xa_bf, Gemm& gemm, cudaStream_t stream) {
-  gemm.run(GemmShape{T, r, m.in, false, true, 1.f, 0.f}, x, m.A_bf.as<__nv_bfloat16>(), xa, stream);  // [T, r]
+void lora_forward_device(const __nv_bfloat16* x, const __nv_bfloat16* A, const __nv_bfloat16* B, int64_t T,
+                         int64_t in, int64_t out, int64_t r, float s, float* y, float* xa, __nv_bfloat16* xa_bf,
+                         Gemm& gemm, cudaStream_t stream) {
+  if (T <= 0) return;
+  gemm.run(GemmShape{T, r, in, false, true, 1.f, 0.f}, x, A, xa, stream);  // xa = x·Aᵀ [T, r]
   f32_to_bf16(xa, xa_bf, T * r, stream);
-  gemm.run(GemmShape{T, m.out, r, false, true, s, 1.f}, xa_bf, m.B_bf.as<__nv_bfloat16>(), y, stream);  // [T, out]
+  gemm.run(GemmShape{T, out, r, false, true, s, 1.f}, xa_bf, B, y, stream);  // y += s·xa·Bᵀ [T, out]
 }
 
-}  // namespace
+void lora_backward_device(const __nv_bfloat16* x, const __nv_bfloat16* dy, const __nv_bfloat16* A,
+                          const __nv_bfloat16* B, int64_t T, int64_t in, int64_t out, int64_t r, float s, float* dA,
+                          float* dB, float* dx, Gemm& gemm, Arena& arena, cudaStream_t stream) {
+  if (T <= 0) return;
+  float* xa = arena.take_n<float>(T * r);               // [T, r]
+  auto* xa_bf = arena.take_n<__nv_bfloat16>(T * r);
+  float* dxa = arena.take_n<float>(T * r);              // [T, r]
+  auto* dxa_bf = arena.take_n<__nv_bfloat16>(T * r);
+  gemm.run(GemmShape{T, r, in, false, true, 1.f, 0.f}, x, A, xa, stream);     // xa = x·Aᵀ
+  f32_to_bf16(xa, xa_bf, T * r, stream);
+  gemm.run(GemmShape{T, r, out, false, false, s, 0.f}, dy, B, dxa, stream);   // dxa = s·dy·B
+  f32_to_bf16(dxa, dxa_bf, T * r, stream);
+  gemm.run(GemmShape{out, r, T, true, false, s, 1.f}, dy, xa_bf, dB, stream);  // dB += s·dyᵀ·xa
+  gemm.run(GemmShape{r, in, T, true, false, 1.f, 1.f}, dxa_bf, x, dA, stream);  // dA += dxaᵀ·x
+  if (dx) gemm.run(GemmShape{T, in, r, false, false, 1.f, 1.f}, dxa_bf, A, dx, stream);  // dx += dxa·A
+}
 
 void CudaLora::after_linear(int64_t layer, LinearKind kind, const __nv_bfloat16* x, int64_t T, int64_t out,
                             int64_t in, float* y, cudaStream_t stream) const {
@@ -107,7 +121,8 @@ void CudaLora::after_linear(int64_t layer, LinearKind kind, const __nv_bfloat16*
   }
   float* xa = hook_scratch_.as<float>();
   auto* xa_bf = reinterpret_cast<__nv_bfloat16*>(xa + T * rank_);
-  lora_apply(*m, rank_, scale_, x, T, y, xa, xa_bf, *hook_gemm_, stream);
+  lora_forward_device(x, m->A_bf.as<__nv_bfloat16>(), m->B_bf.as<__nv_bfloat16>(), T, m->in, m->out, rank_, scale_,
+                      y, xa, xa_bf, *hook_gemm_, stream);
 }
 
 void CudaLora::forward(const CudaLoraModule& m, const __nv_bfloat16* x, int64_t T, float* y, Gemm& gemm,
@@ -115,26 +130,14 @@ void CudaLora::forward(const CudaLoraModule& m, const __nv_bfloat16* x, int64_t 
   if (T <= 0) return;
   float* xa = arena.take_n<float>(T * rank_);
   auto* xa_bf = arena.take_n<__nv_bfloat16>(T * rank_);
-  lora_apply(m, rank_, scale_, x, T, y, xa, xa_bf, gemm, stream);
+  lora_forward_device(x, m.A_bf.as<__nv_bfloat16>(), m.B_bf.as<__nv_bfloat16>(), T, m.in, m.out, rank_, scale_, y,
+                      xa, xa_bf, gemm, stream);
 }
 
 void CudaLora::backward(CudaLoraModule& m, const __nv_bfloat16* x, const __nv_bfloat16* dy_bf, int64_t T, float* dx,
                         Gemm& gemm, Arena& arena, cudaStream_t stream) {
-  if (T <= 0) return;
-  const int64_t r = rank_;
-  float* xa = arena.take_n<float>(T * r);               // [T, r]
-  auto* xa_bf = arena.take_n<__nv_bfloat16>(T * r);
-  float* dxa = arena.take_n<float>(T * r);              // [T, r]
-  auto* dxa_bf = arena.take_n<__nv_bfloat16>(T * r);
-  const auto* A = m.A_bf.as<__nv_bfloat16>();
-  const auto* B = m.B_bf.as<__nv_bfloat16>();
-  gemm.run(GemmShape{T, r, m.in, false, true, 1.f, 0.f}, x, A, xa, stream);          // xa = x·Aᵀ
-  f32_to_bf16(xa, xa_bf, T * r, stream);
-  gemm.run(GemmShape{T, r, m.out, false, false, scale_, 0.f}, dy_bf, B, dxa, stream);  // dxa = s·dy·B
-  f32_to_bf16(dxa, dxa_bf, T * r, stream);
-  gemm.run(GemmShape{m.out, r, T, true, false, scale_, 1.f}, dy_bf, xa_bf, m.dB.as<float>(), stream);  // dB += s·dyᵀ·xa
-  gemm.run(GemmShape{r, m.in, T, true, false, 1.f, 1.f}, dxa_bf, x, m.dA.as<float>(), stream);        // dA += dxaᵀ·x
-  if (dx) gemm.run(GemmShape{T, m.in, r, false, false, 1.f, 1.f}, dxa_bf, A, dx, stream);            // dx += dxa·A
+  lora_backward_device(x, dy_bf, m.A_bf.as<__nv_bfloat16>(), m.B_bf.as<__nv_bfloat16>(), T, m.in, m.out, rank_, scale_,
+                       m.dA.as<float>(), m.dB.as<float>(), dx, gemm, arena, stream);
 }
 
 }  // namespace lfm2::cuda

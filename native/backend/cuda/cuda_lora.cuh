@@ -21,6 +21,16 @@
 
 namespace lfm2::cuda {
 
+// The math on raw device pointers (BF16 x, dy, A, B as the GEMMs read them):
+//   forward:  xa = x·Aᵀ (FP32 scratch xa, rounded into xa_bf), y [T, out] += s·xa_bf·Bᵀ;
+//   backward: dA [r, in] +=, dB [out, r] +=, dx [T, in] += (nullable), scratch from the arena.
+void lora_forward_device(const __nv_bfloat16* x, const __nv_bfloat16* A, const __nv_bfloat16* B, int64_t T,
+                         int64_t in, int64_t out, int64_t r, float s, float* y, float* xa, __nv_bfloat16* xa_bf,
+                         Gemm& gemm, cudaStream_t stream);
+void lora_backward_device(const __nv_bfloat16* x, const __nv_bfloat16* dy, const __nv_bfloat16* A,
+                          const __nv_bfloat16* B, int64_t T, int64_t in, int64_t out, int64_t r, float s, float* dA,
+                          float* dB, float* dx, Gemm& gemm, Arena& arena, cudaStream_t stream);
+
 struct CudaLoraModule {
   std::string path;                 // "model.layers.2.self_attn.q_proj"
   int64_t layer = 0;
