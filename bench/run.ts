@@ -20,6 +20,7 @@ const MODULES: { name: string; file: string; fn: string; what: string }[] = [
   { name: 'sampler', file: 'sampler.ts', fn: 'benchSampler', what: 'batched sampling' },
   { name: 'env', file: 'env.ts', fn: 'benchEnv', what: 'browser environment steps/s' },
   { name: 'gpu', file: 'gpu.ts', fn: 'benchGpu', what: 'CUDA engine: forward tok/s and MFU, decode at 1/8/64/256 sequences (--gpu)' },
+  { name: 'gpu-train', file: 'gpu-train.ts', fn: 'benchGpuTrain', what: 'CUDA trainer: GRPO micro-batch tok/s and MFU (LoRA, LoRA+checkpointing, full), one LoRA GRPO step (--gpu)' },
 ];
 
 function parseArgs(argv: string[]) {
