@@ -260,16 +260,17 @@ describe.skipIf(!gpu)(`GPU generation ${skipReason}`, () => {
   });
 
   it('cached prefix states make room (LRU eviction) for the samples of a later call under the cap', async () => {
-    // tiny: a state of ≤ 64 tokens holds 64 × 512 bytes of KV + 2 KiB of conv registers ≈ 34 KiB. Call 1 peaks at
-    // 3 states (prompt, its cached copy, the sample); call 2 holds A's cached state + B's prompt state + B's copy
-    // and needs 2 more for its samples: 5 states > 150 KiB unless A's cached state is evicted first.
+    // tiny: a state of ≤ 64 tokens holds 64 × 512 bytes of KV + 2 KiB of conv registers ≈ 34 KiB. Call 1 holds
+    // 2 states (the prompt's, which its one sample takes over, and the cached copy); call 2 holds A's cached state,
+    // B's prompt state (taken by its last sample) and B's cached copy, and forks 2 more for its other samples:
+    // 5 states > 150 KiB unless A's cached state is evicted first.
     const capped = await LfmModel.load(dir, { device: 'cuda', stateBytesCap: 150 * 1024 });
     const s = new Sampler(capped, { cacheBytes: 1 << 20 });
     const opts = { temperature: 0, maxNewTokens: 8, stopTokenIds: [] as number[] };
     await s.generate([{ prompt: prompts[0] }], opts);
     expect(s.cacheStats().entries).toBe(1);
-    const out = await s.generate([{ prompt: prompts[1], n: 2 }], opts);
-    expect(out.results[0].samples[0].tokens.length).toBe(8);
+    const out = await s.generate([{ prompt: prompts[1], n: 3 }], opts);
+    expect(out.results[0].samples.map((x) => x.tokens.length)).toEqual([8, 8, 8]);
     expect(s.cacheStats().evictions).toBeGreaterThanOrEqual(1);
   });
 

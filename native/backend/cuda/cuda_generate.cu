@@ -22,7 +22,8 @@ void check_cancel(const std::atomic<bool>* cancel) {
   LFM2_CHECK(!(cancel && cancel->load()), "generation cancelled");
 }
 
-// One distinct prompt (or the batch's common prefix): its state and where its last logits live.
+// One distinct prompt (or the batch's common prefix): its state and where its last logits live. After prefill the
+// prompt's last sample takes the state itself; its other samples get forks.
 struct PromptWork {
   const std::vector<int32_t>* tokens = nullptr;
   CudaStatePtr state;
@@ -104,6 +105,15 @@ struct CudaGenerator::Impl {
     std::lock_guard<std::mutex> lock(m.mu);
     CUDA_CHECK(cudaMemcpyAsync(logits + p.slot * V, e->logits.get(), size_t(V) * 4, cudaMemcpyDeviceToDevice, m.stream));
     CUDA_CHECK(cudaStreamSynchronize(m.stream));
+  }
+
+  // Grows a state's KV buffers (keeping their rows) to hold `extra` more tokens, under the state memory cap.
+  void reserve_room(CudaGenerationState& s, int64_t extra) {
+    std::lock_guard<std::mutex> lock(m.mu);
+    const int64_t need = s.length + extra;
+    LFM2_CHECK(m.used->load() + m.growth_bytes(s, need) <= m.cap, "CUDA state memory cap of ", m.cap,
+               " bytes reached (", m.used->load(), " in use)");
+    m.grow(s, need);
   }
 
   void copy_slot(float* logits, int64_t from, int64_t to) {
@@ -240,17 +250,24 @@ GenerateOutput CudaGenerator::Impl::generate(const std::vector<GenerateRequest>&
   int64_t seen_cap = 0;  // entries per sequence in the device seen table
   {
     // Cached prefix states share the state memory cap with the samples: make room by evicting them (LRU) first.
+    // Each prompt's last sample takes the prompt's own state (grown in place when short of room), the others a fork.
     const int64_t n_conv = mc.num_layers - mc.num_attention_layers();
+    const int64_t conv_bytes = std::max<int64_t>(n_conv, 1) * 2 * mc.hidden_size * 4;
+    std::vector<int64_t> uses(prompts.size(), 0);
+    for (size_t r = 0; r < requests.size(); ++r) uses[prompt_of[r]] += requests[r].n;
     int64_t need = 0;
-    for (size_t r = 0; r < requests.size(); ++r) {
-      const int64_t len = int64_t(prompts[prompt_of[r]].tokens->size());
-      const int64_t rows = std::max<int64_t>(len + std::min<int64_t>(P.max_new_tokens, max_ctx - len), 64);
-      need += requests[r].n * (std::max<int64_t>(n_conv, 1) * 2 * mc.hidden_size * 4 + rows * m.kv_bytes_per_token());
+    for (size_t p = 0; p < prompts.size(); ++p) {
+      const int64_t len = int64_t(prompts[p].tokens->size());
+      const int64_t rows = len + std::min<int64_t>(P.max_new_tokens, max_ctx - len);
+      need += (uses[p] - 1) * (conv_bytes + std::max<int64_t>(rows, 64) * m.kv_bytes_per_token());
+      need += m.growth_bytes(*prompts[p].state, rows);
     }
     while (m.used->load() + need > m.cap && cache.evict_one()) {
     }
   }
   {
+    std::vector<int64_t> remaining(prompts.size(), 0);
+    for (size_t r = 0; r < requests.size(); ++r) remaining[prompt_of[r]] += requests[r].n;
     size_t g = 0;
     for (size_t r = 0; r < requests.size(); ++r) {
       PromptWork& pw = prompts[prompt_of[r]];
@@ -261,7 +278,12 @@ GenerateOutput CudaGenerator::Impl::generate(const std::vector<GenerateRequest>&
         s.r.index = j;
         s.global_index = int64_t(g);
         s.prompt = &pw;
-        s.state = model.fork(*pw.state, room);
+        if (--remaining[prompt_of[r]] == 0) {
+          reserve_room(*pw.state, room);
+          s.state = std::move(pw.state);
+        } else {
+          s.state = model.fork(*pw.state, room);
+        }
         s.trie = requests[r].trie.get();
         if (s.trie) s.trie_offset = trie_offset[s.trie];
         if (penalty) {
@@ -272,7 +294,6 @@ GenerateOutput CudaGenerator::Impl::generate(const std::vector<GenerateRequest>&
       }
     }
   }
-  for (auto& p : prompts) p.state.reset();  // every sample has its own copy now
   std::vector<int32_t> seen_table;
   if (penalty) {
     seen_table.assign(size_t(total * seen_cap), 0);
