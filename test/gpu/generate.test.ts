@@ -115,6 +115,27 @@ describe.skipIf(!gpu)(`GPU generation ${skipReason}`, () => {
     }
   });
 
+  it('shared prefix prefilled once, chunked prefill, a prompt equal to the shared prefix: log-probs of full forwards', async () => {
+    const common = randomTokens(8, seed + 30, V, 10);
+    const ps = [common, Int32Array.from([...common, 3, 4, 5]), Int32Array.from([...common, 6, 7, 8, 9])];
+    const out = await new Sampler(cuda, { cacheBytes: 0 }).generate(
+      ps.map((p) => ({ prompt: p, n: 2 })),
+      { temperature: 1, maxNewTokens: 4, stopTokenIds: [], seed: seed + 31, prefillChunkTokens: 5 },
+    );
+    // The 8 common tokens run once; the first prompt is the common prefix itself and prefills nothing more.
+    expect(out.stats.sharedTokens).toBe(3 * 8);
+    expect(out.stats.prefillTokens).toBe(8 + 3 + 4);
+    for (let r = 0; r < ps.length; r++)
+      for (const smp of out.results[r].samples) {
+        const logits = await gpuFull(ps[r], smp.tokens);
+        const tol = 2e-2 * maxAbs(logits) + 1e-4;  // decode vs full forward, see the log-prob test
+        for (let t = 0; t < smp.tokens.length; t++) {
+          const z = logits.subarray((ps[r].length - 1 + t) * V, (ps[r].length + t) * V);
+          expect(Math.abs(smp.logprobs[t] - logSoftmaxAt(z, smp.tokens[t])), tag(`prompt ${r} step ${t}`)).toBeLessThanOrEqual(tol);
+        }
+      }
+  });
+
   it('the CUDA-graph decode path and the direct-launch path give identical tokens and log-probs', async () => {
     const reqs = [{ prompt: prompts[0], n: 3 }, { prompt: prompts[1], n: 2 }];
     const opts = { temperature: 1, topK: 20, topP: 0.95, repetitionPenalty: 1.2, maxNewTokens: 6, stopTokenIds: [] as number[], seed: seed + 9 };
