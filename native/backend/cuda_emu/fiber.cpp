@@ -47,8 +47,9 @@ void fiber_switch(FiberContext& from, FiberContext& to) {
 extern "C" void lfm2_emu_switch_sp(void** save_sp, void* new_sp);
 extern "C" void lfm2_emu_fiber_start();
 
-// lfm2_emu_switch_sp pushes the callee-saved registers and the FP control words on the current stack, stores the
-// stack pointer in *save_sp, loads new_sp and pops the same frame from it. A new fiber's stack is laid out as that
+// lfm2_emu_switch_sp pushes the callee-saved registers on the current stack, stores the stack pointer in *save_sp,
+// loads new_sp and pops the same frame from it. MXCSR and the x87 control word are not switched: every fiber runs
+// with the host thread's (kernels never change rounding modes), and ldmxcsr/fldcw would double the switch cost. A new fiber's stack is laid out as that
 // frame with r12 = entry, r13 = arg and the return address at lfm2_emu_fiber_start, which calls entry(arg).
 asm(R"(
   .text
@@ -63,14 +64,8 @@ lfm2_emu_switch_sp:
   pushq %r13
   pushq %r14
   pushq %r15
-  subq $8, %rsp
-  stmxcsr (%rsp)
-  fnstcw 4(%rsp)
   movq %rsp, (%rdi)
   movq %rsi, %rsp
-  ldmxcsr (%rsp)
-  fldcw 4(%rsp)
-  addq $8, %rsp
   popq %r15
   popq %r14
   popq %r13
@@ -108,10 +103,6 @@ void fiber_init(FiberContext& f, void* stack, size_t size, void (*entry)(void*),
   *--sp = reinterpret_cast<uint64_t>(arg);                        // r13
   *--sp = 0;                                                      // r14
   *--sp = 0;                                                      // r15
-  uint32_t ctl[2] = {0x1f80u, 0x037fu};                           // default MXCSR, x87 control word
-  uint64_t ctl_word;
-  __builtin_memcpy(&ctl_word, ctl, 8);
-  *--sp = ctl_word;
   f.sp = sp;
 }
 

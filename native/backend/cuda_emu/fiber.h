@@ -1,7 +1,7 @@
 #pragma once
 // Minimal user-space context switching for the CUDA emulation: one fiber per emulated CUDA thread.
-// x86-64 uses a hand-written switch (callee-saved registers, MXCSR and the x87 control word: tens of
-// nanoseconds); other targets, and builds with LFM2_CUDA_EMU_UCONTEXT, use ucontext (a syscall per switch).
+// x86-64 uses a hand-written switch (the callee-saved registers only: a few nanoseconds); other targets, and
+// builds with LFM2_CUDA_EMU_UCONTEXT, use ucontext (a syscall per switch).
 // Fibers never return: their entry function ends by switching away for good.
 #include <cstddef>
 
