@@ -43,11 +43,19 @@ describe.skipIf(!built)(`CUDA emulator ${why}`, () => {
       // 256 FP32 additions in a tree: |err| ≤ 8·2^-24·Σ|x| (depth 8), with margin.
       expect(Math.abs(values.partials[b] - s)).toBeLessThanOrEqual(16 * 2 ** -24 * mag);
     }
-    // Thread 0 runs ahead of the writes of threads 1..255 without __syncthreads: the emulator interleaves threads
-    // only at barriers, so its sum misses them (a GPU's would be unpredictable).
-    let s0 = 0;
-    for (let i = 0; i < 256; i++) s0 += x[i];
-    expect(Math.abs(values.racy[0] - s0)).toBeGreaterThan(1e-3);
+    // The barrier makes block_sum independent of the order threads take turns in: bit-identical both ways.
+    expect(Array.from(values.partialsOtherOrder)).toEqual(Array.from(values.partials));
+    // Without __syncthreads, thread 0 reads the slots of threads 1..255: in ascending order (the default) it runs
+    // before they write and misses them; in descending order (LFM2_CUDA_EMU_ORDER=reverse) it runs after them.
+    // A result that changes with the order is how the emulator exposes such a race.
+    let s0 = 0, mag0 = 0;
+    for (let i = 0; i < 256; i++) (s0 += x[i]), (mag0 += Math.abs(x[i]));
+    // The second launch scales x by −1 so stale shared memory from the first cannot pass for fresh writes.
+    const [ascending, descending, sAsc, sDesc] = values.reversed[0]
+      ? [values.racyOtherOrder[0], values.racy[0], -s0, s0]
+      : [values.racy[0], values.racyOtherOrder[0], s0, -s0];
+    expect(Math.abs(ascending - sAsc)).toBeGreaterThan(1e-3);
+    expect(Math.abs(descending - sDesc)).toBeLessThanOrEqual(256 * 2 ** -24 * mag0);  // 255 sequential FP32 additions
   });
 
   it(`warp shuffles (xor, up, down, idx, width 8, double), warp_sum and ballot match a scalar reference ${tag}`, () => {
@@ -95,9 +103,10 @@ describe.skipIf(!built)(`CUDA emulator ${why}`, () => {
 
   it('divergent barriers, deadlocks and shuffles naming exited or missing lanes are launch errors naming the kernel', () => {
     const { errors, values } = selfTest('divergence');
-    expect(errors.earlyExit).toMatch(/cudaErrorLaunchFailure: kernel `early_exit_barrier_kernel`.*reached __syncthreads\(\) \(self_test\.cu:\d+\) after 16 of the block's 128 threads exited/);
+    // Which side is seen first depends on the lane order (LFM2_CUDA_EMU_ORDER); both name the barrier.
+    expect(errors.earlyExit).toMatch(/cudaErrorLaunchFailure: kernel `early_exit_barrier_kernel`.*(reached __syncthreads\(\) \(self_test\.cu:\d+\) after 16 of the block's 128 threads exited|exited while 112 threads wait at __syncthreads\(\) \(self_test\.cu:\d+\))/);
     expect(errors.splitBarrier).toMatch(/split_barrier_kernel.*__syncthreads\(\) at self_test\.cu:\d+ while 64 threads wait at self_test\.cu:\d+ \(divergent __syncthreads\)/);
-    expect(errors.exitedLane).toMatch(/exited_lane_shuffle_kernel.*exited while lanes 0-15 wait for it in __shfl_xor_sync \(mask 0xffffffff\)/);
+    expect(errors.exitedLane).toMatch(/exited_lane_shuffle_kernel.*(exited while lanes 0-15 wait for it in __shfl_xor_sync \(mask 0xffffffff\)|__shfl_xor_sync with mask 0xffffffff naming lanes 16-31 that have exited)/);
     expect(errors.deadlock).toMatch(/warp_vs_barrier_kernel.*deadlock.*48 of 64 threads wait at __syncthreads\(\).*lanes 0-7 wait in __shfl_xor_sync .* for lanes 8-31, which wait at __syncthreads\(\)/);
     expect(errors.partialWarp).toMatch(/partial_warp_kernel.*mask 0xffffffff naming lanes 16-31 that do not exist/);
     // Not sticky: the next launch runs; and through LFM2_LAUNCH the error becomes an lfm2::Error (a JS exception).

@@ -59,6 +59,10 @@ struct Run {
 };
 
 Run g_run;           // the grid in progress
+// Order in which runnable lanes are resumed: ascending lane id, or descending with LFM2_CUDA_EMU_ORDER=reverse.
+// A kernel whose result changes with the order has a race between threads of a block (a missing barrier);
+// running the suites both ways shows it.
+int g_order = 0;  // 0 = not read yet, 1 = ascending, -1 = descending
 std::mutex g_exec;   // one grid at a time in the whole process (so the globals above need no other protection)
 
 // Fiber stacks, allocated once and reused; each has a PROT_NONE guard page below it so an overflow faults
@@ -145,8 +149,9 @@ void park() {
   Run& r = g_run;
   Lane& me = r.lanes[size_t(r.current)];
   if (!r.failed) {
-    for (int k = 1, j = r.current + 1; k < r.n; ++k, ++j) {
+    for (int k = 1, j = r.current + g_order; k < r.n; ++k, j += g_order) {
       if (j == r.n) j = 0;
+      if (j < 0) j = r.n - 1;
       Lane& next = r.lanes[size_t(j)];
       if (next.state != LaneState::Ready) continue;
       r.current = j;
@@ -228,6 +233,20 @@ std::string deadlock_message() {
 
 }  // namespace
 
+void set_lane_order(bool reverse) {
+  std::lock_guard<std::mutex> lock(g_exec);
+  g_order = reverse ? -1 : 1;
+}
+
+bool lane_order_reversed() {
+  std::lock_guard<std::mutex> lock(g_exec);
+  if (g_order == 0) {
+    const char* env = std::getenv("LFM2_CUDA_EMU_ORDER");
+    g_order = env && std::strcmp(env, "reverse") == 0 ? -1 : 1;
+  }
+  return g_order < 0;
+}
+
 void syncthreads(const char* file, int line) {
   Run& r = g_run;
   if (r.live < r.n)
@@ -293,6 +312,10 @@ void device_fail(const char* what) { fail_lane(who() + ": " + what); }
 cudaError_t run_grid(const char* name, dim3 grid, dim3 block, size_t /*dynamic_smem*/, const KernelCall& call,
                      std::string& error) {
   std::lock_guard<std::mutex> lock(g_exec);
+  if (g_order == 0) {
+    const char* env = std::getenv("LFM2_CUDA_EMU_ORDER");
+    g_order = env && std::strcmp(env, "reverse") == 0 ? -1 : 1;
+  }
   Run& r = g_run;
   const int n = int(block.x * block.y * block.z);
   g_stacks.ensure(n);
@@ -330,8 +353,10 @@ cudaError_t run_grid(const char* name, dim3 grid, dim3 block, size_t /*dynamic_s
         r.at_barrier = 0;
         while (r.live > 0) {
           int first = -1;
-          for (int i = 0; i < n && !r.failed && first < 0; ++i)
+          for (int k = 0; k < n && !r.failed && first < 0; ++k) {
+            const int i = g_order > 0 ? k : n - 1 - k;
             if (r.lanes[size_t(i)].state == LaneState::Ready) first = i;
+          }
           if (first >= 0) {  // runs lanes until none is runnable (they switch among themselves, see park())
             r.current = first;
             g_coords.thread = r.lanes[size_t(first)].tid;

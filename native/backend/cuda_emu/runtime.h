@@ -35,6 +35,11 @@ size_t memory_budget();  // emulated device memory: 8 GiB or LFM2_CUDA_EMU_MEMOR
 size_t memory_in_use();
 bool is_pinned_range(const void* p, size_t bytes);
 
+// Order in which the threads of a block take turns between barriers (ascending ids by default, descending with
+// LFM2_CUDA_EMU_ORDER=reverse). A result that depends on it reveals a race inside a block.
+void set_lane_order(bool reverse);
+bool lane_order_reversed();
+
 // Runs every block of a grid on fibers. On a kernel error (divergent barrier, deadlock, bad shuffle) returns
 // cudaErrorLaunchFailure and sets `error` to a message naming the kernel, the block and the threads involved.
 cudaError_t run_grid(const char* name, dim3 grid, dim3 block, size_t dynamic_smem, const KernelCall& call,

@@ -6,6 +6,7 @@
 
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/reduce.cuh"
+#include "backend/cuda_emu/runtime.h"
 
 namespace lfm2_emu {
 namespace {
@@ -22,10 +23,11 @@ __global__ void block_sum_kernel(const float* x, int n, float* partial) {
 }
 
 // The same sum in shared memory without the barrier between the writes and thread 0's reads: thread 0 reads slots
-// the other threads have not written yet, so the emulator (like a GPU) gives a wrong total.
-__global__ void racy_sum_kernel(const float* x, float* out) {
+// the other threads have not written yet, so the emulator (like a GPU) gives a wrong total. `scale` differs between
+// launches so stale shared memory from an earlier launch cannot supply the right values.
+__global__ void racy_sum_kernel(const float* x, float scale, float* out) {
   __shared__ float s[256];
-  s[threadIdx.x] = x[threadIdx.x];
+  s[threadIdx.x] = scale * x[threadIdx.x];
   if (threadIdx.x == 0) {
     float t = 0.f;
     for (int j = 0; j < 256; ++j) t += s[j];
@@ -131,9 +133,24 @@ void barrier_case(const std::vector<float>& x, SelfTestResult& r) {
   Dev<float> dx(x.size()), partial{size_t(blocks)}, racy(1);
   CUDA_CHECK(cudaMemcpy(dx.p, x.data(), x.size() * 4, cudaMemcpyHostToDevice));
   LFM2_LAUNCH(block_sum_kernel, blocks, 256, 0, nullptr, dx.p, n, partial.p);
-  LFM2_LAUNCH(racy_sum_kernel, 1, 256, 0, nullptr, dx.p, racy.p);
+  LFM2_LAUNCH(racy_sum_kernel, 1, 256, 0, nullptr, dx.p, 1.f, racy.p);
   r.values["partials"] = down(partial.p, size_t(blocks));
   r.values["racy"] = down(racy.p, 1);
+  // In the other order (and with scale −1): in descending order thread 0 runs last, after every write, so the racy
+  // sum comes out right; block_sum is unchanged.
+  const bool was_reversed = lane_order_reversed();
+  set_lane_order(!was_reversed);
+  try {
+    LFM2_LAUNCH(block_sum_kernel, blocks, 256, 0, nullptr, dx.p, n, partial.p);
+    LFM2_LAUNCH(racy_sum_kernel, 1, 256, 0, nullptr, dx.p, -1.f, racy.p);
+  } catch (...) {
+    set_lane_order(was_reversed);
+    throw;
+  }
+  set_lane_order(was_reversed);
+  r.values["partialsOtherOrder"] = down(partial.p, size_t(blocks));
+  r.values["racyOtherOrder"] = down(racy.p, 1);
+  r.values["reversed"] = {double(was_reversed)};
 }
 
 void shuffle_case(const std::vector<float>& x, SelfTestResult& r) {
