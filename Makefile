@@ -4,7 +4,7 @@ config ?= lfm2_350m_lora.yaml
 # A bare file name is looked up in configs/; a path is used as given.
 CONFIG_PATH := $(if $(findstring /,$(config)),$(config),$(if $(wildcard $(config)),$(config),configs/$(config)))
 
-.PHONY: all setup build gyp browser test run bench bench-gpu typecheck clean
+.PHONY: all setup build gyp browser test run bench bench-gpu typecheck clean emu-asan
 
 all: build
 
@@ -31,6 +31,15 @@ test: setup build gyp
 gyp: node_modules/.installed
 	@echo "→ checking bindings.gyp with node-gyp"
 	bash scripts/node-gyp-build.sh > build-gyp.log 2>&1 || (tail -40 build-gyp.log; exit 1)
+
+# The CUDA emulation module under AddressSanitizer (build-asan/) and the GPU suites on it: an out-of-bounds device
+# access in a kernel is reported like compute-sanitizer's memcheck would. Slower than `make test`; not part of it.
+emu-asan: node_modules/.installed
+	@echo "→ CUDA emulation module with AddressSanitizer; GPU suites on it"
+	node node_modules/cmake-js/bin/cmake-js compile --directory . --out build-asan --target lfm2_rl_emu \
+	  --CDLFM2_CUDA=OFF --CDLFM2_CUDA_EMU_ASAN=ON --parallel $${LFM2_JOBS:-2}
+	LD_PRELOAD=$$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 \
+	  LFM2_ADDON=$(CURDIR)/build-asan/Release/lfm2_rl_emu.node npx vitest run --project gpu $(ARGS)
 
 typecheck: node_modules/.installed
 	npx tsc --noEmit

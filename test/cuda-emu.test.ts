@@ -1,7 +1,7 @@
 // The CUDA emulator itself (native/backend/cuda_emu, module lfm2_rl_emu.node): barrier and warp-collective semantics
 // against scalar references on fresh random inputs, atomics, the launch errors it must report (divergent barriers,
-// deadlocks, shuffles naming exited or missing lanes, bad configurations), stream capture with graph replay, and
-// the device memory budget. Skips, saying why, when the emulation module is not built.
+// deadlocks, shuffles naming exited or missing lanes, bad configurations, memory faults), stream capture with graph
+// replay, and the device memory budget. Skips, saying why, when the emulation module is not built.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -160,6 +160,14 @@ describe.skipIf(!built)(`CUDA emulator ${why}`, () => {
     expect(errors.strayCopy).toMatch(/destination \[0x[0-9a-f]+, \+16\) is not inside one live cudaMalloc allocation/);
     expect(Array.from(values.props)).toEqual([9, 0, 132, 32]);
     expect(errors.name).toBe('CUDA emulator (CPU)');
+  });
+
+  it('a wild store or a fiber stack overflow in a kernel is cudaErrorIllegalAddress naming the thread, not a crash', () => {
+    const { errors, values } = selfTest('fault');
+    expect(errors.wildStore).toMatch(/^cudaErrorIllegalAddress: kernel `wild_store_kernel` .* thread \(5,0,0\): illegal memory access at 0x[0-9a-f]+ \(SIGSEGV\)$/);
+    expect(errors.stackOverflow).toMatch(/^cudaErrorIllegalAddress: kernel `deep_recursion_kernel` .*overflowed its fiber stack \(raise LFM2_CUDA_EMU_STACK_KB\)/);
+    expect(errors.after).toBe('');
+    expect(Array.from(values.after)).toEqual([2, 2]);
   });
 
   it('an unknown self-test case is a clear error', () => {

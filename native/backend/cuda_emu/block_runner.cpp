@@ -3,10 +3,12 @@
 // threads once everyone it names has arrived; when nobody can run the block is deadlocked. Every divergence the
 // CUDA programming guide calls undefined (a barrier not reached by the whole block, lanes that exited or are
 // missing from a collective, mismatched masks) ends the launch with an error naming the kernel and the threads.
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <csetjmp>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -87,6 +89,11 @@ class StackPool {
   }
   bool ok(int n) const { return base_ && count_ >= n; }
   void* stack(int i) const { return base_ + size_t(i) * per_ + guard_; }
+  bool in_guard(const void* p) const {
+    const char* c = static_cast<const char*>(p);
+    if (!base_ || c < base_ || c >= base_ + size_t(count_) * per_) return false;
+    return size_t(c - base_) % per_ < guard_;
+  }
   size_t size() const { return per_ - guard_; }
 
  private:
@@ -309,36 +316,70 @@ int lane_id() { return g_run.current & 31; }
 
 void device_fail(const char* what) { fail_lane(who() + ": " + what); }
 
-cudaError_t run_grid(const char* name, dim3 grid, dim3 block, size_t /*dynamic_smem*/, const KernelCall& call,
-                     std::string& error) {
-  std::lock_guard<std::mutex> lock(g_exec);
-  if (g_order == 0) {
-    const char* env = std::getenv("LFM2_CUDA_EMU_ORDER");
-    g_order = env && std::strcmp(env, "reverse") == 0 ? -1 : 1;
+namespace {
+
+// Kernel memory faults. While a grid runs, SIGSEGV/SIGBUS on the running thread jump back to run_grid, which reports
+// cudaErrorIllegalAddress naming the kernel and the thread (a fault on a fiber stack's guard page is a stack
+// overflow). Faults on other threads go to the handler that was installed before (e.g. V8's WebAssembly traps).
+// Not installed under AddressSanitizer, which reports such accesses itself.
+thread_local bool t_in_grid = false;
+sigjmp_buf g_fault_jmp;
+void* g_fault_addr = nullptr;
+int g_fault_sig = 0;
+struct sigaction g_old_segv, g_old_bus;
+
+void on_fault(int sig, siginfo_t* info, void* uctx) {
+  if (t_in_grid) {
+    g_fault_addr = info->si_addr;
+    g_fault_sig = sig;
+    siglongjmp(g_fault_jmp, 1);
   }
+  const struct sigaction& old = sig == SIGBUS ? g_old_bus : g_old_segv;
+  if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction) return old.sa_sigaction(sig, info, uctx);
+  if (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN) return old.sa_handler(sig);
+  sigaction(sig, &old, nullptr);  // default action: returning re-executes the access, which now kills the process
+}
+
+// An alternate signal stack for the launching thread, so a fiber stack overflow can still be reported.
+void ensure_alt_stack() {
+  thread_local bool done = false;
+  if (done) return;
+  done = true;
+  stack_t cur{};
+  if (sigaltstack(nullptr, &cur) == 0 && !(cur.ss_flags & SS_DISABLE)) return;  // the thread has one already
+  static thread_local char alt[64 << 10];
+  stack_t st{};
+  st.ss_sp = alt;
+  st.ss_size = sizeof alt;
+  sigaltstack(&st, nullptr);
+}
+
+class FaultGuard {
+ public:
+  FaultGuard() {
+#if !defined(__SANITIZE_ADDRESS__)
+    ensure_alt_stack();
+    struct sigaction sa {};
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &g_old_segv);
+    sigaction(SIGBUS, &sa, &g_old_bus);
+    installed_ = true;
+#endif
+  }
+  ~FaultGuard() {
+    if (!installed_) return;
+    sigaction(SIGSEGV, &g_old_segv, nullptr);
+    sigaction(SIGBUS, &g_old_bus, nullptr);
+  }
+
+ private:
+  bool installed_ = false;
+};
+
+cudaError_t run_blocks(const char* name, dim3 grid, dim3 block, int n, std::string& error) {
   Run& r = g_run;
-  const int n = int(block.x * block.y * block.z);
-  g_stacks.ensure(n);
-  if (!g_stacks.ok(n)) {
-    error = std::string("kernel `") + name + "`: could not map fiber stacks for " + std::to_string(n) + " threads";
-    return cudaErrorLaunchOutOfResources;
-  }
-  r.kernel = name;
-  r.call = &call;
-  r.n = n;
-  r.lanes.assign(size_t(n), Lane{});
-  r.warps.assign(size_t((n + 31) / 32), Warp{});
-  for (size_t wi = 0; wi < r.warps.size(); ++wi) {
-    const int lanes = std::min(32, n - int(wi) * 32);
-    r.warps[wi].present = lanes == 32 ? 0xffffffffu : ((1u << lanes) - 1u);
-  }
-  for (int i = 0; i < n; ++i)
-    r.lanes[size_t(i)].tid = uint3{unsigned(i) % block.x, (unsigned(i) / block.x) % block.y,
-                                   unsigned(i) / (block.x * block.y)};
-  r.failed = false;
-  r.error.clear();
-  g_coords.block_dim = block;
-  g_coords.grid_dim = grid;
   for (unsigned bz = 0; bz < grid.z; ++bz)
     for (unsigned by = 0; by < grid.y; ++by)
       for (unsigned bx = 0; bx < grid.x; ++bx) {
@@ -374,8 +415,59 @@ cudaError_t run_grid(const char* name, dim3 grid, dim3 block, size_t /*dynamic_s
           }
         }
       }
-  r.current = -1;
   return cudaSuccess;
+}
+
+}  // namespace
+
+cudaError_t run_grid(const char* name, dim3 grid, dim3 block, size_t /*dynamic_smem*/, const KernelCall& call,
+                     std::string& error) {
+  std::lock_guard<std::mutex> lock(g_exec);
+  if (g_order == 0) {
+    const char* env = std::getenv("LFM2_CUDA_EMU_ORDER");
+    g_order = env && std::strcmp(env, "reverse") == 0 ? -1 : 1;
+  }
+  Run& r = g_run;
+  const int n = int(block.x * block.y * block.z);
+  g_stacks.ensure(n);
+  if (!g_stacks.ok(n)) {
+    error = std::string("kernel `") + name + "`: could not map fiber stacks for " + std::to_string(n) + " threads";
+    return cudaErrorLaunchOutOfResources;
+  }
+  r.kernel = name;
+  r.call = &call;
+  r.n = n;
+  r.lanes.assign(size_t(n), Lane{});
+  r.warps.assign(size_t((n + 31) / 32), Warp{});
+  for (size_t wi = 0; wi < r.warps.size(); ++wi) {
+    const int lanes = std::min(32, n - int(wi) * 32);
+    r.warps[wi].present = lanes == 32 ? 0xffffffffu : ((1u << lanes) - 1u);
+  }
+  for (int i = 0; i < n; ++i)
+    r.lanes[size_t(i)].tid = uint3{unsigned(i) % block.x, (unsigned(i) / block.x) % block.y,
+                                   unsigned(i) / (block.x * block.y)};
+  r.failed = false;
+  r.error.clear();
+  g_coords.block_dim = block;
+  g_coords.grid_dim = grid;
+  FaultGuard guard;
+  t_in_grid = true;
+  cudaError_t result;
+  if (sigsetjmp(g_fault_jmp, 1) == 0) {
+    result = run_blocks(name, grid, block, n, error);
+  } else {  // a kernel touched memory it cannot: the block is abandoned
+    const bool overflow = g_stacks.in_guard(g_fault_addr);
+    std::ostringstream os;
+    os << "kernel `" << name << "` <<<" << coords(grid) << ", " << coords(block) << ">>> block "
+       << coords(g_coords.block) << " thread " << coords(g_coords.thread) << ": illegal memory access at "
+       << g_fault_addr << " (" << (g_fault_sig == SIGBUS ? "SIGBUS" : "SIGSEGV") << ")"
+       << (overflow ? ": the thread overflowed its fiber stack (raise LFM2_CUDA_EMU_STACK_KB)" : "");
+    error = os.str();
+    result = cudaErrorIllegalAddress;
+  }
+  t_in_grid = false;
+  r.current = -1;
+  return result;
 }
 
 }  // namespace lfm2_emu

@@ -135,14 +135,17 @@ cudaError_t cudaMalloc(void** ptr, size_t bytes) {
                               " bytes free (emulated device; budget set by LFM2_CUDA_EMU_MEMORY)");
     r.live += rounded;
   }
-  void* p = std::aligned_alloc(kAlign, rounded);
+  // Exactly `bytes` (256-byte aligned): under AddressSanitizer a kernel reading past the requested size faults,
+  // as compute-sanitizer's memcheck would report it.
+  void* p = nullptr;
+  if (posix_memalign(&p, kAlign, bytes) != 0) p = nullptr;
   if (!p) {
     std::lock_guard<std::mutex> lock(r.mu);
     r.live -= rounded;
     return record_error(cudaErrorMemoryAllocation, "out of memory: host allocation of " + std::to_string(bytes) +
                                                        " bytes for the emulated device failed");
   }
-  if (rounded <= kPoisonLimit) std::memset(p, 0xff, rounded);
+  if (bytes <= kPoisonLimit) std::memset(p, 0xff, bytes);
   {
     std::lock_guard<std::mutex> lock(r.mu);
     r.device[reinterpret_cast<uintptr_t>(p)] = bytes;

@@ -92,6 +92,17 @@ __global__ void warp_vs_barrier_kernel(float* out) {
 }
 __global__ void partial_warp_kernel(float* out) { out[threadIdx.x] = warp_sum(1.f); }
 
+// ---- memory faults: a wild store, and a thread recursing past its stack
+__global__ void wild_store_kernel(float* base, int64_t offset) {
+  if (threadIdx.x == 5) base[offset] = 1.f;
+}
+__device__ __noinline__ int deep(int depth) {
+  volatile char frame[512];
+  frame[0] = char(depth);
+  return depth == 0 ? frame[0] : deep(depth - 1) + frame[0];
+}
+__global__ void deep_recursion_kernel(int* out, int depth) { out[threadIdx.x] = deep(depth); }
+
 __global__ void fill_kernel(float* y, float v, int n) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i < n) y[i] = v;
@@ -318,6 +329,16 @@ void memory_case(SelfTestResult& r) {
   r.errors["name"] = prop.name;
 }
 
+void fault_case(SelfTestResult& r) {
+  Dev<float> out(64);
+  Dev<int> iout(64);
+  // 2^40 floats past a live buffer: unmapped on any x86-64 Linux process layout.
+  r.errors["wildStore"] = launch_error([&] { lfm2_emu::launch("wild_store_kernel", wild_store_kernel, dim3(1), dim3(32), 0, nullptr, out.p, int64_t(1) << 40); });
+  r.errors["stackOverflow"] = launch_error([&] { lfm2_emu::launch("deep_recursion_kernel", deep_recursion_kernel, dim3(1), dim3(32), 0, nullptr, iout.p, 100000); });
+  r.errors["after"] = launch_error([&] { lfm2_emu::launch("fill_kernel", fill_kernel, dim3(1), dim3(64), 0, nullptr, out.p, 2.f, 64); });
+  r.values["after"] = down(out.p, 2);
+}
+
 }  // namespace
 
 SelfTestResult self_test(const std::string& name, const std::vector<float>& input) {
@@ -329,6 +350,7 @@ SelfTestResult self_test(const std::string& name, const std::vector<float>& inpu
   else if (name == "launch") launch_case(r);
   else if (name == "graph") graph_case(input, r);
   else if (name == "memory") memory_case(r);
+  else if (name == "fault") fault_case(r);
   else lfm2::fail("cudaEmuSelfTest: unknown case '", name, "'");
   return r;
 }

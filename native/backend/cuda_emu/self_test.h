@@ -12,8 +12,8 @@ struct SelfTestResult {
   std::map<std::string, std::string> errors;          // named error messages (cudaGetErrorString of the failure)
 };
 
-// name: "barrier" | "shuffle" | "atomics" | "divergence" | "launch" | "graph" | "memory"; `input` is the test's
-// random data (its use depends on the case). Throws lfm2::Error for an unknown name or an unexpected CUDA error.
+// name: "barrier" | "shuffle" | "atomics" | "divergence" | "launch" | "graph" | "memory" | "fault"; `input` is the
+// test's random data (its use depends on the case). Throws lfm2::Error for an unknown name or an unexpected CUDA error.
 SelfTestResult self_test(const std::string& name, const std::vector<float>& input);
 
 }  // namespace lfm2_emu
