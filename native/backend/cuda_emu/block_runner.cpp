@@ -61,9 +61,9 @@ struct Run {
 };
 
 Run g_run;           // the grid in progress
-// Order in which runnable lanes are resumed: ascending lane id, or descending with LFM2_CUDA_EMU_ORDER=reverse.
-// A kernel whose result changes with the order has a race between threads of a block (a missing barrier);
-// running the suites both ways shows it.
+// Order in which runnable lanes are resumed and blocks run: ascending ids, or descending with
+// LFM2_CUDA_EMU_ORDER=reverse. A kernel whose result changes with the order has a race between threads of a block
+// (a missing barrier) or depends on the order of blocks; running the suites both ways shows it.
 int g_order = 0;  // 0 = not read yet, 1 = ascending, -1 = descending
 std::mutex g_exec;   // one grid at a time in the whole process (so the globals above need no other protection)
 
@@ -380,41 +380,38 @@ class FaultGuard {
 
 cudaError_t run_blocks(const char* name, dim3 grid, dim3 block, int n, std::string& error) {
   Run& r = g_run;
-  for (unsigned bz = 0; bz < grid.z; ++bz)
-    for (unsigned by = 0; by < grid.y; ++by)
-      for (unsigned bx = 0; bx < grid.x; ++bx) {
-        g_coords.block = uint3{bx, by, bz};
-        for (int i = 0; i < n; ++i) {
-          Lane& l = r.lanes[size_t(i)];
-          l.state = LaneState::Ready;
-          fiber_init(l.ctx, g_stacks.stack(i), g_stacks.size(), lane_main, reinterpret_cast<void*>(intptr_t(i)));
-        }
-        for (Warp& w : r.warps) w.exited = w.arrived = 0, w.phase = 0;
-        r.live = n;
-        r.at_barrier = 0;
-        while (r.live > 0) {
-          int first = -1;
-          for (int k = 0; k < n && !r.failed && first < 0; ++k) {
-            const int i = g_order > 0 ? k : n - 1 - k;
-            if (r.lanes[size_t(i)].state == LaneState::Ready) first = i;
-          }
-          if (first >= 0) {  // runs lanes until none is runnable (they switch among themselves, see park())
-            r.current = first;
-            g_coords.thread = r.lanes[size_t(first)].tid;
-            fiber_switch(r.scheduler, r.lanes[size_t(first)].ctx);
-            continue;
-          }
-          if (!r.failed) r.failed = true, r.error = deadlock_message();
-          if (r.failed) {
-            std::ostringstream os;
-            os << "kernel `" << name << "` <<<" << coords(grid) << ", " << coords(block) << ">>> block "
-               << coords(g_coords.block) << ": " << r.error;
-            error = os.str();
-            r.current = -1;
-            return cudaErrorLaunchFailure;
-          }
-        }
+  const uint64_t nblocks = uint64_t(grid.x) * grid.y * grid.z;
+  for (uint64_t k = 0; k < nblocks; ++k) {
+    const uint64_t b = g_order > 0 ? k : nblocks - 1 - k;  // reversed order too with LFM2_CUDA_EMU_ORDER
+    g_coords.block = uint3{unsigned(b % grid.x), unsigned(b / grid.x % grid.y), unsigned(b / grid.x / grid.y)};
+    for (int i = 0; i < n; ++i) {
+      Lane& l = r.lanes[size_t(i)];
+      l.state = LaneState::Ready;
+      fiber_init(l.ctx, g_stacks.stack(i), g_stacks.size(), lane_main, reinterpret_cast<void*>(intptr_t(i)));
+    }
+    for (Warp& w : r.warps) w.exited = w.arrived = 0, w.phase = 0;
+    r.live = n;
+    r.at_barrier = 0;
+    while (r.live > 0) {
+      int first = -1;
+      for (int q = 0; q < n && !r.failed && first < 0; ++q) {
+        const int i = g_order > 0 ? q : n - 1 - q;
+        if (r.lanes[size_t(i)].state == LaneState::Ready) first = i;
       }
+      if (first >= 0) {  // runs lanes until none is runnable (they switch among themselves, see park())
+        r.current = first;
+        g_coords.thread = r.lanes[size_t(first)].tid;
+        fiber_switch(r.scheduler, r.lanes[size_t(first)].ctx);
+        continue;
+      }
+      if (!r.failed) r.failed = true, r.error = deadlock_message();  // nobody can run, nobody failed
+      std::ostringstream os;
+      os << "kernel `" << name << "` <<<" << coords(grid) << ", " << coords(block) << ">>> block "
+         << coords(g_coords.block) << ": " << r.error;
+      error = os.str();
+      return cudaErrorLaunchFailure;
+    }
+  }
   return cudaSuccess;
 }
 
