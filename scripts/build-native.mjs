@@ -16,8 +16,8 @@ const buildType = process.env.LFM2_BUILD_TYPE ?? 'Release';
 if (buildType === 'Debug') args.push('--debug');
 if (process.env.LFM2_CUDA === '0') args.push('--CDLFM2_CUDA=OFF');
 // LFM2_CUDA_EMULATION=0 skips lfm2_rl_emu.node (the CUDA backend on the CPU emulator that the GPU suites use
-// where there is no GPU).
-if (process.env.LFM2_CUDA_EMULATION === '0') args.push('--CDLFM2_CUDA_EMULATION=OFF');
+// where there is no GPU). Passed every time so the CMake cache never keeps an earlier OFF.
+args.push(`--CDLFM2_CUDA_EMULATION=${process.env.LFM2_CUDA_EMULATION === '0' ? 'OFF' : 'ON'}`);
 const jobs = process.env.LFM2_JOBS ?? String(Math.max(1, (await import('node:os')).availableParallelism()));
 args.push('--parallel', jobs);
 // Concurrent builds of the same tree would corrupt build/: serialise them with flock when it is available.
