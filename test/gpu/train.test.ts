@@ -23,12 +23,16 @@ const seed = (Date.now() ^ (Math.random() * 2 ** 31)) >>> 0;
 // across BF16 rounding boundaries, and those one-ulp flips travel through 6 layers up and back down (~36 rounded
 // GEMMs). How far such noise moves a gradient was measured on the CPU alone: perturbing half the base weights by one
 // BF16 ulp moves single LoRA gradient tensors by 11%–159% (relative L2), so per-tensor bounds must be loose, while
-// the whole gradient, dominated by the large tensors, stays within a few percent (GPU vs CPU measured 2%–7% over
-// the whole gradient, 3%–7% on the worst single tensor). An indexing, transpose, scale or missing-term mistake gives O(1)
+// the whole gradient, dominated by the large tensors, stays within a few percent (GPU vs CPU measured over many
+// seeds: 2%–5% over the whole gradient, 2%–7% over the worst module kind, 3%–8% on the worst single tensor with
+// rare outliers near 30% on small bottom-layer tensors). An indexing, transpose, scale or missing-term mistake gives O(1)
 // errors on the tensors it touches.
 const GRAD_ALL_L2 = 0.1;   // ‖g_gpu − g_cpu‖ / ‖g_cpu‖ over every trainable tensor together
-const GRAD_L2 = 0.25;      // the same per tensor
-const GRAD_MAX = 0.25;     // max |g_gpu − g_cpu| / max |g_cpu| per tensor
+// The same over all layers' tensors of one kind (e.g. every q_proj lora_A): a systematic mistake in one kind shows
+// in all its layers, while the noise of a small bottom-layer tensor is diluted by the larger ones.
+const GRAD_KIND_L2 = 0.15;
+const GRAD_L2 = 0.4;       // the same per tensor (a tensor with a small gradient can be noisy: see above)
+const GRAD_MAX = 0.4;      // max |g_gpu − g_cpu| / max |g_cpu| per tensor
 // Log-probs and entropies: both engines' logits drift apart by up to ~2% of the largest logit after 6 layers (the
 // forward's own GPU test); measured max |Δ log-prob| 1.6e-2 – 5.0e-2 here.
 const LOGP_ABS = 0.08;
@@ -44,13 +48,19 @@ function expectGradsClose(gpuT: TrainerEngine, cpuT: TrainerEngine, what: string
   const names = cpuT.native.parameterNames();
   expect(gpuT.native.parameterNames()).toEqual(names);
   let worstL2 = 0, worstMax = 0, nonzero = 0, d2 = 0, c2 = 0;
+  const kinds = new Map<string, { d2: number; c2: number }>();
   for (const n of names) {
     const g = gpuT.native.gradient(n), c = cpuT.native.gradient(n);
     const e = relErrors(g, c);
+    const kind = n.replace(/layers\.\d+\./, 'layers.*.');
+    const k = kinds.get(kind) ?? { d2: 0, c2: 0 };
     for (let i = 0; i < c.length; i++) {
       d2 += (g[i] - c[i]) ** 2;
       c2 += c[i] ** 2;
+      k.d2 += (g[i] - c[i]) ** 2;
+      k.c2 += c[i] ** 2;
     }
+    kinds.set(kind, k);
     if (e.scale === 0) {
       expect(g.every((v) => v === 0), `${what} ${n}: the CPU gradient is 0, the GPU's is not`).toBe(true);
       continue;
@@ -63,7 +73,14 @@ function expectGradsClose(gpuT: TrainerEngine, cpuT: TrainerEngine, what: string
   }
   const all = Math.sqrt(d2 / c2);
   expect(all, `${what}: relative L2 error of the whole gradient`).toBeLessThanOrEqual(GRAD_ALL_L2);
-  measured.push(`${what}: ${nonzero} tensors, whole-gradient relative L2 ${all.toExponential(2)}, worst tensor relative L2 ${worstL2.toExponential(2)}, worst max ${worstMax.toExponential(2)}`);
+  let worstKind = 0;
+  for (const [kind, k] of kinds) {
+    if (k.c2 === 0) continue;
+    const e = Math.sqrt(k.d2 / k.c2);
+    expect(e, `${what} ${kind}: relative L2 error over its layers`).toBeLessThanOrEqual(GRAD_KIND_L2);
+    worstKind = Math.max(worstKind, e);
+  }
+  measured.push(`${what}: ${nonzero} tensors, whole-gradient relative L2 ${all.toExponential(2)}, worst kind ${worstKind.toExponential(2)}, worst tensor relative L2 ${worstL2.toExponential(2)}, worst max ${worstMax.toExponential(2)}`);
   return nonzero;
 }
 
