@@ -325,6 +325,16 @@ describe.skipIf(!gpu)(`GPU trainer ${skipReason} (seed ${seed})`, () => {
     expect(differing(before, snapshot(t))).toEqual([]);
     for (const n of t.native.parameterNames()) expect(t.native.gradient(n).every((g) => g === 0), n).toBe(true);
     expect(t.info().step).toBe(0);
+    // Full fine-tuning: same checks, and the shared weights the CudaModel generates with are untouched.
+    const full = await TrainerEngine.create(cuda, { mode: 'full', optimizer: { learningRate: 1e-3 } });
+    const fullBefore = snapshot(full);
+    const seqs = good.sequences.map((q) => Int32Array.from(q));
+    const logits = (await cuda.forward(seqs, { logits: 'all' })).logits;
+    await expect(full.accumulate({ ...good, advantages: [1, 2] })).rejects.toThrow(/3 sequences but 2 advantages/);
+    await expect(full.accumulate({ ...good, sequences: [[...good.sequences[0].slice(0, -1), 512], ...good.sequences.slice(1)] })).rejects.toThrow(/outside the vocabulary/);
+    expect((await full.step()).step).toBe(1);  // a step over zero gradients moves nothing but the counter
+    expect(differing(fullBefore, snapshot(full))).toEqual([]);
+    expect(Array.from((await cuda.forward(seqs, { logits: 'all' })).logits)).toEqual(Array.from(logits));
   });
 
   it('adapter and trainer state saved on the GPU load on the CPU (identical tensors, same step, close log-probs)', async () => {
