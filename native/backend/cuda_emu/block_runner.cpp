@@ -175,6 +175,7 @@ void park() {
     g_run.failed = true;
     g_run.error = std::move(msg);
   }
+  fiber_abandon();
   park();  // the scheduler abandons the block: this fiber is never resumed
   __builtin_unreachable();
 }
@@ -209,6 +210,7 @@ void lane_main(void* arg) {
   // Fail outside the handler: switching away inside it would leave the C++ runtime's caught-exception state open.
   if (!thrown.empty()) fail_lane(who() + " threw a C++ exception: " + thrown);
   lane_exit(i);
+  fiber_abandon();
   park();
   __builtin_unreachable();
 }
@@ -445,6 +447,7 @@ cudaError_t run_grid(const char* name, dim3 grid, dim3 block, size_t /*dynamic_s
                                    unsigned(i) / (block.x * block.y)};
   r.failed = false;
   r.error.clear();
+  r.scheduler = FiberContext{};  // this host thread's stack (its bounds differ between launching threads)
   g_coords.block_dim = block;
   g_coords.grid_dim = grid;
   FaultGuard guard;

@@ -3,10 +3,42 @@
 #include <cstdint>
 
 #if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
 namespace lfm2_emu {
+
+// AddressSanitizer must be told about every stack switch (__sanitizer_start/finish_switch_fiber) or it misjudges
+// which stack an access is on. The host thread's own stack (the scheduler context, stack_base == nullptr) has its
+// bounds filled in from what ASan reports the first time a fiber is entered from it.
+namespace {
+thread_local FiberContext* t_from = nullptr;
+
+void before_switch(FiberContext& from, FiberContext& to) {
+  t_from = &from;
+#if defined(__SANITIZE_ADDRESS__)
+  __sanitizer_start_switch_fiber(&from.asan_fake, to.stack_base, to.stack_size);
+#else
+  (void)to;
+#endif
+}
+
+// `self` is the context now running (nullptr on a fiber's first entry).
+void after_switch(FiberContext* self) {
+#if defined(__SANITIZE_ADDRESS__)
+  thread_local const void* bottom;  // not locals: see FiberContext::asan_fake
+  thread_local size_t size;
+  __sanitizer_finish_switch_fiber(self ? self->asan_fake : nullptr, &bottom, &size);
+  if (t_from && !t_from->stack_base) {
+    t_from->stack_base = const_cast<void*>(bottom);
+    t_from->stack_size = size;
+  }
+#else
+  (void)self;
+#endif
+}
+}  // namespace
 
 #ifdef LFM2_EMU_FIBER_UCONTEXT
 
@@ -32,14 +64,9 @@ void fiber_init(FiberContext& f, void* stack, size_t size, void (*entry)(void*),
 }
 
 void fiber_switch(FiberContext& from, FiberContext& to) {
-#if defined(__SANITIZE_ADDRESS__)
-  void* fake = nullptr;
-  __sanitizer_start_switch_fiber(&fake, to.stack_base, to.stack_size);
-#endif
+  before_switch(from, to);
   swapcontext(&from.uc, &to.uc);
-#if defined(__SANITIZE_ADDRESS__)
-  __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
-#endif
+  after_switch(&from);
 }
 
 #else
@@ -107,21 +134,18 @@ void fiber_init(FiberContext& f, void* stack, size_t size, void (*entry)(void*),
 }
 
 void fiber_switch(FiberContext& from, FiberContext& to) {
-#if defined(__SANITIZE_ADDRESS__)
-  void* fake = nullptr;
-  __sanitizer_start_switch_fiber(&fake, to.stack_base, to.stack_size);
-#endif
+  before_switch(from, to);
   lfm2_emu_switch_sp(&from.sp, to.sp);
-#if defined(__SANITIZE_ADDRESS__)
-  __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
-#endif
+  after_switch(&from);
 }
 
 #endif
 
-void fiber_entered() {
+void fiber_entered() { after_switch(nullptr); }
+
+void fiber_abandon() {
 #if defined(__SANITIZE_ADDRESS__)
-  __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
+  __asan_handle_no_return();
 #endif
 }
 

@@ -20,6 +20,9 @@ struct FiberContext {
 #endif
   void* stack_base = nullptr;  // lowest address of the stack (for sanitizer annotations)
   size_t stack_size = 0;
+  // AddressSanitizer's fake-stack handle across a switch. A member, not a local of fiber_switch: a fiber that
+  // switches away for good would leave that local's redzone poison on its stack for the next fiber to trip over.
+  void* asan_fake = nullptr;
 };
 
 // Prepares `f` to run entry(arg) on [stack, stack + size) at its first switch-in.
@@ -28,5 +31,8 @@ void fiber_init(FiberContext& f, void* stack, size_t size, void (*entry)(void*),
 void fiber_switch(FiberContext& from, FiberContext& to);
 // Called first thing by a fiber's entry function (completes the switch for AddressSanitizer; no-op otherwise).
 void fiber_entered();
+// Called by a fiber about to switch away for good: under AddressSanitizer, clears the poisoning its unfinished frames
+// left on the stack, which the next fiber on that stack would otherwise trip over; no-op otherwise.
+void fiber_abandon();
 
 }  // namespace lfm2_emu
