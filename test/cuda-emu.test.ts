@@ -140,6 +140,11 @@ describe.skipIf(!built)(`CUDA emulator ${why}`, () => {
     // y = 1 + 2·x: one FP32 multiply-add per element (exact product, one rounding).
     expect(Array.from(values.afterLaunch)).toEqual(Array.from(x, (v) => Math.fround(1 + Math.fround(2 * v))));
     expect(Array.from(values.afterReplay)).toEqual(Array.from(x, (v) => Math.fround(1 + Math.fround(-2 * v))));
+    // Fork/join through events: the second stream's fill (5) is recorded between the two event records.
+    expect(Array.from(values.forkNodes)).toEqual([4]);
+    expect(Array.from(values.forkStillCapturing)).toEqual([0]);
+    expect(Array.from(values.forkJoin)).toEqual(new Array(n).fill(5));
+    expect(Array.from(values.afterCapture)).toEqual([7, 7]);
     expect(errors.mallocGlobal).toMatch(/cudaErrorStreamCaptureUnsupported: cudaMalloc.*\| end: cudaErrorStreamCaptureInvalidated/);
     expect(errors.mallocRelaxed).toBe(' | end: ');  // allowed in Relaxed mode
     expect(errors.pageable).toMatch(/pageable host memory.*\| end: cudaErrorStreamCaptureInvalidated/);

@@ -280,6 +280,39 @@ void graph_case(const std::vector<float>& x, SelfTestResult& r) {
   CUDA_CHECK(cudaGraphExecDestroy(exec));
   CUDA_CHECK(cudaGraphDestroy(graph));
 
+  // Fork/join: a second stream joins the capture by waiting on an event recorded in it, and leaves it at the end.
+  cudaStream_t s2;
+  cudaEvent_t fork, join;
+  CUDA_CHECK(cudaStreamCreateWithFlags(&s2, cudaStreamNonBlocking));
+  CUDA_CHECK(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming));
+  CUDA_CHECK(cudaEventCreateWithFlags(&join, cudaEventDisableTiming));
+  CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+  CUDA_CHECK(cudaEventRecord(fork, s));
+  CUDA_CHECK(cudaStreamWaitEvent(s2, fork, 0));
+  LFM2_LAUNCH(fill_kernel, blocks, 128, 0, s2, dy.p, 5.f, n);
+  CUDA_CHECK(cudaEventRecord(join, s2));
+  CUDA_CHECK(cudaStreamWaitEvent(s, join, 0));
+  CUDA_CHECK(cudaMemcpyAsync(pinned, dy.p, x.size() * 4, cudaMemcpyDeviceToHost, s));
+  cudaGraph_t forked;
+  CUDA_CHECK(cudaStreamEndCapture(s, &forked));
+  CUDA_CHECK(cudaGraphGetNodes(forked, nullptr, &nodes));
+  CUDA_CHECK(cudaStreamIsCapturing(s2, &status));
+  r.values["forkNodes"] = {double(nodes)};
+  r.values["forkStillCapturing"] = {double(status != cudaStreamCaptureStatusNone)};
+  CUDA_CHECK(cudaGraphInstantiate(&exec, forked, 0));
+  CUDA_CHECK(cudaGraphLaunch(exec, s));
+  CUDA_CHECK(cudaStreamSynchronize(s));
+  r.values["forkJoin"] = std::vector<double>(pinned, pinned + n);
+  CUDA_CHECK(cudaGraphExecDestroy(exec));
+  CUDA_CHECK(cudaGraphDestroy(forked));
+  // After the capture, waiting on its events joins nothing: work on s2 runs at once.
+  CUDA_CHECK(cudaStreamWaitEvent(s2, join, 0));
+  LFM2_LAUNCH(fill_kernel, blocks, 128, 0, s2, dy.p, 7.f, n);
+  r.values["afterCapture"] = down(dy.p, 2);
+  CUDA_CHECK(cudaEventDestroy(fork));
+  CUDA_CHECK(cudaEventDestroy(join));
+  CUDA_CHECK(cudaStreamDestroy(s2));
+
   // Illegal during capture: cudaMalloc (Global mode), pageable copies, synchronising the capturing stream.
   auto capture_error = [&](cudaStreamCaptureMode mode, auto&& body) {
     CUDA_CHECK(cudaStreamBeginCapture(s, mode));

@@ -357,7 +357,10 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
   std::lock_guard<std::recursive_mutex> lock(st().mu);
   // Waiting on an event recorded in a capture joins the waiting stream to that capture (fork); later work on it
   // is recorded into the same graph (the emulation keeps one linear order, a valid order of CUDA's DAG).
-  if (event->captured_in && !event->captured_in->invalidated) {
+  const bool capture_active = event->captured_in &&
+                              std::find(st().captures.begin(), st().captures.end(), event->captured_in) !=
+                                  st().captures.end();
+  if (capture_active && !event->captured_in->invalidated) {
     if (is_default(stream))
       return record_error(cudaErrorStreamCaptureIsolation, "cudaStreamWaitEvent: the legacy stream cannot join a capture");
     if (stream->capture && stream->capture != event->captured_in)

@@ -20,6 +20,8 @@
 // Semantics: work runs synchronously when enqueued (streams never overlap), except on a capturing stream, where
 // kernel launches, copies, memsets and event records are recorded into the graph and run by cudaGraphLaunch.
 // Device memory is aligned host memory inside a fixed budget (8 GiB, or LFM2_CUDA_EMU_MEMORY bytes).
+// Kernel errors (divergent barriers, deadlocks, bad shuffles, memory faults) are returned by the launch (and
+// cudaGetLastError) with a message naming the kernel; unlike a GPU they are not sticky: later calls work.
 #include <cstddef>
 #include <cstdint>
 
