@@ -9,7 +9,8 @@
 //     divergence (a barrier not reached by the whole block, lanes that exited, mismatched masks) and deadlocks
 //     as a launch error naming the kernel.
 // Not supported (fails to compile): __constant__, extern __shared__ (dynamic shared memory), textures, cooperative
-// groups, __activemask, __match_*_sync, dynamic parallelism.
+// groups, __activemask, __match_*_sync, dynamic parallelism. The size of static __shared__ arrays is not checked
+// here (nvcc's ptxas rejects more than 48 KiB at compile time); the launch checks the dynamic size.
 #include <math.h>
 
 #include <cmath>
