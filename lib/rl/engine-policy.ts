@@ -1,7 +1,9 @@
 // The policy of a run: one native model shared by the trainer (forward/backward/AdamW) and the sampler (batched
-// generation) — no weight copies, no sync. With LoRA the adapter is merged into the base for sampling (hook-free
-// decode) and unmerged before training; the frozen base with the adapter off is the KL reference. In full
-// fine-tuning the KL reference (beta > 0 only) is a second, frozen copy of the initial weights.
+// generation) — no weight copies, no sync — on the CPU or on a CUDA GPU (`device`). With LoRA on the CPU the adapter
+// is merged into the base for sampling (hook-free decode) and unmerged before training; on the GPU the trainer's
+// adapter is applied inside every GEMM of generation, so nothing is merged. The frozen base with the adapter off is
+// the KL reference. In full fine-tuning the KL reference (beta > 0 only) is a second, frozen copy of the initial
+// weights.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TrainConfig } from '../io/config.ts';
@@ -24,12 +26,21 @@ export interface Policy {
   close(): void;
 }
 
-/** Device string; rejects cuda when the addon was built without it. */
+/** The backend a run uses: 'cuda' when asked for (or 'auto' finds a usable GPU), else 'cpu'. Throws a clear error
+ * when 'cuda' is asked for and cannot be used. */
+export function resolveRunDevice(device: TrainConfig['device']): 'cpu' | 'cuda' {
+  const info = native().backendInfo();
+  if (device === 'cuda' && !info.cudaCompiled) throw new Error("device 'cuda' requested but this build has no CUDA backend; use device: cpu (or auto)");
+  return native().resolveDevice(device);
+}
+
+/** Device string for the banner; resizes the CPU pool to `threads`. */
 export function describeDevice(c: Pick<TrainConfig, 'device' | 'threads'>): string {
   const info = native().backendInfo();
-  if (c.device === 'cuda' && !info.cudaCompiled) throw new Error("device 'cuda' requested but this build has no CUDA backend; use device: cpu (or auto)");
+  const device = resolveRunDevice(c.device);
   // Resize the pool only when the count changes (resizing a pool that has already run work is not safe).
   if (c.threads > 0 && info.threads !== c.threads) native().setThreads(c.threads);
+  if (device === 'cuda') return `cuda (${info.cudaDeviceName}${info.cudaEmulated ? ', emulated on the CPU' : ''})`;
   const f = native().cpuFeatures();
   const isa = f.avx512f && f.avx512bf16 ? 'AVX-512 + BF16' : f.avx512f ? 'AVX-512' : f.avx2 ? 'AVX2' : 'portable';
   return `cpu (${c.threads > 0 ? c.threads : native().backendInfo().threads} threads, ${isa})`;
@@ -94,6 +105,7 @@ class NativeTrainEngine implements TrainEngine {
   readonly mode: 'full' | 'lora';
   readonly totalParameters: number;
   readonly trainableParameters: number;
+  private readonly device: 'cpu' | 'cuda';
 
   constructor(
     private readonly trainer: TrainerEngine,
@@ -103,6 +115,7 @@ class NativeTrainEngine implements TrainEngine {
     private readonly reference: TrainerEngine | null,
   ) {
     const info = trainer.info();
+    this.device = model.device;
     this.mode = info.mode;
     this.totalParameters = model.info.parameterCount + (info.mode === 'lora' ? info.trainableParameters : 0);
     this.trainableParameters = info.trainableParameters;
@@ -152,11 +165,12 @@ class NativeTrainEngine implements TrainEngine {
 
   async beginGeneration(): Promise<void> {
     this.generator.clearCache();
-    if (this.mode === 'lora') await this.trainer.merge();
+    // On the GPU the trainer's adapter already takes part in every generation GEMM.
+    if (this.mode === 'lora' && this.device === 'cpu') await this.trainer.merge();
   }
 
   async endGeneration(): Promise<void> {
-    if (this.mode === 'lora') await this.trainer.unmerge();
+    if (this.mode === 'lora' && this.device === 'cpu') await this.trainer.unmerge();
     // States cached during generation hold activations of the merged weights: drop them before weights change.
     this.generator.clearCache();
   }
@@ -179,7 +193,7 @@ class NativeTrainEngine implements TrainEngine {
 export async function loadPolicy(modelDir: string, c: TrainConfig): Promise<Policy> {
   const device = describeDevice(c);
   const tokenizer = Tokenizer.fromDir(modelDir);
-  const model = await LfmModel.load(modelDir, { dtype: c.weights_dtype });
+  const model = await LfmModel.load(modelDir, { dtype: c.weights_dtype, device: resolveRunDevice(c.device) });
   if (tokenizer.vocabSize > model.config.vocabSize) {
     throw new Error(`${modelDir}: tokenizer has ${tokenizer.vocabSize} tokens but the model only ${model.config.vocabSize}`);
   }
@@ -207,7 +221,7 @@ export async function loadPolicy(modelDir: string, c: TrainConfig): Promise<Poli
   let reference: TrainerEngine | null = null;
   if (!c.use_peft && c.beta > 0) {
     // A frozen copy of the starting weights; a rank-1 adapter that is never enabled gives it computeLogprobs().
-    const refModel = await LfmModel.load(modelDir, { dtype: c.weights_dtype });
+    const refModel = await LfmModel.load(modelDir, { dtype: c.weights_dtype, device: model.device });
     reference = await TrainerEngine.create(refModel, { mode: 'lora', lora: { r: 1, loraAlpha: 1, targetModules: ['q_proj'], useRslora: false }, optimizer: { learningRate: 0 } });
   }
   const generator = new SamplerGenerator(model, c.precision);
@@ -232,9 +246,10 @@ export interface EvalPolicy {
  */
 export async function loadEvalPolicy(dir: string, opts: { baseDir?: string; device: TrainConfig['device']; threads: number; precision: 'exact' | 'fast' }): Promise<EvalPolicy> {
   const device = describeDevice({ device: opts.device, threads: opts.threads });
+  const runDevice = resolveRunDevice(opts.device);
   const adapterPath = join(dir, ADAPTER_CONFIG_FILE);
   if (!existsSync(adapterPath)) {
-    const model = await LfmModel.load(dir);
+    const model = await LfmModel.load(dir, { device: runDevice });
     return { generator: new SamplerGenerator(model, opts.precision), tokenizer: Tokenizer.fromDir(dir), device, source: dir, close: () => {} };
   }
   const { readAdapterConfig } = await import('../engine/peft.ts');
@@ -243,9 +258,16 @@ export async function loadEvalPolicy(dir: string, opts: { baseDir?: string; devi
   if (!base) throw new Error(`${adapterPath} names no base model: pass --base <model folder>`);
   const { resolveModel } = await import('../io/hub.ts');
   const baseDir = (await resolveModel(base)).dir;
-  const model = await LfmModel.load(baseDir);
+  const model = await LfmModel.load(baseDir, { device: runDevice });
+  // On the GPU the adapter is applied during generation for as long as its trainer lives (kept by the closure).
   const trainer = await TrainerEngine.fromAdapter(model, dir, { optimizer: { learningRate: 0 } });
-  await trainer.merge();
+  if (model.device === 'cpu') await trainer.merge();
   const tokDir = existsSync(join(dir, 'tokenizer.json')) ? dir : baseDir;
-  return { generator: new SamplerGenerator(model, opts.precision), tokenizer: Tokenizer.fromDir(tokDir), device, source: baseDir, close: () => {} };
+  return {
+    generator: new SamplerGenerator(model, opts.precision),
+    tokenizer: Tokenizer.fromDir(tokDir),
+    device,
+    source: baseDir,
+    close: () => void trainer,
+  };
 }
