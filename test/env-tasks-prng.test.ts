@@ -43,7 +43,10 @@ function pageStream(seedExpr: string, count: number): { key: string; values: num
   return vm.runInNewContext(`${PRNG_JS}
     var key = Math.seedrandom(${seedExpr}), values = [];
     for (var i = 0; i < ${count}; i++) values.push(Math.random());
-    ({ key: key, values: values })`) as { key: string; values: number[] };
+    ({ key: key, values: values })`,
+    // A page has crypto and performance; a bare vm context does not (unseeded keys would then be Date.now() alone).
+    { crypto: globalThis.crypto, performance: globalThis.performance },
+  ) as { key: string; values: number[] };
 }
 
 describe('Math.seedrandom (task pages)', () => {
