@@ -58,7 +58,7 @@ describe('fast action paths', () => {
   beforeAll(async () => {
     // Long enough that a valid Playwright fill never times out on a busy machine (its forced retry would type the
     // text a second time), short enough for the actions that must time out.
-    pool = await EnvPool.launch({ builtinTasks: TASKS, prunedHtml: true, actionTimeoutMs: 800 });
+    pool = await EnvPool.launch({ builtinTasks: TASKS, prunedHtml: true, actionTimeoutMs: 2500 });  // room for a loaded CI machine: a slow success must not read as a timeout
     fast = await pool.newEpisode({ fastActions: true });
     slow = await pool.newEpisode({ fastActions: false });
   });
