@@ -102,12 +102,7 @@ void train_backward(CudaModel::Impl& m, TrainForward& f, const float* dhidden, c
       linear_backward(c, L.o, x_bf, dy_bf, C, HD, dO, 0.f, G.o, l, LinearKind::O);
       CUDA_CHECK(cudaMemsetAsync(dk, 0, size_t(T * KW) * 4, st));
       CUDA_CHECK(cudaMemsetAsync(dv, 0, size_t(T * KW) * 4, st));
-      AttentionBatch b;
-      b.T = T, b.nseq = nseq, b.H = H, b.KVH = KVH, b.D = D;
-      b.scale = float(1.0 / std::sqrt(double(D)));
-      b.q_row0 = f.d_row0, b.q_pos0 = f.d_pos0, b.row_seq = f.d_row_seq;
-      b.k = f.d_kv_ptrs + ai * 2 * nseq;
-      b.v = f.d_kv_ptrs + ai * 2 * nseq + nseq;
+      const AttentionBatch b = f.attention_batch(cfg, ai);
       attention_backward(b, a.q_hat, a.o, a.lse, dO, dq, d_dkv, d_dkv + nseq, st);
       rope_backward(dq, f.d_pos, T, H, D, cfg.rope_theta, st);
       rope_backward(dk, f.d_pos, T, KVH, D, cfg.rope_theta, st);

@@ -78,12 +78,7 @@ void layer_forward(CudaModel::Impl& m, const TrainForward& f, int64_t l, int64_t
     rmsnorm_forward(a.k_pre, f32(L.k_norm), a.k_hat, a.rstd_k, T * KVH, D, eps, st);
     rope_forward(a.q_hat, f.d_pos, T, H, D, c.rope_theta, st);
     rope_forward(a.k_hat, f.d_pos, T, KVH, D, c.rope_theta, st);
-    AttentionBatch b;
-    b.T = T, b.nseq = nseq, b.H = H, b.KVH = KVH, b.D = D;
-    b.scale = float(1.0 / std::sqrt(double(D)));
-    b.q_row0 = f.d_row0, b.q_pos0 = f.d_pos0, b.row_seq = f.d_row_seq;
-    b.k = f.d_kv_ptrs + ai * 2 * nseq;
-    b.v = f.d_kv_ptrs + ai * 2 * nseq + nseq;
+    const AttentionBatch b = f.attention_batch(c, ai);
     attention_forward(b, a.q_hat, a.o, a.lse, st);
     f32_to_bf16(a.o, f.s_wide_bf, T * HD, st);
     train_linear(m, L.o, f.s_wide_bf, T, C, HD, a.r, 1.f, l, LinearKind::O, lora, A);

@@ -3,9 +3,11 @@
 // math as CudaModel::forward (lfm2.md §3; BF16 GEMM inputs, FP32 everything else) keeping on the device every
 // activation the backward (cuda_backward.cuh) reads. All buffers come from the caller's arena and stay valid until
 // its next reset().
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
+#include "backend/cuda/attention.cuh"
 #include "backend/cuda/cuda_lora.cuh"
 #include "backend/cuda/cuda_model_impl.cuh"
 
@@ -60,6 +62,18 @@ struct TrainForward {
   __nv_bfloat16* s_wide_bf = nullptr;
   float* s_act = nullptr;
   float* s_x_next = nullptr;
+
+  // The attention batch of attention layer `ai` (its K/V rows are this pass's k_hat, v): the forward and the backward
+  // of that layer read the same one.
+  AttentionBatch attention_batch(const Lfm2Config& c, int64_t ai) const {
+    AttentionBatch b;
+    b.T = T, b.nseq = nseq, b.H = c.num_heads, b.KVH = c.num_kv_heads, b.D = c.head_dim;
+    b.scale = float(1.0 / std::sqrt(double(c.head_dim)));
+    b.q_row0 = d_row0, b.q_pos0 = d_pos0, b.row_seq = d_row_seq;
+    b.k = d_kv_ptrs + ai * 2 * nseq;
+    b.v = d_kv_ptrs + ai * 2 * nseq + nseq;
+    return b;
+  }
 };
 
 // The linear y [T, out] = beta·y + x·Wᵀ (+ the adapter's term when `lora` adapts (layer, kind)).
