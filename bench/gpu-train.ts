@@ -14,26 +14,15 @@ import { LfmModel } from '../lib/engine/model.ts';
 import { native } from '../lib/engine/native.ts';
 import { TrainerEngine, type TrainBatch, type TrainerEngineOptions } from '../lib/engine/trainer-engine.ts';
 import { argNum, ensureBenchModel } from './common.ts';
+import { gpuBenchReady, H100_BF16_DENSE_FLOPS } from './gpu-common.ts';
 import type { BenchContext, BenchRow } from './types.ts';
 
-const H100_BF16_DENSE_FLOPS = 989e12;
 const COMPLETION = 64;  // scored tokens at the end of each sequence
 
 export async function benchGpuTrain(ctx: Partial<BenchContext> = {}): Promise<BenchRow[]> {
   const log = ctx.log ?? ((m: string) => process.stderr.write(`  ${m}\n`));
+  if (!gpuBenchReady(ctx, 'gpu-train')) return [];
   const info = native().backendInfo();
-  if (!ctx.gpu) {
-    console.log('(gpu-train: pass --gpu, e.g. make bench-gpu)');
-    return [];
-  }
-  if (!info.cudaUsable) {
-    console.log(`no GPU (${info.cudaReason || 'CUDA backend not compiled'})`);
-    return [];
-  }
-  if ((info as { cudaEmulated?: boolean }).cudaEmulated === true) {
-    console.log('no GPU: this addon runs the CUDA backend on the CPU emulator (correctness only, timings meaningless)');
-    return [];
-  }
   const args = ctx.args ?? [];
   const quick = ctx.quick ?? false;
   const seqs = argNum(args, '--gpu-train-seqs', quick ? 2 : 8);

@@ -13,9 +13,9 @@ import { mulberry32 } from '../lib/engine/init-weights.ts';
 import type { NativeCudaModel } from '../lib/engine/native-types.ts';
 import { Sampler } from '../lib/engine/sampler.ts';
 import { argNum, ensureBenchModel } from './common.ts';
+import { gpuBenchReady, H100_BF16_DENSE_FLOPS } from './gpu-common.ts';
 import type { BenchContext, BenchRow } from './types.ts';
 
-const H100_BF16_DENSE_FLOPS = 989e12;
 
 /** Peak HBM bandwidth by card name (bytes/s); H100 SXM 3.35 TB/s, H200 4.8 TB/s, H100 PCIe 2.0 TB/s. */
 function peakBandwidth(name: string): number {
@@ -28,19 +28,8 @@ function peakBandwidth(name: string): number {
 
 export async function benchGpu(ctx: Partial<BenchContext> = {}): Promise<BenchRow[]> {
   const log = ctx.log ?? ((m: string) => process.stderr.write(`  ${m}\n`));
+  if (!gpuBenchReady(ctx, 'gpu')) return [];
   const info = native().backendInfo();
-  if (!ctx.gpu) {
-    console.log('(gpu: pass --gpu, e.g. make bench-gpu)');
-    return [];
-  }
-  if (!info.cudaUsable) {
-    console.log(`no GPU (${info.cudaReason || 'CUDA backend not compiled'})`);
-    return [];
-  }
-  if ((info as { cudaEmulated?: boolean }).cudaEmulated === true) {
-    console.log('no GPU: this addon runs the CUDA backend on the CPU emulator (correctness only, timings meaningless)');
-    return [];
-  }
   const args = ctx.args ?? [];
   const quick = ctx.quick ?? false;
   const seqLen = argNum(args, '--gpu-seq', 512);
