@@ -34,16 +34,15 @@ export function resolveRunDevice(device: TrainConfig['device']): 'cpu' | 'cuda' 
   return native().resolveDevice(device);
 }
 
-/** Device string for the banner; resizes the CPU pool to `threads`. */
-export function describeDevice(c: Pick<TrainConfig, 'device' | 'threads'>): string {
+/** Device string for the banner of a run on `device` (from resolveRunDevice); resizes the CPU pool to `threads`. */
+export function describeDevice(device: 'cpu' | 'cuda', threads: number): string {
   const info = native().backendInfo();
-  const device = resolveRunDevice(c.device);
   // Resize the pool only when the count changes (resizing a pool that has already run work is not safe).
-  if (c.threads > 0 && info.threads !== c.threads) native().setThreads(c.threads);
+  if (threads > 0 && info.threads !== threads) native().setThreads(threads);
   if (device === 'cuda') return `cuda (${info.cudaDeviceName}${info.cudaEmulated ? ', emulated on the CPU' : ''})`;
   const f = native().cpuFeatures();
   const isa = f.avx512f && f.avx512bf16 ? 'AVX-512 + BF16' : f.avx512f ? 'AVX-512' : f.avx2 ? 'AVX2' : 'portable';
-  return `cpu (${c.threads > 0 ? c.threads : native().backendInfo().threads} threads, ${isa})`;
+  return `cpu (${threads > 0 ? threads : native().backendInfo().threads} threads, ${isa})`;
 }
 
 /** Batched generation on the shared model through the native sampler (lib/engine/sampler.ts). */
@@ -191,9 +190,10 @@ class NativeTrainEngine implements TrainEngine {
 
 /** Loads model, tokenizer, trainer and sampler for training with config `c`. */
 export async function loadPolicy(modelDir: string, c: TrainConfig): Promise<Policy> {
-  const device = describeDevice(c);
+  const runDevice = resolveRunDevice(c.device);
+  const device = describeDevice(runDevice, c.threads);
   const tokenizer = Tokenizer.fromDir(modelDir);
-  const model = await LfmModel.load(modelDir, { dtype: c.weights_dtype, device: resolveRunDevice(c.device) });
+  const model = await LfmModel.load(modelDir, { dtype: c.weights_dtype, device: runDevice });
   if (tokenizer.vocabSize > model.config.vocabSize) {
     throw new Error(`${modelDir}: tokenizer has ${tokenizer.vocabSize} tokens but the model only ${model.config.vocabSize}`);
   }
@@ -245,8 +245,8 @@ export interface EvalPolicy {
  * Tokenizer files come from the folder itself when present, else from the base.
  */
 export async function loadEvalPolicy(dir: string, opts: { baseDir?: string; device: TrainConfig['device']; threads: number; precision: 'exact' | 'fast' }): Promise<EvalPolicy> {
-  const device = describeDevice({ device: opts.device, threads: opts.threads });
   const runDevice = resolveRunDevice(opts.device);
+  const device = describeDevice(runDevice, opts.threads);
   const adapterPath = join(dir, ADAPTER_CONFIG_FILE);
   if (!existsSync(adapterPath)) {
     const model = await LfmModel.load(dir, { device: runDevice });
