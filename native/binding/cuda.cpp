@@ -18,6 +18,7 @@
 #include "backend/device.h"
 #include "binding/async.h"
 #include "binding/model_handle.h"
+#include "binding/positional_args.h"
 #include "binding/registry.h"
 #ifdef LFM2_WITH_CUDA
 #include "backend/cuda/cuda_api.h"
@@ -73,30 +74,18 @@ void register_cuda_impl(Napi::Env env, Napi::Object exports) {
 
 #else
 
-// ---- argument helpers
+// ---- argument helpers (positional_args.h)
 template <typename TA>
 TA typed(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type, const char* fn, const char* what,
          int64_t expect = -1) {
-  Napi::Env env = info.Env();
-  if (info.Length() <= i || !info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != type)
-    throw Napi::TypeError::New(env, std::string(fn) + ": " + what + " has the wrong type");
-  TA a = info[i].As<TA>();
-  if (expect >= 0 && int64_t(a.ElementLength()) != expect)
-    throw Napi::RangeError::New(env, std::string(fn) + ": " + what + " has " + std::to_string(a.ElementLength()) +
-                                         " elements, expected " + std::to_string(expect));
-  return a;
+  return typed_arg<TA>(info, i, type, fn, what, expect);
 }
 using F32 = Napi::Float32Array;
 using I32 = Napi::Int32Array;
 using U16 = Napi::Uint16Array;
 
 int64_t num(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* what) {
-  if (info.Length() <= i || !info[i].IsNumber())
-    throw Napi::TypeError::New(info.Env(), std::string(fn) + ": " + what + " must be a number");
-  double d = info[i].As<Napi::Number>().DoubleValue();
-  if (d != double(int64_t(d)) || d < 0)
-    throw Napi::RangeError::New(info.Env(), std::string(fn) + ": " + what + " must be a non-negative integer");
-  return int64_t(d);
+  return integer_arg(info, i, fn, what, 0);
 }
 double real(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* what) {
   if (info.Length() <= i || !info[i].IsNumber())

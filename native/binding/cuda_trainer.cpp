@@ -24,6 +24,7 @@
 #include "backend/cuda/cuda_trainer.cuh"
 #include "backend/cuda/cuda_trainer_state.cuh"
 #include "binding/cuda_model_handle.h"
+#include "binding/positional_args.h"
 #endif
 
 namespace lfm2::binding {
@@ -415,30 +416,20 @@ Napi::Value op_lora_backward(const Napi::CallbackInfo& info) {
   return res;
 }
 
-// Positional typed-array argument i of `fn`.
+// Positional typed-array argument i of `fn`, copied (the ops return new arrays and never write their inputs).
 template <typename T>
 std::vector<T> arg_array(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type kind, const char* fn,
                          const char* what) {
-  if (info.Length() <= i || !info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != kind)
-    throw Napi::TypeError::New(info.Env(), std::string(fn) + ": " + what + " has the wrong type");
-  auto ta = info[i].As<Napi::TypedArrayOf<T>>();
+  auto ta = typed_arg<Napi::TypedArrayOf<T>>(info, i, kind, fn, what);
   return std::vector<T>(ta.Data(), ta.Data() + ta.ElementLength());
-}
-int64_t arg_int(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* what, int64_t min) {
-  if (info.Length() <= i || !info[i].IsNumber())
-    throw Napi::TypeError::New(info.Env(), std::string(fn) + ": " + what + " must be a number");
-  const double d = info[i].As<Napi::Number>().DoubleValue();
-  if (d != double(int64_t(d)) || d < double(min))
-    throw Napi::RangeError::New(info.Env(), std::string(fn) + ": " + what + " must be an integer >= " + std::to_string(min));
-  return int64_t(d);
 }
 
 Napi::Value op_gather_rows(const Napi::CallbackInfo& info) {
   const char* fn = "cudaTrainOps.gatherRows";
   auto src = arg_array<float>(info, 0, napi_float32_array, fn, "src");
-  const int64_t src_rows = arg_int(info, 1, fn, "srcRows", 1);
+  const int64_t src_rows = integer_arg(info, 1, fn, "srcRows", 1);
   auto rows = arg_array<int32_t>(info, 2, napi_int32_array, fn, "rows");
-  const int64_t C = arg_int(info, 3, fn, "C", 1);
+  const int64_t C = integer_arg(info, 3, fn, "C", 1);
   if (int64_t(src.size()) != src_rows * C) throw Napi::RangeError::New(info.Env(), std::string(fn) + ": src is not [srcRows, C]");
   std::vector<float> dst(rows.size() * size_t(C));
   guarded(info.Env(), [&]() {
@@ -452,9 +443,9 @@ Napi::Value op_scatter_rows(const Napi::CallbackInfo& info) {
   const char* fn = "cudaTrainOps.scatterRows";
   auto src = arg_array<float>(info, 0, napi_float32_array, fn, "src");
   auto rows = arg_array<int32_t>(info, 1, napi_int32_array, fn, "rows");
-  const int64_t C = arg_int(info, 2, fn, "C", 1);
+  const int64_t C = integer_arg(info, 2, fn, "C", 1);
   auto dst = arg_array<float>(info, 3, napi_float32_array, fn, "dst");
-  const int64_t dst_rows = arg_int(info, 4, fn, "dstRows", 1);
+  const int64_t dst_rows = integer_arg(info, 4, fn, "dstRows", 1);
   if (int64_t(src.size()) != int64_t(rows.size()) * C || int64_t(dst.size()) != dst_rows * C)
     throw Napi::RangeError::New(info.Env(), std::string(fn) + ": src must be [R, C] and dst [dstRows, C]");
   guarded(info.Env(), [&]() {
@@ -468,8 +459,8 @@ Napi::Value op_embedding_backward_padded(const Napi::CallbackInfo& info) {
   const char* fn = "cudaTrainOps.embeddingBackwardPadded";
   auto ids = arg_array<int32_t>(info, 0, napi_int32_array, fn, "ids");
   auto dx = arg_array<float>(info, 1, napi_float32_array, fn, "dx");
-  const int64_t V = arg_int(info, 2, fn, "vocab", 1), C = arg_int(info, 3, fn, "C", 1);
-  const int64_t pad = arg_int(info, 4, fn, "paddingIdx", -1);
+  const int64_t V = integer_arg(info, 2, fn, "vocab", 1), C = integer_arg(info, 3, fn, "C", 1);
+  const int64_t pad = integer_arg(info, 4, fn, "paddingIdx", -1);
   auto dE = arg_array<float>(info, 5, napi_float32_array, fn, "dE");
   if (int64_t(dx.size()) != int64_t(ids.size()) * C || int64_t(dE.size()) != V * C)
     throw Napi::RangeError::New(info.Env(), std::string(fn) + ": dx must be [T, C] and dE [vocab, C]");
