@@ -7,6 +7,7 @@ import { basename } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { ACTION_SIGNATURES } from '../env/actions/signatures.ts';
 import { builtinTaskNames } from '../env/tasks/index.ts';
+import { PRESET_NAMES, type PresetName } from '../engine/presets.ts';
 
 export type LossType = 'grpo' | 'bnpo' | 'dr_grpo' | 'dapo';
 export type ScaleRewards = 'group' | 'batch' | 'none';
@@ -21,7 +22,7 @@ export interface LoraConfig {
 }
 
 export interface InitModelConfig {
-  preset: 'tiny' | 'lfm2-350m' | null;
+  preset: PresetName | null;
   seed: number;
   dtype: 'bf16' | 'f32';
 }
@@ -136,7 +137,7 @@ export const CONFIG_SCHEMA: Readonly<Record<string, FieldSpec>> = {
     help: "LFM2 linear modules to adapt (suffix match like PEFT): q_proj k_proj v_proj out_proj in_proj w1 w2 w3; 'out_proj' hits attention AND conv, use 'self_attn.out_proj' or 'conv.out_proj' for one",
   },
   'lora.use_rslora': { kind: 'bool', default: false, help: 'rank-stabilised scaling lora_alpha / sqrt(r)' },
-  'init_model.preset': { kind: 'enum', choices: ['tiny', 'lfm2-350m'], nullable: true, default: null, help: 'when set and `model` is a missing folder, create a random-weight model there from this preset (offline runs)' },
+  'init_model.preset': { kind: 'enum', choices: [...PRESET_NAMES], nullable: true, default: null, help: 'when set and `model` is a missing folder, create a random-weight model there from this preset (offline runs)' },
   'init_model.seed': { kind: 'int', default: 0, help: 'weight seed of the created model' },
   'init_model.dtype': { kind: 'enum', choices: ['bf16', 'f32'], default: 'f32', help: 'weight dtype of the created model' },
 
