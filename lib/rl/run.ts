@@ -14,6 +14,7 @@ import { writeRandomModel } from '../engine/init-weights.ts';
 import { openEnvironment, type EnvironmentHandle } from './environment.ts';
 import { loadPolicy, type Policy } from './engine-policy.ts';
 import { loadRunCheckpoint, readRunConfig, resumeConfigChanges, saveRunCheckpoint } from './run-checkpoint.ts';
+import { describeTasks } from './task-sampler.ts';
 import { describeLayout, GrpoTrainer, type LoopState, type TrainOutcome } from './trainer.ts';
 
 export interface TrainRunOptions {
@@ -95,7 +96,7 @@ export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}):
         runDir,
         extra: {
           mode: config.use_peft ? `LoRA r=${config.lora.r} alpha=${config.lora.lora_alpha} on ${config.lora.target_modules.join(', ')}` : 'full fine-tuning',
-          tasks: config.tasks.join(', '),
+          tasks: describeTasks(config),
           environment: env.description,
           layout: describeLayout(config),
           steps: `${config.max_steps}${resumeFrom ? ` (resuming at ${state.step})` : ''}`,
@@ -104,7 +105,7 @@ export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}):
     );
     const reportMeta = {
       title: `lfm2-rl: ${resolveRunName(config)}`,
-      details: [`model ${config.model}`, `config ${opts.configPath ?? '(defaults)'}`, `tasks ${config.tasks.join(', ')}`, `device ${policy.device}`],
+      details: [`model ${config.model}`, `config ${opts.configPath ?? '(defaults)'}`, `tasks ${describeTasks(config)}`, `device ${policy.device}`],
       configYaml: configToYaml(config),
     };
     if (signals) {

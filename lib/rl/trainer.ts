@@ -5,6 +5,8 @@
 // its samples into token-budget micro-batches and accumulates their gradients before one AdamW step.
 // Everything random is a pure function of (seed, counters) (lib/rl/seeds.ts), so a run resumed at a round boundary
 // replays exactly what the uninterrupted run would have done.
+// Each group's task follows task_sampling (lib/rl/task-sampler.ts); the curriculum's per-task history is part of
+// LoopState, saved with every checkpoint, so resumed curriculum runs replay exactly too.
 import { episodesPerUpdate, epsilonHigh, generationBatchSize, updatesPerGeneration, type TrainConfig } from '../io/config.ts';
 import { completionMetrics, METRIC_NAMES, type EpisodeStepRow, type MetricsWriter } from '../io/metrics.ts';
 import { ProgressBar, type ProgressStream } from '../io/progress.ts';
@@ -16,7 +18,8 @@ import { buildRoundBatch, type UpdateBatch } from './grpo-batch.ts';
 import { PromptBuilder } from './prompt.ts';
 import { EpisodeSlots, runRollout, type EpisodeFactory, type RolloutEpisode, type RolloutOptions, type RolloutTokenizer } from './rollout.ts';
 import { packBatch, packMicroBatches } from './samples.ts';
-import { drawTrainGroups, generationSeed } from './seeds.ts';
+import { generationSeed } from './seeds.ts';
+import { drawRoundGroups, groupOutcomes, recordRound, taskSamplerSettings, type TaskHistory, type TaskSamplerSettings } from './task-sampler.ts';
 
 /** State carried in every checkpoint (besides the engine's own) to continue a run exactly. */
 export interface LoopState {
@@ -26,6 +29,8 @@ export interface LoopState {
   numTokens: number;
   /** Steps skipped because of a non-finite loss or gradient. */
   skippedSteps: number;
+  /** Per-task record of the rounds so far: the curriculum's state and the end-of-run totals (absent = none yet). */
+  taskHistory?: TaskHistory;
 }
 
 export interface TrainerDeps {
@@ -106,6 +111,7 @@ export class GrpoTrainer {
   private readonly rollout: RolloutOptions;
   private readonly slots: EpisodeSlots;
   private readonly loss: Omit<LossSettings, 'tokenNormalizer' | 'sequenceNormalizer'>;
+  private readonly taskSampler: TaskSamplerSettings;
 
   constructor(private readonly d: TrainerDeps & { tokenizer: RolloutTokenizer & { readonly stopIds: readonly number[] } }) {
     this.c = d.config;
@@ -115,6 +121,7 @@ export class GrpoTrainer {
     }
     this.rollout = rolloutOptions(this.c, d.tokenizer, d.generator, d.log);
     this.slots = new EpisodeSlots(d.envFactory);
+    this.taskSampler = taskSamplerSettings(this.c);
     this.loss = {
       lossType: this.c.loss_type,
       epsilonLow: this.c.epsilon,
@@ -179,7 +186,7 @@ export class GrpoTrainer {
         const round = state.step / stepsPerRound(c);
         const stepStart = performance.now();
         // ---- rollouts with the current policy
-        const groups = drawTrainGroups(c.seed, round, generationBatchSize(c) / c.num_generations, c.tasks);
+        const { draws: groups } = drawRoundGroups(this.taskSampler, c.seed, round, generationBatchSize(c) / c.num_generations, state.taskHistory ?? {});
         await this.d.engine.beginGeneration();
         let result;
         try {
@@ -188,6 +195,7 @@ export class GrpoTrainer {
           await this.d.engine.endGeneration();
         }
         const episodes = result.episodes;
+        state.taskHistory = recordRound(state.taskHistory ?? {}, groupOutcomes(episodes), c.curriculum_window);
         const batch = buildRoundBatch(episodes, {
           groupSize: c.num_generations,
           scaleRewards: c.scale_rewards,
