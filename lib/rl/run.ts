@@ -14,6 +14,8 @@ import { writeRandomModel } from '../engine/init-weights.ts';
 import { openEnvironment, type EnvironmentHandle } from './environment.ts';
 import { loadPolicy, type Policy } from './engine-policy.ts';
 import { loadRunCheckpoint, readRunConfig, resumeConfigChanges, saveRunCheckpoint } from './run-checkpoint.ts';
+import { formatTaskTable } from '../io/task-table.ts';
+import { trainSummaryRows } from './task-metrics.ts';
 import { describeTasks } from './task-sampler.ts';
 import { describeLayout, GrpoTrainer, type LoopState, type TrainOutcome } from './trainer.ts';
 
@@ -129,6 +131,8 @@ export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}):
     });
     const outcome = await trainer.run();
     const reportPath = writeReport(runDir, reportMeta);
+    const evalNote = outcome.lastEval ? 'last held-out evaluation' : 'no held-out evaluation';
+    log(`per task (training: all rounds of the run; ${evalNote}):\n${formatTaskTable(trainSummaryRows(config.tasks, outcome.state.taskHistory ?? {}, outcome.lastEval))}`);
     log(`${outcome.stopped ? 'stopped' : 'finished'} at step ${outcome.state.step}; report ${reportPath}`);
     return { ...outcome, runDir, reportPath };
   } finally {

@@ -19,6 +19,7 @@ import { PromptBuilder } from './prompt.ts';
 import { EpisodeSlots, runRollout, type EpisodeFactory, type RolloutEpisode, type RolloutOptions, type RolloutTokenizer } from './rollout.ts';
 import { packBatch, packMicroBatches } from './samples.ts';
 import { generationSeed } from './seeds.ts';
+import { evalTaskMetrics, trainTaskMetrics } from './task-metrics.ts';
 import { drawRoundGroups, groupOutcomes, recordRound, taskSamplerSettings, type TaskHistory, type TaskSamplerSettings } from './task-sampler.ts';
 
 /** State carried in every checkpoint (besides the engine's own) to continue a run exactly. */
@@ -149,8 +150,7 @@ export class GrpoTrainer {
   /** Evaluates and logs: into `row` (the step's training metrics, logged by the caller) or as a row of its own. */
   private async evalAndLog(step: number, row: Record<string, number | null> | null): Promise<EvalResult> {
     const r = await this.evaluate();
-    const m: Record<string, number> = { [METRIC_NAMES.evalSuccessRate]: r.overall.successRate };
-    for (const t of r.tasks) m[`eval/${t.task}/success_rate`] = t.successRate;
+    const m: Record<string, number> = { [METRIC_NAMES.evalSuccessRate]: r.overall.successRate, ...evalTaskMetrics(r) };
     m['eval/seconds'] = r.seconds;
     if (row) Object.assign(row, m);
     else this.d.metrics.logStep(step, m);
@@ -186,7 +186,7 @@ export class GrpoTrainer {
         const round = state.step / stepsPerRound(c);
         const stepStart = performance.now();
         // ---- rollouts with the current policy
-        const { draws: groups } = drawRoundGroups(this.taskSampler, c.seed, round, generationBatchSize(c) / c.num_generations, state.taskHistory ?? {});
+        const { draws: groups, probabilities } = drawRoundGroups(this.taskSampler, c.seed, round, generationBatchSize(c) / c.num_generations, state.taskHistory ?? {});
         await this.d.engine.beginGeneration();
         let result;
         try {
@@ -206,7 +206,7 @@ export class GrpoTrainer {
         });
         this.logEpisodes(state.step + 1, episodes, batch.advantages.advantages);
         const roundTokens = episodes.reduce((a, e) => a + e.steps.reduce((b, s) => b + s.promptIds.length + s.completionIds.length, 0), 0);
-        const rollMetrics = this.roundMetrics(episodes, batch.advantages);
+        const rollMetrics = { ...this.roundMetrics(episodes, batch.advantages), ...trainTaskMetrics(episodes, c.tasks, probabilities) };
         let rolloutSeconds = (performance.now() - stepStart) / 1000;
         let pending: { step: number; row: Record<string, number | null> } | null = null;
         // ---- updates
