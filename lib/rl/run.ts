@@ -14,6 +14,9 @@ import { writeRandomModel } from '../engine/init-weights.ts';
 import { openEnvironment, type EnvironmentHandle } from './environment.ts';
 import { loadPolicy, type Policy } from './engine-policy.ts';
 import { loadRunCheckpoint, readRunConfig, resumeConfigChanges, saveRunCheckpoint } from './run-checkpoint.ts';
+import { formatTaskTable } from '../io/task-table.ts';
+import { trainSummaryRows } from './task-metrics.ts';
+import { describeTasks } from './task-sampler.ts';
 import { describeLayout, GrpoTrainer, type LoopState, type TrainOutcome } from './trainer.ts';
 
 export interface TrainRunOptions {
@@ -95,7 +98,7 @@ export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}):
         runDir,
         extra: {
           mode: config.use_peft ? `LoRA r=${config.lora.r} alpha=${config.lora.lora_alpha} on ${config.lora.target_modules.join(', ')}` : 'full fine-tuning',
-          tasks: config.tasks.join(', '),
+          tasks: describeTasks(config),
           environment: env.description,
           layout: describeLayout(config),
           steps: `${config.max_steps}${resumeFrom ? ` (resuming at ${state.step})` : ''}`,
@@ -104,7 +107,7 @@ export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}):
     );
     const reportMeta = {
       title: `lfm2-rl: ${resolveRunName(config)}`,
-      details: [`model ${config.model}`, `config ${opts.configPath ?? '(defaults)'}`, `tasks ${config.tasks.join(', ')}`, `device ${policy.device}`],
+      details: [`model ${config.model}`, `config ${opts.configPath ?? '(defaults)'}`, `tasks ${describeTasks(config)}`, `device ${policy.device}`],
       configYaml: configToYaml(config),
     };
     if (signals) {
@@ -128,6 +131,8 @@ export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}):
     });
     const outcome = await trainer.run();
     const reportPath = writeReport(runDir, reportMeta);
+    const evalNote = outcome.lastEval ? 'last held-out evaluation' : 'no held-out evaluation';
+    log(`per task (training: all rounds of the run; ${evalNote}):\n${formatTaskTable(trainSummaryRows(config.tasks, outcome.state.taskHistory ?? {}, outcome.lastEval))}`);
     log(`${outcome.stopped ? 'stopped' : 'finished'} at step ${outcome.state.step}; report ${reportPath}`);
     return { ...outcome, runDir, reportPath };
   } finally {
