@@ -6,6 +6,8 @@ import { join } from 'node:path';
 
 export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
 export const ADAPTER_WEIGHTS_FILE = 'adapter_model.safetensors';
+/** Prefix of every tensor name in a PEFT adapter file (PeftModel wraps the base model twice). */
+export const PEFT_TENSOR_PREFIX = 'base_model.model.';
 
 /** The LoRA settings this project supports (no dropout at inference, no DoRA, no bias, no fan_in_fan_out). */
 export interface LoraSettings {
