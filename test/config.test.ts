@@ -29,7 +29,7 @@ function yamlFile(text: string): string {
 }
 
 describe('shipped configs', () => {
-  it('lfm2_350m.yaml has the reference values (grpo.md §2.2)', () => {
+  it('lfm2_350m.yaml has the reference values (docs/grpo.md §5)', () => {
     const c = loadConfig(join(configsDir, 'lfm2_350m.yaml'));
     expect(c.model).toBe('LiquidAI/LFM2-350M');
     expect(c.learning_rate).toBe(5e-6);

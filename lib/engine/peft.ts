@@ -1,4 +1,4 @@
-// PEFT LoRA adapter folders (grpo.md §9.3): adapter_config.json written and read here; adapter_model.safetensors
+// PEFT LoRA adapter folders (docs/architecture.md §6.3): adapter_config.json written and read here; adapter_model.safetensors
 // (base_model.model.<module>.lora_A.weight [r, in], .lora_B.weight [out, r]) is written and read by the native
 // trainer. Folders written here load unchanged with peft's PeftModel.from_pretrained.
 import { readFileSync, writeFileSync } from 'node:fs';

@@ -70,7 +70,7 @@ export function presetConfig(name: PresetName): HfConfig {
       // ff: int(2·256/3) = 170 → multiple of 32 → 192.
       return lfm2Config({ vocab: 512, hidden: 64, layers: 6, attention: [2, 4], heads: 4, kvHeads: 2, blockFfDim: 256, multipleOf: 32 });
     case 'lfm2-350m':
-      // ff: int(2·6656/3) = 4437 → multiple of 256 → 4608 (lfm2.md §1).
+      // ff: int(2·6656/3) = 4437 → multiple of 256 → 4608 (docs/lfm2.md §1).
       return lfm2Config({
         vocab: 65536,
         hidden: 1024,
@@ -105,7 +105,7 @@ export function derivedConfig(name: PresetName, change: { layers?: number; atten
   return c;
 }
 
-/** The FFN width rule of HF Lfm2MLP and llama.cpp (lfm2.md §1). */
+/** The FFN width rule of HF Lfm2MLP and llama.cpp (docs/lfm2.md §1). */
 export function ffnWidth(c: HfConfig): number {
   let ff = (c.intermediate_size ?? c.block_ff_dim) as number;
   if (c.block_auto_adjust_ff_dim ?? true) {

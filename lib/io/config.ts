@@ -109,7 +109,7 @@ interface FieldSpec {
   maxExclusive?: boolean;
 }
 
-/** LFM2's real linear module names (lfm2.md §2): attention q/k/v/out, short-conv in/out, SwiGLU w1/w2/w3. */
+/** LFM2's real linear module names (docs/lfm2.md §2): attention q/k/v/out, short-conv in/out, SwiGLU w1/w2/w3. */
 export const LFM2_LINEAR_MODULES = ['q_proj', 'k_proj', 'v_proj', 'out_proj', 'in_proj', 'w1', 'w2', 'w3'] as const;
 /** Llama names users copy from other configs → what they mean in LFM2. */
 const LLAMA_MODULE_HINTS: Record<string, string> = {
