@@ -30,7 +30,7 @@ function yamlFile(text: string): string {
 }
 
 describe('shipped configs', () => {
-  it('lfm2_350m.yaml has the reference values (grpo.md §2.2)', () => {
+  it('lfm2_350m.yaml has the reference values (docs/grpo.md §5)', () => {
     const c = loadConfig(join(configsDir, 'lfm2_350m.yaml'));
     expect(c.model).toBe('LiquidAI/LFM2-350M');
     expect(c.learning_rate).toBe(5e-6);
@@ -140,6 +140,8 @@ describe('errors name the key and the source before any work', () => {
     ['group size vs batch', 'num_generations: 3\nper_device_train_batch_size: 4\n', /generation_batch_size \(4 = per_device_train_batch_size × gradient_accumulation_steps\) must be a multiple of num_generations \(3\)/],
     ['warmup beyond steps', 'max_steps: 5\nwarmup_steps: 10\n', /warmup_steps \(10\) must not exceed max_steps \(5\)/],
     ['both env sources', 'env_url: http://a:1\nminiwob_url: http://b/\n', /either 'env_url'.*or 'miniwob_url'/],
+    ['env_url not a server URL', 'env_url: ftp://a:1\n', /'env_url': OpenEnv server URL must start with http:\/\/, https:\/\/, ws:\/\/ or wss:\/\//],
+    ['env_url with a query', "env_url: 'ws://a:1/ws?x=1'\n", /'env_url': OpenEnv server URL 'ws:\/\/a:1\/ws\?x=1' must not have a query/],
     ['unknown built-in task', 'tasks: [click-tset]\n', /task 'click-tset' is not in the built-in suite/],
     ['bad action', 'action_set: [click, send_keys]\n', /'action_set' entry 'send_keys' is not a BrowserGym action/],
     ['Llama LoRA names', 'use_peft: true\nlora:\n  target_modules: [q_proj, o_proj]\n', /'o_proj' does not exist in LFM2; use out_proj/],

@@ -3,6 +3,7 @@
 const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<number | void>; summary: string }>> = {
   'init-model': () => import('./init-model.ts'),
   logits: () => import('./logits.ts'),
+  generate: () => import('./generate.ts'),
   train: () => import('./train.ts'),
   eval: () => import('./eval.ts'),
   'serve-env': () => import('./serve-env.ts'),

@@ -53,11 +53,23 @@ export function toTokenArray(ids: TokenIds, what = 'tokens'): Int32Array {
   return out;
 }
 
+/**
+ * The engine's tensor list with Hugging Face's shapes: the engine keeps a short-conv kernel as [C, L] (it loads
+ * either layout), the checkpoint files and transformers hold `conv.conv.weight` as Conv1d's [C, 1, L].
+ */
+function withHfShapes(info: NativeModelInfo): NativeModelInfo {
+  const tensors = info.tensors.map((t) =>
+    t.name.endsWith('.conv.conv.weight') && t.shape.length === 2 ? { ...t, shape: [t.shape[0], 1, t.shape[1]] } : t,
+  );
+  return { ...info, tensors };
+}
+
 export class LfmModel {
+  /** Config, parameter count, storage dtype and every tensor with its HF name and shape. */
   readonly info: NativeModelInfo;
 
   private constructor(readonly native: NativeModel) {
-    this.info = native.info();
+    this.info = withHfShapes(native.info());
   }
 
   /** Loads config.json + model.safetensors (or a sharded index) from a Hugging Face model folder. */

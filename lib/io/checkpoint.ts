@@ -1,4 +1,4 @@
-// Checkpoint folders: <runDir>/checkpoint-<step>/ (HF trainer layout, grpo.md §9.2). The caller writes the contents
+// Checkpoint folders: <runDir>/checkpoint-<step>/ (HF trainer layout, docs/architecture.md §6.4). The caller writes the contents
 // (model or adapter, tokenizer, trainer state); this module makes the folder trustworthy: files are flushed to disk,
 // then a completion marker listing every file and its size is written LAST (atomically, by rename). A folder without
 // a valid marker, or whose files no longer match it, is half-written or corrupt and is skipped with a warning.

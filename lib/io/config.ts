@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { ACTION_SIGNATURES } from '../env/actions/signatures.ts';
+import { openEnvBaseUrl } from '../env/server-url.ts';
 import { builtinTaskNames } from '../env/tasks/index.ts';
 import { PRESET_NAMES, type PresetName } from '../engine/presets.ts';
 import { joinTaskWeights, parseTaskList, type TaskList } from './task-list.ts';
@@ -117,7 +118,7 @@ interface FieldSpec {
   maxExclusive?: boolean;
 }
 
-/** LFM2's real linear module names (lfm2.md §2): attention q/k/v/out, short-conv in/out, SwiGLU w1/w2/w3. */
+/** LFM2's real linear module names (docs/lfm2.md §2): attention q/k/v/out, short-conv in/out, SwiGLU w1/w2/w3. */
 export const LFM2_LINEAR_MODULES = ['q_proj', 'k_proj', 'v_proj', 'out_proj', 'in_proj', 'w1', 'w2', 'w3'] as const;
 /** Llama names users copy from other configs → what they mean in LFM2. */
 const LLAMA_MODULE_HINTS: Record<string, string> = {
@@ -205,7 +206,7 @@ export const CONFIG_SCHEMA: Readonly<Record<string, FieldSpec>> = {
   curriculum_floor: { kind: 'float', min: 0, minExclusive: true, default: 0.2, help: "curriculum: added to every task's score before weighting, so a task with no reward variance keeps floor / (1 + floor) of a fully varied task's share" },
   max_env_steps: { kind: 'int', min: 1, default: 10, help: 'env steps per episode before truncation' },
   miniwob_url: { kind: 'string', nullable: true, default: null, help: 'base URL of a real MiniWoB++ checkout; null = built-in task suite' },
-  env_url: { kind: 'string', nullable: true, default: null, help: 'remote OpenEnv BrowserGym server (http[s]:// or ws[s]://); null = local browser pool' },
+  env_url: { kind: 'string', nullable: true, default: null, help: 'remote OpenEnv BrowserGym server: http[s]://host:port, ws[s]://host:port or the ws://host:port/ws that serve-env prints; null = local browser pool' },
   action_set: { kind: 'string[]', default: ['click', 'fill', 'press', 'select_option', 'scroll', 'noop'], help: 'BrowserGym actions offered in the system prompt (and allowed under constrained_actions)' },
   constrained_actions: { kind: 'bool', default: false, help: 'mask sampling so every completion is a valid action on a bid of the current page' },
   system_prompt: { kind: 'string', nullable: true, default: null, help: 'system prompt text; null = built-in prompt listing action_set with syntax' },
@@ -411,7 +412,13 @@ function checkConsistency(c: TrainConfig, where: string): void {
   }
   if (c.warmup_steps > c.max_steps) fail(`warmup_steps (${c.warmup_steps}) must not exceed max_steps (${c.max_steps})`);
   if (c.env_url !== null && c.miniwob_url !== null) fail("set either 'env_url' (remote server) or 'miniwob_url' (local MiniWoB++), not both");
-  if (c.env_url !== null && !/^(https?|wss?):\/\//.test(c.env_url)) fail(`'env_url' must start with http://, https://, ws:// or wss:// (got '${c.env_url}')`);
+  if (c.env_url !== null) {
+    try {
+      openEnvBaseUrl(c.env_url);
+    } catch (e) {
+      fail(`'env_url': ${(e as Error).message}`);
+    }
+  }
   if (c.miniwob_url !== null && !/^(https?|file):\/\//.test(c.miniwob_url)) fail(`'miniwob_url' must be an http(s):// or file:// URL (got '${c.miniwob_url}')`);
   for (const t of c.tasks) {
     if (!/^[a-z0-9][a-z0-9-]*$/.test(t)) fail(`'tasks' entry '${t}' is not a MiniWoB task name (lowercase words joined by '-')`);

@@ -1,4 +1,4 @@
-// The GRPO training loop (architecture.md, "Data flow of one training step"). One rollout round draws
+// The GRPO training loop (docs/architecture.md §3, "Data flow of one training step"). One rollout round draws
 // generation_batch_size / G groups (task + env seed each), runs them (lib/rl/rollout.ts), turns episode rewards into
 // group advantages and per-step samples (lib/rl/grpo-batch.ts), then takes updatesPerGeneration × num_iterations
 // optimizer steps on them (reusing the round's samples with importance ratios when num_iterations > 1). Each step packs
