@@ -5,7 +5,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { defaultConfig, loadConfig, validateConfig, type TrainConfig } from '../io/config.ts';
+import { defaultConfig, loadConfig, parseSeed, validateConfig, type TrainConfig } from '../io/config.ts';
 import { resolveModel } from '../io/hub.ts';
 import { loadEvalPolicy } from '../rl/engine-policy.ts';
 import { openEnvironment } from '../rl/environment.ts';
@@ -88,7 +88,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const tasks = typeof values.tasks === 'string' ? values.tasks.split(',').map((s) => s.trim()).filter(Boolean) : base.tasks;
   const config = validateConfig({ ...base, tasks, resume_from_checkpoint: null }, 'eval settings');
-  const seed = num(values.seed, 'seed', true) ?? config.seed;
+  const seed = values.seed === undefined ? config.seed : parseSeed(String(values.seed));
 
   const modelDir = existsSync(values.model) ? values.model : (await resolveModel(values.model)).dir;
   const policy = await loadEvalPolicy(modelDir, {
