@@ -26,13 +26,22 @@ export interface RunCheckpointOptions {
   warn?: (msg: string) => void;
 }
 
+/**
+ * Writes checkpoint-<state.step>. Weights or optimizer state holding NaN/Inf are refused (NonFiniteTensorsError, no
+ * folder left behind): a complete checkpoint is always finite.
+ */
 export async function saveRunCheckpoint(state: LoopState, o: RunCheckpointOptions): Promise<string> {
-  const dir = await writeCheckpoint(o.runDir, state.step, async (d) => {
-    await o.engine.saveWeights(d);
-    for (const f of TOKENIZER_FILES) if (existsSync(join(o.modelDir, f))) copyFileSync(join(o.modelDir, f), join(d, f));
-    writeFileSync(join(d, RUN_CONFIG_FILE), configToYaml(o.config));
-    await o.engine.saveState(d, JSON.stringify({ format: LOOP_FORMAT, version: 1, loop: state }));
-  });
+  const dir = await writeCheckpoint(
+    o.runDir,
+    state.step,
+    async (d) => {
+      await o.engine.saveWeights(d);
+      for (const f of TOKENIZER_FILES) if (existsSync(join(o.modelDir, f))) copyFileSync(join(o.modelDir, f), join(d, f));
+      writeFileSync(join(d, RUN_CONFIG_FILE), configToYaml(o.config));
+      await o.engine.saveState(d, JSON.stringify({ format: LOOP_FORMAT, version: 1, loop: state }));
+    },
+    { scanFinite: true },
+  );
   pruneCheckpoints(o.runDir, o.limit, o.warn);
   return dir;
 }

@@ -52,7 +52,7 @@ export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}):
   const log = (m: string) => out.write(m + '\n');
   const runDir = join(config.output_dir, resolveRunName(config));
   // Resume target first: a bad --resume fails before anything is loaded.
-  const resumeFrom = config.resume_from_checkpoint === null ? null : resolveResume(runDir, config.resume_from_checkpoint, (m) => log(`warning: ${m}`));
+  const resumeFrom = config.resume_from_checkpoint === null ? null : await resolveResume(runDir, config.resume_from_checkpoint, (m) => log(`warning: ${m}`));
   if (resumeFrom) {
     const saved = readRunConfig(resumeFrom.dir);
     const changed = saved ? resumeConfigChanges(saved, config) : [];
