@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync, truncateSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, statSync, writeFileSync, truncateSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -230,5 +230,16 @@ describe('checkpoint hashes', () => {
     await expect(bad).rejects.toThrow(/checkpoint-2 not written: optimizer.safetensors: tensor model.layers.3.w1.weight has 1 NaN \/ 1 Inf values/);
     expect(existsSync(join(run, 'checkpoint-2'))).toBe(false);
     expect(findLatestCheckpoint(run)?.step).toBe(1);
+  });
+});
+
+describe('pruning keeps the checkpoint a divergence would fall back to', () => {
+  it('keep survives save_total_limit', async () => {
+    const run = fresh();
+    for (const s of [1, 2, 3]) await save(run, s);
+    expect(pruneCheckpoints(run, 1, () => {}, join(run, 'checkpoint-1'))).toEqual([join(run, 'checkpoint-2')]);
+    expect(listCheckpoints(run).map((c) => c.step)).toEqual([1, 3]);
+    renameSync(join(run, 'checkpoint-1'), join(run, 'checkpoint-1.diverged'));
+    expect(listCheckpoints(run).map((c) => c.step)).toEqual([3]);
   });
 });

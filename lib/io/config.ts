@@ -48,6 +48,7 @@ export interface TrainConfig {
   eval_steps: number;
   eval_episodes: number;
   log_completions: boolean;
+  divergence_rollback: boolean;
   // optimisation
   learning_rate: number;
   lr_scheduler_type: LrSchedulerType;
@@ -156,6 +157,11 @@ export const CONFIG_SCHEMA: Readonly<Record<string, FieldSpec>> = {
   eval_steps: { kind: 'int', min: 0, default: 25, help: 'evaluate on held-out seeds every N optimizer steps (0 = never during training)' },
   eval_episodes: { kind: 'int', min: 1, default: 16, help: 'evaluation episodes per task' },
   log_completions: { kind: 'bool', default: false, help: 'print sample completions at each logging step' },
+  divergence_rollback: {
+    kind: 'bool',
+    default: true,
+    help: 'keep the trainer state of the newest rollout round with finite log-probs, so a run that diverges checkpoints it (one optimizer-state write per round: 12 bytes per trainable parameter); false = fall back to the newest checkpoint',
+  },
 
   learning_rate: { kind: 'float', min: 0, minExclusive: true, default: 1e-6, help: 'peak AdamW learning rate (TRL default 1e-6)' },
   lr_scheduler_type: { kind: 'enum', choices: ['linear', 'cosine', 'constant', 'constant_with_warmup'], default: 'linear', help: 'learning-rate schedule after warmup' },

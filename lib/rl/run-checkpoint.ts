@@ -23,6 +23,8 @@ export interface RunCheckpointOptions {
   config: TrainConfig;
   /** save_total_limit. */
   limit: number | null;
+  /** A checkpoint pruning must keep (the last one known to be good). */
+  keep?: string | null;
   warn?: (msg: string) => void;
 }
 
@@ -42,7 +44,7 @@ export async function saveRunCheckpoint(state: LoopState, o: RunCheckpointOption
     },
     { scanFinite: true },
   );
-  pruneCheckpoints(o.runDir, o.limit, o.warn);
+  pruneCheckpoints(o.runDir, o.limit, o.warn, o.keep ?? null);
   return dir;
 }
 
@@ -70,7 +72,7 @@ export function readRunConfig(dir: string): TrainConfig | null {
 }
 
 /** Keys whose change keeps a resumed run the same run (where it stops, how it logs and saves). */
-const RESUME_FREE_KEYS = new Set(['max_steps', 'logging_steps', 'save_steps', 'save_total_limit', 'eval_steps', 'eval_episodes', 'log_completions', 'resume_from_checkpoint', 'threads', 'output_dir']);
+const RESUME_FREE_KEYS = new Set(['max_steps', 'logging_steps', 'save_steps', 'save_total_limit', 'eval_steps', 'eval_episodes', 'log_completions', 'resume_from_checkpoint', 'threads', 'output_dir', 'divergence_rollback']);
 
 /** Keys that differ between the checkpoint's config and the current one (other than RESUME_FREE_KEYS). */
 export function resumeConfigChanges(saved: TrainConfig, current: TrainConfig): string[] {
