@@ -1,6 +1,8 @@
 // Runs that diverge end cleanly: a huge learning rate (through the real `lfm2-rl train` process) and weights that
 // turn NaN mid-run both stop with `training diverged at step N`, exit status 3, and a checkpoint of the last finite
 // state that `--resume` continues from. Steps whose loss cannot be computed on the way there are skipped and counted.
+// A model that already holds a NaN is refused at load; forced to load, it diverges in its first round with nothing
+// finite to save.
 // The run's real checkpoints then serve for the hash checks: a flipped byte is named by verify-checkpoint, skipped
 // by --resume and refused by eval.
 import { spawnSync } from 'node:child_process';
@@ -13,6 +15,9 @@ import { run as verifyCli } from '../lib/cli/verify-checkpoint.ts';
 import { inspectCheckpoint, listCheckpoints, resolveResume } from '../lib/io/checkpoint.ts';
 import { readJsonl, type MetricRow } from '../lib/io/metrics.ts';
 import { readSafetensors, writeSafetensors } from '../lib/io/safetensors.ts';
+import { ALLOW_NONFINITE_ENV } from '../lib/engine/finite-weights.ts';
+import { writeRandomModel } from '../lib/engine/init-weights.ts';
+import { presetConfig } from '../lib/engine/presets.ts';
 import { DIVERGED_EXIT_CODE, ROLLBACK_DIR, TrainingDivergedError } from '../lib/rl/divergence.ts';
 import type { Policy } from '../lib/rl/engine-policy.ts';
 import type { TrainEngine } from '../lib/rl/engine-types.ts';
@@ -78,6 +83,35 @@ describe('divergence', () => {
     expect(out.text).toMatch(/resumed from .*checkpoint-0 at step 0/);
     expect(resumed.state.step).toBe(4);
     expect(resumed.state.skippedSteps).toBe(0);
+  }, 300_000);
+
+  it('a model that starts with a NaN weight: refused at load; forced, it diverges at step 0 with nothing to save', async () => {
+    const root = tempRoot('diverge-start');
+    const model = join(root, 'nan-model');
+    writeRandomModel(model, presetConfig('tiny'), { seed: 0, dtype: 'f32' });
+    const st = readSafetensors(join(model, 'model.safetensors'));
+    const tensors = [...st.tensors].map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape, data: Buffer.from(t.data) }));
+    tensors.find((t) => t.name === 'model.layers.3.feed_forward.w1.weight')!.data.writeFloatLE(NaN, 0);
+    writeSafetensors(join(model, 'model.safetensors'), tensors, st.metadata);
+    const config = tinyConfig(root, ['--model', model, '--init_model.preset', 'null', '--max_steps', '2', '--warmup_steps', '0', '--eval_steps', '0', '--per_device_train_batch_size', '8', '--num_generations', '4']);
+    await expect(trainRun(config, { out: new CaptureStream(), handleSignals: false })).rejects.toThrow(
+      /cannot load .*nan-model: model.safetensors: tensor model.layers.3.feed_forward.w1.weight has 1 NaN \/ 0 Inf values/,
+    );
+    process.env[ALLOW_NONFINITE_ENV] = '1';
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    let err: unknown;
+    try {
+      err = await trainRun(config, { out: new CaptureStream(), handleSignals: false }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+    } finally {
+      delete process.env[ALLOW_NONFINITE_ENV];
+      warn.mockRestore();
+    }
+    expect(exitCodeOf(err)).toBe(3);
+    expect((err as Error).message).toMatch(/^training diverged at step 0: the policy's log-prob of completion token \d+ is NaN .*\. The starting model already gives non-finite values: no checkpoint was written\.$/);
+    expect((err as TrainingDivergedError).checkpoint).toBeNull();
   }, 300_000);
 
   it('a NaN written into the weights: the checkpoint is refused, the run ends at the previous one, resume works', async () => {
