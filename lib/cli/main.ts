@@ -8,6 +8,7 @@ const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   eval: () => import('./eval.ts'),
   'serve-env': () => import('./serve-env.ts'),
   'export-gguf': () => import('./export-gguf.ts'),
+  'verify-checkpoint': () => import('./verify-checkpoint.ts'),
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -21,7 +22,7 @@ async function main(argv: string[]): Promise<number> {
       } catch {
         summary = '(unavailable)';
       }
-      console.log(`  ${name.padEnd(12)} ${summary}`);
+      console.log(`  ${name.padEnd(17)} ${summary}`);
     }
     return cmd ? 0 : 1;
   }

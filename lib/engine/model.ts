@@ -1,5 +1,6 @@
 // Typed API over the native LFM2 engine (native/binding/model.cpp): loading, full-sequence forward over a ragged
 // batch, and incremental generation states (prefill, chunked prefill, batched one-token decode, fork, free).
+import { checkFiniteWeights, modelWeightFiles } from './finite-weights.ts';
 import { native } from './native.ts';
 import type {
   LogitsSelection,
@@ -72,9 +73,13 @@ export class LfmModel {
     this.info = withHfShapes(native.info());
   }
 
-  /** Loads config.json + model.safetensors (or a sharded index) from a Hugging Face model folder. */
+  /**
+   * Loads config.json + model.safetensors (or a sharded index) from a Hugging Face model folder. Weights holding NaN
+   * or Inf are refused, naming the tensor (lib/engine/finite-weights.ts).
+   */
   static async load(dir: string, opts: LoadOptions = {}): Promise<LfmModel> {
     const { device = 'cpu', stateBytesCap, ...cpuOpts } = opts;
+    await checkFiniteWeights(modelWeightFiles(dir));
     if (native().resolveDevice(device) === 'cuda') {
       // The GPU engine stores the file's weights as BF16 (its GEMMs take BF16 inputs); dtype does not apply.
       return new LfmModel(await native().CudaModel.load(dir, stateBytesCap === undefined ? {} : { stateBytesCap }));

@@ -8,6 +8,7 @@
 // first token of a sequence can never be scored). Old / reference log-probs are aligned with the tokens.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { checkFiniteWeights } from './finite-weights.ts';
 import { native } from './native.ts';
 import type { LfmModel, TokenIds } from './model.ts';
 import { toTokenArray } from './model.ts';
@@ -21,7 +22,7 @@ import type {
   NativeTrainerInfo,
   PrecisionMode,
 } from './native-types.ts';
-import { PEFT_TENSOR_PREFIX, readAdapterConfig, writeAdapterConfig, type LoraSettings } from './peft.ts';
+import { ADAPTER_WEIGHTS_FILE, PEFT_TENSOR_PREFIX, readAdapterConfig, writeAdapterConfig, type LoraSettings } from './peft.ts';
 
 export type { NativeStepResult as StepResult, NativeTrainerInfo as TrainerInfo };
 
@@ -368,6 +369,7 @@ export class TrainerEngine {
           '(create the trainer with TrainerEngine.fromAdapter to take the folder\'s settings)',
       );
     }
+    await checkFiniteWeights([join(dir, ADAPTER_WEIGHTS_FILE)]);
     await this.native.loadAdapter(dir);
   }
 
@@ -378,6 +380,7 @@ export class TrainerEngine {
     opts: Omit<TrainerEngineOptions, 'mode' | 'lora'>,
   ): Promise<TrainerEngine> {
     const c = readAdapterConfig(dir);
+    await checkFiniteWeights([join(dir, ADAPTER_WEIGHTS_FILE)]);
     const t = await TrainerEngine.create(model, {
       ...opts,
       mode: 'lora',

@@ -52,6 +52,7 @@ export interface TrainConfig {
   eval_steps: number;
   eval_episodes: number;
   log_completions: boolean;
+  divergence_rollback: boolean;
   // optimisation
   learning_rate: number;
   lr_scheduler_type: LrSchedulerType;
@@ -128,6 +129,12 @@ const LLAMA_MODULE_HINTS: Record<string, string> = {
   down_proj: 'w2',
 };
 
+/**
+ * Seeds are integers in [0, 2^32): the seed functions (lib/rl/seeds.ts mixSeed, the weight initialiser, the native
+ * LoRA init) take them as 32-bit words, so a larger or negative one would silently equal another seed.
+ */
+export const SEED_LIMIT = 2 ** 32;
+
 // The schema. Order = the order `describeConfig` prints.
 export const CONFIG_SCHEMA: Readonly<Record<string, FieldSpec>> = {
   model: { kind: 'string', default: 'LiquidAI/LFM2-350M', help: 'model folder (HF layout) or Hugging Face id, e.g. LiquidAI/LFM2-350M' },
@@ -147,12 +154,12 @@ export const CONFIG_SCHEMA: Readonly<Record<string, FieldSpec>> = {
   },
   'lora.use_rslora': { kind: 'bool', default: false, help: 'rank-stabilised scaling lora_alpha / sqrt(r)' },
   'init_model.preset': { kind: 'enum', choices: [...PRESET_NAMES], nullable: true, default: null, help: 'when set and `model` is a missing folder, create a random-weight model there from this preset (offline runs)' },
-  'init_model.seed': { kind: 'int', default: 0, help: 'weight seed of the created model' },
+  'init_model.seed': { kind: 'int', min: 0, max: SEED_LIMIT, maxExclusive: true, default: 0, help: 'weight seed of the created model, in [0, 2^32)' },
   'init_model.dtype': { kind: 'enum', choices: ['bf16', 'f32'], default: 'f32', help: 'weight dtype of the created model' },
 
   output_dir: { kind: 'string', default: 'runs', help: 'folder holding run folders: <output_dir>/<run_name>/' },
   run_name: { kind: 'string', nullable: true, default: null, help: 'run folder name; null = <model>-<first task>-<YYYYmmdd-HHMMSS>' },
-  seed: { kind: 'int', default: 42, help: 'seed of task sampling, env seeds, sampling and init (actually used everywhere)' },
+  seed: { kind: 'int', min: 0, max: SEED_LIMIT, maxExclusive: true, default: 42, help: 'seed of task sampling, env seeds, sampling and init (actually used everywhere), in [0, 2^32)' },
   resume_from_checkpoint: { kind: 'string', nullable: true, default: null, help: "checkpoint folder to resume from, or 'latest' = newest complete checkpoint of this run" },
   logging_steps: { kind: 'int', min: 1, default: 1, help: 'write metrics every N optimizer steps' },
   save_steps: { kind: 'int', min: 0, default: 25, help: 'checkpoint every N optimizer steps (0 = only at the end)' },
@@ -160,6 +167,11 @@ export const CONFIG_SCHEMA: Readonly<Record<string, FieldSpec>> = {
   eval_steps: { kind: 'int', min: 0, default: 25, help: 'evaluate on held-out seeds every N optimizer steps (0 = never during training)' },
   eval_episodes: { kind: 'int', min: 1, default: 16, help: 'evaluation episodes per task' },
   log_completions: { kind: 'bool', default: false, help: 'print sample completions at each logging step' },
+  divergence_rollback: {
+    kind: 'bool',
+    default: true,
+    help: 'keep the trainer state of the newest rollout round with finite log-probs, so a run that diverges checkpoints it (one optimizer-state write per round: 12 bytes per trainable parameter); false = fall back to the newest checkpoint',
+  },
 
   learning_rate: { kind: 'float', min: 0, minExclusive: true, default: 1e-6, help: 'peak AdamW learning rate (TRL default 1e-6)' },
   lr_scheduler_type: { kind: 'enum', choices: ['linear', 'cosine', 'constant', 'constant_with_warmup'], default: 'linear', help: 'learning-rate schedule after warmup' },
@@ -259,8 +271,12 @@ function editDistance(a: string, b: string): number {
   return d[a.length][b.length];
 }
 
+/** Own keys only: `constructor`, `__proto__` and friends are inherited by every object and name no setting. */
+const isKey = (k: string) => Object.hasOwn(CONFIG_SCHEMA, k);
+const hintFor = (k: string) => (Object.hasOwn(KEY_HINTS, k) ? KEY_HINTS[k] : undefined);
+
 function unknownKeyMessage(key: string): string {
-  const hint = KEY_HINTS[key] ?? KEY_HINTS[key.split('.').pop() ?? ''];
+  const hint = hintFor(key) ?? hintFor(key.split('.').pop() ?? '');
   if (hint) return `unknown key '${key}': ${hint}`;
   let best = '';
   let bestD = Infinity;
@@ -273,10 +289,45 @@ function unknownKeyMessage(key: string): string {
     : `unknown key '${key}' (run with --help to list keys)`;
 }
 
+/** A value as the user wrote it: YAML spellings for NaN and infinities, integers in full. */
+function showValue(value: unknown): string {
+  if (typeof value === 'number' && !Number.isFinite(value)) return Number.isNaN(value) ? '.nan' : value > 0 ? '.inf' : '-.inf';
+  if (typeof value === 'bigint') return String(value);
+  const plain = (x: unknown) => (typeof x === 'bigint' ? (Number.isSafeInteger(Number(x)) ? Number(x) : String(x)) : x);
+  return JSON.stringify(value, (_k, x: unknown) => plain(x)) ?? String(value);
+}
+
+/** Command-line spellings of NaN and the infinities (JS, YAML and Python ones). */
+const NON_FINITE_TEXT = /^[+-]?\.?(nan|inf|infinity)$/i;
+
+/**
+ * A number field's value as a JS number, or why it is not one. Integers come from YAML as BigInt (loadConfig parses
+ * with intAsBigInt) and from the command line as text, so a literal that a double would round (beyond 2^53, e.g.
+ * 99999999999999999999) is caught instead of being stored rounded.
+ */
+function toNumber(v: unknown, fromText: boolean, kind: 'int' | 'float'): number | string {
+  const notNumber = `must be a ${kind === 'int' ? 'whole number' : 'number'}`;
+  const inexact = (n: number) => `cannot be stored exactly (it would become ${n}; integers are exact up to 2^53)`;
+  const exactInt = (big: bigint, n: number) => Number.isFinite(n) && BigInt(n) === big;
+  if (typeof v === 'bigint') {
+    const n = Number(v);
+    return exactInt(v, n) ? n : inexact(n);
+  }
+  if (fromText && typeof v === 'string') {
+    const t = v.trim();
+    if (NON_FINITE_TEXT.test(t)) return 'must be a finite number';
+    const n = t === '' ? NaN : Number(t);
+    if (Number.isNaN(n)) return notNumber;
+    if (/^[+-]?\d+$/.test(t) && !exactInt(BigInt(t), n)) return inexact(n);
+    return n;
+  }
+  return typeof v === 'number' ? v : notNumber;
+}
+
 /** Checks one value against its field; returns it (strings from the command line are converted first). */
 function checkValue(key: string, spec: FieldSpec, value: unknown, where: string, fromText: boolean): unknown {
   const fail = (why: string): never => {
-    throw new ConfigError(`${where}: '${key}' ${why} (got ${JSON.stringify(value)})`);
+    throw new ConfigError(`${where}: '${key}' ${why} (got ${showValue(value)})`);
   };
   if (value === null || (fromText && (value === 'null' || value === 'none' || value === 'None'))) {
     if (spec.nullable) return null;
@@ -286,12 +337,13 @@ function checkValue(key: string, spec: FieldSpec, value: unknown, where: string,
   switch (spec.kind) {
     case 'int':
     case 'float': {
-      if (fromText && typeof v === 'string' && v.trim() !== '') v = Number(v);
-      if (typeof v !== 'number' || !Number.isFinite(v)) fail(`must be a ${spec.kind === 'int' ? 'whole number' : 'number'}`);
-      const n = v as number;
+      const n = toNumber(v, fromText, spec.kind);
+      if (typeof n === 'string') return fail(n);
+      if (!Number.isFinite(n)) fail('must be a finite number');
       if (spec.kind === 'int' && !Number.isInteger(n)) fail('must be a whole number');
       if (spec.min !== undefined && (spec.minExclusive ? n <= spec.min : n < spec.min)) fail(`must be ${spec.minExclusive ? '>' : '>='} ${spec.min}`);
       if (spec.max !== undefined && (spec.maxExclusive ? n >= spec.max : n > spec.max)) fail(`must be ${spec.maxExclusive ? '<' : '<='} ${spec.max}`);
+      if (spec.kind === 'int' && !Number.isSafeInteger(n)) fail('must be a whole number below 2^53 in size (larger ones are not stored exactly)');
       return n;
     }
     case 'bool':
@@ -356,11 +408,11 @@ function flattenDoc(doc: unknown, where: string): Record<string, unknown> {
       if (typeof v !== 'object' || Array.isArray(v)) throw new ConfigError(`${where}: '${k}' must be a block of keys (${k}: {…})`);
       for (const [sub, sv] of Object.entries(v as Record<string, unknown>)) {
         const key = `${k}.${sub}`;
-        if (!(key in CONFIG_SCHEMA)) throw new ConfigError(`${where}: ${unknownKeyMessage(key)}`);
+        if (!isKey(key)) throw new ConfigError(`${where}: ${unknownKeyMessage(key)}`);
         flat[key] = sv;
       }
     } else {
-      if (!(k in CONFIG_SCHEMA)) throw new ConfigError(`${where}: ${unknownKeyMessage(k)}`);
+      if (!isKey(k)) throw new ConfigError(`${where}: ${unknownKeyMessage(k)}`);
       flat[k] = v;
     }
   }
@@ -381,7 +433,7 @@ export function parseOverrides(args: readonly string[]): Record<string, string> 
     const eq = key.indexOf('=');
     if (eq >= 0) [key, value] = [key.slice(0, eq), key.slice(eq + 1)];
     key = key.replace(/-/g, '_');
-    if (!(key in CONFIG_SCHEMA)) throw new ConfigError(`command line: ${unknownKeyMessage(key)}`);
+    if (!isKey(key)) throw new ConfigError(`command line: ${unknownKeyMessage(key)}`);
     if (value === undefined) {
       const next = args[i + 1];
       if (next === undefined || (next.startsWith('--') && next.length > 2)) {
@@ -469,9 +521,9 @@ export function validateConfig(c: TrainConfig, where = 'config'): TrainConfig {
   }
   const merged: Record<string, unknown> = {};
   for (const [k, spec] of Object.entries(CONFIG_SCHEMA)) {
-    merged[k] = k in flat ? checkValue(k, spec, flat[k], where, false) : structuredClone(spec.default);
+    merged[k] = Object.hasOwn(flat, k) ? checkValue(k, spec, flat[k], where, false) : structuredClone(spec.default);
   }
-  for (const k of Object.keys(flat)) if (!(k in CONFIG_SCHEMA)) throw new ConfigError(`${where}: ${unknownKeyMessage(k)}`);
+  for (const k of Object.keys(flat)) if (!isKey(k)) throw new ConfigError(`${where}: ${unknownKeyMessage(k)}`);
   const out = nest(merged);
   checkConsistency(out, where);
   return out;
@@ -491,7 +543,8 @@ export function loadConfig(path: string | null, overrides: readonly string[] = [
       throw new ConfigError(`cannot read config ${path}: ${(e as Error).message}`);
     }
     try {
-      doc = parseYaml(text);
+      // Integers as BigInt so checkValue can tell a literal a double would round (99999999999999999999).
+      doc = parseYaml(text, { intAsBigInt: true });
     } catch (e) {
       throw new ConfigError(`${path}: not valid YAML: ${(e as Error).message}`);
     }
@@ -501,13 +554,20 @@ export function loadConfig(path: string | null, overrides: readonly string[] = [
   const fromCli = parseOverrides(overrides);
   const merged: Record<string, unknown> = {};
   for (const [k, spec] of Object.entries(CONFIG_SCHEMA)) {
-    if (k in fromCli) merged[k] = checkValue(k, spec, fromCli[k], 'command line', true);
-    else if (k in fromFile) merged[k] = checkValue(k, spec, fromFile[k], where, false);
+    if (Object.hasOwn(fromCli, k)) merged[k] = checkValue(k, spec, fromCli[k], 'command line', true);
+    else if (Object.hasOwn(fromFile, k)) merged[k] = checkValue(k, spec, fromFile[k], where, false);
     else merged[k] = structuredClone(spec.default);
   }
   const c = nest(merged);
   checkConsistency(c, Object.keys(fromCli).length > 0 ? `${where} (with command-line overrides)` : where);
   return c;
+}
+
+/** A seed given as a command-line flag of its own (eval, init-model): an integer in [0, 2^32), like `seed`. */
+export function parseSeed(text: string, flag = '--seed'): number {
+  const t = text.trim();
+  if (!/^\d+$/.test(t) || BigInt(t) >= BigInt(SEED_LIMIT)) throw new ConfigError(`${flag} must be an integer in [0, 2^32), got '${text}'`);
+  return Number(t);
 }
 
 /** Episodes per rollout round after defaults (generation_batch_size or one update's worth). */

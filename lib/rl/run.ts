@@ -1,6 +1,7 @@
 // One training run end to end: model folder (created from a preset for offline configs, else a local folder or a
-// Hugging Face id), engine, browser environment, start banner, the GRPO loop, checkpoints, report.html, and a clean
-// stop on Ctrl-C (checkpoint first). `lfm2-rl train` (lib/cli/train.ts) is a thin wrapper over trainRun.
+// Hugging Face id), engine, browser environment, start banner, the GRPO loop, checkpoints, report.html, a clean
+// stop on Ctrl-C (checkpoint first), and on divergence a checkpoint of the last finite state (lib/rl/divergence.ts)
+// before TrainingDivergedError. `lfm2-rl train` (lib/cli/train.ts) is a thin wrapper over trainRun.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { resolveResume } from '../io/checkpoint.ts';
@@ -12,6 +13,7 @@ import { writeReport } from '../io/report.ts';
 import { presetConfig } from '../engine/presets.ts';
 import { writeRandomModel } from '../engine/init-weights.ts';
 import { openEnvironment, type EnvironmentHandle } from './environment.ts';
+import { DivergenceGuard, TrainingDivergedError } from './divergence.ts';
 import { loadPolicy, type Policy } from './engine-policy.ts';
 import { loadRunCheckpoint, readRunConfig, resumeConfigChanges, saveRunCheckpoint } from './run-checkpoint.ts';
 import { formatTaskTable } from '../io/task-table.ts';
@@ -55,7 +57,7 @@ export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}):
   const log = (m: string) => out.write(m + '\n');
   const runDir = join(config.output_dir, resolveRunName(config));
   // Resume target first: a bad --resume fails before anything is loaded.
-  const resumeFrom = config.resume_from_checkpoint === null ? null : resolveResume(runDir, config.resume_from_checkpoint, (m) => log(`warning: ${m}`));
+  const resumeFrom = config.resume_from_checkpoint === null ? null : await resolveResume(runDir, config.resume_from_checkpoint, (m) => log(`warning: ${m}`));
   if (resumeFrom) {
     const saved = readRunConfig(resumeFrom.dir);
     const changed = saved ? resumeConfigChanges(saved, config) : [];
@@ -64,6 +66,7 @@ export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}):
   const modelDir = await prepareModel(config, log);
   let env: EnvironmentHandle | null = null;
   let policy: Policy | null = null;
+  let guard: DivergenceGuard | null = null;
   let stopRequested = false;
   const onSignal = () => {
     if (stopRequested) {
@@ -115,6 +118,8 @@ export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}):
       process.on('SIGTERM', onSignal);
     }
     const p = policy;
+    const saveCheckpoint = (s: LoopState) => saveRunCheckpoint(s, { runDir, engine, modelDir, config, limit: config.save_total_limit, keep: guard?.keepDir(), warn: log });
+    guard = new DivergenceGuard({ runDir, engine, saveCheckpoint, rollback: config.divergence_rollback, resumedFrom: resumeFrom, log });
     const trainer = new GrpoTrainer({
       config,
       engine,
@@ -123,19 +128,27 @@ export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}):
       envFactory: env.factory,
       metrics,
       state,
-      saveCheckpoint: (s) => saveRunCheckpoint(s, { runDir, engine, modelDir, config, limit: config.save_total_limit, warn: log }),
+      saveCheckpoint,
       afterCheckpoint: () => writeReport(runDir, reportMeta),
       log,
       progress: out,
       shouldStop: () => stopRequested || (opts.shouldStop?.() ?? false),
+      divergence: guard,
     });
-    const outcome = await trainer.run();
+    let outcome: TrainOutcome;
+    try {
+      outcome = await trainer.run();
+    } catch (e) {
+      if (e instanceof TrainingDivergedError) writeReport(runDir, reportMeta); // the curves up to the divergence
+      throw e;
+    }
     const reportPath = writeReport(runDir, reportMeta);
     const evalNote = outcome.lastEval ? 'last held-out evaluation' : 'no held-out evaluation';
     log(`per task (training: all rounds of the run; ${evalNote}):\n${formatTaskTable(trainSummaryRows(config.tasks, outcome.state.taskHistory ?? {}, outcome.lastEval))}`);
     log(`${outcome.stopped ? 'stopped' : 'finished'} at step ${outcome.state.step}; report ${reportPath}`);
     return { ...outcome, runDir, reportPath };
   } finally {
+    guard?.discardSnapshot();
     if (signals) {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
