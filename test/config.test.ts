@@ -139,6 +139,7 @@ describe('errors name the key and the source before any work', () => {
     ['group size vs batch', 'num_generations: 3\nper_device_train_batch_size: 4\n', /generation_batch_size \(4 = per_device_train_batch_size × gradient_accumulation_steps\) must be a multiple of num_generations \(3\)/],
     ['warmup beyond steps', 'max_steps: 5\nwarmup_steps: 10\n', /warmup_steps \(10\) must not exceed max_steps \(5\)/],
     ['both env sources', 'env_url: http://a:1\nminiwob_url: http://b/\n', /either 'env_url'.*or 'miniwob_url'/],
+    ['no env step deadline', 'env_step_timeout_s: 0\n', /'env_step_timeout_s' must be >= 0.001 \(got 0\)/],
     ['unknown built-in task', 'tasks: [click-tset]\n', /task 'click-tset' is not in the built-in suite/],
     ['bad action', 'action_set: [click, send_keys]\n', /'action_set' entry 'send_keys' is not a BrowserGym action/],
     ['Llama LoRA names', 'use_peft: true\nlora:\n  target_modules: [q_proj, o_proj]\n', /'o_proj' does not exist in LFM2; use out_proj/],
