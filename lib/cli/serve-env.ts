@@ -17,6 +17,8 @@ const USAGE = `usage: lfm2-rl serve-env [options]
   --max-body-bytes N  largest request body / WebSocket message (default 1048576)
   --screenshot F      screenshots for sessions that do not ask: none, array (OpenEnv lists), png (default none)
   --no-pruned-html    skip pruned_html (saves a DOM snapshot per step)
+  --no-preload        real MiniWoB++ pages: load the task page at each reset instead of ahead of it (one page per
+                      session instead of two)
   --headless          run Chromium headless (default)
   --headed            show the browser window
   --idle-timeout S    close HTTP sessions unused for S seconds (default 900; 0 = never)
@@ -63,6 +65,7 @@ export async function run(argv: string[]): Promise<number> {
       'max-body-bytes': { type: 'string' },
       screenshot: { type: 'string', default: 'none' },
       'no-pruned-html': { type: 'boolean', default: false },
+      'no-preload': { type: 'boolean', default: false },
       headless: { type: 'boolean', default: false },
       headed: { type: 'boolean', default: false },
       'idle-timeout': { type: 'string' },
@@ -94,7 +97,13 @@ export async function run(argv: string[]): Promise<number> {
   const defaultTask = normaliseTaskName(values.task ?? (env.BROWSERGYM_TASK_NAME || 'click-test'));
 
   const { EnvPool } = await import('../env/env.ts');
-  const pool = await EnvPool.launch({ miniwobUrl, headless: !values.headed, maxSteps, stepTimeoutMs });
+  const pool = await EnvPool.launch({
+    miniwobUrl,
+    headless: !values.headed,
+    maxSteps,
+    stepTimeoutMs,
+    preloadPages: !values['no-preload'],
+  });
   let server: EnvServer;
   let url: string;
   try {

@@ -76,6 +76,12 @@ export interface EpisodeConfig {
    * least twice pageTimeoutMs: a load and a setup). Past it the page is probed and, if it does not recover, replaced.
    */
   stepTimeoutMs: number;
+  /**
+   * Real MiniWoB++ pages: after each reset, load the same task page into a second, fresh page in the background, so
+   * the next reset of that task only seeds and starts it (the page is exactly a fresh load, loaded earlier). One
+   * extra page per episode; false loads at every reset instead.
+   */
+  preloadPages: boolean;
 }
 
 export const DEFAULT_EPISODE_CONFIG: EpisodeConfig = {
@@ -99,6 +105,7 @@ export const DEFAULT_EPISODE_CONFIG: EpisodeConfig = {
   // Far above a working step (actions time out after 2 s, a forced retry after 2 more, noop waits at most 10 s,
   // settling 0.5 s), so only a page that stopped responding reaches it.
   stepTimeoutMs: 30_000,
+  preloadPages: true,
 };
 
 /** Resolves options over defaults and rejects nonsense early with a clear message. */
@@ -218,9 +225,12 @@ export class BrowserEpisode implements Episode {
   private handle: PageHandle | undefined;
   /** A page being opened; concurrent callers share it, so no second context is ever made. */
   private opening: Promise<PageHandle> | undefined;
+  /** A fresh page loading (or loaded) with a real MiniWoB++ task page for the next reset (preloadPages). */
+  private spare: { url: string; ready: Promise<PageHandle | undefined> } | undefined;
   private task = '';
   private taskUrl = '';
   private loads = 0;
+  private preloadedLoads = 0;
   private recycles = 0;
   private goal = '';
   private steps = 0;
@@ -261,18 +271,65 @@ export class BrowserEpisode implements Episode {
       if (this.handle === old) this.handle = undefined;
       await this.closeHandle(old);
     }
-    const h = await openPageHandle(this.host, {
-      viewport: this.config.viewport,
-      timeoutMs: this.config.pageTimeoutMs,
-      initScript: TIMER_TRACKER,
-      route: (route) => this.routeRequest(route),
-    });
+    const h = await this.openHandle();
     if (this.closed) {
       // Closed while the page was being opened: it must not outlive the episode.
       await this.closeHandle(h);
       throw new Error('episode is closed');
     }
     this.handle = h;
+    return h;
+  }
+
+  private openHandle(): Promise<PageHandle> {
+    return openPageHandle(this.host, {
+      viewport: this.config.viewport,
+      timeoutMs: this.config.pageTimeoutMs,
+      initScript: TIMER_TRACKER,
+      route: (route) => this.routeRequest(route),
+    });
+  }
+
+  /** Starts loading `url` into a fresh page for the next reset, replacing any other spare. */
+  private preload(url: string): void {
+    this.dropSpare();
+    const ready = (async () => {
+      const h = await this.openHandle();
+      try {
+        if (this.closed) throw new Error('episode is closed');
+        await loadTaskPage(h.page, url, this.config.pageTimeoutMs);
+        return h;
+      } catch {
+        await this.closeHandle(h);
+        return undefined;
+      }
+    })().catch(() => undefined);
+    // Whoever replaces or drops it (dropSpare, close) closes it; takeSpare hands it over.
+    this.spare = { url, ready };
+  }
+
+  /** Closes the spare page, now or once it has finished opening. */
+  private dropSpare(): void {
+    const spare = this.spare;
+    this.spare = undefined;
+    if (spare) void spare.ready.then((h) => h && this.closeHandle(h));
+  }
+
+  /** The preloaded page for `url` when there is a usable one (it becomes the caller's), else undefined. */
+  private async takeSpare(url: string): Promise<PageHandle | undefined> {
+    const spare = this.spare;
+    if (!spare) return undefined;
+    if (spare.url !== url) {
+      this.dropSpare();
+      return undefined;
+    }
+    this.spare = undefined;
+    const h = await spare.ready;
+    if (!h) return undefined;
+    if (this.closed || h.page.isClosed() || h.crashed || !this.host.isAlive(h.generation)) {
+      await this.closeHandle(h);
+      return undefined;
+    }
     return h;
   }
 
@@ -349,6 +406,17 @@ export class BrowserEpisode implements Episode {
     for (let attempt = 0; ; attempt++) {
       let h: PageHandle | undefined;
       const work = (async () => {
+        const spare = attempt === 0 ? await this.takeSpare(url) : undefined;
+        if (spare) {
+          // The preloaded page takes over; the previous one goes.
+          h = spare;
+          const old = this.handle;
+          this.handle = spare;
+          if (old) void this.closeHandle(old);
+          this.loads += 1;
+          this.preloadedLoads += 1;
+          return { h, ...(await this.setUpLoaded(spare, url, pageSeed)) };
+        }
         h = await this.ensurePage();
         return { h, ...(await this.startEpisode(h, url, pageSeed)) };
       })();
@@ -382,6 +450,8 @@ export class BrowserEpisode implements Episode {
     this.lastAction = '';
     this.lastError = '';
     this.chat = [];
+    // Real pages are loaded at every reset: do the next load now, while this episode runs.
+    if (this.config.miniwobUrl !== undefined && this.config.preloadPages && !this.closed) this.preload(url);
     return this.toObservation(started.first);
   }
 
@@ -401,6 +471,12 @@ export class BrowserEpisode implements Episode {
     h.loadedUrl = '';
     this.loads += 1;
     await loadTaskPage(h.page, url, timeout);
+    return this.setUpLoaded(h, url, pageSeed);
+  }
+
+  /** BrowserGym's setup on a page that has just loaded `url` (and nothing else): its first observation and goal. */
+  private async setUpLoaded(h: PageHandle, url: string, pageSeed: number): Promise<{ first: PageObservation; goal: string }> {
+    const timeout = this.config.pageTimeoutMs;
     const p = await this.extract(h, setupExpression(pageSeed, timeout), false);
     const goal = goalFromSetup(p.probe, url, timeout);
     h.loadedUrl = url;
@@ -598,6 +674,11 @@ export class BrowserEpisode implements Episode {
     return this.loads;
   }
 
+  /** How many of those page loads had been done ahead of the reset (preloadPages). */
+  get preloadedPageLoads(): number {
+    return this.preloadedLoads;
+  }
+
   /** How many times a page that stopped responding was closed and replaced. */
   get pageRecycles(): number {
     return this.recycles;
@@ -615,6 +696,7 @@ export class BrowserEpisode implements Episode {
     this.onClose(this);
     const h = this.handle;
     this.handle = undefined;
+    this.dropSpare();
     // A page still being opened is closed by openPage when it sees `closed`.
     if (h) await this.closeHandle(h);
   }
