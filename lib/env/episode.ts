@@ -324,7 +324,10 @@ export class BrowserEpisode implements Episode {
       return undefined;
     }
     this.spare = undefined;
-    const h = await spare.ready;
+    // Still loading: worth waiting for (a new load could not be faster), but no longer than a load may take.
+    const r = await within(spare.ready, this.config.pageTimeoutMs);
+    if (r.kind === 'overran') void spare.ready.then((late) => late && this.closeHandle(late));
+    const h = r.kind === 'fulfilled' ? r.value : undefined;
     if (!h) return undefined;
     if (this.closed || h.page.isClosed() || h.crashed || !this.host.isAlive(h.generation)) {
       await this.closeHandle(h);
