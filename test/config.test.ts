@@ -142,6 +142,7 @@ describe('errors name the key and the source before any work', () => {
     ['both env sources', 'env_url: http://a:1\nminiwob_url: http://b/\n', /either 'env_url'.*or 'miniwob_url'/],
     ['env_url not a server URL', 'env_url: ftp://a:1\n', /'env_url': OpenEnv server URL must start with http:\/\/, https:\/\/, ws:\/\/ or wss:\/\//],
     ['env_url with a query', "env_url: 'ws://a:1/ws?x=1'\n", /'env_url': OpenEnv server URL 'ws:\/\/a:1\/ws\?x=1' must not have a query/],
+    ['no env step deadline', 'env_step_timeout_s: 0\n', /'env_step_timeout_s' must be >= 0.001 \(got 0\)/],
     ['unknown built-in task', 'tasks: [click-tset]\n', /task 'click-tset' is not in the built-in suite/],
     ['bad action', 'action_set: [click, send_keys]\n', /'action_set' entry 'send_keys' is not a BrowserGym action/],
     ['Llama LoRA names', 'use_peft: true\nlora:\n  target_modules: [q_proj, o_proj]\n', /'o_proj' does not exist in LFM2; use out_proj/],

@@ -145,7 +145,7 @@ describe('server URL forms', () => {
 
   it("a run's env_url may be the ws://…/ws URL", async () => {
     const { url } = await start();
-    const env = await openEnvironment({ env_url: `${url.replace(/^http/, 'ws')}/ws`, miniwob_url: null, max_env_steps: 5 });
+    const env = await openEnvironment({ env_url: `${url.replace(/^http/, 'ws')}/ws`, miniwob_url: null, max_env_steps: 5, env_step_timeout_s: 30 });
     try {
       expect(env.description).toBe(`OpenEnv server ${url}`);
       const ep = await env.factory.newEpisode();

@@ -129,6 +129,20 @@ describe('episodes on built-in tasks', () => {
     expect(r.observation.last_action_error).toBe('');
   });
 
+  it("fill on a button fails with Playwright's error, as in BrowserGym: no forced click, no reward", async () => {
+    // BrowserGym retries with force only after a timeout; Playwright's fill rejects a non-editable element at once.
+    const o = await ep.reset({ task: 'click-test', seed: 5 });
+    const button = bidOf(o, /button 'Click Me!'/);
+    const r = await ep.step(`fill('${button}', 'x')`);
+    expect(r.observation.last_action_error).toMatch(
+      /^Error: locator\.fill: Error: Element is not an <input>, <textarea>, <select> or \[contenteditable\]/,
+    );
+    expect(r).toMatchObject({ reward: 0, done: false });
+    expect(r.info.action_exec_timeout).toBeUndefined();
+    expect(r.info.RAW_REWARD_GLOBAL).toBe(0);
+    expect((await ep.step(`click('${button}')`)).reward).toBe(1);
+  });
+
   it('maxSteps → truncated', async () => {
     const short = await pool.newEpisode({ maxSteps: 2 });
     try {

@@ -56,8 +56,8 @@ describe('fast action paths', () => {
   let fast: Episode;
   let slow: Episode;
   beforeAll(async () => {
-    // Long enough that a valid Playwright fill never times out on a busy machine (its forced retry would type the
-    // text a second time), short enough for the actions that must time out.
+    // Long enough that a valid Playwright action never times out on a busy machine (its forced retry could then
+    // differ between the two episodes), short enough for the actions that must time out.
     pool = await EnvPool.launch({ builtinTasks: TASKS, prunedHtml: true, actionTimeoutMs: 2500 });  // room for a loaded CI machine: a slow success must not read as a timeout
     fast = await pool.newEpisode({ fastActions: true });
     slow = await pool.newEpisode({ fastActions: false });

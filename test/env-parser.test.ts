@@ -9,7 +9,15 @@ import {
   parseCalls,
   type ParsedAction,
 } from '../lib/env/actions/parser.ts';
-import { ACTION_SIGNATURES, describeActions, MAX_NOOP_MS, type ActionName } from '../lib/env/actions/signatures.ts';
+import { MAX_NESTING } from '../lib/env/actions/parser.ts';
+import {
+  ACTION_SIGNATURES,
+  describeActions,
+  MAX_ACTION_CHARS,
+  MAX_NOOP_MS,
+  MAX_SCROLL_PX,
+  type ActionName,
+} from '../lib/env/actions/signatures.ts';
 import { pyReprFloat, pyReprStr } from '../lib/env/observation/pyrepr.ts';
 
 /** Arguments of the one action in `text`, untyped for terse assertions. */
@@ -170,6 +178,43 @@ describe('parseAction: errors match BrowserGym', () => {
     expect(errorOf('noop(-1)')).toMatch(/^ValueError: noop\(\) wait_ms must be between/);
   });
 
+  it('numbers are range-checked before anything reaches the browser', () => {
+    // A wheel delta beyond float32 wedges Chromium's input for the page: rejected as a ValueError, like a bad value.
+    expect(errorOf('scroll(0, 1e39)')).toBe(`ValueError: scroll() delta_y must be between -${MAX_SCROLL_PX} and ${MAX_SCROLL_PX}, got 1e+39`);
+    expect(errorOf('scroll(1e999, 0)')).toBe(`ValueError: scroll() delta_x must be between -${MAX_SCROLL_PX} and ${MAX_SCROLL_PX}, got inf`);
+    expect(errorOf(`scroll(0, -${MAX_SCROLL_PX + 1})`)).toMatch(/^ValueError: scroll\(\) delta_y must be between/);
+    expect(errorOf('scroll(0, 99999999999999999999999999)')).toMatch(/^ValueError: scroll\(\) delta_y must be between/);
+    expect(parseAction(`scroll(${MAX_SCROLL_PX}, -${MAX_SCROLL_PX})`).args).toEqual({ delta_x: MAX_SCROLL_PX, delta_y: -MAX_SCROLL_PX });
+    expect(errorOf('noop(1e999)')).toBe(`ValueError: noop() wait_ms must be between 0 and ${MAX_NOOP_MS}, got inf`);
+    // Every numeric parameter of every action declares a finite range, so a new one cannot slip through unchecked.
+    for (const [name, sig] of Object.entries(ACTION_SIGNATURES)) {
+      for (const p of sig.params.filter((q) => q.type === 'number')) {
+        expect(p.range, `${name}(${p.name})`).toBeDefined();
+        expect(p.range!.every(Number.isFinite), `${name}(${p.name})`).toBe(true);
+      }
+    }
+  });
+
+  it('texts over MAX_ACTION_CHARS are a ValueError at once; the limit itself parses', () => {
+    const t0 = performance.now();
+    expect(errorOf('x'.repeat(1_000_000))).toBe(
+      `ValueError: action is 1000000 characters long; the limit is ${MAX_ACTION_CHARS} (MAX_ACTION_CHARS)`,
+    );
+    expect(performance.now() - t0).toBeLessThan(100);
+    const atLimit = 'x'.repeat(MAX_ACTION_CHARS - " click('7')".length) + " click('7')";
+    expect(argsOf(atLimit).bid).toBe('7');
+    expect(errorOf(atLimit + ' ')).toMatch(/^ValueError: action is 20001 characters long/);
+  });
+
+  it('nesting deeper than MAX_NESTING is a ValueError, not a stack overflow', () => {
+    const deep = (n: number) => `f(${'['.repeat(n)}${']'.repeat(n)})`;
+    expect(parseCalls(deep(MAX_NESTING))).toHaveLength(1);
+    expect(() => parseCalls(deep(MAX_NESTING + 1))).toThrow(`deeper than ${MAX_NESTING} levels`);
+    expect(errorOf(`click('1', ${'['.repeat(10_000)})`)).toBe(
+      `ValueError: action nests lists, tuples or dicts deeper than ${MAX_NESTING} levels`,
+    );
+  });
+
   it('ActionParseError is a real Error with a name', () => {
     try {
       parseAction('nothing');
@@ -179,6 +224,43 @@ describe('parseAction: errors match BrowserGym', () => {
       expect((e as Error).name).toBe('ActionParseError');
       expect((e as ActionParseError).pyType).toBe('ValueError');
     }
+  });
+});
+
+// Parsing must stay linear whatever the text: it runs on the server's event loop and in every rollout step. These
+// shapes cost quadratic time in a search that retries from every offset (200k letters in a row took minutes).
+describe('parseCalls: linear time on adversarial text', () => {
+  const n = 200_000;
+  const fill = (unit: string) => unit.repeat(Math.ceil(n / unit.length)).slice(0, n);
+  const shapes: Record<string, string> = {
+    'one long name': fill('x'),
+    prose: fill('lorem ipsum dolor '),
+    'one unterminated string': "f('" + fill('ab '),
+    'many unterminated strings': fill("f('a "),
+    'many unterminated double-quoted strings': fill('f("a '),
+    'unterminated triple quotes': fill("f('''a "),
+    'call openings': fill('a('),
+    'strings that look like calls': fill("f('g(', "),
+    'a long argument list that never closes': 'f(' + fill("'a', 1, [2], "),
+    'keyword arguments': fill('f(a=1, '),
+  };
+  for (const [name, text] of Object.entries(shapes)) {
+    it(`${name}: 200k characters, then a real call is still found`, () => {
+      const t0 = performance.now();
+      const calls = parseCalls(`${text} click('5')`);
+      // Linear: well under a second on a quiet machine; the bound leaves room for a loaded one.
+      expect(performance.now() - t0).toBeLessThan(4000);
+      expect(calls.at(-1)).toMatchObject({ name: 'click', args: [{ kind: 'str', value: '5' }] });
+    });
+  }
+
+  it('memoised strings and values give the same calls as before', () => {
+    // A string that closes is re-read from a later quote; one that never closes does not hide a later call.
+    expect(parseCalls(`fill('1', 'abc click('2')`).map((c) => c.source)).toEqual([`click('2')`]);
+    expect(parseCalls(`f('x click("1")`).map((c) => c.source)).toEqual([`click("1")`]);
+    expect(parseCalls(`f("x click('1')`).map((c) => c.source)).toEqual([`click('1')`]);
+    expect(parseCalls(`f('x' g('y') "z`).map((c) => c.source)).toEqual([`g('y')`]);
+    expect(parseCalls(`abc(def('1') xyz('2')`).map((c) => c.source)).toEqual([`def('1')`, `xyz('2')`]);
   });
 });
 

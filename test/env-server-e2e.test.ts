@@ -1,6 +1,7 @@
 // End to end: the real EnvPool (Chromium, built-in MiniWoB-protocol tasks) behind the OpenEnv server, driven by
 // OpenEnvClient over both transports, and the `lfm2-rl serve-env` command as a process.
 import { spawn } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpenEnvClient } from '../lib/env/client.ts';
 import { EnvPool } from '../lib/env/env.ts';
@@ -75,9 +76,24 @@ describe('serve-env with real pages', () => {
   });
 });
 
+/** Status of a GET with exactly these headers (fetch would not let a test set Host). */
+function statusOf(base: string, path: string, headers: Record<string, string>): Promise<number> {
+  const u = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: u.hostname, port: u.port, path, headers, setHost: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 describe('lfm2-rl serve-env command', () => {
   it('serves on an ephemeral port and stops cleanly on SIGTERM', async () => {
-    const proc = spawn(process.execPath, ['bin/lfm2-rl.js', 'serve-env', '--port', '0', '--max-sessions', '2'], {
+    const args = ['serve-env', '--port', '0', '--max-sessions', '2', '--step-timeout', '5', '--no-preload'];
+    args.push('--allow-origin', 'http://localhost:3000', '--allow-host', 'envhost');
+    const proc = spawn(process.execPath, ['bin/lfm2-rl.js', ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -94,6 +110,20 @@ describe('lfm2-rl serve-env command', () => {
         void exited.then((code) => reject(new Error(`serve-env exited early (${code}): ${out}${err}`)));
       });
       expect(await (await fetch(`${base}/health`)).json()).toEqual({ status: 'healthy' });
+      // --allow-origin and --allow-host reach the server; anything else from a web page is refused.
+      const host = new URL(base).host;
+      expect(await statusOf(base, '/health', { host, origin: 'http://localhost:3000' })).toBe(200);
+      expect(await statusOf(base, '/health', { host, origin: 'http://evil.example.com' })).toBe(403);
+      expect(await statusOf(base, '/health', { host: 'envhost:1' })).toBe(200);
+      expect(await statusOf(base, '/health', { host: 'evil.example.com' })).toBe(421);
+      // A megabyte of action text is answered at once (it used to hold the process for minutes).
+      const http = await OpenEnvClient.connect(base, { transport: 'http' });
+      await http.reset({ task: 'click-test', seed: 1 });
+      const t0 = performance.now();
+      const big = await http.step('x'.repeat(1_000_000));
+      expect(big.observation.last_action_error).toMatch(/^ValueError: action is 1000000 characters long/);
+      expect(performance.now() - t0).toBeLessThan(3000);
+      await http.close();
       const env = await OpenEnvClient.connect(base, { transport: 'ws' });
       const obs = await env.reset({ task: 'click-test', seed: 3 });
       expect(obs.goal).toBe('Click the button.');
@@ -119,5 +149,10 @@ describe('lfm2-rl serve-env command', () => {
   it('rejects bad flags and an unknown default task with a clear message', async () => {
     expect(await failingRun(['--max-sessions', 'lots'])).toContain("--max-sessions must be an integer >= 1, got 'lots'");
     expect(await failingRun(['--port', '0', '--task', 'miniwob.nope'])).toContain("default task 'nope' is not one of");
+    expect(await failingRun(['--step-timeout', '0'])).toContain("--step-timeout must be a number of seconds >= 0.001, got '0'");
+    expect(await failingRun(['--allow-origin', 'http://localhost:3000/app'])).toContain(
+      "--allow-origin: allowed origin 'http://localhost:3000/app' must be only scheme, host and port",
+    );
+    expect(await failingRun(['--allow-host', 'a/b'])).toContain("--allow-host: allowed host 'a/b' is not a host name");
   });
 });

@@ -1,5 +1,6 @@
 // The OpenEnv server over HTTP and WebSocket with a fake pool: full episodes, session isolation, every class of
 // bad request, screenshots, timeouts and shutdown. End-to-end runs with real pages are in env-server-e2e.test.ts.
+import { request as httpRequest } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { decodePngToRgb, rgbToNestedLists } from '../lib/env/server/png.ts';
@@ -411,6 +412,128 @@ describe('bad requests get a clear 4xx and the server keeps serving', () => {
       ws.once('error', () => resolve(-1));
     });
     expect(status).toBe(404);
+  });
+});
+
+/** A request with exactly these headers (fetch would not let a test set Host). */
+function raw(url: string, method: string, path: string, headers: Record<string, string>, body = ''): Promise<{ status: number; body: any }> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: u.hostname, port: u.port, method, path, headers, setHost: false }, (res) => {
+      let text = '';
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Status of a WebSocket upgrade with these options: 101 when it opens, else the HTTP status of the refusal. */
+function upgradeStatus(url: string, opts: WebSocket.ClientOptions): Promise<{ status: number; body: string }> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url.replace('http', 'ws') + '/ws', opts);
+    ws.once('open', () => {
+      ws.close();
+      resolve({ status: 101, body: '' });
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    ws.once('error', () => resolve({ status: -1, body: '' }));
+  });
+}
+
+describe('requests from web pages are refused (Origin, Host, content-type)', () => {
+  it('HTTP: a foreign Origin gets 403 on every route and opens no session; the own origin works', async () => {
+    const { url, pool } = await start();
+    const host = new URL(url).host;
+    const port = new URL(url).port;
+    const evil = { host, origin: 'http://evil.example.com', 'content-type': 'application/json' };
+    const refused = await raw(url, 'POST', '/reset', evil, '{}');
+    expect(refused.status).toBe(403);
+    expect(refused.body).toMatchObject({ code: 'forbidden_origin' });
+    expect(refused.body.detail).toContain("origin 'http://evil.example.com' are refused");
+    expect((await raw(url, 'GET', '/health', evil)).status).toBe(403);
+    expect((await raw(url, 'POST', '/reset', { ...evil, origin: 'null' }, '{}')).status).toBe(403);
+    expect(pool.episodes).toHaveLength(0);
+    expect(server!.registry.size).toBe(0);
+    for (const own of [`http://127.0.0.1:${port}`, `http://localhost:${port}`, `http://[::1]:${port}`]) {
+      const ok = await raw(url, 'POST', '/reset', { ...evil, origin: own }, '{"seed": 3}');
+      expect(ok.status, own).toBe(200);
+    }
+    // Another port on the same host is another origin.
+    expect((await raw(url, 'GET', '/health', { host, origin: `http://127.0.0.1:${Number(port) + 1}` })).status).toBe(403);
+  });
+
+  it('HTTP: allowOrigins adds exactly those origins', async () => {
+    const { url } = await start({ allowOrigins: ['http://localhost:3000', 'HTTPS://Dash.Example.org/'] });
+    const host = new URL(url).host;
+    expect((await raw(url, 'GET', '/health', { host, origin: 'http://localhost:3000' })).status).toBe(200);
+    expect((await raw(url, 'GET', '/health', { host, origin: 'https://dash.example.org' })).status).toBe(200);
+    expect((await raw(url, 'GET', '/health', { host, origin: 'http://localhost:3001' })).status).toBe(403);
+    expect(() => createServer({ pool: new FakePool(), allowOrigins: ['http://x.org/path'] })).toThrow(
+      "allowed origin 'http://x.org/path' must be only scheme, host and port",
+    );
+    expect(() => createServer({ pool: new FakePool(), allowOrigins: ['x.org'] })).toThrow(/is not a URL/);
+  });
+
+  it('HTTP: a Host that does not name the server gets 421 (DNS rebinding); loopback names and allowHosts pass', async () => {
+    const { url } = await start({ allowHosts: ['envserver', 'proxy.local:9000'] });
+    const port = Number(new URL(url).port);
+    const statusFor = async (host: string) => (await raw(url, 'GET', '/health', { host })).status;
+    const rebound = await raw(url, 'POST', '/reset', { host: `evil.example.com:${port}`, 'content-type': 'application/json' }, '{}');
+    expect(rebound).toMatchObject({ status: 421, body: { code: 'wrong_host' } });
+    expect(rebound.body.detail).toContain(`Host 'evil.example.com:${port}' does not name this server`);
+    expect(server!.registry.size).toBe(0);
+    expect(await statusFor(`127.0.0.1:${port}`)).toBe(200);
+    expect(await statusFor(`LOCALHOST:${port}`)).toBe(200);
+    expect(await statusFor(`[::1]:${port}`)).toBe(200);
+    expect(await statusFor(`127.0.0.1:${port + 1}`)).toBe(421);
+    expect(await statusFor('127.0.0.1')).toBe(421);
+    expect(await statusFor('')).toBe(421);
+    expect(await statusFor('a b')).toBe(421);
+    expect(await statusFor(`envserver:${port}`)).toBe(200);
+    expect(await statusFor('envserver:1234')).toBe(200);
+    expect(await statusFor('proxy.local:9000')).toBe(200);
+    expect(await statusFor(`proxy.local:${port}`)).toBe(421);
+  });
+
+  it('HTTP: a POST body that is not declared JSON gets 415; a POST without a body needs no type', async () => {
+    const { url } = await start();
+    const host = new URL(url).host;
+    const cases: Array<[string | undefined, number]> = [
+      ['text/plain', 415],
+      ['application/x-www-form-urlencoded', 415],
+      ['multipart/form-data; boundary=x', 415],
+      [undefined, 415],
+      ['application/json', 200],
+      ['Application/JSON; charset=utf-8', 200],
+    ];
+    for (const [type, status] of cases) {
+      const headers: Record<string, string> = { host };
+      if (type) headers['content-type'] = type;
+      const r = await raw(url, 'POST', '/reset', headers, '{"seed": 1}');
+      expect(r.status, String(type)).toBe(status);
+      if (status === 415) expect(r.body.code).toBe('unsupported_media_type');
+    }
+    expect((await raw(url, 'POST', '/close', { host, 'content-length': '0' })).status).toBe(200);
+  });
+
+  it('WebSocket: upgrades from a foreign Origin (403) or Host (421) are refused; programs and the own origin connect', async () => {
+    const { url } = await start({ allowOrigins: ['http://localhost:3000'] });
+    const port = new URL(url).port;
+    const evil = await upgradeStatus(url, { origin: 'http://evil.example.com' });
+    expect(evil.status).toBe(403);
+    expect(JSON.parse(evil.body)).toMatchObject({ code: 'forbidden_origin' });
+    expect((await upgradeStatus(url, { headers: { host: `evil.example.com:${port}` } })).status).toBe(421);
+    expect((await upgradeStatus(url, {})).status).toBe(101);
+    expect((await upgradeStatus(url, { origin: `http://127.0.0.1:${port}` })).status).toBe(101);
+    expect((await upgradeStatus(url, { origin: 'http://localhost:3000' })).status).toBe(101);
+    for (let i = 0; i < 50 && server!.registry.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(server!.registry.size).toBe(0);
   });
 });
 

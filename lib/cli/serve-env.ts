@@ -2,6 +2,7 @@
 // OpenEnv/TRL clients and remote trainers can use it. Defaults follow OpenEnv's environment variables.
 import { parseArgs } from 'node:util';
 import { createServer, type EnvServer } from '../env/server/server.ts';
+import { normaliseAllowedHost, normaliseOrigin } from '../env/server/request-guard.ts';
 import { normaliseTaskName, parseScreenshotFlag } from '../env/server/validate.ts';
 
 export const summary = 'serve the browser environment over the OpenEnv protocol (HTTP + WebSocket)';
@@ -16,15 +17,39 @@ const USAGE = `usage: lfm2-rl serve-env [options]
   --max-body-bytes N  largest request body / WebSocket message (default 1048576)
   --screenshot F      screenshots for sessions that do not ask: none, array (OpenEnv lists), png (default none)
   --no-pruned-html    skip pruned_html (saves a DOM snapshot per step)
+  --no-preload        real MiniWoB++ pages: load the task page at each reset instead of ahead of it (one page per
+                      session instead of two)
   --headless          run Chromium headless (default)
   --headed            show the browser window
-  --idle-timeout S    close HTTP sessions unused for S seconds (default 900; 0 = never)`;
+  --idle-timeout S    close HTTP sessions unused for S seconds (default 900; 0 = never)
+  --step-timeout S    deadline of each reset/step/observe in seconds (default 30); a page that overruns it and
+                      does not recover is closed and replaced, and the episode is truncated
+  --allow-origin O    let web pages at origin O (e.g. http://localhost:3000) call the server; repeatable
+                      (default: none, requests with any other Origin header get 403)
+  --allow-host H      accept Host header H ('name' or 'name:port') besides localhost, 127.0.0.1, [::1] and the
+                      bound address, e.g. a container's service name; repeatable (others get 421)`;
 
 function positiveInt(name: string, v: string | undefined, fallback: number, min = 1): number {
   if (v === undefined || v === '') return fallback;
   const n = Number(v);
   if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got '${v}'`);
   return n;
+}
+
+/** A positive number of seconds (fractions allowed) as whole milliseconds. */
+function secondsAsMs(name: string, v: string | undefined, fallbackSeconds: number): number {
+  if (v === undefined || v === '') return fallbackSeconds * 1000;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0.001) throw new Error(`${name} must be a number of seconds >= 0.001, got '${v}'`);
+  return Math.round(n * 1000);
+}
+
+function withFlag<T>(flag: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw new Error(`${flag}: ${(e as Error).message}`);
+  }
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -40,9 +65,13 @@ export async function run(argv: string[]): Promise<number> {
       'max-body-bytes': { type: 'string' },
       screenshot: { type: 'string', default: 'none' },
       'no-pruned-html': { type: 'boolean', default: false },
+      'no-preload': { type: 'boolean', default: false },
       headless: { type: 'boolean', default: false },
       headed: { type: 'boolean', default: false },
       'idle-timeout': { type: 'string' },
+      'step-timeout': { type: 'string' },
+      'allow-origin': { type: 'string', multiple: true, default: [] },
+      'allow-host': { type: 'string', multiple: true, default: [] },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -59,12 +88,22 @@ export async function run(argv: string[]): Promise<number> {
   const maxSteps = positiveInt('--max-steps', values['max-steps'], 10);
   const maxBodyBytes = positiveInt('--max-body-bytes', values['max-body-bytes'], 1 << 20, 1024);
   const idleSeconds = positiveInt('--idle-timeout', values['idle-timeout'], 900, 0);
+  const stepTimeoutMs = secondsAsMs('--step-timeout', values['step-timeout'], 30);
+  // Checked before Chromium starts, with the flag's name in the message.
+  const allowOrigins = values['allow-origin'].map((o) => withFlag('--allow-origin', () => normaliseOrigin(o)));
+  const allowHosts = values['allow-host'].map((h) => withFlag('--allow-host', () => normaliseAllowedHost(h)));
   const screenshot = parseScreenshotFlag(values.screenshot);
   const miniwobUrl = values['miniwob-url'] ?? (env.MINIWOB_URL || undefined);
   const defaultTask = normaliseTaskName(values.task ?? (env.BROWSERGYM_TASK_NAME || 'click-test'));
 
   const { EnvPool } = await import('../env/env.ts');
-  const pool = await EnvPool.launch({ miniwobUrl, headless: !values.headed, maxSteps });
+  const pool = await EnvPool.launch({
+    miniwobUrl,
+    headless: !values.headed,
+    maxSteps,
+    stepTimeoutMs,
+    preloadPages: !values['no-preload'],
+  });
   let server: EnvServer;
   let url: string;
   try {
@@ -77,6 +116,8 @@ export async function run(argv: string[]): Promise<number> {
       idleTimeoutMs: idleSeconds * 1000,
       episodeOptions: { maxSteps, prunedHtml: !values['no-pruned-html'] },
       log: (msg) => console.error(`[serve-env] ${msg}`),
+      allowOrigins,
+      allowHosts,
     });
     url = await server.listen(port, values.host).catch((err: Error) => {
       throw new Error(`cannot listen on ${values.host}:${port}: ${err.message}`);

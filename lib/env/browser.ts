@@ -4,6 +4,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { within } from './deadline.ts';
 
 /** Debian's package path, used when CHROMIUM_PATH is unset. */
 const SYSTEM_CHROMIUM = '/usr/bin/chromium';
@@ -64,8 +65,24 @@ export interface BrowserHostOptions {
   extraArgs?: string[];
 }
 
+/** OS process id of a browser (via CDP SystemInfo). */
+async function browserPid(b: Browser): Promise<number> {
+  const cdp = await b.newBrowserCDPSession();
+  try {
+    type ProcessInfo = { processInfo: Array<{ type: string; id: number }> };
+    const info = (await cdp.send('SystemInfo.getProcessInfo')) as ProcessInfo;
+    const p = info.processInfo.find((x) => x.type === 'browser');
+    if (!p) throw new Error('browser process not reported by SystemInfo.getProcessInfo');
+    return p.id;
+  } finally {
+    await cdp.detach().catch(() => undefined);
+  }
+}
+
 export class BrowserHost {
   private current: Browser | undefined;
+  /** Process id of `current`, read at launch: a browser that stopped answering cannot be asked for it. */
+  private currentPid: number | undefined;
   private launching: Promise<Browser> | undefined;
   private closed = false;
   /** Increments on every launch; a context made under an older generation belongs to a dead browser. */
@@ -97,8 +114,10 @@ export class BrowserHost {
           headless: this.opts.headless,
           args: [...chromiumArgs(), ...this.opts.extraArgs],
         })
-        .then((b) => {
+        .then(async (b) => {
+          const pid = await browserPid(b).catch(() => undefined);
           this.current = b;
+          this.currentPid = pid;
           this.generation += 1;
           if (wasRunning) this.relaunches += 1;
           b.on('disconnected', () => {
@@ -131,17 +150,42 @@ export class BrowserHost {
 
   /** OS process id of the browser (via CDP SystemInfo), e.g. to supervise or kill it. */
   async pid(): Promise<number> {
+    return browserPid(await this.browser());
+  }
+
+  /** Page targets and renderer processes alive in the browser, as Chromium counts them (for leak checks). */
+  async liveTargets(): Promise<{ pages: number; renderers: number }> {
     const b = await this.browser();
     const cdp = await b.newBrowserCDPSession();
     try {
-      type ProcessInfo = { processInfo: Array<{ type: string; id: number }> };
-      const info = (await cdp.send('SystemInfo.getProcessInfo')) as ProcessInfo;
-      const p = info.processInfo.find((x) => x.type === 'browser');
-      if (!p) throw new Error('browser process not reported by SystemInfo.getProcessInfo');
-      return p.id;
+      const targets = (await cdp.send('Target.getTargets')) as { targetInfos: Array<{ type: string }> };
+      const procs = (await cdp.send('SystemInfo.getProcessInfo')) as { processInfo: Array<{ type: string }> };
+      return {
+        pages: targets.targetInfos.filter((t) => t.type === 'page').length,
+        renderers: procs.processInfo.filter((p) => p.type === 'renderer').length,
+      };
     } finally {
       await cdp.detach().catch(() => undefined);
     }
+  }
+
+  /**
+   * Kills the browser process outright: the last resort when it cannot even close a page, since a page it keeps
+   * alive would never be freed. Every episode on it sees its page lost; the next request launches a new browser.
+   */
+  async kill(): Promise<void> {
+    const b = this.current;
+    const pid = this.currentPid;
+    if (!b) return;
+    this.current = undefined;
+    if (pid !== undefined) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await within(b.close(), 5000);
   }
 
   async close(): Promise<void> {

@@ -52,12 +52,7 @@ export class EnvPool {
     const cfg = resolveEpisodeConfig(this.defaults, opts);
     const ep = new BrowserEpisode(this.host, this.tasks, cfg, (e) => this.episodes.delete(e));
     this.episodes.add(ep);
-    try {
-      await ep.ensurePage();
-    } catch (e) {
-      await ep.close();
-      throw e;
-    }
+    await ep.open();
     return ep;
   }
 
@@ -79,6 +74,11 @@ export class EnvPool {
   /** OS process id of the Chromium browser process. */
   browserPid(): Promise<number> {
     return this.host.pid();
+  }
+
+  /** Page targets and renderer processes Chromium has alive now (closed episodes must leave none behind). */
+  liveTargets(): Promise<{ pages: number; renderers: number }> {
+    return this.host.liveTargets();
   }
 
   async close(): Promise<void> {

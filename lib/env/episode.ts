@@ -2,11 +2,17 @@
 // step parses and runs an action, waits for the page to settle, validates, and observes. The page and its context
 // are reused across resets; if the browser died they are recreated on the relaunched browser. A built-in page that is
 // already loaded starts its next episode in place (no reload), which gives the same page as a fresh load.
+//
+// Every reset, step and observe runs under a deadline (stepTimeoutMs): browser calls cannot be cancelled, and a page
+// that spins in a loop or whose input pipeline is stuck would otherwise hold the caller forever. Work that overruns
+// is given a moment to finish while the page is probed; a page that does not recover is closed (its renderer
+// killed) and replaced by a fresh one, and the step ends the episode with `truncated`.
 import { randomInt } from 'node:crypto';
-import type { BrowserContext, Page, Route } from 'playwright-core';
+import type { Route } from 'playwright-core';
 import { executeAction, actionErrorText, isTimeoutError } from './actions/execute.ts';
 import { parseActions } from './actions/parser.ts';
 import type { BrowserHost } from './browser.ts';
+import { timeoutError, within } from './deadline.ts';
 import {
   goalFromSetup,
   inPlaceSetupExpression,
@@ -25,8 +31,8 @@ import {
   PageScriptError,
   type PageObservation,
 } from './observation/extract.ts';
-import type { CdpSender } from './observation/frames.ts';
 import { CLEAR_MARKS_SCRIPT } from './observation/mark.ts';
+import { closePageHandle, openPageHandle, type PageHandle } from './page-handle.ts';
 import type { EnvOptions, Episode, Observation, ResetOptions, StepResult } from './types.ts';
 
 /** Where built-in task pages come from (lib/env/tasks by default). */
@@ -65,6 +71,17 @@ export interface EpisodeConfig {
    * the locator call, see actions/execute.ts); false sends every element action through Playwright locators.
    */
   fastActions: boolean;
+  /**
+   * Deadline of each step and observe (action, settling and observation together), and of each reset (which gets at
+   * least twice pageTimeoutMs: a load and a setup). Past it the page is probed and, if it does not recover, replaced.
+   */
+  stepTimeoutMs: number;
+  /**
+   * Real MiniWoB++ pages: after each reset, load the same task page into a second, fresh page in the background, so
+   * the next reset of that task only seeds and starts it (the page is exactly a fresh load, loaded earlier). One
+   * extra page per episode; false loads at every reset instead.
+   */
+  preloadPages: boolean;
 }
 
 export const DEFAULT_EPISODE_CONFIG: EpisodeConfig = {
@@ -85,6 +102,10 @@ export const DEFAULT_EPISODE_CONFIG: EpisodeConfig = {
   pageTimeoutMs: 5000,
   inPlaceReset: true,
   fastActions: true,
+  // Far above a working step (actions time out after 2 s, a forced retry after 2 more, noop waits at most 10 s,
+  // settling 0.5 s), so only a page that stopped responding reaches it.
+  stepTimeoutMs: 30_000,
+  preloadPages: true,
 };
 
 /** Resolves options over defaults and rejects nonsense early with a clear message. */
@@ -104,6 +125,7 @@ export function resolveEpisodeConfig(
   positiveInt('maxSteps');
   positiveInt('actionTimeoutMs');
   positiveInt('pageTimeoutMs');
+  positiveInt('stepTimeoutMs');
   if (!(Number.isInteger(cfg.settleMs) && cfg.settleMs >= 0)) {
     throw new RangeError(`settleMs must be an integer ≥ 0, got ${cfg.settleMs}`);
   }
@@ -153,6 +175,11 @@ const TIMER_TRACKER = `(() => {
   } });
 })();`;
 
+/** How long work that overran its deadline gets to finish, and the page to answer a probe, before it is recycled. */
+const RECOVERY_MS = 1000;
+/** Bound on each stage of closing a page (context, then the page target); past both the browser is killed. */
+const CLOSE_TIMEOUT_MS = 5000;
+
 /** Longest wait for Chromium to move focus off an element the action just hid. */
 const FOCUS_FIXUP_MAX_MS = 100;
 
@@ -194,16 +221,17 @@ function isTargetGone(e: unknown): boolean {
 }
 
 export class BrowserEpisode implements Episode {
-  private context: BrowserContext | undefined;
-  private page: Page | undefined;
-  /** The page's CDP session; every call fails at once when the page crashes or closes (a raw session would wait). */
-  private cdp: CdpSender | undefined;
-  private generation = -1;
+  /** The current page; undefined before the first reset, after a recycle (until reopened) and after close. */
+  private handle: PageHandle | undefined;
+  /** A page being opened; concurrent callers share it, so no second context is ever made. */
+  private opening: Promise<PageHandle> | undefined;
+  /** A fresh page loading (or loaded) with a real MiniWoB++ task page for the next reset (preloadPages). */
+  private spare: { url: string; ready: Promise<PageHandle | undefined> } | undefined;
   private task = '';
   private taskUrl = '';
-  /** URL of the task page set up on the current page ('' after a new page): what an in-place reset may reuse. */
-  private loadedUrl = '';
   private loads = 0;
+  private preloadedLoads = 0;
+  private recycles = 0;
   private goal = '';
   private steps = 0;
   private lastAction = '';
@@ -211,10 +239,6 @@ export class BrowserEpisode implements Episode {
   private chat: string[] = [];
   private lastObservation: Observation | undefined;
   private closed = false;
-  /** A second page (popup, target=_blank) opened during the episode: BrowserGym's "invalid page" end. */
-  private leftPage = false;
-  /** The page's renderer process died (the browser may be fine): the page must be replaced. */
-  private pageCrashed = false;
 
   constructor(
     private readonly host: BrowserHost,
@@ -223,46 +247,124 @@ export class BrowserEpisode implements Episode {
     private readonly onClose: (ep: BrowserEpisode) => void = () => undefined,
   ) {}
 
-  /** Makes sure this episode has a live page on the live browser (recreating both after a crash). */
-  async ensurePage(): Promise<Page> {
-    if (this.closed) throw new Error('episode is closed');
-    if (this.page && !this.page.isClosed() && !this.pageCrashed && this.host.isAlive(this.generation)) return this.page;
-    await this.context?.close().catch(() => undefined);
-    const { context, generation } = await this.host.newContext({
+  /** Makes sure this episode has a live page on the live browser (recreating both after a crash or a recycle). */
+  ensurePage(): Promise<PageHandle> {
+    if (this.closed) return Promise.reject(new Error('episode is closed'));
+    const h = this.handle;
+    if (h && !h.page.isClosed() && !h.crashed && this.host.isAlive(h.generation)) return Promise.resolve(h);
+    this.opening ??= this.openPage(h).finally(() => {
+      this.opening = undefined;
+    });
+    return this.opening;
+  }
+
+  /** Opens the episode's first page within the reset deadline; on failure the episode is closed and the error thrown. */
+  async open(): Promise<void> {
+    const r = await within(this.ensurePage(), this.resetTimeoutMs);
+    if (r.kind === 'fulfilled') return;
+    await this.close();
+    throw r.kind === 'rejected' ? r.error : timeoutError(`no page opened within ${this.resetTimeoutMs} ms`);
+  }
+
+  private async openPage(old: PageHandle | undefined): Promise<PageHandle> {
+    if (old) {
+      if (this.handle === old) this.handle = undefined;
+      await this.closeHandle(old);
+    }
+    const h = await this.openHandle();
+    if (this.closed) {
+      // Closed while the page was being opened: it must not outlive the episode.
+      await this.closeHandle(h);
+      throw new Error('episode is closed');
+    }
+    this.handle = h;
+    return h;
+  }
+
+  private openHandle(): Promise<PageHandle> {
+    return openPageHandle(this.host, {
       viewport: this.config.viewport,
-      acceptDownloads: false,
+      timeoutMs: this.config.pageTimeoutMs,
+      initScript: TIMER_TRACKER,
+      route: (route) => this.routeRequest(route),
     });
-    this.context = context;
-    this.generation = generation;
-    context.setDefaultTimeout(this.config.pageTimeoutMs);
-    await context.route('**/*', (route) => this.routeRequest(route));
-    await context.addInitScript(TIMER_TRACKER);
-    const page = await context.newPage();
-    this.page = page;
-    this.loadedUrl = '';
-    this.pageCrashed = false;
-    page.on('crash', () => {
-      if (this.page === page) this.pageCrashed = true;
-    });
-    // Only the task page counts; any other page (popup, target=_blank) is closed at once and ends the episode, like
-    // BrowserGym's validate on a page that is not the task's.
-    context.on('page', (p) => {
-      if (p === page) return;
-      this.leftPage = true;
-      p.close().catch(() => undefined);
-    });
-    const session = await context.newCDPSession(page);
-    let lose: (e: Error) => void = () => undefined;
-    const lost = new Promise<never>((_, reject) => {
-      lose = reject;
-    });
-    lost.catch(() => undefined);
-    page.on('crash', () => lose(new Error('Target crashed')));
-    page.on('close', () => lose(new Error('Target page, context or browser has been closed')));
-    // Playwright types send() per method; the observation code passes method names and params through as given.
-    const send = session.send.bind(session) as CdpSender['send'];
-    this.cdp = { send: (method, params) => Promise.race([send(method, params), lost]) };
-    return this.page;
+  }
+
+  /** Starts loading `url` into a fresh page for the next reset, replacing any other spare. */
+  private preload(url: string): void {
+    this.dropSpare();
+    const ready = (async () => {
+      const h = await this.openHandle();
+      try {
+        if (this.closed) throw new Error('episode is closed');
+        await loadTaskPage(h.page, url, this.config.pageTimeoutMs);
+        return h;
+      } catch {
+        await this.closeHandle(h);
+        return undefined;
+      }
+    })().catch(() => undefined);
+    // Whoever replaces or drops it (dropSpare, close) closes it; takeSpare hands it over.
+    this.spare = { url, ready };
+  }
+
+  /** Closes the spare page, now or once it has finished opening. */
+  private dropSpare(): void {
+    const spare = this.spare;
+    this.spare = undefined;
+    if (spare) void spare.ready.then((h) => h && this.closeHandle(h));
+  }
+
+  /** The preloaded page for `url` when there is a usable one (it becomes the caller's), else undefined. */
+  private async takeSpare(url: string): Promise<PageHandle | undefined> {
+    const spare = this.spare;
+    if (!spare) return undefined;
+    if (spare.url !== url) {
+      this.dropSpare();
+      return undefined;
+    }
+    this.spare = undefined;
+    // Still loading: worth waiting for (a new load could not be faster), but no longer than a load may take.
+    const r = await within(spare.ready, this.config.pageTimeoutMs);
+    if (r.kind === 'overran') void spare.ready.then((late) => late && this.closeHandle(late));
+    const h = r.kind === 'fulfilled' ? r.value : undefined;
+    if (!h) return undefined;
+    if (this.closed || h.page.isClosed() || h.crashed || !this.host.isAlive(h.generation)) {
+      await this.closeHandle(h);
+      return undefined;
+    }
+    return h;
+  }
+
+  /** Closes a handle's page and context for good; a live browser that cannot even do that is killed. */
+  private async closeHandle(h: PageHandle): Promise<void> {
+    const outcome = await closePageHandle(h, CLOSE_TIMEOUT_MS);
+    // A handle of an earlier (dead) browser may not close either; the browser running now is not to blame.
+    if (outcome === 'stuck' && this.host.isAlive(h.generation)) await this.host.kill();
+  }
+
+  /**
+   * After work on `h` overran its deadline: true when the page recovers (the work finishes within RECOVERY_MS and the
+   * page still answers a trivial evaluation), false when it was recycled: closed and, unless the episode is closed,
+   * replaced by a fresh page. A page whose input pipeline is stuck answers evaluations; the work that waits on it
+   * does not finish, so it is recycled too.
+   */
+  private async recoverOrRecycle(h: PageHandle, work: Promise<unknown>): Promise<boolean> {
+    const [finished, answered] = await Promise.all([
+      within(work, RECOVERY_MS),
+      within(evaluateInPage(h.cdp, '1'), RECOVERY_MS),
+    ]);
+    if (finished.kind !== 'overran' && answered.kind === 'fulfilled') return true;
+    this.recycles += 1;
+    if (this.handle === h) this.handle = undefined;
+    await this.closeHandle(h);
+    if (!this.closed) {
+      // Open the replacement now, so the next reset finds it ready; if that fails too, the next reset tries again.
+      const next = this.ensurePage();
+      next.catch(() => undefined);
+      await within(next, this.config.pageTimeoutMs);
+    }
+    return false;
   }
 
   /** Serves built-in pages from memory and keeps every other request off the network. */
@@ -293,59 +395,107 @@ export class BrowserEpisode implements Episode {
     return `${this.tasks.origin}/miniwob/${task}.html`;
   }
 
+  /** Deadline of a reset: a page load and a setup may each take pageTimeoutMs. */
+  private get resetTimeoutMs(): number {
+    return Math.max(this.config.stepTimeoutMs, 2 * this.config.pageTimeoutMs);
+  }
+
   async reset(opts: ResetOptions): Promise<Observation> {
     const url = this.urlFor(opts?.task);
     const seed = opts.seed ?? randomInt(0, 2 ** 31);
     const pageSeed = pageSeedFromEnvSeed(seed);
-    let first: PageObservation;
+    const limit = this.resetTimeoutMs;
+    let started: { h: PageHandle; first: PageObservation; goal: string };
     for (let attempt = 0; ; attempt++) {
-      const page = await this.ensurePage();
-      try {
-        first = await this.startEpisode(page, url, pageSeed);
-        break;
-      } catch (e) {
-        this.loadedUrl = '';
-        // A browser that died under us is relaunched once; any other failure is the caller's to see.
-        if (attempt > 0 || !(isTargetGone(e) || this.pageCrashed || !this.host.isAlive(this.generation))) throw e;
+      let h: PageHandle | undefined;
+      const work = (async () => {
+        const spare = attempt === 0 ? await this.takeSpare(url) : undefined;
+        if (spare) {
+          // The preloaded page takes over; the previous one goes.
+          h = spare;
+          const old = this.handle;
+          this.handle = spare;
+          if (old) void this.closeHandle(old);
+          this.loads += 1;
+          this.preloadedLoads += 1;
+          return { h, ...(await this.setUpLoaded(spare, url, pageSeed)) };
+        }
+        h = await this.ensurePage();
+        return { h, ...(await this.startEpisode(h, url, pageSeed)) };
+      })();
+      let r = await within(work, limit);
+      if (r.kind === 'overran') {
+        // Past the deadline the page gets a moment to finish; one that does not is replaced and the reset tried once
+        // more on the fresh page. Stuck before any page existed: the browser cannot even open one, so it is killed
+        // (and relaunched by the retry).
+        if (h === undefined) await this.host.kill();
+        else if (await this.recoverOrRecycle(h, work)) r = await within(work, RECOVERY_MS);
+        if (r.kind === 'overran') {
+          if (attempt > 0) throw timeoutError(`reset did not finish within ${limit} ms, twice (the page was replaced)`);
+          continue;
+        }
       }
+      if (r.kind === 'fulfilled') {
+        started = r.value;
+        break;
+      }
+      const e = r.error;
+      if (h === undefined) throw e;
+      h.loadedUrl = '';
+      // A browser or page that died under us is replaced once; any other failure is the caller's to see.
+      if (attempt > 0 || !(isTargetGone(e) || h.crashed || !this.host.isAlive(h.generation))) throw e;
     }
     this.task = opts.task;
     this.taskUrl = url;
+    this.goal = started.goal;
     this.steps = 0;
-    this.leftPage = false;
+    started.h.leftPage = false;
     this.lastAction = '';
     this.lastError = '';
     this.chat = [];
-    return this.toObservation(first);
+    // Real pages are loaded at every reset: do the next load now, while this episode runs.
+    if (this.config.miniwobUrl !== undefined && this.config.preloadPages && !this.closed) this.preload(url);
+    return this.toObservation(started.first);
   }
 
-  /** Sets up the episode (in place when possible, else by loading the page) and returns its first observation. */
-  private async startEpisode(page: Page, url: string, pageSeed: number): Promise<PageObservation> {
+  /** Sets up the episode (in place when possible, else by loading the page): its first observation and goal. */
+  private async startEpisode(h: PageHandle, url: string, pageSeed: number): Promise<{ first: PageObservation; goal: string }> {
     const timeout = this.config.pageTimeoutMs;
-    if (this.config.inPlaceReset && this.config.miniwobUrl === undefined && this.loadedUrl === url && page.url() === url) {
+    if (this.config.inPlaceReset && this.config.miniwobUrl === undefined && h.loadedUrl === url && h.page.url() === url) {
       try {
-        const p = await this.extract(inPlaceSetupExpression(pageSeed, timeout, CLEAR_MARKS_SCRIPT), false);
+        const p = await this.extract(h, inPlaceSetupExpression(pageSeed, timeout, CLEAR_MARKS_SCRIPT), false);
         const r = p.probe as { error?: string } | undefined;
-        if (r?.error !== 'noinplace') {
-          this.goal = goalFromSetup(p.probe, url, timeout);
-          return p;
-        }
+        if (r?.error !== 'noinplace') return { first: p, goal: goalFromSetup(p.probe, url, timeout) };
       } catch (e) {
         // The page's own script failed: a fresh load below either works or reports the error.
         if (!(e instanceof PageScriptError)) throw e;
       }
     }
-    this.loadedUrl = '';
+    h.loadedUrl = '';
     this.loads += 1;
-    await loadTaskPage(page, url, timeout);
-    const p = await this.extract(setupExpression(pageSeed, timeout), false);
-    this.goal = goalFromSetup(p.probe, url, timeout);
-    this.loadedUrl = url;
-    return p;
+    await loadTaskPage(h.page, url, timeout);
+    return this.setUpLoaded(h, url, pageSeed);
+  }
+
+  /** BrowserGym's setup on a page that has just loaded `url` (and nothing else): its first observation and goal. */
+  private async setUpLoaded(h: PageHandle, url: string, pageSeed: number): Promise<{ first: PageObservation; goal: string }> {
+    const timeout = this.config.pageTimeoutMs;
+    const p = await this.extract(h, setupExpression(pageSeed, timeout), false);
+    const goal = goalFromSetup(p.probe, url, timeout);
+    h.loadedUrl = url;
+    return { first: p, goal };
   }
 
   async observe(): Promise<Observation> {
-    return this.toObservation(await this.extract(undefined, true));
+    const h = this.handle;
+    if (!h || this.taskUrl === '') throw new Error('observe() before reset()');
+    const limit = this.config.stepTimeoutMs;
+    const work = this.extract(h, undefined, true);
+    const r = await within(work, limit);
+    if (r.kind === 'fulfilled') return this.toObservation(r.value);
+    if (r.kind === 'rejected') throw r.error;
+    if (await this.recoverOrRecycle(h, work)) return this.toObservation(await work);
+    throw timeoutError(`observe did not finish within ${limit} ms; the page stopped responding and was replaced`);
   }
 
   private toObservation(p: PageObservation): Observation {
@@ -368,14 +518,13 @@ export class BrowserEpisode implements Episode {
    * whether a retry may evaluate the probe again (a read may; a setup must not, and a retry after a failed read
    * keeps the value it already returned).
    */
-  private async extract(probe: string | undefined, probeRepeatable: boolean): Promise<PageObservation> {
-    if (!this.page || !this.cdp) throw new Error('observe() before reset()');
+  private async extract(h: PageHandle, probe: string | undefined, probeRepeatable: boolean): Promise<PageObservation> {
     let lastErr: unknown;
     let probeValue: { value: unknown } | undefined;
     // A navigation or re-render can detach the execution context mid-extraction; BrowserGym retries too.
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        const p = await extractPageObservation(this.page, this.cdp, {
+        const p = await extractPageObservation(h.page, h.cdp, {
           probe: probeValue ? undefined : probe,
           prunedHtml: this.config.prunedHtml,
           axtreeFlags: this.config.axtreeFlags,
@@ -388,46 +537,110 @@ export class BrowserEpisode implements Episode {
         if (isTargetGone(e)) throw e;
         if (e instanceof ObservationReadError) probeValue ??= { value: e.probe };
         else if (!probeRepeatable && probe !== undefined) throw e;
-        await this.page.waitForLoadState('domcontentloaded', { timeout: 3000 }).catch(() => undefined);
+        await h.page.waitForLoadState('domcontentloaded', { timeout: 3000 }).catch(() => undefined);
       }
     }
     throw lastErr;
   }
 
   async step(action: string): Promise<StepResult> {
-    if (!this.page || this.taskUrl === '') throw new Error('step() before reset()');
+    const h = this.handle;
+    if (!h || this.taskUrl === '') throw new Error('step() before reset()');
     this.steps += 1;
     this.lastAction = action;
     this.lastError = '';
     const info: Record<string, unknown> = { task: this.task, step: this.steps };
-    const page = this.page;
-    const cdp = this.cdp!;
+    const limit = this.config.stepTimeoutMs;
+    const work = this.runStep(h, action, info);
+    const r = await within(work, limit);
+    if (r.kind === 'fulfilled') return this.commit(r.value);
+    if (r.kind === 'rejected') throw r.error;
+    const deadline = `TimeoutError: step did not finish within ${limit} ms`;
+    info.step_timeout = limit / 1000;
+    if (await this.recoverOrRecycle(h, work)) {
+      // Finished late on a page that is fine: its own outcome (the page may show a reward), marked as late.
+      const late = await work;
+      const own = late.observation.last_action_error;
+      const error = own ? `${deadline}; ${own}` : deadline;
+      return this.commit({ ...late, observation: { ...late.observation, last_action_error: error } });
+    }
+    // The page was replaced: the episode cannot go on. Not 'browser page was lost' (which makes a rollout replay its
+    // round): a page that wedges on an action would wedge again on the replay.
+    const msg = `${deadline}; the page stopped responding and was replaced`;
+    const last = this.lastObservation;
+    return this.commit({
+      observation: {
+        goal: this.goal,
+        axtree_txt: last?.axtree_txt ?? '',
+        pruned_html: last?.pruned_html ?? '',
+        url: last?.url ?? '',
+        focused_element_bid: '',
+        last_action: action,
+        last_action_error: msg,
+      },
+      reward: 0,
+      done: false,
+      truncated: true,
+      info: { ...info, error: 'step deadline exceeded, page recycled', page_recycled: true },
+    });
+  }
+
+  /** Makes a step's result the episode's current state. */
+  private commit(r: StepResult): StepResult {
+    this.lastError = r.observation.last_action_error;
+    this.lastObservation = r.observation;
+    return r;
+  }
+
+  /**
+   * Runs one step on `h` and returns its result without changing the episode's state (step() commits it): work that
+   * overran its deadline may still finish later, and must not overwrite what came after it.
+   */
+  private async runStep(h: PageHandle, action: string, info: Record<string, unknown>): Promise<StepResult> {
+    const chat = this.chat;
+    const taskUrl = this.taskUrl;
+    const goal = this.goal;
+    const last = this.lastObservation;
+    let actionError = '';
     try {
       const actions = parseActions(action, { multiaction: this.config.multiaction });
       for (const a of actions) {
-        await executeAction(page, a, {
-          evaluate: (expr) => evaluateInPage(cdp, expr),
+        await executeAction(h.page, a, {
+          evaluate: (expr) => evaluateInPage(h.cdp, expr),
           fast: this.config.fastActions,
           timeoutMs: this.config.actionTimeoutMs,
           retryWithForce: this.config.retryWithForce,
           navigationTimeoutMs: this.config.pageTimeoutMs,
-          onMessage: (t) => this.chat.push(t),
+          onMessage: (t) => chat.push(t),
         });
       }
     } catch (e) {
-      this.lastError = actionErrorText(e);
+      actionError = actionErrorText(e);
       if (isTimeoutError(e)) info.action_exec_timeout = this.config.actionTimeoutMs / 1000;
     }
+    const observationOf = (p: PageObservation): Observation => {
+      const o: Observation = {
+        goal,
+        axtree_txt: p.axtree_txt,
+        pruned_html: p.pruned_html,
+        url: p.url,
+        focused_element_bid: p.focused_element_bid,
+        last_action: action,
+        last_action_error: actionError,
+      };
+      if (p.screenshot) o.screenshot = p.screenshot;
+      return o;
+    };
     try {
       // Settle, validate and mark in one round trip; BrowserGym also validates before it observes.
-      const p = await this.extract(settleAndReadState(this.config.settleMs), true);
-      const observation = this.toObservation(p);
+      const p = await this.extract(h, settleAndReadState(this.config.settleMs), true);
+      const observation = observationOf(p);
       const state = p.probe;
-      const v = this.leftPage
+      const v = h.leftPage
         ? { reward: 0, done: true, rawReward: 0, info: { error: 'invalid page, terminating task' } }
-        : validateState(observation.url, this.taskUrl, (state ?? null) as WobState | null);
+        : validateState(observation.url, taskUrl, (state ?? null) as WobState | null);
       Object.assign(info, v.info, { raw_reward: v.rawReward });
-      if (this.chat.length > 0) info.chat_messages = [...this.chat];
+      if (chat.length > 0) info.chat_messages = [...chat];
       return {
         observation,
         reward: v.reward,
@@ -438,20 +651,18 @@ export class BrowserEpisode implements Episode {
     } catch (e) {
       // The browser or page died, or the page became unobservable: end the episode with 0 rather than throw into a
       // rollout loop; the next reset() starts over (on a relaunched browser if needed).
-      const lost = isTargetGone(e) || !this.host.isAlive(this.generation) || page.isClosed() || this.pageCrashed;
+      const lost = isTargetGone(e) || !this.host.isAlive(h.generation) || h.page.isClosed() || h.crashed;
       const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
       const msg = `${lost ? 'browser page was lost' : 'observation failed'}: ${why}`;
-      this.lastError ||= `Error: ${msg}`;
-      const last = this.lastObservation;
       return {
         observation: {
-          goal: this.goal,
+          goal,
           axtree_txt: last?.axtree_txt ?? '',
           pruned_html: last?.pruned_html ?? '',
           url: last?.url ?? '',
           focused_element_bid: '',
-          last_action: this.lastAction,
-          last_action_error: this.lastError,
+          last_action: action,
+          last_action_error: actionError || `Error: ${msg}`,
         },
         reward: 0,
         done: true,
@@ -466,18 +677,30 @@ export class BrowserEpisode implements Episode {
     return this.loads;
   }
 
+  /** How many of those page loads had been done ahead of the reset (preloadPages). */
+  get preloadedPageLoads(): number {
+    return this.preloadedLoads;
+  }
+
+  /** How many times a page that stopped responding was closed and replaced. */
+  get pageRecycles(): number {
+    return this.recycles;
+  }
+
   /** Task, step count and URL of the current episode. */
   get state(): { task: string; steps: number; url: string } {
     return { task: this.task, steps: this.steps, url: this.taskUrl };
   }
 
+  /** Closes the page at once, whatever runs on it (that work then fails); never waits on the page itself. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.onClose(this);
-    await this.context?.close().catch(() => undefined);
-    this.context = undefined;
-    this.page = undefined;
-    this.cdp = undefined;
+    const h = this.handle;
+    this.handle = undefined;
+    this.dropSpare();
+    // A page still being opened is closed by openPage when it sees `closed`.
+    if (h) await this.closeHandle(h);
   }
 }

@@ -41,6 +41,11 @@ export interface EnvOptions {
   maxSteps?: number;
   /** Per-action timeout in milliseconds. */
   actionTimeoutMs?: number;
+  /**
+   * Deadline of each step and observe in milliseconds (default 30 s; a reset gets at least twice the page timeout).
+   * A page that overruns it and does not recover is closed and replaced, and the step reports `truncated`.
+   */
+  stepTimeoutMs?: number;
   screenshot?: boolean;
   prunedHtml?: boolean;
   /** Also mark `clickable` / `visible` flags in axtree_txt. */

@@ -93,6 +93,7 @@ export interface TrainConfig {
   max_env_steps: number;
   miniwob_url: string | null;
   env_url: string | null;
+  env_step_timeout_s: number;
   action_set: string[];
   constrained_actions: boolean;
   system_prompt: string | null;
@@ -219,6 +220,7 @@ export const CONFIG_SCHEMA: Readonly<Record<string, FieldSpec>> = {
   max_env_steps: { kind: 'int', min: 1, default: 10, help: 'env steps per episode before truncation' },
   miniwob_url: { kind: 'string', nullable: true, default: null, help: 'base URL of a real MiniWoB++ checkout; null = built-in task suite' },
   env_url: { kind: 'string', nullable: true, default: null, help: 'remote OpenEnv BrowserGym server: http[s]://host:port, ws[s]://host:port or the ws://host:port/ws that serve-env prints; null = local browser pool' },
+  env_step_timeout_s: { kind: 'float', min: 0.001, default: 30, help: 'deadline of each local browser step (a page that stops responding is replaced and its episode truncated); a remote server has its own --step-timeout' },
   action_set: { kind: 'string[]', default: ['click', 'fill', 'press', 'select_option', 'scroll', 'noop'], help: 'BrowserGym actions offered in the system prompt (and allowed under constrained_actions)' },
   constrained_actions: { kind: 'bool', default: false, help: 'mask sampling so every completion is a valid action on a bid of the current page' },
   system_prompt: { kind: 'string', nullable: true, default: null, help: 'system prompt text; null = built-in prompt listing action_set with syntax' },

@@ -12,7 +12,9 @@ export interface EnvironmentHandle {
   close(): Promise<void>;
 }
 
-export async function openEnvironment(c: Pick<TrainConfig, 'env_url' | 'miniwob_url' | 'max_env_steps'>): Promise<EnvironmentHandle> {
+export async function openEnvironment(
+  c: Pick<TrainConfig, 'env_url' | 'miniwob_url' | 'max_env_steps' | 'env_step_timeout_s'>,
+): Promise<EnvironmentHandle> {
   if (c.env_url !== null) {
     const url = openEnvBaseUrl(c.env_url);
     const pool = await OpenEnvPool.connect(url);
@@ -22,7 +24,13 @@ export async function openEnvironment(c: Pick<TrainConfig, 'env_url' | 'miniwob_
   try {
     // Page loads share the CPU with sampling and training (and, in training, with many other pages): a generous load
     // timeout avoids replaying rounds on a busy machine.
-    pool = await EnvPool.launch({ miniwobUrl: c.miniwob_url ?? undefined, maxSteps: c.max_env_steps, pageTimeoutMs: 20_000 });
+    pool = await EnvPool.launch({
+      miniwobUrl: c.miniwob_url ?? undefined,
+      maxSteps: c.max_env_steps,
+      pageTimeoutMs: 20_000,
+      // A page that stops responding (a sampled action can wedge one) must not stall the run.
+      stepTimeoutMs: Math.max(1, Math.round(c.env_step_timeout_s * 1000)),
+    });
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0];
     throw new Error(`cannot start the browser environment: ${msg}${/No Chromium found|CHROMIUM_PATH/.test(msg) ? '' : ' (check CHROMIUM_PATH, or run `make browser`)'}`);

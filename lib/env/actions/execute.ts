@@ -1,6 +1,7 @@
 // Runs checked actions on a page through Playwright locators, as BrowserGym's action functions do
 // (browsergym/core/action/functions.py): elements found by bid, a short per-action timeout, and an optional second
-// try with `force` when the first one times out on actionability checks.
+// try of the same operation with `force` when the first one timed out on actionability checks (BrowserGym's
+// call_fun); any other failure, such as fill on a button, is the action's error.
 import type { FrameLocator, Locator, Page } from 'playwright-core';
 import { BID_ATTR } from '../observation/mark.ts';
 import { ActionParseError } from './parser.ts';
@@ -13,7 +14,7 @@ export interface ExecuteOptions {
   fast?: boolean;
   /** Timeout of each locator operation (BrowserGym: 500 ms). */
   timeoutMs: number;
-  /** Retry a failed click/fill/select/hover/check with force (BrowserGym's MiniWoB benchmark: true). */
+  /** Retry a timed-out click/fill/select/hover/check with force (BrowserGym's MiniWoB benchmark: true). */
   retryWithForce: boolean;
   /** Timeout of navigations (go_back / go_forward). */
   navigationTimeoutMs: number;
@@ -47,19 +48,13 @@ async function elementByBid(page: Page, bid: string): Promise<Locator> {
   return loc.first();
 }
 
-async function withForceRetry(
-  retry: boolean,
-  first: () => Promise<unknown>,
-  forced: () => Promise<unknown>,
-): Promise<void> {
-  if (!retry) {
-    await first();
-    return;
-  }
+/** `op(false)`, then with `retry` `op(true)` (force) when that timed out; as BrowserGym's call_fun. */
+async function withForceRetry(retry: boolean, op: (force: boolean) => Promise<unknown>): Promise<void> {
   try {
-    await first();
-  } catch {
-    await forced();
+    await op(false);
+  } catch (e) {
+    if (!retry || !isTimeoutError(e)) throw e;
+    await op(true);
   }
 }
 
@@ -261,7 +256,7 @@ export async function executeAction(page: Page, action: ParsedAction, o: Execute
       const el = await elementByBid(page, bid);
       const opts = { button: action.args.button, modifiers: action.args.modifiers, timeout };
       const op = action.name === 'click' ? el.click.bind(el) : el.dblclick.bind(el);
-      await withForceRetry(r, () => op(opts), () => op({ ...opts, force: true }));
+      await withForceRetry(r, (force) => op({ ...opts, force }));
       return;
     }
     case 'hover': {
@@ -271,7 +266,7 @@ export async function executeAction(page: Page, action: ParsedAction, o: Execute
         return;
       }
       const el = await elementByBid(page, action.args.bid);
-      await withForceRetry(r, () => el.hover({ timeout }), () => el.hover({ timeout, force: true }));
+      await withForceRetry(r, (force) => el.hover({ timeout, force }));
       return;
     }
     case 'fill': {
@@ -283,16 +278,11 @@ export async function executeAction(page: Page, action: ParsedAction, o: Execute
         return;
       }
       const el = await elementByBid(page, bid);
-      const fill = async () => {
-        if (autocomplete && value.length > 0) {
-          // Fill all but the last character, then type it, so keyboard-driven autocomplete menus open.
-          await el.fill(value.slice(0, -1), { timeout });
-          await el.pressSequentially(value.slice(-1), { timeout });
-        } else await el.fill(value, { timeout });
-      };
-      await withForceRetry(r, fill, async () => {
-        await el.click({ force: true, timeout });
-        await el.pressSequentially(value, { timeout });
+      // Playwright's fill: an element that is not an <input>, <textarea> or [contenteditable] fails at once with an
+      // Error (not a timeout), so there is no forced retry, and nothing is clicked or typed.
+      await withForceRetry(r, async (force) => {
+        await el.fill(typed, { timeout, force });
+        if (typed !== value) await el.pressSequentially(value.slice(-1), { timeout });
       });
       return;
     }
@@ -311,23 +301,17 @@ export async function executeAction(page: Page, action: ParsedAction, o: Execute
         if (done === 'done') return;
       }
       const el = await elementByBid(page, action.args.bid);
-      await withForceRetry(
-        r,
-        () => el.selectOption(opts, { timeout }),
-        () => el.selectOption(opts, { timeout, force: true }),
-      );
+      await withForceRetry(r, (force) => el.selectOption(opts, { timeout, force }));
       return;
     }
     case 'check':
     case 'uncheck': {
       const want = action.name === 'check';
-      const first = async () => {
-        if (fast && (await fastSetChecked(page, evaluate, action.args.bid, want))) return;
+      await withForceRetry(r, async (force) => {
+        if (!force && fast && (await fastSetChecked(page, evaluate, action.args.bid, want))) return;
         const el = await elementByBid(page, action.args.bid);
-        await (want ? el.check({ timeout }) : el.uncheck({ timeout }));
-      };
-      const forced = async () => (await elementByBid(page, action.args.bid)).click({ force: true, timeout });
-      await withForceRetry(r, first, forced);
+        await (want ? el.check({ timeout, force }) : el.uncheck({ timeout, force }));
+      });
       return;
     }
     case 'focus': {

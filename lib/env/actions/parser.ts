@@ -9,11 +9,16 @@
 //   item     := element | IDENT '=' element
 //   element  := STRING | NUMBER | dict | list | tuple | 'True' | 'False' | 'None'
 // Non-strict mode (BrowserGym's default) picks every call-shaped span out of surrounding prose.
+//
+// Parsing time is linear in the text (an action arrives from a model or over the network, so no input may make it
+// slow): values are memoised by position (packrat), a string that never closes is not scanned again from a later
+// quote of the same kind, and the search for calls in prose never restarts inside a name it has already read.
+// Texts longer than MAX_ACTION_CHARS and nesting deeper than MAX_NESTING are rejected outright.
 import { pyReprStr, pyReprFloat } from '../observation/pyrepr.ts';
 import {
   ACTION_SIGNATURES,
   isActionName,
-  MAX_NOOP_MS,
+  MAX_ACTION_CHARS,
   type ActionArgs,
   type ActionName,
   type ParamSpec,
@@ -69,6 +74,9 @@ class Failure {
   constructor(readonly pos: number, readonly expected: string) {}
 }
 
+/** Deepest nesting of lists, tuples and dicts (bounds the parser's recursion). */
+export const MAX_NESTING = 64;
+
 const IDENT = /[A-Za-z_\p{L}][\w\p{L}\p{N}]*/uy;
 const NUMBER = /[+-]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?/y;
 const WS = /(?:[ \t\r\n]+|#[^\n]*)*/y;
@@ -97,6 +105,15 @@ function decodeEscape(t: string, i: number): [string, number] {
 /** Recursive-descent reader over one string; every method either advances `pos` or throws Failure. */
 class Reader {
   pos = 0;
+  /** element() results by start position: a value reached again (from another call's search) is not re-parsed. */
+  private readonly elements = new Map<number, { value: PyLiteral; end: number } | Failure>();
+  /**
+   * Per quote kind, the earliest opening quote whose string never closes. A later opening of the same kind cannot
+   * close either: its scan joins the earlier one's (a quote is never inside an escape except as its escaped
+   * character), so it fails at once instead of scanning to the end again.
+   */
+  private readonly unclosed = new Map<string, number>();
+  private depth = 0;
   constructor(readonly text: string) {}
 
   skip(): void {
@@ -162,6 +179,24 @@ class Reader {
 
   element(): PyLiteral {
     this.skip();
+    const start = this.pos;
+    const memo = this.elements.get(start);
+    if (memo instanceof Failure) throw memo;
+    if (memo) {
+      this.pos = memo.end;
+      return memo.value;
+    }
+    try {
+      const value = this.elementAt();
+      this.elements.set(start, { value, end: this.pos });
+      return value;
+    } catch (e) {
+      if (e instanceof Failure) this.elements.set(start, e);
+      throw e;
+    }
+  }
+
+  private elementAt(): PyLiteral {
     const c = this.text[this.pos];
     if (c === '"' || c === "'") return { kind: 'str', value: this.string() };
     NUMBER.lastIndex = this.pos;
@@ -187,33 +222,50 @@ class Reader {
     throw new Failure(this.pos, 'a value (string, number, list, dict, True, False or None)');
   }
 
+  /** Runs `f` one nesting level deeper; too deep is an error for the whole text (not a Failure to search past). */
+  private nested<T>(f: () => T): T {
+    if (this.depth >= MAX_NESTING) {
+      throw new ActionParseError('ValueError', `action nests lists, tuples or dicts deeper than ${MAX_NESTING} levels`);
+    }
+    this.depth += 1;
+    try {
+      return f();
+    } finally {
+      this.depth -= 1;
+    }
+  }
+
   sequence(open: string, close: string): PyLiteral[] {
     this.expect(open);
-    const items: PyLiteral[] = [];
-    while (!this.peek(close)) {
-      items.push(this.element());
-      if (this.peek(',')) this.pos += 1;
-      else if (!this.peek(close)) throw new Failure(this.pos, `',' or '${close}'`);
-    }
-    this.pos += close.length;
-    return items;
+    return this.nested(() => {
+      const items: PyLiteral[] = [];
+      while (!this.peek(close)) {
+        items.push(this.element());
+        if (this.peek(',')) this.pos += 1;
+        else if (!this.peek(close)) throw new Failure(this.pos, `',' or '${close}'`);
+      }
+      this.pos += close.length;
+      return items;
+    });
   }
 
   dict(): PyLiteral {
     this.expect('{');
-    const entries: Array<[string, PyLiteral]> = [];
-    while (!this.peek('}')) {
-      this.skip();
-      const q = this.text[this.pos];
-      if (q !== '"' && q !== "'") throw new Failure(this.pos, 'a string key');
-      const key = this.string();
-      this.expect(':');
-      entries.push([key, this.element()]);
-      if (this.peek(',')) this.pos += 1;
-      else if (!this.peek('}')) throw new Failure(this.pos, "',' or '}'");
-    }
-    this.pos += 1;
-    return { kind: 'dict', entries };
+    return this.nested(() => {
+      const entries: Array<[string, PyLiteral]> = [];
+      while (!this.peek('}')) {
+        this.skip();
+        const q = this.text[this.pos];
+        if (q !== '"' && q !== "'") throw new Failure(this.pos, 'a string key');
+        const key = this.string();
+        this.expect(':');
+        entries.push([key, this.element()]);
+        if (this.peek(',')) this.pos += 1;
+        else if (!this.peek('}')) throw new Failure(this.pos, "',' or '}'");
+      }
+      this.pos += 1;
+      return { kind: 'dict', entries };
+    });
   }
 
   /**
@@ -224,10 +276,15 @@ class Reader {
   string(): string {
     const t = this.text;
     const q = t.startsWith('"""', this.pos) ? '"""' : t.startsWith("'''", this.pos) ? "'''" : t[this.pos]!;
+    const unclosed = () => new Failure(this.pos, `a closing ${q}`);
+    if (this.pos >= (this.unclosed.get(q) ?? Infinity)) throw unclosed();
     let i = this.pos + q.length;
     let out = '';
     for (;;) {
-      if (i >= t.length) throw new Failure(this.pos, `a closing ${q}`);
+      if (i >= t.length) {
+        this.unclosed.set(q, Math.min(this.pos, this.unclosed.get(q) ?? Infinity));
+        throw unclosed();
+      }
       if (t.startsWith(q, i)) break;
       const ch = t[i]!;
       if (ch === '\\' && i + 1 < t.length) {
@@ -287,7 +344,10 @@ export function parseCalls(text: string, strict = false): RawCall[] {
       loc = r.pos > start ? r.pos : start + 1;
     } catch (e) {
       if (!(e instanceof Failure)) throw e;
-      loc = start + 1;
+      // A search starting inside the name just read would read the rest of that name and then fail in exactly the
+      // same way: go on after the name (without this, a long run of letters costs quadratic time).
+      IDENT.lastIndex = start;
+      loc = IDENT.exec(text) ? IDENT.lastIndex : start + 1;
     }
   }
   return found;
@@ -386,9 +446,18 @@ function convert(fn: string, p: ParamSpec, v: PyLiteral): string | number | bool
     case 'str':
       if (v.kind !== 'str') throw wrongType('str');
       return checkChoice(v.value);
-    case 'number':
+    case 'number': {
       if (v.kind !== 'int' && v.kind !== 'float') throw wrongType('a number');
+      // Numbers go to the browser (wheel deltas) or to timers: nothing unbounded or non-finite gets that far.
+      const [min, max] = p.range ?? [-Infinity, Infinity];
+      if (!(Number.isFinite(v.value) && v.value >= min && v.value <= max)) {
+        throw new ActionParseError(
+          'ValueError',
+          `${fn}() ${p.name} must be between ${min} and ${max}, got ${literalRepr(v)}`,
+        );
+      }
       return v.value;
+    }
     case 'bool':
       if (v.kind !== 'bool') throw wrongType('bool');
       return v.value;
@@ -412,12 +481,6 @@ export function checkCall(call: RawCall): ParsedAction {
     const v = bound.get(p.name);
     args[p.name] = v === undefined ? structuredClone(p.default) : convert(call.name, p, v);
   }
-  if (call.name === 'noop') {
-    const ms = args.wait_ms as number;
-    if (!(ms >= 0 && ms <= MAX_NOOP_MS)) {
-      throw new ActionParseError('ValueError', `noop() wait_ms must be between 0 and ${MAX_NOOP_MS}, got ${ms}`);
-    }
-  }
   return { name: call.name, args, source: call.source } as ParsedAction;
 }
 
@@ -428,6 +491,12 @@ export function checkCall(call: RawCall): ParsedAction {
  */
 export function parseActions(text: string, opts: ParseOptions = {}): ParsedAction[] {
   if (typeof text !== 'string') throw new ActionParseError('TypeError', `action must be a string, not ${typeof text}`);
+  if (text.length > MAX_ACTION_CHARS) {
+    throw new ActionParseError(
+      'ValueError',
+      `action is ${text.length} characters long; the limit is ${MAX_ACTION_CHARS} (MAX_ACTION_CHARS)`,
+    );
+  }
   const calls = parseCalls(text, opts.strict ?? false);
   if (calls.length === 0) throw new ActionParseError('ValueError', 'Received an empty action.');
   if (calls.length > 1 && !opts.multiaction) {

@@ -36,6 +36,8 @@ export interface ParamSpec {
   default?: string | number | boolean | string[];
   /** Allowed values (for each list item when the type is a list). */
   choices?: readonly string[];
+  /** Inclusive range of a `number` parameter; every number parameter has one (values outside are a ValueError). */
+  range?: readonly [min: number, max: number];
 }
 
 export interface ActionSignature {
@@ -50,6 +52,18 @@ const BUTTONS = ['left', 'middle', 'right'] as const;
 const MODIFIERS = ['Alt', 'Control', 'ControlOrMeta', 'Meta', 'Shift'] as const;
 /** noop() waits at most this long: a model asking for hours would stall a whole rollout batch. */
 export const MAX_NOOP_MS = 10_000;
+/**
+ * Largest scroll() delta in pixels, either way. A wheel delta beyond the float32 range leaves Chromium's input
+ * pipeline for that page stuck (every later click or key press waits forever); a MiniWoB page is a few hundred
+ * pixels tall, so a million already means "to the end", and anything larger is rejected before the browser sees it.
+ */
+export const MAX_SCROLL_PX = 1_000_000;
+/**
+ * Longest action text accepted, in characters (UTF-16 code units); a longer one is a ValueError without being
+ * parsed. About 5,000 tokens of text: above any completion budget a run uses, far below the server's 1 MiB body
+ * limit, and small enough that no action can keep a step (or the server's event loop) busy for long.
+ */
+export const MAX_ACTION_CHARS = 20_000;
 
 const bid: ParamSpec = { name: 'bid', type: 'bid' };
 const button: ParamSpec = { name: 'button', type: 'str', default: 'left', choices: BUTTONS };
@@ -133,7 +147,10 @@ export const ACTION_SIGNATURES: { readonly [K in ActionName]: ActionSignature } 
     examples: ["press('88', 'Backspace')", "press('a26', 'ControlOrMeta+a')", "press('a61', 'Meta+Shift+t')"],
   },
   scroll: {
-    params: [{ name: 'delta_x', type: 'number' }, { name: 'delta_y', type: 'number' }],
+    params: [
+      { name: 'delta_x', type: 'number', range: [-MAX_SCROLL_PX, MAX_SCROLL_PX] },
+      { name: 'delta_y', type: 'number', range: [-MAX_SCROLL_PX, MAX_SCROLL_PX] },
+    ],
     signature: 'scroll(delta_x: float, delta_y: float)',
     description:
       'Scroll horizontally and vertically. Amounts in pixels, positive for right or down scrolling, negative for ' +
@@ -141,7 +158,7 @@ export const ACTION_SIGNATURES: { readonly [K in ActionName]: ActionSignature } 
     examples: ['scroll(0, 200)', 'scroll(-50.2, -100.5)'],
   },
   noop: {
-    params: [{ name: 'wait_ms', type: 'number', default: 1000 }],
+    params: [{ name: 'wait_ms', type: 'number', default: 1000, range: [0, MAX_NOOP_MS] }],
     signature: 'noop(wait_ms: float = 1000)',
     description: 'Do nothing, and optionally wait for the given time (in milliseconds).',
     examples: ['noop()', 'noop(500)'],

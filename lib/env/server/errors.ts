@@ -17,6 +17,9 @@ export type ErrorCode =
   | 'unknown_message_type'
   | 'timeout'
   | 'shutting_down'
+  | 'wrong_host'
+  | 'forbidden_origin'
+  | 'unsupported_media_type'
   | 'env_error';
 
 export class EnvServerError extends Error {
@@ -57,6 +60,10 @@ const OPENENV_WS_CODE: Record<ErrorCode, string> = {
   env_error: 'EXECUTION_ERROR',
   not_found: 'UNKNOWN_TYPE',
   method_not_allowed: 'UNKNOWN_TYPE',
+  // Refused before a WebSocket exists (the upgrade gets an HTTP reply); listed for completeness.
+  wrong_host: 'VALIDATION_ERROR',
+  forbidden_origin: 'VALIDATION_ERROR',
+  unsupported_media_type: 'VALIDATION_ERROR',
 };
 
 export interface WsErrorMessage {

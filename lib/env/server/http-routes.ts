@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseJsonBody, readBody } from './body.ts';
 import { asServerError, EnvServerError, httpErrorBody } from './errors.ts';
 import { SESSION_HEADER } from './protocol.ts';
+import type { RequestGuard } from './request-guard.ts';
 import type { SessionRegistry } from './sessions.ts';
 import { isPlainObject, parseResetRequest, parseSessionId, parseStepRequest } from './validate.ts';
 
@@ -14,6 +15,8 @@ export const DEFAULT_SESSION = 'default';
 
 export interface HttpContext {
   registry: SessionRegistry;
+  /** Host, Origin and content-type rules (request-guard.ts). */
+  guard: RequestGuard;
   maxBodyBytes: number;
   /** Session-free GET routes (path → reply body): /metadata, /schema, /tasks, /capacity. */
   infoRoutes: Record<string, () => unknown>;
@@ -55,6 +58,8 @@ const ROUTES: Record<string, 'GET' | 'POST'> = {
 };
 
 async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const denied = ctx.guard.check(req);
+  if (denied) throw denied;
   const url = new URL(req.url ?? '/', 'http://localhost');
   const method = ROUTES[url.pathname];
   if (!method) {
@@ -70,6 +75,10 @@ async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse
   const info = ctx.infoRoutes[url.pathname];
   if (info) return sendJson(ctx, res, 200, info());
 
+  if (method === 'POST') {
+    const notJson = ctx.guard.checkBody(req);
+    if (notJson) throw notJson;
+  }
   const body = method === 'POST' ? parseJsonBody(await readBody(req, ctx.maxBodyBytes)) : undefined;
   const id = sessionIdOf(req, url, body);
   const echo = { [SESSION_HEADER]: id };
@@ -108,8 +117,9 @@ export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res:
     route(ctx, req, res).catch((err: unknown) => {
       const e = asServerError(err);
       if (e.status >= 500) ctx.onServerError?.(err);
-      // After 413 the rest of the body is not read: close the connection instead of parsing leftovers.
-      sendJson(ctx, res, e.status, httpErrorBody(e), e.status === 413 ? { connection: 'close' } : {});
+      // Refused before (or while) reading the body: close the connection instead of parsing leftovers.
+      const unread = [413, 415, 421, 403].includes(e.status);
+      sendJson(ctx, res, e.status, httpErrorBody(e), unread ? { connection: 'close' } : {});
     });
   };
 }

@@ -1,11 +1,13 @@
 // The OpenEnv-compatible BrowserGym server: node:http for the REST routes, `ws` for /ws sessions, one session
-// registry shared by both. Binds to 127.0.0.1 unless told otherwise: the env runs arbitrary pages and actions.
+// registry shared by both. Binds to 127.0.0.1 unless told otherwise, and refuses requests from web pages (foreign
+// Origin or Host, non-JSON POSTs: request-guard.ts): the env runs arbitrary pages and actions.
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { WebSocketServer } from 'ws';
 import type { EnvOptions } from '../types.ts';
 import { createHttpHandler } from './http-routes.ts';
 import { SCHEMAS } from './schema.ts';
+import { RequestGuard, type Bound } from './request-guard.ts';
 import { SessionRegistry, type EnvPoolLike } from './sessions.ts';
 import type { ScreenshotFormat } from './validate.ts';
 import { attachWebSocket } from './ws-sessions.ts';
@@ -28,6 +30,13 @@ export interface EnvServerOptions {
   idleTimeoutMs?: number;
   /** Where server-side failures are reported. Default: nowhere. */
   log?: (message: string) => void;
+  /** Origins (besides the server's own) whose pages may call the server, e.g. 'http://localhost:3000'. Default none. */
+  allowOrigins?: string[];
+  /**
+   * Host header values accepted besides localhost, 127.0.0.1, [::1] and the bound address: 'name' (any port) or
+   * 'name:port', e.g. a container's service name. Default none.
+   */
+  allowHosts?: string[];
 }
 
 const DEFAULTS = {
@@ -42,6 +51,8 @@ const DEFAULTS = {
 // How long shutdown waits, after every session's queued work finished, for the last replies to flush before
 // cutting connections (sockets of requests the client aborted otherwise linger until their own timeout).
 const SHUTDOWN_GRACE_MS = 200;
+// How long shutdown lets in-flight operations finish before closing their pages under them.
+const SHUTDOWN_DRAIN_MS = 10_000;
 
 export class EnvServer {
   readonly registry: SessionRegistry;
@@ -51,6 +62,7 @@ export class EnvServer {
   private closed: Promise<void> | undefined;
   private reaper: NodeJS.Timeout | undefined;
   private readonly idleTimeoutMs: number;
+  private bound: Bound | undefined;
 
   constructor(opts: EnvServerOptions) {
     const o = { ...DEFAULTS, ...opts };
@@ -76,6 +88,7 @@ export class EnvServer {
     );
     const onServerError = log ? (err: unknown) => log(`server error: ${describe(err)}`) : undefined;
     const isClosing = () => this.closing;
+    const guard = new RequestGuard(() => this.bound, { allowOrigins: opts.allowOrigins, allowHosts: opts.allowHosts });
     const infoRoutes = {
       // OpenEnv's EnvironmentMetadata, which its clients parse strictly: nothing but its own fields.
       '/metadata': () => ({
@@ -89,10 +102,11 @@ export class EnvServer {
       '/capacity': () => ({ active_sessions: this.registry.size, max_sessions: this.registry.maxSessions }),
     };
     this.http = createHttpServer(
-      createHttpHandler({ registry: this.registry, maxBodyBytes: o.maxBodyBytes, infoRoutes, isClosing, onServerError }),
+      createHttpHandler({ registry: this.registry, guard, maxBodyBytes: o.maxBodyBytes, infoRoutes, isClosing, onServerError }),
     );
     this.wss = attachWebSocket(this.http, {
       registry: this.registry,
+      guard,
       maxMessageBytes: o.maxBodyBytes,
       isClosing,
       onServerError,
@@ -106,6 +120,8 @@ export class EnvServer {
       this.http.once('error', onError);
       this.http.listen(port, host, () => {
         this.http.off('error', onError);
+        const addr = this.http.address() as AddressInfo;
+        this.bound = { host, address: addr.address, port: addr.port };
         if (this.idleTimeoutMs > 0) {
           this.reaper = setInterval(() => void this.registry.reapIdle(this.idleTimeoutMs), Math.min(this.idleTimeoutMs, 60_000));
           this.reaper.unref();
@@ -133,7 +149,7 @@ export class EnvServer {
     if (this.reaper) clearInterval(this.reaper);
     const httpClosed = new Promise<void>((resolve) => this.http.close(() => resolve()));
     for (const ws of this.wss.clients) ws.close(1001, 'server shutting down');
-    await this.registry.closeAll();
+    await this.registry.closeAll(SHUTDOWN_DRAIN_MS);
     this.http.closeIdleConnections();
     const grace = new Promise<void>((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref());
     await Promise.race([httpClosed, grace]);

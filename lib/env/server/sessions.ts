@@ -3,6 +3,7 @@
 // different sessions run in parallel. The registry caps how many sessions exist at once.
 import { randomInt, randomUUID } from 'node:crypto';
 import type { EnvOptions, Episode, StepResult } from '../types.ts';
+import { within } from '../deadline.ts';
 import { EnvServerError } from './errors.ts';
 import { resultToWire, type WireResult, type WireState } from './protocol.ts';
 import type { ResetRequest, ScreenshotFormat, StepRequest } from './validate.ts';
@@ -92,7 +93,13 @@ export class Session {
         await old.close();
       }
       if (!this.episode) {
-        this.episode = await this.pool.newEpisode({ ...this.cfg.episodeOptions, screenshot: wantShots });
+        const episode = await this.pool.newEpisode({ ...this.cfg.episodeOptions, screenshot: wantShots });
+        if (this.closed) {
+          // Closed while its page was opening: the page must not outlive the session.
+          await episode.close();
+          throw new EnvServerError(404, 'unknown_session', `session '${this.id}' is closed`);
+        }
+        this.episode = episode;
         this.episodeScreenshots = wantShots;
       }
       // BrowserGym seeds are drawn like numpy's: any 32-bit value; an unseeded reset gets a fresh one.
@@ -151,16 +158,17 @@ export class Session {
     });
   }
 
-  /** Closes the page after any queued operation; later calls fail with unknown_session. */
-  close(): Promise<void> {
-    const done = this.queue.then(async () => {
-      this.closed = true;
-      const ep = this.episode;
-      this.episode = undefined;
-      if (ep) await ep.close();
-    });
-    this.queue = done.catch(() => undefined);
-    return done;
+  /**
+   * Closes the session; later calls fail with unknown_session. The page closes at once, even under a running
+   * operation (which then fails or ends its episode): a client that leaves must not leave a page behind, however
+   * stuck. With `drainMs` (server shutdown) queued operations first get up to that long to finish.
+   */
+  async close(drainMs = 0): Promise<void> {
+    if (drainMs > 0) await within(this.queue, drainMs);
+    this.closed = true;
+    const ep = this.episode;
+    this.episode = undefined;
+    if (ep) await ep.close();
   }
 
   private requireEpisode(): Episode {
@@ -184,6 +192,8 @@ function withTimeout<T>(p: Promise<T>, seconds: number): Promise<T> {
 
 export class SessionRegistry {
   private readonly sessions = new Map<string, Session>();
+  /** Sessions removed whose page is still closing: they count towards the cap, so it bounds live pages. */
+  private closing = 0;
 
   constructor(
     private readonly pool: EnvPoolLike,
@@ -202,11 +212,13 @@ export class SessionRegistry {
   /** Creates a session (no page yet: the first reset opens it). */
   open(id: string, transport: Transport): Session {
     if (this.sessions.has(id)) throw new EnvServerError(409, 'session_exists', `session '${id}' already exists`);
-    if (this.sessions.size >= this.maxSessions) {
+    if (this.sessions.size + this.closing >= this.maxSessions) {
+      const closing = this.closing > 0 ? ` (${this.closing} of them closing)` : '';
       throw new EnvServerError(
         429,
         'too_many_sessions',
-        `the server already has ${this.sessions.size} sessions (max ${this.maxSessions}); close one or retry later`,
+        `the server already has ${this.sessions.size + this.closing} sessions${closing} (max ${this.maxSessions}); ` +
+          'close one or retry later',
       );
     }
     const s = new Session(id, transport, this.pool, this.cfg);
@@ -224,16 +236,22 @@ export class SessionRegistry {
     return s;
   }
 
-  async close(id: string): Promise<boolean> {
+  async close(id: string, drainMs = 0): Promise<boolean> {
     const s = this.sessions.get(id);
     if (!s) return false;
     this.sessions.delete(id);
-    await s.close();
+    this.closing += 1;
+    try {
+      await s.close(drainMs);
+    } finally {
+      this.closing -= 1;
+    }
     return true;
   }
 
-  async closeAll(): Promise<void> {
-    await Promise.allSettled([...this.sessions.keys()].map((id) => this.close(id)));
+  /** Closes every session, letting queued operations finish first for up to `drainMs`. */
+  async closeAll(drainMs = 0): Promise<void> {
+    await Promise.allSettled([...this.sessions.keys()].map((id) => this.close(id, drainMs)));
   }
 
   /** Closes HTTP sessions unused for `maxIdleMs` (WebSocket sessions end with their connection). */

@@ -8,7 +8,8 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
-import { asServerError, EnvServerError, wsErrorMessage } from './errors.ts';
+import { asServerError, EnvServerError, httpErrorBody, wsErrorMessage } from './errors.ts';
+import type { RequestGuard } from './request-guard.ts';
 import type { Session, SessionRegistry } from './sessions.ts';
 import { isPlainObject, parseResetRequest, parseStepRequest } from './validate.ts';
 
@@ -16,6 +17,8 @@ export const WS_PATH = '/ws';
 
 export interface WsContext {
   registry: SessionRegistry;
+  /** Host and Origin rules, applied to the upgrade request (CORS does not protect WebSockets). */
+  guard: RequestGuard;
   /** Messages above this size get a payload_too_large error reply. */
   maxMessageBytes: number;
   isClosing: () => boolean;
@@ -104,11 +107,23 @@ function onConnection(ctx: WsContext, ws: WebSocket): void {
   });
 }
 
-/** Serves /ws on `server`; upgrades to any other path are refused with 404. */
+/** Answers an upgrade request with a plain HTTP error (JSON body as on the HTTP routes) and closes the socket. */
+function refuseUpgrade(socket: Duplex, err: EnvServerError): void {
+  const reason = { 403: 'Forbidden', 421: 'Misdirected Request' }[err.status as 403 | 421] ?? 'Bad Request';
+  const body = JSON.stringify(httpErrorBody(err));
+  socket.end(
+    `HTTP/1.1 ${err.status} ${reason}\r\nconnection: close\r\ncontent-type: application/json\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+/** Serves /ws on `server`; upgrades to any other path are refused with 404, from a foreign Host or Origin with 4xx. */
 export function attachWebSocket(server: Server, ctx: WsContext): WebSocketServer {
   const wss = new WebSocketServer({ noServer: true, maxPayload: ctx.maxMessageBytes * HARD_CAP_FACTOR });
   wss.on('connection', (ws) => onConnection(ctx, ws));
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const denied = ctx.guard.check(req);
+    if (denied) return refuseUpgrade(socket, denied);
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (path !== WS_PATH || ctx.isClosing()) {
       const status = ctx.isClosing() ? '503 Service Unavailable' : '404 Not Found';
