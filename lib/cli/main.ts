@@ -4,6 +4,7 @@ const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   'init-model': () => import('./init-model.ts'),
   logits: () => import('./logits.ts'),
   train: () => import('./train.ts'),
+  demos: () => import('./demos.ts'),
   eval: () => import('./eval.ts'),
   'serve-env': () => import('./serve-env.ts'),
   'export-gguf': () => import('./export-gguf.ts'),
