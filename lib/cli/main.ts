@@ -5,6 +5,7 @@ const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   logits: () => import('./logits.ts'),
   train: () => import('./train.ts'),
   demos: () => import('./demos.ts'),
+  sft: () => import('./sft.ts'),
   eval: () => import('./eval.ts'),
   'serve-env': () => import('./serve-env.ts'),
   'export-gguf': () => import('./export-gguf.ts'),

@@ -50,7 +50,12 @@ export async function loadRunCheckpoint(dir: string, engine: TrainEngine): Promi
   if (parsed.format !== LOOP_FORMAT || !loop || !Number.isInteger(loop.step) || loop.step < 0) {
     throw new Error(`${dir}: trainer state carries no valid loop state`);
   }
-  return { step: loop.step, numTokens: loop.numTokens ?? 0, skippedSteps: loop.skippedSteps ?? 0 };
+  return {
+    step: loop.step,
+    numTokens: loop.numTokens ?? 0,
+    skippedSteps: loop.skippedSteps ?? 0,
+    ...(Number.isInteger(loop.sftSteps) ? { sftSteps: loop.sftSteps } : {}),
+  };
 }
 
 /** The config saved with a checkpoint, or null when the folder has none. */

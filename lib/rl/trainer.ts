@@ -26,6 +26,8 @@ export interface LoopState {
   numTokens: number;
   /** Steps skipped because of a non-finite loss or gradient. */
   skippedSteps: number;
+  /** Optimizer steps of the SFT stage that ran before GRPO (set once the stage is complete; lib/rl/sft-stage.ts). */
+  sftSteps?: number;
 }
 
 export interface TrainerDeps {
@@ -47,6 +49,8 @@ export interface TrainerDeps {
   shouldStop?(): boolean;
   /** Called after each checkpoint (e.g. to refresh report.html). */
   afterCheckpoint?(dir: string): void;
+  /** An evaluation of the starting weights already made (right after an SFT stage): logged at step 0, not rerun. */
+  initialEval?: EvalResult | null;
 }
 
 export interface TrainOutcome {
@@ -140,8 +144,8 @@ export class GrpoTrainer {
   }
 
   /** Evaluates and logs: into `row` (the step's training metrics, logged by the caller) or as a row of its own. */
-  private async evalAndLog(step: number, row: Record<string, number | null> | null): Promise<EvalResult> {
-    const r = await this.evaluate();
+  private async evalAndLog(step: number, row: Record<string, number | null> | null, done: EvalResult | null = null): Promise<EvalResult> {
+    const r = done ?? (await this.evaluate());
     const m: Record<string, number> = { [METRIC_NAMES.evalSuccessRate]: r.overall.successRate };
     for (const t of r.tasks) m[`eval/${t.task}/success_rate`] = t.successRate;
     m['eval/seconds'] = r.seconds;
@@ -168,7 +172,7 @@ export class GrpoTrainer {
     const log = (m: string) => (bar ? bar.log(m) : this.d.log(m));
     const live: Record<string, string | number> = {};
     try {
-      if (state.step === 0 && c.eval_steps > 0) lastEval = await this.evalAndLog(0, null);
+      if (state.step === 0 && c.eval_steps > 0) lastEval = await this.evalAndLog(0, null, this.d.initialEval ?? null);
       bar?.update(state.step, live);
       while (state.step < c.max_steps) {
         if (this.d.shouldStop?.()) {
