@@ -19,6 +19,7 @@ import {
   updatesPerGeneration,
   validateConfig,
 } from '../lib/io/config.ts';
+import { resumeConfigChanges } from '../lib/rl/run-checkpoint.ts';
 
 const configsDir = fileURLToPath(new URL('../configs/', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'lfm2-cfg-'));
@@ -201,5 +202,74 @@ describe('run name', () => {
     const c = loadConfig(null, ['--model', 'models/tiny/']);
     expect(resolveRunName(c, new Date(Date.UTC(2025, 11, 24, 1, 31, 19)))).toBe('tiny-click-test-20251224-013119');
     expect(resolveRunName({ ...c, run_name: 'mine' })).toBe('mine');
+  });
+});
+
+describe('task weights and task sampling', () => {
+  it('accepts a list, a mapping of task: weight, and name:weight on the command line', () => {
+    const list = loadConfig(yamlFile('tasks: [click-test, click-button]\n'));
+    expect(list.tasks).toEqual(['click-test', 'click-button']);
+    expect(list.task_weights).toBeNull();
+    expect(list.task_sampling).toBeNull();
+    const mapping = loadConfig(yamlFile('tasks: {click-test: 1, click-button: 2.5}\ntask_sampling: curriculum\ncurriculum_window: 4\ncurriculum_floor: 0.5\n'));
+    expect(mapping.tasks).toEqual(['click-test', 'click-button']);
+    expect(mapping.task_weights).toEqual({ 'click-test': 1, 'click-button': 2.5 });
+    expect([mapping.task_sampling, mapping.curriculum_window, mapping.curriculum_floor]).toEqual(['curriculum', 4, 0.5]);
+    const cli = loadConfig(null, ['--tasks', 'click-button:3, click-test:1']);
+    expect(cli.tasks).toEqual(['click-button', 'click-test']);
+    expect(cli.task_weights).toEqual({ 'click-button': 3, 'click-test': 1 });
+    // The command line replaces the file's weighted list with a plain one.
+    const plain = loadConfig(yamlFile('tasks: {click-test: 1, click-button: 3}\n'), ['--tasks', 'click-test']);
+    expect([plain.tasks, plain.task_weights]).toEqual([['click-test'], null]);
+  });
+
+  it('writes weights back as the mapping form and reads them again; a changed weight is a resume difference', () => {
+    const c = loadConfig(null, ['--tasks', 'click-test:1,click-button:3', '--task_sampling', 'curriculum']);
+    const text = configToYaml(c);
+    expect(text).toMatch(/^tasks:\n {2}click-test: 1\n {2}click-button: 3$/m);
+    expect(text).not.toContain('task_weights');
+    expect(loadConfig(yamlFile(text))).toEqual(c);
+    expect(validateConfig(c)).toEqual(c);
+    const heavier = loadConfig(null, ['--tasks', 'click-test:1,click-button:4', '--task_sampling', 'curriculum']);
+    expect(resumeConfigChanges(c, heavier)).toEqual(['task_weights.click-button']);
+    // An edited object whose task list no longer matches its weights is refused, naming both.
+    expect(() => validateConfig({ ...c, tasks: ['click-test'] })).toThrow(/'task_weights' names click-test, click-button but 'tasks' is click-test/);
+  });
+
+  const bad: Array<[string, string, RegExp]> = [
+    ['zero weight', 'tasks: {click-test: 0}\n', /'tasks' weight of 'click-test' must be a positive finite number \(got 0\)/],
+    ['negative weight', 'tasks: {click-test: 1, click-button: -2}\n', /weight of 'click-button' must be a positive finite number \(got -2\)/],
+    ['infinite weight', 'tasks: {click-test: .inf}\n', /weight of 'click-test' must be a positive finite number \(got Infinity\)/],
+    ['text weight', 'tasks: {click-test: "2"}\n', /weight of 'click-test' must be a positive finite number \(got "2"\)/],
+    ['missing weight', 'tasks: {click-test: 1, click-button: }\n', /weight of 'click-button' must be a positive finite number \(got null\)/],
+    ['some weighted', 'tasks: click-test:2,click-button\n', /'tasks' gives weights to some tasks but not to click-button/],
+    ['bad text weight', 'tasks: "click-test:x"\n', /weight of 'click-test' must be a positive finite number \(got 'x' in 'click-test:x'\)/],
+    ['duplicate task', 'tasks: [click-test, click-test]\n', /'tasks' lists 'click-test' twice/],
+    ['empty mapping', 'tasks: {}\n', /'tasks' must name at least one task/],
+    ['not a list', 'tasks: 5\n', /'tasks' must be a list of task names or a mapping of task: weight \(got 5\)/],
+    ['unknown task with a weight', 'tasks: {click-tset: 1}\n', /task 'click-tset' is not in the built-in suite/],
+    ['weighted without weights', 'tasks: [click-test]\ntask_sampling: weighted\n', /task_sampling 'weighted' needs weights in 'tasks'/],
+    ['uniform with weights', 'tasks: {click-test: 2}\ntask_sampling: uniform\n', /'tasks' has weights but task_sampling is 'uniform'/],
+    ['bad sampling mode', 'task_sampling: random\n', /'task_sampling' must be one of uniform, weighted, curriculum/],
+    ['zero floor', 'curriculum_floor: 0\n', /'curriculum_floor' must be > 0/],
+    ['zero window', 'curriculum_window: 0\n', /'curriculum_window' must be >= 1/],
+  ];
+  for (const [name, text, re] of bad) {
+    it(`rejects: ${name}`, () => {
+      const p = yamlFile(text);
+      let err: unknown;
+      try {
+        loadConfig(p);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as Error).message).toMatch(re);
+      expect((err as Error).message).toContain(p);
+    });
+  }
+
+  it('blames the command line for a bad weight', () => {
+    expect(() => loadConfig(null, ['--tasks', 'click-test:0'])).toThrow(/command line: 'tasks' weight of 'click-test' must be a positive finite number \(got '0' in 'click-test:0'\)/);
   });
 });

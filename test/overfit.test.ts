@@ -1,8 +1,10 @@
 // A fixed batch overfits: 30 optimizer steps with a positive advantage on one completion raise its log-probability
-// steadily (LoRA on every module kind, and full fine-tune), while a negative advantage lowers another's.
+// steadily (LoRA on every module kind, and full fine-tune), while a negative advantage lowers another's. The sft loss
+// through the run's engine imitates a fixed batch of demonstrations: cross-entropy down, token accuracy up.
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TrainerEngine, type TrainerEngineOptions } from '../lib/engine/trainer-engine.ts';
+import { demonstrations, sftPolicy, sftSteps } from './sft-helpers.ts';
 import { randomBatch, tinyModel } from './train-helpers.ts';
 import { tempDir } from './util/temp-dir.ts';
 
@@ -35,5 +37,17 @@ describe.each([
     // Substantially: from ~ −6 nats per token (uniform over 512 ids) to a likely completion.
     expect(up[30] - up[0]).toBeGreaterThan(5);
     expect(down[30]).toBeLessThan(down[0] - 1);
+  });
+});
+
+describe('sft on demonstrations (the run engine, CPU trainer)', () => {
+  it('10 steps lower the cross-entropy step after step and raise the token accuracy', async () => {
+    const policy = await sftPolicy(dir, 'cpu');
+    const { loss, accuracy } = await sftSteps(policy.engine, demonstrations(7, 3), 10);
+    for (let s = 1; s < loss.length; s++) expect(loss[s], `step ${s}: ${loss[s - 1]} → ${loss[s]}`).toBeLessThan(loss[s - 1]);
+    // From ~ln 512 ≈ 6.2 nats per token (a random model) to a likely completion; accuracy from ~0 to most tokens.
+    expect(loss[0]).toBeGreaterThan(5);
+    expect(loss[10]).toBeLessThan(loss[0] - 3);
+    expect(accuracy[10]).toBeGreaterThan(accuracy[0] + 0.5);
   });
 });

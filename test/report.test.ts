@@ -150,6 +150,56 @@ describe('report.html', () => {
     expect(renderReport(sft, { title: 'sft only' })).toContain('0 logged steps after 6 SFT steps');
   });
 
+  it('multi-task runs: the last evaluation per task as a table, per-task lines joined across absent steps', () => {
+    // Two tasks; book-flight is not drawn at step 2, evaluations at steps 2 and 4 (with Wilson bounds and episodes).
+    const multi: MetricRow[] = [1, 2, 3, 4].map((step) => ({
+      step,
+      time: t.toISOString(),
+      success_rate: 0.5,
+      'train/click-test/success_rate': step / 4,
+      'train/click-test/sampling_prob': 0.5 + step / 20,
+      'train/book-flight/sampling_prob': 0.5 - step / 20,
+      ...(step === 2 ? {} : { 'train/book-flight/success_rate': 0 }),
+      ...(step % 2 === 0
+        ? {
+            'eval/success_rate': step / 8,
+            'eval/click-test/success_rate': step / 4,
+            'eval/click-test/ci_low': 0.1 * step,
+            'eval/click-test/ci_high': 0.2 * step,
+            'eval/click-test/episodes': 16,
+            'eval/book-flight/success_rate': 0,
+            'eval/book-flight/ci_low': 0,
+            'eval/book-flight/ci_high': 0.194,
+            'eval/book-flight/episodes': 16,
+            'eval/ci_low': 0.3,
+            'eval/ci_high': 0.6,
+            'eval/episodes': 32,
+          }
+        : {}),
+    }));
+    const html = renderReport(multi, { title: 'multi' });
+    expect(html).toContain('<h2>Evaluation by task (step 4)</h2>');
+    expect(html).toContain('<tr><td>click-test</td><td class="r">16</td><td class="r">100.0%</td><td class="r">40.0% – 80.0%</td></tr>');
+    expect(html).toContain('<tr><td>book-flight</td><td class="r">16</td><td class="r">0.0%</td><td class="r">0.0% – 19.4%</td></tr>');
+    expect(html).toContain('<tr><td>all</td><td class="r">32</td><td class="r">50.0%</td><td class="r">30.0% – 60.0%</td></tr>');
+    const plot = (title: string) => html.match(new RegExp(`<svg[^>]*><title>${title}</title>.*?</svg>`))?.[0] ?? '';
+    for (const title of ['Training success by task', 'Eval success by task', 'Task sampling probability']) {
+      const svg = plot(title);
+      // One line per task (sorted names in the legend), each drawn through all of its values without a break.
+      expect(svg.match(/<polyline/g)?.length, title).toBe(2);
+      expect(svg).not.toContain('<circle');
+      expect(svg).toMatch(/>book-flight<\/text>.*>click-test<\/text>/);
+    }
+    // book-flight's training line has its three values (steps 1, 3, 4), click-test's four.
+    const lines = plot('Training success by task').match(/points="[^"]*"/g)!;
+    expect(lines.map((l) => l.split(' ').length)).toEqual([3, 4]);
+    // Single-task runs keep one success plot (no per-task training or sampling plot).
+    const single = renderReport(rows, { title: 'single' });
+    expect(single).not.toContain('Training success by task');
+    expect(single).not.toContain('Task sampling probability');
+    expect(single).toContain('<h2>Evaluation by task (step 9)</h2>');
+  });
+
   it('renders an empty run', () => {
     expect(renderReport([], { title: 'empty' })).toContain('No metrics logged yet.');
   });

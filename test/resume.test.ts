@@ -62,4 +62,34 @@ describe('resume', () => {
     const epsFull = readJsonl<{ step: number }>(join(full.runDir, 'episodes.jsonl'));
     expect(eps.length).toBe(epsFull.length);
   }, 240_000);
+
+  it('a curriculum over two tasks resumes exactly: its per-task history travels in the checkpoint', async () => {
+    const root = tempRoot('resume-curriculum');
+    // Groups of 2 keep the three runs short; reward variance (the curriculum's signal) still varies between groups.
+    const args = [...ARGS, '--per_device_train_batch_size', '4', '--num_generations', '2', '--tasks', 'click-test:1,click-button:2', '--task_sampling', 'curriculum', '--curriculum_window', '2'];
+    const fullOut = new CaptureStream();
+    const full = await trainRun(tinyConfig(root, [...args, '--run_name', 'full']), { out: fullOut, handleSignals: false });
+    let steps = 0;
+    const part = await trainRun(tinyConfig(root, [...args, '--run_name', 'part']), { out: new CaptureStream(), handleSignals: false, shouldStop: () => steps++ >= 2 });
+    expect(part.state.step).toBe(2);
+    // Two rounds of two groups are in the checkpoint's loop state.
+    const saved = JSON.parse(JSON.parse(readFileSync(join(part.runDir, 'checkpoint-2', 'trainer_state.json'), 'utf8')).extra).loop.taskHistory;
+    expect(Object.values(saved as Record<string, { groups: number }>).reduce((a, r) => a + r.groups, 0)).toBe(4);
+
+    const out = new CaptureStream();
+    const resumed = await trainRun(tinyConfig(root, [...args, '--run_name', 'part', '--resume_from_checkpoint', 'latest']), { out, handleSignals: false });
+    expect(resumed.state.step).toBe(4);
+    // Without the saved history the resumed rounds would count only their own groups (4 instead of 8) and draw with
+    // a fresh curriculum.
+    expect(resumed.state.taskHistory).toEqual(full.state.taskHistory);
+    const a = deterministic(readJsonl<MetricRow>(join(full.runDir, 'metrics.jsonl')));
+    const b = deterministic(readJsonl<MetricRow>(join(resumed.runDir, 'metrics.jsonl')));
+    expect(b).toEqual(a);
+    for (const r of a) expect(Number(r['train/click-test/sampling_prob']) + Number(r['train/click-button/sampling_prob'])).toBeCloseTo(1, 12);
+    expect(readFileSync(join(resumed.runDir, 'checkpoint-4', 'model.safetensors')).equals(readFileSync(join(full.runDir, 'checkpoint-4', 'model.safetensors')))).toBe(true);
+    // The end-of-run table counts the whole run in both.
+    const table = (text: string) => text.slice(text.indexOf('per task ('), text.lastIndexOf('finished at step'));
+    expect(table(out.text)).toMatch(/^all\s+8\s+/m);
+    expect(table(out.text)).toBe(table(fullOut.text));
+  }, 240_000);
 });

@@ -74,6 +74,26 @@ describe('tokenizer files', () => {
     rmSync(dir, { recursive: true });
   });
 
+  it('learns web-page words only past the first stage: smaller vocabularies keep their merges exactly', () => {
+    const merges = (v: number) => (buildTokenizerFiles(v).tokenizerJson.model as { merges: string[][] }).merges;
+    const first = merges(1125); // the first stage runs out of pairs at 855 merges (270 + 855 = 1,125 ids)
+    const small = merges(2048);
+    expect(first.length).toBe(855);
+    expect(small.length).toBeGreaterThan(1500);
+    expect(small.slice(0, first.length)).toEqual(first);
+    expect(merges(512)).toEqual(first.slice(0, 242));
+    const dir = tmp();
+    const dir2 = tmp();
+    writeTokenizerFiles(dir, 1125);
+    writeTokenizerFiles(dir2, 2048);
+    const line = "[14] textbox 'To:' value='Hartford, CT (BDL)', focused\n\t\tStaticText 'Hartford, CT (BDL)'\n\t\t\tInlineTextBox 'Hartford, CT (BDL)'";
+    const before = Tokenizer.fromDir(dir).encode(line).length;
+    const after = Tokenizer.fromDir(dir2).encode(line).length;
+    expect(after).toBeLessThan(0.75 * before);
+    rmSync(dir, { recursive: true });
+    rmSync(dir2, { recursive: true });
+  });
+
   it('loads with @huggingface/tokenizers directly', () => {
     const dir = tmp();
     writeTokenizerFiles(dir, 512);

@@ -38,10 +38,20 @@ describe('trainer end to end', () => {
     // (click/hover/focus on the button, scroll up/down) about half the time within 2 env steps; after 8 steps it
     // reliably clicks (0.44 → 0.81 at step 5 in a trial run under heavy machine load, same seed).
     expect(after - before).toBeGreaterThanOrEqual(0.25);
+    // Per-task evaluation metrics: Wilson bounds around the rate, episode count.
+    const last = evals[1];
+    expect(last['eval/click-test/success_rate']).toBe(after);
+    expect(last['eval/click-test/episodes']).toBe(16);
+    expect(last['eval/click-test/ci_low'] as number).toBeLessThanOrEqual(after);
+    expect(last['eval/click-test/ci_high'] as number).toBeGreaterThanOrEqual(after);
+    // The end-of-run table: 8 rounds of 2 groups in training, the final evaluation beside them.
+    expect(out.text).toMatch(new RegExp(`^click-test\\s+16\\s+[\\d.]+% \\(\\d+/128\\)\\s+16\\s+${(100 * after).toFixed(1)}%`, 'm'));
     // Training metrics with TRL names on every step.
     const train = rows.filter((x) => typeof x.reward === 'number');
     expect(train.map((x) => x.step)).toEqual(Array.from({ length: steps }, (_, i) => i + 1));
     for (const n of TRL_NAMES) expect(train.every((x) => n in x), n).toBe(true);
+    for (const n of ['train/click-test/success_rate', 'train/click-test/reward', 'train/click-test/groups']) expect(train.every((x) => n in x), n).toBe(true);
+    expect(train.every((x) => x['train/click-test/groups'] === 2 && x['train/click-test/success_rate'] === x.success_rate)).toBe(true);
     // Episodes log: every env step with prompt, completion, parsed action and reward.
     const eps = readJsonl<Record<string, unknown>>(join(r.runDir, 'episodes.jsonl'));
     expect(eps.length).toBeGreaterThanOrEqual(steps * 16);

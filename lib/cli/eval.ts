@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultConfig, loadConfig, validateConfig, type TrainConfig } from '../io/config.ts';
 import { resolveModel } from '../io/hub.ts';
+import { parseTaskList } from '../io/task-list.ts';
 import { loadEvalPolicy } from '../rl/engine-policy.ts';
 import { openEnvironment } from '../rl/environment.ts';
 import { evalSummary, evaluate, formatEvalTable } from '../rl/evaluate.ts';
@@ -19,7 +20,7 @@ export const summary = 'held-out success rate per task (95% Wilson interval) of 
 const usage = `usage: lfm2-rl eval --model <dir|checkpoint> [--tasks a,b] [--episodes N] [--config FILE] [--base DIR]
                     [--temperature T] [--seed N] [--json FILE] [--<config key> <value> ...]
   --model      HF model folder, Hugging Face id, or a checkpoint folder (full model or PEFT adapter)
-  --tasks      comma-separated task names (default: the config's tasks)
+  --tasks      comma-separated task names (default: the config's tasks; weights, if written, are ignored)
   --episodes   episodes per task (default: the config's eval_episodes)
   --base       base model folder for a PEFT adapter (default: its base_model_name_or_path)
   --temperature  sampling temperature (default 0 = greedy)
@@ -86,8 +87,15 @@ export async function run(argv: string[]): Promise<number> {
       }
     }
   }
-  const tasks = typeof values.tasks === 'string' ? values.tasks.split(',').map((s) => s.trim()).filter(Boolean) : base.tasks;
-  const config = validateConfig({ ...base, tasks, resume_from_checkpoint: null }, 'eval settings');
+  // --tasks replaces the task list (written like the config key); weights and task sampling only steer training
+  // (every task gets the same held-out episodes), so they are dropped with the saved list.
+  let taskSettings: Partial<TrainConfig> = {};
+  if (typeof values.tasks === 'string') {
+    const parsed = parseTaskList(values.tasks);
+    if (typeof parsed === 'string') throw new Error(`--tasks ${parsed}`);
+    taskSettings = { tasks: parsed.names, task_weights: null, task_sampling: null };
+  }
+  const config = validateConfig({ ...base, ...taskSettings, resume_from_checkpoint: null }, 'eval settings');
   const seed = num(values.seed, 'seed', true) ?? config.seed;
 
   const modelDir = existsSync(values.model) ? values.model : (await resolveModel(values.model)).dir;

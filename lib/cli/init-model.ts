@@ -1,4 +1,4 @@
-// `lfm2-rl init-model --preset tiny|lfm2-350m --seed N --out DIR [--dtype bf16|f32] [--std X]`:
+// `lfm2-rl init-model --preset tiny|small|lfm2-350m --seed N --out DIR [--dtype bf16|f32] [--std X]`:
 // writes a random-weight LFM2 model folder in the Hugging Face layout.
 import { parseArgs } from 'node:util';
 import { isPresetName, presetConfig, PRESET_NAMES } from '../engine/presets.ts';

@@ -335,6 +335,11 @@ export interface NativeAddon {
 // Outputs are caller-provided arrays: activation gradients are overwritten (=), parameter gradients accumulate (+=).
 // Per-head tensors are [tokens, heads, headDim]; cuSeqlens [nseq+1] are packed-sequence offsets.
 export type GrpoLossType = 'grpo' | 'bnpo' | 'dr_grpo' | 'dapo';
+/**
+ * Every loss the training engine computes: the GRPO family, and 'sft' — cross-entropy −log p of the completion
+ * tokens (demonstrations), aggregated like dapo, with temperature 1, beta 0 and no advantages.
+ */
+export type EngineLossType = GrpoLossType | 'sft';
 export type LrScheduleKind = 'constant' | 'constant_with_warmup' | 'linear' | 'cosine';
 
 export interface AttentionArgs {
@@ -362,13 +367,15 @@ export interface GrpoLossArgs extends NativeLossOptions {
   /** [vocab, dim] tied head: Float32Array (FP32) or Uint16Array (BF16 bits). */
   head: Float32Array | Uint16Array;
   targets: Int32Array;
-  /** Absent: old = current log-probs detached (ratio 1). */
+  /** Absent: old = current log-probs detached (ratio 1). Not used by sft. */
   oldLogp?: Float32Array;
   refLogp?: Float32Array;
-  advantages: Float32Array;
+  /** Required except for sft. */
+  advantages?: Float32Array;
   /** Each 0 or 1. */
   mask: Float32Array;
   seqIds: Int32Array;
+  /** Importance-sampling weights on the surrogate (rejected by sft). */
   isWeight?: Float32Array;
   /** false: the unfused version that materialises all logits (benchmarks). */
   fused?: boolean;
@@ -387,6 +394,8 @@ export interface GrpoLossStats {
   clipLow: number;
   clipHigh: number;
   clipRegion: number;
+  /** Σ mask·[argmax of the logits = target] (first index on ties): token accuracy = correct / tokens. */
+  correct: number;
   workspaceBytes: number;
 }
 
@@ -461,7 +470,7 @@ export interface NativeTrainBatch {
   /** [S + 1] sequence offsets. */
   offsets: Int32Array;
   mask: Float32Array;
-  /** [S] (accumulate only). */
+  /** [S] (accumulate only; optional for sft). */
   advantages?: Float32Array;
   oldLogp?: Float32Array;
   refLogp?: Float32Array;
@@ -469,7 +478,8 @@ export interface NativeTrainBatch {
 
 /** GRPO loss options (names and defaults read by native/binding/grpo_loss_args.h). */
 export interface NativeLossOptions {
-  lossType?: GrpoLossType;
+  /** Default 'dapo'. 'sft' needs temperature 1 and beta 0. */
+  lossType?: EngineLossType;
   epsilonLow?: number;
   /** Defaults to epsilonLow. */
   epsilonHigh?: number;
@@ -491,6 +501,8 @@ export interface NativeMicroStep {
   clipLow: number;
   clipHigh: number;
   clipRegion: number;
+  /** Σ over scored tokens of [argmax of the logits = token] (first index on ties). */
+  correct: number;
   /** [T] per packed token (0 where mask is 0). */
   logp: Float32Array;
   entropy: Float32Array;

@@ -1,10 +1,10 @@
 // Model presets in Hugging Face config.json form, with LFM2's real key names (as in the released LFM2-350M config,
 // including its legacy aliases). `tiny` keeps the architecture (conv + GQA attention layers, QK norm, tied head)
-// at toy widths for tests.
+// at toy widths for tests; `small` is the smallest model that learns the built-in task suite on a CPU.
 
 export type HfConfig = Record<string, unknown>;
 
-export const PRESET_NAMES = ['tiny', 'lfm2-350m'] as const;
+export const PRESET_NAMES = ['tiny', 'small', 'lfm2-350m'] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
 
 function layerTypes(n: number, attention: readonly number[]): string[] {
@@ -69,6 +69,12 @@ export function presetConfig(name: PresetName): HfConfig {
     case 'tiny':
       // ff: int(2·256/3) = 170 → multiple of 32 → 192.
       return lfm2Config({ vocab: 512, hidden: 64, layers: 6, attention: [2, 4], heads: 4, kvHeads: 2, blockFfDim: 256, multipleOf: 32 });
+    case 'small':
+      // The size that learns the whole built-in suite on 2 CPU cores: 8 layers with LFM2's pattern (attention at
+      // 2, 5, 7: enough attention layers to look a goal's value up in the page and copy its bid), head_dim 32, a
+      // 2,048-id vocabulary whose merges cover web-page words (prompts ~1.8× shorter than at 512 ids).
+      // ff: int(2·512/3) = 341 → multiple of 32 → 352. ≈ 1.8 M parameters (0.26 M of them the tied embedding).
+      return lfm2Config({ vocab: 2048, hidden: 128, layers: 8, attention: [2, 5, 7], heads: 4, kvHeads: 2, blockFfDim: 512, multipleOf: 32 });
     case 'lfm2-350m':
       // ff: int(2·6656/3) = 4437 → multiple of 256 → 4608 (lfm2.md §1).
       return lfm2Config({

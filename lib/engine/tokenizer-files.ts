@@ -4,6 +4,7 @@
 // whole pipeline (prompt → ids → sampler → text → action) runs without downloading LFM2's real tokenizer.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { AIRPORTS, COUNTRIES, FIRST_NAMES, LOREM_WORDS } from '../env/tasks/words.ts';
 
 /** LFM2's special tokens at their real ids (LiquidAI/LFM2-Tokenizer). */
 export const LFM2_SPECIAL_TOKENS: ReadonlyArray<readonly [number, string]> = [
@@ -139,7 +140,27 @@ First name, last name, email address, phone number, user name, password, date, t
 previous, cancel, ok, yes, no, submit, login, sign in, sign up, save, delete, edit, open, close, menu, settings.
 `;
 
-/** Pre-token counts of the training text (byte-level strings), plus every 2-digit number so bids like '42' are one token. */
+// Second-stage text, learned only after the first stage runs out of pairs (vocabularies above ~1,100 ids), so smaller
+// tokenizers keep exactly their merges: the vocabulary of web pages as the accessibility tree shows them (roles,
+// properties, calendar and form words) and the word lists the built-in pages draw from, as a tokenizer trained on
+// web text would know them.
+const WEB_TEXT = `
+RootWebArea StaticText InlineTextBox LabelText generic paragraph listitem list option listbox combobox textbox
+checkbox radio button link heading dialog image table row cell columnheader rowheader separator group form
+focused, checked='true' checked='false' selected=True selected=False expanded=True expanded=False hasPopup='listbox'
+value='' url='http://miniwob.localhost/miniwob/' required disabled clickable visible invalid='true' modal=True
+Click Test Task Click Button Task Click Link Task Enter Text Task Focus Text Task Click Checkboxes Task Login User Task
+Choose List Task Click Dialog Task Book Flight Task
+Click on the "Submit" button. Click on the link "lorem". Enter "text" into the text field and press Submit.
+Select nothing and click Submit. Enter the username "user" and the password "pass" into the text fields and press login.
+Select Brazil from the list and click Submit. Close the dialog box by clicking the "x".
+Book the cheapest one-way flight from: Boston, MA to: LAX on 10/21/2016. Book the shortest one-way flight from: ATL to: Denver, CO on 12/05/2016.
+From: To: Departure Date Search Prev Next October 2016 November 2016 December 2016 Su Mo Tu We Th Fr Sa
+Book flight for $123 Depart: 10:35 AM Arrive: 4:10 PM (+1 day) Duration: 5h 35m Price: $412
+Username Password Login Submit Close OK Cancel Yes No Previous actions: error: TimeoutError ValueError
+`;
+
+/** Pre-token counts of the first-stage text (byte-level strings), plus every 2-digit number so bids like '42' are one token. */
 function trainingWords(byteMap: string[]): Map<string, number> {
   const counts = new Map<string, number>();
   const add = (piece: string, n: number) => {
@@ -153,14 +174,53 @@ function trainingWords(byteMap: string[]): Map<string, number> {
   return counts;
 }
 
+/** First-stage counts plus the web text, the built-in pages' word lists and every 3-digit number (prices, bids). */
+function webWords(byteMap: string[]): Map<string, number> {
+  const counts = trainingWords(byteMap);
+  const add = (text: string, n: number) => {
+    for (const m of text.matchAll(SPLIT_FOR_TRAINING)) {
+      let s = '';
+      for (const b of new TextEncoder().encode(m[0])) s += byteMap[b];
+      counts.set(s, (counts.get(s) ?? 0) + n);
+    }
+  };
+  add(WEB_TEXT, 2);
+  const lists = [LOREM_WORDS, FIRST_NAMES, COUNTRIES, AIRPORTS.flat()];
+  for (const list of lists) for (const w of list) add(` ${w} '${w}'`, 1);
+  for (let i = 100; i < 1000; i++) add(String(i), 1);
+  return counts;
+}
+
+/** Applies merges in order to one word's symbols (BPE encoding of a pre-token). */
+function applyMerges(symbols: string[], merges: ReadonlyArray<readonly [string, string]>): string[] {
+  let s = symbols;
+  for (const [a, b] of merges) {
+    if (s.length < 2) break;
+    const out: string[] = [];
+    for (let i = 0; i < s.length; i++) {
+      if (i + 1 < s.length && s[i] === a && s[i + 1] === b) {
+        out.push(a + b);
+        i++;
+      } else out.push(s[i]);
+    }
+    s = out;
+  }
+  return s;
+}
+
 /**
- * Learns up to `maxMerges` BPE merges from the word counts. Deterministic: the most frequent pair wins, ties go to
- * the lexicographically smallest pair. Stops early when every training word is a single token.
+ * Learns up to `maxMerges` BPE merges from the word counts, continuing after the `start` merges (applied first, and
+ * returned as the head of the list). Deterministic: the most frequent pair wins, ties go to the lexicographically
+ * smallest pair. Stops early when every training word is a single token.
  */
-export function learnMerges(words: Map<string, number>, maxMerges: number): Array<[string, string]> {
+export function learnMerges(
+  words: Map<string, number>,
+  maxMerges: number,
+  start: ReadonlyArray<readonly [string, string]> = [],
+): Array<[string, string]> {
   // Each word as a symbol list; pair stats maintained incrementally so each merge costs only the words it touches.
   const entries = [...words.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  const symbols: string[][] = entries.map(([w]) => Array.from(w));
+  const symbols: string[][] = entries.map(([w]) => applyMerges(Array.from(w), start));
   const freq = entries.map(([, c]) => c);
   const pairCount = new Map<string, number>();
   const pairWords = new Map<string, Set<number>>();
@@ -179,7 +239,7 @@ export function learnMerges(words: Map<string, number>, maxMerges: number): Arra
   };
   for (let wi = 0; wi < symbols.length; wi++) addPairs(wi, 1);
 
-  const merges: Array<[string, string]> = [];
+  const merges: Array<[string, string]> = start.map(([a, b]) => [a, b]);
   while (merges.length < maxMerges) {
     let best = '';
     let bestCount = 0;
@@ -236,7 +296,8 @@ export function buildTokenizerFiles(vocabSize: number): TokenizerFiles {
 
   // Ids still free for merges (the high specials sit at fixed ids inside the range).
   const free = vocabSize - next - highSpecials.length;
-  const merges = learnMerges(trainingWords(byteMap), free);
+  const firstStage = learnMerges(trainingWords(byteMap), free);
+  const merges = firstStage.length < free ? learnMerges(webWords(byteMap), free, firstStage) : firstStage;
   const takeId = () => {
     while (special.has(next)) next++;
     return next++;

@@ -1,5 +1,5 @@
-// Typed training API over the native Trainer (native/binding/trainer.cpp): GRPO micro-steps (forward, fused loss,
-// backward, gradients accumulated), optimizer steps (AdamW + clipping + LR schedule), log-probs for the old and
+// Typed training API over the native Trainer (native/binding/trainer.cpp): GRPO or sft micro-steps (forward, fused
+// loss, backward, gradients accumulated), optimizer steps (AdamW + clipping + LR schedule), log-probs for the old and
 // reference policies, LoRA merge/unmerge, and the checkpoint formats (trainer state, HF model, PEFT adapter).
 // Every heavy call runs off the main thread and returns a Promise.
 //
@@ -12,7 +12,7 @@ import { native } from './native.ts';
 import type { LfmModel, TokenIds } from './model.ts';
 import { toTokenArray } from './model.ts';
 import type {
-  GrpoLossType,
+  EngineLossType,
   LrScheduleKind,
   NativeMicroStep,
   NativeStepResult,
@@ -52,14 +52,15 @@ export interface TrainerEngineOptions {
 export interface TrainBatch {
   sequences: readonly TokenIds[];
   completionMasks: readonly ArrayLike<number>[];
-  /** One per sequence. */
-  advantages: ArrayLike<number>;
+  /** One per sequence (the GRPO losses; sft has none). */
+  advantages?: ArrayLike<number>;
   oldLogprobs?: readonly ArrayLike<number>[];
   refLogprobs?: readonly ArrayLike<number>[];
 }
 
 export interface LossSettings {
-  lossType?: GrpoLossType;
+  /** Default 'dapo'. 'sft': mean −log p of the completion tokens (temperature 1, beta 0, no advantages needed). */
+  lossType?: EngineLossType;
   /** Lower clip range (default 0.2). */
   epsilon?: number;
   /** Upper clip range (default = epsilon). */
@@ -82,6 +83,8 @@ export interface MicroStepResult {
   /** Mean k3 KL to the reference (0 without refLogprobs). */
   meanKl: number;
   clipRatio: { low: number; high: number; region: number };
+  /** Scored tokens whose argmax logit is the token itself (first index on ties); token accuracy = correct / tokens. */
+  correct: number;
   /** Per sequence, per token: log-prob of scored tokens under the current policy (0 elsewhere). */
   logprobs: Float32Array[];
   entropies: Float32Array[];
@@ -184,7 +187,7 @@ export class TrainerEngine {
     return this.native.info();
   }
 
-  /** Forward, GRPO loss and backward of one micro-batch; gradients add up until step(). */
+  /** Forward, loss (GRPO or sft) and backward of one micro-batch; gradients add up until step(). */
   async accumulate(batch: TrainBatch, loss: LossSettings = {}): Promise<MicroStepResult> {
     const nb = packBatch(batch, 'accumulate');
     const eps = loss.epsilon ?? 0.2;
@@ -205,6 +208,7 @@ export class TrainerEngine {
       meanEntropy: r.entropySum / n,
       meanKl: r.klSum / n,
       clipRatio: { low: r.clipLow / n, high: r.clipHigh / n, region: r.clipRegion / n },
+      correct: r.correct,
       logprobs: split(r.logp, nb.offsets),
       entropies: split(r.entropy, nb.offsets),
     };

@@ -7,10 +7,13 @@ import { basename } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { ACTION_SIGNATURES } from '../env/actions/signatures.ts';
 import { builtinTaskNames } from '../env/tasks/index.ts';
+import { PRESET_NAMES, type PresetName } from '../engine/presets.ts';
+import { joinTaskWeights, parseTaskList, type TaskList } from './task-list.ts';
 
 export type LossType = 'grpo' | 'bnpo' | 'dr_grpo' | 'dapo';
 export type ScaleRewards = 'group' | 'batch' | 'none';
 export type LrSchedulerType = 'linear' | 'cosine' | 'constant' | 'constant_with_warmup';
+export type TaskSampling = 'uniform' | 'weighted' | 'curriculum';
 
 export interface LoraConfig {
   r: number;
@@ -21,7 +24,7 @@ export interface LoraConfig {
 }
 
 export interface InitModelConfig {
-  preset: 'tiny' | 'lfm2-350m' | null;
+  preset: PresetName | null;
   seed: number;
   dtype: 'bf16' | 'f32';
 }
@@ -91,7 +94,13 @@ export interface TrainConfig {
   loss_type: LossType;
   mask_truncated_completions: boolean;
   // environment
+  /** Task names in the order written (the `tasks` key; its weights, if any, are in task_weights). */
   tasks: string[];
+  /** name → relative weight from the mapping form of `tasks`; null when the tasks carry no weights. */
+  task_weights: Record<string, number> | null;
+  task_sampling: TaskSampling | null;
+  curriculum_window: number;
+  curriculum_floor: number;
   max_env_steps: number;
   miniwob_url: string | null;
   env_url: string | null;
@@ -105,7 +114,7 @@ export interface TrainConfig {
   step_penalty: number;
 }
 
-type Kind = 'int' | 'float' | 'bool' | 'string' | 'string[]' | 'enum';
+type Kind = 'int' | 'float' | 'bool' | 'string' | 'string[]' | 'enum' | 'tasks';
 
 interface FieldSpec {
   kind: Kind;
@@ -149,7 +158,7 @@ export const CONFIG_SCHEMA: Readonly<Record<string, FieldSpec>> = {
     help: "LFM2 linear modules to adapt (suffix match like PEFT): q_proj k_proj v_proj out_proj in_proj w1 w2 w3; 'out_proj' hits attention AND conv, use 'self_attn.out_proj' or 'conv.out_proj' for one",
   },
   'lora.use_rslora': { kind: 'bool', default: false, help: 'rank-stabilised scaling lora_alpha / sqrt(r)' },
-  'init_model.preset': { kind: 'enum', choices: ['tiny', 'lfm2-350m'], nullable: true, default: null, help: 'when set and `model` is a missing folder, create a random-weight model there from this preset (offline runs)' },
+  'init_model.preset': { kind: 'enum', choices: [...PRESET_NAMES], nullable: true, default: null, help: 'when set and `model` is a missing folder, create a random-weight model there from this preset (offline runs)' },
   'init_model.seed': { kind: 'int', default: 0, help: 'weight seed of the created model' },
   'init_model.dtype': { kind: 'enum', choices: ['bf16', 'f32'], default: 'f32', help: 'weight dtype of the created model' },
   'sft.demos': { kind: 'string', nullable: true, default: null, help: 'demonstrations file (lfm2-rl demos) for a supervised stage before GRPO; when the file is missing and sft.demo_episodes is set it is generated there (null: <run>/demos.jsonl)' },
@@ -201,7 +210,20 @@ export const CONFIG_SCHEMA: Readonly<Record<string, FieldSpec>> = {
   loss_type: { kind: 'enum', choices: ['grpo', 'bnpo', 'dr_grpo', 'dapo'], default: 'dapo', help: 'token aggregation of the loss (TRL default dapo)' },
   mask_truncated_completions: { kind: 'bool', default: false, help: 'exclude completions that hit max_completion_length without a stop token' },
 
-  tasks: { kind: 'string[]', default: ['click-test'], help: 'MiniWoB task names to train on (comma-separated on the command line)' },
+  tasks: {
+    kind: 'tasks',
+    default: ['click-test'],
+    help: 'MiniWoB tasks to train on: a list [a, b] (a,b on the command line), or relative weights {a: 1, b: 3} (a:1,b:3 on the command line) for weighted or curriculum sampling',
+  },
+  task_sampling: {
+    kind: 'enum',
+    choices: ['uniform', 'weighted', 'curriculum'],
+    nullable: true,
+    default: null,
+    help: "how each group's task is drawn: uniform; weighted (by the weights in 'tasks'); curriculum (favours tasks whose recent groups still have reward variance, times the weights if given); null = weighted when 'tasks' has weights, else uniform",
+  },
+  curriculum_window: { kind: 'int', min: 1, default: 8, help: "curriculum: a task's score is the share of its last N groups whose rewards varied (groups not yet seen count as varied)" },
+  curriculum_floor: { kind: 'float', min: 0, minExclusive: true, default: 0.2, help: "curriculum: added to every task's score before weighting, so a task with no reward variance keeps floor / (1 + floor) of a fully varied task's share" },
   max_env_steps: { kind: 'int', min: 1, default: 10, help: 'env steps per episode before truncation' },
   miniwob_url: { kind: 'string', nullable: true, default: null, help: 'base URL of a real MiniWoB++ checkout; null = built-in task suite' },
   env_url: { kind: 'string', nullable: true, default: null, help: 'remote OpenEnv BrowserGym server (http[s]:// or ws[s]://); null = local browser pool' },
@@ -308,6 +330,11 @@ function checkValue(key: string, spec: FieldSpec, value: unknown, where: string,
     case 'enum':
       if (typeof v !== 'string' || !spec.choices!.includes(v)) fail(`must be one of ${spec.choices!.join(', ')}`);
       return v;
+    case 'tasks': {
+      const t = parseTaskList(v);
+      if (typeof t === 'string') throw new ConfigError(`${where}: 'tasks' ${t}`);
+      return t;
+    }
     case 'string[]': {
       // A plain string is a comma-separated list (handy on the command line and for one-item lists in YAML).
       if (typeof v === 'string') v = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
@@ -330,7 +357,12 @@ function nest(flat: Record<string, unknown>): TrainConfig {
   for (const g of GROUPS) out[g] = {};
   for (const [k, v] of Object.entries(flat)) {
     const dot = k.indexOf('.');
-    if (dot < 0) out[k] = v;
+    if (k === 'tasks') {
+      // A checked value is a TaskList; the schema default is a plain list of names.
+      const t = Array.isArray(v) ? { names: v as string[], weights: null } : (v as TaskList);
+      out.tasks = t.names;
+      out.task_weights = t.weights;
+    } else if (dot < 0) out[k] = v;
     else (out[k.slice(0, dot)] as Record<string, unknown>)[k.slice(dot + 1)] = v;
   }
   return out as unknown as TrainConfig;
@@ -408,6 +440,12 @@ function checkConsistency(c: TrainConfig, where: string): void {
   for (const t of c.tasks) {
     if (!/^[a-z0-9][a-z0-9-]*$/.test(t)) fail(`'tasks' entry '${t}' is not a MiniWoB task name (lowercase words joined by '-')`);
   }
+  if (c.task_sampling === 'weighted' && c.task_weights === null) {
+    fail("task_sampling 'weighted' needs weights in 'tasks' (tasks: {name: weight, …}, or name:weight,… on the command line)");
+  }
+  if (c.task_sampling === 'uniform' && c.task_weights !== null) {
+    fail("'tasks' has weights but task_sampling is 'uniform', which ignores them (drop the weights, or use weighted or curriculum)");
+  }
   if (c.env_url === null && c.miniwob_url === null) {
     const builtin = builtinTaskNames();
     for (const t of c.tasks) {
@@ -437,9 +475,15 @@ export function validateConfig(c: TrainConfig, where = 'config'): TrainConfig {
   const flat: Record<string, unknown> = {};
   const src = c as unknown as Record<string, unknown>;
   for (const k of Object.keys(src)) {
+    if (k === 'task_weights') continue; // folded back into 'tasks' below
     if ((GROUPS as readonly string[]).includes(k)) {
       for (const [sub, v] of Object.entries((src[k] ?? {}) as Record<string, unknown>)) flat[`${k}.${sub}`] = v;
     } else flat[k] = src[k];
+  }
+  if ('tasks' in flat) {
+    const joined = joinTaskWeights(flat.tasks, src.task_weights);
+    if ('error' in joined) throw new ConfigError(`${where}: ${joined.error}`);
+    flat.tasks = joined.value;
   }
   const merged: Record<string, unknown> = {};
   for (const [k, spec] of Object.entries(CONFIG_SCHEMA)) {
@@ -522,7 +566,10 @@ export function resolveRunName(c: TrainConfig, now: Date = new Date()): string {
 
 /** YAML text of a config (all keys), suitable for saving with a checkpoint and loading back with loadConfig. */
 export function configToYaml(c: TrainConfig): string {
-  return stringifyYaml(c, { lineWidth: 0 });
+  // Weights are written the way a user writes them: as the mapping form of `tasks`.
+  const { task_weights: weights, ...rest } = c;
+  const tasks = weights ? Object.fromEntries(c.tasks.map((t) => [t, weights[t]])) : c.tasks;
+  return stringifyYaml({ ...rest, tasks }, { lineWidth: 0 });
 }
 
 /** Help text listing every key with its default, for `lfm2-rl train --help`. */

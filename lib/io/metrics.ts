@@ -39,7 +39,7 @@ export const METRIC_NAMES = {
   timeEnv: 'timing/env_s',
   timeGenerate: 'timing/generate_s',
   timeTrain: 'timing/train_s',
-  /** Held-out evaluation (eval/<task>/success_rate per task as well). */
+  /** Held-out evaluation; per-task train/<task>/… and eval/<task>/… names are in lib/rl/task-metrics.ts. */
   evalSuccessRate: 'eval/success_rate',
 } as const;
 

@@ -1,10 +1,13 @@
 // report.html: a self-contained page (inline CSS and SVG, no scripts, no external resources) with line plots of a
 // run's metrics — reward and success, loss, KL, entropy, gradient norm, learning rate, completion lengths, clip
-// ratios and timings, and the SFT stage's loss, token accuracy and learning rate over its own steps — plus a table of
-// the latest values. Opens offline in any browser.
+// ratios and timings, per-task success (lib/io/task-plots.ts), and the SFT stage's loss, token accuracy, learning
+// rate and gradient norm over its own steps — plus the last evaluation per task and a table of the latest values.
+// Opens offline in any browser.
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readJsonl, type MetricRow } from './metrics.ts';
+import { taskPlots } from './task-plots.ts';
+import { lastEvalRows, taskTableHtml } from './task-table.ts';
 
 export interface Series {
   name: string;
@@ -164,8 +167,8 @@ export function renderReport(rows: readonly MetricRow[], meta: ReportMeta): stri
   }
   const timing = [...names].filter((n) => n.startsWith('timing/') || n === 'step_time').sort();
   if (timing.length > 0) plots.push(linePlot({ title: 'Time per step (s)', series: timing.map((m) => metricSeries(grpoRows, m)) }));
-  const evalTasks = [...names].filter((n) => /^eval\/.+\/success_rate$/.test(n)).sort();
-  if (evalTasks.length > 0) plots.push(linePlot({ title: 'Eval success by task', series: evalTasks.map((m) => metricSeries(grpoRows, m, m.split('/')[1])) }));
+  for (const p of taskPlots(grpoRows)) plots.push(linePlot(p));
+  const lastEval = lastEvalRows(sorted);
 
   const last = sorted.at(-1);
   const latest = last
@@ -193,12 +196,14 @@ svg .n{fill:#999}
 svg .f{fill:none;stroke:#bbb}
 svg .g{stroke:#eee}
 table{border-collapse:collapse;margin-top:16px}
-td{border-bottom:1px solid #eee;padding:2px 12px 2px 0}
+td,th{border-bottom:1px solid #eee;padding:2px 12px 2px 0;text-align:left}
+td.r{text-align:right}
 pre{background:#f6f6f6;padding:8px;overflow:auto}
 </style></head><body>
 <h1>${escapeHtml(meta.title)}</h1>
 <div class="d">${details}<div>${grpoRows.length} logged steps${sftRows.length > 0 ? ` after ${sftRows.length} SFT steps` : ''}${last ? `, last step ${last.step} at ${escapeHtml(String(last.time))}` : ''}</div></div>
 <div class="p">${plots.join('\n') || '<p>No metrics logged yet.</p>'}</div>
+${lastEval ? `<h2>Evaluation by task (step ${lastEval.step})</h2>${taskTableHtml(lastEval.rows, escapeHtml)}` : ''}
 ${latest ? `<h2>Latest values</h2><table>${latest}</table>` : ''}
 ${meta.configYaml ? `<h2>Config</h2><pre>${escapeHtml(meta.configYaml)}</pre>` : ''}
 </body></html>

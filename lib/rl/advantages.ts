@@ -35,6 +35,11 @@ export function besselStd(xs: readonly number[]): number {
   return Math.sqrt(ss / (xs.length - 1));
 }
 
+/** A group whose reward std is (numerically) 0: every advantage is 0, so it teaches nothing. */
+export function isZeroStd(std: number): boolean {
+  return Math.abs(std) <= ZERO_STD_ATOL;
+}
+
 export function groupAdvantages(rewards: readonly number[], groupSize: number, scale: ScaleRewards): AdvantageResult {
   if (!Number.isInteger(groupSize) || groupSize < 2) throw new Error(`groupAdvantages: groupSize must be an integer >= 2, got ${groupSize}`);
   if (rewards.length === 0 || rewards.length % groupSize !== 0) {
@@ -59,7 +64,7 @@ export function groupAdvantages(rewards: readonly number[], groupSize: number, s
     if (scale === 'none') return centred;
     return centred / ((scale === 'group' ? groupStd[g] : batchStd) + STD_EPS);
   });
-  const zeroStdGroups = groupStd.filter((s) => Math.abs(s) <= ZERO_STD_ATOL).length;
+  const zeroStdGroups = groupStd.filter(isZeroStd).length;
   const rewardStd = scale === 'batch' ? batchStd : groupStd.reduce((a, b) => a + b, 0) / groups;
   return {
     advantages,

@@ -86,16 +86,16 @@ export class SamplerGenerator implements Generator {
   }
 }
 
-/** The engine's per-sequence form of a packed micro-batch (views, no copies). */
-function toTrainBatch(b: PackedBatch, ref: Float32Array | null): TrainBatch {
+/** The engine's per-sequence form of a packed micro-batch (views, no copies). `sft` leaves out the advantages and
+ *  old log-probs (a demonstration batch has none that mean anything). */
+function toTrainBatch(b: PackedBatch, ref: Float32Array | null, sft = false): TrainBatch {
   const S = b.cuSeqlens.length - 1;
   const part = <T extends Int32Array | Float32Array>(x: T, i: number) => x.subarray(b.cuSeqlens[i], b.cuSeqlens[i + 1]) as T;
   const idx = Array.from({ length: S }, (_, i) => i);
   return {
     sequences: idx.map((i) => part(b.tokens, i)),
     completionMasks: idx.map((i) => part(b.completionMask, i)),
-    advantages: b.advantages,
-    oldLogprobs: idx.map((i) => part(b.oldLogprobs, i)),
+    ...(sft ? {} : { advantages: b.advantages, oldLogprobs: idx.map((i) => part(b.oldLogprobs, i)) }),
     ...(ref ? { refLogprobs: idx.map((i) => part(ref, i)) } : {}),
   };
 }
@@ -121,7 +121,7 @@ class NativeTrainEngine implements TrainEngine {
   }
 
   async accumulate(batch: PackedBatch, ref: Float32Array | null, l: LossSettings): Promise<AccumulateStats> {
-    const r = await this.trainer.accumulate(toTrainBatch(batch, ref), {
+    const r = await this.trainer.accumulate(toTrainBatch(batch, ref, l.lossType === 'sft'), {
       lossType: l.lossType,
       epsilon: l.epsilonLow,
       epsilonHigh: l.epsilonHigh,
@@ -140,6 +140,7 @@ class NativeTrainEngine implements TrainEngine {
       clipLow: r.clipRatio.low * r.tokens,
       clipHigh: r.clipRatio.high * r.tokens,
       clipRegion: r.clipRatio.region * r.tokens,
+      correct: r.correct,
     };
   }
 

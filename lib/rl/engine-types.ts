@@ -3,8 +3,12 @@
 import type { LossType } from '../io/config.ts';
 import type { PackedBatch } from './samples.ts';
 
+/** The GRPO loss types of the config, plus 'sft': cross-entropy on the completion tokens (supervised warm start on
+ *  demonstrations; temperature 1, beta 0, advantages and old log-probs unused). Not a GRPO config value. */
+export type TrainLossType = LossType | 'sft';
+
 export interface LossSettings {
-  lossType: LossType;
+  lossType: TrainLossType;
   epsilonLow: number;
   epsilonHigh: number;
   beta: number;
@@ -27,6 +31,8 @@ export interface AccumulateStats {
   clipLow: number;
   clipHigh: number;
   clipRegion: number;
+  /** Scored tokens whose argmax logit is the token itself (token accuracy = correct / tokens). */
+  correct: number;
 }
 
 export interface OptimizerStepResult {

@@ -2,6 +2,8 @@
 // a 95% Wilson score interval. Episodes run like rollouts (batched generation, parallel pages), one episode per seed.
 import { evalSeed, generationSeed } from './seeds.ts';
 import { runRollout, type EpisodeSlots, type RolloutEpisode, type RolloutOptions } from './rollout.ts';
+import { formatTaskTable } from '../io/task-table.ts';
+import { evalTableRows } from './task-metrics.ts';
 
 /** z for a two-sided 95% interval. */
 export const Z95 = 1.959963984540054;
@@ -89,18 +91,9 @@ export async function evaluate(rollout: RolloutOptions, slots: EpisodeSlots, opt
   };
 }
 
-/** Plain-text table of an evaluation. */
+/** Plain-text table of an evaluation (the shared per-task table, lib/io/task-table.ts). */
 export function formatEvalTable(r: EvalResult): string {
-  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-  const rows = [
-    ['task', 'episodes', 'success', '95% CI', 'mean steps'],
-    ...r.tasks.map((t) => [t.task, String(t.episodes), pct(t.successRate), `${pct(t.ci95.low)} – ${pct(t.ci95.high)}`, t.meanSteps.toFixed(2)]),
-  ];
-  if (r.tasks.length > 1) {
-    rows.push(['all', String(r.overall.episodes), pct(r.overall.successRate), `${pct(r.overall.ci95.low)} – ${pct(r.overall.ci95.high)}`, '']);
-  }
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
-  return rows.map((row) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n');
+  return formatTaskTable(evalTableRows(r));
 }
 
 /** JSON-friendly summary (no episode transcripts). */

@@ -8,6 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { pruneCheckpoints, writeCheckpoint } from '../io/checkpoint.ts';
 import { configToYaml, validateConfig, type TrainConfig } from '../io/config.ts';
 import type { TrainEngine } from './engine-types.ts';
+import { parseTaskHistory } from './task-sampler.ts';
 import type { LoopState } from './trainer.ts';
 
 /** Tokenizer and generation files copied from the model folder, so a checkpoint loads on its own. */
@@ -50,12 +51,11 @@ export async function loadRunCheckpoint(dir: string, engine: TrainEngine): Promi
   if (parsed.format !== LOOP_FORMAT || !loop || !Number.isInteger(loop.step) || loop.step < 0) {
     throw new Error(`${dir}: trainer state carries no valid loop state`);
   }
-  return {
-    step: loop.step,
-    numTokens: loop.numTokens ?? 0,
-    skippedSteps: loop.skippedSteps ?? 0,
-    ...(Number.isInteger(loop.sftSteps) ? { sftSteps: loop.sftSteps } : {}),
-  };
+  const state: LoopState = { step: loop.step, numTokens: loop.numTokens ?? 0, skippedSteps: loop.skippedSteps ?? 0 };
+  // Checkpoints written before per-task records existed have none: the run continues as if no task had been drawn.
+  if (loop.taskHistory !== undefined) state.taskHistory = parseTaskHistory(loop.taskHistory, `${dir}: trainer state`);
+  if (Number.isInteger(loop.sftSteps)) state.sftSteps = loop.sftSteps;
+  return state;
 }
 
 /** The config saved with a checkpoint, or null when the folder has none. */

@@ -18,6 +18,9 @@ import type { TrainEngine } from './engine-types.ts';
 import type { EvalResult } from './evaluate.ts';
 import { createSftEngine, prepareSft, runSftStage, type SftPlan } from './sft-stage.ts';
 import { loadRunCheckpoint, readRunConfig, resumeConfigChanges, saveRunCheckpoint } from './run-checkpoint.ts';
+import { formatTaskTable } from '../io/task-table.ts';
+import { trainSummaryRows } from './task-metrics.ts';
+import { describeTasks } from './task-sampler.ts';
 import { describeLayout, GrpoTrainer, type LoopState, type TrainOutcome } from './trainer.ts';
 
 export interface TrainRunOptions {
@@ -119,7 +122,7 @@ export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}):
         runDir,
         extra: {
           mode: config.use_peft ? `LoRA r=${config.lora.r} alpha=${config.lora.lora_alpha} on ${config.lora.target_modules.join(', ')}` : 'full fine-tuning',
-          tasks: config.tasks.join(', '),
+          tasks: describeTasks(config),
           environment: env.description,
           ...(sft
             ? { sft: `${sft.plan.samples.length} demonstration steps × ${config.sft.epochs} epochs = ${sft.plan.totalSteps} steps, lr ${config.sft.learning_rate}` }
@@ -134,7 +137,7 @@ export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}):
     counts = null;
     const reportMeta = {
       title: `lfm2-rl: ${resolveRunName(config)}`,
-      details: [`model ${config.model}`, `config ${opts.configPath ?? '(defaults)'}`, `tasks ${config.tasks.join(', ')}`, `device ${pm.device}`],
+      details: [`model ${config.model}`, `config ${opts.configPath ?? '(defaults)'}`, `tasks ${describeTasks(config)}`, `device ${pm.device}`],
       configYaml: configToYaml(config),
     };
     if (signals) {
@@ -181,6 +184,8 @@ export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}):
     });
     const outcome = await trainer.run();
     const reportPath = writeReport(runDir, reportMeta);
+    const evalNote = outcome.lastEval ? 'last held-out evaluation' : 'no held-out evaluation';
+    log(`per task (training: all rounds of the run; ${evalNote}):\n${formatTaskTable(trainSummaryRows(config.tasks, outcome.state.taskHistory ?? {}, outcome.lastEval))}`);
     log(`${outcome.stopped ? 'stopped' : 'finished'} at step ${outcome.state.step}; report ${reportPath}`);
     return { ...outcome, runDir, reportPath };
   } finally {

@@ -30,16 +30,44 @@ export interface GroupDraw {
   seed: number;
 }
 
-/** Task and env seed of each group of rollout round `round`: tasks drawn uniformly, seeds in TRAIN_SEED_RANGE. */
-export function drawTrainGroups(runSeed: number, round: number, groups: number, tasks: readonly string[]): GroupDraw[] {
+/**
+ * Task and env seed of each group of rollout round `round`, seeds in TRAIN_SEED_RANGE. Tasks are drawn uniformly, or
+ * in proportion to `weights` (one per task, >= 0, not all 0) when given: the caller passes the round's weights (fixed
+ * or from a curriculum state), so a draw stays a pure function of (run seed, round, weights).
+ */
+export function drawTrainGroups(runSeed: number, round: number, groups: number, tasks: readonly string[], weights?: readonly number[]): GroupDraw[] {
   if (tasks.length === 0) throw new Error('drawTrainGroups: no tasks');
+  if (weights !== undefined) checkWeights(weights, tasks.length);
   const out: GroupDraw[] = [];
   for (let g = 0; g < groups; g++) {
-    const task = tasks[mixSeed(runSeed, round, g, 1) % tasks.length];
+    const u = mixSeed(runSeed, round, g, 1);
+    const task = weights === undefined ? tasks[u % tasks.length] : tasks[weightedIndex(weights, u / 2 ** 32)];
     const span = TRAIN_SEED_RANGE[1] - TRAIN_SEED_RANGE[0];
     out.push({ task, seed: TRAIN_SEED_RANGE[0] + (mixSeed(runSeed, round, g, 2) % span) });
   }
   return out;
+}
+
+function checkWeights(weights: readonly number[], n: number): void {
+  if (weights.length !== n) throw new Error(`drawTrainGroups: ${weights.length} weights for ${n} tasks`);
+  if (!weights.every((w) => Number.isFinite(w) && w >= 0) || !weights.some((w) => w > 0)) {
+    throw new Error(`drawTrainGroups: weights must be finite, >= 0 and not all 0 (got ${weights.join(', ')})`);
+  }
+}
+
+/** Index i with cumulative weight share just above u ∈ [0, 1): P(i) = weights[i] / sum. Zero weights are never picked. */
+export function weightedIndex(weights: readonly number[], u: number): number {
+  const total = weights.reduce((a, b) => a + b, 0);
+  const target = u * total;
+  let acc = 0;
+  let last = -1;
+  for (let i = 0; i < weights.length; i++) {
+    if (weights[i] <= 0) continue;
+    acc += weights[i];
+    last = i;
+    if (target < acc) return i;
+  }
+  return last; // u·total rounded up to the full sum
 }
 
 /** Env seed of evaluation episode `i` of a task: the same for every evaluation of a run, so curves are comparable. */

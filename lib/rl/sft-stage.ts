@@ -24,6 +24,7 @@ import { evaluate, type EvalResult } from './evaluate.ts';
 import { EpisodeSlots, type EpisodeFactory } from './rollout.ts';
 import { runSft, sftSample, sftStepCount, SFT_METRICS, type SftOutcome, type SftTokenizer } from './sft.ts';
 import type { TrainingSample } from './samples.ts';
+import { evalTaskMetrics } from './task-metrics.ts';
 import { rolloutOptions } from './trainer.ts';
 
 /** The run's demonstrations file: sft.demos, else demos.jsonl in the run folder. */
@@ -158,8 +159,9 @@ export async function runSftStage(c: TrainConfig, plan: SftPlan, created: TrainE
       await engine.endGeneration();
       await slots.close();
     }
+    // GRPO's evaluation metrics (eval/…, per task with Wilson bounds) under sft/: the stage's own curve stays apart.
     const row: Record<string, number> = { [SFT_METRICS.step]: outcome.steps, [SFT_METRICS.evalSuccessRate]: evaluation.overall.successRate, 'sft/eval/seconds': evaluation.seconds };
-    for (const t of evaluation.tasks) row[`sft/eval/${t.task}/success_rate`] = t.successRate;
+    for (const [k, v] of Object.entries(evalTaskMetrics(evaluation))) row[`sft/${k}`] = v;
     d.metrics.logStep(0, row);
     const parts = evaluation.tasks.map((t) => `${t.task} ${(100 * t.successRate).toFixed(1)}% [${(100 * t.ci95.low).toFixed(0)}–${(100 * t.ci95.high).toFixed(0)}%]`);
     d.log(`eval after sft: ${parts.join(', ')} (${evaluation.overall.episodes} held-out episodes, ${evaluation.seconds.toFixed(1)} s)`);

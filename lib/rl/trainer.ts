@@ -5,6 +5,8 @@
 // its samples into token-budget micro-batches and accumulates their gradients before one AdamW step.
 // Everything random is a pure function of (seed, counters) (lib/rl/seeds.ts), so a run resumed at a round boundary
 // replays exactly what the uninterrupted run would have done.
+// Each group's task follows task_sampling (lib/rl/task-sampler.ts); the curriculum's per-task history is part of
+// LoopState, saved with every checkpoint, so resumed curriculum runs replay exactly too.
 import { episodesPerUpdate, epsilonHigh, generationBatchSize, updatesPerGeneration, type TrainConfig } from '../io/config.ts';
 import { completionMetrics, METRIC_NAMES, type EpisodeStepRow, type MetricsWriter } from '../io/metrics.ts';
 import { ProgressBar, type ProgressStream } from '../io/progress.ts';
@@ -16,7 +18,9 @@ import { buildRoundBatch, type UpdateBatch } from './grpo-batch.ts';
 import { PromptBuilder } from './prompt.ts';
 import { EpisodeSlots, runRollout, type EpisodeFactory, type RolloutEpisode, type RolloutOptions, type RolloutTokenizer } from './rollout.ts';
 import { packBatch, packMicroBatches } from './samples.ts';
-import { drawTrainGroups, generationSeed } from './seeds.ts';
+import { generationSeed } from './seeds.ts';
+import { evalTaskMetrics, trainTaskMetrics } from './task-metrics.ts';
+import { drawRoundGroups, groupOutcomes, recordRound, taskSamplerSettings, type TaskHistory, type TaskSamplerSettings } from './task-sampler.ts';
 
 /** State carried in every checkpoint (besides the engine's own) to continue a run exactly. */
 export interface LoopState {
@@ -26,6 +30,8 @@ export interface LoopState {
   numTokens: number;
   /** Steps skipped because of a non-finite loss or gradient. */
   skippedSteps: number;
+  /** Per-task record of the rounds so far: the curriculum's state and the end-of-run totals (absent = none yet). */
+  taskHistory?: TaskHistory;
   /** Optimizer steps of the SFT stage that ran before GRPO (set once the stage is complete; lib/rl/sft-stage.ts). */
   sftSteps?: number;
 }
@@ -110,6 +116,7 @@ export class GrpoTrainer {
   private readonly rollout: RolloutOptions;
   private readonly slots: EpisodeSlots;
   private readonly loss: Omit<LossSettings, 'tokenNormalizer' | 'sequenceNormalizer'>;
+  private readonly taskSampler: TaskSamplerSettings;
 
   constructor(private readonly d: TrainerDeps & { tokenizer: RolloutTokenizer & { readonly stopIds: readonly number[] } }) {
     this.c = d.config;
@@ -119,6 +126,7 @@ export class GrpoTrainer {
     }
     this.rollout = rolloutOptions(this.c, d.tokenizer, d.generator, d.log);
     this.slots = new EpisodeSlots(d.envFactory);
+    this.taskSampler = taskSamplerSettings(this.c);
     this.loss = {
       lossType: this.c.loss_type,
       epsilonLow: this.c.epsilon,
@@ -146,8 +154,7 @@ export class GrpoTrainer {
   /** Evaluates and logs: into `row` (the step's training metrics, logged by the caller) or as a row of its own. */
   private async evalAndLog(step: number, row: Record<string, number | null> | null, done: EvalResult | null = null): Promise<EvalResult> {
     const r = done ?? (await this.evaluate());
-    const m: Record<string, number> = { [METRIC_NAMES.evalSuccessRate]: r.overall.successRate };
-    for (const t of r.tasks) m[`eval/${t.task}/success_rate`] = t.successRate;
+    const m: Record<string, number> = { [METRIC_NAMES.evalSuccessRate]: r.overall.successRate, ...evalTaskMetrics(r) };
     m['eval/seconds'] = r.seconds;
     if (row) Object.assign(row, m);
     else this.d.metrics.logStep(step, m);
@@ -183,7 +190,7 @@ export class GrpoTrainer {
         const round = state.step / stepsPerRound(c);
         const stepStart = performance.now();
         // ---- rollouts with the current policy
-        const groups = drawTrainGroups(c.seed, round, generationBatchSize(c) / c.num_generations, c.tasks);
+        const { draws: groups, probabilities } = drawRoundGroups(this.taskSampler, c.seed, round, generationBatchSize(c) / c.num_generations, state.taskHistory ?? {});
         await this.d.engine.beginGeneration();
         let result;
         try {
@@ -192,6 +199,7 @@ export class GrpoTrainer {
           await this.d.engine.endGeneration();
         }
         const episodes = result.episodes;
+        state.taskHistory = recordRound(state.taskHistory ?? {}, groupOutcomes(episodes), c.curriculum_window);
         const batch = buildRoundBatch(episodes, {
           groupSize: c.num_generations,
           scaleRewards: c.scale_rewards,
@@ -202,7 +210,7 @@ export class GrpoTrainer {
         });
         this.logEpisodes(state.step + 1, episodes, batch.advantages.advantages);
         const roundTokens = episodes.reduce((a, e) => a + e.steps.reduce((b, s) => b + s.promptIds.length + s.completionIds.length, 0), 0);
-        const rollMetrics = this.roundMetrics(episodes, batch.advantages);
+        const rollMetrics = { ...this.roundMetrics(episodes, batch.advantages), ...trainTaskMetrics(episodes, c.tasks, probabilities) };
         let rolloutSeconds = (performance.now() - stepStart) / 1000;
         let pending: { step: number; row: Record<string, number | null> } | null = null;
         // ---- updates

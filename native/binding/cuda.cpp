@@ -352,7 +352,7 @@ Napi::Value op_adamw(const Napi::CallbackInfo& info) {
 }
 
 // grpoLoss(args) with the fields of train.grpoLoss (head: Uint16Array BF16 bits; outputs dhidden, dhead, logp,
-// entropy given as arrays in args) → { loss, tokens, klSum, entropySum, clipLow, clipHigh, clipRegion }
+// entropy given as arrays in args) → { loss, tokens, klSum, entropySum, clipLow, clipHigh, clipRegion, correct }
 Napi::Value op_grpo_loss(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     Napi::Env env = info.Env();
@@ -393,14 +393,21 @@ Napi::Value op_grpo_loss(const Napi::CallbackInfo& info) {
     a.targets = static_cast<const int32_t*>(arr("targets", napi_int32_array, N, true));
     a.old_logp = static_cast<const float*>(arr("oldLogp", napi_float32_array, N, false));
     a.ref_logp = static_cast<const float*>(arr("refLogp", napi_float32_array, N, false));
-    a.advantages = static_cast<const float*>(arr("advantages", napi_float32_array, N, true));
+    Napi::Value lt = o.Get("lossType");
+    std::string type = lt.IsString() ? lt.As<Napi::String>().Utf8Value() : lt.IsUndefined() ? "dapo" : "";
+    a.loss_type = type == "grpo"      ? 0
+                  : type == "bnpo"    ? 1
+                  : type == "dr_grpo" ? 2
+                  : type == "dapo"    ? 3
+                  : type == "sft"     ? 4
+                                      : -1;
+    if (a.loss_type < 0)
+      throw Napi::TypeError::New(env, fn + ": lossType must be 'grpo', 'bnpo', 'dr_grpo', 'dapo' or 'sft'");
+    // sft has no advantages.
+    a.advantages = static_cast<const float*>(arr("advantages", napi_float32_array, N, a.loss_type != 4));
     a.mask = static_cast<const float*>(arr("mask", napi_float32_array, N, true));
     a.seq_ids = static_cast<const int32_t*>(arr("seqIds", napi_int32_array, N, true));
     a.is_weight = static_cast<const float*>(arr("isWeight", napi_float32_array, N, false));
-    Napi::Value lt = o.Get("lossType");
-    std::string type = lt.IsString() ? lt.As<Napi::String>().Utf8Value() : lt.IsUndefined() ? "dapo" : "";
-    a.loss_type = type == "grpo" ? 0 : type == "bnpo" ? 1 : type == "dr_grpo" ? 2 : type == "dapo" ? 3 : -1;
-    if (a.loss_type < 0) throw Napi::TypeError::New(env, fn + ": lossType must be 'grpo', 'bnpo', 'dr_grpo' or 'dapo'");
     // Same option names and defaults as the CPU loss (opsTrain.grpoLoss, Trainer.accumulate).
     struct {
       decltype(number)& read;
@@ -429,6 +436,7 @@ Napi::Value op_grpo_loss(const Napi::CallbackInfo& info) {
     r.Set("clipLow", st.clip_low);
     r.Set("clipHigh", st.clip_high);
     r.Set("clipRegion", st.clip_region);
+    r.Set("correct", st.correct);
     return r;
   });
 }

@@ -114,7 +114,8 @@ std::string string_arg(const Napi::CallbackInfo& info, size_t i, const std::stri
 }
 
 // Same fields and checks as the CPU Trainer's batch reader.
-TrainBatch read_batch(const Fields& b, bool for_loss) {
+// Advantages are optional for the sft loss only (it has none).
+TrainBatch read_batch(const Fields& b, bool for_loss, bool sft = false) {
   TrainBatch tb;
   tb.tokens = b.array<int32_t>("tokens", napi_int32_array, "Int32Array", false);
   std::vector<int32_t> off = b.array<int32_t>("offsets", napi_int32_array, "Int32Array", false);
@@ -122,7 +123,7 @@ TrainBatch read_batch(const Fields& b, bool for_loss) {
   tb.offsets.assign(off.begin(), off.end());
   tb.mask = b.array<float>("mask", napi_float32_array, "Float32Array", false);
   if (for_loss) {
-    tb.advantages = b.array<float>("advantages", napi_float32_array, "Float32Array", false);
+    tb.advantages = b.array<float>("advantages", napi_float32_array, "Float32Array", sft);
     tb.old_logp = b.array<float>("oldLogp", napi_float32_array, "Float32Array", true);
     tb.ref_logp = b.array<float>("refLogp", napi_float32_array, "Float32Array", true);
   }
@@ -242,8 +243,9 @@ class CudaTrainerWrap : public Napi::ObjectWrap<CudaTrainerWrap> {
 
   Napi::Value accumulate(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    auto batch = std::make_shared<TrainBatch>(read_batch(fields_at(info, 0, "accumulate: batch"), true));
     GrpoLossOptions lo = read_loss(fields_at(info, 1, "accumulate: loss"));
+    auto batch = std::make_shared<TrainBatch>(
+        read_batch(fields_at(info, 0, "accumulate: batch"), true, lo.loss_type == GrpoLossType::Sft));
     auto h = h_;
     return run_async<MicroStepResult>(
         env, [h, batch, lo]() { return h->trainer->accumulate(*batch, lo); },
@@ -256,6 +258,7 @@ class CudaTrainerWrap : public Napi::ObjectWrap<CudaTrainerWrap> {
           o.Set("clipLow", r.stats.clip_low);
           o.Set("clipHigh", r.stats.clip_high);
           o.Set("clipRegion", r.stats.clip_region);
+          o.Set("correct", r.stats.correct);
           o.Set("logp", to_f32(env, r.logp));
           o.Set("entropy", to_f32(env, r.entropy));
           return o;

@@ -256,12 +256,12 @@ Napi::Value grpo_loss_js(const Napi::CallbackInfo& info) {
   in.targets = a.i32("targets", N);
   in.old_logp = a.f32("oldLogp", N, true);
   in.ref_logp = a.f32("refLogp", N, true);
-  in.advantages = a.f32("advantages", N);
+  const std::string lt = a.str("lossType", "dapo");
+  in.advantages = a.f32("advantages", N, lt == "sft");  // sft has none
   in.mask = a.f32("mask", N);
   in.seq_ids = a.i32("seqIds", N);
   in.is_weight = a.f32("isWeight", N, true);
   GrpoLossOptions opt;
-  const std::string lt = a.str("lossType", "dapo");
   read_grpo_loss_numbers(a, opt);
   GrpoLossOutputs out;
   out.dhidden = a.f32("dhidden", N * in.dim, true);
@@ -282,6 +282,7 @@ Napi::Value grpo_loss_js(const Napi::CallbackInfo& info) {
   r.Set("clipLow", st.clip_low);
   r.Set("clipHigh", st.clip_high);
   r.Set("clipRegion", st.clip_region);
+  r.Set("correct", st.correct);
   r.Set("workspaceBytes", double(st.workspace_bytes));
   return r;
 }

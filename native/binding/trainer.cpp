@@ -9,11 +9,12 @@
 //       → Promise<Trainer>
 //   trainer.info() → { mode, step, trainableParameters, lora: { rank, scale, modules: string[], merged } | null }
 //   trainer.accumulate(batch, loss) → Promise<{ loss, tokens, klSum, entropySum, clipLow, clipHigh, clipRegion,
-//                                               logp: Float32Array [T], entropy: Float32Array [T] }>
+//                                               correct, logp: Float32Array [T], entropy: Float32Array [T] }>
 //       batch: { tokens: Int32Array [T], offsets: Int32Array [S+1], mask: Float32Array [T],
-//                advantages: Float32Array [S], oldLogp?: Float32Array [T], refLogp?: Float32Array [T] }
-//       loss:  { lossType?, epsilonLow?, epsilonHigh?, beta?, temperature?, maxCompletionLength?,
-//                tokenNormalizer?, sequenceNormalizer?, chunkRows? }
+//                advantages: Float32Array [S] (optional for sft), oldLogp?: Float32Array [T],
+//                refLogp?: Float32Array [T] }
+//       loss:  { lossType? (grpo | bnpo | dr_grpo | dapo | sft), epsilonLow?, epsilonHigh?, beta?, temperature?,
+//                maxCompletionLength?, tokenNormalizer?, sequenceNormalizer?, chunkRows? }
 //   trainer.logprobs(batch (tokens, offsets, mask), { adapter?: boolean, temperature? }) → Promise<{ logp, entropy }>
 //   trainer.step() → Promise<{ gradNorm, clipCoef, skipped, lr, step, badTensor: string | null }>
 //   trainer.zeroGrad(), merge(), unmerge() → Promise<void>
@@ -109,7 +110,8 @@ std::string string_arg(const Napi::CallbackInfo& info, size_t i, const std::stri
   return info[i].As<Napi::String>().Utf8Value();
 }
 
-TrainBatch read_batch(const Opts& b, bool for_loss) {
+// Advantages are optional for the sft loss only (it has none).
+TrainBatch read_batch(const Opts& b, bool for_loss, bool sft = false) {
   TrainBatch tb;
   tb.tokens = b.array<int32_t>("tokens", napi_int32_array, "Int32Array", false);
   std::vector<int32_t> off = b.array<int32_t>("offsets", napi_int32_array, "Int32Array", false);
@@ -117,7 +119,7 @@ TrainBatch read_batch(const Opts& b, bool for_loss) {
   tb.offsets.assign(off.begin(), off.end());
   tb.mask = b.array<float>("mask", napi_float32_array, "Float32Array", false);
   if (for_loss) {
-    tb.advantages = b.array<float>("advantages", napi_float32_array, "Float32Array", false);
+    tb.advantages = b.array<float>("advantages", napi_float32_array, "Float32Array", sft);
     tb.old_logp = b.array<float>("oldLogp", napi_float32_array, "Float32Array", true);
     tb.ref_logp = b.array<float>("refLogp", napi_float32_array, "Float32Array", true);
   }
@@ -280,8 +282,9 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
 
   Napi::Value accumulate(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    auto batch = std::make_shared<TrainBatch>(read_batch(opts_at(info, 0, "accumulate: batch"), true));
     GrpoLossOptions lo = read_loss(opts_at(info, 1, "accumulate: loss"));
+    auto batch = std::make_shared<TrainBatch>(
+        read_batch(opts_at(info, 0, "accumulate: batch"), true, lo.loss_type == GrpoLossType::Sft));
     auto h = h_;
     return run_async<MicroStepResult>(
         env,
@@ -298,6 +301,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
           o.Set("clipLow", r.stats.clip_low);
           o.Set("clipHigh", r.stats.clip_high);
           o.Set("clipRegion", r.stats.clip_region);
+          o.Set("correct", r.stats.correct);
           o.Set("logp", to_f32(env, r.logp));
           o.Set("entropy", to_f32(env, r.entropy));
           return o;

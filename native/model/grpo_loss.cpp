@@ -19,7 +19,17 @@ GrpoLossType parse_grpo_loss_type(const char* name) {
   if (s == "bnpo") return GrpoLossType::Bnpo;
   if (s == "dr_grpo") return GrpoLossType::DrGrpo;
   if (s == "dapo") return GrpoLossType::Dapo;
-  fail("unknown loss_type '", s, "' (expected grpo, bnpo, dr_grpo or dapo)");
+  if (s == "sft") return GrpoLossType::Sft;
+  fail("unknown loss_type '", s, "' (expected grpo, bnpo, dr_grpo, dapo or sft)");
+}
+
+void check_sft_options(const GrpoLossOptions& opt, const char* prefix) {
+  if (opt.loss_type != GrpoLossType::Sft) return;
+  // The cross-entropy of the demonstrations is on the model's own distribution: no KL term, no temperature.
+  LFM2_CHECK(opt.beta == 0.f, prefix, "loss_type sft: beta must be 0 (the cross-entropy has no KL term), got ",
+             opt.beta);
+  LFM2_CHECK(opt.temperature == 1.f, prefix, "loss_type sft: temperature must be 1 (the cross-entropy is on the "
+             "unscaled logits), got ", opt.temperature);
 }
 
 namespace {
@@ -29,10 +39,14 @@ std::vector<double> validate_and_weights(const GrpoLossInputs& in, const GrpoLos
   const int64_t N = in.rows;
   LFM2_CHECK(N >= 0 && in.vocab > 0 && in.dim > 0, "grpo_loss: bad shape rows=", N, " vocab=", in.vocab,
              " dim=", in.dim);
-  LFM2_CHECK(in.hidden && in.head && in.targets && in.advantages && in.mask && in.seq_ids,
-             "grpo_loss: hidden, head, targets, advantages, mask and seq_ids are required");
+  const bool sft = opt.loss_type == GrpoLossType::Sft;
+  LFM2_CHECK(in.hidden && in.head && in.targets && in.mask && in.seq_ids,
+             "grpo_loss: hidden, head, targets, mask and seq_ids are required");
+  LFM2_CHECK(sft || in.advantages, "grpo_loss: advantages are required (only sft goes without)");
+  LFM2_CHECK(!(sft && in.is_weight), "grpo_loss: loss_type sft takes no importance weights");
   LFM2_CHECK(std::isfinite(opt.temperature) && opt.temperature > 0.f, "grpo_loss: temperature must be > 0, got ",
              opt.temperature);
+  check_sft_options(opt, "grpo_loss: ");
   LFM2_CHECK(opt.epsilon_low >= 0.f && opt.epsilon_low < 1.f, "grpo_loss: epsilon_low must be in [0, 1), got ",
              opt.epsilon_low);
   LFM2_CHECK(opt.epsilon_high >= 0.f, "grpo_loss: epsilon_high must be >= 0, got ", opt.epsilon_high);
@@ -44,13 +58,14 @@ std::vector<double> validate_and_weights(const GrpoLossInputs& in, const GrpoLos
   for (int64_t n = 0; n < N; ++n) {
     LFM2_CHECK(in.targets[n] >= 0 && in.targets[n] < in.vocab, "grpo_loss: target id ", in.targets[n], " at row ",
                n, " is outside the vocabulary [0, ", in.vocab, ")");
-    LFM2_CHECK(std::isfinite(in.advantages[n]), "grpo_loss: advantage at row ", n, " is not finite (",
-               in.advantages[n], ")");
+    if (in.advantages)
+      LFM2_CHECK(std::isfinite(in.advantages[n]), "grpo_loss: advantage at row ", n, " is not finite (",
+                 in.advantages[n], ")");
     LFM2_CHECK(in.mask[n] == 0.f || in.mask[n] == 1.f, "grpo_loss: mask at row ", n, " must be 0 or 1, got ",
                in.mask[n]);
     LFM2_CHECK(in.seq_ids[n] >= 0, "grpo_loss: negative sequence id at row ", n);
     if (in.mask[n] != 0.f) {
-      if (in.old_logp)
+      if (in.old_logp && !sft)
         LFM2_CHECK(std::isfinite(in.old_logp[n]), "grpo_loss: old log-prob at unmasked row ", n, " is not finite");
       if (in.ref_logp && opt.beta != 0.f)
         LFM2_CHECK(std::isfinite(in.ref_logp[n]), "grpo_loss: ref log-prob at unmasked row ", n, " is not finite");
@@ -72,7 +87,8 @@ std::vector<double> validate_and_weights(const GrpoLossInputs& in, const GrpoLos
     switch (opt.loss_type) {
       case GrpoLossType::Grpo: c[size_t(n)] = 1.0 / (std::max(1.0, seq_tokens[in.seq_ids[n]]) * nseq); break;
       case GrpoLossType::Bnpo:
-      case GrpoLossType::Dapo: c[size_t(n)] = 1.0 / ntok; break;
+      case GrpoLossType::Dapo:
+      case GrpoLossType::Sft: c[size_t(n)] = 1.0 / ntok; break;
       case GrpoLossType::DrGrpo: c[size_t(n)] = 1.0 / (nseq * double(opt.max_completion_length)); break;
     }
   }
@@ -91,20 +107,28 @@ TokenTerms token_terms(const GrpoLossInputs& in, const GrpoLossOptions& opt, int
   TokenTerms t;
   if (in.mask[n] == 0.f) return t;
   const double lp = logp;
-  const double old = in.old_logp ? double(in.old_logp[n]) : lp;
-  const double A = in.advantages[n];
-  const double w = in.is_weight ? double(in.is_weight[n]) : 1.0;
-  const double rho = std::exp(lp - old);
-  const double lo = 1.0 - double(opt.epsilon_low), hi = 1.0 + double(opt.epsilon_high);
-  const double clipped = std::min(std::max(rho, lo), hi);
-  const double unclipped_obj = rho * A, clipped_obj = clipped * A;
-  const bool in_range = rho >= lo && rho <= hi;  // clamp passes the gradient at the bounds, like torch.clamp
-  double ds;  // ∂s/∂logp
-  if (unclipped_obj < clipped_obj) ds = rho * A;
-  else if (unclipped_obj > clipped_obj) ds = in_range ? rho * A : 0.0;
-  else ds = 0.5 * rho * A + 0.5 * (in_range ? rho * A : 0.0);  // torch.min splits the gradient at ties
-  double l = -std::min(unclipped_obj, clipped_obj) * w;
-  double dl = -ds * w;
+  double l, dl;  // per-token loss and dl/dlogp
+  if (opt.loss_type == GrpoLossType::Sft) {
+    l = -lp;
+    dl = -1.0;
+  } else {
+    const double old = in.old_logp ? double(in.old_logp[n]) : lp;
+    const double A = in.advantages[n];
+    const double w = in.is_weight ? double(in.is_weight[n]) : 1.0;
+    const double rho = std::exp(lp - old);
+    const double lo = 1.0 - double(opt.epsilon_low), hi = 1.0 + double(opt.epsilon_high);
+    const double clipped = std::min(std::max(rho, lo), hi);
+    const double unclipped_obj = rho * A, clipped_obj = clipped * A;
+    const bool in_range = rho >= lo && rho <= hi;  // clamp passes the gradient at the bounds, like torch.clamp
+    double ds;  // ∂s/∂logp
+    if (unclipped_obj < clipped_obj) ds = rho * A;
+    else if (unclipped_obj > clipped_obj) ds = in_range ? rho * A : 0.0;
+    else ds = 0.5 * rho * A + 0.5 * (in_range ? rho * A : 0.0);  // torch.min splits the gradient at ties
+    l = -std::min(unclipped_obj, clipped_obj) * w;
+    dl = -ds * w;
+    t.low = rho < lo && A < 0;
+    t.high = rho > hi && A > 0;
+  }
   if (opt.beta != 0.f) {
     const double d = double(in.ref_logp[n]) - lp;
     t.kl = std::exp(d) - d - 1.0;
@@ -114,8 +138,6 @@ TokenTerms token_terms(const GrpoLossInputs& in, const GrpoLossOptions& opt, int
     const double d = double(in.ref_logp[n]) - lp;
     t.kl = std::isfinite(d) ? std::exp(d) - d - 1.0 : 0.0;  // metric only
   }
-  t.low = rho < lo && A < 0;
-  t.high = rho > hi && A > 0;
   t.weighted_loss = c * l;
   t.g = c * dl;
   return t;
@@ -123,8 +145,16 @@ TokenTerms token_terms(const GrpoLossInputs& in, const GrpoLossOptions& opt, int
 
 struct RowResult {
   double logp = 0, entropy = 0;
+  bool correct = false;  // argmax of the logits is the target
   TokenTerms terms;
 };
+
+// First index of the row's maximum `m` (one of its values): the argmax, the lowest index winning a tie.
+int64_t first_argmax(const float* z, int64_t V, float m) {
+  int64_t v = 0;
+  while (v < V && !(z[v] == m)) ++v;
+  return v;
+}
 
 GrpoLossStats reduce(const GrpoLossInputs& in, const std::vector<RowResult>& rows, const GrpoLossOutputs& out) {
   GrpoLossStats st;
@@ -138,6 +168,7 @@ GrpoLossStats reduce(const GrpoLossInputs& in, const std::vector<RowResult>& row
     st.clip_low += m * double(r.terms.low);
     st.clip_high += m * double(r.terms.high);
     st.clip_region += m * double(r.terms.low || r.terms.high);
+    st.correct += m * double(r.correct);
     if (out.logp) out.logp[n] = float(r.logp);
     if (out.entropy) out.entropy[n] = float(r.entropy);
   }
@@ -152,6 +183,7 @@ void fused_row(const GrpoLossInputs& in, const GrpoLossOptions& opt, int64_t n, 
   const float inv_t = 1.f / opt.temperature;
   const float m = cpu::row_scale_max(row, V, inv_t);  // row = z
   const float zy = row[in.targets[n]];
+  res.correct = first_argmax(row, V, m) == in.targets[n];
   double sum = 0, sum_ez = 0;
   cpu::row_exp_stats(row, V, m, &sum, &sum_ez);  // row = exp(z − m)
   const double lse = double(m) + std::log(sum);
@@ -207,6 +239,7 @@ GrpoLossStats grpo_loss_unfused(const GrpoLossInputs& in, const GrpoLossOptions&
       float* dz = dlogits.data() + n * V;
       // Eager-style: z = logits/τ; log_softmax(z) materialised; entropy and the gradient read exp(log_softmax).
       const float m = cpu::row_scale_max(z, V, inv_t);
+      rows[size_t(n)].correct = first_argmax(z, V, m) == in.targets[n];
       std::memcpy(lp, z, size_t(V) * sizeof(float));
       double sum = 0, sum_ez = 0;
       cpu::row_exp_stats(lp, V, m, &sum, &sum_ez);

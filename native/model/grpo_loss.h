@@ -1,5 +1,6 @@
 #pragma once
-// Fused GRPO loss over the tied LM head (grpo.md §7.3–7.5, TRL v0.26.2 semantics).
+// Fused GRPO loss over the tied LM head (grpo.md §7.3–7.5, TRL v0.26.2 semantics), and the supervised
+// cross-entropy (sft) on the same fused head.
 //
 // Rows are the completion tokens to score. For row n with final hidden state h_n, head E [V, C], temperature τ:
 //   z_n    = (h_n · Eᵀ) / τ                                  logits, [V]
@@ -15,12 +16,16 @@
 //   bnpo    L = Σ_n m_n l_n / Ntok
 //   dr_grpo L = Σ_n m_n l_n / (Nseq · max_completion_length)
 //   dapo    L = Σ_n m_n l_n / Ntok
+// sft (supervised fine-tuning on demonstrations): l_n = −logp_n, aggregated like dapo, L = Σ_n m_n l_n / Ntok, so
+// micro-batches given the step's Ntok sum to the exact mean cross-entropy over the step's completion tokens. It has no
+// ratio, clip, KL term or temperature: τ must be 1 and β 0 (checked); advantages may be absent; old log-probs and
+// importance weights are not used (the latter are rejected); a reference only feeds the kl metric, as with β = 0.
 // Nseq and Ntok are given explicitly (so gradient accumulation over micro-batches sums to the exact full-batch
 // loss); ≤ 0 means "this call's own count" (distinct sequence ids / Σ m, clamped to ≥ 1).
 //
 // Backward: with c_n the row's aggregation weight, g_n = c_n · m_n · dl/dlogp where
 //   dl/dlogp = −w · (∂s/∂logp) + β · (1 − exp(ref − logp)),  ∂s/∂logp = ρA on the unclipped branch, 0 on the clipped
-//   one (ties split evenly, as torch.min does);
+//   one (ties split evenly, as torch.min does); for sft dl/dlogp = −1, so g_n = −c_n · m_n;
 //   dz_n = g_n (onehot(y_n) − softmax(z_n)),  dlogits_n = dz_n / τ
 //   dH   = dlogits · E            (written, =)
 //   dE  += dlogitsᵀ · H           (accumulated, +=; full fine-tune only)
@@ -30,15 +35,17 @@
 // Statistics are masked sums so micro-batches add up exactly; TRL's metrics are ratios over masked tokens:
 //   clip_ratio/low_mean = clip_low / tokens, clip_ratio/high_mean = clip_high / tokens,
 //   clip_ratio/region_mean = clip_region / tokens, entropy = entropy_sum / tokens, kl = kl_sum / tokens.
+// Token accuracy (every loss type): correct = Σ_n m_n · [argmax_v z_n,v = y_n], the first index winning a tie, taken
+// from the logits row while the loss pass has it; accuracy = correct / tokens.
 #include <cstdint>
 
 #include "backend/cpu/gemm.h"
 
 namespace lfm2 {
 
-enum class GrpoLossType : int { Grpo = 0, Bnpo = 1, DrGrpo = 2, Dapo = 3 };
+enum class GrpoLossType : int { Grpo = 0, Bnpo = 1, DrGrpo = 2, Dapo = 3, Sft = 4 };
 
-// Parses "grpo" | "bnpo" | "dr_grpo" | "dapo"; throws on anything else.
+// Parses "grpo" | "bnpo" | "dr_grpo" | "dapo" | "sft"; throws on anything else.
 GrpoLossType parse_grpo_loss_type(const char* name);
 
 struct GrpoLossOptions {
@@ -63,7 +70,7 @@ struct GrpoLossInputs {
   const int32_t* targets = nullptr;   // [N]
   const float* old_logp = nullptr;    // [N] or nullptr
   const float* ref_logp = nullptr;    // [N], required when beta ≠ 0
-  const float* advantages = nullptr;  // [N]
+  const float* advantages = nullptr;  // [N]; may be nullptr for sft
   const float* mask = nullptr;        // [N], each 0 or 1
   const int32_t* seq_ids = nullptr;   // [N], ≥ 0 (rows of one sequence need not be contiguous)
   const float* is_weight = nullptr;   // [N] or nullptr (vLLM-style importance-sampling weight on the surrogate)
@@ -84,8 +91,13 @@ struct GrpoLossStats {
   double clip_low = 0;       // Σ m·[low-clipped]
   double clip_high = 0;      // Σ m·[high-clipped]
   double clip_region = 0;    // Σ m·[low or high]
+  double correct = 0;        // Σ m·[argmax_v z_v = target] (first index on ties)
   int64_t workspace_bytes = 0;  // peak bytes this call allocated for its own work buffers
 };
+
+// The sft options check (β = 0, τ = 1), shared by the loss and the trainers' batch checks; no-op for other types.
+// `prefix` starts the error message (e.g. "grpo_loss: ").
+void check_sft_options(const GrpoLossOptions& opt, const char* prefix = "");
 
 // Fused, chunked version (the one training uses).
 GrpoLossStats grpo_loss_fused(const GrpoLossInputs& in, const GrpoLossOptions& opt, const GrpoLossOutputs& out);

@@ -91,8 +91,11 @@ void Trainer::validate(const TrainBatch& b, const GrpoLossOptions& lo, bool for_
                ": its first token is marked as a completion token, but nothing before it can score it");
   LFM2_CHECK(std::isfinite(lo.temperature) && lo.temperature > 0.f, "temperature must be > 0, got ", lo.temperature);
   if (!for_loss) return;
-  LFM2_CHECK(int64_t(b.advantages.size()) == S, b.advantages.size(), " advantages for ", S, " sequences");
-  for (int64_t i = 0; i < S; ++i)
+  check_sft_options(lo);
+  // sft has no advantages: none is fine, but a list that is given must still fit the batch.
+  if (lo.loss_type != GrpoLossType::Sft || !b.advantages.empty())
+    LFM2_CHECK(int64_t(b.advantages.size()) == S, b.advantages.size(), " advantages for ", S, " sequences");
+  for (int64_t i = 0; i < int64_t(b.advantages.size()); ++i)
     LFM2_CHECK(std::isfinite(b.advantages[size_t(i)]), "advantage of sequence ", i, " is not finite (",
                b.advantages[size_t(i)], ")");
   auto check_lp = [&](const std::vector<float>& v, const char* what) {
@@ -213,6 +216,7 @@ void Trainer::run_passes(const TrainBatch& b, const GrpoLossOptions& lo_in, bool
       res.stats.clip_low += st.clip_low;
       res.stats.clip_high += st.clip_high;
       res.stats.clip_region += st.clip_region;
+      res.stats.correct += st.correct;
       res.stats.workspace_bytes = std::max(res.stats.workspace_bytes, st.workspace_bytes);
       for (int64_t n = 0; n < N; ++n) {
         res.logp[size_t(tok_of_row[size_t(n)])] = lp[size_t(n)];

@@ -1,7 +1,7 @@
 #pragma once
-// GRPO training engine over one Lfm2Model: forward (training mode) → fused GRPO loss on the completion rows →
-// whole-model backward, accumulated over micro-batches; then one AdamW step with global-norm clipping and an LR
-// schedule (grpo.md §7, lfm2.md §4).
+// GRPO training engine over one Lfm2Model: forward (training mode) → fused GRPO (or sft cross-entropy) loss on the
+// completion rows → whole-model backward, accumulated over micro-batches; then one AdamW step with global-norm
+// clipping and an LR schedule (grpo.md §7, lfm2.md §4).
 //
 // Modes
 //   Full: every weight is trainable. FP32 master copies (the model's own buffer when it is FP32; a separate copy
@@ -50,7 +50,7 @@ struct TrainBatch {
   std::vector<int32_t> tokens;      // [T]
   std::vector<int64_t> offsets;     // [S + 1], offsets[0] = 0, offsets[S] = T
   std::vector<float> mask;          // [T] 0 or 1
-  std::vector<float> advantages;    // [S]
+  std::vector<float> advantages;    // [S] (may be empty for sft)
   std::vector<float> old_logp;      // [T] or empty (ratio 1)
   std::vector<float> ref_logp;      // [T] or empty (needed when beta ≠ 0)
   int64_t sequences() const { return int64_t(offsets.size()) - 1; }

@@ -275,7 +275,8 @@ export function embeddingBackward(ids: ArrayLike<number>, dx: Vec, V: number, C:
 
 // ---- GRPO loss (TRL v0.26.2) ----------------------------------------------------------------------------------------
 
-export type LossType = 'grpo' | 'bnpo' | 'dr_grpo' | 'dapo';
+/** The GRPO losses, and sft: l = −logp (cross-entropy on demonstrations), aggregated like dapo. */
+export type LossType = 'grpo' | 'bnpo' | 'dr_grpo' | 'dapo' | 'sft';
 
 export interface GrpoRefInput {
   N: number;
@@ -312,14 +313,20 @@ export interface GrpoRefOutput {
   clipLow: number;
   clipHigh: number;
   clipRegion: number;
+  /** Σ m·[argmax_v z_v = target], the first index winning an exact tie. */
+  correct: number;
+  /** Unmasked rows whose target logit is within 1e-4·max|z| of the best other logit without an exact tie: an FP32
+   *  engine may decide those either way, so its `correct` may differ from the float64 one by up to this count. */
+  correctSlack: number;
+  argmax: number[];
   dH: Vec; // [N, C]
   dE: Vec; // [V, C]
 }
 
 /** Logits/temperature, log-softmax of every row; logp of the targets and entropies. */
-function grpoLogits(inp: GrpoRefInput, hidden: Vec, head: Vec): { logsm: number[][]; logp: Vec; entropy: Vec } {
+function grpoLogits(inp: GrpoRefInput, hidden: Vec, head: Vec): { logits: number[][]; logsm: number[][]; logp: Vec; entropy: Vec } {
   const { N, V, C } = inp;
-  const logsm: number[][] = [];
+  const logits: number[][] = [], logsm: number[][] = [];
   const logp = new Float64Array(N), entropy = new Float64Array(N);
   for (let n = 0; n < N; n++) {
     const z: number[] = [];
@@ -328,6 +335,7 @@ function grpoLogits(inp: GrpoRefInput, hidden: Vec, head: Vec): { logsm: number[
       for (let c = 0; c < C; c++) s += hidden[n * C + c] * head[v * C + c];
       z.push(s / inp.temperature);
     }
+    logits.push(z);
     const m = Math.max(...z);
     const lse = m + Math.log(z.reduce((a, b) => a + Math.exp(b - m), 0));
     const ls = z.map((x) => x - lse);
@@ -335,7 +343,25 @@ function grpoLogits(inp: GrpoRefInput, hidden: Vec, head: Vec): { logsm: number[
     logp[n] = ls[inp.targets[n]];
     entropy[n] = -ls.reduce((a, l) => a + Math.exp(l) * l, 0);
   }
-  return { logsm, logp, entropy };
+  return { logits, logsm, logp, entropy };
+}
+
+/** Token accuracy: the first index of each row's maximum, and the masked count of rows where it is the target. */
+function tokenAccuracy(inp: GrpoRefInput, logits: number[][]): { argmax: number[]; correct: number; correctSlack: number } {
+  const argmax: number[] = [];
+  let correct = 0, correctSlack = 0;
+  logits.forEach((z, n) => {
+    let top = 0;
+    for (let v = 1; v < z.length; v++) if (z[v] > z[top]) top = v;
+    argmax.push(top);
+    if (!inp.mask[n]) return;
+    if (top === inp.targets[n]) correct++;
+    const y = inp.targets[n];
+    const other = Math.max(...z.filter((_, v) => v !== y));
+    const gap = Math.abs(z[y] - other);
+    if (gap > 0 && gap <= 1e-4 * Math.max(...z.map(Math.abs))) correctSlack++;
+  });
+  return { argmax, correct, correctSlack };
 }
 
 /** Per-token loss l_n (before aggregation) as TRL writes it, masked positions zeroed before the exps. */
@@ -344,6 +370,14 @@ function perTokenLoss(inp: GrpoRefInput, logp: Vec, oldDetached: Vec): { l: numb
   for (let n = 0; n < inp.N; n++) {
     const m = inp.mask[n];
     const lp = m ? logp[n] : 0;
+    if (inp.lossType === 'sft') {
+      const ref = m && inp.refLogp ? inp.refLogp[n] : 0;
+      l.push(-lp);
+      kl.push(inp.refLogp ? Math.exp(ref - lp) - (ref - lp) - 1 : 0);
+      low.push(false);
+      high.push(false);
+      continue;
+    }
     const old = m ? (inp.oldLogp ? inp.oldLogp[n] : oldDetached[n]) : 0;
     const ref = m && inp.refLogp ? inp.refLogp[n] : 0;
     const A = inp.advantages[n];
@@ -382,6 +416,7 @@ function aggregate(inp: GrpoRefInput, l: number[]): number {
     }
     case 'bnpo':
     case 'dapo':
+    case 'sft':
       return total / ntok;
     case 'dr_grpo':
       return total / (nseq * inp.maxCompletionLength!);
@@ -396,7 +431,7 @@ export function grpoLossValue(inp: GrpoRefInput, hidden: Vec, head: Vec, oldDeta
 
 export function grpoLossRef(inp: GrpoRefInput): GrpoRefOutput {
   const { N, V, C } = inp;
-  const { logsm, logp, entropy } = grpoLogits(inp, inp.hidden, inp.head);
+  const { logits, logsm, logp, entropy } = grpoLogits(inp, inp.hidden, inp.head);
   const { l, kl, low, high } = perTokenLoss(inp, logp, logp);
   const loss = aggregate(inp, l);
   const lossAbs = aggregate(inp, l.map(Math.abs));
@@ -409,6 +444,10 @@ export function grpoLossRef(inp: GrpoRefInput): GrpoRefOutput {
   const ntok = inp.tokenNormalizer && inp.tokenNormalizer > 0 ? inp.tokenNormalizer : Math.max(1, tokens);
   for (let n = 0; n < N; n++) {
     if (!inp.mask[n]) continue;
+    if (inp.lossType === 'sft') {
+      g[n] = -1 / ntok; // l = −logp
+      continue;
+    }
     const old = inp.oldLogp ? inp.oldLogp[n] : logp[n];
     const A = inp.advantages[n];
     const rho = Math.exp(logp[n] - old);
@@ -446,7 +485,7 @@ export function grpoLossRef(inp: GrpoRefInput): GrpoRefOutput {
     clipHigh += m * +high[n];
     clipRegion += m * +(low[n] || high[n]);
   }
-  return { loss, lossAbs, logp, entropy, tokens, klSum, entropySum, clipLow, clipHigh, clipRegion, dH, dE };
+  return { loss, lossAbs, logp, entropy, tokens, klSum, entropySum, clipLow, clipHigh, clipRegion, ...tokenAccuracy(inp, logits), dH, dE };
 }
 
 // ---- AdamW (torch.optim.AdamW) with global-norm clipping (torch.nn.utils.clip_grad_norm_) ---------------------------

@@ -64,11 +64,11 @@ struct GrpoArgs {
   const int32_t* targets = nullptr;    // [N]
   const float* old_logp = nullptr;     // [N] or null
   const float* ref_logp = nullptr;     // [N] or null (required when beta ≠ 0)
-  const float* advantages = nullptr;   // [N]
+  const float* advantages = nullptr;   // [N] (null for sft)
   const float* mask = nullptr;         // [N] each 0 or 1
   const int32_t* seq_ids = nullptr;    // [N] ≥ 0
   const float* is_weight = nullptr;    // [N] or null
-  int loss_type = 3;                   // 0 grpo, 1 bnpo, 2 dr_grpo, 3 dapo
+  int loss_type = 3;                   // 0 grpo, 1 bnpo, 2 dr_grpo, 3 dapo, 4 sft
   float epsilon_low = 0.2f, epsilon_high = 0.2f, beta = 0.f, temperature = 1.f;
   int64_t max_completion_length = 0;
   double token_normalizer = 0, sequence_normalizer = 0;
@@ -76,6 +76,7 @@ struct GrpoArgs {
 };
 struct GrpoStats {
   double loss = 0, tokens = 0, kl_sum = 0, entropy_sum = 0, clip_low = 0, clip_high = 0, clip_region = 0;
+  double correct = 0;  // Σ m·[first argmax of the logits = target]
 };
 // dhidden [N, C] written, dhead [V, C] accumulated, logp/entropy [N]; each nullable.
 GrpoStats grpo_loss(const GrpoArgs& a, float* dhidden, float* dhead, float* logp, float* entropy);

@@ -17,6 +17,7 @@
 #include "backend/cuda/sampling.cuh"
 #include "backend/cuda/shortconv.cuh"
 #include "backend/cuda/swiglu.cuh"
+#include "model/grpo_loss.h"
 
 namespace lfm2::cuda_api {
 namespace {
@@ -372,8 +373,16 @@ double adamw_step(float* w, const float* g, float* m, float* v, uint16_t* bf16_c
 GrpoStats grpo_loss(const GrpoArgs& a, float* dhidden, float* dhead, float* logp, float* entropy) {
   const int64_t N = a.rows, V = a.vocab, C = a.dim;
   LFM2_CHECK(N >= 1 && V >= 1 && C >= 1, "grpo_loss: bad shape rows=", N, " vocab=", V, " dim=", C);
-  LFM2_CHECK(a.loss_type >= 0 && a.loss_type <= 3, "grpo_loss: unknown loss type ", a.loss_type);
+  LFM2_CHECK(a.loss_type >= 0 && a.loss_type <= 4, "grpo_loss: unknown loss type ", a.loss_type);
   LFM2_CHECK(a.temperature > 0, "grpo_loss: temperature must be positive, got ", a.temperature);
+  const bool sft = a.loss_type == 4;
+  GrpoLossOptions sft_opt;  // the CPU loss's sft checks, same messages
+  sft_opt.loss_type = GrpoLossType(a.loss_type);
+  sft_opt.beta = a.beta;
+  sft_opt.temperature = a.temperature;
+  check_sft_options(sft_opt, "grpo_loss: ");
+  LFM2_CHECK(sft || a.advantages, "grpo_loss: advantages are required (only sft goes without)");
+  LFM2_CHECK(!(sft && a.is_weight), "grpo_loss: loss_type sft takes no importance weights");
   LFM2_CHECK(a.beta == 0.f || a.ref_logp, "grpo_loss: beta ≠ 0 needs reference log-probs");
   LFM2_CHECK(a.loss_type != 2 || a.max_completion_length > 0, "grpo_loss: dr_grpo needs max_completion_length > 0");
   LFM2_CHECK(a.chunk_rows >= 1, "grpo_loss: chunk_rows must be ≥ 1");
@@ -407,25 +416,26 @@ GrpoStats grpo_loss(const GrpoArgs& a, float* dhidden, float* dhead, float* logp
   in.targets = s.in(a.targets, N);
   in.old_logp = a.old_logp ? s.in(a.old_logp, N) : nullptr;
   in.ref_logp = a.ref_logp ? s.in(a.ref_logp, N) : nullptr;
-  in.advantages = s.in(a.advantages, N);
+  in.advantages = a.advantages ? s.in(a.advantages, N) : nullptr;
   in.mask = s.in(a.mask, N);
   in.is_weight = a.is_weight ? s.in(a.is_weight, N) : nullptr;
   in.row_weight = s.in(c.data(), N);
   GrpoDeviceOptions opt;
   opt.epsilon_low = a.epsilon_low, opt.epsilon_high = a.epsilon_high, opt.beta = a.beta;
   opt.temperature = a.temperature, opt.chunk_rows = a.chunk_rows;
+  opt.sft = sft;
   GrpoDeviceOutputs out;
-  out.terms = s.alloc<double>(N * 5);
+  out.terms = s.alloc<double>(N * kGrpoTerms);
   out.logp = s.alloc<float>(N);
   out.entropy = s.alloc<float>(N);
   out.dhidden = dhidden ? s.alloc<float>(N * C) : nullptr;
   out.dhead = dhead ? s.in(dhead, V * C) : nullptr;
   Arena arena;
   grpo_loss_forward_backward(in, opt, out, g, arena, nullptr);
-  std::vector<double> terms(size_t(N * 5));
+  std::vector<double> terms(size_t(N * kGrpoTerms));
   std::vector<float> lp(static_cast<size_t>(N));
   std::vector<float> ent(static_cast<size_t>(N));
-  s.out(terms.data(), out.terms, N * 5);
+  s.out(terms.data(), out.terms, N * kGrpoTerms);
   s.out(lp.data(), out.logp, N);
   s.out(ent.data(), out.entropy, N);
   if (dhidden) s.out(dhidden, out.dhidden, N * C);
@@ -435,13 +445,15 @@ GrpoStats grpo_loss(const GrpoArgs& a, float* dhidden, float* dhead, float* logp
     LFM2_CHECK(std::isfinite(lp[size_t(n)]) && std::isfinite(ent[size_t(n)]), "grpo_loss: non-finite logits at row ",
                n, " (NaN or Inf in the hidden states or the head)");
     const double m = a.mask[n];
-    st.loss += terms[size_t(n * 5)];
+    const double* t = terms.data() + n * kGrpoTerms;
+    st.loss += t[0];
     st.tokens += m;
-    st.kl_sum += terms[size_t(n * 5 + 1)];
+    st.kl_sum += t[1];
     st.entropy_sum += m * ent[size_t(n)];
-    st.clip_low += terms[size_t(n * 5 + 2)];
-    st.clip_high += terms[size_t(n * 5 + 3)];
-    st.clip_region += terms[size_t(n * 5 + 4)];
+    st.clip_low += t[2];
+    st.clip_high += t[3];
+    st.clip_region += t[4];
+    st.correct += t[5];
   }
   if (logp) std::copy(lp.begin(), lp.end(), logp);
   if (entropy) std::copy(ent.begin(), ent.end(), entropy);

@@ -192,8 +192,11 @@ void CudaTrainer::validate(const TrainBatch& b, const GrpoLossOptions& lo, bool 
                i, " is longer than max_position_embeddings ", impl_->m.cfg.max_position_embeddings);
   LFM2_CHECK(std::isfinite(lo.temperature) && lo.temperature > 0.f, "temperature must be > 0, got ", lo.temperature);
   if (!for_loss) return;
-  LFM2_CHECK(int64_t(b.advantages.size()) == S, b.advantages.size(), " advantages for ", S, " sequences");
-  for (int64_t i = 0; i < S; ++i)
+  check_sft_options(lo);
+  // sft has no advantages: none is fine, but a list that is given must still fit the batch.
+  if (lo.loss_type != GrpoLossType::Sft || !b.advantages.empty())
+    LFM2_CHECK(int64_t(b.advantages.size()) == S, b.advantages.size(), " advantages for ", S, " sequences");
+  for (int64_t i = 0; i < int64_t(b.advantages.size()); ++i)
     LFM2_CHECK(std::isfinite(b.advantages[size_t(i)]), "advantage of sequence ", i, " is not finite (",
                b.advantages[size_t(i)], ")");
   auto check_lp = [&](const std::vector<float>& v, const char* what) {
@@ -306,8 +309,9 @@ void CudaTrainer::Impl::run_passes(const TrainBatch& b, const GrpoLossOptions& l
     GrpoDeviceOptions dopt;
     dopt.epsilon_low = lo.epsilon_low, dopt.epsilon_high = lo.epsilon_high, dopt.beta = lo.beta;
     dopt.temperature = lo.temperature, dopt.chunk_rows = lo.chunk_rows;
+    dopt.sft = lo.loss_type == GrpoLossType::Sft;
     GrpoDeviceOutputs out;
-    out.terms = arena.take_n<double>(N * 5);
+    out.terms = arena.take_n<double>(N * kGrpoTerms);
     out.logp = arena.take_n<float>(N);
     out.entropy = arena.take_n<float>(N);
     out.dhidden = backward ? arena.take_n<float>(N * C) : nullptr;
@@ -319,20 +323,22 @@ void CudaTrainer::Impl::run_passes(const TrainBatch& b, const GrpoLossOptions& l
       scatter_rows_f32(out.dhidden, d_rows, N, C, dhidden, st);
       train_backward(m, f, dhidden, grads, lora.get(), arena);
     }
-    std::vector<double> terms(static_cast<size_t>(N * 5));
+    std::vector<double> terms(static_cast<size_t>(N * kGrpoTerms));
     std::vector<float> lp(static_cast<size_t>(N)), ent(static_cast<size_t>(N));
     CUDA_CHECK(cudaMemcpyAsync(terms.data(), out.terms, terms.size() * 8, cudaMemcpyDeviceToHost, st));
     CUDA_CHECK(cudaMemcpyAsync(lp.data(), out.logp, lp.size() * 4, cudaMemcpyDeviceToHost, st));
     CUDA_CHECK(cudaMemcpyAsync(ent.data(), out.entropy, ent.size() * 4, cudaMemcpyDeviceToHost, st));
     CUDA_CHECK(cudaStreamSynchronize(st));
     for (int64_t n = 0; n < N; ++n) {
-      res.stats.loss += terms[size_t(n * 5)];
+      const double* tn = terms.data() + n * kGrpoTerms;
+      res.stats.loss += tn[0];
       res.stats.tokens += 1;
-      res.stats.kl_sum += terms[size_t(n * 5 + 1)];
+      res.stats.kl_sum += tn[1];
       res.stats.entropy_sum += ent[size_t(n)];
-      res.stats.clip_low += terms[size_t(n * 5 + 2)];
-      res.stats.clip_high += terms[size_t(n * 5 + 3)];
-      res.stats.clip_region += terms[size_t(n * 5 + 4)];
+      res.stats.clip_low += tn[2];
+      res.stats.clip_high += tn[3];
+      res.stats.clip_region += tn[4];
+      res.stats.correct += tn[5];
       res.logp[size_t(tok_of_row[size_t(n)])] = lp[size_t(n)];
       res.entropy[size_t(tok_of_row[size_t(n)])] = ent[size_t(n)];
     }
