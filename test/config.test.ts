@@ -68,6 +68,14 @@ describe('shipped configs', () => {
     expect(c.tasks).toEqual(['click-test']);
   });
 
+  it('tiny_sft_test.yaml runs an SFT stage from generated demonstrations before GRPO', () => {
+    const c = loadConfig(join(configsDir, 'tiny_sft_test.yaml'));
+    expect(sftEnabled(c)).toBe(true);
+    expect(c.sft).toMatchObject({ demos: null, demo_episodes: 16, eval: true });
+    expect(c.tasks).toEqual(['click-test', 'enter-text']);
+    expect(c.action_set).toContain('fill');
+  });
+
   it('book_flight.yaml targets book-flight', () => {
     expect(loadConfig(join(configsDir, 'book_flight.yaml')).tasks).toEqual(['book-flight']);
   });
