@@ -12,7 +12,7 @@ setup: node_modules/.installed browser
 
 node_modules/.installed: package.json
 	@echo "→ installing npm packages (builds the native addon)"
-	# node-llama-cpp (the llama.cpp peer) ships prebuilt CPU binaries: never let its postinstall download or compile.
+	# node-llama-cpp (the llama.cpp peer, a devDependency) ships prebuilt CPU binaries: never let its postinstall download or compile.
 	NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm install --no-audit --no-fund
 	@touch $@
 

@@ -11,14 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import {
-  getLlama,
-  LlamaLogLevel,
-  type LlamaContext,
-  type LlamaContextSequence,
-  type LlamaModel,
-  type Token,
-} from 'node-llama-cpp';
+import type { LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
 import { ensureBenchModel } from './common.ts';
 import type { BenchContext, BenchRow } from './types.ts';
 
@@ -111,6 +104,19 @@ async function timeDecode(seqs: LlamaContextSequence[], prompts: Token[][], n: n
   return counts.reduce((a, b) => a + b, 0) / seconds;
 }
 
+/**
+ * node-llama-cpp is a devDependency (about 720 MB with its prebuilt binaries): loaded only when the peer runs, and
+ * its absence (an install with --omit=dev) is an error that says so instead of a module-resolution stack.
+ */
+async function loadNodeLlamaCpp(): Promise<typeof import('node-llama-cpp')> {
+  try {
+    return await import('node-llama-cpp');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw e;
+    throw new Error('node-llama-cpp is not installed; the llama.cpp peer needs the devDependencies (`npm install` without --omit=dev)');
+  }
+}
+
 function packageVersion(): string {
   try {
     const p = JSON.parse(readFileSync(join(root, 'node_modules', 'node-llama-cpp', 'package.json'), 'utf8')) as { version: string };
@@ -135,6 +141,7 @@ export async function benchLlamaCpp(options: LlamaCppBenchOptions = {}): Promise
   const model = opts.model ?? ensureBenchModel(log);
   const engine = `llama.cpp (node-llama-cpp ${packageVersion()})`;
 
+  const { getLlama, LlamaLogLevel } = await loadNodeLlamaCpp();
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false, skipDownload: true });
   const rows: BenchRow[] = [];
   try {

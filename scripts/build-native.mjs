@@ -1,13 +1,17 @@
 // Builds the native addon with cmake-js (the build of record). Never downloads anything:
 // Node-API headers come from the node-api-headers package, node-addon-api from npm.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const cmakeJs = join(root, 'node_modules', 'cmake-js', 'bin', 'cmake-js');
-if (!existsSync(cmakeJs)) {
+// Resolved like an import: installed as another project's dependency, cmake-js is usually hoisted out of our folder.
+let cmakeJs;
+try {
+  cmakeJs = join(dirname(createRequire(import.meta.url).resolve('cmake-js/package.json')), 'bin', 'cmake-js');
+} catch {
   console.error('cmake-js is not installed; run `npm install` first.');
   process.exit(1);
 }

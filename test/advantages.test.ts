@@ -27,7 +27,7 @@ function rng(seed: number) {
 }
 
 describe('group advantages', () => {
-  it('matches the hand-computed grpo.md example: G = 4, rewards [1,0,0,0]', () => {
+  it('matches the hand-computed example of docs/grpo.md §2.2: G = 4, rewards [1,0,0,0]', () => {
     // mean 0.25, unbiased std sqrt((0.5625 + 3·0.0625)/3) = 0.5 → (1 − 0.25)/0.5001, (0 − 0.25)/0.5001.
     const r = groupAdvantages([1, 0, 0, 0], 4, 'group');
     const d = 0.5 + 1e-4;

@@ -31,7 +31,7 @@ function yamlFile(text: string): string {
 }
 
 describe('shipped configs', () => {
-  it('lfm2_350m.yaml has the reference values (grpo.md §2.2)', () => {
+  it('lfm2_350m.yaml has the reference values (docs/grpo.md §5)', () => {
     const c = loadConfig(join(configsDir, 'lfm2_350m.yaml'));
     expect(c.model).toBe('LiquidAI/LFM2-350M');
     expect(c.learning_rate).toBe(5e-6);
@@ -149,6 +149,8 @@ describe('errors name the key and the source before any work', () => {
     ['group size vs batch', 'num_generations: 3\nper_device_train_batch_size: 4\n', /generation_batch_size \(4 = per_device_train_batch_size × gradient_accumulation_steps\) must be a multiple of num_generations \(3\)/],
     ['warmup beyond steps', 'max_steps: 5\nwarmup_steps: 10\n', /warmup_steps \(10\) must not exceed max_steps \(5\)/],
     ['both env sources', 'env_url: http://a:1\nminiwob_url: http://b/\n', /either 'env_url'.*or 'miniwob_url'/],
+    ['env_url not a server URL', 'env_url: ftp://a:1\n', /'env_url': OpenEnv server URL must start with http:\/\/, https:\/\/, ws:\/\/ or wss:\/\//],
+    ['env_url with a query', "env_url: 'ws://a:1/ws?x=1'\n", /'env_url': OpenEnv server URL 'ws:\/\/a:1\/ws\?x=1' must not have a query/],
     ['unknown built-in task', 'tasks: [click-tset]\n', /task 'click-tset' is not in the built-in suite/],
     ['bad action', 'action_set: [click, send_keys]\n', /'action_set' entry 'send_keys' is not a BrowserGym action/],
     ['Llama LoRA names', 'use_peft: true\nlora:\n  target_modules: [q_proj, o_proj]\n', /'o_proj' does not exist in LFM2; use out_proj/],
@@ -279,5 +281,76 @@ describe('task weights and task sampling', () => {
 
   it('blames the command line for a bad weight', () => {
     expect(() => loadConfig(null, ['--tasks', 'click-test:0'])).toThrow(/command line: 'tasks' weight of 'click-test' must be a positive finite number \(got '0' in 'click-test:0'\)/);
+  });
+});
+
+describe('values JS would silently misread are rejected', () => {
+  const fromFile = (text: string) => {
+    const p = yamlFile(text);
+    try {
+      loadConfig(p);
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      expect((e as Error).message).toContain(p);
+      return (e as Error).message;
+    }
+    throw new Error(`accepted: ${text}`);
+  };
+
+  it('seeds are integers in [0, 2^32), from the file and the command line', () => {
+    expect(fromFile('seed: -1\n')).toMatch(/'seed' must be >= 0 \(got -1\)/);
+    expect(fromFile('seed: 1e300\n')).toMatch(/'seed' must be < 4294967296 \(got 1e\+300\)/);
+    expect(fromFile('seed: 4294967296\n')).toMatch(/'seed' must be < 4294967296/);
+    expect(fromFile('init_model:\n  seed: -5\n')).toMatch(/'init_model.seed' must be >= 0/);
+    expect(() => loadConfig(null, ['--seed', '-1'])).toThrow(/command line: 'seed' must be >= 0 \(got "-1"\)/);
+    expect(() => loadConfig(null, ['--seed', '1e300'])).toThrow(/command line: 'seed' must be < 4294967296/);
+    expect(() => loadConfig(null, ['--init_model.seed', '4294967296'])).toThrow(/'init_model.seed' must be < 4294967296/);
+    expect(loadConfig(null, ['--seed', '4294967295']).seed).toBe(4294967295);
+    expect(loadConfig(null, ['--seed', '0']).seed).toBe(0);
+  });
+
+  it('NaN and infinities are named as such', () => {
+    expect(fromFile('learning_rate: .nan\n')).toMatch(/'learning_rate' must be a finite number \(got \.nan\)/);
+    expect(fromFile('learning_rate: .inf\n')).toMatch(/'learning_rate' must be a finite number \(got \.inf\)/);
+    expect(fromFile('max_grad_norm: -.inf\n')).toMatch(/'max_grad_norm' must be a finite number \(got -\.inf\)/);
+    expect(fromFile('max_steps: .inf\n')).toMatch(/'max_steps' must be a finite number \(got \.inf\)/);
+    for (const t of ['nan', 'NaN', '.nan', 'inf', 'Infinity', '-Infinity', '1e400']) {
+      expect(() => loadConfig(null, ['--learning_rate', t]), t).toThrow(/command line: 'learning_rate' must be a finite number/);
+    }
+    // A word is still "not a number".
+    expect(() => loadConfig(null, ['--learning_rate', 'fast'])).toThrow(/'learning_rate' must be a number \(got "fast"\)/);
+  });
+
+  it('__proto__, constructor and prototype are unknown keys, not silently dropped or merged', () => {
+    expect(fromFile('__proto__: 1\n')).toMatch(/unknown key '__proto__'/);
+    // A mapping under __proto__ would otherwise become the prototype of the parsed keys and set them unseen.
+    expect(fromFile('__proto__:\n  seed: 5\n')).toMatch(/unknown key '__proto__'/);
+    expect(fromFile('constructor: 3\n')).toMatch(/unknown key 'constructor'/);
+    expect(fromFile('prototype: 4\n')).toMatch(/unknown key 'prototype'/);
+    expect(fromFile('lora:\n  __proto__: 3\n')).toMatch(/unknown key 'lora.__proto__'/);
+    expect(fromFile('lora:\n  constructor: 3\n')).toMatch(/unknown key 'lora.constructor'/);
+    for (const k of ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty']) {
+      expect(() => loadConfig(null, [`--${k}`, '1']), k).toThrow(new RegExp(`command line: unknown key '${k}'`));
+    }
+    expect(() => validateConfig({ ...defaultConfig(), constructor: 1 } as never)).toThrow(/unknown key 'constructor'/);
+  });
+
+  it('integers that a double would round are rejected, exact ones kept', () => {
+    expect(fromFile('max_steps: 99999999999999999999\n')).toMatch(/'max_steps' cannot be stored exactly \(it would become 100000000000000000000.*\) \(got 99999999999999999999\)/);
+    expect(fromFile('learning_rate: 99999999999999999999\n')).toMatch(/'learning_rate' cannot be stored exactly/);
+    expect(fromFile('max_steps: 9007199254740993\n')).toMatch(/'max_steps' cannot be stored exactly/);
+    // Exact in a double but beyond the safe-integer range of an int key.
+    expect(fromFile('max_steps: 9007199254740992\n')).toMatch(/'max_steps' must be a whole number below 2\^53/);
+    expect(fromFile('max_steps: 1e20\n')).toMatch(/'max_steps' must be a whole number below 2\^53/);
+    expect(() => loadConfig(null, ['--max_steps', '99999999999999999999'])).toThrow(/command line: 'max_steps' cannot be stored exactly/);
+    expect(() => loadConfig(null, ['--micro_batch_tokens', '9007199254740993'])).toThrow(/cannot be stored exactly/);
+    const ok = loadConfig(yamlFile('max_steps: 9007199254740991\nlearning_rate: 1.0e-5\nsave_steps: 0x10\nwarmup_steps: 0\n'));
+    expect(ok.max_steps).toBe(Number.MAX_SAFE_INTEGER);
+    expect(ok.learning_rate).toBe(1e-5);
+    expect(ok.save_steps).toBe(16);
+    expect(typeof ok.max_steps).toBe('number');
+    // Non-number values holding big integers still name what is wrong.
+    expect(fromFile('run_name: 123\n')).toMatch(/'run_name' must be a string \(got 123\)/);
+    expect(fromFile('tasks: [1, 2]\n')).toMatch(/'tasks' must be a list of task names or a mapping of task: weight \(got \[1,2\]\)/);
   });
 });

@@ -3,10 +3,11 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { OpenEnvClient, OpenEnvError, OpenEnvPool, type OpenEnvTransportKind } from '../lib/env/client.ts';
+import { OpenEnvClient, OpenEnvError, OpenEnvPool, openEnvBaseUrl, type OpenEnvTransportKind } from '../lib/env/client.ts';
 import { decodePngToRgb, rgbToNestedLists } from '../lib/env/server/png.ts';
 import { observationFromWire, resultFromWire } from '../lib/env/server/protocol.ts';
 import { createServer, type EnvServer, type EnvServerOptions } from '../lib/env/server/server.ts';
+import { openEnvironment } from '../lib/rl/environment.ts';
 import { FakePool } from './env-server-fakes.ts';
 
 let server: EnvServer | undefined;
@@ -108,6 +109,53 @@ for (const transport of ['http', 'ws'] as const) {
   });
 }
 
+describe('server URL forms', () => {
+  it('maps http, ws, the /ws endpoint and trailing slashes to one HTTP base', () => {
+    for (const u of ['http://127.0.0.1:8000', 'http://127.0.0.1:8000/', 'ws://127.0.0.1:8000', 'ws://127.0.0.1:8000/', 'ws://127.0.0.1:8000/ws', 'ws://127.0.0.1:8000/ws/', 'http://127.0.0.1:8000/ws']) {
+      expect(openEnvBaseUrl(u), u).toBe('http://127.0.0.1:8000');
+    }
+    expect(openEnvBaseUrl('wss://env.example.org/ws')).toBe('https://env.example.org');
+    expect(openEnvBaseUrl('https://env.example.org:8443//')).toBe('https://env.example.org:8443');
+    // A proxy prefix stays; only a final /ws segment is the WebSocket endpoint.
+    expect(openEnvBaseUrl('wss://example.org/envs/a/ws')).toBe('https://example.org/envs/a');
+    expect(openEnvBaseUrl('http://example.org/wsx')).toBe('http://example.org/wsx');
+  });
+
+  it('rejects other schemes, non-URLs and queries with the URL in the message', () => {
+    expect(() => openEnvBaseUrl('ftp://x:1')).toThrow(/must start with http:\/\/, https:\/\/, ws:\/\/ or wss:\/\/, got 'ftp:\/\/x:1'/);
+    expect(() => openEnvBaseUrl('localhost:8000')).toThrow(/must start with http/);
+    expect(() => openEnvBaseUrl('127.0.0.1:8000')).toThrow(/'127.0.0.1:8000' is not a URL \(expected http:\/\/host:port/);
+    expect(() => openEnvBaseUrl('not a url')).toThrow(/'not a url' is not a URL/);
+    expect(() => openEnvBaseUrl('http://x:1/?a=b')).toThrow(/must not have a query or fragment/);
+  });
+
+  it('the pool and both transports connect through the ws://…/ws URL serve-env prints', async () => {
+    const { url } = await start();
+    const wsUrl = `${url.replace(/^http/, 'ws')}/ws`;
+    const remote = await OpenEnvPool.connect(`${wsUrl}/`);
+    expect(remote.taskNames()).toEqual(['click-test', 'enter-text']);
+    const ep = await remote.newEpisode();
+    expect((await ep.reset({ task: 'click-test', seed: 3 })).goal).toBe('Goal of click-test #3');
+    await remote.close();
+    for (const transport of ['ws', 'http'] as const) {
+      const env = await connect(wsUrl, transport);
+      expect((await env.reset({ task: 'enter-text', seed: 4 })).goal).toBe('Goal of enter-text #4');
+    }
+  });
+
+  it("a run's env_url may be the ws://…/ws URL", async () => {
+    const { url } = await start();
+    const env = await openEnvironment({ env_url: `${url.replace(/^http/, 'ws')}/ws`, miniwob_url: null, max_env_steps: 5 });
+    try {
+      expect(env.description).toBe(`OpenEnv server ${url}`);
+      const ep = await env.factory.newEpisode();
+      expect((await ep.reset({ task: 'click-test', seed: 8 })).goal).toBe('Goal of click-test #8');
+    } finally {
+      await env.close();
+    }
+  });
+});
+
 describe('OpenEnvPool', () => {
   it('has the EnvPool shape over a remote server: task list, episodes, close', async () => {
     const { url, pool } = await start({ maxSessions: 4 });
@@ -152,6 +200,7 @@ describe('OpenEnvClient failures', () => {
     const http = await OpenEnvClient.connect(url, { transport: 'http' });
     expect((await rejection(http.reset({ task: 'click-test' }))).code).toBe('connection_failed');
     await expect(OpenEnvClient.connect('ftp://x')).rejects.toThrow(/must start with http/);
+    await expect(OpenEnvPool.connect('ftp://x')).rejects.toThrow(/must start with http/);
   });
 
   it('ws: a refused session (too many) and a timed-out call fail clearly', async () => {

@@ -26,7 +26,7 @@ function compare(a: ArrayLike<number>, b: ArrayLike<number>): { maxDiff: number;
 }
 
 describe('preset shapes', () => {
-  it('lfm2-350m preset has the released parameter count and tensor count (lfm2.md §2)', () => {
+  it('lfm2-350m preset has the released parameter count and tensor count (docs/lfm2.md §2)', () => {
     const specs = lfm2TensorSpecs(presetConfig('lfm2-350m'));
     expect(specs.length).toBe(148);
     expect(specs.reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0)).toBe(354_483_968);

@@ -1,6 +1,6 @@
 // Incremental generation equals the full forward: prefill (whole or chunked) then one-token decode steps give the
 // same logits as one full-sequence pass; forked states evolve independently; batched decode and ragged batches
-// equal sequences run one by one (lfm2.md §8 step 4).
+// equal sequences run one by one (docs/lfm2.md §7).
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LfmModel } from '../lib/engine/model.ts';

@@ -23,7 +23,7 @@ const chat: ChatMessage[] = [
   { role: 'assistant', content: "click('13')" },
   { role: 'user', content: 'Step 2' },
 ];
-// lfm2.md §5 layout, written out by hand.
+// docs/lfm2.md §5 layout, written out by hand.
 const chatRendered =
   '<|startoftext|><|im_start|>system\nYou control a browser.<|im_end|>\n' +
   '<|im_start|>user\nGoal: Click the button.<|im_end|>\n' +

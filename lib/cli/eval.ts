@@ -5,7 +5,8 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { defaultConfig, loadConfig, validateConfig, type TrainConfig } from '../io/config.ts';
+import { checkCheckpointBeforeUse } from '../io/checkpoint.ts';
+import { defaultConfig, loadConfig, parseSeed, validateConfig, type TrainConfig } from '../io/config.ts';
 import { resolveModel } from '../io/hub.ts';
 import { parseTaskList } from '../io/task-list.ts';
 import { loadEvalPolicy } from '../rl/engine-policy.ts';
@@ -19,7 +20,8 @@ export const summary = 'held-out success rate per task (95% Wilson interval) of 
 
 const usage = `usage: lfm2-rl eval --model <dir|checkpoint> [--tasks a,b] [--episodes N] [--config FILE] [--base DIR]
                     [--temperature T] [--seed N] [--json FILE] [--<config key> <value> ...]
-  --model      HF model folder, Hugging Face id, or a checkpoint folder (full model or PEFT adapter)
+  --model      HF model folder, Hugging Face id, or a checkpoint folder (full model or PEFT adapter; a
+               checkpoint must match the SHA-256 hashes of its completion marker)
   --tasks      comma-separated task names (default: the config's tasks; weights, if written, are ignored)
   --episodes   episodes per task (default: the config's eval_episodes)
   --base       base model folder for a PEFT adapter (default: its base_model_name_or_path)
@@ -69,6 +71,9 @@ export async function run(argv: string[]): Promise<number> {
   const temperature = num(values.temperature, 'temperature', false) ?? 0;
   if (temperature < 0) throw new Error('--temperature must be >= 0');
 
+  // A checkpoint (it has a completion marker) must match its recorded hashes before anything in it is read.
+  if (existsSync(values.model)) await checkCheckpointBeforeUse(values.model, (m) => console.error(`warning: ${m}`));
+
   // Settings: --config, else the checkpoint's own, else defaults; then overrides.
   let base: TrainConfig;
   if (typeof values.config === 'string') base = loadConfig(values.config, overrides);
@@ -96,7 +101,7 @@ export async function run(argv: string[]): Promise<number> {
     taskSettings = { tasks: parsed.names, task_weights: null, task_sampling: null };
   }
   const config = validateConfig({ ...base, ...taskSettings, resume_from_checkpoint: null }, 'eval settings');
-  const seed = num(values.seed, 'seed', true) ?? config.seed;
+  const seed = values.seed === undefined ? config.seed : parseSeed(String(values.seed));
 
   const modelDir = existsSync(values.model) ? values.model : (await resolveModel(values.model)).dir;
   const policy = await loadEvalPolicy(modelDir, {

@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { isPresetName, presetConfig, PRESET_NAMES } from '../engine/presets.ts';
 import { writeRandomModel } from '../engine/init-weights.ts';
+import { parseSeed } from '../io/config.ts';
 
 export const summary = 'write a random-weight LFM2 model folder (HF layout) from a preset';
 
@@ -28,8 +29,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!values.preset || !isPresetName(values.preset)) throw new Error(`--preset must be one of ${PRESET_NAMES.join(', ')}\n${usage}`);
   if (!values.out) throw new Error(`--out DIR is required\n${usage}`);
   if (values.dtype !== 'bf16' && values.dtype !== 'f32') throw new Error(`--dtype must be bf16 or f32\n${usage}`);
-  const seed = Number(values.seed);
-  if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got '${values.seed}'`);
+  const seed = parseSeed(values.seed);
   const std = values.std === undefined ? undefined : Number(values.std);
   if (std !== undefined && !(std > 0)) throw new Error(`--std must be a positive number, got '${values.std}'`);
   const t0 = performance.now();

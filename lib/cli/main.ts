@@ -3,12 +3,14 @@
 const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<number | void>; summary: string }>> = {
   'init-model': () => import('./init-model.ts'),
   logits: () => import('./logits.ts'),
+  generate: () => import('./generate.ts'),
   train: () => import('./train.ts'),
   demos: () => import('./demos.ts'),
   sft: () => import('./sft.ts'),
   eval: () => import('./eval.ts'),
   'serve-env': () => import('./serve-env.ts'),
   'export-gguf': () => import('./export-gguf.ts'),
+  'verify-checkpoint': () => import('./verify-checkpoint.ts'),
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -22,7 +24,7 @@ async function main(argv: string[]): Promise<number> {
       } catch {
         summary = '(unavailable)';
       }
-      console.log(`  ${name.padEnd(12)} ${summary}`);
+      console.log(`  ${name.padEnd(17)} ${summary}`);
     }
     return cmd ? 0 : 1;
   }

@@ -2,6 +2,7 @@
 // overridden on the command line (`--learning_rate 1e-5`, `--lora.r 16`); the merged config is validated before any
 // work starts. `--resume` alone continues from the newest complete checkpoint of the run.
 import { ConfigError, describeConfig, loadConfig } from '../io/config.ts';
+import { DIVERGED_EXIT_CODE, TrainingDivergedError } from '../rl/divergence.ts';
 import { trainRun } from '../rl/run.ts';
 
 export const summary = 'train a model with GRPO on browser tasks (make run config=...)';
@@ -11,8 +12,16 @@ const usage = `usage: lfm2-rl train [--config FILE] [--resume [DIR|latest]] [--<
 Reads the YAML config, applies --key value overrides, validates everything, then trains.
   --config FILE     training config (see configs/)
   --resume [DIR]    continue from checkpoint DIR, or from the newest complete checkpoint of the run when DIR is
-                    omitted or 'latest' (same as --resume_from_checkpoint latest)
-  --help            this text and every config key`;
+                    omitted or 'latest' (same as --resume_from_checkpoint latest); the checkpoint's files must
+                    match their SHA-256 hashes (with 'latest', one that does not is skipped with a warning)
+  --help            this text and every config key
+
+exit status:
+  0     finished (max_steps reached)
+  1     error (bad config, missing model, ...)
+  ${DIVERGED_EXIT_CODE}     training diverged: the policy produced NaN/Inf; a checkpoint of the last finite state was
+        written (the message names it) and --resume continues from it
+  130   stopped by Ctrl-C after writing a checkpoint`;
 
 /** Splits train's own flags from config overrides. */
 export function parseTrainArgs(argv: readonly string[]): { configPath: string | null; resume: string | null; overrides: string[]; help: boolean } {
@@ -45,6 +54,18 @@ export async function run(argv: string[]): Promise<number> {
   const overrides = [...args.overrides];
   if (args.resume !== null) overrides.push('--resume_from_checkpoint', args.resume);
   const config = loadConfig(args.configPath, overrides);
-  const r = await trainRun(config, { configPath: args.configPath });
-  return r.stopped ? 130 : 0;
+  try {
+    const r = await trainRun(config, { configPath: args.configPath });
+    return r.stopped ? 130 : 0;
+  } catch (e) {
+    const code = exitCodeOf(e);
+    if (code === null) throw e;
+    console.error(`lfm2-rl: ${(e as Error).message}`);
+    return code;
+  }
+}
+
+/** The documented exit status of a run that ended with `e`, or null for errors that exit with 1. */
+export function exitCodeOf(e: unknown): number | null {
+  return e instanceof TrainingDivergedError ? DIVERGED_EXIT_CODE : null;
 }

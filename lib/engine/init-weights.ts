@@ -1,4 +1,4 @@
-// Random LFM2 weights in the Hugging Face layout (lfm2.md §2): model.safetensors with HF tensor names and no
+// Random LFM2 weights in the Hugging Face layout (docs/lfm2.md §2): model.safetensors with HF tensor names and no
 // lm_head (tied head), config.json, and tokenizer files. Deterministic for a seed: every tensor draws from its own
 // stream seeded by (seed, tensor name), so the values do not depend on the order tensors are generated in.
 import { mkdirSync, writeFileSync } from 'node:fs';

@@ -1,5 +1,6 @@
 // Typed API over the native LFM2 engine (native/binding/model.cpp): loading, full-sequence forward over a ragged
 // batch, and incremental generation states (prefill, chunked prefill, batched one-token decode, fork, free).
+import { checkFiniteWeights, modelWeightFiles } from './finite-weights.ts';
 import { native } from './native.ts';
 import type {
   LogitsSelection,
@@ -53,16 +54,32 @@ export function toTokenArray(ids: TokenIds, what = 'tokens'): Int32Array {
   return out;
 }
 
+/**
+ * The engine's tensor list with Hugging Face's shapes: the engine keeps a short-conv kernel as [C, L] (it loads
+ * either layout), the checkpoint files and transformers hold `conv.conv.weight` as Conv1d's [C, 1, L].
+ */
+function withHfShapes(info: NativeModelInfo): NativeModelInfo {
+  const tensors = info.tensors.map((t) =>
+    t.name.endsWith('.conv.conv.weight') && t.shape.length === 2 ? { ...t, shape: [t.shape[0], 1, t.shape[1]] } : t,
+  );
+  return { ...info, tensors };
+}
+
 export class LfmModel {
+  /** Config, parameter count, storage dtype and every tensor with its HF name and shape. */
   readonly info: NativeModelInfo;
 
   private constructor(readonly native: NativeModel) {
-    this.info = native.info();
+    this.info = withHfShapes(native.info());
   }
 
-  /** Loads config.json + model.safetensors (or a sharded index) from a Hugging Face model folder. */
+  /**
+   * Loads config.json + model.safetensors (or a sharded index) from a Hugging Face model folder. Weights holding NaN
+   * or Inf are refused, naming the tensor (lib/engine/finite-weights.ts).
+   */
   static async load(dir: string, opts: LoadOptions = {}): Promise<LfmModel> {
     const { device = 'cpu', stateBytesCap, ...cpuOpts } = opts;
+    await checkFiniteWeights(modelWeightFiles(dir));
     if (native().resolveDevice(device) === 'cuda') {
       // The GPU engine stores the file's weights as BF16 (its GEMMs take BF16 inputs); dtype does not apply.
       return new LfmModel(await native().CudaModel.load(dir, stateBytesCap === undefined ? {} : { stateBytesCap }));

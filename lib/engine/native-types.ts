@@ -49,6 +49,7 @@ export interface NativeModelInfo {
   parameterCount: number;
   /** Storage dtype of the embedding and linears (norms and conv kernels are always f32). */
   dtype: 'bf16' | 'f32';
+  /** HF names; shapes as the engine stores them (LfmModel.info reports HF's [C, 1, L] for conv kernels). */
   tensors: { name: string; shape: number[]; dtype: 'bf16' | 'f32'; source: string }[];
 }
 

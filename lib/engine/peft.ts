@@ -1,4 +1,4 @@
-// PEFT LoRA adapter folders (grpo.md §9.3): adapter_config.json written and read here; adapter_model.safetensors
+// PEFT LoRA adapter folders (docs/architecture.md §6.3): adapter_config.json written and read here; adapter_model.safetensors
 // (base_model.model.<module>.lora_A.weight [r, in], .lora_B.weight [out, r]) is written and read by the native
 // trainer. Folders written here load unchanged with peft's PeftModel.from_pretrained.
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -6,6 +6,8 @@ import { join } from 'node:path';
 
 export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
 export const ADAPTER_WEIGHTS_FILE = 'adapter_model.safetensors';
+/** Prefix of every tensor name in a PEFT adapter file (PeftModel wraps the base model twice). */
+export const PEFT_TENSOR_PREFIX = 'base_model.model.';
 
 /** The LoRA settings this project supports (no dropout at inference, no DoRA, no bias, no fan_in_fan_out). */
 export interface LoraSettings {

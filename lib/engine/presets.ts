@@ -76,7 +76,7 @@ export function presetConfig(name: PresetName): HfConfig {
       // ff: int(2·512/3) = 341 → multiple of 32 → 352. ≈ 1.8 M parameters (0.26 M of them the tied embedding).
       return lfm2Config({ vocab: 2048, hidden: 128, layers: 8, attention: [2, 5, 7], heads: 4, kvHeads: 2, blockFfDim: 512, multipleOf: 32 });
     case 'lfm2-350m':
-      // ff: int(2·6656/3) = 4437 → multiple of 256 → 4608 (lfm2.md §1).
+      // ff: int(2·6656/3) = 4437 → multiple of 256 → 4608 (docs/lfm2.md §1).
       return lfm2Config({
         vocab: 65536,
         hidden: 1024,
@@ -111,7 +111,7 @@ export function derivedConfig(name: PresetName, change: { layers?: number; atten
   return c;
 }
 
-/** The FFN width rule of HF Lfm2MLP and llama.cpp (lfm2.md §1). */
+/** The FFN width rule of HF Lfm2MLP and llama.cpp (docs/lfm2.md §1). */
 export function ffnWidth(c: HfConfig): number {
   let ff = (c.intermediate_size ?? c.block_ff_dim) as number;
   if (c.block_auto_adjust_ff_dim ?? true) {

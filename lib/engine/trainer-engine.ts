@@ -8,6 +8,7 @@
 // first token of a sequence can never be scored). Old / reference log-probs are aligned with the tokens.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { checkFiniteWeights } from './finite-weights.ts';
 import { native } from './native.ts';
 import type { LfmModel, TokenIds } from './model.ts';
 import { toTokenArray } from './model.ts';
@@ -21,7 +22,7 @@ import type {
   NativeTrainerInfo,
   PrecisionMode,
 } from './native-types.ts';
-import { readAdapterConfig, writeAdapterConfig, type LoraSettings } from './peft.ts';
+import { ADAPTER_WEIGHTS_FILE, PEFT_TENSOR_PREFIX, readAdapterConfig, writeAdapterConfig, type LoraSettings } from './peft.ts';
 
 export type { NativeStepResult as StepResult, NativeTrainerInfo as TrainerInfo };
 
@@ -75,6 +76,16 @@ export interface LossSettings {
   sequenceNormalizer?: number;
 }
 
+/** Counts (clipTokens) or fractions of the scored tokens (clipRatio) whose ratio ρ = exp(logp − old) was clipped. */
+export interface ClipStats {
+  /** ρ < 1 − epsilon with a negative advantage (TRL's clip_ratio/low_mean as a fraction). */
+  low: number;
+  /** ρ > 1 + epsilonHigh with a positive advantage (TRL's clip_ratio/high_mean). */
+  high: number;
+  /** Either of the two (TRL's clip_ratio/region_mean). */
+  region: number;
+}
+
 export interface MicroStepResult {
   loss: number;
   /** Scored completion tokens. */
@@ -82,7 +93,13 @@ export interface MicroStepResult {
   meanEntropy: number;
   /** Mean k3 KL to the reference (0 without refLogprobs). */
   meanKl: number;
-  clipRatio: { low: number; high: number; region: number };
+  /**
+   * Clipped share of this micro-batch's scored tokens, each in [0, 1]. To combine micro-batches, add clipTokens and
+   * divide by the added `tokens` (averaging fractions would weight small micro-batches too much).
+   */
+  clipRatio: ClipStats;
+  /** The same as token counts (whole numbers): clipRatio × tokens without rounding error. */
+  clipTokens: ClipStats;
   /** Scored tokens whose argmax logit is the token itself (first index on ties); token accuracy = correct / tokens. */
   correct: number;
   /** Per sequence, per token: log-prob of scored tokens under the current policy (0 elsewhere). */
@@ -187,6 +204,51 @@ export class TrainerEngine {
     return this.native.info();
   }
 
+  /**
+   * The trainable tensors under the names the checkpoint files use, with their shapes: full fine-tuning, the HF
+   * weight names and shapes of saveModel (e.g. `model.layers.0.conv.conv.weight` [C, 1, L]); LoRA, the PEFT names
+   * of saveAdapter, `base_model.model.<module>.lora_A.weight` [r, in] and `.lora_B.weight` [out, r].
+   */
+  trainableTensors(): { name: string; shape: number[] }[] {
+    const shapes = new Map(this.model.info.tensors.map((t) => [t.name, t.shape]));
+    return this.native.parameterNames().map((n) => {
+      const lora = /^(.*)\.lora_([AB])\.weight$/.exec(n);
+      if (this.opts.mode !== 'lora' || !lora) return { name: n, shape: shapes.get(n)! };
+      const [out, inp] = shapes.get(`${lora[1]}.weight`)!;
+      const r = this.opts.lora!.r;
+      return { name: PEFT_TENSOR_PREFIX + n, shape: lora[2] === 'A' ? [r, inp] : [out, r] };
+    });
+  }
+
+  /** Names of trainableTensors(), in the engine's order. */
+  parameterNames(): string[] {
+    return this.trainableTensors().map((t) => t.name);
+  }
+
+  /** A copy of the gradient accumulated since the last step()/zeroGrad(), flat in the tensor's row-major order. */
+  gradient(name: string): Float32Array {
+    return this.native.gradient(this.nativeName(name, 'gradient'));
+  }
+
+  /** A copy of a trainable tensor's FP32 master weights, flat in row-major order. */
+  parameter(name: string): Float32Array {
+    return this.native.parameter(this.nativeName(name, 'parameter'));
+  }
+
+  /** The engine's own name of a trainable tensor (LoRA names drop the PEFT prefix); unknown names throw. */
+  private nativeName(name: string, fn: string): string {
+    const names = this.native.parameterNames();
+    if (this.opts.mode === 'lora') {
+      if (name.startsWith(PEFT_TENSOR_PREFIX) && names.includes(name.slice(PEFT_TENSOR_PREFIX.length))) {
+        return name.slice(PEFT_TENSOR_PREFIX.length);
+      }
+      const hint = names.includes(name) ? ` (LoRA tensors carry PEFT's prefix: '${PEFT_TENSOR_PREFIX}${name}')` : '';
+      throw new RangeError(`${fn}: no trainable tensor named '${name}'${hint}; see parameterNames()`);
+    }
+    if (!names.includes(name)) throw new RangeError(`${fn}: no trainable tensor named '${name}'; see parameterNames()`);
+    return name;
+  }
+
   /** Forward, loss (GRPO or sft) and backward of one micro-batch; gradients add up until step(). */
   async accumulate(batch: TrainBatch, loss: LossSettings = {}): Promise<MicroStepResult> {
     const nb = packBatch(batch, 'accumulate');
@@ -209,6 +271,7 @@ export class TrainerEngine {
       meanKl: r.klSum / n,
       clipRatio: { low: r.clipLow / n, high: r.clipHigh / n, region: r.clipRegion / n },
       correct: r.correct,
+      clipTokens: { low: r.clipLow, high: r.clipHigh, region: r.clipRegion },
       logprobs: split(r.logp, nb.offsets),
       entropies: split(r.entropy, nb.offsets),
     };
@@ -306,6 +369,7 @@ export class TrainerEngine {
           '(create the trainer with TrainerEngine.fromAdapter to take the folder\'s settings)',
       );
     }
+    await checkFiniteWeights([join(dir, ADAPTER_WEIGHTS_FILE)]);
     await this.native.loadAdapter(dir);
   }
 
@@ -316,6 +380,7 @@ export class TrainerEngine {
     opts: Omit<TrainerEngineOptions, 'mode' | 'lora'>,
   ): Promise<TrainerEngine> {
     const c = readAdapterConfig(dir);
+    await checkFiniteWeights([join(dir, ADAPTER_WEIGHTS_FILE)]);
     const t = await TrainerEngine.create(model, {
       ...opts,
       mode: 'lora',

@@ -5,8 +5,11 @@
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { resultFromWire, SESSION_HEADER, type WireState } from './server/protocol.ts';
+import { openEnvBaseUrl } from './server-url.ts';
 import { isPlainObject } from './server/validate.ts';
 import type { Episode, Observation, ResetOptions, StepResult } from './types.ts';
+
+export { openEnvBaseUrl };
 
 export type OpenEnvTransportKind = 'ws' | 'http';
 
@@ -206,10 +209,9 @@ export class OpenEnvClient implements Episode {
     private readonly screenshot: boolean,
   ) {}
 
-  /** Connects to a server at `baseUrl` (http://host:port); WebSocket URLs are derived from it. */
-  static async connect(baseUrl: string, opts: OpenEnvClientOptions = {}): Promise<OpenEnvClient> {
-    const base = baseUrl.replace(/\/+$/, '');
-    if (!/^https?:\/\//.test(base)) throw new Error(`OpenEnv server URL must start with http:// or https://, got '${baseUrl}'`);
+  /** Connects to a server at `url` (any form openEnvBaseUrl accepts); the WebSocket URL is derived from it. */
+  static async connect(url: string, opts: OpenEnvClientOptions = {}): Promise<OpenEnvClient> {
+    const base = openEnvBaseUrl(url);
     const timeoutMs = opts.timeoutMs ?? 60_000;
     const kind = opts.transport ?? 'ws';
     const transport =
@@ -278,10 +280,12 @@ export class OpenEnvPool {
     private readonly tasks: string[],
   ) {}
 
-  /** Checks the server is up (GET /health) and reads its task list (GET /tasks; empty for servers without it). */
-  static async connect(baseUrl: string, opts: OpenEnvClientOptions = {}): Promise<OpenEnvPool> {
-    const base = baseUrl.replace(/\/+$/, '');
-    if (!/^https?:\/\//.test(base)) throw new Error(`OpenEnv server URL must start with http:// or https://, got '${baseUrl}'`);
+  /**
+   * Checks the server is up (GET /health) and reads its task list (GET /tasks; empty for servers without it).
+   * `url` is any form openEnvBaseUrl accepts.
+   */
+  static async connect(url: string, opts: OpenEnvClientOptions = {}): Promise<OpenEnvPool> {
+    const base = openEnvBaseUrl(url);
     const timeoutMs = opts.timeoutMs ?? 60_000;
     const get = async (path: string): Promise<Response> => {
       try {

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { ACTION_SIGNATURES } from '../env/actions/signatures.ts';
+import { openEnvBaseUrl } from '../env/server-url.ts';
 import { builtinTaskNames } from '../env/tasks/index.ts';
 import { PRESET_NAMES, type PresetName } from '../engine/presets.ts';
 import { joinTaskWeights, parseTaskList, type TaskList } from './task-list.ts';
@@ -64,6 +65,7 @@ export interface TrainConfig {
   eval_steps: number;
   eval_episodes: number;
   log_completions: boolean;
+  divergence_rollback: boolean;
   // optimisation
   learning_rate: number;
   lr_scheduler_type: LrSchedulerType;
@@ -130,7 +132,7 @@ interface FieldSpec {
   maxExclusive?: boolean;
 }
 
-/** LFM2's real linear module names (lfm2.md §2): attention q/k/v/out, short-conv in/out, SwiGLU w1/w2/w3. */
+/** LFM2's real linear module names (docs/lfm2.md §2): attention q/k/v/out, short-conv in/out, SwiGLU w1/w2/w3. */
 export const LFM2_LINEAR_MODULES = ['q_proj', 'k_proj', 'v_proj', 'out_proj', 'in_proj', 'w1', 'w2', 'w3'] as const;
 /** Llama names users copy from other configs → what they mean in LFM2. */
 const LLAMA_MODULE_HINTS: Record<string, string> = {
@@ -139,6 +141,12 @@ const LLAMA_MODULE_HINTS: Record<string, string> = {
   up_proj: 'w3',
   down_proj: 'w2',
 };
+
+/**
+ * Seeds are integers in [0, 2^32): the seed functions (lib/rl/seeds.ts mixSeed, the weight initialiser, the native
+ * LoRA init) take them as 32-bit words, so a larger or negative one would silently equal another seed.
+ */
+export const SEED_LIMIT = 2 ** 32;
 
 // The schema. Order = the order `describeConfig` prints.
 export const CONFIG_SCHEMA: Readonly<Record<string, FieldSpec>> = {
@@ -159,7 +167,7 @@ export const CONFIG_SCHEMA: Readonly<Record<string, FieldSpec>> = {
   },
   'lora.use_rslora': { kind: 'bool', default: false, help: 'rank-stabilised scaling lora_alpha / sqrt(r)' },
   'init_model.preset': { kind: 'enum', choices: [...PRESET_NAMES], nullable: true, default: null, help: 'when set and `model` is a missing folder, create a random-weight model there from this preset (offline runs)' },
-  'init_model.seed': { kind: 'int', default: 0, help: 'weight seed of the created model' },
+  'init_model.seed': { kind: 'int', min: 0, max: SEED_LIMIT, maxExclusive: true, default: 0, help: 'weight seed of the created model, in [0, 2^32)' },
   'init_model.dtype': { kind: 'enum', choices: ['bf16', 'f32'], default: 'f32', help: 'weight dtype of the created model' },
   'sft.demos': { kind: 'string', nullable: true, default: null, help: 'demonstrations file (lfm2-rl demos) for a supervised stage before GRPO; when the file is missing and sft.demo_episodes is set it is generated there (null: <run>/demos.jsonl)' },
   'sft.demo_episodes': { kind: 'int', min: 1, nullable: true, default: null, help: 'oracle episodes per task to generate when the demonstrations file is missing (successful ones are kept); null = do not generate' },
@@ -172,7 +180,7 @@ export const CONFIG_SCHEMA: Readonly<Record<string, FieldSpec>> = {
 
   output_dir: { kind: 'string', default: 'runs', help: 'folder holding run folders: <output_dir>/<run_name>/' },
   run_name: { kind: 'string', nullable: true, default: null, help: 'run folder name; null = <model>-<first task>-<YYYYmmdd-HHMMSS>' },
-  seed: { kind: 'int', default: 42, help: 'seed of task sampling, env seeds, sampling and init (actually used everywhere)' },
+  seed: { kind: 'int', min: 0, max: SEED_LIMIT, maxExclusive: true, default: 42, help: 'seed of task sampling, env seeds, sampling and init (actually used everywhere), in [0, 2^32)' },
   resume_from_checkpoint: { kind: 'string', nullable: true, default: null, help: "checkpoint folder to resume from, or 'latest' = newest complete checkpoint of this run" },
   logging_steps: { kind: 'int', min: 1, default: 1, help: 'write metrics every N optimizer steps' },
   save_steps: { kind: 'int', min: 0, default: 25, help: 'checkpoint every N optimizer steps (0 = only at the end)' },
@@ -180,6 +188,11 @@ export const CONFIG_SCHEMA: Readonly<Record<string, FieldSpec>> = {
   eval_steps: { kind: 'int', min: 0, default: 25, help: 'evaluate on held-out seeds every N optimizer steps (0 = never during training)' },
   eval_episodes: { kind: 'int', min: 1, default: 16, help: 'evaluation episodes per task' },
   log_completions: { kind: 'bool', default: false, help: 'print sample completions at each logging step' },
+  divergence_rollback: {
+    kind: 'bool',
+    default: true,
+    help: 'keep the trainer state of the newest rollout round with finite log-probs, so a run that diverges checkpoints it (one optimizer-state write per round: 12 bytes per trainable parameter); false = fall back to the newest checkpoint',
+  },
 
   learning_rate: { kind: 'float', min: 0, minExclusive: true, default: 1e-6, help: 'peak AdamW learning rate (TRL default 1e-6)' },
   lr_scheduler_type: { kind: 'enum', choices: ['linear', 'cosine', 'constant', 'constant_with_warmup'], default: 'linear', help: 'learning-rate schedule after warmup' },
@@ -226,7 +239,7 @@ export const CONFIG_SCHEMA: Readonly<Record<string, FieldSpec>> = {
   curriculum_floor: { kind: 'float', min: 0, minExclusive: true, default: 0.2, help: "curriculum: added to every task's score before weighting, so a task with no reward variance keeps floor / (1 + floor) of a fully varied task's share" },
   max_env_steps: { kind: 'int', min: 1, default: 10, help: 'env steps per episode before truncation' },
   miniwob_url: { kind: 'string', nullable: true, default: null, help: 'base URL of a real MiniWoB++ checkout; null = built-in task suite' },
-  env_url: { kind: 'string', nullable: true, default: null, help: 'remote OpenEnv BrowserGym server (http[s]:// or ws[s]://); null = local browser pool' },
+  env_url: { kind: 'string', nullable: true, default: null, help: 'remote OpenEnv BrowserGym server: http[s]://host:port, ws[s]://host:port or the ws://host:port/ws that serve-env prints; null = local browser pool' },
   action_set: { kind: 'string[]', default: ['click', 'fill', 'press', 'select_option', 'scroll', 'noop'], help: 'BrowserGym actions offered in the system prompt (and allowed under constrained_actions)' },
   constrained_actions: { kind: 'bool', default: false, help: 'mask sampling so every completion is a valid action on a bid of the current page' },
   system_prompt: { kind: 'string', nullable: true, default: null, help: 'system prompt text; null = built-in prompt listing action_set with syntax' },
@@ -282,8 +295,12 @@ function editDistance(a: string, b: string): number {
   return d[a.length][b.length];
 }
 
+/** Own keys only: `constructor`, `__proto__` and friends are inherited by every object and name no setting. */
+const isKey = (k: string) => Object.hasOwn(CONFIG_SCHEMA, k);
+const hintFor = (k: string) => (Object.hasOwn(KEY_HINTS, k) ? KEY_HINTS[k] : undefined);
+
 function unknownKeyMessage(key: string): string {
-  const hint = KEY_HINTS[key] ?? KEY_HINTS[key.split('.').pop() ?? ''];
+  const hint = hintFor(key) ?? hintFor(key.split('.').pop() ?? '');
   if (hint) return `unknown key '${key}': ${hint}`;
   let best = '';
   let bestD = Infinity;
@@ -296,10 +313,45 @@ function unknownKeyMessage(key: string): string {
     : `unknown key '${key}' (run with --help to list keys)`;
 }
 
+/** A value as the user wrote it: YAML spellings for NaN and infinities, integers in full. */
+function showValue(value: unknown): string {
+  if (typeof value === 'number' && !Number.isFinite(value)) return Number.isNaN(value) ? '.nan' : value > 0 ? '.inf' : '-.inf';
+  if (typeof value === 'bigint') return String(value);
+  const plain = (x: unknown) => (typeof x === 'bigint' ? (Number.isSafeInteger(Number(x)) ? Number(x) : String(x)) : x);
+  return JSON.stringify(value, (_k, x: unknown) => plain(x)) ?? String(value);
+}
+
+/** Command-line spellings of NaN and the infinities (JS, YAML and Python ones). */
+const NON_FINITE_TEXT = /^[+-]?\.?(nan|inf|infinity)$/i;
+
+/**
+ * A number field's value as a JS number, or why it is not one. Integers come from YAML as BigInt (loadConfig parses
+ * with intAsBigInt) and from the command line as text, so a literal that a double would round (beyond 2^53, e.g.
+ * 99999999999999999999) is caught instead of being stored rounded.
+ */
+function toNumber(v: unknown, fromText: boolean, kind: 'int' | 'float'): number | string {
+  const notNumber = `must be a ${kind === 'int' ? 'whole number' : 'number'}`;
+  const inexact = (n: number) => `cannot be stored exactly (it would become ${n}; integers are exact up to 2^53)`;
+  const exactInt = (big: bigint, n: number) => Number.isFinite(n) && BigInt(n) === big;
+  if (typeof v === 'bigint') {
+    const n = Number(v);
+    return exactInt(v, n) ? n : inexact(n);
+  }
+  if (fromText && typeof v === 'string') {
+    const t = v.trim();
+    if (NON_FINITE_TEXT.test(t)) return 'must be a finite number';
+    const n = t === '' ? NaN : Number(t);
+    if (Number.isNaN(n)) return notNumber;
+    if (/^[+-]?\d+$/.test(t) && !exactInt(BigInt(t), n)) return inexact(n);
+    return n;
+  }
+  return typeof v === 'number' ? v : notNumber;
+}
+
 /** Checks one value against its field; returns it (strings from the command line are converted first). */
 function checkValue(key: string, spec: FieldSpec, value: unknown, where: string, fromText: boolean): unknown {
   const fail = (why: string): never => {
-    throw new ConfigError(`${where}: '${key}' ${why} (got ${JSON.stringify(value)})`);
+    throw new ConfigError(`${where}: '${key}' ${why} (got ${showValue(value)})`);
   };
   if (value === null || (fromText && (value === 'null' || value === 'none' || value === 'None'))) {
     if (spec.nullable) return null;
@@ -309,12 +361,13 @@ function checkValue(key: string, spec: FieldSpec, value: unknown, where: string,
   switch (spec.kind) {
     case 'int':
     case 'float': {
-      if (fromText && typeof v === 'string' && v.trim() !== '') v = Number(v);
-      if (typeof v !== 'number' || !Number.isFinite(v)) fail(`must be a ${spec.kind === 'int' ? 'whole number' : 'number'}`);
-      const n = v as number;
+      const n = toNumber(v, fromText, spec.kind);
+      if (typeof n === 'string') return fail(n);
+      if (!Number.isFinite(n)) fail('must be a finite number');
       if (spec.kind === 'int' && !Number.isInteger(n)) fail('must be a whole number');
       if (spec.min !== undefined && (spec.minExclusive ? n <= spec.min : n < spec.min)) fail(`must be ${spec.minExclusive ? '>' : '>='} ${spec.min}`);
       if (spec.max !== undefined && (spec.maxExclusive ? n >= spec.max : n > spec.max)) fail(`must be ${spec.maxExclusive ? '<' : '<='} ${spec.max}`);
+      if (spec.kind === 'int' && !Number.isSafeInteger(n)) fail('must be a whole number below 2^53 in size (larger ones are not stored exactly)');
       return n;
     }
     case 'bool':
@@ -379,11 +432,11 @@ function flattenDoc(doc: unknown, where: string): Record<string, unknown> {
       if (typeof v !== 'object' || Array.isArray(v)) throw new ConfigError(`${where}: '${k}' must be a block of keys (${k}: {…})`);
       for (const [sub, sv] of Object.entries(v as Record<string, unknown>)) {
         const key = `${k}.${sub}`;
-        if (!(key in CONFIG_SCHEMA)) throw new ConfigError(`${where}: ${unknownKeyMessage(key)}`);
+        if (!isKey(key)) throw new ConfigError(`${where}: ${unknownKeyMessage(key)}`);
         flat[key] = sv;
       }
     } else {
-      if (!(k in CONFIG_SCHEMA)) throw new ConfigError(`${where}: ${unknownKeyMessage(k)}`);
+      if (!isKey(k)) throw new ConfigError(`${where}: ${unknownKeyMessage(k)}`);
       flat[k] = v;
     }
   }
@@ -404,7 +457,7 @@ export function parseOverrides(args: readonly string[]): Record<string, string> 
     const eq = key.indexOf('=');
     if (eq >= 0) [key, value] = [key.slice(0, eq), key.slice(eq + 1)];
     key = key.replace(/-/g, '_');
-    if (!(key in CONFIG_SCHEMA)) throw new ConfigError(`command line: ${unknownKeyMessage(key)}`);
+    if (!isKey(key)) throw new ConfigError(`command line: ${unknownKeyMessage(key)}`);
     if (value === undefined) {
       const next = args[i + 1];
       if (next === undefined || (next.startsWith('--') && next.length > 2)) {
@@ -435,7 +488,13 @@ function checkConsistency(c: TrainConfig, where: string): void {
   }
   if (c.warmup_steps > c.max_steps) fail(`warmup_steps (${c.warmup_steps}) must not exceed max_steps (${c.max_steps})`);
   if (c.env_url !== null && c.miniwob_url !== null) fail("set either 'env_url' (remote server) or 'miniwob_url' (local MiniWoB++), not both");
-  if (c.env_url !== null && !/^(https?|wss?):\/\//.test(c.env_url)) fail(`'env_url' must start with http://, https://, ws:// or wss:// (got '${c.env_url}')`);
+  if (c.env_url !== null) {
+    try {
+      openEnvBaseUrl(c.env_url);
+    } catch (e) {
+      fail(`'env_url': ${(e as Error).message}`);
+    }
+  }
   if (c.miniwob_url !== null && !/^(https?|file):\/\//.test(c.miniwob_url)) fail(`'miniwob_url' must be an http(s):// or file:// URL (got '${c.miniwob_url}')`);
   for (const t of c.tasks) {
     if (!/^[a-z0-9][a-z0-9-]*$/.test(t)) fail(`'tasks' entry '${t}' is not a MiniWoB task name (lowercase words joined by '-')`);
@@ -487,9 +546,9 @@ export function validateConfig(c: TrainConfig, where = 'config'): TrainConfig {
   }
   const merged: Record<string, unknown> = {};
   for (const [k, spec] of Object.entries(CONFIG_SCHEMA)) {
-    merged[k] = k in flat ? checkValue(k, spec, flat[k], where, false) : structuredClone(spec.default);
+    merged[k] = Object.hasOwn(flat, k) ? checkValue(k, spec, flat[k], where, false) : structuredClone(spec.default);
   }
-  for (const k of Object.keys(flat)) if (!(k in CONFIG_SCHEMA)) throw new ConfigError(`${where}: ${unknownKeyMessage(k)}`);
+  for (const k of Object.keys(flat)) if (!isKey(k)) throw new ConfigError(`${where}: ${unknownKeyMessage(k)}`);
   const out = nest(merged);
   checkConsistency(out, where);
   return out;
@@ -509,7 +568,8 @@ export function loadConfig(path: string | null, overrides: readonly string[] = [
       throw new ConfigError(`cannot read config ${path}: ${(e as Error).message}`);
     }
     try {
-      doc = parseYaml(text);
+      // Integers as BigInt so checkValue can tell a literal a double would round (99999999999999999999).
+      doc = parseYaml(text, { intAsBigInt: true });
     } catch (e) {
       throw new ConfigError(`${path}: not valid YAML: ${(e as Error).message}`);
     }
@@ -519,8 +579,8 @@ export function loadConfig(path: string | null, overrides: readonly string[] = [
   const fromCli = parseOverrides(overrides);
   const merged: Record<string, unknown> = {};
   for (const [k, spec] of Object.entries(CONFIG_SCHEMA)) {
-    if (k in fromCli) merged[k] = checkValue(k, spec, fromCli[k], 'command line', true);
-    else if (k in fromFile) merged[k] = checkValue(k, spec, fromFile[k], where, false);
+    if (Object.hasOwn(fromCli, k)) merged[k] = checkValue(k, spec, fromCli[k], 'command line', true);
+    else if (Object.hasOwn(fromFile, k)) merged[k] = checkValue(k, spec, fromFile[k], where, false);
     else merged[k] = structuredClone(spec.default);
   }
   const c = nest(merged);
@@ -531,6 +591,13 @@ export function loadConfig(path: string | null, overrides: readonly string[] = [
 /** The run has a supervised stage before GRPO: a demonstrations file or episodes to generate one. */
 export function sftEnabled(c: TrainConfig): boolean {
   return c.sft.demos !== null || c.sft.demo_episodes !== null;
+}
+
+/** A seed given as a command-line flag of its own (eval, init-model): an integer in [0, 2^32), like `seed`. */
+export function parseSeed(text: string, flag = '--seed'): number {
+  const t = text.trim();
+  if (!/^\d+$/.test(t) || BigInt(t) >= BigInt(SEED_LIMIT)) throw new ConfigError(`${flag} must be an integer in [0, 2^32), got '${text}'`);
+  return Number(t);
 }
 
 /** Episodes per rollout round after defaults (generation_batch_size or one update's worth). */

@@ -1,6 +1,6 @@
 // Converts an LFM2 model folder in the Hugging Face layout (config.json, model.safetensors or a sharded index,
 // tokenizer.json, tokenizer_config.json) into a GGUF file that llama.cpp loads as architecture "lfm2": the same
-// metadata keys and tensor names as llama.cpp's own converter (lfm2.md §2), a byte-level BPE ("gpt2") tokenizer.
+// metadata keys and tensor names as llama.cpp's own converter (docs/lfm2.md §2), a byte-level BPE ("gpt2") tokenizer.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { decodeToFloat32, f32ToBf16, f32ToF16, type FloatDtype } from './dtypes.ts';
@@ -75,7 +75,7 @@ export interface Lfm2GgufPlan {
   normEps: number;
 }
 
-/** Reads the architecture numbers from config.json, with the FFN width taken from the w1 tensor (lfm2.md §1). */
+/** Reads the architecture numbers from config.json, with the FFN width taken from the w1 tensor (docs/lfm2.md §1). */
 export function planFromConfig(config: Json, weights: Map<string, SafetensorsTensor>): Lfm2GgufPlan {
   const hidden = int(config, ['hidden_size', 'block_dim']);
   const nLayers = int(config, ['num_hidden_layers']);
@@ -134,7 +134,7 @@ export function lfm2TensorMap(p: Lfm2GgufPlan): TensorMap[] {
   });
   const out: TensorMap[] = [
     m('model.embed_tokens.weight', 'token_embd.weight', [p.vocab, C]),
-    // embedding_norm is LFM2's FINAL norm; llama.cpp keeps the legacy name token_embd_norm for it (lfm2.md §2).
+    // embedding_norm is LFM2's FINAL norm; llama.cpp keeps the legacy name token_embd_norm for it (docs/lfm2.md §2).
     m('model.embedding_norm.weight', 'token_embd_norm.weight', [C], true),
   ];
   p.layers.forEach((layer, l) => {

@@ -1,4 +1,4 @@
-// Run logs as JSON Lines: metrics.jsonl (one row per logged optimizer step, TRL metric names, grpo.md §8) and
+// Run logs as JSON Lines: metrics.jsonl (one row per logged optimizer step, TRL metric names, docs/grpo.md §6) and
 // episodes.jsonl (every env step of every episode: prompt, completion, parsed action, error, reward). Each line is
 // appended with one write so a crash leaves at most one partial last line, which the reader skips with a warning.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';

@@ -12,22 +12,29 @@ export interface TaskList {
   weights: Record<string, number> | null;
 }
 
+/** JSON text of a config value for messages; YAML integers arrive as BigInt, which JSON.stringify refuses. */
+function show(value: unknown): string {
+  return JSON.stringify(value ?? null, (_k, v) => (typeof v === 'bigint' ? Number(v) : v));
+}
+
 /** Parses one of the forms above. Returns the list, or the reason it is invalid (phrased to follow "'tasks' "). */
 export function parseTaskList(value: unknown): TaskList | string {
   if (typeof value === 'string') return parseTaskText(value);
   if (Array.isArray(value)) {
-    if (!value.every((s) => typeof s === 'string' && s !== '')) return `must be a list of task names or a mapping of task: weight (got ${JSON.stringify(value)})`;
+    if (!value.every((s) => typeof s === 'string' && s !== '')) return `must be a list of task names or a mapping of task: weight (got ${show(value)})`;
     return finish(value.map((name) => [name as string, null]));
   }
   if (value !== null && typeof value === 'object') {
     const pairs: Array<[string, number | null]> = [];
-    for (const [name, w] of Object.entries(value as Record<string, unknown>)) {
-      if (typeof w !== 'number' || !Number.isFinite(w) || w <= 0) return `weight of '${name}' must be a positive finite number (got ${typeof w === 'number' ? String(w) : JSON.stringify(w ?? null)})`;
+    for (const [name, raw] of Object.entries(value as Record<string, unknown>)) {
+      // Integer weights come from YAML as BigInt; any integer weight is exact enough for a sampling ratio.
+      const w = typeof raw === 'bigint' ? Number(raw) : raw;
+      if (typeof w !== 'number' || !Number.isFinite(w) || w <= 0) return `weight of '${name}' must be a positive finite number (got ${typeof w === 'number' ? String(w) : show(w)})`;
       pairs.push([name, w]);
     }
     return finish(pairs);
   }
-  return `must be a list of task names or a mapping of task: weight (got ${JSON.stringify(value)})`;
+  return `must be a list of task names or a mapping of task: weight (got ${show(value)})`;
 }
 
 /** `a,b` or `a:1,b:3` (YAML strings and command-line values). */
@@ -73,8 +80,8 @@ function finish(pairs: ReadonlyArray<readonly [string, number | null]>): TaskLis
  */
 export function joinTaskWeights(names: unknown, weights: unknown): { value: unknown } | { error: string } {
   if (weights === null || weights === undefined) return { value: names };
-  if (typeof weights !== 'object' || Array.isArray(weights)) return { error: `'task_weights' must be a mapping of task: weight (got ${JSON.stringify(weights)})` };
-  if (!Array.isArray(names)) return { error: `'task_weights' is set but 'tasks' is not a list of names (got ${JSON.stringify(names)})` };
+  if (typeof weights !== 'object' || Array.isArray(weights)) return { error: `'task_weights' must be a mapping of task: weight (got ${show(weights)})` };
+  if (!Array.isArray(names)) return { error: `'task_weights' is set but 'tasks' is not a list of names (got ${show(names)})` };
   const keys = Object.keys(weights);
   const same = keys.length === names.length && names.every((n) => typeof n === 'string' && keys.includes(n));
   if (!same) return { error: `'task_weights' names ${keys.join(', ')} but 'tasks' is ${names.join(', ')}` };

@@ -1,4 +1,4 @@
-// Group-relative advantages (TRL v0.26.2 `_generate_and_score_completions`, grpo.md §7.2):
+// Group-relative advantages (TRL v0.26.2 `_generate_and_score_completions`, docs/grpo.md §2.2):
 //   Â_i = R_i − mean_group(R), then ÷ (std + 1e-4) with std = the group's unbiased (Bessel) std ("group"),
 //   the whole batch's unbiased std ("batch"), or no division ("none").
 // Groups are consecutive blocks of `groupSize` rewards. A group whose rewards are all equal carries no learning

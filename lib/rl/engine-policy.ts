@@ -137,9 +137,9 @@ class NativeTrainEngine implements TrainEngine {
       tokens: r.tokens,
       klSum: r.meanKl * r.tokens,
       entropySum: r.meanEntropy * r.tokens,
-      clipLow: r.clipRatio.low * r.tokens,
-      clipHigh: r.clipRatio.high * r.tokens,
-      clipRegion: r.clipRatio.region * r.tokens,
+      clipLow: r.clipTokens.low,
+      clipHigh: r.clipTokens.high,
+      clipRegion: r.clipTokens.region,
       correct: r.correct,
     };
   }

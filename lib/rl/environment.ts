@@ -1,7 +1,7 @@
 // The environment of a run: a local Chromium pool (built-in tasks, or a real MiniWoB++ checkout with miniwob_url) or a
 // remote OpenEnv BrowserGym server (env_url). Startup failures become messages that say what to install or check.
 import type { TrainConfig } from '../io/config.ts';
-import { OpenEnvPool } from '../env/client.ts';
+import { OpenEnvPool, openEnvBaseUrl } from '../env/client.ts';
 import { EnvPool } from '../env/env.ts';
 import type { EpisodeFactory } from './rollout.ts';
 
@@ -14,7 +14,7 @@ export interface EnvironmentHandle {
 
 export async function openEnvironment(c: Pick<TrainConfig, 'env_url' | 'miniwob_url' | 'max_env_steps'>): Promise<EnvironmentHandle> {
   if (c.env_url !== null) {
-    const url = c.env_url.replace(/^ws(s?):\/\//, 'http$1://');
+    const url = openEnvBaseUrl(c.env_url);
     const pool = await OpenEnvPool.connect(url);
     return { factory: { newEpisode: () => pool.newEpisode({ screenshot: false }) }, description: `OpenEnv server ${url}`, close: () => pool.close() };
   }

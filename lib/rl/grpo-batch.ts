@@ -1,6 +1,6 @@
 // From a rollout round to what the optimizer steps consume: episode rewards → group advantages → one training sample
 // per (episode, env step) carrying its episode's advantage → the round's episodes split into the consecutive updates
-// of TRL's generation scheduling (grpo.md §7.6), each with the loss normalisers TRL would use (§7.5).
+// of TRL's generation scheduling (docs/grpo.md §3), each with the loss normalisers TRL would use (§4.2).
 import type { LossType, ScaleRewards } from '../io/config.ts';
 import { groupAdvantages, type AdvantageResult } from './advantages.ts';
 import type { RolloutEpisode } from './rollout.ts';

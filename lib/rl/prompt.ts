@@ -1,4 +1,4 @@
-// Chat messages for one env step (grpo.md §3, with the reference's flaws fixed): a system prompt that lists only the
+// Chat messages for one env step (docs/grpo.md §7, with the reference's flaws fixed): a system prompt that lists only the
 // actions this run offers, each with its real BrowserGym syntax; a user message with the step number, goal, recent
 // actions with their errors, the last action's error, and the accessibility tree cut to a token budget.
 import { ACTION_SIGNATURES, type ActionName } from '../env/actions/signatures.ts';

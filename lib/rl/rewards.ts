@@ -1,4 +1,4 @@
-// Episode reward: the reference pipeline's binary success reward (grpo.md §5: 1 when an env step ends the episode
+// Episode reward: the reference pipeline's binary success reward (docs/grpo.md §2.1: 1 when an env step ends the episode
 // with reward > 0, else 0), with optional shaping that is off by default: a penalty per invalid action (one the
 // parser or executor rejected) and a penalty per env step taken (prefers shorter solutions).
 

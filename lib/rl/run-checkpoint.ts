@@ -24,17 +24,28 @@ export interface RunCheckpointOptions {
   config: TrainConfig;
   /** save_total_limit. */
   limit: number | null;
+  /** A checkpoint pruning must keep (the last one known to be good). */
+  keep?: string | null;
   warn?: (msg: string) => void;
 }
 
+/**
+ * Writes checkpoint-<state.step>. Weights or optimizer state holding NaN/Inf are refused (NonFiniteTensorsError, no
+ * folder left behind): a complete checkpoint is always finite.
+ */
 export async function saveRunCheckpoint(state: LoopState, o: RunCheckpointOptions): Promise<string> {
-  const dir = await writeCheckpoint(o.runDir, state.step, async (d) => {
-    await o.engine.saveWeights(d);
-    for (const f of TOKENIZER_FILES) if (existsSync(join(o.modelDir, f))) copyFileSync(join(o.modelDir, f), join(d, f));
-    writeFileSync(join(d, RUN_CONFIG_FILE), configToYaml(o.config));
-    await o.engine.saveState(d, JSON.stringify({ format: LOOP_FORMAT, version: 1, loop: state }));
-  });
-  pruneCheckpoints(o.runDir, o.limit, o.warn);
+  const dir = await writeCheckpoint(
+    o.runDir,
+    state.step,
+    async (d) => {
+      await o.engine.saveWeights(d);
+      for (const f of TOKENIZER_FILES) if (existsSync(join(o.modelDir, f))) copyFileSync(join(o.modelDir, f), join(d, f));
+      writeFileSync(join(d, RUN_CONFIG_FILE), configToYaml(o.config));
+      await o.engine.saveState(d, JSON.stringify({ format: LOOP_FORMAT, version: 1, loop: state }));
+    },
+    { scanFinite: true },
+  );
+  pruneCheckpoints(o.runDir, o.limit, o.warn, o.keep ?? null);
   return dir;
 }
 
@@ -66,7 +77,7 @@ export function readRunConfig(dir: string): TrainConfig | null {
 }
 
 /** Keys whose change keeps a resumed run the same run (where it stops, how it logs and saves). */
-const RESUME_FREE_KEYS = new Set(['max_steps', 'logging_steps', 'save_steps', 'save_total_limit', 'eval_steps', 'eval_episodes', 'log_completions', 'resume_from_checkpoint', 'threads', 'output_dir']);
+const RESUME_FREE_KEYS = new Set(['max_steps', 'logging_steps', 'save_steps', 'save_total_limit', 'eval_steps', 'eval_episodes', 'log_completions', 'resume_from_checkpoint', 'threads', 'output_dir', 'divergence_rollback']);
 
 /** Keys that differ between the checkpoint's config and the current one (other than RESUME_FREE_KEYS). */
 export function resumeConfigChanges(saved: TrainConfig, current: TrainConfig): string[] {

@@ -1,7 +1,8 @@
 // One training run end to end: model folder (created from a preset for offline configs, else a local folder or a
 // Hugging Face id), engine, browser environment, start banner, the SFT stage when the config has one
-// (lib/rl/sft-stage.ts, ending with checkpoint-0), the GRPO loop, checkpoints, report.html, and a clean stop on Ctrl-C
-// (checkpoint first). `lfm2-rl train` and `lfm2-rl sft` (lib/cli/) are thin wrappers over trainRun.
+// (lib/rl/sft-stage.ts, ending with checkpoint-0), the GRPO loop, checkpoints, report.html, a clean stop on Ctrl-C
+// (checkpoint first), and on divergence a checkpoint of the last finite state (lib/rl/divergence.ts) before
+// TrainingDivergedError. `lfm2-rl train` and `lfm2-rl sft` (lib/cli/) are thin wrappers over trainRun.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { resolveResume } from '../io/checkpoint.ts';
@@ -13,6 +14,7 @@ import { writeReport } from '../io/report.ts';
 import { presetConfig } from '../engine/presets.ts';
 import { writeRandomModel } from '../engine/init-weights.ts';
 import { openEnvironment, type EnvironmentHandle } from './environment.ts';
+import { DivergenceGuard, TrainingDivergedError } from './divergence.ts';
 import { createTrainEngine, loadPolicyModel, policyOf, type Policy } from './engine-policy.ts';
 import type { TrainEngine } from './engine-types.ts';
 import type { EvalResult } from './evaluate.ts';
@@ -61,7 +63,7 @@ export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}):
   const log = (m: string) => out.write(m + '\n');
   const runDir = join(config.output_dir, resolveRunName(config));
   // Resume target first: a bad --resume fails before anything is loaded.
-  const resumeFrom = config.resume_from_checkpoint === null ? null : resolveResume(runDir, config.resume_from_checkpoint, (m) => log(`warning: ${m}`));
+  const resumeFrom = config.resume_from_checkpoint === null ? null : await resolveResume(runDir, config.resume_from_checkpoint, (m) => log(`warning: ${m}`));
   // A fresh run with an sft section runs the stage first; a resumed one continues after it (checkpoint-0 or later).
   const sftPending = resumeFrom === null && sftEnabled(config);
   if (opts.sftOnly && !sftEnabled(config)) throw new Error('the config has no SFT stage: set sft.demos or sft.demo_episodes');
@@ -74,6 +76,7 @@ export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}):
   const modelDir = await prepareModel(config, log);
   let env: EnvironmentHandle | null = null;
   let policy: Policy | null = null;
+  let guard: DivergenceGuard | null = null;
   let stopRequested = false;
   const onSignal = () => {
     if (stopRequested) {
@@ -144,9 +147,10 @@ export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}):
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
     }
-    const saveCheckpoint = (s: LoopState) => saveRunCheckpoint(s, { runDir, engine: policy!.engine, modelDir, config, limit: config.save_total_limit, warn: log });
+    const saveCheckpoint = (s: LoopState) => saveRunCheckpoint(s, { runDir, engine: policy!.engine, modelDir, config, limit: config.save_total_limit, keep: guard?.keepDir(), warn: log });
     const stop = () => stopRequested || (opts.shouldStop?.() ?? false);
     let initialEval: EvalResult | null = null;
+    let sftCheckpoint: string | null = null;
     if (sft) {
       const r = await runSftStage(config, sft.plan, sft.engine, { policy: pm, envFactory: env.factory, metrics, log, progress: out, shouldStop: stop });
       sft = null; // nothing keeps the stage's trainer (its gradients and moments) alive during GRPO
@@ -157,19 +161,22 @@ export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}):
       policy = policyOf(pm, r.engine);
       if (opts.wrapEngine) policy = opts.wrapEngine(policy);
       state = { ...state, sftSteps: r.outcome.steps };
-      const dir = await saveCheckpoint(state);
-      log(`checkpoint ${dir} (end of the sft stage)`);
+      sftCheckpoint = await saveCheckpoint(state);
+      log(`checkpoint ${sftCheckpoint} (end of the sft stage)`);
       initialEval = r.evaluation;
       if (opts.sftOnly) {
         const reportPath = writeReport(runDir, reportMeta);
         log(`sft stage finished; report ${reportPath}`);
-        return { state, stopped: false, lastEval: r.evaluation, checkpoints: [dir], runDir, reportPath };
+        return { state, stopped: false, lastEval: r.evaluation, checkpoints: [sftCheckpoint], runDir, reportPath };
       }
     }
     const p = policy!;
+    const engine = p.engine;
+    guard = new DivergenceGuard({ runDir, engine, saveCheckpoint, rollback: config.divergence_rollback, resumedFrom: resumeFrom, log });
+    if (sftCheckpoint) guard.checkpointSaved(0, sftCheckpoint); // GRPO's starting state is already on disk
     const trainer = new GrpoTrainer({
       config,
-      engine: p.engine,
+      engine,
       generator: p.generator,
       tokenizer: p.tokenizer,
       envFactory: env.factory,
@@ -180,15 +187,23 @@ export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}):
       log,
       progress: out,
       shouldStop: stop,
+      divergence: guard,
       initialEval,
     });
-    const outcome = await trainer.run();
+    let outcome: TrainOutcome;
+    try {
+      outcome = await trainer.run();
+    } catch (e) {
+      if (e instanceof TrainingDivergedError) writeReport(runDir, reportMeta); // the curves up to the divergence
+      throw e;
+    }
     const reportPath = writeReport(runDir, reportMeta);
     const evalNote = outcome.lastEval ? 'last held-out evaluation' : 'no held-out evaluation';
     log(`per task (training: all rounds of the run; ${evalNote}):\n${formatTaskTable(trainSummaryRows(config.tasks, outcome.state.taskHistory ?? {}, outcome.lastEval))}`);
     log(`${outcome.stopped ? 'stopped' : 'finished'} at step ${outcome.state.step}; report ${reportPath}`);
     return { ...outcome, runDir, reportPath };
   } finally {
+    guard?.discardSnapshot();
     if (signals) {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

@@ -1,5 +1,5 @@
 // Training samples: one per (episode, env step) — the step's own prompt and completion, scored in the context it was
-// sampled in, carrying the advantage of its episode (no concatenation of steps: grpo.md §6, §10). Samples are packed
+// sampled in, carrying the advantage of its episode (no concatenation of steps: docs/grpo.md §3). Samples are packed
 // into ragged micro-batches by a token budget and flattened into the arrays the training engine consumes.
 
 /** What the rollout recorded for one env step. */
@@ -71,7 +71,7 @@ export function sampleTokens(s: TrainingSample): number {
   return s.promptIds.length + s.completionIds.length;
 }
 
-/** Total completion tokens: the DAPO / BNPO normaliser of a generation batch (grpo.md §7.5). */
+/** Total completion tokens: the DAPO / BNPO normaliser of a generation batch (docs/grpo.md §4.2). */
 export function completionTokens(samples: readonly TrainingSample[]): number {
   return samples.reduce((a, s) => a + s.completionIds.length, 0);
 }

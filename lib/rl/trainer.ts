@@ -1,4 +1,4 @@
-// The GRPO training loop (architecture.md, "Data flow of one training step"). One rollout round draws
+// The GRPO training loop (docs/architecture.md §3, "Data flow of one training step"). One rollout round draws
 // generation_batch_size / G groups (task + env seed each), runs them (lib/rl/rollout.ts), turns episode rewards into
 // group advantages and per-step samples (lib/rl/grpo-batch.ts), then takes updatesPerGeneration × num_iterations
 // optimizer steps on them (reusing the round's samples with importance ratios when num_iterations > 1). Each step packs
@@ -11,6 +11,7 @@ import { episodesPerUpdate, epsilonHigh, generationBatchSize, updatesPerGenerati
 import { completionMetrics, METRIC_NAMES, type EpisodeStepRow, type MetricsWriter } from '../io/metrics.ts';
 import { ProgressBar, type ProgressStream } from '../io/progress.ts';
 import { besselStd } from './advantages.ts';
+import { isNonFiniteCompute, type DivergenceGuard } from './divergence.ts';
 import type { LossSettings, TrainEngine } from './engine-types.ts';
 import { evaluate, type EvalResult } from './evaluate.ts';
 import type { Generator, GenerationSettings } from './generator.ts';
@@ -55,6 +56,11 @@ export interface TrainerDeps {
   shouldStop?(): boolean;
   /** Called after each checkpoint (e.g. to refresh report.html). */
   afterCheckpoint?(dir: string): void;
+  /**
+   * Stops the run with a checkpoint of the last finite state when the policy's numbers go non-finite
+   * (lib/rl/divergence.ts); without one, such a run fails at its next rollout.
+   */
+  divergence?: DivergenceGuard | null;
   /** An evaluation of the starting weights already made (right after an SFT stage): logged at step 0, not rerun. */
   initialEval?: EvalResult | null;
 }
@@ -172,6 +178,7 @@ export class GrpoTrainer {
     const bar = this.d.progress === null ? null : new ProgressBar({ total: c.max_steps, label: 'train', startAt: state.step, stream: this.d.progress });
     const save = async () => {
       const dir = await this.d.saveCheckpoint({ ...state });
+      this.d.divergence?.checkpointSaved(state.step, dir);
       checkpoints.push(dir);
       this.d.log(`checkpoint ${dir}`);
       this.d.afterCheckpoint?.(dir);
@@ -198,6 +205,7 @@ export class GrpoTrainer {
         } finally {
           await this.d.engine.endGeneration();
         }
+        await this.d.divergence?.checkRollout(state, result.episodes);
         const episodes = result.episodes;
         state.taskHistory = recordRound(state.taskHistory ?? {}, groupOutcomes(episodes), c.curriculum_window);
         const batch = buildRoundBatch(episodes, {
@@ -260,7 +268,12 @@ export class GrpoTrainer {
       bar?.finish(state.step, live);
       // Final checkpoint (also on a requested stop), unless this exact step was just saved.
       if (!checkpoints.at(-1)?.endsWith(`checkpoint-${state.step}`) && (state.step > this.d.state.step || stopped)) await save();
+      this.d.divergence?.discardSnapshot();
       return { state, stopped, lastEval, checkpoints };
+    } catch (e) {
+      // NaN/Inf from the model (generation, evaluation) or in the weights (a refused checkpoint) ends the run as
+      // diverged, with a checkpoint of the last finite state; anything else propagates as it is.
+      throw this.d.divergence ? await this.d.divergence.classify({ ...state }, e) : e;
     } finally {
       await this.slots.close();
     }
@@ -279,8 +292,17 @@ export class GrpoTrainer {
     let nonFinite = '';
     for (const mb of micro) {
       const packed = packBatch(mb);
-      const ref = this.c.beta > 0 ? await engine.referenceLogprobs(packed, this.c.temperature) : null;
-      const s = await engine.accumulate(packed, ref, loss);
+      let s;
+      try {
+        const ref = this.c.beta > 0 ? await engine.referenceLogprobs(packed, this.c.temperature) : null;
+        s = await engine.accumulate(packed, ref, loss);
+      } catch (e) {
+        // The engine refuses to score NaN/Inf logits: the same as a non-finite loss for this step.
+        if (!isNonFiniteCompute(e)) throw e;
+        nonFinite = `non-finite loss (${(e as Error).message})`;
+        lossSum = NaN;
+        break;
+      }
       if (!Number.isFinite(s.loss)) nonFinite = `non-finite loss (${s.loss})`;
       lossSum += s.loss;
       tokens += s.tokens;
@@ -299,7 +321,8 @@ export class GrpoTrainer {
     let gradNorm: number | null = null;
     let lr: number | null = null;
     if (nonFinite) {
-      // The gradients of a NaN loss are meaningless: drop them and leave the weights and optimizer state untouched.
+      // The gradients of a NaN loss are meaningless: drop them and leave the weights and optimizer state untouched
+      // (the step is counted in skippedSteps and logged as optimizer/skipped = 1).
       await engine.zeroGrad();
       skipped = true;
       why = nonFinite;

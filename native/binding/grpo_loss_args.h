@@ -1,4 +1,4 @@
-// The numeric GRPO loss options (grpo.md §7) as JS fields, shared by opsTrain.grpoLoss and Trainer.accumulate so both
+// The numeric GRPO loss options (docs/grpo.md §4) as JS fields, shared by opsTrain.grpoLoss and Trainer.accumulate so both
 // accept the same names and defaults.
 #pragma once
 

@@ -1,5 +1,5 @@
 #pragma once
-// LFM2 model configuration, parsed from a Hugging Face config.json (lfm2.md §1). Both the current key names and the
+// LFM2 model configuration, parsed from a Hugging Face config.json (docs/lfm2.md §1). Both the current key names and the
 // legacy aliases are accepted: layer_types | full_attn_idxs, intermediate_size | block_ff_dim, norm_eps |
 // block_norm_eps, rope_theta | theta, tie_word_embeddings | tie_embedding, hidden_size | block_dim,
 // num_attention_heads | num_heads.

@@ -1,5 +1,5 @@
 #pragma once
-// Fused GRPO loss over the tied LM head (grpo.md §7.3–7.5, TRL v0.26.2 semantics), and the supervised
+// Fused GRPO loss over the tied LM head (docs/grpo.md §4, TRL v0.26.2 semantics), and the supervised
 // cross-entropy (sft) on the same fused head.
 //
 // Rows are the completion tokens to score. For row n with final hidden state h_n, head E [V, C], temperature τ:

@@ -1,5 +1,5 @@
 #pragma once
-// LFM2 forward pass on the CPU backend, llm.c style (lfm2.md §3). Shapes: C = hidden, H/KVH = query/KV heads,
+// LFM2 forward pass on the CPU backend, llm.c style (docs/lfm2.md §3). Shapes: C = hidden, H/KVH = query/KV heads,
 // D = head_dim, F = FFN width, V = vocab, T = tokens in the call (all chunks packed row after row).
 //
 // One entry point, Lfm2Model::forward, runs a ragged batch of chunks. Each chunk is a run of new tokens of one

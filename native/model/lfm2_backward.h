@@ -1,5 +1,5 @@
 #pragma once
-// Whole-model LFM2 backward (lfm2.md §4) over the activations a training-mode forward kept (ForwardActivations with
+// Whole-model LFM2 backward (docs/lfm2.md §4) over the activations a training-mode forward kept (ForwardActivations with
 // training = true, fresh sequences only). It composes the op backwards of backend/cpu/backward with the linears'
 // GEMMs, layer by layer from the top:
 //   final norm → for l = L−1..0: FFN (w2, SwiGLU, w1/w3, ffn_norm) + residual → operator (conv or attention,

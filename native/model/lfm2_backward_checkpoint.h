@@ -4,7 +4,7 @@
 // a time into a single slot right before that layer's backward. Memory: L·T·C + one layer's activations instead of
 // every layer's (~16× less at LFM2-350M shapes), for one extra forward of the block stack.
 //
-// The layer forward here runs the same kernels in the same order as Lfm2Model::forward (lfm2.md §3, fresh sequences,
+// The layer forward here runs the same kernels in the same order as Lfm2Model::forward (docs/lfm2.md §3, fresh sequences,
 // adapter hook after each block linear); test/train-grad.test.ts checks that checkpointed gradients equal the plain
 // ones.
 #include <cstdint>

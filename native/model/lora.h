@@ -1,5 +1,5 @@
 #pragma once
-// LoRA adapters on LFM2's linear modules (grpo.md §9.3–9.4), PEFT semantics: y = x·Wᵀ + s·(x·Aᵀ)·Bᵀ with
+// LoRA adapters on LFM2's linear modules (docs/architecture.md §5), PEFT semantics: y = x·Wᵀ + s·(x·Aᵀ)·Bᵀ with
 // A [r, in], B [out, r], s = alpha/r (alpha/sqrt(r) with rsLoRA); A ~ kaiming_uniform(a=√5), B = 0.
 //
 // Adaptable modules (HF module paths, the weight name without ".weight"):

@@ -1,5 +1,5 @@
 #pragma once
-// Files a Trainer reads and writes (grpo.md §9).
+// Files a Trainer reads and writes (docs/architecture.md §6).
 //
 //   Trainer state (resume bit-identically): <dir>/optimizer.safetensors with, per trainable tensor NAME,
 //     NAME (FP32 master weights), NAME.exp_avg, NAME.exp_avg_sq; and <dir>/trainer_state.json

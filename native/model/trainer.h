@@ -1,7 +1,7 @@
 #pragma once
 // GRPO training engine over one Lfm2Model: forward (training mode) → fused GRPO (or sft cross-entropy) loss on the
 // completion rows → whole-model backward, accumulated over micro-batches; then one AdamW step with global-norm
-// clipping and an LR schedule (grpo.md §7, lfm2.md §4).
+// clipping and an LR schedule (docs/grpo.md §4, docs/lfm2.md §4).
 //
 // Modes
 //   Full: every weight is trainable. FP32 master copies (the model's own buffer when it is FP32; a separate copy

@@ -187,7 +187,7 @@ Lfm2Weights load_lfm2_weights(const std::string& dir, Lfm2Config& cfg, WeightDTy
     w.dtype = choice == WeightDTypeChoice::BF16 ? DType::BF16 : DType::F32;
   const DType big = w.dtype;
 
-  // Tensor shapes win over the config's FFN numbers (mis-converted configs exist, lfm2.md §6.2).
+  // Tensor shapes win over the config's FFN numbers (mis-converted configs exist, docs/lfm2.md §6.2).
   if (cfg.num_layers > 0) {
     auto s = ld.shape_of("model.layers.0.feed_forward.w1.weight");
     LFM2_CHECK(s.size() == 2 && s[1] == C && s[0] > 0, "tensor model.layers.0.feed_forward.w1.weight has shape ",

@@ -57,7 +57,7 @@ struct Lfm2LayerWeights {
 struct Lfm2Weights {
   DType dtype = DType::BF16;   // dtype of the large matrices
   WeightTensor embed;          // [V, C] model.embed_tokens.weight (also the LM head when tied)
-  WeightTensor final_norm;     // [C] f32 model.embedding_norm.weight (the FINAL norm, lfm2.md §6.1)
+  WeightTensor final_norm;     // [C] f32 model.embedding_norm.weight (the FINAL norm, docs/lfm2.md §6.1)
   WeightTensor lm_head;        // [V, C] only when the file has an untied lm_head.weight (else empty)
   std::vector<Lfm2LayerWeights> layers;
 
@@ -72,7 +72,7 @@ enum class WeightDTypeChoice { Auto, BF16, F32 };  // Auto = the file's dtype (B
 
 // Loads every tensor of the model in `dir`, checks each shape against `cfg` (naming tensor and file on any
 // mismatch), rejects unknown tensors, accepts a missing lm_head.weight (tied head). cfg.ff_dim is set from the
-// w1 tensor shape when it disagrees with the config rule (tensor shapes win, lfm2.md §6.2).
+// w1 tensor shape when it disagrees with the config rule (tensor shapes win, docs/lfm2.md §6.2).
 Lfm2Weights load_lfm2_weights(const std::string& dir, Lfm2Config& cfg, WeightDTypeChoice choice);
 
 }  // namespace lfm2

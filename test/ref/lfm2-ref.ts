@@ -1,4 +1,4 @@
-// Plain float64 reference of the whole LFM2 forward pass (lfm2.md §3), written straight from the spec with no
+// Plain float64 reference of the whole LFM2 forward pass (docs/lfm2.md §3), written straight from the spec with no
 // shared code with the native engine: it reads config.json and model.safetensors itself and runs one sequence
 // from position 0. Slow by design (naive loops); use it on small models and short sequences.
 import { readFileSync } from 'node:fs';

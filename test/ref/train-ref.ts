@@ -1,5 +1,5 @@
-// Float64 references for the training kernels: op forwards and backwards (lfm2.md §3–4), the GRPO loss
-// (grpo.md §7, TRL v0.26.2), AdamW (torch.optim.AdamW), HF learning-rate schedules and LoRA math.
+// Float64 references for the training kernels: op forwards and backwards (docs/lfm2.md §3–4), the GRPO loss
+// (docs/grpo.md §4, TRL v0.26.2), AdamW (torch.optim.AdamW), HF learning-rate schedules and LoRA math.
 // Written for clarity, not speed: plain loops over number arrays, no shared code with the native side.
 // Layouts match the native functions: row-major, packed tokens, [T, heads, head_dim] for per-head tensors.
 
@@ -394,7 +394,7 @@ function perTokenLoss(inp: GrpoRefInput, logp: Vec, oldDetached: Vec): { l: numb
   return { l, kl, low, high };
 }
 
-/** Aggregated loss for given per-token losses, following grpo.md §7.5. */
+/** Aggregated loss for given per-token losses, following docs/grpo.md §4.2. */
 function aggregate(inp: GrpoRefInput, l: number[]): number {
   const seqs = new Map<number, { sum: number; count: number }>();
   let total = 0, tokens = 0;

@@ -1,6 +1,6 @@
 // The shared `core` page script of the built-in task suite: the MiniWoB page protocol written from scratch.
 //
-// Contract (what BrowserGym's MiniWoB setup and validate rely on, see shared docs browser-env.md §1.2–1.3, §2.2):
+// Contract (what BrowserGym's MiniWoB setup and validate rely on, see docs/environment.md §1.2–1.3):
 // - globals WOB_REWARD_GLOBAL (time-decayed), WOB_RAW_REWARD_GLOBAL, WOB_REWARD_REASON, WOB_DONE_GLOBAL,
 //   WOB_EPISODE_ID, WOB_TASK_READY, WOB_DATA_MODE;
 // - core.startEpisode() shows the human HUD (#reward-display, #click-canvas) and the START cover (#sync-task-cover);

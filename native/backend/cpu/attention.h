@@ -1,5 +1,5 @@
 #pragma once
-// Causal grouped-query attention over a ragged batch (lfm2.md §3.4), after the q/k norms and RoPE:
+// Causal grouped-query attention over a ragged batch (docs/lfm2.md §3.4), after the q/k norms and RoPE:
 //   for query head j (KV head g = j / (H / KVH)):  o_j = softmax(q̂_j·k̂_gᵀ·scale + causal mask)·v_g
 // Each sequence brings n_q new query rows and a context of n_kv ≥ n_q keys/values (a KV cache followed by the new
 // tokens, or just the new tokens for a fresh sequence); query i sits at position n_kv − n_q + i and sees keys

@@ -1,5 +1,5 @@
 #pragma once
-// Token embedding lookup: out[t,:] = table[ids[t],:]. No scaling (lfm2.md §3.0).
+// Token embedding lookup: out[t,:] = table[ids[t],:]. No scaling (docs/lfm2.md §3.1).
 #include <cstdint>
 
 #include "backend/cpu/gemm.h"

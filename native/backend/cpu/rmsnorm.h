@@ -1,5 +1,5 @@
 #pragma once
-// RMSNorm forward (lfm2.md §3.1): y = w ⊙ x / sqrt(mean(x²) + eps), eps inside the sqrt, plain weight (not 1 + w).
+// RMSNorm forward (docs/lfm2.md §3.2): y = w ⊙ x / sqrt(mean(x²) + eps), eps inside the sqrt, plain weight (not 1 + w).
 // Used for the operator/ffn/final norms (rows = tokens, n = hidden) and for the per-head q/k norms
 // (rows = tokens × heads, n = head_dim, one weight shared by every head).
 #include <cstdint>

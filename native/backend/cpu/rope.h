@@ -1,5 +1,5 @@
 #pragma once
-// Rotary position embedding, NeoX half-split layout over the whole head (lfm2.md §3.4):
+// Rotary position embedding, NeoX half-split layout over the whole head (docs/lfm2.md §3.4):
 //   inv_freq_i = theta^(-2i/D), angle = p·inv_freq_i, pairs (i, i + D/2):
 //   x'_i = x_i·cos − x_{i+D/2}·sin,   x'_{i+D/2} = x_{i+D/2}·cos + x_i·sin
 // Angles and cos/sin are computed in double and stored as float: at positions ~32k an fp32 angle product loses

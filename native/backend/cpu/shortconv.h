@@ -1,5 +1,5 @@
 #pragma once
-// Gated short convolution core (lfm2.md §3.2-3.3), everything between in_proj and out_proj:
+// Gated short convolution core (docs/lfm2.md §3.3, §3.6), everything between in_proj and out_proj:
 //   z = [B | C | X]  (in_proj output, that chunk order)
 //   u = B ⊙ X
 //   v[t,c] = Σ_{k=0..2} K[c,k] · u[t−2+k, c]      tap 2 = current token; no activation

@@ -1,5 +1,5 @@
 #pragma once
-// SwiGLU gate (lfm2.md §3.5): out = silu(a) ⊙ b with a = g·W1ᵀ (gate) and b = g·W3ᵀ (up).
+// SwiGLU gate (docs/lfm2.md §3.5): out = silu(a) ⊙ b with a = g·W1ᵀ (gate) and b = g·W3ᵀ (up).
 #include <cstdint>
 
 namespace lfm2 {

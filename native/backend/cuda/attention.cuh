@@ -1,5 +1,5 @@
 #pragma once
-// Causal grouped-query attention over a ragged batch (lfm2.md §3.4), after q/k norms and RoPE:
+// Causal grouped-query attention over a ragged batch (docs/lfm2.md §3.4), after q/k norms and RoPE:
 //   o_j = softmax(q̂_j·K̂_gᵀ·scale + causal mask)·V_g,   g = j / (H / KVH).
 // Sequence s owns query rows [q_row0[s], q_row0[s+1]) and a context of keys/values at k[s], v[s] (rows of
 // KVH·D floats): the KV cache followed by the new rows (decode/prefill over a cache) or just the new rows (fresh).

@@ -1,5 +1,5 @@
 #pragma once
-// CUDA error policy (style.md §4): every runtime and cuBLASLt call is checked, and a failure THROWS lfm2::Error
+// CUDA error policy (docs/architecture.md §7): every runtime and cuBLASLt call is checked, and a failure THROWS lfm2::Error
 // naming the statement, the file:line, the error string and the current device. Nothing here exits or aborts, so
 // the binding turns a GPU failure into a JS exception like any other error.
 #include <cuda_bf16.h>

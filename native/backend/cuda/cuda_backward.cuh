@@ -1,5 +1,5 @@
 #pragma once
-// Whole-model LFM2 backward on the GPU (lfm2.md §4), the device twin of native/model/lfm2_backward.h over the
+// Whole-model LFM2 backward on the GPU (docs/lfm2.md §4), the device twin of native/model/lfm2_backward.h over the
 // activations of train_forward (fresh sequences): final norm → for l = L−1..0: FFN (w2, SwiGLU, w1/w3, ffn_norm)
 // + residual → operator (conv or attention, operator_norm) + residual → embedding lookup.
 // Every linear's gradients are two GEMMs with BF16 inputs and FP32 accumulation: dX = dY·W and dW += dYᵀ·X (X the

@@ -1,5 +1,5 @@
 #pragma once
-// GPU LFM2 engine (lfm2.md §3): the weights are uploaded once (large matrices BF16, norms and conv kernels FP32) and
+// GPU LFM2 engine (docs/lfm2.md §3): the weights are uploaded once (large matrices BF16, norms and conv kernels FP32) and
 // stay on the device; generation states keep their KV caches and conv shift registers on the device. A forward runs
 // a ragged batch of chunks (fresh sequences and/or continuations of states) exactly like Lfm2Model::forward, with
 // every linear one cuBLASLt GEMM over all rows; only token ids go in and logits/hidden rows come out.

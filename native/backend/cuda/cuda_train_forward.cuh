@@ -1,6 +1,6 @@
 #pragma once
 // Training-mode forward of the GPU engine over fresh packed sequences (positions 0.. in every sequence): the same
-// math as CudaModel::forward (lfm2.md §3; BF16 GEMM inputs, FP32 everything else) keeping on the device every
+// math as CudaModel::forward (docs/lfm2.md §3; BF16 GEMM inputs, FP32 everything else) keeping on the device every
 // activation the backward (cuda_backward.cuh) reads. All buffers come from the caller's arena and stay valid until
 // its next reset().
 #include <cmath>

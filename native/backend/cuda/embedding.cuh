@@ -1,5 +1,5 @@
 #pragma once
-// Token embedding (lfm2.md §3.0, no scaling): out[t, :] = table[ids[t], :] (BF16 table upcast exactly).
+// Token embedding (docs/lfm2.md §3.1, no scaling): out[t, :] = table[ids[t], :] (BF16 table upcast exactly).
 // Ids must be validated on the host first (the engine holds them there); the kernel still never reads outside the
 // table: an out-of-range id writes a NaN row so a missed check cannot go unnoticed.
 #include <cstdint>

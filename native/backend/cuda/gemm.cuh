@@ -1,5 +1,5 @@
 #pragma once
-// Matrix products with BF16 inputs and FP32 accumulation/output (performance.md §3), row-major everywhere:
+// Matrix products with BF16 inputs and FP32 accumulation/output (docs/performance.md §4), row-major everywhere:
 //   C[M, N] = beta·C + alpha · op(A) · op(B),   op(A): [M, K], op(B): [K, N]
 //   A stored [M, K] (trans_a = false) or [K, M] (true); B stored [K, N] (false) or [N, K] (true).
 // A linear y = x·Wᵀ is (A = x, B = W, trans_b = true); its input gradient dx = dy·W is (dy, W, false, false) and

@@ -21,7 +21,7 @@ struct GrpoDeviceInputs {
   const float* advantages = nullptr;       // [N] (null for sft)
   const float* mask = nullptr;             // [N]
   const float* is_weight = nullptr;        // [N] or null
-  const double* row_weight = nullptr;      // [N] aggregation weight c_n (grpo.md §7.5), computed by the caller
+  const double* row_weight = nullptr;      // [N] aggregation weight c_n (docs/grpo.md §4.2), computed by the caller
 };
 
 struct GrpoDeviceOptions {

@@ -1,5 +1,5 @@
 #pragma once
-// RMSNorm (lfm2.md §3.1): y = w ⊙ x·rstd, rstd = 1/sqrt(mean(x²) + eps). Rows are tokens (operator/ffn/final
+// RMSNorm (docs/lfm2.md §3.2): y = w ⊙ x·rstd, rstd = 1/sqrt(mean(x²) + eps). Rows are tokens (operator/ffn/final
 // norms, n = C) or tokens × heads (per-head q/k norms, n = D, one weight shared by every head): the per-head norm is
 // this same launcher over [T·H, D]. One warp per row. x, y: [rows, n] contiguous; y may equal x.
 #include <cstdint>

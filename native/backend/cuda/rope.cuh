@@ -1,5 +1,5 @@
 #pragma once
-// Rotary position embedding, NeoX half-split layout (lfm2.md §3.4), theta from the config (1e6 for LFM2):
+// Rotary position embedding, NeoX half-split layout (docs/lfm2.md §3.4), theta from the config (1e6 for LFM2):
 //   angle = p·theta^(−2i/D);  x'_i = x_i·cos − x_{i+D/2}·sin,  x'_{i+D/2} = x_{i+D/2}·cos + x_i·sin.
 // The angle and its sin/cos are computed in double (as the CPU table does) and rounded to float.
 #include <cstdint>

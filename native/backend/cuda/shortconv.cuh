@@ -1,5 +1,5 @@
 #pragma once
-// Gated short convolution core (lfm2.md §3.2–3.3) over a ragged batch, between in_proj and out_proj:
+// Gated short convolution core (docs/lfm2.md §3.3, §3.6) over a ragged batch, between in_proj and out_proj:
 //   z = [B | C | X] (in_proj output, [T, 3C]);  u = B⊙X;  v_t = Σ_k K[c,k]·u_{t−2+k};  y = C⊙v.
 // Each sequence has a shift register state [2, C] = (u_{t−2}, u_{t−1}) (nullptr = fresh, zeros, nothing kept) that
 // is prepended to its chunk and replaced by the chunk's last two u values (llama.cpp's scheme).

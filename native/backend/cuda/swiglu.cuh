@@ -1,5 +1,5 @@
 #pragma once
-// SwiGLU gate (lfm2.md §3.5): out = silu(a) ⊙ b, a = gate, b = up.
+// SwiGLU gate (docs/lfm2.md §3.5): out = silu(a) ⊙ b, a = gate, b = up.
 #include <cstdint>
 
 #include "backend/cuda/common.cuh"

@@ -1,5 +1,5 @@
 #pragma once
-// Causal GQA attention backward over a ragged batch of packed sequences (lfm2.md §3.4, §4).
+// Causal GQA attention backward over a ragged batch of packed sequences (docs/lfm2.md §3.4, §4).
 //
 // Forward, per sequence, query head h, KV head g = h / (Hq/Hkv), query row i, key row j ≤ i (positions restart at 0
 // in every sequence, so a token only sees earlier tokens of its own sequence):

@@ -1,7 +1,7 @@
 #pragma once
 // Token-embedding lookup backward: x_t = E[ids_t]  ⇒  dE[ids_t] += dx_t (scatter-add, repeated ids sum).
 // Like PyTorch nn.Embedding(padding_idx=0), rows looked up with id == padding_idx receive no lookup gradient
-// (lfm2.md §4). With the tied head, the head's dE lands in the same buffer, which is why this accumulates.
+// (docs/lfm2.md §4). With the tied head, the head's dE lands in the same buffer, which is why this accumulates.
 //
 // Gradient accumulation policy: dE (parameter) is accumulated (+=).
 #include <cstdint>

@@ -1,5 +1,5 @@
 #pragma once
-// RMSNorm backward (lfm2.md §4). Forward per row x ∈ R^n:  r = 1/sqrt(mean(x²) + eps),  x̂ = x·r,  y = w ⊙ x̂.
+// RMSNorm backward (docs/lfm2.md §4). Forward per row x ∈ R^n:  r = 1/sqrt(mean(x²) + eps),  x̂ = x·r,  y = w ⊙ x̂.
 //   gw = dy ⊙ w
 //   dx = r · (gw − x̂ · mean_j(gw_j · x̂_j))
 //   dw = Σ_rows dy ⊙ x̂

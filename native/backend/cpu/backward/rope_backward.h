@@ -1,5 +1,5 @@
 #pragma once
-// RoPE backward, NeoX half-split layout (lfm2.md §3.4, §4). The forward rotates each pair (i, i+D/2) by
+// RoPE backward, NeoX half-split layout (docs/lfm2.md §3.4, §4). The forward rotates each pair (i, i+D/2) by
 // angle p·theta^(−2i/D); its Jacobian is that rotation, so the backward is the rotation by −angle:
 //   dx_i       = g_i·cos + g_{i+D/2}·sin
 //   dx_{i+D/2} = g_{i+D/2}·cos − g_i·sin

@@ -1,5 +1,5 @@
 #pragma once
-// Short-conv (LIV) operator backward from the in_proj output z to the gated conv output y (lfm2.md §3.2, §4);
+// Short-conv (LIV) operator backward from the in_proj output z to the gated conv output y (docs/lfm2.md §3.3, §4);
 // the in_proj / out_proj linears around it are plain GEMMs done by the caller.
 //
 // Forward per sequence (zero initial state), channel c, token t:

@@ -1,5 +1,5 @@
 #pragma once
-// SwiGLU gate backward (lfm2.md §3.5, §4): h = silu(a) ⊙ b with a = gate (w1), b = up (w3).
+// SwiGLU gate backward (docs/lfm2.md §3.5, §4): h = silu(a) ⊙ b with a = gate (w1), b = up (w3).
 //   da = dh ⊙ b ⊙ σ(a)·(1 + a·(1 − σ(a)))
 //   db = dh ⊙ silu(a)
 // The three linears around it are GEMMs done by the caller.
