@@ -72,6 +72,17 @@ export {
   type TrainConfig,
 } from './io/config.ts';
 export { allowedActions, buildActionTrie, type ActionTrie } from './rl/action-trie.ts';
+// Demonstrations for the SFT stage (the `sft:` section of a config).
+export {
+  demoExpectations,
+  readDemoFile,
+  writeDemoFile,
+  DemoFileError,
+  type DemoFile,
+  type DemoHeader,
+  type DemoRecord,
+} from './rl/demo-file.ts';
+export { demosFromEpisodes, generateOracleDemos, readEpisodeRows, writeOracleDemos, type DemoTaskStats } from './rl/demos.ts';
 export { groupAdvantages, type AdvantageResult } from './rl/advantages.ts';
 export { wilsonInterval } from './rl/evaluate.ts';
 export { resolveModel, type ResolvedModel } from './io/hub.ts';

@@ -15,6 +15,7 @@ import {
   loadConfig,
   parseOverrides,
   resolveRunName,
+  sftEnabled,
   updatesPerGeneration,
   validateConfig,
 } from '../lib/io/config.ts';
@@ -65,6 +66,14 @@ describe('shipped configs', () => {
     expect(c.init_model.preset).toBe('tiny');
     expect(c.constrained_actions).toBe(true);
     expect(c.tasks).toEqual(['click-test']);
+  });
+
+  it('tiny_sft_test.yaml runs an SFT stage from generated demonstrations before GRPO', () => {
+    const c = loadConfig(join(configsDir, 'tiny_sft_test.yaml'));
+    expect(sftEnabled(c)).toBe(true);
+    expect(c.sft).toMatchObject({ demos: null, demo_episodes: 16, eval: true });
+    expect(c.tasks).toEqual(['click-test', 'enter-text']);
+    expect(c.action_set).toContain('fill');
   });
 
   it('book_flight.yaml targets book-flight', () => {
@@ -147,6 +156,12 @@ describe('errors name the key and the source before any work', () => {
     ['bad action', 'action_set: [click, send_keys]\n', /'action_set' entry 'send_keys' is not a BrowserGym action/],
     ['Llama LoRA names', 'use_peft: true\nlora:\n  target_modules: [q_proj, o_proj]\n', /'o_proj' does not exist in LFM2; use out_proj/],
     ['unknown LoRA module', 'use_peft: true\nlora:\n  target_modules: [qkv]\n', /'qkv' matches no LFM2 linear/],
+    ['unknown sft key', 'sft:\n  epoch: 2\n', /unknown key 'sft.epoch' \(did you mean 'sft.epochs'\?\)/],
+    ['sft name from other tools', 'sft:\n  num_train_epochs: 2\n', /unknown key 'sft.num_train_epochs': use 'sft.epochs'/],
+    ['sft epochs', 'sft:\n  demo_episodes: 4\n  epochs: 0\n', /'sft.epochs' must be >= 1 \(got 0\)/],
+    ['sft learning rate', 'sft:\n  demos: d.jsonl\n  learning_rate: 0\n', /'sft.learning_rate' must be > 0/],
+    ['sft demos path', 'sft:\n  demos: " "\n', /'sft.demos' must name a file/],
+    ['sft block', 'sft: true\n', /'sft' must be a block/],
     ['not a mapping', '- a\n- b\n', /must be a mapping/],
     ['bad YAML', 'a: [1,\n', /not valid YAML/],
   ];
@@ -177,6 +192,19 @@ describe('errors name the key and the source before any work', () => {
   it('accepts full-path and regex LoRA targets', () => {
     const c = loadConfig(null, ['--use_peft', '--lora.target_modules', 'self_attn.out_proj,conv.in_proj,.*\\.w[13]']);
     expect(c.lora.target_modules).toEqual(['self_attn.out_proj', 'conv.in_proj', '.*\\.w[13]']);
+  });
+});
+
+describe('sft section', () => {
+  it('is off by default and when null; on with a file or demo episodes; overridable from the command line', () => {
+    expect(sftEnabled(defaultConfig())).toBe(false);
+    expect(sftEnabled(loadConfig(yamlFile('sft: null\n')))).toBe(false);
+    const c = loadConfig(yamlFile('sft:\n  demo_episodes: 16\n  learning_rate: 1.0e-4\n  eval: false\n'), ['--sft.batch_size', '4', '--sft.lr_scheduler_type', 'cosine']);
+    expect(sftEnabled(c)).toBe(true);
+    expect(c.sft).toEqual({ demos: null, demo_episodes: 16, epochs: 3, learning_rate: 1e-4, lr_scheduler_type: 'cosine', warmup_steps: 0, batch_size: 4, eval: false });
+    expect(sftEnabled(loadConfig(null, ['--sft.demos', 'demos.jsonl']))).toBe(true);
+    expect(loadConfig(yamlFile(configToYaml(c)))).toEqual(c);
+    expect(describeConfig()).toContain('--sft.demo_episodes');
   });
 });
 

@@ -132,6 +132,24 @@ describe('report.html', () => {
     expect(html.match(/<svg/g)!.length).toBeGreaterThanOrEqual(5);
   });
 
+  it('plots the SFT stage over its own steps, apart from the GRPO curves', () => {
+    const sft: MetricRow[] = Array.from({ length: 6 }, (_, i) => ({ step: 0, time: t.toISOString(), 'sft/step': i + 1, 'sft/loss': 2 - i * 0.3, 'sft/token_accuracy': 0.2 + i * 0.1, 'sft/learning_rate': 1e-4, 'sft/grad_norm': 1 }));
+    const evalRow: MetricRow = { step: 0, time: t.toISOString(), 'sft/step': 6, 'sft/eval/success_rate': 0.5 };
+    const html = renderReport([...sft, evalRow, ...rows], { title: 'sft run' });
+    for (const title of ['SFT loss (cross-entropy) by SFT step', 'SFT token accuracy by SFT step', 'SFT learning rate by SFT step', 'Reward']) expect(html).toContain(`<title>${title}</title>`);
+    expect(html).toContain('12 logged steps after 6 SFT steps, last step 12');
+    // The token-accuracy plot spans SFT steps 1..6 (x ticks), its values 0.2..0.7.
+    const acc = html.slice(html.indexOf('<title>SFT token accuracy'), html.indexOf('</svg>', html.indexOf('<title>SFT token accuracy')));
+    expect(acc).toMatch(/>1<\/text>/);
+    expect(acc).toMatch(/>6<\/text>/);
+    expect(acc).toContain('polyline');
+    // GRPO plots ignore SFT rows: the loss plot has the 12 GRPO points only.
+    const loss = html.slice(html.indexOf('<title>Loss</title>'), html.indexOf('</svg>', html.indexOf('<title>Loss</title>')));
+    expect(loss.match(/points="([^"]*)"/)![1].split(' ')).toHaveLength(12);
+    expect(loss).not.toContain('text-anchor="middle">0</text>'); // x axis starts at GRPO step 1, not at the SFT rows' 0
+    expect(renderReport(sft, { title: 'sft only' })).toContain('0 logged steps after 6 SFT steps');
+  });
+
   it('multi-task runs: the last evaluation per task as a table, per-task lines joined across absent steps', () => {
     // Two tasks; book-flight is not drawn at step 2, evaluations at steps 2 and 4 (with Wilson bounds and episodes).
     const multi: MetricRow[] = [1, 2, 3, 4].map((step) => ({

@@ -30,6 +30,18 @@ export interface InitModelConfig {
   dtype: 'bf16' | 'f32';
 }
 
+/** Supervised fine-tuning on demonstrations before GRPO (lib/rl/sft-stage.ts); off while demos and demo_episodes are null. */
+export interface SftConfig {
+  demos: string | null;
+  demo_episodes: number | null;
+  epochs: number;
+  learning_rate: number;
+  lr_scheduler_type: LrSchedulerType;
+  warmup_steps: number;
+  batch_size: number;
+  eval: boolean;
+}
+
 export interface TrainConfig {
   // model
   model: string;
@@ -41,6 +53,7 @@ export interface TrainConfig {
   use_peft: boolean;
   lora: LoraConfig;
   init_model: InitModelConfig;
+  sft: SftConfig;
   // run
   output_dir: string;
   run_name: string | null;
@@ -157,6 +170,14 @@ export const CONFIG_SCHEMA: Readonly<Record<string, FieldSpec>> = {
   'init_model.preset': { kind: 'enum', choices: [...PRESET_NAMES], nullable: true, default: null, help: 'when set and `model` is a missing folder, create a random-weight model there from this preset (offline runs)' },
   'init_model.seed': { kind: 'int', min: 0, max: SEED_LIMIT, maxExclusive: true, default: 0, help: 'weight seed of the created model, in [0, 2^32)' },
   'init_model.dtype': { kind: 'enum', choices: ['bf16', 'f32'], default: 'f32', help: 'weight dtype of the created model' },
+  'sft.demos': { kind: 'string', nullable: true, default: null, help: 'demonstrations file (lfm2-rl demos) for a supervised stage before GRPO; when the file is missing and sft.demo_episodes is set it is generated there (null: <run>/demos.jsonl)' },
+  'sft.demo_episodes': { kind: 'int', min: 1, nullable: true, default: null, help: 'oracle episodes per task to generate when the demonstrations file is missing (successful ones are kept); null = do not generate' },
+  'sft.epochs': { kind: 'int', min: 1, default: 3, help: 'passes over the demonstrations' },
+  'sft.learning_rate': { kind: 'float', min: 0, minExclusive: true, default: 2e-5, help: "peak learning rate of the SFT stage (its own AdamW; GRPO starts with fresh moments)" },
+  'sft.lr_scheduler_type': { kind: 'enum', choices: ['linear', 'cosine', 'constant', 'constant_with_warmup'], default: 'linear', help: 'learning-rate schedule of the SFT stage after warmup' },
+  'sft.warmup_steps': { kind: 'int', min: 0, default: 0, help: 'linear warmup steps of the SFT stage' },
+  'sft.batch_size': { kind: 'int', min: 1, default: 8, help: 'demonstration steps (samples) per SFT optimizer step' },
+  'sft.eval': { kind: 'bool', default: true, help: 'evaluate on held-out seeds after the SFT stage (eval_episodes per task)' },
 
   output_dir: { kind: 'string', default: 'runs', help: 'folder holding run folders: <output_dir>/<run_name>/' },
   run_name: { kind: 'string', nullable: true, default: null, help: 'run folder name; null = <model>-<first task>-<YYYYmmdd-HHMMSS>' },
@@ -231,7 +252,7 @@ export const CONFIG_SCHEMA: Readonly<Record<string, FieldSpec>> = {
   step_penalty: { kind: 'float', min: 0, default: 0, help: 'subtracted from the episode reward per env step taken (0 = off)' },
 };
 
-const GROUPS = ['lora', 'init_model'] as const;
+const GROUPS = ['lora', 'init_model', 'sft'] as const;
 
 /** Reference-pipeline / other-tool key names → what to use here. */
 const KEY_HINTS: Record<string, string> = {
@@ -252,6 +273,9 @@ const KEY_HINTS: Record<string, string> = {
   push_to_hf: 'not supported: upload checkpoints with `huggingface-cli upload`',
   wandb_enabled: 'not supported: metrics go to <run>/metrics.jsonl and report.html',
   num_train_epochs: "use 'max_steps'",
+  'sft.num_train_epochs': "use 'sft.epochs'",
+  'sft.per_device_train_batch_size': "use 'sft.batch_size' (samples per optimizer step)",
+  'sft.warmup_ratio': "use 'sft.warmup_steps'",
   bf16: "use 'precision' / 'weights_dtype'",
 };
 
@@ -502,6 +526,7 @@ function checkConsistency(c: TrainConfig, where: string): void {
       }
     }
   }
+  if (c.sft.demos !== null && c.sft.demos.trim() === '') fail("'sft.demos' must name a file (or be null)");
   if (c.resume_from_checkpoint === '') fail("'resume_from_checkpoint' must be a folder or 'latest'");
   if (c.model.trim() === '') fail("'model' must name a folder or a Hugging Face id");
 }
@@ -563,6 +588,11 @@ export function loadConfig(path: string | null, overrides: readonly string[] = [
   const c = nest(merged);
   checkConsistency(c, Object.keys(fromCli).length > 0 ? `${where} (with command-line overrides)` : where);
   return c;
+}
+
+/** The run has a supervised stage before GRPO: a demonstrations file or episodes to generate one. */
+export function sftEnabled(c: TrainConfig): boolean {
+  return c.sft.demos !== null || c.sft.demo_episodes !== null;
 }
 
 /** A seed given as a command-line flag of its own (eval, init-model): an integer in [0, 2^32), like `seed`. */

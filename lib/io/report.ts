@@ -1,7 +1,8 @@
 // report.html: a self-contained page (inline CSS and SVG, no scripts, no external resources) with line plots of a
 // run's metrics — reward and success, loss, KL, entropy, gradient norm, learning rate, completion lengths, clip
-// ratios and timings, per-task success (lib/io/task-plots.ts) — plus the last evaluation per task and a table of the
-// latest values. Opens offline in any browser.
+// ratios and timings, per-task success (lib/io/task-plots.ts), and the SFT stage's loss, token accuracy, learning
+// rate and gradient norm over its own steps — plus the last evaluation per task and a table of the latest values.
+// Opens offline in any browser.
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readJsonl, type MetricRow } from './metrics.ts';
@@ -109,13 +110,24 @@ export function linePlot(opts: PlotOptions): string {
   return parts.join('');
 }
 
-/** The series of one metric over steps (missing values become gaps). */
-export function metricSeries(rows: readonly MetricRow[], name: string, label = name): Series {
+/** The series of one metric over steps, or over another numeric column `x` (missing values become gaps). */
+export function metricSeries(rows: readonly MetricRow[], name: string, label = name, x = 'step'): Series {
   return {
     name: label,
-    points: rows.map((r) => [r.step, typeof r[name] === 'number' ? (r[name] as number) : null] as const),
+    points: rows.flatMap((r) => (typeof r[x] === 'number' ? [[r[x] as number, typeof r[name] === 'number' ? (r[name] as number) : null] as const] : [])),
   };
 }
+
+/** Rows of the SFT stage: logged at step 0 (before GRPO), each with its own `sft/step`. */
+export const SFT_STEP = 'sft/step';
+
+/** SFT plot groups, drawn over sft/step. */
+const SFT_PLOTS: ReadonlyArray<readonly [string, readonly string[]]> = [
+  ['SFT loss (cross-entropy)', ['sft/loss']],
+  ['SFT token accuracy', ['sft/token_accuracy']],
+  ['SFT learning rate', ['sft/learning_rate']],
+  ['SFT gradient norm', ['sft/grad_norm']],
+];
 
 /** Plot groups: [title, metric names]. Timings are added from whatever timing/* metrics the run logged. */
 const PLOTS: ReadonlyArray<readonly [string, readonly string[]]> = [
@@ -143,13 +155,19 @@ export function renderReport(rows: readonly MetricRow[], meta: ReportMeta): stri
   const sorted = [...rows].sort((a, b) => a.step - b.step);
   const names = new Set(sorted.flatMap((r) => Object.keys(r).filter((k) => k !== 'step' && k !== 'time')));
   const plots: string[] = [];
+  const sftRows = sorted.filter((r) => typeof r[SFT_STEP] === 'number' && typeof r['sft/loss'] === 'number');
+  for (const [title, metrics] of SFT_PLOTS) {
+    const present = metrics.filter((m) => sftRows.some((r) => typeof r[m] === 'number'));
+    if (present.length > 0) plots.push(linePlot({ title: `${title} by SFT step`, series: present.map((m) => metricSeries(sftRows, m, m, SFT_STEP)) }));
+  }
+  const grpoRows = sorted.filter((r) => typeof r[SFT_STEP] !== 'number');
   for (const [title, metrics] of PLOTS) {
     const present = metrics.filter((m) => names.has(m));
-    if (present.length > 0) plots.push(linePlot({ title, series: present.map((m) => metricSeries(sorted, m)) }));
+    if (present.length > 0) plots.push(linePlot({ title, series: present.map((m) => metricSeries(grpoRows, m)) }));
   }
   const timing = [...names].filter((n) => n.startsWith('timing/') || n === 'step_time').sort();
-  if (timing.length > 0) plots.push(linePlot({ title: 'Time per step (s)', series: timing.map((m) => metricSeries(sorted, m)) }));
-  for (const p of taskPlots(sorted)) plots.push(linePlot(p));
+  if (timing.length > 0) plots.push(linePlot({ title: 'Time per step (s)', series: timing.map((m) => metricSeries(grpoRows, m)) }));
+  for (const p of taskPlots(grpoRows)) plots.push(linePlot(p));
   const lastEval = lastEvalRows(sorted);
 
   const last = sorted.at(-1);
@@ -183,7 +201,7 @@ td.r{text-align:right}
 pre{background:#f6f6f6;padding:8px;overflow:auto}
 </style></head><body>
 <h1>${escapeHtml(meta.title)}</h1>
-<div class="d">${details}<div>${sorted.length} logged steps${last ? `, last step ${last.step} at ${escapeHtml(String(last.time))}` : ''}</div></div>
+<div class="d">${details}<div>${grpoRows.length} logged steps${sftRows.length > 0 ? ` after ${sftRows.length} SFT steps` : ''}${last ? `, last step ${last.step} at ${escapeHtml(String(last.time))}` : ''}</div></div>
 <div class="p">${plots.join('\n') || '<p>No metrics logged yet.</p>'}</div>
 ${lastEval ? `<h2>Evaluation by task (step ${lastEval.step})</h2>${taskTableHtml(lastEval.rows, escapeHtml)}` : ''}
 ${latest ? `<h2>Latest values</h2><table>${latest}</table>` : ''}

@@ -116,8 +116,19 @@ export interface TrieTokenizer {
 }
 
 /**
- * Builds the trie over `tokenizer.encode(s)` + [eosId] for each string: the canonical tokenization, i.e. the ids
- * the model sees for that text anywhere else (training then reinforces one spelling per action).
+ * Token ids of one allowed action as a constrained sample ends up: the canonical tokenization of the string (the ids
+ * the model sees for that text anywhere else) followed by EOS. The trie is built from these, and supervised
+ * fine-tuning on demonstrations uses them too, so it teaches exactly the sequences the sampler can produce.
+ */
+export function actionTokens(tokenizer: TrieTokenizer, action: string, eosId: number): number[] {
+  if (action === '') throw new Error('actionTokens: empty action string');
+  const ids = tokenizer.encode(action);
+  if (ids.includes(eosId)) throw new Error(`actionTokens: '${action}' contains the EOS token`);
+  return [...ids, eosId];
+}
+
+/**
+ * Builds the trie over actionTokens(s) for each string (training then reinforces one spelling per action).
  */
 export function buildActionTrie(tokenizer: TrieTokenizer, strings: readonly string[], eosId: number): ActionTrie {
   if (!Number.isInteger(eosId) || eosId < 0 || eosId >= tokenizer.vocabSize) {
@@ -129,10 +140,8 @@ export function buildActionTrie(tokenizer: TrieTokenizer, strings: readonly stri
   const children: Array<Map<number, number>> = [new Map()];
   for (const s of unique) {
     if (s === '') throw new Error('buildActionTrie: empty action string');
-    const ids = tokenizer.encode(s);
-    if (ids.includes(eosId)) throw new Error(`buildActionTrie: '${s}' contains the EOS token`);
     let node = 0;
-    for (const id of [...ids, eosId]) {
+    for (const id of actionTokens(tokenizer, s, eosId)) {
       let next = children[node].get(id);
       if (next === undefined) {
         next = children.length;

@@ -11,7 +11,7 @@ import { LfmModel } from '../engine/model.ts';
 import { native } from '../engine/native.ts';
 import { Sampler } from '../engine/sampler.ts';
 import { Tokenizer } from '../engine/tokenizer.ts';
-import { TrainerEngine, type TrainBatch } from '../engine/trainer-engine.ts';
+import { TrainerEngine, type OptimizerSettings, type TrainBatch } from '../engine/trainer-engine.ts';
 import { ADAPTER_CONFIG_FILE } from '../engine/peft.ts';
 import type { AccumulateStats, LossSettings, OptimizerStepResult, TrainEngine } from './engine-types.ts';
 import type { GeneratedSample, GenerationRequest, GenerationSettings, Generator } from './generator.ts';
@@ -187,10 +187,29 @@ class NativeTrainEngine implements TrainEngine {
   async loadState(dir: string): Promise<string> {
     return JSON.stringify(await this.trainer.loadState(dir));
   }
+
+  /** Copies this LoRA adapter's FP32 weights into another LoRA trainer of the same settings (its moments stay fresh). */
+  async copyAdapterTo(to: TrainerEngine): Promise<void> {
+    if (this.mode !== 'lora') throw new Error('copyAdapterTo: not a LoRA engine');
+    const names = this.trainer.native.parameterNames();
+    const theirs = new Set(to.native.parameterNames());
+    for (const n of names) {
+      if (!theirs.has(n)) throw new Error(`copyAdapterTo: the target trainer has no parameter ${n} (different LoRA settings)`);
+      to.native.setParameter(n, this.trainer.native.parameter(n));
+    }
+  }
 }
 
-/** Loads model, tokenizer, trainer and sampler for training with config `c`. */
-export async function loadPolicy(modelDir: string, c: TrainConfig): Promise<Policy> {
+/** Model, tokenizer and sampler of a run before any trainer exists (an SFT stage creates its trainer first). */
+export interface PolicyModel {
+  model: LfmModel;
+  tokenizer: Tokenizer;
+  generator: SamplerGenerator;
+  device: string;
+  modelDir: string;
+}
+
+export async function loadPolicyModel(modelDir: string, c: TrainConfig): Promise<PolicyModel> {
   const runDevice = resolveRunDevice(c.device);
   const device = describeDevice(runDevice, c.threads);
   const tokenizer = Tokenizer.fromDir(modelDir);
@@ -198,7 +217,12 @@ export async function loadPolicy(modelDir: string, c: TrainConfig): Promise<Poli
   if (tokenizer.vocabSize > model.config.vocabSize) {
     throw new Error(`${modelDir}: tokenizer has ${tokenizer.vocabSize} tokens but the model only ${model.config.vocabSize}`);
   }
-  const optimizer = {
+  return { model, tokenizer, generator: new SamplerGenerator(model, c.precision), device, modelDir };
+}
+
+/** The GRPO optimizer of a config: its learning rate and schedule over max_steps. */
+export function grpoOptimizer(c: TrainConfig): OptimizerSettings {
+  return {
     learningRate: c.learning_rate,
     schedule: c.lr_scheduler_type,
     warmupSteps: c.warmup_steps,
@@ -209,6 +233,29 @@ export async function loadPolicy(modelDir: string, c: TrainConfig): Promise<Poli
     eps: c.adam_epsilon,
     maxGradNorm: c.max_grad_norm,
   };
+}
+
+export interface EngineOptions {
+  /** Default grpoOptimizer(c); the SFT stage passes its own rate and schedule. */
+  optimizer?: OptimizerSettings;
+  /** Build the KL reference when beta > 0 (default true; the SFT stage needs none). */
+  reference?: boolean;
+  /**
+   * Start from another engine's trained weights with fresh optimizer moments (the SFT → GRPO hand-over). LoRA: its
+   * adapter is copied (FP32, exact). Full fine-tuning: nothing to copy, the engines share the model, whose weights the
+   * other engine's steps updated in place (the new FP32 masters are read from them: exact for FP32 weights, the
+   * BF16 values for BF16 weights).
+   */
+  startFrom?: TrainEngine;
+}
+
+/**
+ * A trainer on the shared model with the config's mode, LoRA settings and precision. Create it after any earlier
+ * engine of the same model (on the GPU the newest LoRA trainer is the one generation applies).
+ */
+export async function createTrainEngine(pm: PolicyModel, c: TrainConfig, o: EngineOptions = {}): Promise<TrainEngine> {
+  const { model, modelDir } = pm;
+  const optimizer = o.optimizer ?? grpoOptimizer(c);
   const trainer = await TrainerEngine.create(model, {
     mode: c.use_peft ? 'lora' : 'full',
     ...(c.use_peft
@@ -219,15 +266,30 @@ export async function loadPolicy(modelDir: string, c: TrainConfig): Promise<Poli
     maxPassTokens: c.micro_batch_tokens,
     checkpointing: c.gradient_checkpointing,
   });
+  if (o.startFrom) {
+    if (!(o.startFrom instanceof NativeTrainEngine) || o.startFrom.mode !== (c.use_peft ? 'lora' : 'full')) {
+      throw new Error('createTrainEngine: startFrom must be a native engine of the same mode');
+    }
+    if (c.use_peft) await o.startFrom.copyAdapterTo(trainer);
+  }
   let reference: TrainerEngine | null = null;
-  if (!c.use_peft && c.beta > 0) {
+  if ((o.reference ?? true) && !c.use_peft && c.beta > 0) {
     // A frozen copy of the starting weights; a rank-1 adapter that is never enabled gives it computeLogprobs().
     const refModel = await LfmModel.load(modelDir, { dtype: c.weights_dtype, device: model.device });
     reference = await TrainerEngine.create(refModel, { mode: 'lora', lora: { r: 1, loraAlpha: 1, targetModules: ['q_proj'], useRslora: false }, optimizer: { learningRate: 0 } });
   }
-  const generator = new SamplerGenerator(model, c.precision);
-  const engine = new NativeTrainEngine(trainer, model, c, generator, reference);
-  return { engine, generator, tokenizer, device, close: () => {} };
+  return new NativeTrainEngine(trainer, model, c, pm.generator, reference);
+}
+
+/** Loads model, tokenizer, trainer and sampler for training with config `c`. */
+export async function loadPolicy(modelDir: string, c: TrainConfig): Promise<Policy> {
+  const pm = await loadPolicyModel(modelDir, c);
+  return policyOf(pm, await createTrainEngine(pm, c));
+}
+
+/** The Policy of a model and its (GRPO) engine. */
+export function policyOf(pm: PolicyModel, engine: TrainEngine): Policy {
+  return { engine, generator: pm.generator, tokenizer: pm.tokenizer, device: pm.device, close: () => {} };
 }
 
 /** What evaluation needs: a generator over a model folder or checkpoint (PEFT adapters merged into their base). */

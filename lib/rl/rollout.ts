@@ -128,6 +128,31 @@ export function actionOfCompletion(text: string): string {
   }
 }
 
+/** The logged form of a prompt (episodes.jsonl `prompt`): each message as `role: content`, blank-line separated. */
+export function promptText(messages: readonly ChatMessage[]): string {
+  return messages.map((m) => `${m.role}: ${String(m.content)}`).join('\n\n');
+}
+
+/**
+ * What the policy is shown at env step `envStep` (0-based) of an episode: the chat messages, their templated ids
+ * (with the generation prompt) and the logged text. Rollouts and demonstrations (lib/rl/demos.ts) both build their
+ * prompts here, so a demonstration's prompt is the one a rollout would build on the same page.
+ */
+export function stepPrompt(
+  opts: Pick<RolloutOptions, 'prompts' | 'tokenizer'>,
+  obs: Observation,
+  envStep: number,
+  history: readonly HistoryEntry[],
+): { messages: ChatMessage[]; ids: number[]; text: string } {
+  const messages = opts.prompts.build(obs, envStep, history);
+  return { messages, ids: opts.tokenizer.applyChatTemplate(messages), text: promptText(messages) };
+}
+
+/** History entry of an executed step: its canonical action, else the completion's first line (shown as written). */
+export function historyEntry(completionText: string, error: string): HistoryEntry {
+  return { action: actionOfCompletion(completionText) || completionText.split('\n')[0] || '(empty)', error };
+}
+
 interface LiveEpisode {
   index: number;
   episode: Episode;
@@ -192,9 +217,7 @@ async function runRound(
     if (active.length === 0) break;
     // Prompts of every live episode; identical (prompt, allowed actions) pairs share one request.
     const prompts = active.map((l) => {
-      const messages = opts.prompts.build(l.obs, envStep, l.history);
-      const ids = opts.tokenizer.applyChatTemplate(messages);
-      const text = messages.map((m) => `${m.role}: ${String(m.content)}`).join('\n\n');
+      const { ids, text } = stepPrompt(opts, l.obs, envStep, l.history);
       let trie: ActionTrie | null = null;
       let trieKey = '';
       if (opts.constrained) {
@@ -256,7 +279,7 @@ async function runRound(
         reward: res.reward,
         done: res.done,
       });
-      l.history.push({ action: action || text.split('\n')[0] || '(empty)', error: err });
+      l.history.push(historyEntry(text, err));
       l.obs = res.observation;
       if (res.done || res.truncated) l.done = true;
     });

@@ -65,6 +65,7 @@ export async function loadRunCheckpoint(dir: string, engine: TrainEngine): Promi
   const state: LoopState = { step: loop.step, numTokens: loop.numTokens ?? 0, skippedSteps: loop.skippedSteps ?? 0 };
   // Checkpoints written before per-task records existed have none: the run continues as if no task had been drawn.
   if (loop.taskHistory !== undefined) state.taskHistory = parseTaskHistory(loop.taskHistory, `${dir}: trainer state`);
+  if (Number.isInteger(loop.sftSteps)) state.sftSteps = loop.sftSteps;
   return state;
 }
 

@@ -33,6 +33,8 @@ export interface LoopState {
   skippedSteps: number;
   /** Per-task record of the rounds so far: the curriculum's state and the end-of-run totals (absent = none yet). */
   taskHistory?: TaskHistory;
+  /** Optimizer steps of the SFT stage that ran before GRPO (set once the stage is complete; lib/rl/sft-stage.ts). */
+  sftSteps?: number;
 }
 
 export interface TrainerDeps {
@@ -59,6 +61,8 @@ export interface TrainerDeps {
    * (lib/rl/divergence.ts); without one, such a run fails at its next rollout.
    */
   divergence?: DivergenceGuard | null;
+  /** An evaluation of the starting weights already made (right after an SFT stage): logged at step 0, not rerun. */
+  initialEval?: EvalResult | null;
 }
 
 export interface TrainOutcome {
@@ -154,8 +158,8 @@ export class GrpoTrainer {
   }
 
   /** Evaluates and logs: into `row` (the step's training metrics, logged by the caller) or as a row of its own. */
-  private async evalAndLog(step: number, row: Record<string, number | null> | null): Promise<EvalResult> {
-    const r = await this.evaluate();
+  private async evalAndLog(step: number, row: Record<string, number | null> | null, done: EvalResult | null = null): Promise<EvalResult> {
+    const r = done ?? (await this.evaluate());
     const m: Record<string, number> = { [METRIC_NAMES.evalSuccessRate]: r.overall.successRate, ...evalTaskMetrics(r) };
     m['eval/seconds'] = r.seconds;
     if (row) Object.assign(row, m);
@@ -182,7 +186,7 @@ export class GrpoTrainer {
     const log = (m: string) => (bar ? bar.log(m) : this.d.log(m));
     const live: Record<string, string | number> = {};
     try {
-      if (state.step === 0 && c.eval_steps > 0) lastEval = await this.evalAndLog(0, null);
+      if (state.step === 0 && c.eval_steps > 0) lastEval = await this.evalAndLog(0, null, this.d.initialEval ?? null);
       bar?.update(state.step, live);
       while (state.step < c.max_steps) {
         if (this.d.shouldStop?.()) {

@@ -1,0 +1,104 @@
+// Preparing the SFT stage of a run: demonstrations are found, checked and tokenised before any training. A task of the
+// run without demonstrations, a missing file, a bad line or an impossible warmup stop there with an error naming the
+// file, line or task; samples have the rollout's prompt ids and the action trie's completion ids; answers longer than
+// max_completion_length and other tasks' records are skipped with a message.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig, type TrainConfig } from '../lib/io/config.ts';
+import { writeRandomModel } from '../lib/engine/init-weights.ts';
+import { presetConfig } from '../lib/engine/presets.ts';
+import { Tokenizer } from '../lib/engine/tokenizer.ts';
+import type { Observation } from '../lib/env/types.ts';
+import { buildActionTrie, triePaths } from '../lib/rl/action-trie.ts';
+import { demoExpectations, demoHeader, promptSettings, readDemoFile, tokenizerFingerprint, writeDemoFile, type DemoRecord } from '../lib/rl/demo-file.ts';
+import { PromptBuilder } from '../lib/rl/prompt.ts';
+import { stepPrompt } from '../lib/rl/rollout.ts';
+import { prepareSft } from '../lib/rl/sft-stage.ts';
+import { sftSample } from '../lib/rl/sft.ts';
+import { removeTempRoots, tempRoot, TINY_CONFIG } from './trainer-helpers.ts';
+
+let root = '';
+let modelDir = '';
+let config: TrainConfig;
+let tok: Tokenizer;
+
+beforeAll(() => {
+  root = tempRoot('sft-stage');
+  modelDir = join(root, 'model');
+  writeRandomModel(modelDir, presetConfig('tiny'), { seed: 0, dtype: 'f32' });
+  tok = Tokenizer.fromDir(modelDir);
+  config = loadConfig(TINY_CONFIG, ['--model', modelDir, '--output_dir', join(root, 'runs'), '--tasks', 'click-test,click-button', '--action_set', 'click,hover,focus,scroll']);
+});
+afterAll(removeTempRoots);
+
+const obs = (goal: string, tree: string): Observation => ({ goal, axtree_txt: tree, pruned_html: '', url: 'http://x/', focused_element_bid: '', last_action: '', last_action_error: '' });
+
+function builder(c: TrainConfig): PromptBuilder {
+  return new PromptBuilder({ actionSet: c.action_set, systemPrompt: c.system_prompt, defaultGoal: c.default_goal, axtreeMaxTokens: c.axtree_max_tokens, historyLength: c.history_length, countTokens: (s) => tok.encode(s).length });
+}
+
+/** A record as demos.ts builds it: the rollout's prompt for this page and step. */
+function record(task: string, completion: string, episode = 0, c = config): DemoRecord {
+  const p = stepPrompt({ prompts: builder(c), tokenizer: tok }, obs('Click the button.', "RootWebArea 'Task'\n\t[4] button 'Click Me!'\n\t[5] button 'Other'"), 0, []);
+  return { task, seed: 7, episode, step: 0, messages: [{ role: 'system', content: String(p.messages[0].content) }, { role: 'user', content: String(p.messages[1].content) }], completion, reward: 1, done: true };
+}
+
+function file(name: string, records: DemoRecord[] = [record('click-test', "click('4')"), record('click-button', "click('5')", 1)], c = config): string {
+  const p = join(root, name);
+  writeDemoFile(p, demoHeader(promptSettings(c, tokenizerFingerprint(modelDir)), c.constrained_actions, 'oracle'), records);
+  return p;
+}
+
+
+describe('SFT preparation', () => {
+  const deps = (runDir: string, logs: string[] = []) => ({
+    runDir,
+    modelDir,
+    tokenizer: tok,
+    envFactory: { newEpisode: () => Promise.reject(new Error('no environment in this test')) },
+    log: (m: string) => logs.push(m),
+  });
+
+  it('names a task of the run without demonstrations, and a missing file without demo_episodes', async () => {
+    const p = file('one-task.jsonl', [record('click-test', "click('4')")]);
+    const c = loadConfig(TINY_CONFIG, ['--model', modelDir, '--tasks', 'click-test,click-button', '--action_set', 'click,hover,focus,scroll', '--sft.demos', p]);
+    await expect(prepareSft(c, deps(root))).rejects.toThrow(/one-task\.jsonl: no demonstrations for task 'click-button' \(listed in tasks\)/);
+    const missing = loadConfig(TINY_CONFIG, ['--model', modelDir, '--sft.demos', join(root, 'nope.jsonl')]);
+    await expect(prepareSft(missing, deps(root))).rejects.toThrow(/sft\.demos: .*nope\.jsonl does not exist \(create it with lfm2-rl demos, or set sft\.demo_episodes/);
+  });
+
+  it('tokenises records as rollouts and the action trie do; skips other tasks and answers longer than max_completion_length', async () => {
+    const p = file('mixed.jsonl', [record('click-test', "click('4')"), record('click-button', "click('5')", 1), record('click-test', 'scroll(0, -200)', 2)]);
+    const logs: string[] = [];
+    const c = loadConfig(TINY_CONFIG, ['--model', modelDir, '--tasks', 'click-test', '--action_set', 'click,hover,focus,scroll', '--sft.demos', p, '--sft.batch_size', '2', '--sft.epochs', '3']);
+    const plan = await prepareSft(c, deps(root, logs));
+    expect(logs.join('\n')).toMatch(/skipping demonstrations of tasks this run does not train \(click-button: 1\)/);
+    expect(plan.perTask).toEqual({ 'click-test': 2 });
+    expect(plan.totalSteps).toBe(3);
+    const r = readDemoFile(p, demoExpectations(c, modelDir)).records[0];
+    expect(plan.samples[0].promptIds).toEqual(tok.applyChatTemplate(r.messages));
+    // The completion is exactly the action trie's path for that action: what a constrained sample of it is.
+    expect(plan.samples[0].completionIds).toEqual(triePaths(buildActionTrie(tok, ["click('4')"], tok.imEndId))[0]);
+    expect(plan.samples[0].completionIds.at(-1)).toBe(tok.imEndId);
+    expect(plan.samples[0]).toMatchObject({ advantage: 1, truncated: false });
+    expect(plan.samples[0].oldLogprobs.every((x) => x === 0)).toBe(true);
+    // An answer the sampler would cut at max_completion_length is skipped with a warning.
+    const scrollTokens = sftSample(readDemoFile(p, demoExpectations(c, modelDir)).records[2], tok).completionIds.length;
+    const short = loadConfig(TINY_CONFIG, ['--model', modelDir, '--tasks', 'click-test', '--action_set', 'click,hover,focus,scroll', '--sft.demos', p, '--max_completion_length', String(scrollTokens - 1)]);
+    const logs2: string[] = [];
+    const plan2 = await prepareSft(short, deps(root, logs2));
+    expect(plan2.perTask['click-test']).toBe(1);
+    expect(logs2.join('\n')).toMatch(new RegExp(`1 demonstrations skipped, their actions take up to ${scrollTokens} tokens`));
+    // Warmup longer than the stage is an error.
+    const warm = loadConfig(TINY_CONFIG, ['--model', modelDir, '--tasks', 'click-test', '--action_set', 'click,hover,focus,scroll', '--sft.demos', p, '--sft.warmup_steps', '99']);
+    await expect(prepareSft(warm, deps(root))).rejects.toThrow(/sft\.warmup_steps \(99\) exceeds the stage's 3 optimizer steps/);
+  });
+
+  it('stops on a bad line before any training', async () => {
+    const p = file('bad-line.jsonl');
+    appendFileSync(p, '{"task": "click-test"');
+    const c = loadConfig(TINY_CONFIG, ['--model', modelDir, '--tasks', 'click-test', '--action_set', 'click,hover,focus,scroll', '--sft.demos', p]);
+    await expect(prepareSft(c, deps(root))).rejects.toThrow(/bad-line\.jsonl:4: truncated last line/);
+  });
+});
