@@ -75,7 +75,7 @@ const GOAL_GRAMMAR: Record<string, RegExp> = {
   'focus-text': /^Focus into the textbox\.$/,
   'click-checkboxes': /^Select (nothing|[A-Za-z0-9]{2,7}(, [A-Za-z0-9]{2,7})*) and click Submit\.$/,
   'login-user': /^Enter the username "[a-z]+" and the password "[A-Za-z0-9]{2,5}" into the text fields and press login\.$/,
-  'choose-list': /^Select [A-Z][a-z]+ from the list and click Submit\.$/,
+  'choose-list': /^Select [A-Z][a-z]+( [A-Z][a-z]+)? from the list and click Submit\.$/,
   'click-dialog': /^Close the dialog box by clicking the "x"\.$/,
   'book-flight': /^Book the (cheapest|shortest) one-way flight from: .+ to: .+ on (10|11|12)\/\d\d\/2016\.$/,
 };
