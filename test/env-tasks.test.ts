@@ -126,6 +126,10 @@ describe('scripted policies on hand-written observations', () => {
     expect(act(form('', '', ''))).toBe(`fill('19', "SHG")`);
     expect(act([...form('SHG', '', ''), ...menu])).toBe("click('35')");
     expect(act(form('Shungnak, AK (SHG)', '', ''))).toBe(`fill('21', "Corpus Christi, TX")`);
+    // Typed, but the list is not there yet: wait once, then type again.
+    const typed = observation(goal, form('SHG', '', '').join('\n'));
+    expect(oracleActions('book-flight', { ...typed, last_action: `fill('19', "SHG")` })).toBe('noop()');
+    expect(oracleActions('book-flight', { ...typed, last_action: 'noop()' })).toBe(`fill('19', "SHG")`);
     const done = form('Shungnak, AK (SHG)', 'Corpus Christi, TX (CRP)', '');
     expect(act(done)).toBe("click('25')");
     const picker = (month: string) => ["\t[43] link 'Prev'", "\t\tStaticText 'Prev'", "\tStaticText 'Next'",
@@ -172,11 +176,23 @@ describe('built-in tasks through EnvPool', () => {
         const where = `${task} seed ${seed}: ${actions.join(' ; ')}`;
         expect(done, where).toBe(true);
         expect(reward, where).toBe(1);
-        expect(actions.length, where).toBeLessThanOrEqual(ORACLE_MAX_STEPS);
+        // Waits for slow suggestions (noop) depend on the machine's load, not on the plan.
+        expect(actions.filter((a) => a !== 'noop()').length, where).toBeLessThanOrEqual(ORACLE_MAX_STEPS);
         expect(rawReward, where).toBe(1);  // the oracle earns full credit, not partial
         for (const s of steps) expect(s.observation.last_action_error, where).toBe('');
         for (const s of steps.slice(0, -1)) expect([s.reward, s.done], where).toEqual([0, false]);
       }
+    }
+    await ep.close();
+  });
+
+  it('book-flight is solved when a step does not wait for the suggestions (settleMs 0): the oracle waits with noop', async () => {
+    const ep = await pool.newEpisode({ settleMs: 0 });
+    for (const seed of SEEDS.slice(0, 2)) {
+      const { actions, reward } = await runScriptedEpisode(ep, { task: 'book-flight', seed }, oracleActions, STEP_LIMIT);
+      const where = `seed ${seed}: ${actions.join(' ; ')}`;
+      expect(reward, where).toBe(1);
+      expect(actions.filter((a) => a !== 'noop()').length, where).toBeLessThanOrEqual(ORACLE_MAX_STEPS);
     }
     await ep.close();
   });
