@@ -22,7 +22,7 @@ import type { BuiltinTask } from './page.ts';
 
 export const BOOK_FLIGHT_EPISODE_MAX_TIME_MS = 30000;
 /** Delay between an edit and the suggestion list (the reference widget waits 300 ms; short keeps steps fast). */
-export const AUTOCOMPLETE_DELAY_MS = 50;
+export const AUTOCOMPLETE_DELAY_MS = 20;
 
 export const bookFlight: BuiltinTask = {
   name: 'book-flight',
