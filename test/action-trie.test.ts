@@ -8,8 +8,8 @@ import { allowedActions, buildActionTrie, goalValues, trieAllowed, trieNext, tri
 import type { Observation } from '../lib/env/types.ts';
 import { formatAction, parseAction } from '../lib/env/actions/parser.ts';
 
-const obs = (axtree: string, goal = 'Click the button.'): Observation => ({
-  goal, axtree_txt: axtree, pruned_html: '', url: '', focused_element_bid: '', last_action: '', last_action_error: '',
+const obs = (axtree: string, goal = 'Click the button.', prunedHtml = ''): Observation => ({
+  goal, axtree_txt: axtree, pruned_html: prunedHtml, url: '', focused_element_bid: '', last_action: '', last_action_error: '',
 });
 
 const formTree = [
@@ -64,6 +64,40 @@ describe('allowed actions', () => {
     expect(goalValues('Enter "O\'Neil \\ "Q"" into the text field and press Submit.')).toEqual(['O\'Neil \\ "Q"']);
     expect(goalValues('Click on the "Next" button.')).toEqual(['Next']);
     expect(goalValues('Click the button.')).toEqual([]);
+  });
+
+  it('reads labelled goal values (book-flight): one per label, cut at joining words and final punctuation', () => {
+    expect(goalValues('Book the cheapest one-way flight from: Cincinnati, OH to: LEX on 10/15/2016.')).toEqual(['Cincinnati, OH', 'LEX']);
+    expect(goalValues('Book the shortest one-way flight from: Albany, OR - Bus service to: Akron/Canton, OH on 12/05/2016.'))
+      .toEqual(['Albany, OR - Bus service', 'Akron/Canton, OH']);
+    expect(goalValues('Book the shortest one-way flight from: Fort Wayne, IN to: MSP on 10/01/2016.')).toEqual(['Fort Wayne, IN', 'MSP']);
+    // Quoted values win: no second copy with its quotes, no label found inside quotes.
+    expect(goalValues('Enter the name: "Bob" and press Submit.')).toEqual(['Bob']);
+    expect(goalValues('Type "a: b" into the field.')).toEqual(['a: b']);
+    // Unquoted, unlabelled goals offer no value (choose-list picks from the options instead).
+    expect(goalValues('Select Norfolk Island from the list and click Submit.')).toEqual([]);
+  });
+
+  it('fills only the goal values, so the list stays small (book-flight form)', () => {
+    const tree = [
+      "\t[19] textbox 'From:'", "\t[21] textbox 'To:'", "\tStaticText 'Departure Date'", "\t[25] textbox ''", "\t[27] button 'Search'",
+    ].join('\n');
+    const o = obs(tree, 'Book the cheapest one-way flight from: Cincinnati, OH to: LEX on 10/15/2016.');
+    expect(allowedActions(o, ['fill'])).toEqual([
+      "fill('19', 'Cincinnati, OH')", "fill('19', 'LEX')", "fill('21', 'Cincinnati, OH')", "fill('21', 'LEX')",
+      "fill('25', 'Cincinnati, OH')", "fill('25', 'LEX')",
+    ]);
+  });
+
+  it('offers element actions on text elements that only the pruned HTML shows with a bid (click-link spans)', () => {
+    const tree = "RootWebArea 'Click Link Task', focused\n\tStaticText 'Vitae'\n\tStaticText 'eu'\n\t[20] button 'Go'";
+    const html = ['<head bid="1">', ' <title bid="2">', '  Click Link Task', ' </title>', '</head>',
+      '<div bid="12" id="area">', ' Vitae', ' <span bid="13" class="alink">', '  eu', ' </span>',
+      ' <button bid="20">', '  Go', ' </button>', '</div>'].join('\n');
+    const o = obs(tree, 'Click on the link "eu".', html);
+    expect(allowedActions(o, ['click', 'hover'])).toEqual(["click('20')", "click('13')", "hover('20')", "hover('13')"]);
+    expect(allowedActions(o, ['fill', 'clear'])).toEqual([]);  // not text inputs
+    expect(allowedActions(obs(tree, 'Click on the link "eu".'), ['click'])).toEqual(["click('20')"]);  // no pruned HTML
   });
 });
 

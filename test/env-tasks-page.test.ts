@@ -5,6 +5,7 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumArgs, findChromium } from '../lib/env/browser.ts';
 import { BUILTIN_ORIGIN, builtinTaskHtml, builtinTaskNames, builtinTaskUrl } from '../lib/env/tasks/index.ts';
+import { AIRPORTS } from '../lib/env/tasks/words.ts';
 
 let browser: Browser;
 let page: Page;
@@ -70,12 +71,12 @@ afterAll(async () => { await browser?.close(); });
 const GOAL_GRAMMAR: Record<string, RegExp> = {
   'click-test': /^Click the button\.$/,
   'click-button': /^Click on the "(submit|okay|ok|yes|no|cancel|next|previous)" button\.$/i,
-  'click-link': /^Click on the link "[a-z]+"\.$/,
+  'click-link': /^Click on the link "[A-Z]?[a-z]+[.,]?"\.$/,  // a word of running text, as written
   'enter-text': /^Enter "[A-Z][a-z]+" into the text field and press Submit\.$/,
   'focus-text': /^Focus into the textbox\.$/,
   'click-checkboxes': /^Select (nothing|[A-Za-z0-9]{2,7}(, [A-Za-z0-9]{2,7})*) and click Submit\.$/,
   'login-user': /^Enter the username "[a-z]+" and the password "[A-Za-z0-9]{2,5}" into the text fields and press login\.$/,
-  'choose-list': /^Select [A-Z][a-z]+ from the list and click Submit\.$/,
+  'choose-list': /^Select [A-Z][a-z]+( [A-Z][a-z]+)? from the list and click Submit\.$/,
   'click-dialog': /^Close the dialog box by clicking the "x"\.$/,
   'book-flight': /^Book the (cheapest|shortest) one-way flight from: .+ to: .+ on (10|11|12)\/\d\d\/2016\.$/,
 };
@@ -279,27 +280,123 @@ describe('reward rules', () => {
     expect(await readWob(page)).toMatchObject({ raw: 1, done: true });
   });
 
-  it('book-flight: invalid airport is flagged, a wrong search makes every booking -1', async () => {
+  it('book-flight: a field not holding an exact airport entry is flagged; a wrong search makes every booking -1', async () => {
     await startTask('book-flight', 81);
     await page.fill('#flight-from', 'Nowhere');
-    await page.click('#search-btn');
-    expect(await page.getAttribute('#flight-from', 'class')).toContain('invalid-field');
-    expect(await page.locator('.book').count()).toBe(0);
-    // Valid airports and date, but not the asked ones.
+    await page.click('#search');
+    expect(await page.getAttribute('#flight-from', 'class')).toContain('error');
+    expect(await page.getAttribute('#flight-to', 'class')).toContain('error');  // empty
+    expect(await page.locator('.flight-price').count()).toBe(0);
+    // Valid airports and date, but not the asked ones. Typing an exact entry counts as choosing it.
     const goal = await page.evaluate('core.getUtterance()') as string;
     expect(goal).not.toMatch(/from: (Boise, ID|BOI) to: (Tulsa, OK|TUL) on 12\/31\/2016/);
     await page.fill('#flight-from', 'Boise, ID (BOI)');
     await page.fill('#flight-to', 'Tulsa, OK (TUL)');
     await page.click('#datepicker');
-    await page.click('.cal-next');
-    await page.click('.cal-next');
-    await page.click('.cal-day >> text="31"');
+    await page.click('#datepicker-popup td a >> text="31"');  // the picker opens on December
     expect(await page.inputValue('#datepicker')).toBe('12/31/2016');
-    await page.click('#search-btn');
-    const n = await page.locator('.book').count();
+    await page.click('#search');
+    expect(await page.isVisible('#menu')).toBe(false);
+    const n = await page.locator('.flight-price').count();
     expect(n).toBeGreaterThanOrEqual(3);
     expect(n).toBeLessThanOrEqual(4);
-    await page.locator('.book').first().click();
+    expect(await page.textContent('.flight-summary')).toMatch(/^BOI to TUL\s+\|\s+12\/31\/2016$/);
+    await page.locator('.flight-price').first().click();
     expect(await readWob(page)).toMatchObject({ raw: -1, done: true });
+  });
+
+  it('book-flight autocomplete: entries containing the typed text, chosen by click or keyboard, closed on leaving', async () => {
+    await startTask('book-flight', 82);
+    const items = () => page.$$eval('#flight-from-menu li', (ls) => ls.map((l) => l.textContent));
+    const status = (n: number) => page.locator('[role=status]').nth(n).textContent();
+    await page.fill('#flight-from', 'oH');
+    await page.waitForSelector('#flight-from-menu li');
+    const expected = AIRPORTS.map(([city, code]) => `${city} (${code})`).filter((e) => e.toLowerCase().includes('oh'));
+    expect(expected.length).toBeGreaterThan(2);
+    expect(await items()).toEqual(expected);
+    expect(await status(0)).toBe(`${expected.length} results are available, use up and down arrow keys to navigate.`);
+    // Keyboard focus on an entry shows it in the field; Enter chooses it and closes the list.
+    await page.press('#flight-from', 'ArrowDown');
+    await page.press('#flight-from', 'ArrowDown');
+    expect(await page.inputValue('#flight-from')).toBe(expected[1]);
+    await page.press('#flight-from', 'Enter');
+    expect(await items()).toEqual([]);
+    expect(await status(0)).toBe(expected[1]);
+    // Nothing matches: no list, announced.
+    await page.fill('#flight-to', 'zzz');
+    await page.waitForFunction(`document.querySelectorAll('[role=status]')[1].textContent !== ''`);
+    expect(await status(1)).toBe('No search results.');
+    expect(await page.isVisible('#flight-to-menu')).toBe(false);
+    // Leaving the field closes its list; clicking an entry chooses it.
+    await page.fill('#flight-to', 'tulsa');
+    await page.waitForSelector('#flight-to-menu li');
+    await page.focus('#flight-from');
+    expect(await page.isVisible('#flight-to-menu')).toBe(false);
+    await page.fill('#flight-to', 'Tuls');
+    await page.click('#flight-to-menu li >> text="Tulsa, OK (TUL)"');
+    expect(await page.inputValue('#flight-to')).toBe('Tulsa, OK (TUL)');
+    expect(await page.isVisible('#flight-to-menu')).toBe(false);
+  });
+
+  it('book-flight date picker: Oct-Dec 2016 only, opens on the chosen month, weekday-aligned days', async () => {
+    await startTask('book-flight', 83);
+    const title = () => page.textContent('#datepicker-popup .dp-title');
+    await page.click('#datepicker');
+    expect(await title()).toBe('December\u00a02016');
+    expect(await page.getAttribute('.dp-next', 'class')).toContain('dp-disabled');
+    await page.click('.dp-next');  // out of range: nothing happens
+    expect(await title()).toBe('December\u00a02016');
+    await page.click('.dp-prev');
+    await page.click('.dp-prev');
+    expect(await title()).toBe('October\u00a02016');
+    expect(await page.getAttribute('.dp-prev', 'class')).toContain('dp-disabled');
+    // 1 October 2016 was a Saturday: six blank cells, then 1..31, rows of seven.
+    const firstRow = await page.$$eval('#datepicker-popup tbody tr:first-child td', (tds) => tds.map((t) => t.textContent));
+    expect(firstRow).toEqual(['\u00a0', '\u00a0', '\u00a0', '\u00a0', '\u00a0', '\u00a0', '1']);
+    expect(await page.locator('#datepicker-popup td a').count()).toBe(31);
+    await page.click('#datepicker-popup td a >> text="3"');
+    expect(await page.inputValue('#datepicker')).toBe('10/03/2016');
+    expect(await page.isVisible('#datepicker-popup')).toBe(false);
+    expect(new URL(page.url()).hash).toBe('');  // the '#' day link did not navigate
+    await page.click('#search');  // blur, then open again: the picker shows the field's month
+    await page.click('#datepicker');
+    expect(await title()).toBe('October\u00a02016');
+    await page.click('.search-container', { position: { x: 120, y: 4 } });  // a press elsewhere in the form closes it
+    expect(await page.isVisible('#datepicker-popup')).toBe(false);
+  });
+
+  it('book-flight: the right search books +1 on the best flight only; Back shows the same search form', async () => {
+    for (const seed of [84, 85]) {
+      const goal = await startTask('book-flight', seed);
+      const [, criterion, from, to, mm, dd] =
+        /^Book the (cheapest|shortest) one-way flight from: (.+) to: (.+) on (\d\d)\/(\d\d)\/2016\.$/.exec(goal)!;
+      const entry = (place: string) => AIRPORTS.map(([c, k]) => `${c} (${k})`).find((e) => e.includes(`${place} (`) || e.endsWith(`(${place})`))!;
+      const search = async () => {
+        await page.fill('#flight-from', entry(from!));
+        await page.fill('#flight-to', entry(to!));
+        await page.click('#datepicker');
+        for (let m = 12; m > Number(mm); m--) await page.click('.dp-prev');
+        await page.click(`#datepicker-popup td a >> text="${Number(dd)}"`);
+        await page.click('#search');
+        return page.$$eval('.flight', (fs) => fs.map((f) => ({
+          price: Number(/\$(\d+)/.exec(f.querySelector('.flight-price')!.textContent!)![1]),
+          minutes: (([h, m]) => h! * 60 + m!)(/(\d+)h (\d+)m/.exec(f.querySelector('.flight-duration')!.textContent!)!.slice(1).map(Number)),
+        })));
+      };
+      const flights = await search();
+      const cost = (f: { price: number; minutes: number }) => (criterion === 'cheapest' ? f.price : f.minutes);
+      const best = flights.indexOf([...flights].sort((a, b) => cost(a) - cost(b))[0]!);
+      await page.click('#menu-back');
+      expect(await page.isVisible('#menu'), `seed ${seed}`).toBe(true);
+      expect(await page.isVisible('#results'), `seed ${seed}`).toBe(false);
+      await page.click('#search');
+      expect(await page.locator('.flight').count()).toBe(flights.length);  // the right search lists the same flights
+      await page.locator('.flight-price').nth(best === 0 ? 1 : 0).click();
+      expect(await readWob(page), `seed ${seed}`).toMatchObject({ raw: -1, done: true });
+      await startTask('book-flight', seed);
+      expect(await search(), `seed ${seed}`).toEqual(flights);
+      await page.locator('.flight-price').nth(best).click();
+      expect(await readWob(page), `seed ${seed}`).toMatchObject({ raw: 1, done: true });
+    }
   });
 });

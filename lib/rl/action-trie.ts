@@ -1,10 +1,12 @@
 // Constrained actions: the set of action strings that make sense on the current page (derived from the bids and roles
-// in the accessibility tree, the goal's quoted values and the action syntax), and a token trie over their canonical
+// in the accessibility tree, text elements the pruned HTML shows without a bid in the tree, the goal's values and
+// the action syntax), and a token trie over their canonical
 // tokenizations, each followed by EOS. The sampler masks logits at trie node n to the children of n, so every
 // completion is exactly one allowed action string and then stops. The trie is flat (CSR arrays) so native code can
 // walk it without any JS objects.
 import { literalRepr } from '../env/actions/parser.ts';
 import { parseAxTree } from '../env/tasks/axtree-lines.ts';
+import { prunedHtmlLeaves } from '../env/tasks/html-leaves.ts';
 import { isActionName } from '../env/actions/signatures.ts';
 import type { Observation } from '../env/types.ts';
 
@@ -18,29 +20,57 @@ export const CONSTRAINED_SCROLLS = ['scroll(0, 200)', 'scroll(0, -200)'] as cons
 
 const py = (s: string) => literalRepr({ kind: 'str', value: s });
 
+const QUOTED = /(?<!\w)"(.+?)"(?=[\s.,;:!?)]|$)|(?<!\w)'(.+?)'(?=[\s.,;:!?)]|$)/g;
+/** `word: ` — a field label inside a goal ("from: Cincinnati, OH to: LEX on 10/15/2016."). */
+const LABEL = /(?<![\w'"])[A-Za-z][\w-]*: +/g;
+/** Lower-case joining words that end a labelled value ("LEX on 10/15/2016" → "LEX"); place names are capitalised. */
+const VALUE_END = / (?:on|and|then|in|at|by|for|with|into|from|to) /;
+
 /**
- * Quoted phrases of the goal ("…" or '…'): the values MiniWoB asks to type or pick. A quote opens after a
- * non-word character and closes only before whitespace, punctuation or the end, so values may contain quotes
- * themselves (`Enter "say "hi"" into …` → `say "hi"`) and apostrophes inside words are not quotes.
+ * The values a goal asks to type or pick, deduplicated, in order of appearance:
+ * - quoted phrases ("…" or '…'). A quote opens after a non-word character and closes only before whitespace,
+ *   punctuation or the end, so values may contain quotes themselves (`Enter "say "hi"" into …` → `say "hi"`) and
+ *   apostrophes inside words are not quotes;
+ * - labelled phrases, for goals that name fields instead of quoting (book-flight): the text after `label: ` up to
+ *   the next label, cut before a lower-case joining word (on, and, to, …) and without trailing punctuation. One value
+ *   per label keeps the list small.
  */
 export function goalValues(goal: string): string[] {
-  const out: string[] = [];
-  const re = /(?<!\w)"(.+?)"(?=[\s.,;:!?)]|$)|(?<!\w)'(.+?)'(?=[\s.,;:!?)]|$)/g;
-  for (const m of goal.matchAll(re)) out.push(m[1] ?? m[2]);
-  return [...new Set(out)];
+  const found: Array<{ at: number; value: string }> = [];
+  const quotedSpans: Array<[number, number]> = [];
+  for (const m of goal.matchAll(QUOTED)) {
+    found.push({ at: m.index!, value: m[1] ?? m[2]! });
+    quotedSpans.push([m.index!, m.index! + m[0].length]);
+  }
+  const inQuotes = (i: number) => quotedSpans.some(([a, b]) => i >= a && i < b);
+  const labels = [...goal.matchAll(LABEL)].filter((m) => !inQuotes(m.index!));
+  labels.forEach((m, k) => {
+    const start = m.index! + m[0].length;
+    let value = goal.slice(start, labels[k + 1]?.index ?? goal.length);
+    const end = VALUE_END.exec(value);
+    if (end) value = value.slice(0, end.index);
+    value = value.replace(/[\s.,;:!?]+$/, '');
+    // A quoted value right after the label is already a value.
+    if (value !== '' && !/^["']/.test(value)) found.push({ at: start, value });
+  });
+  found.sort((a, b) => a.at - b.at);
+  return [...new Set(found.map((f) => f.value))];
 }
 
 /**
  * Every action string allowed on this observation for the given action names, deduplicated, in a stable order:
- * element actions on the bids of matching roles (click/dblclick/hover/focus on every bid; fill/clear/press on text
+ * element actions on the bids of matching roles (click/dblclick/hover/focus on every bid, including text-only
+ * elements that only the pruned HTML shows with a bid, like MiniWoB's click-link spans; fill/clear/press on text
  * inputs; check/uncheck on checkables; select_option on selects × option names in the tree); fill and keyboard_type
- * values come from the goal's quoted phrases; scroll/noop/navigation are fixed strings.
+ * values come from goalValues (quoted and labelled phrases); scroll/noop/navigation are fixed strings.
  */
 export function allowedActions(obs: Observation, taskActionSet: readonly string[]): string[] {
   if (taskActionSet.length === 0) throw new Error('allowedActions: empty action set');
   for (const a of taskActionSet) if (!isActionName(a)) throw new Error(`allowedActions: unknown action '${a}'`);
   const lines = parseAxTree(obs.axtree_txt).filter((l) => l.bid !== '');
-  const bids = [...new Set(lines.map((l) => l.bid))];
+  const treeBids = new Set(lines.map((l) => l.bid));
+  const hiddenLeaves = prunedHtmlLeaves(obs.pruned_html).filter((leaf) => !treeBids.has(leaf.bid));
+  const bids = [...treeBids, ...new Set(hiddenLeaves.map((leaf) => leaf.bid))];
   const withRole = (roles: Set<string>) => [...new Set(lines.filter((l) => roles.has(l.role)).map((l) => l.bid))];
   const textInputs = withRole(TEXT_INPUT_ROLES);
   const selects = withRole(SELECT_ROLES);

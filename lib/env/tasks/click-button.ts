@@ -1,5 +1,7 @@
-// click-button: six slots, each a lorem text, a (label +) text input, or a button; at least one button.
-// Query `Click on the "T" button.`. A button whose text is T: +1 (decayed); any other button: -1; non-buttons: nothing.
+// click-button: six slots straight inside #area, each a line of lorem text, a text input (sometimes after a
+// "words:" caption, then a line break) or a button (sometimes followed by a line break); the last slot is a button
+// when none came before. Query `Click on the "T" button.`. A button whose text is T: +1 (decayed); any other
+// button: -1; non-buttons: nothing. Captions are plain text, not labels, as on the reference page.
 import type { BuiltinTask } from './page.ts';
 
 export const clickButton: BuiltinTask = {
@@ -9,28 +11,25 @@ export const clickButton: BuiltinTask = {
 var BUTTON_WORDS = ['submit', 'okay', 'ok', 'yes', 'no', 'cancel', 'next', 'previous'];
 function genProblem() {
   var area = ui.resetArea();
-  var kinds = [];
-  for (var i = 0; i < 6; i++) kinds.push(core.sample(['text', 'input', 'button']));
-  if (kinds.indexOf('button') < 0) kinds[core.randi(0, 6)] = 'button';
-  var labels = [];
+  var buttons = [];
   for (var s = 0; s < 6; s++) {
-    var slot = ui.el('div', { 'class': 'slot' });
-    if (kinds[s] === 'text') {
-      slot.textContent = ui.loremWords(3).join(' ');
-    } else if (kinds[s] === 'input') {
-      if (Math.random() < 0.5) slot.appendChild(ui.el('label', null, ui.capitalise(core.sample(WORDS.lorem)) + ' '));
-      slot.appendChild(ui.el('input', { type: 'text' }));
+    var u = Math.random();
+    var mustBeButton = s === 5 && buttons.length === 0;
+    if (u < 0.33 && !mustBeButton) {
+      area.appendChild(ui.el('div', null, ui.loremWords(3).join(' ')));
+    } else if (u < 0.66 && !mustBeButton) {
+      if (Math.random() < 0.5) area.appendChild(ui.el('span', null, ui.loremWords(3).join(' ') + ': '));
+      area.appendChild(ui.el('input', { type: 'text', style: 'width:' + core.randi(40, 150) + 'px;' }));
+      area.appendChild(ui.el('br'));
     } else {
       var word = core.sample(BUTTON_WORDS);
       if (Math.random() < 0.5) word = ui.capitalise(word);
-      labels.push(word);
-      slot.appendChild(ui.el('button', null, word));
+      buttons.push(area.appendChild(ui.el('button', null, word)));
+      if (Math.random() < 0.5) area.appendChild(ui.el('br'));
     }
-    area.appendChild(slot);
   }
-  var target = core.sample(labels);
+  var target = core.sample(buttons).textContent;
   ui.setQuery('Click on the "' + target + '" button.');
-  var buttons = area.querySelectorAll('button');
   for (var b = 0; b < buttons.length; b++) {
     buttons[b].addEventListener('click', function (event) {
       core.endEpisodeScored(event.currentTarget.textContent === target ? 1 : -1);
@@ -38,5 +37,5 @@ function genProblem() {
   }
 }
 `,
-  css: '.slot { margin: 3px 0; } .slot input { width: 80px; }',
+  css: '#area input { max-width: 150px; }',
 };

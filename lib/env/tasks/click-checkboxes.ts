@@ -30,7 +30,8 @@ function genProblem() {
     boxes.push(box);
   }
   area.appendChild(list);
-  var submit = ui.el('button', { id: 'subbtn' }, 'Submit');
+  area.appendChild(ui.el('br'));
+  var submit = ui.el('button', { id: 'subbtn', 'class': 'secondary-action' }, 'Submit');
   area.appendChild(submit);
   var names = labels.filter(function (_, k) { return wanted[k]; });
   ui.setQuery(names.length ? 'Select ' + names.join(', ') + ' and click Submit.' : 'Select nothing and click Submit.');

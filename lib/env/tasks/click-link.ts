@@ -1,6 +1,9 @@
-// click-link: 20 lorem words, each a link with p = 0.2 (redrawn until there is one). Query `Click on the link "W".`.
-// Link W: +1 (decayed); another link: -1. Links are spans with role="link" (no href, so clicking never navigates
-// away, which would end a BrowserGym episode), and they show up with a bid in the accessibility tree.
+// click-link: 20 words of running text (sentences, with their punctuation), each word a link with p = 0.2 (redrawn
+// until there is one). Query `Click on the link "W".`, W as written, punctuation included. A link with text W: +1
+// (decayed); another link: -1; plain text: nothing.
+// As on the reference page, a link is a bare `<span class="alink">` with a click handler, directly inside #area: no
+// role, no href, so the accessibility tree shows its word as a `StaticText` line without a bid (the span's bid is in
+// the pruned HTML), and clicking never navigates away, which would end a BrowserGym episode.
 import type { BuiltinTask } from './page.ts';
 
 export const clickLink: BuiltinTask = {
@@ -9,27 +12,26 @@ export const clickLink: BuiltinTask = {
   script: `
 function genProblem() {
   var area = ui.resetArea();
-  var words = ui.loremWords(20), isLink;
+  var words, isLink;
   do {
+    words = ui.sentenceWords(20);
     isLink = [];
     for (var i = 0; i < words.length; i++) isLink.push(Math.random() < 0.2);
   } while (isLink.indexOf(true) < 0);
-  var para = ui.el('p', { id: 'text' });
   var links = [], plain = '';
   // Plain words and spaces go into one text node per run, so the accessibility tree shows one line per run.
   for (var w = 0; w < words.length; w++) {
     if (w > 0) plain += ' ';
     if (!isLink[w]) { plain += words[w]; continue; }
-    if (plain) para.appendChild(document.createTextNode(plain));
+    if (plain) area.appendChild(document.createTextNode(plain));
     plain = '';
-    para.appendChild(ui.el('span', { 'class': 'alink', role: 'link', tabindex: '0' }, words[w]));
+    area.appendChild(ui.el('span', { 'class': 'alink' }, words[w]));
     links.push(words[w]);
   }
-  if (plain) para.appendChild(document.createTextNode(plain));
-  area.appendChild(para);
+  if (plain) area.appendChild(document.createTextNode(plain));
   var target = core.sample(links);
   ui.setQuery('Click on the link "' + target + '".');
-  var spans = para.querySelectorAll('.alink');
+  var spans = area.querySelectorAll('.alink');
   for (var s = 0; s < spans.length; s++) {
     spans[s].addEventListener('click', function (event) {
       core.endEpisodeScored(event.currentTarget.textContent === target ? 1 : -1);
@@ -37,5 +39,5 @@ function genProblem() {
   }
 }
 `,
-  css: '#text { margin: 2px; line-height: 14px; } .alink { color: #00e; text-decoration: underline; cursor: pointer; }',
+  css: '#area { line-height: 14px; } .alink { color: #00e; text-decoration: underline; cursor: pointer; }',
 };

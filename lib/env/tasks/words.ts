@@ -25,6 +25,8 @@ export const COUNTRIES = [
   'India', 'Indonesia', 'Ireland', 'Italy', 'Japan', 'Kenya', 'Latvia', 'Lithuania', 'Macedonia', 'Malaysia',
   'Mexico', 'Morocco', 'Nepal', 'Netherlands', 'Norway', 'Peru', 'Poland', 'Portugal', 'Romania', 'Senegal',
   'Serbia', 'Slovenia', 'Spain', 'Sweden', 'Thailand', 'Tunisia', 'Turkey', 'Uruguay', 'Vietnam',
+  // Multi-word names: choose-list goals name them unquoted ("Select New Zealand from the list …").
+  'Costa Rica', 'El Salvador', 'New Zealand', 'Sri Lanka', 'South Africa',
 ];
 
 /** US airports: [city and state, IATA code]. An autocomplete entry reads "City, ST (CODE)". */
@@ -61,6 +63,21 @@ var ui = (function () {
     loremWords: function (n) {
       var out = [];
       for (var i = 0; i < n; i++) out.push(core.sample(WORDS.lorem));
+      return out;
+    },
+    /**
+     * n lorem words as running text, split into tokens: sentences start capitalised, a token may end a sentence
+     * ('.', p = 0.15) or a clause (',', p = 0.1), the last one always ends with '.'.
+     */
+    sentenceWords: function (n) {
+      var out = [], capital = true;
+      for (var i = 0; i < n; i++) {
+        var w = core.sample(WORDS.lorem);
+        if (capital) w = w.charAt(0).toUpperCase() + w.slice(1);
+        var r = Math.random();
+        capital = i === n - 1 || r < 0.15;
+        out.push(w + (capital ? '.' : r < 0.25 ? ',' : ''));
+      }
       return out;
     },
     /** Random alphanumeric string with length in [minLen, maxLen] (both inclusive). */
