@@ -24,6 +24,8 @@ export interface DemoPromptSettings {
   default_goal: string;
   axtree_max_tokens: number;
   history_length: number;
+  /** Pruned-HTML bids on StaticText lines (prompt_text_bids). */
+  prompt_text_bids: boolean;
   /** Fingerprint of the tokenizer that counted the accessibility tree's tokens (tokenizerFingerprint). */
   tokenizer: string;
 }
@@ -83,6 +85,7 @@ export function promptSettings(c: TrainConfig, tokenizer: string): DemoPromptSet
     default_goal: c.default_goal,
     axtree_max_tokens: c.axtree_max_tokens,
     history_length: c.history_length,
+    prompt_text_bids: c.prompt_text_bids,
     tokenizer,
   };
 }

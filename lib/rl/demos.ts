@@ -13,7 +13,7 @@ import type { TrainConfig } from '../io/config.ts';
 import type { EpisodeStepRow } from '../io/metrics.ts';
 import { allowedActions } from './action-trie.ts';
 import { demoHeader, promptSettings, tokenizerFingerprint, writeDemoFile, type DemoRecord } from './demo-file.ts';
-import { PromptBuilder, type HistoryEntry } from './prompt.ts';
+import { promptBuilderFor, type HistoryEntry, type PromptBuilder } from './prompt.ts';
 import { historyEntry, promptText, stepPrompt, type EpisodeFactory, type RolloutTokenizer } from './rollout.ts';
 import { mixSeed, TRAIN_SEED_RANGE } from './seeds.ts';
 
@@ -334,14 +334,7 @@ export async function writeOracleDemos(c: TrainConfig, r: OracleDemoRequest): Pr
     episodesPerTask: r.episodesPerTask,
     seed: r.seed,
     maxEnvSteps: c.max_env_steps,
-    prompts: new PromptBuilder({
-      actionSet: c.action_set,
-      systemPrompt: c.system_prompt,
-      defaultGoal: c.default_goal,
-      axtreeMaxTokens: c.axtree_max_tokens,
-      historyLength: c.history_length,
-      countTokens: (s) => r.tokenizer.encode(s).length,
-    }),
+    prompts: promptBuilderFor(c, (s) => r.tokenizer.encode(s).length),
     tokenizer: r.tokenizer,
     actionSet: c.action_set,
     constrained: c.constrained_actions,

@@ -13,7 +13,7 @@ export interface EnvironmentHandle {
 }
 
 export async function openEnvironment(
-  c: Pick<TrainConfig, 'env_url' | 'miniwob_url' | 'max_env_steps' | 'env_step_timeout_s'>,
+  c: Pick<TrainConfig, 'env_url' | 'miniwob_url' | 'max_env_steps' | 'env_step_timeout_s'> & Partial<Pick<TrainConfig, 'prompt_text_bids'>>,
 ): Promise<EnvironmentHandle> {
   if (c.env_url !== null) {
     const url = openEnvBaseUrl(c.env_url);
@@ -36,7 +36,7 @@ export async function openEnvironment(
     throw new Error(`cannot start the browser environment: ${msg}${/No Chromium found|CHROMIUM_PATH/.test(msg) ? '' : ' (check CHROMIUM_PATH, or run `make browser`)'}`);
   }
   return {
-    factory: { newEpisode: () => pool.newEpisode() },
+    factory: { newEpisode: () => pool.newEpisode({ prunedHtml: c.prompt_text_bids ?? false }) },
     description: c.miniwob_url ? `local Chromium, MiniWoB++ at ${c.miniwob_url}` : 'local Chromium, built-in task suite',
     close: () => pool.close(),
   };

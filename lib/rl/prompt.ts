@@ -4,6 +4,8 @@
 import { ACTION_SIGNATURES, type ActionName } from '../env/actions/signatures.ts';
 import type { Observation } from '../env/types.ts';
 import type { ChatMessage } from '../engine/tokenizer.ts';
+import type { TrainConfig } from '../io/config.ts';
+import { withTextBids } from './text-bids.ts';
 
 /** Short call shapes (required parameters only) and examples on numeric bids, as MiniWoB pages have. */
 const SHORT_FORMS: Partial<Record<ActionName, { call: string; example: string; desc?: string }>> = {
@@ -41,6 +43,8 @@ export interface PromptOptions {
   historyLength: number;
   /** Token count of a text under the model's tokenizer (e.g. `(s) => tok.encode(s).length`). */
   countTokens: (text: string) => number;
+  /** Put the pruned HTML's bids on bid-less StaticText lines (lib/rl/text-bids.ts). */
+  textBids?: boolean;
 }
 
 /** One earlier step of the same episode. */
@@ -113,7 +117,8 @@ export class PromptBuilder {
       parts.push(`Previous actions:\n${lines.join('\n')}`);
     }
     if (obs.last_action_error) parts.push(`Previous action error: ${obs.last_action_error}`);
-    parts.push(`Page structure:\n${this.truncateAxtree(obs.axtree_txt).text}`);
+    const tree = this.opts.textBids ? withTextBids(obs.axtree_txt, obs.pruned_html) : obs.axtree_txt;
+    parts.push(`Page structure:\n${this.truncateAxtree(tree).text}`);
     parts.push('What action do you take?');
     return parts.join('\n\n');
   }
@@ -125,4 +130,17 @@ export class PromptBuilder {
       { role: 'user', content: this.userText(obs, step, history) },
     ];
   }
+}
+
+/** The prompt builder of a run's config; `countTokens` is the model tokenizer's token count. */
+export function promptBuilderFor(c: TrainConfig, countTokens: (text: string) => number): PromptBuilder {
+  return new PromptBuilder({
+    actionSet: c.action_set,
+    systemPrompt: c.system_prompt,
+    defaultGoal: c.default_goal,
+    axtreeMaxTokens: c.axtree_max_tokens,
+    historyLength: c.history_length,
+    countTokens,
+    textBids: c.prompt_text_bids,
+  });
 }

@@ -16,7 +16,7 @@ import type { LossSettings, TrainEngine } from './engine-types.ts';
 import { evaluate, type EvalResult } from './evaluate.ts';
 import type { Generator, GenerationSettings } from './generator.ts';
 import { buildRoundBatch, type UpdateBatch } from './grpo-batch.ts';
-import { PromptBuilder } from './prompt.ts';
+import { promptBuilderFor } from './prompt.ts';
 import { EpisodeSlots, runRollout, type EpisodeFactory, type RolloutEpisode, type RolloutOptions, type RolloutTokenizer } from './rollout.ts';
 import { packBatch, packMicroBatches } from './samples.ts';
 import { generationSeed } from './seeds.ts';
@@ -92,14 +92,7 @@ export function samplingSettings(c: TrainConfig): Omit<GenerationSettings, 'seed
 export function rolloutOptions(c: TrainConfig, tokenizer: RolloutTokenizer & { readonly stopIds: readonly number[] }, generator: Generator, warn: (m: string) => void): RolloutOptions {
   return {
     tokenizer,
-    prompts: new PromptBuilder({
-      actionSet: c.action_set,
-      systemPrompt: c.system_prompt,
-      defaultGoal: c.default_goal,
-      axtreeMaxTokens: c.axtree_max_tokens,
-      historyLength: c.history_length,
-      countTokens: (s) => tokenizer.encode(s).length,
-    }),
+    prompts: promptBuilderFor(c, (s) => tokenizer.encode(s).length),
     generator,
     sampling: { ...samplingSettings(c), stopIds: tokenizer.stopIds },
     constrained: c.constrained_actions,
