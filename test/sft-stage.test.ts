@@ -2,54 +2,18 @@
 // run without demonstrations, a missing file, a bad line or an impossible warmup stop there with an error naming the
 // file, line or task; samples have the rollout's prompt ids and the action trie's completion ids; answers longer than
 // max_completion_length and other tasks' records are skipped with a message.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfig, type TrainConfig } from '../lib/io/config.ts';
-import { writeRandomModel } from '../lib/engine/init-weights.ts';
-import { presetConfig } from '../lib/engine/presets.ts';
-import { Tokenizer } from '../lib/engine/tokenizer.ts';
-import type { Observation } from '../lib/env/types.ts';
+import { loadConfig } from '../lib/io/config.ts';
 import { buildActionTrie, triePaths } from '../lib/rl/action-trie.ts';
-import { demoExpectations, demoHeader, promptSettings, readDemoFile, tokenizerFingerprint, writeDemoFile, type DemoRecord } from '../lib/rl/demo-file.ts';
-import { PromptBuilder } from '../lib/rl/prompt.ts';
-import { stepPrompt } from '../lib/rl/rollout.ts';
+import { demoExpectations, readDemoFile } from '../lib/rl/demo-file.ts';
 import { prepareSft } from '../lib/rl/sft-stage.ts';
 import { sftSample } from '../lib/rl/sft.ts';
-import { removeTempRoots, tempRoot, TINY_CONFIG } from './trainer-helpers.ts';
+import { TINY_CONFIG } from './trainer-helpers.ts';
+import { root, modelDir, tok, record, file, setupDemoFixture } from './demo-fixture.ts';
 
-let root = '';
-let modelDir = '';
-let config: TrainConfig;
-let tok: Tokenizer;
-
-beforeAll(() => {
-  root = tempRoot('sft-stage');
-  modelDir = join(root, 'model');
-  writeRandomModel(modelDir, presetConfig('tiny'), { seed: 0, dtype: 'f32' });
-  tok = Tokenizer.fromDir(modelDir);
-  config = loadConfig(TINY_CONFIG, ['--model', modelDir, '--output_dir', join(root, 'runs'), '--tasks', 'click-test,click-button', '--action_set', 'click,hover,focus,scroll']);
-});
-afterAll(removeTempRoots);
-
-const obs = (goal: string, tree: string): Observation => ({ goal, axtree_txt: tree, pruned_html: '', url: 'http://x/', focused_element_bid: '', last_action: '', last_action_error: '' });
-
-function builder(c: TrainConfig): PromptBuilder {
-  return new PromptBuilder({ actionSet: c.action_set, systemPrompt: c.system_prompt, defaultGoal: c.default_goal, axtreeMaxTokens: c.axtree_max_tokens, historyLength: c.history_length, countTokens: (s) => tok.encode(s).length });
-}
-
-/** A record as demos.ts builds it: the rollout's prompt for this page and step. */
-function record(task: string, completion: string, episode = 0, c = config): DemoRecord {
-  const p = stepPrompt({ prompts: builder(c), tokenizer: tok }, obs('Click the button.', "RootWebArea 'Task'\n\t[4] button 'Click Me!'\n\t[5] button 'Other'"), 0, []);
-  return { task, seed: 7, episode, step: 0, messages: [{ role: 'system', content: String(p.messages[0].content) }, { role: 'user', content: String(p.messages[1].content) }], completion, reward: 1, done: true };
-}
-
-function file(name: string, records: DemoRecord[] = [record('click-test', "click('4')"), record('click-button', "click('5')", 1)], c = config): string {
-  const p = join(root, name);
-  writeDemoFile(p, demoHeader(promptSettings(c, tokenizerFingerprint(modelDir)), c.constrained_actions, 'oracle'), records);
-  return p;
-}
-
+setupDemoFixture('sft-stage');
 
 describe('SFT preparation', () => {
   const deps = (runDir: string, logs: string[] = []) => ({

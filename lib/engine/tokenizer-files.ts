@@ -191,19 +191,24 @@ function webWords(byteMap: string[]): Map<string, number> {
   return counts;
 }
 
+/** One word's symbols with every (a, b) pair, left to right, merged into a + b. */
+function mergePair(s: readonly string[], a: string, b: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < s.length; i++) {
+    if (i + 1 < s.length && s[i] === a && s[i + 1] === b) {
+      out.push(a + b);
+      i++;
+    } else out.push(s[i]);
+  }
+  return out;
+}
+
 /** Applies merges in order to one word's symbols (BPE encoding of a pre-token). */
 function applyMerges(symbols: string[], merges: ReadonlyArray<readonly [string, string]>): string[] {
   let s = symbols;
   for (const [a, b] of merges) {
     if (s.length < 2) break;
-    const out: string[] = [];
-    for (let i = 0; i < s.length; i++) {
-      if (i + 1 < s.length && s[i] === a && s[i + 1] === b) {
-        out.push(a + b);
-        i++;
-      } else out.push(s[i]);
-    }
-    s = out;
+    s = mergePair(s, a, b);
   }
   return s;
 }
@@ -253,16 +258,8 @@ export function learnMerges(
     const [a, b] = best.split(SEP) as [string, string];
     merges.push([a, b]);
     for (const wi of pairWords.get(best) ?? []) {
-      const s = symbols[wi];
       addPairs(wi, -1);
-      const out: string[] = [];
-      for (let i = 0; i < s.length; i++) {
-        if (i + 1 < s.length && s[i] === a && s[i + 1] === b) {
-          out.push(a + b);
-          i++;
-        } else out.push(s[i]);
-      }
-      symbols[wi] = out;
+      symbols[wi] = mergePair(symbols[wi], a, b);
       addPairs(wi, 1);
     }
     pairWords.delete(best);
