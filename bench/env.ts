@@ -3,6 +3,8 @@
 // task and seed, as a GRPO group does; a step is a real element action (click / fill), plus a noop row that shows the
 // fixed cost of validate + observe. `cpu ms/op` is CPU time of this process and Chromium per operation, which stays
 // meaningful on a shared machine: 8 parallel episodes on 2 free cores need about 4× that per operation.
+// With MINIWOB_URL set (a real MiniWoB++ checkout, e.g. file:///…/miniwob/html/miniwob/) the same rows are measured on
+// the real pages too (their resets take a preloaded page: lib/env/episode.ts).
 // Runs alone: `npx tsx bench/env.ts [--quick]`.
 import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -86,69 +88,76 @@ export async function benchEnv(ctx?: BenchContext): Promise<BenchRow[]> {
   // Wall times depend on what else runs on the cores; CPU ms per op does not. Log the load so tables can be read.
   const load = () => loadavg().map((x) => x.toFixed(1)).join(' ');
   log(`env: load average ${load()} on ${availableParallelism()} cores`);
-  const pool = await EnvPool.launch();
-  try {
-    for (const task of ['click-test', 'book-flight']) {
-      for (const parallel of [1, 8]) {
-        log(`env: ${task} × ${parallel}`);
-        const eps: Episode[] = await Promise.all(Array.from({ length: parallel }, () => pool.newEpisode()));
-        const resets: number[] = [];
-        const steps: number[] = [];
-        const noops: number[] = [];
-        const cpu = { reset: 0, step: 0, noop: 0 };
-        let errors = 0;
-        // One warm-up round so first-load costs (page compile, CDP setup) do not count.
-        for (let round = -1; round < rounds; round++) {
-          const seed = 1000 + round;
-          const c0 = treeCpuMs() ?? NaN;
-          const first = await Promise.all(eps.map((e) => timed(() => e.reset({ task, seed }))));
-          const c1 = treeCpuMs() ?? NaN;
-          const actions = ACTIONS[task]!(first[0]![0]);
-          const stepTimes: number[] = [];
-          const noopTimes: number[] = [];
-          for (const a of actions) {
-            const r = await Promise.all(eps.map((e) => timed(() => e.step(a))));
-            for (const [res, ms] of r) {
-              // A valid action that failed means the machine was too busy for the action timeout: count it.
-              if (res.observation.last_action_error) errors += 1;
-              stepTimes.push(ms);
+  const sources = [
+    { source: 'built-in', miniwobUrl: undefined as string | undefined },
+    ...(process.env.MINIWOB_URL ? [{ source: 'MiniWoB++', miniwobUrl: process.env.MINIWOB_URL }] : []),
+  ];
+  for (const { source, miniwobUrl } of sources) {
+    const pool = await EnvPool.launch({ miniwobUrl });
+    try {
+      for (const task of ['click-test', 'book-flight']) {
+        for (const parallel of [1, 8]) {
+          log(`env: ${source} ${task} × ${parallel}`);
+          const eps: Episode[] = await Promise.all(Array.from({ length: parallel }, () => pool.newEpisode()));
+          const resets: number[] = [];
+          const steps: number[] = [];
+          const noops: number[] = [];
+          const cpu = { reset: 0, step: 0, noop: 0 };
+          let errors = 0;
+          // One warm-up round so first-load costs (page compile, CDP setup) do not count.
+          for (let round = -1; round < rounds; round++) {
+            const seed = 1000 + round;
+            const c0 = treeCpuMs() ?? NaN;
+            const first = await Promise.all(eps.map((e) => timed(() => e.reset({ task, seed }))));
+            const c1 = treeCpuMs() ?? NaN;
+            const actions = ACTIONS[task]!(first[0]![0]);
+            const stepTimes: number[] = [];
+            const noopTimes: number[] = [];
+            for (const a of actions) {
+              const r = await Promise.all(eps.map((e) => timed(() => e.step(a))));
+              for (const [res, ms] of r) {
+                // A valid action that failed means the machine was too busy for the action timeout: count it.
+                if (res.observation.last_action_error) errors += 1;
+                stepTimes.push(ms);
+              }
+            }
+            const c2 = treeCpuMs() ?? NaN;
+            for (const [, ms] of await Promise.all(eps.map((e) => timed(() => e.step('noop(0)'))))) noopTimes.push(ms);
+            const c3 = treeCpuMs() ?? NaN;
+            if (round >= 0) {
+              cpu.reset += c1 - c0;
+              cpu.step += c2 - c1;
+              cpu.noop += c3 - c2;
+              resets.push(...first.map(([, ms]) => ms));
+              steps.push(...stepTimes);
+              noops.push(...noopTimes);
             }
           }
-          const c2 = treeCpuMs() ?? NaN;
-          for (const [, ms] of await Promise.all(eps.map((e) => timed(() => e.step('noop(0)'))))) noopTimes.push(ms);
-          const c3 = treeCpuMs() ?? NaN;
-          if (round >= 0) {
-            cpu.reset += c1 - c0;
-            cpu.step += c2 - c1;
-            cpu.noop += c3 - c2;
-            resets.push(...first.map(([, ms]) => ms));
-            steps.push(...stepTimes);
-            noops.push(...noopTimes);
-          }
+          await Promise.all(eps.map((e) => e.close()));
+          const row = (op: string, xs: number[], cpuMs: number, target: number | undefined): BenchRow => ({
+            source,
+            task,
+            parallel,
+            op,
+            n: xs.length,
+            'p50 ms': percentile(xs, 50),
+            'p95 ms': percentile(xs, 95),
+            'cpu ms/op': cpuMs / xs.length,
+            'target p50 ms': parallel === 8 ? target : undefined,
+            met: parallel === 8 && target !== undefined ? percentile(xs, 50) < target : undefined,
+            'action errors': op === 'step (element action)' ? errors : undefined,
+          });
+          rows.push(
+            row('reset', resets, cpu.reset, 100),
+            row('step (element action)', steps, cpu.step, 50),
+            row('step (noop)', noops, cpu.noop, 50),
+          );
         }
-        await Promise.all(eps.map((e) => e.close()));
-        const row = (op: string, xs: number[], cpuMs: number, target: number | undefined): BenchRow => ({
-          task,
-          parallel,
-          op,
-          n: xs.length,
-          'p50 ms': percentile(xs, 50),
-          'p95 ms': percentile(xs, 95),
-          'cpu ms/op': cpuMs / xs.length,
-          'target p50 ms': parallel === 8 ? target : undefined,
-          met: parallel === 8 && target !== undefined ? percentile(xs, 50) < target : undefined,
-          'action errors': op === 'step (element action)' ? errors : undefined,
-        });
-        rows.push(
-          row('reset', resets, cpu.reset, 100),
-          row('step (element action)', steps, cpu.step, 50),
-          row('step (noop)', noops, cpu.noop, 50),
-        );
       }
+    } finally {
+      await pool.close();
+      log(`env: load average ${load()} at the end`);
     }
-  } finally {
-    await pool.close();
-    log(`env: load average ${load()} at the end`);
   }
   return rows;
 }
