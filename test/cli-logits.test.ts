@@ -38,7 +38,7 @@ describe('init-model', () => {
   it('rejects bad arguments with a message and a non-zero exit code', () => {
     const r = cli('init-model', '--preset', 'huge', '--out', join(dir, 'x'));
     expect(r.code).not.toBe(0);
-    expect(r.err).toMatch(/--preset must be one of tiny, lfm2-350m/);
+    expect(r.err).toMatch(/--preset must be one of tiny, small, lfm2-350m/);
     expect(cli('init-model', '--preset', 'tiny').err).toMatch(/--out DIR is required/);
   });
 });

@@ -66,7 +66,9 @@ describe('step deadline on pages that stop responding', () => {
   }
 
   it('a step that finishes late on a page that recovers keeps its outcome, marked with a TimeoutError', async () => {
-    const ep = await pool.newEpisode();
+    // Busy blocks 1.3 s, past the 1 s deadline; a long recovery window keeps a loaded machine from turning the late
+    // finish into a replaced page.
+    const ep = await pool.newEpisode({ stepRecoveryMs: 8000 });
     try {
       const o = await ep.reset({ task: 'wedge', seed: 0 });
       const r = await ep.step(`click('${bidOf(o, 'Busy')}')`);

@@ -76,6 +76,8 @@ export interface EpisodeConfig {
    * least twice pageTimeoutMs: a load and a setup). Past it the page is probed and, if it does not recover, replaced.
    */
   stepTimeoutMs: number;
+  /** How long work that overran stepTimeoutMs gets to finish, and the page to answer a probe, before it is replaced. */
+  stepRecoveryMs: number;
   /**
    * Real MiniWoB++ pages: after each reset, load the same task page into a second, fresh page in the background, so
    * the next reset of that task only seeds and starts it (the page is exactly a fresh load, loaded earlier). One
@@ -105,6 +107,7 @@ export const DEFAULT_EPISODE_CONFIG: EpisodeConfig = {
   // Far above a working step (actions time out after 2 s, a forced retry after 2 more, noop waits at most 10 s,
   // settling 0.5 s), so only a page that stopped responding reaches it.
   stepTimeoutMs: 30_000,
+  stepRecoveryMs: 1000,
   preloadPages: true,
 };
 
@@ -126,6 +129,7 @@ export function resolveEpisodeConfig(
   positiveInt('actionTimeoutMs');
   positiveInt('pageTimeoutMs');
   positiveInt('stepTimeoutMs');
+  positiveInt('stepRecoveryMs');
   if (!(Number.isInteger(cfg.settleMs) && cfg.settleMs >= 0)) {
     throw new RangeError(`settleMs must be an integer ≥ 0, got ${cfg.settleMs}`);
   }
@@ -175,8 +179,6 @@ const TIMER_TRACKER = `(() => {
   } });
 })();`;
 
-/** How long work that overran its deadline gets to finish, and the page to answer a probe, before it is recycled. */
-const RECOVERY_MS = 1000;
 /** Bound on each stage of closing a page (context, then the page target); past both the browser is killed. */
 const CLOSE_TIMEOUT_MS = 5000;
 
@@ -344,15 +346,15 @@ export class BrowserEpisode implements Episode {
   }
 
   /**
-   * After work on `h` overran its deadline: true when the page recovers (the work finishes within RECOVERY_MS and the
+   * After work on `h` overran its deadline: true when the page recovers (the work finishes within stepRecoveryMs and the
    * page still answers a trivial evaluation), false when it was recycled: closed and, unless the episode is closed,
    * replaced by a fresh page. A page whose input pipeline is stuck answers evaluations; the work that waits on it
    * does not finish, so it is recycled too.
    */
   private async recoverOrRecycle(h: PageHandle, work: Promise<unknown>): Promise<boolean> {
     const [finished, answered] = await Promise.all([
-      within(work, RECOVERY_MS),
-      within(evaluateInPage(h.cdp, '1'), RECOVERY_MS),
+      within(work, this.config.stepRecoveryMs),
+      within(evaluateInPage(h.cdp, '1'), this.config.stepRecoveryMs),
     ]);
     if (finished.kind !== 'overran' && answered.kind === 'fulfilled') return true;
     this.recycles += 1;
@@ -429,7 +431,7 @@ export class BrowserEpisode implements Episode {
         // more on the fresh page. Stuck before any page existed: the browser cannot even open one, so it is killed
         // (and relaunched by the retry).
         if (h === undefined) await this.host.kill();
-        else if (await this.recoverOrRecycle(h, work)) r = await within(work, RECOVERY_MS);
+        else if (await this.recoverOrRecycle(h, work)) r = await within(work, this.config.stepRecoveryMs);
         if (r.kind === 'overran') {
           if (attempt > 0) throw timeoutError(`reset did not finish within ${limit} ms, twice (the page was replaced)`);
           continue;
