@@ -9,6 +9,7 @@ import { EnvPool, findChromium } from '../lib/env/env.ts';
 import type { TaskSource } from '../lib/env/episode.ts';
 import { MINIWOB_TASKS } from '../lib/env/miniwob.ts';
 import type { Episode, Observation } from '../lib/env/types.ts';
+import { miniwobStubPage } from './miniwob-stub-page.ts';
 
 const bidOf = (o: Observation, pattern: RegExp): string => {
   const line = o.axtree_txt.split('\n').find((l) => pattern.test(l));
@@ -17,21 +18,9 @@ const bidOf = (o: Observation, pattern: RegExp): string => {
 };
 
 // MiniWoB-protocol page with a hidden and a disabled button, for action failures the built-in tasks cannot produce.
-const EDGE_PAGE = String.raw`<!DOCTYPE html><html><head><title>Edge Task</title></head><body>
-<div id="wrap"><div id="query"></div><div id="area"></div></div>
-<script>
-Math.seedrandom = function () {};
-var WOB_REWARD_GLOBAL = 0, WOB_RAW_REWARD_GLOBAL = 0, WOB_REWARD_REASON = null, WOB_DONE_GLOBAL = false,
-    WOB_EPISODE_ID = 0, WOB_TASK_READY = true;
-var core = { EPISODE_MAX_TIME: 10000, EP_TIMER: null, clearTimer: function () {}, canvasDrawClick: function () {},
-  createDisplay: function () {}, startEpisode: function () {},
-  startEpisodeReal: function () { genProblem(); WOB_DONE_GLOBAL = false; WOB_RAW_REWARD_GLOBAL = 0; core.EP_TIMER = 1; },
-  endEpisode: function (r) {
-    if (core.EP_TIMER === null) return;
-    core.EP_TIMER = null; WOB_RAW_REWARD_GLOBAL = r; WOB_REWARD_GLOBAL = r; WOB_DONE_GLOBAL = true; WOB_EPISODE_ID++;
-  },
-  getUtterance: function () { return document.getElementById('query').textContent.trim(); } };
-function genProblem() {
+const EDGE_PAGE = miniwobStubPage({
+  title: 'Edge Task',
+  genProblem: String.raw`function genProblem() {
   document.getElementById('query').textContent = 'Press the late button.';
   document.getElementById('area').innerHTML = '<button id="off" disabled>Off</button>' +
     '<button id="late">Late</button><input id="t" type="text">' +
@@ -39,8 +28,8 @@ function genProblem() {
   // The reward arrives after a timer, as autocomplete menus and animations react: steps must wait for it.
   document.getElementById('late').onclick = function () { setTimeout(function () { core.endEpisode(1, true); }, 300); };
   document.getElementById('slow').onclick = function () { setTimeout(function () { core.endEpisode(1, true); }, 1000); };
-}
-</script></body></html>`;
+}`,
+});
 const EDGE_TASKS: TaskSource = {
   origin: 'http://edge.localhost',
   names: () => ['edge'],

@@ -9,27 +9,17 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EnvPool } from '../lib/env/env.ts';
 import type { Episode, Observation } from '../lib/env/types.ts';
+import { miniwobStubPage } from './miniwob-stub-page.ts';
 
 // MiniWoB-protocol page: seeded labels (a small LCG behind Math.seedrandom), and a load-time counter of episodes.
-const COUNTING_PAGE = String.raw`<!DOCTYPE html><html><head><title>Counting Task</title></head><body>
-<div id="wrap"><div id="query"></div><div id="area"></div></div>
-<script>
-Math.seedrandom = function (seed) {
+const COUNTING_PAGE = miniwobStubPage({
+  title: 'Counting Task',
+  seedrandom: String.raw`function (seed) {
   var s = (Number(seed) >>> 0) || 1;
   Math.random = function () { s = (Math.imul(s, 1103515245) + 12345) >>> 0; return s / 4294967296; };
-};
-var WOB_REWARD_GLOBAL = 0, WOB_RAW_REWARD_GLOBAL = 0, WOB_REWARD_REASON = null, WOB_DONE_GLOBAL = false,
-    WOB_EPISODE_ID = 0, WOB_TASK_READY = true;
-var episodes = 0;
-var core = { EPISODE_MAX_TIME: 10000, EP_TIMER: null, clearTimer: function () {}, canvasDrawClick: function () {},
-  createDisplay: function () {}, startEpisode: function () {},
-  startEpisodeReal: function () { genProblem(); WOB_DONE_GLOBAL = false; WOB_RAW_REWARD_GLOBAL = 0; core.EP_TIMER = 1; },
-  endEpisode: function (r) {
-    if (core.EP_TIMER === null) return;
-    core.EP_TIMER = null; WOB_RAW_REWARD_GLOBAL = r; WOB_REWARD_GLOBAL = r; WOB_DONE_GLOBAL = true; WOB_EPISODE_ID++;
-  },
-  getUtterance: function () { return document.getElementById('query').textContent.trim(); } };
-function genProblem() {
+}`,
+  globals: 'var episodes = 0;',
+  genProblem: String.raw`function genProblem() {
   episodes += 1;
   var words = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel'];
   var pick = function () { return words[Math.floor(Math.random() * words.length)] + Math.floor(Math.random() * 100); };
@@ -38,8 +28,8 @@ function genProblem() {
   document.getElementById('area').innerHTML = '<div id="count">Episode ' + episodes + '</div>' +
     '<button id="a">' + pick() + '</button><button id="t">' + target + '</button><button id="b">' + pick() + '</button>';
   document.getElementById('t').onclick = function () { core.endEpisode(1, true); };
-}
-</script></body></html>`;
+}`,
+});
 
 describe('preloaded real MiniWoB++ pages', () => {
   let dir: string;

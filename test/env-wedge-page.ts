@@ -2,25 +2,14 @@
 // hardening tests.
 import type { TaskSource } from '../lib/env/episode.ts';
 import type { Observation } from '../lib/env/types.ts';
+import { miniwobStubPage } from './miniwob-stub-page.ts';
 
 // MiniWoB-protocol page: 'Loop' spins forever in its click handler, 'Later' starts spinning in a timer right after
 // its click, 'Busy' blocks for BUSY_MS and then wins, 'Win' wins at once.
 export const BUSY_MS = 1300;
-const WEDGE_PAGE = String.raw`<!DOCTYPE html><html><head><title>Wedge Task</title></head><body>
-<div id="wrap"><div id="query"></div><div id="area"></div></div>
-<script>
-Math.seedrandom = function () {};
-var WOB_REWARD_GLOBAL = 0, WOB_RAW_REWARD_GLOBAL = 0, WOB_REWARD_REASON = null, WOB_DONE_GLOBAL = false,
-    WOB_EPISODE_ID = 0, WOB_TASK_READY = true;
-var core = { EPISODE_MAX_TIME: 10000, EP_TIMER: null, clearTimer: function () {}, canvasDrawClick: function () {},
-  createDisplay: function () {}, startEpisode: function () {},
-  startEpisodeReal: function () { genProblem(); WOB_DONE_GLOBAL = false; WOB_RAW_REWARD_GLOBAL = 0; core.EP_TIMER = 1; },
-  endEpisode: function (r) {
-    if (core.EP_TIMER === null) return;
-    core.EP_TIMER = null; WOB_RAW_REWARD_GLOBAL = r; WOB_REWARD_GLOBAL = r; WOB_DONE_GLOBAL = true; WOB_EPISODE_ID++;
-  },
-  getUtterance: function () { return document.getElementById('query').textContent.trim(); } };
-function genProblem() {
+const WEDGE_PAGE = miniwobStubPage({
+  title: 'Wedge Task',
+  genProblem: String.raw`function genProblem() {
   document.getElementById('query').textContent = 'Do not click Loop.';
   document.getElementById('area').innerHTML = '<button id="loop">Loop</button><button id="later">Later</button>' +
     '<button id="busy">Busy</button><button id="win">Win</button>';
@@ -30,8 +19,8 @@ function genProblem() {
     var t = Date.now(); while (Date.now() - t < ${BUSY_MS}) {} core.endEpisode(1, true);
   };
   document.getElementById('win').onclick = function () { core.endEpisode(1, true); };
-}
-</script></body></html>`;
+}`,
+});
 export const WEDGE_TASKS: TaskSource = {
   origin: 'http://wedge.localhost',
   names: () => ['wedge'],
