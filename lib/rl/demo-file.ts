@@ -26,6 +26,8 @@ export interface DemoPromptSettings {
   history_length: number;
   /** Pruned-HTML bids on StaticText lines (prompt_text_bids). */
   prompt_text_bids: boolean;
+  /** Compact page structure (prompt_axtree_compact). */
+  prompt_axtree_compact: boolean;
   /** Fingerprint of the tokenizer that counted the accessibility tree's tokens (tokenizerFingerprint). */
   tokenizer: string;
 }
@@ -86,6 +88,7 @@ export function promptSettings(c: TrainConfig, tokenizer: string): DemoPromptSet
     axtree_max_tokens: c.axtree_max_tokens,
     history_length: c.history_length,
     prompt_text_bids: c.prompt_text_bids,
+    prompt_axtree_compact: c.prompt_axtree_compact,
     tokenizer,
   };
 }
@@ -105,7 +108,8 @@ export function writeDemoFile(path: string, header: DemoHeader, records: readonl
 export function promptDifferences(file: DemoPromptSettings, run: DemoPromptSettings): string[] {
   const out: string[] = [];
   for (const k of Object.keys(run) as Array<keyof DemoPromptSettings>) {
-    const a = JSON.stringify(file[k]);
+    // Files written before the compact tree existed have full trees.
+    const a = JSON.stringify(k === 'prompt_axtree_compact' && file[k] === undefined ? false : file[k]);
     const b = JSON.stringify(run[k]);
     if (a === b) continue;
     const short = (s: string) => (s === undefined ? 'missing' : s.length > 60 ? `${s.slice(0, 57)}...` : s);

@@ -5,6 +5,7 @@ import { ACTION_SIGNATURES, type ActionName } from '../env/actions/signatures.ts
 import type { Observation } from '../env/types.ts';
 import type { ChatMessage } from '../engine/tokenizer.ts';
 import type { TrainConfig } from '../io/config.ts';
+import { compactAxtree } from './axtree-compact.ts';
 import { withTextBids } from './text-bids.ts';
 
 /** Short call shapes (required parameters only) and examples on numeric bids, as MiniWoB pages have. */
@@ -45,6 +46,8 @@ export interface PromptOptions {
   countTokens: (text: string) => number;
   /** Put the pruned HTML's bids on bid-less StaticText lines (lib/rl/text-bids.ts). */
   textBids?: boolean;
+  /** Drop the tree lines no action can name whose text is empty or shown elsewhere (lib/rl/axtree-compact.ts). */
+  compactTree?: boolean;
 }
 
 /** One earlier step of the same episode. */
@@ -117,7 +120,8 @@ export class PromptBuilder {
       parts.push(`Previous actions:\n${lines.join('\n')}`);
     }
     if (obs.last_action_error) parts.push(`Previous action error: ${obs.last_action_error}`);
-    const tree = this.opts.textBids ? withTextBids(obs.axtree_txt, obs.pruned_html) : obs.axtree_txt;
+    const full = this.opts.textBids ? withTextBids(obs.axtree_txt, obs.pruned_html) : obs.axtree_txt;
+    const tree = this.opts.compactTree ? compactAxtree(full) : full;
     parts.push(`Page structure:\n${this.truncateAxtree(tree).text}`);
     parts.push('What action do you take?');
     return parts.join('\n\n');
@@ -142,5 +146,6 @@ export function promptBuilderFor(c: TrainConfig, countTokens: (text: string) => 
     historyLength: c.history_length,
     countTokens,
     textBids: c.prompt_text_bids,
+    compactTree: c.prompt_axtree_compact,
   });
 }
