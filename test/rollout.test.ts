@@ -199,3 +199,49 @@ describe('rollout', () => {
     expect(actionOfCompletion('hello')).toBe('');
   });
 });
+
+describe('rollout recording (replays)', () => {
+  /** TwoClickEpisode whose screenshots name the page state; the first one taken fails. */
+  class CameraEpisode extends TwoClickEpisode {
+    shots: Array<string | null> = [];
+    failNext = true;
+    async capture(targetBid: string | null) {
+      this.shots.push(targetBid);
+      if (this.failNext) {
+        this.failNext = false;
+        throw new Error('renderer busy');
+      }
+      return { png: Buffer.from(`png after ${this.clicks.length} clicks`), target: targetBid ? { x: 1, y: 2, width: 3, height: 4 } : null };
+    }
+  }
+
+  it('chosen episodes get a screenshot per step (target = the action bid) and one at the end; failures are kept as null', async () => {
+    const eps: CameraEpisode[] = [];
+    const warnings: string[] = [];
+    const slots = new EpisodeSlots({ newEpisode: async () => { const e = new CameraEpisode([]); eps.push(e); return e; } });
+    const opts = { ...options(new ScriptedGenerator()), warn: (m: string) => warnings.push(m), record: (_g: number, member: number) => member === 0 };
+    const res = await runRollout(opts, slots, [{ task: 'two-click', seed: 1 }], 2, () => 9);
+    const plain = await runRollout(options(new ScriptedGenerator()), new EpisodeSlots({ newEpisode: async () => new TwoClickEpisode([]) }), [{ task: 'two-click', seed: 1 }], 2, () => 9);
+    // Recording changes nothing the rollout returns besides the screenshots.
+    const strip = (r: typeof res) => r.episodes.map((e) => ({ ...e, finalScreenshot: undefined, steps: e.steps.map((s) => ({ ...s, screenshot: undefined })) }));
+    expect(strip(res)).toEqual(strip(plain));
+    // Member 0: before each action (its target), then the end; member 1 is not recorded.
+    expect(eps[0].shots).toEqual(['1', '2', null]);
+    expect(eps[1].shots).toEqual([]);
+    const [rec, unrec] = res.episodes;
+    expect(rec.steps.map((s) => s.screenshot && s.screenshot.png.toString())).toEqual([null, 'png after 1 clicks']);
+    expect(rec.steps[1].screenshot!.target).toEqual({ x: 1, y: 2, width: 3, height: 4 });
+    expect(rec.finalScreenshot!.png.toString()).toBe('png after 2 clicks');
+    expect(unrec.finalScreenshot).toBeUndefined();
+    expect(unrec.steps.every((s) => !('screenshot' in s))).toBe(true);
+    expect(warnings).toEqual(["replay screenshot failed (two-click seed 1 step 0): renderer busy; recorded without an image"]);
+  });
+
+  it('an environment without screenshots records the steps without images and warns once', async () => {
+    const warnings: string[] = [];
+    const opts = { ...options(new ScriptedGenerator()), warn: (m: string) => warnings.push(m), record: () => true };
+    const res = await runRollout(opts, new EpisodeSlots({ newEpisode: async () => new TwoClickEpisode([]) }), [{ task: 'two-click', seed: 1 }], 2, () => 9);
+    expect(res.episodes.every((e) => e.finalScreenshot === null && e.steps.every((s) => s.screenshot === null))).toBe(true);
+    expect(warnings).toEqual(['this environment takes no screenshots (a remote server): replays are recorded without images']);
+  });
+});

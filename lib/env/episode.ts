@@ -10,6 +10,7 @@
 import { randomInt } from 'node:crypto';
 import type { Route } from 'playwright-core';
 import { executeAction, actionErrorText, isTimeoutError } from './actions/execute.ts';
+import { captureWithTarget } from './capture.ts';
 import { parseActions } from './actions/parser.ts';
 import type { BrowserHost } from './browser.ts';
 import { timeoutError, within } from './deadline.ts';
@@ -33,7 +34,7 @@ import {
 } from './observation/extract.ts';
 import { CLEAR_MARKS_SCRIPT } from './observation/mark.ts';
 import { closePageHandle, openPageHandle, type PageHandle } from './page-handle.ts';
-import type { EnvOptions, Episode, Observation, ResetOptions, StepResult } from './types.ts';
+import type { EnvOptions, Episode, EpisodeCapture, Observation, ResetOptions, StepResult } from './types.ts';
 
 /** Where built-in task pages come from (lib/env/tasks by default). */
 export interface TaskSource {
@@ -178,6 +179,9 @@ const TIMER_TRACKER = `(() => {
     live.clear(); pending.clear(); frames.clear();
   } });
 })();`;
+
+/** Longest wait for a replay screenshot: a page too busy to paint is not worth holding the episode for. */
+const CAPTURE_TIMEOUT_MS = 5000;
 
 /** Bound on each stage of closing a page (context, then the page target); past both the browser is killed. */
 const CLOSE_TIMEOUT_MS = 5000;
@@ -672,6 +676,19 @@ export class BrowserEpisode implements Episode {
         info: { ...info, error: msg },
       };
     }
+  }
+
+  /**
+   * Screenshot for a replay, `targetBid` outlined (lib/env/capture.ts). Only reads the page; fails (never hangs) when
+   * the page cannot paint within CAPTURE_TIMEOUT_MS, and the caller goes on without an image.
+   */
+  async capture(targetBid: string | null = null): Promise<EpisodeCapture> {
+    const h = this.handle;
+    if (!h || this.taskUrl === '') throw new Error('capture() before reset()');
+    const limit = Math.min(CAPTURE_TIMEOUT_MS, this.config.stepTimeoutMs);
+    const r = await within(captureWithTarget(h.cdp, targetBid), limit);
+    if (r.kind === 'fulfilled') return r.value;
+    throw r.kind === 'rejected' ? r.error : timeoutError(`screenshot not taken within ${limit} ms`);
   }
 
   /** How many resets loaded the task page (the others started their episode in place). */

@@ -52,11 +52,24 @@ export interface EnvOptions {
   axtreeFlags?: boolean;
 }
 
+/** A screenshot taken for a replay (Episode.capture). */
+export interface EpisodeCapture {
+  /** PNG of the viewport, the target outlined when there was one on the page. */
+  png: Buffer;
+  /** The target's box in CSS pixels of the viewport; null when no target was asked for or found. */
+  target: { x: number; y: number; width: number; height: number } | null;
+}
+
 /** One episode on one page. Many can run in parallel on one BrowserPool. */
 export interface Episode {
   reset(opts: ResetOptions): Promise<Observation>;
   step(action: string): Promise<StepResult>;
   /** Current observation without acting. */
   observe(): Promise<Observation>;
+  /**
+   * Screenshot of the page as it is now, the element with `targetBid` outlined; reads the page without changing it.
+   * Optional: episodes that cannot take one (a remote server's) leave it out and replays go without images.
+   */
+  capture?(targetBid: string | null): Promise<EpisodeCapture>;
   close(): Promise<void>;
 }

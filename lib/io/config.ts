@@ -65,6 +65,7 @@ export interface TrainConfig {
   eval_steps: number;
   eval_episodes: number;
   log_completions: boolean;
+  record_episodes: number;
   divergence_rollback: boolean;
   // optimisation
   learning_rate: number;
@@ -191,6 +192,12 @@ export const CONFIG_SCHEMA: Readonly<Record<string, FieldSpec>> = {
   eval_steps: { kind: 'int', min: 0, default: 25, help: 'evaluate on held-out seeds every N optimizer steps (0 = never during training)' },
   eval_episodes: { kind: 'int', min: 1, default: 16, help: 'evaluation episodes per task' },
   log_completions: { kind: 'bool', default: false, help: 'print sample completions at each logging step' },
+  record_episodes: {
+    kind: 'int',
+    min: 0,
+    default: 0,
+    help: 'every N optimizer steps record episodes with screenshots into <run>/replays/step-<S>/ for the report\'s viewer: the first member of each group of the rollout round feeding step S, and the evaluation if one runs at S (step 0 included); 0 = off',
+  },
   divergence_rollback: {
     kind: 'bool',
     default: true,

@@ -1,11 +1,14 @@
-// report.html: a self-contained page (inline CSS and SVG, no scripts, no external resources) with line plots of a
-// run's metrics — reward and success, loss, KL, entropy, gradient norm, learning rate, completion lengths, clip
-// ratios and timings, per-task success (lib/io/task-plots.ts), and the SFT stage's loss, token accuracy, learning
-// rate and gradient norm over its own steps — plus the last evaluation per task and a table of the latest values.
-// Opens offline in any browser.
+// report.html: a self-contained page (inline CSS and SVG, no external resources) with line plots of a run's metrics —
+// reward and success, loss, KL, entropy, gradient norm, learning rate, completion lengths, clip ratios and timings,
+// per-task success (lib/io/task-plots.ts), and the SFT stage's loss, token accuracy, learning rate and gradient norm
+// over its own steps — plus the last evaluation per task, a table of the latest values and, when episodes were
+// recorded (record_episodes, `lfm2-rl eval --record`), an episode viewer (lib/io/replay-viewer.ts; its only script)
+// whose screenshots are the PNGs next to the report. Opens offline in any browser.
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readJsonl, type MetricRow } from './metrics.ts';
+import { readReplays, type ViewerRecording } from './replay-catalog.ts';
+import { REPLAY_VIEWER_CSS, replayViewerHtml } from './replay-viewer.ts';
 import { taskPlots } from './task-plots.ts';
 import { lastEvalRows, taskTableHtml } from './task-table.ts';
 
@@ -149,6 +152,8 @@ export interface ReportMeta {
   details?: readonly string[];
   /** Config text shown at the bottom. */
   configYaml?: string;
+  /** Recorded episodes for the viewer (image paths relative to the report). */
+  replays?: readonly ViewerRecording[];
 }
 
 export function renderReport(rows: readonly MetricRow[], meta: ReportMeta): string {
@@ -181,6 +186,7 @@ export function renderReport(rows: readonly MetricRow[], meta: ReportMeta): stri
         .join('')
     : '';
   const details = (meta.details ?? []).map((d) => `<div>${escapeHtml(d)}</div>`).join('');
+  const viewer = replayViewerHtml(meta.replays ?? [], escapeHtml);
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(meta.title)}</title>
 <style>
@@ -199,23 +205,31 @@ table{border-collapse:collapse;margin-top:16px}
 td,th{border-bottom:1px solid #eee;padding:2px 12px 2px 0;text-align:left}
 td.r{text-align:right}
 pre{background:#f6f6f6;padding:8px;overflow:auto}
-</style></head><body>
+${viewer ? REPLAY_VIEWER_CSS : ''}</style></head><body>
 <h1>${escapeHtml(meta.title)}</h1>
 <div class="d">${details}<div>${grpoRows.length} logged steps${sftRows.length > 0 ? ` after ${sftRows.length} SFT steps` : ''}${last ? `, last step ${last.step} at ${escapeHtml(String(last.time))}` : ''}</div></div>
-<div class="p">${plots.join('\n') || '<p>No metrics logged yet.</p>'}</div>
+${plots.length > 0 || !viewer ? `<div class="p">${plots.join('\n') || '<p>No metrics logged yet.</p>'}</div>` : ''}
 ${lastEval ? `<h2>Evaluation by task (step ${lastEval.step})</h2>${taskTableHtml(lastEval.rows, escapeHtml)}` : ''}
+${viewer}
 ${latest ? `<h2>Latest values</h2><table>${latest}</table>` : ''}
 ${meta.configYaml ? `<h2>Config</h2><pre>${escapeHtml(meta.configYaml)}</pre>` : ''}
 </body></html>
 `;
 }
 
-/** Re-reads <runDir>/metrics.jsonl and (re)writes <runDir>/report.html atomically. Returns the report path. */
-export function writeReport(runDir: string, meta: ReportMeta): string {
+/** Where a run keeps its recorded episodes (record_episodes): <run>/replays/step-<S>/<eval|rollout>/. */
+export const REPLAYS_DIR = 'replays';
+
+/**
+ * Re-reads <runDir>/metrics.jsonl and the recordings under `replayRoot` (default <runDir>/replays) and (re)writes
+ * <runDir>/report.html atomically. Returns the report path.
+ */
+export function writeReport(runDir: string, meta: ReportMeta, opts: { replayRoot?: string; warn?: (m: string) => void } = {}): string {
   const rows = readJsonl<MetricRow>(join(runDir, 'metrics.jsonl'));
+  const replays = meta.replays ?? readReplays(opts.replayRoot ?? join(runDir, REPLAYS_DIR), runDir, opts.warn);
   const path = join(runDir, 'report.html');
   const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, renderReport(rows, meta));
+  writeFileSync(tmp, renderReport(rows, { ...meta, replays }));
   renameSync(tmp, path);
   return path;
 }

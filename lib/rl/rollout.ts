@@ -6,12 +6,13 @@
 // the round is then replayed from the start (same seeds → same draws), so a crash costs time, not data.
 import { allowedActions, buildActionTrie, type ActionTrie } from './action-trie.ts';
 import { parseAction, formatAction } from '../env/actions/parser.ts';
-import type { Episode, Observation } from '../env/types.ts';
+import type { Episode, EpisodeCapture, Observation } from '../env/types.ts';
 import type { ChatMessage } from '../engine/tokenizer.ts';
 import type { Generator, GenerationRequest, GenerationSettings } from './generator.ts';
 import type { HistoryEntry, PromptBuilder } from './prompt.ts';
 import { episodeReward, type EpisodeReward, type ShapingOptions } from './rewards.ts';
 import type { StepRecord } from './samples.ts';
+import { actionTarget, ReplayCamera } from './replay-capture.ts';
 import type { GroupDraw } from './seeds.ts';
 
 /** The tokenizer calls a rollout makes. */
@@ -42,8 +43,13 @@ export interface RolloutOptions {
   shaping: ShapingOptions;
   /** Replays of a round after a lost browser or a failed env call before giving up (default 3). */
   maxCrashRetries?: number;
-  /** Called when a round is replayed. */
+  /** Called when a round is replayed (and when a replay screenshot fails). */
   warn?: (msg: string) => void;
+  /**
+   * Episodes to record for replays (lib/io/replay-files.ts): true for a (group, member) gives its steps a screenshot
+   * of the page before the action, the target outlined, and the episode one after its last step. Unset = none.
+   */
+  record?: (group: number, member: number) => boolean;
 }
 
 export interface RolloutStep extends StepRecord {
@@ -55,6 +61,8 @@ export interface RolloutStep extends StepRecord {
   error: string;
   reward: number;
   done: boolean;
+  /** Recorded episodes only: the page before this action (null when no image could be taken). */
+  screenshot?: EpisodeCapture | null;
 }
 
 export interface RolloutEpisode {
@@ -64,6 +72,8 @@ export interface RolloutEpisode {
   seed: number;
   steps: RolloutStep[];
   reward: EpisodeReward;
+  /** Recorded episodes only: the page after the last step (null when no image could be taken). */
+  finalScreenshot?: EpisodeCapture | null;
 }
 
 export interface RolloutTimings {
@@ -160,6 +170,9 @@ interface LiveEpisode {
   history: HistoryEntry[];
   steps: RolloutStep[];
   done: boolean;
+  /** Takes replay screenshots (RolloutOptions.record). */
+  recorded: boolean;
+  finalScreenshot?: EpisodeCapture | null;
 }
 
 /**
@@ -209,8 +222,23 @@ async function runRound(
   let t = performance.now();
   const firstObs = await envCall(Promise.all(envs.map((ep, i) => ep.reset({ task: groups[Math.floor(i / groupSize)].task, seed: groups[Math.floor(i / groupSize)].seed }))));
   timings.env += (performance.now() - t) / 1000;
-  const live: LiveEpisode[] = firstObs.map((obs, i) => ({ index: i, episode: envs[i], obs, history: [], steps: [], done: false }));
+  const live: LiveEpisode[] = firstObs.map((obs, i) => ({
+    index: i,
+    episode: envs[i],
+    obs,
+    history: [],
+    steps: [],
+    done: false,
+    recorded: opts.record?.(Math.floor(i / groupSize), i % groupSize) ?? false,
+  }));
   const trieCache = new Map<string, ActionTrie>();
+  const camera = new ReplayCamera(opts.warn);
+  const where = (l: LiveEpisode) => `${groups[Math.floor(l.index / groupSize)].task} seed ${groups[Math.floor(l.index / groupSize)].seed} step ${l.steps.length}`;
+  /** Screenshot after an episode's last step, once. */
+  const shootFinal = (ls: readonly LiveEpisode[]) =>
+    Promise.all(ls.filter((l) => l.recorded && l.finalScreenshot === undefined).map(async (l) => {
+      l.finalScreenshot = await camera.shoot(l.episode, null, `${where(l)}, end`);
+    }));
 
   for (let envStep = 0; envStep < opts.maxEnvSteps; envStep++) {
     const active = live.filter((l) => !l.done);
@@ -257,6 +285,9 @@ async function runRound(
       return { sample, text };
     });
 
+    // Recorded episodes: the page the action is about to act on, its target outlined (outside the env timing).
+    const shots = await Promise.all(active.map((l, i) => (l.recorded ? camera.shoot(l.episode, actionTarget(completions[i].text), where(l)) : Promise.resolve(undefined))));
+
     t = performance.now();
     const results = await envCall(Promise.all(active.map((l, i) => l.episode.step(completions[i].text))));
     timings.env += (performance.now() - t) / 1000;
@@ -278,12 +309,15 @@ async function runRound(
         error: err,
         reward: res.reward,
         done: res.done,
+        ...(l.recorded ? { screenshot: shots[i] ?? null } : {}),
       });
       l.history.push(historyEntry(text, err));
       l.obs = res.observation;
       if (res.done || res.truncated) l.done = true;
     });
+    await shootFinal(active.filter((l) => l.done));
   }
+  await shootFinal(live);
 
   return live.map((l) => {
     const g = Math.floor(l.index / groupSize);
@@ -297,6 +331,7 @@ async function runRound(
         l.steps.map((s) => ({ reward: s.reward, done: s.done, actionError: s.error })),
         opts.shaping,
       ),
+      ...(l.recorded ? { finalScreenshot: l.finalScreenshot ?? null } : {}),
     };
   });
 }

@@ -77,7 +77,7 @@ export function readRunConfig(dir: string): TrainConfig | null {
 }
 
 /** Keys whose change keeps a resumed run the same run (where it stops, how it logs and saves). */
-const RESUME_FREE_KEYS = new Set(['max_steps', 'logging_steps', 'save_steps', 'save_total_limit', 'eval_steps', 'eval_episodes', 'log_completions', 'resume_from_checkpoint', 'threads', 'output_dir', 'divergence_rollback']);
+const RESUME_FREE_KEYS = new Set(['max_steps', 'logging_steps', 'save_steps', 'save_total_limit', 'eval_steps', 'eval_episodes', 'log_completions', 'record_episodes', 'resume_from_checkpoint', 'threads', 'output_dir', 'divergence_rollback']);
 
 /** Keys that differ between the checkpoint's config and the current one (other than RESUME_FREE_KEYS). */
 export function resumeConfigChanges(saved: TrainConfig, current: TrainConfig): string[] {

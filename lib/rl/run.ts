@@ -10,7 +10,7 @@ import { configToYaml, resolveRunName, sftEnabled, type TrainConfig } from '../i
 import { resolveModel } from '../io/hub.ts';
 import { MetricsWriter } from '../io/metrics.ts';
 import { startBanner, type ProgressStream } from '../io/progress.ts';
-import { writeReport } from '../io/report.ts';
+import { REPLAYS_DIR, writeReport } from '../io/report.ts';
 import { presetConfig } from '../engine/presets.ts';
 import { writeRandomModel } from '../engine/init-weights.ts';
 import { openEnvironment, type EnvironmentHandle } from './environment.ts';
@@ -189,6 +189,7 @@ export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}):
       shouldStop: stop,
       divergence: guard,
       initialEval,
+      replaysDir: join(runDir, REPLAYS_DIR),
     });
     let outcome: TrainOutcome;
     try {

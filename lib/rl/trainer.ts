@@ -7,17 +7,23 @@
 // replays exactly what the uninterrupted run would have done.
 // Each group's task follows task_sampling (lib/rl/task-sampler.ts); the curriculum's per-task history is part of
 // LoopState, saved with every checkpoint, so resumed curriculum runs replay exactly too.
+// record_episodes N: rounds feeding a multiple S of N record the first member of each group, and an evaluation at
+// such a step records its episodes, into <replaysDir>/step-<S>/{rollout,eval}/ (lib/rl/replays.ts); recording only
+// adds screenshots, so a recorded run trains exactly as an unrecorded one.
 import { episodesPerUpdate, epsilonHigh, generationBatchSize, updatesPerGeneration, type TrainConfig } from '../io/config.ts';
 import { completionMetrics, METRIC_NAMES, type EpisodeStepRow, type MetricsWriter } from '../io/metrics.ts';
 import { ProgressBar, type ProgressStream } from '../io/progress.ts';
 import { besselStd } from './advantages.ts';
 import { isNonFiniteCompute, type DivergenceGuard } from './divergence.ts';
 import type { LossSettings, TrainEngine } from './engine-types.ts';
+import { join } from 'node:path';
 import { evaluate, type EvalResult } from './evaluate.ts';
 import type { Generator, GenerationSettings } from './generator.ts';
 import { buildRoundBatch, type UpdateBatch } from './grpo-batch.ts';
 import { promptBuilderFor } from './prompt.ts';
 import { EpisodeSlots, runRollout, type EpisodeFactory, type RolloutEpisode, type RolloutOptions, type RolloutTokenizer } from './rollout.ts';
+import { saveReplay } from './replays.ts';
+import type { ReplaySource } from '../io/replay-files.ts';
 import { packBatch, packMicroBatches } from './samples.ts';
 import { generationSeed } from './seeds.ts';
 import { evalTaskMetrics, trainTaskMetrics } from './task-metrics.ts';
@@ -63,6 +69,8 @@ export interface TrainerDeps {
   divergence?: DivergenceGuard | null;
   /** An evaluation of the starting weights already made (right after an SFT stage): logged at step 0, not rerun. */
   initialEval?: EvalResult | null;
+  /** Folder of the run's recorded episodes (<run>/replays); record_episodes records nothing without it. */
+  replaysDir?: string | null;
 }
 
 export interface TrainOutcome {
@@ -110,6 +118,12 @@ function dueIn(from: number, to: number, every: number): boolean {
   return every > 0 && Math.floor(to / every) > Math.floor(from / every);
 }
 
+/** The first step in (from, to] that is a multiple of `every`, or null (every 0 = never). */
+function firstDue(from: number, to: number, every: number): number | null {
+  if (!dueIn(from, to, every)) return null;
+  return (Math.floor(from / every) + 1) * every;
+}
+
 export class GrpoTrainer {
   private readonly c: TrainConfig;
   private readonly rollout: RolloutOptions;
@@ -140,19 +154,40 @@ export class GrpoTrainer {
    * Held-out evaluation with the current weights, sampling with the training settings as TRL's evaluation does (so
    * the success rate is the policy's probability of solving a new page, not one greedy path; temperature 0 = greedy).
    */
-  async evaluate(episodesPerTask = this.c.eval_episodes, temperature = this.c.temperature): Promise<EvalResult> {
+  async evaluate(episodesPerTask = this.c.eval_episodes, temperature = this.c.temperature, record = false): Promise<EvalResult> {
     await this.d.engine.beginGeneration();
     try {
-      const opts = { ...this.rollout, sampling: { ...this.rollout.sampling, temperature } };
+      const opts: RolloutOptions = { ...this.rollout, sampling: { ...this.rollout.sampling, temperature }, ...(record ? { record: () => true } : {}) };
       return await evaluate(opts, this.slots, { tasks: this.c.tasks, episodesPerTask, seed: this.c.seed });
     } finally {
       await this.d.engine.endGeneration();
     }
   }
 
-  /** Evaluates and logs: into `row` (the step's training metrics, logged by the caller) or as a row of its own. */
-  private async evalAndLog(step: number, row: Record<string, number | null> | null, done: EvalResult | null = null): Promise<EvalResult> {
-    const r = done ?? (await this.evaluate());
+  /** Whether record_episodes is on and the trainer has somewhere to write. */
+  private get recording(): boolean {
+    return this.c.record_episodes > 0 && typeof this.d.replaysDir === 'string';
+  }
+
+  /** Writes the recorded episodes of step `step` into <replaysDir>/step-<step>/<source>/; a failure is only logged. */
+  private saveReplays(step: number, source: ReplaySource, episodes: readonly RolloutEpisode[], log: (m: string) => void): void {
+    const dir = join(this.d.replaysDir!, `step-${step}`, source);
+    try {
+      // A resumed run records a step again: the new recording replaces the old.
+      const index = saveReplay(dir, episodes, { source, step, replace: true });
+      if (index) log(`replays @ step ${step}: ${index.episodes.length} ${source} episodes → ${dir}`);
+    } catch (e) {
+      log(`warning: could not write the replays of step ${step} to ${dir}: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * Evaluates and logs: into `row` (the step's training metrics, logged by the caller) or as a row of its own. With
+   * `record`, the episodes are recorded and saved as the step's evaluation replays.
+   */
+  private async evalAndLog(step: number, row: Record<string, number | null> | null, done: EvalResult | null = null, record = false): Promise<EvalResult> {
+    const r = done ?? (await this.evaluate(this.c.eval_episodes, this.c.temperature, record));
+    if (record && !done) this.saveReplays(step, 'eval', r.episodes, this.d.log);
     const m: Record<string, number> = { [METRIC_NAMES.evalSuccessRate]: r.overall.successRate, ...evalTaskMetrics(r) };
     m['eval/seconds'] = r.seconds;
     if (row) Object.assign(row, m);
@@ -179,7 +214,7 @@ export class GrpoTrainer {
     const log = (m: string) => (bar ? bar.log(m) : this.d.log(m));
     const live: Record<string, string | number> = {};
     try {
-      if (state.step === 0 && c.eval_steps > 0) lastEval = await this.evalAndLog(0, null, this.d.initialEval ?? null);
+      if (state.step === 0 && c.eval_steps > 0) lastEval = await this.evalAndLog(0, null, this.d.initialEval ?? null, this.recording);
       bar?.update(state.step, live);
       while (state.step < c.max_steps) {
         if (this.d.shouldStop?.()) {
@@ -191,13 +226,17 @@ export class GrpoTrainer {
         const stepStart = performance.now();
         // ---- rollouts with the current policy
         const { draws: groups, probabilities } = drawRoundGroups(this.taskSampler, c.seed, round, generationBatchSize(c) / c.num_generations, state.taskHistory ?? {});
+        // record_episodes: the round feeding step S (a multiple of it) records the first member of each group.
+        const recordStep = this.recording ? firstDue(before, Math.min(before + stepsPerRound(c), c.max_steps), c.record_episodes) : null;
+        const rollout: RolloutOptions = recordStep === null ? this.rollout : { ...this.rollout, record: (_g, member) => member === 0 };
         await this.d.engine.beginGeneration();
         let result;
         try {
-          result = await runRollout(this.rollout, this.slots, groups, c.num_generations, (t) => generationSeed(c.seed, 'train', round, t));
+          result = await runRollout(rollout, this.slots, groups, c.num_generations, (t) => generationSeed(c.seed, 'train', round, t));
         } finally {
           await this.d.engine.endGeneration();
         }
+        if (recordStep !== null) this.saveReplays(recordStep, 'rollout', result.episodes, log);
         await this.d.divergence?.checkRollout(state, result.episodes);
         const episodes = result.episodes;
         state.taskHistory = recordRound(state.taskHistory ?? {}, groupOutcomes(episodes), c.curriculum_window);
@@ -251,7 +290,7 @@ export class GrpoTrainer {
         if (lastEval) live.eval = `${(100 * lastEval.overall.successRate).toFixed(0)}%`;
         bar?.update(state.step, live);
         if (dueIn(before, state.step, c.eval_steps) || (state.step === c.max_steps && c.eval_steps > 0 && state.step % c.eval_steps !== 0)) {
-          lastEval = await this.evalAndLog(state.step, pending?.step === state.step ? pending.row : null);
+          lastEval = await this.evalAndLog(state.step, pending?.step === state.step ? pending.row : null, null, this.recording && dueIn(before, state.step, c.record_episodes));
           live.eval = `${(100 * lastEval.overall.successRate).toFixed(0)}%`;
         }
         if (pending) this.d.metrics.logStep(pending.step, pending.row);
