@@ -49,7 +49,7 @@ async function runEval(record: boolean): Promise<EvalResult> {
     const opts = rolloutOptions(config, policy.tokenizer, policy.generator, () => undefined);
     opts.sampling = { ...opts.sampling, temperature: 1 };
     if (record) opts.record = () => true;
-    return await evaluate(opts, slots, { tasks: ['click-test'], episodesPerTask: 6, seed: 3 });
+    return await evaluate(opts, slots, { tasks: ['click-test'], episodesPerTask: 4, seed: 3 });
   } finally {
     await slots.close();
   }

@@ -12,11 +12,11 @@ export const REPLAY_VIEWER_CSS = `
 .rv-main{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
 .rv-shot{width:500px;max-width:100%;min-height:120px;border:1px solid #ddd;display:flex;align-items:center;justify-content:center;background:#fafafa}
 .rv-shot img{max-width:100%;display:block}
-.rv-info{flex:1;min-width:320px}
+.rv-info{flex:1 1 360px;min-width:0;margin:0}
 .rv-info dt{font-weight:600;margin-top:6px}
 .rv-info dd{margin:0 0 0 0;font-family:ui-monospace,monospace;white-space:pre-wrap;word-break:break-word}
 .rv-err{color:#b00020}
-.rv-prompt{max-height:320px}
+.rv-prompt{max-height:320px;margin:4px 0 0;white-space:pre-wrap;word-break:break-word}
 .rv-note{color:#555}
 `;
 
@@ -75,6 +75,7 @@ const SCRIPT = String.raw`(() => {
     $('rv-noimg').hidden = !!src;
     $('rv-action').textContent = f.s ? (f.s.action || '(no valid action)') : '–';
     $('rv-error').textContent = f.s ? (f.s.error || '–') : '–';
+    $('rv-error').classList.toggle('rv-err', !!(f.s && f.s.error));
     $('rv-reward').textContent = f.s ? fmt(f.s.reward) : 'episode reward ' + fmt(e.reward) + (e.success ? ' (solved)' : ' (not solved)');
     $('rv-done').textContent = f.s ? String(f.s.done) : '–';
     $('rv-completion').textContent = f.s ? f.s.completion : '–';
@@ -126,7 +127,7 @@ ${tables}
 <div class="rv-shot"><img id="rv-img" alt="screenshot of the page before the action, its target outlined"><span id="rv-noimg" hidden>no screenshot</span></div>
 <dl class="rv-info">
 <dt>action</dt><dd id="rv-action"></dd>
-<dt>error</dt><dd id="rv-error" class="rv-err"></dd>
+<dt>error</dt><dd id="rv-error"></dd>
 <dt>reward</dt><dd id="rv-reward"></dd>
 <dt>done</dt><dd id="rv-done"></dd>
 <dt>completion</dt><dd id="rv-completion"></dd>

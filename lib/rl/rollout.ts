@@ -4,6 +4,7 @@
 // then their actions run on their pages in parallel. Each env step becomes its own (prompt, completion) record; the
 // episode's reward is computed at the end (lib/rl/rewards.ts). A browser that dies mid-round is relaunched by the env (and an env call that fails, e.g. a page load timing out on a busy machine, is treated alike);
 // the round is then replayed from the start (same seeds → same draws), so a crash costs time, not data.
+// Episodes chosen by `record` also get replay screenshots (lib/rl/replay-capture.ts), which only read their pages.
 import { allowedActions, buildActionTrie, type ActionTrie } from './action-trie.ts';
 import { parseAction, formatAction } from '../env/actions/parser.ts';
 import type { Episode, EpisodeCapture, Observation } from '../env/types.ts';

@@ -10,20 +10,20 @@
 // record_episodes N: rounds feeding a multiple S of N record the first member of each group, and an evaluation at
 // such a step records its episodes, into <replaysDir>/step-<S>/{rollout,eval}/ (lib/rl/replays.ts); recording only
 // adds screenshots, so a recorded run trains exactly as an unrecorded one.
+import { join } from 'node:path';
 import { episodesPerUpdate, epsilonHigh, generationBatchSize, updatesPerGeneration, type TrainConfig } from '../io/config.ts';
 import { completionMetrics, METRIC_NAMES, type EpisodeStepRow, type MetricsWriter } from '../io/metrics.ts';
 import { ProgressBar, type ProgressStream } from '../io/progress.ts';
+import type { ReplaySource } from '../io/replay-files.ts';
 import { besselStd } from './advantages.ts';
 import { isNonFiniteCompute, type DivergenceGuard } from './divergence.ts';
 import type { LossSettings, TrainEngine } from './engine-types.ts';
-import { join } from 'node:path';
 import { evaluate, type EvalResult } from './evaluate.ts';
 import type { Generator, GenerationSettings } from './generator.ts';
 import { buildRoundBatch, type UpdateBatch } from './grpo-batch.ts';
 import { promptBuilderFor } from './prompt.ts';
 import { EpisodeSlots, runRollout, type EpisodeFactory, type RolloutEpisode, type RolloutOptions, type RolloutTokenizer } from './rollout.ts';
 import { saveReplay } from './replays.ts';
-import type { ReplaySource } from '../io/replay-files.ts';
 import { packBatch, packMicroBatches } from './samples.ts';
 import { generationSeed } from './seeds.ts';
 import { evalTaskMetrics, trainTaskMetrics } from './task-metrics.ts';
