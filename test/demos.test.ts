@@ -110,6 +110,11 @@ describe('oracle demonstrations', () => {
         expect(s.promptIds).toEqual(tok.applyChatTemplate(r.messages));
         expect(s.promptText).toBe(promptText(r.messages));
         expect(s.completionIds).toEqual(sftSample(r, tok).completionIds);
+        // sft.completion_only_loss false: the same tokens, every one after BOS scored, the action last.
+        const whole = sftSample(r, tok, false);
+        expect(whole.promptIds).toEqual(s.promptIds.slice(0, 1));
+        expect([...whole.promptIds, ...whole.completionIds]).toEqual([...s.promptIds, ...s.completionIds]);
+        expect(whole.oldLogprobs).toHaveLength(whole.completionIds.length);
         expect([s.action, s.error, s.reward, s.done]).toEqual([r.completion, '', r.reward, r.done]);
       });
       expect(rolled.every((e) => e.reward.success)).toBe(true);

@@ -39,6 +39,7 @@ export interface SftConfig {
   lr_scheduler_type: LrSchedulerType;
   warmup_steps: number;
   batch_size: number;
+  completion_only_loss: boolean;
   eval: boolean;
 }
 
@@ -180,6 +181,7 @@ export const CONFIG_SCHEMA: Readonly<Record<string, FieldSpec>> = {
   'sft.lr_scheduler_type': { kind: 'enum', choices: ['linear', 'cosine', 'constant', 'constant_with_warmup'], default: 'linear', help: 'learning-rate schedule of the SFT stage after warmup' },
   'sft.warmup_steps': { kind: 'int', min: 0, default: 0, help: 'linear warmup steps of the SFT stage' },
   'sft.batch_size': { kind: 'int', min: 1, default: 8, help: 'demonstration steps (samples) per SFT optimizer step' },
+  'sft.completion_only_loss': { kind: 'bool', default: true, help: "cross-entropy on the action tokens only (TRL's completion_only_loss); false = on every token after the first, prompt included, which also teaches the model to read pages and goals (copying a goal's words from the page is what the lookup tasks need)" },
   'sft.eval': { kind: 'bool', default: true, help: 'evaluate on held-out seeds after the SFT stage (eval_episodes per task)' },
 
   output_dir: { kind: 'string', default: 'runs', help: 'folder holding run folders: <output_dir>/<run_name>/' },

@@ -22,6 +22,7 @@ import { createTrainEngine, type PolicyModel } from './engine-policy.ts';
 import type { TrainEngine } from './engine-types.ts';
 import { evaluate, type EvalResult } from './evaluate.ts';
 import { EpisodeSlots, type EpisodeFactory } from './rollout.ts';
+import { actionTokens } from './action-trie.ts';
 import { runSft, sftSample, sftStepCount, SFT_METRICS, type SftOutcome, type SftTokenizer } from './sft.ts';
 import type { TrainingSample } from './samples.ts';
 import { evalTaskMetrics } from './task-metrics.ts';
@@ -67,13 +68,14 @@ export async function prepareSft(
       others.set(r.task, (others.get(r.task) ?? 0) + 1);
       continue;
     }
-    const s = sftSample(r, d.tokenizer);
     // The sampler stops at max_completion_length: a longer answer is one the policy could never give.
-    if (s.completionIds.length > c.max_completion_length) {
+    const answer = actionTokens(d.tokenizer, r.completion, d.tokenizer.imEndId).length;
+    if (answer > c.max_completion_length) {
       tooLong++;
-      longest = Math.max(longest, s.completionIds.length);
+      longest = Math.max(longest, answer);
       continue;
     }
+    const s = sftSample(r, d.tokenizer, c.sft.completion_only_loss);
     samples.push(s);
     perTask[r.task]++;
   }

@@ -33,13 +33,19 @@ export interface SftTokenizer {
   readonly vocabSize: number;
 }
 
-/** The training sample of one demonstration step. */
-export function sftSample(r: DemoRecord, tokenizer: SftTokenizer): TrainingSample {
-  const completionIds = actionTokens(tokenizer, r.completion, tokenizer.imEndId);
+/**
+ * The training sample of one demonstration step. With `completionOnly` false the loss covers the prompt too: the
+ * sample's "prompt" is then only the first token (BOS) and everything after it is scored, the action last.
+ */
+export function sftSample(r: DemoRecord, tokenizer: SftTokenizer, completionOnly = true): TrainingSample {
+  const action = actionTokens(tokenizer, r.completion, tokenizer.imEndId);
+  const prompt = tokenizer.applyChatTemplate(r.messages);
+  const promptIds = completionOnly ? prompt : prompt.slice(0, 1);
+  const completionIds = completionOnly ? action : [...prompt.slice(1), ...action];
   return {
     episode: r.episode,
     step: r.step,
-    promptIds: tokenizer.applyChatTemplate(r.messages),
+    promptIds,
     completionIds,
     oldLogprobs: new Array<number>(completionIds.length).fill(0),
     advantage: 1,
