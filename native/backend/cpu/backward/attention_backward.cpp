@@ -1,6 +1,7 @@
 #include "backend/cpu/backward/attention_backward.h"
 
 #include <math.h>
+#include <string.h>
 
 #include <cmath>
 #include <functional>
@@ -45,11 +46,13 @@ bool use_avx512() {
 }
 
 // Splits (sequence, KV head) pairs over the thread pool; each worker owns one scratch block.
-void for_each_pair(const AttentionShape& s, int64_t nseq,
+void for_each_pair(const AttentionShape& s, int64_t nseq, const int32_t* cu,
                    const std::function<void(int64_t, int64_t, const AttentionScratch&)>& fn) {
-  const int64_t D = s.head_dim, B = portable::kBr;
+  const int64_t D = s.head_dim, B = portable::kBr, group = s.q_heads / s.kv_heads;
+  int64_t maxlen = 0;
+  for (int64_t i = 0; i < nseq; ++i) maxlen = cu[i + 1] - cu[i] > maxlen ? cu[i + 1] - cu[i] : maxlen;
   parallel_for(nseq * s.kv_heads, [&](int64_t p0, int64_t p1, int) {
-    std::vector<float> buf(size_t(2 * D * B + 2 * B * B + B * D + 4 * B));
+    std::vector<float> buf(size_t(2 * D * B + 2 * B * B + 6 * B * D + 3 * B + 2 * group * maxlen));
     float* b = buf.data();
     AttentionScratch t;
     t.kT = b, b += D * B;
@@ -57,10 +60,16 @@ void for_each_pair(const AttentionShape& s, int64_t nseq,
     t.S = b, b += B * B;
     t.dP = b, b += B * B;
     t.acc = b, b += B * D;
+    t.dK = b, b += B * D;
+    t.dV = b, b += B * D;
+    t.qt = b, b += B * D;
+    t.gt = b, b += B * D;
+    t.kr = b, b += B * D;
     t.m = b, b += B;
     t.l = b, b += B;
     t.lse = b, b += B;
-    t.Dt = b;
+    t.lse_all = b, b += group * maxlen;
+    t.Dt_all = b;
     for (int64_t p = p0; p < p1; ++p) fn(p / s.kv_heads, p % s.kv_heads, t);
   });
 }
@@ -72,7 +81,7 @@ void attention_forward_stats(const AttentionShape& s, int64_t nseq, const int32_
   check_args(s, nseq, cu);
   const float scale = effective_scale(s);
   const bool simd = !s.portable && use_avx512();
-  for_each_pair(s, nseq, [&](int64_t sq, int64_t g, const AttentionScratch& t) {
+  for_each_pair(s, nseq, cu, [&](int64_t sq, int64_t g, const AttentionScratch& t) {
     if (simd) avx512::forward_pair(s, scale, cu, sq, g, q, k, v, o, lse, t);
     else portable::forward_pair(s, scale, cu, sq, g, q, k, v, o, lse, t);
   });
@@ -84,7 +93,7 @@ void attention_backward(const AttentionShape& s, int64_t nseq, const int32_t* cu
   check_args(s, nseq, cu);
   const float scale = effective_scale(s);
   const bool simd = !s.portable && use_avx512();
-  for_each_pair(s, nseq, [&](int64_t sq, int64_t g, const AttentionScratch& t) {
+  for_each_pair(s, nseq, cu, [&](int64_t sq, int64_t g, const AttentionScratch& t) {
     if (simd) avx512::backward_pair(s, scale, cu, sq, g, q, k, v, o, lse, dout, dq, dk, dv, t);
     else portable::backward_pair(s, scale, cu, sq, g, q, k, v, o, lse, dout, dq, dk, dv, t);
   });

@@ -13,6 +13,8 @@
 //   dv_j  = Σ_{i, both query heads} P_ij dO_i
 // P is rebuilt tile by tile (64 query rows × 64 keys) from lse, so no T×T matrix is ever held. When lse or O is not
 // given, a forward pass over the same tiles (online softmax) recomputes them first, one query block at a time.
+// The loops run key tile by key tile: dK̂/dv of a tile accumulate in scratch over all query tiles of the group and
+// are written once. The tile products are register-blocked AVX-512 kernels where head_dim is 16, 32, 48 or 64.
 // Work is split over (sequence, KV head) pairs: each pair owns its dk̂/dv rows and the dq̂ rows of its query heads,
 // so threads never write the same memory.
 //
@@ -30,10 +32,11 @@ struct AttentionShape {
   bool portable = false;  // run the portable loops even where AVX-512 is available (tests compare both)
 };
 
-// Per-thread scratch of the tiled kernels (sizes for Br = Bc = 64): kT, vT [D, 64]; S, dP [64, 64]; acc [64, D];
-// m, l, lse, Dt [64]. Allocated by attention_backward / attention_forward_stats, one per worker thread.
+// Per-thread scratch of the tiled kernels (sizes for Br = Bc = 64): kT, vT [D, 64]; S, dP [64, 64]; acc, dK, dV,
+// qt, gt, kr [64, D]; m, l, lse [64]; lse_all, Dt_all [group, longest sequence]. Allocated by attention_backward /
+// attention_forward_stats, one per worker thread.
 struct AttentionScratch {
-  float *kT, *vT, *S, *dP, *acc, *m, *l, *lse, *Dt;
+  float *kT, *vT, *S, *dP, *acc, *dK, *dV, *qt, *gt, *kr, *m, *l, *lse, *lse_all, *Dt_all;
 };
 
 // cu_seqlens: [nseq+1] offsets of each sequence in the packed token axis (cu_seqlens[0] = 0, last = T).
