@@ -201,8 +201,9 @@ describe('sft section', () => {
     expect(sftEnabled(loadConfig(yamlFile('sft: null\n')))).toBe(false);
     const c = loadConfig(yamlFile('sft:\n  demo_episodes: 16\n  learning_rate: 1.0e-4\n  eval: false\n'), ['--sft.batch_size', '4', '--sft.lr_scheduler_type', 'cosine']);
     expect(sftEnabled(c)).toBe(true);
-    expect(c.sft).toEqual({ demos: null, demo_episodes: 16, epochs: 3, learning_rate: 1e-4, lr_scheduler_type: 'cosine', warmup_steps: 0, batch_size: 4, eval: false });
+    expect(c.sft).toEqual({ demos: null, demo_episodes: 16, epochs: 3, learning_rate: 1e-4, lr_scheduler_type: 'cosine', warmup_steps: 0, batch_size: 4, completion_only_loss: true, eval: false });
     expect(sftEnabled(loadConfig(null, ['--sft.demos', 'demos.jsonl']))).toBe(true);
+    expect(loadConfig(null, ['--sft.completion_only_loss', 'false']).sft.completion_only_loss).toBe(false);
     expect(loadConfig(yamlFile(configToYaml(c)))).toEqual(c);
     expect(describeConfig()).toContain('--sft.demo_episodes');
   });

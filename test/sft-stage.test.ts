@@ -54,6 +54,11 @@ describe('SFT preparation', () => {
     const plan2 = await prepareSft(short, deps(root, logs2));
     expect(plan2.perTask['click-test']).toBe(1);
     expect(logs2.join('\n')).toMatch(new RegExp(`1 demonstrations skipped, their actions take up to ${scrollTokens} tokens`));
+    // Whole-sequence loss: the same tokens scored from the second on; the length check stays on the action alone.
+    const whole = await prepareSft(loadConfig(TINY_CONFIG, ['--model', modelDir, '--tasks', 'click-test', '--action_set', 'click,hover,focus,scroll', '--sft.demos', p, '--max_completion_length', String(scrollTokens - 1), '--sft.completion_only_loss', 'false']), deps(root));
+    expect(whole.perTask['click-test']).toBe(1);
+    expect(whole.samples[0].promptIds).toEqual(plan2.samples[0].promptIds.slice(0, 1));
+    expect([...whole.samples[0].promptIds, ...whole.samples[0].completionIds]).toEqual([...plan2.samples[0].promptIds, ...plan2.samples[0].completionIds]);
     // Warmup longer than the stage is an error.
     const warm = loadConfig(TINY_CONFIG, ['--model', modelDir, '--tasks', 'click-test', '--action_set', 'click,hover,focus,scroll', '--sft.demos', p, '--sft.warmup_steps', '99']);
     await expect(prepareSft(warm, deps(root))).rejects.toThrow(/sft\.warmup_steps \(99\) exceeds the stage's 3 optimizer steps/);
