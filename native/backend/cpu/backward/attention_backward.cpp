@@ -3,6 +3,8 @@
 #include <math.h>
 #include <string.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <functional>
 #include <vector>
@@ -95,21 +97,26 @@ void attention_forward_tiled(const std::vector<AttentionFwdSeq>& seqs, const Att
                  (L.ldl >= L.q_heads || L.ldl == 0),
              "attention: row strides smaller than the rows");
   const SimdIsa isa = attention_isa(L.isa);
-  // Work items (sequence, KV head, 64-row query block). An item costs ∝ its block index + 1, and parallel_for hands
-  // each thread a contiguous range, so blocks are listed zig-zag (0, n−1, 1, n−2, ...) to even out the ranges.
+  // Work items (sequence, KV head, 64-row query block), costliest first (cost ∝ rows × key tiles); threads take the
+  // next one from a shared counter, so uneven sequences and a thread slowed by other load still balance.
   struct Item {
-    int64_t s, g, b;
+    int64_t s, g, i0, cost;
   };
   std::vector<Item> items;
   for (size_t s = 0; s < seqs.size(); ++s) {
     const AttentionFwdSeq& a = seqs[s];
     LFM2_CHECK(a.n_q >= 0 && a.n_kv >= a.n_q, "attention: sequence ", s, " has ", a.n_q, " queries but only ",
                a.n_kv, " keys");
-    const int64_t nb = (a.n_q + B - 1) / B;
-    for (int64_t g = 0; g < L.kv_heads; ++g)
-      for (int64_t t = 0; t < nb; ++t) items.push_back({int64_t(s), g, t % 2 == 0 ? t / 2 : nb - 1 - t / 2});
+    for (int64_t i0 = 0; i0 < a.n_q; i0 += B) {
+      const int64_t rows = a.n_q - i0 < B ? a.n_q - i0 : B, keys = a.n_kv - a.n_q + i0 + rows;
+      for (int64_t g = 0; g < L.kv_heads; ++g) items.push_back({int64_t(s), g, i0, rows * ((keys + B - 1) / B)});
+    }
   }
-  parallel_for(int64_t(items.size()), [&](int64_t p0, int64_t p1, int) {
+  std::stable_sort(items.begin(), items.end(), [](const Item& x, const Item& y) { return x.cost > y.cost; });
+  std::atomic<int64_t> next{0};
+  const int64_t n_items = int64_t(items.size());
+  const int64_t workers = n_items < num_threads() ? n_items : num_threads();
+  parallel_for(workers, [&](int64_t, int64_t, int) {
     std::vector<float> buf(size_t(2 * D * B + B * B + 2 * group * B * D + 2 * group * B));
     float* b = buf.data();
     AttentionFwdScratch t;
@@ -120,14 +127,14 @@ void attention_forward_tiled(const std::vector<AttentionFwdSeq>& seqs, const Att
     t.acc = b, b += group * B * D;
     t.m = b, b += group * B;
     t.l = b;
-    for (int64_t p = p0; p < p1; ++p) {
+    for (int64_t p = next++; p < n_items; p = next++) {
       const Item& it = items[size_t(p)];
       const AttentionFwdSeq& a = seqs[size_t(it.s)];
-      const int64_t i0 = it.b * B, i1 = i0 + B < a.n_q ? i0 + B : a.n_q;
+      const int64_t i1 = it.i0 + B < a.n_q ? it.i0 + B : a.n_q;
       switch (isa) {
-        case SimdIsa::Avx512: avx512::forward_rows(a, L, it.g, i0, i1, t); break;
-        case SimdIsa::Avx2: avx2::forward_rows(a, L, it.g, i0, i1, t); break;
-        default: portable::forward_rows(a, L, it.g, i0, i1, t); break;
+        case SimdIsa::Avx512: avx512::forward_rows(a, L, it.g, it.i0, i1, t); break;
+        case SimdIsa::Avx2: avx2::forward_rows(a, L, it.g, it.i0, i1, t); break;
+        default: portable::forward_rows(a, L, it.g, it.i0, i1, t); break;
       }
     }
   });
