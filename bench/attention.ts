@@ -1,12 +1,15 @@
 // CPU attention backward (causal GQA, FlashAttention-2 tiles; native/backend/cpu/backward) on training shapes:
 // one 512-token and one 2048-token sequence, and 8 packed sequences of 256 tokens, for the `small` preset's heads
 // (Hq 4, Hkv 2, D 32) and a larger shape (Hq 16, Hkv 8, D 64). The training path (saved O and lse) and the
-// recompute path (O and lse rebuilt tile by tile) are timed separately, and the forward with statistics too.
+// recompute path (O and lse rebuilt tile by tile) are timed separately, and the forward with statistics too; "train
+// fwd" is the forward the model runs in training and prefill (native/backend/cpu/attention.cpp: the same tiled forward
+// behind the model's [T, H·D] layout, plus the output arrays the test op allocates).
 // Time: median wall-clock ms of --attn-reps (default 7; 3 with --quick) calls after one warm-up call, on all pool
-// threads (--attn-threads N to set the pool size). GFLOP/s counts the causal half of the matrix products only
+// threads (--attn-threads N to set the pool size; --attn-isa portable|avx2|avx512 forces a build of the tile loops). GFLOP/s counts the causal half of the matrix products only
 // (backward 5 products of 2·D FLOPs per (i, j ≤ i) pair, forward 2), so it compares shapes, not machines.
 import { native } from '../lib/engine/native.ts';
 import { argNum } from './common.ts';
+import type { AttentionIsa } from '../lib/engine/native-types.ts';
 import type { BenchContext, BenchRow } from './types.ts';
 
 interface Case {
@@ -39,11 +42,13 @@ export async function benchAttention(ctx: BenchContext): Promise<BenchRow[]> {
   const ops = addon.train;
   const reps = argNum(ctx.args, '--attn-reps', ctx.quick ? 3 : 7);
   if (ctx.args.includes('--attn-threads')) addon.setThreads(argNum(ctx.args, '--attn-threads', 1));
+  const isaAt = ctx.args.indexOf('--attn-isa');
+  const isa = (isaAt >= 0 ? ctx.args[isaAt + 1] : 'auto') as AttentionIsa;
   const rows: BenchRow[] = [];
   for (const c of cases(ctx.quick)) {
     const T = c.lens.reduce((a, b) => a + b, 0);
     const cu = Int32Array.from([0, ...c.lens.map((_, i) => c.lens.slice(0, i + 1).reduce((a, b) => a + b, 0))]);
-    const args = { tokens: T, qHeads: c.Hq, kvHeads: c.Hkv, headDim: c.D, cuSeqlens: cu, q: randn(T * c.Hq * c.D), k: randn(T * c.Hkv * c.D), v: randn(T * c.Hkv * c.D) };
+    const args = { tokens: T, qHeads: c.Hq, kvHeads: c.Hkv, headDim: c.D, isa, cuSeqlens: cu, q: randn(T * c.Hq * c.D), k: randn(T * c.Hkv * c.D), v: randn(T * c.Hkv * c.D) };
     const o = new Float32Array(T * c.Hq * c.D), lse = new Float32Array(T * c.Hq);
     const dout = randn(T * c.Hq * c.D);
     const dq = new Float32Array(T * c.Hq * c.D), dk = new Float32Array(T * c.Hkv * c.D), dv = new Float32Array(T * c.Hkv * c.D);
@@ -59,12 +64,16 @@ export async function benchAttention(ctx: BenchContext): Promise<BenchRow[]> {
       return median(ms);
     };
     ctx.log(`attention: ${c.name} Hq ${c.Hq} Hkv ${c.Hkv} D ${c.D}`);
+    const fwdOpts = { nHeads: c.Hq, nKvHeads: c.Hkv, headDim: c.D, nQ: c.lens, nKv: c.lens, isa };
+    const train = time(() => addon.opsForward.attention(args.q, args.k, args.v, fwdOpts));
     const fwd = time(() => ops.attentionForwardStats({ ...args, o, lse }));
     const bwd = time(() => ops.attentionBackward({ ...args, o, lse, dout, dq, dk, dv }));
     const rec = time(() => ops.attentionBackward({ ...args, dout, dq, dk, dv }));
     rows.push({
       seqs: c.name,
       'Hq/Hkv/D': `${c.Hq}/${c.Hkv}/${c.D}`,
+      'train fwd ms': train,
+      'train fwd GFLOP/s': (pairs * 4 * c.D) / (train * 1e6),
       'fwd ms': fwd,
       'bwd ms': bwd,
       'bwd GFLOP/s': (pairs * 10 * c.D) / (bwd * 1e6),

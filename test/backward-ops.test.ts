@@ -11,6 +11,7 @@
 import { describe, expect, it } from 'vitest';
 import { native } from '../lib/engine/native.ts';
 import * as ref from './ref/train-ref.ts';
+import { attentionIsas } from './util/isa.ts';
 import { freshRandom } from './util/random.ts';
 
 const ops = () => native().train;
@@ -117,16 +118,20 @@ describe('attention backward (causal GQA, ragged packed batch)', () => {
     const fdv = ref.finiteDiff((x) => L(q, k, x), Float64Array.from(v));
     close('ref dk vs fd', want.dk, fdk, 'fd64');
     close('ref dv vs fd', want.dv, fdv, 'fd64');
-    // Forward statistics from the native tiled forward agree with the reference.
+    // Forward statistics from the native tiled forward (every build the CPU has) agree with the reference.
+    const fw = ref.attentionForward(q, k, v, s);
+    for (const isa of attentionIsas()) {
+      const o = new Float32Array(T * 4 * 8), lse = new Float32Array(T * 4);
+      ops().attentionForwardStats({ ...args, isa, o, lse });
+      close(`forward o (${isa})`, o, fw.o, 'fp32');
+      close(`forward lse (${isa})`, lse, fw.lse, 'fp32');
+    }
     const o = new Float32Array(T * 4 * 8), lse = new Float32Array(T * 4);
     ops().attentionForwardStats({ ...args, o, lse });
-    const fw = ref.attentionForward(q, k, v, s);
-    close('forward o', o, fw.o, 'fp32');
-    close('forward lse', lse, fw.lse, 'fp32');
-    for (const [saved, portable] of [[true, false], [false, false], [true, true], [false, true]]) {
+    for (const [saved, isa] of [true, false].flatMap((sv) => attentionIsas().map((i) => [sv, i] as const))) {
       const dq = new Float32Array(q.length).fill(NaN), dk = new Float32Array(k.length).fill(NaN), dv = new Float32Array(v.length).fill(NaN);
-      ops().attentionBackward({ ...args, portable, dout: ref.f32(dO), dq, dk, dv, ...(saved ? { o, lse } : {}) });
-      close(`dq (saved=${saved}, portable=${portable})`, dq, want.dq, 'fp32');
+      ops().attentionBackward({ ...args, isa, dout: ref.f32(dO), dq, dk, dv, ...(saved ? { o, lse } : {}) });
+      close(`dq (saved=${saved}, ${isa})`, dq, want.dq, 'fp32');
       close(`dk (saved=${saved})`, dk, want.dk, 'fp32');
       close(`dv (saved=${saved})`, dv, want.dv, 'fp32');
       close(`dk vs fd (saved=${saved})`, dk, fdk, 'fp32fd');
@@ -144,9 +149,10 @@ describe('attention backward (causal GQA, ragged packed batch)', () => {
     close('dv', dv, want.dv, 'fp32');
   });
 
-  // head_dim 16/32/48/64 run the register-blocked AVX-512 tile kernels, multiples of 8 the blocked plain loops, others
-  // (12) the unblocked ones; lengths cover partial tiles (1, 5, 63, 65, 70, 130), exact tiles (64, 128), an empty
-  // sequence and several packed ones; GQA groups 1, 2 and 4.
+  // head_dim 16/32/48/64 run the register-blocked AVX-512 tile kernels, multiples of 8 the blocked plain loops (4 wide
+  // portable, 8 wide AVX2), others (12) the unblocked ones; every build the CPU has runs (isa). Lengths cover partial
+  // tiles (1, 5, 63, 65, 70, 130), exact tiles (64, 128), an empty sequence and several packed ones; GQA groups 1, 2
+  // and 4.
   for (const [cu, Hq, Hkv, D] of [
     [[0, 130, 131, 195, 272], 4, 2, 32],
     [[0, 65, 128, 256], 8, 2, 64],
@@ -154,17 +160,22 @@ describe('attention backward (causal GQA, ragged packed batch)', () => {
     [[0, 100, 129], 4, 1, 48],
     [[0, 70, 75], 2, 1, 12],
   ] as [number[], number, number, number][]) {
-    it(`head_dim ${D}, Hq ${Hq} / Hkv ${Hkv}, lengths ${cu.slice(1).map((c, i) => c - cu[i]!).join(', ')}: SIMD and portable, saved and recomputed stats`, () => {
+    it(`head_dim ${D}, Hq ${Hq} / Hkv ${Hkv}, lengths ${cu.slice(1).map((c, i) => c - cu[i]!).join(', ')}: every ISA build, saved and recomputed stats`, () => {
       const { T, s, q, k, v, dO, args } = setup(cu, Hq, Hkv, D);
       const want = ref.attentionBackward(q, k, v, dO, s);
-      const o = new Float32Array(T * Hq * D), lse = new Float32Array(T * Hq);
-      ops().attentionForwardStats({ ...args, o, lse });
-      for (const [saved, portable] of [[true, false], [false, false], [true, true], [false, true]]) {
-        const dq = new Float32Array(q.length).fill(NaN), dk = new Float32Array(k.length).fill(NaN), dv = new Float32Array(v.length).fill(NaN);
-        ops().attentionBackward({ ...args, portable, dout: ref.f32(dO), dq, dk, dv, ...(saved ? { o, lse } : {}) });
-        close(`dq (saved=${saved}, portable=${portable})`, dq, want.dq, 'fp32');
-        close(`dk (saved=${saved}, portable=${portable})`, dk, want.dk, 'fp32');
-        close(`dv (saved=${saved}, portable=${portable})`, dv, want.dv, 'fp32');
+      const fw = ref.attentionForward(q, k, v, s);
+      for (const isa of attentionIsas()) {
+        const o = new Float32Array(T * Hq * D), lse = new Float32Array(T * Hq);
+        ops().attentionForwardStats({ ...args, isa, o, lse });
+        close(`forward o (${isa})`, o, fw.o, 'fp32');
+        close(`forward lse (${isa})`, lse, fw.lse, 'fp32');
+        for (const saved of [true, false]) {
+          const dq = new Float32Array(q.length).fill(NaN), dk = new Float32Array(k.length).fill(NaN), dv = new Float32Array(v.length).fill(NaN);
+          ops().attentionBackward({ ...args, isa, dout: ref.f32(dO), dq, dk, dv, ...(saved ? { o, lse } : {}) });
+          close(`dq (saved=${saved}, ${isa})`, dq, want.dq, 'fp32');
+          close(`dk (saved=${saved}, ${isa})`, dk, want.dk, 'fp32');
+          close(`dv (saved=${saved}, ${isa})`, dv, want.dv, 'fp32');
+        }
       }
     });
   }
@@ -175,6 +186,9 @@ describe('attention backward (causal GQA, ragged packed batch)', () => {
     const kv = () => new Float32Array(3 * 2 * 4);
     expect(() => ops().attentionBackward({ ...args, qHeads: 3, kvHeads: 2, q: new Float32Array(36), k: kv(), v: kv(), dout: new Float32Array(36), dq: new Float32Array(36), dk: kv(), dv: kv() })).toThrow(/multiple of kv_heads/);
     expect(() => ops().attentionBackward({ ...args, cuSeqlens: Int32Array.from([0, 2]), dout: z(), dq: z(), dk: new Float32Array(12), dv: new Float32Array(12) })).toThrow(/cu_seqlens/);
+    const o = z(), lse = new Float32Array(6);
+    expect(() => ops().attentionForwardStats({ ...args, isa: 'sse9' as 'auto', o, lse })).toThrow(/'isa' must be one of/);
+    if (!attentionIsas().includes('avx512')) expect(() => ops().attentionForwardStats({ ...args, isa: 'avx512', o, lse })).toThrow(/lacks/);
   });
 });
 

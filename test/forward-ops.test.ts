@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { native } from '../lib/engine/native.ts';
 import { f32ToBf16, bf16ToF32 } from '../lib/io/dtypes.ts';
 import { attention, rmsnorm, rope, shortconv, swiglu } from './ref/lfm2-ref.ts';
+import { attentionIsas } from './util/isa.ts';
 import { randn as normal, rng } from './util/random.ts';
 
 const ops = () => native().opsForward;
@@ -61,22 +62,26 @@ describe('rope', () => {
 
 describe('attention', () => {
   // Cases: decode-like rows (row kernel: AVX2 when D % 8 == 0, portable otherwise) and prefill chunks of ≥ 32
-  // queries (GEMM block path, 128-row blocks), with and without a cached prefix (nKv > nQ).
+  // queries (tile path: 64×64 tiles, online softmax), with and without a cached prefix (nKv > nQ), on every build of
+  // the kernels the CPU has (isa; head_dim 16/32/64 take the AVX-512 tile kernels, 24 the blocked plain loops).
   it.each([
     { name: 'short rows, D 16', H: 4, KVH: 2, D: 16, nQ: [1, 3, 2, 5], nKv: [1, 3, 7, 5] },
     { name: 'short rows, D 6 (portable)', H: 4, KVH: 1, D: 6, nQ: [1, 4], nKv: [6, 4] },
-    { name: 'long chunks, block path', H: 4, KVH: 2, D: 16, nQ: [40, 150, 2], nKv: [45, 150, 9] },
-  ])('causal GQA, $name, matches float64 (out and lse)', ({ H, KVH, D, nQ, nKv }) => {
+    { name: 'long chunks, tile path', H: 4, KVH: 2, D: 16, nQ: [40, 150, 2], nKv: [45, 150, 9] },
+    { name: 'long chunks, tile path, D 32, prefix not tile-aligned', H: 4, KVH: 2, D: 32, nQ: [33, 130, 64], nKv: [100, 130, 64] },
+    { name: 'long chunks, tile path, D 24, prefix', H: 2, KVH: 1, D: 24, nQ: [70], nKv: [200] },
+    { name: 'long chunks, tile path, D 64, MHA', H: 3, KVH: 3, D: 64, nQ: [129], nKv: [129] },
+  ].flatMap((c) => attentionIsas().map((isa) => ({ ...c, isa }))))('causal GQA, $name, $isa, matches float64 (out and lse)', ({ H, KVH, D, nQ, nKv, isa }) => {
     const sq = nQ.reduce((a, b) => a + b), skv = nKv.reduce((a, b) => a + b);
     const q = randn(sq * H * D, 1.5), k = randn(skv * KVH * D, 1.5), v = randn(skv * KVH * D);
-    const { out, lse } = ops().attention(q, k, v, { nHeads: H, nKvHeads: KVH, headDim: D, nQ, nKv });
+    const { out, lse } = ops().attention(q, k, v, { nHeads: H, nKvHeads: KVH, headDim: D, nQ, nKv, isa });
     let oq = 0, okv = 0;
     for (let s = 0; s < nQ.length; s++) {
       const qs = f64(q.subarray(oq * H * D, (oq + nQ[s]) * H * D));
       const ks = f64(k.subarray(okv * KVH * D, (okv + nKv[s]) * KVH * D));
       const vs = f64(v.subarray(okv * KVH * D, (okv + nKv[s]) * KVH * D));
       const want = attention(qs, ks, vs, nQ[s], nKv[s], H, KVH, D);
-      // Scores up to ~|q||k|/4 ≈ 10, exp/sum in FP32 over ≤ 150 keys: relative error ≲ 1e-6; 1e-5 leaves margin.
+      // Scores up to ~|q||k|/√D ≈ 10, exp/sum in FP32 over ≤ 200 keys: relative error ≲ 1e-6; 1e-5 leaves margin.
       expectClose(out.subarray(oq * H * D, (oq + nQ[s]) * H * D), want, 1e-5);
       for (let i = 0; i < nQ[s]; i++)
         for (let h = 0; h < H; h++) {

@@ -105,7 +105,8 @@ export interface NativeOpsForward {
     q: Float32Array,
     k: Float32Array,
     v: Float32Array,
-    opts: { nHeads: number; nKvHeads: number; headDim: number; nQ: number[]; nKv: number[] },
+    /** isa: kernel family of the tile (chunks ≥ 32 queries) and row paths; default 'auto' (tests force each one). */
+    opts: { nHeads: number; nKvHeads: number; headDim: number; nQ: number[]; nKv: number[]; isa?: AttentionIsa },
   ): { out: Float32Array; lse: Float32Array };
   shortconv(
     z: Float32Array,
@@ -343,6 +344,9 @@ export type GrpoLossType = 'grpo' | 'bnpo' | 'dr_grpo' | 'dapo';
 export type EngineLossType = GrpoLossType | 'sft';
 export type LrScheduleKind = 'constant' | 'constant_with_warmup' | 'linear' | 'cosine';
 
+/** Builds of the CPU attention tile loops; avx2 needs AVX2+FMA+F16C, avx512 also AVX-512 F/BW/VL/DQ. */
+export type AttentionIsa = 'auto' | 'portable' | 'avx2' | 'avx512';
+
 export interface AttentionArgs {
   tokens: number;
   qHeads: number;
@@ -350,8 +354,10 @@ export interface AttentionArgs {
   headDim: number;
   /** 0 or absent: 1/sqrt(headDim). */
   scale?: number;
-  /** Run the portable loops even where AVX-512 is available (tests). */
+  /** Run the portable loops even where SIMD builds are available (tests); same as isa: 'portable'. */
   portable?: boolean;
+  /** Which build of the tile loops runs: 'auto' (default: the widest the CPU has) or a forced one (tests). */
+  isa?: AttentionIsa;
   cuSeqlens: Int32Array;
   q: Float32Array;
   k: Float32Array;

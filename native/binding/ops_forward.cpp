@@ -142,7 +142,17 @@ Napi::Value attention(const Napi::CallbackInfo& info) {
     oq += nq[i];
     okv += nkv[i];
   }
-  attention_forward(seqs, AttentionShape{H, KVH, D, H * D, KVH * D, H * D, 1.0f / std::sqrt(float(D))});
+  AttentionShape shape{H, KVH, D, H * D, KVH * D, H * D, 1.0f / std::sqrt(float(D))};
+  if (o.Has("isa") && !o.Get("isa").IsUndefined()) {  // 'auto' | 'portable' | 'avx2' | 'avx512' (tests)
+    const std::string isa = o.Get("isa").IsString() ? o.Get("isa").As<Napi::String>().Utf8Value() : "";
+    if (!simd_isa_from_name(isa.c_str(), &shape.isa))
+      throw Napi::RangeError::New(env, "attention: isa must be one of auto, portable, avx2, avx512");
+  }
+  try {
+    attention_forward(seqs, shape);
+  } catch (const Error& e) {
+    throw Napi::RangeError::New(env, e.what());
+  }
   auto r = Napi::Object::New(env);
   r.Set("out", out);
   r.Set("lse", lse);

@@ -159,7 +159,11 @@ cpu::AttentionShape attention_shape(const Args& a) {
   s.kv_heads = a.dim("kvHeads");
   s.head_dim = a.dim("headDim");
   s.scale = float(a.num("scale", 0));
-  s.portable = a.flag("portable", false);
+  // isa: 'auto' (default), 'portable', 'avx2', 'avx512'; portable: true is the older spelling of isa: 'portable'.
+  if (a.flag("portable", false)) s.isa = SimdIsa::Portable;
+  const std::string isa = a.str("isa", "auto");
+  if (isa != "auto" && !simd_isa_from_name(isa.c_str(), &s.isa))
+    throw Napi::RangeError::New(a.env(), a.where("isa") + " must be one of auto, portable, avx2, avx512; got '" + isa + "'");
   return s;
 }
 

@@ -4,17 +4,17 @@
 #include <vector>
 
 #include "backend/cpu/attention_kernels.h"
+#include "backend/cpu/backward/attention_backward.h"
 #include "backend/cpu/cpu_features.h"
-#include "backend/cpu/gemm.h"
 #include "core/error.h"
 #include "core/threadpool.h"
 
 // Two paths with the same math:
 //  * row path (decode, short chunks): one work item per (sequence, query row, KV head) computes the scores of the
 //    group's query heads against the visible keys, the softmax and the weighted V sum; items run in parallel.
-//  * block path (prefill chunks of ≥ kBlockMinRows queries): per (sequence, query head, block of query rows)
-//    S = Q·Kᵀ and O = P·V are GEMMs (the GEMM threads itself), restricted to the keys visible to the block's last
-//    row, with the causal softmax in between. Quadratic-in-T work then runs at GEMM speed.
+//  * tile path (training and prefill chunks of ≥ kBlockMinRows queries): the FlashAttention-2 forward of
+//    backward/attention_tiles.inc (64×64 tiles, register-blocked tile products, online softmax with a vectorised
+//    exp), work items (sequence, KV head, 64-row query block) in parallel.
 namespace lfm2 {
 
 namespace attention_kernels {
@@ -56,52 +56,7 @@ void attend_group_portable(const float* q, const float* k, const float* v, int64
 
 namespace {
 
-constexpr int64_t kBlockMinRows = 32;  // chunks with at least this many queries take the GEMM block path
-constexpr int64_t kBlockRows = 128;    // query rows per block (S scratch = kBlockRows × n_kv floats)
-
-// Softmax of one score row in place over its n_vis visible entries (scaled), zeroing the masked tail up to n_cols.
-void softmax_row(float* s, int64_t n_vis, int64_t n_cols, float scale, float* lse) {
-  float mx = -INFINITY;
-  for (int64_t j = 0; j < n_vis; ++j) {
-    s[j] *= scale;
-    mx = s[j] > mx ? s[j] : mx;
-  }
-  float sum = 0;
-  for (int64_t j = 0; j < n_vis; ++j) {
-    float e = std::exp(s[j] - mx);
-    s[j] = e;
-    sum += e;
-  }
-  const float inv = 1.0f / sum;
-  for (int64_t j = 0; j < n_vis; ++j) s[j] *= inv;
-  for (int64_t j = n_vis; j < n_cols; ++j) s[j] = 0;
-  if (lse) *lse = mx + std::log(sum);
-}
-
-void block_path(const AttentionSeq& a, const AttentionShape& sh, std::vector<float>& S) {
-  const int64_t group = sh.n_heads / sh.n_kv_heads, D = sh.head_dim;
-  S.resize(size_t(kBlockRows * a.n_kv));
-  for (int64_t h = 0; h < sh.n_heads; ++h) {
-    const int64_t g = h / group;
-    for (int64_t i0 = 0; i0 < a.n_q; i0 += kBlockRows) {
-      const int64_t i1 = i0 + kBlockRows < a.n_q ? i0 + kBlockRows : a.n_q;
-      const int64_t M = i1 - i0;
-      const int64_t first_vis = a.n_kv - a.n_q + i0 + 1;  // keys visible to row i0
-      const int64_t n_cols = a.n_kv - a.n_q + i1;         // keys visible to the block's last row
-      // S[M, n_cols] = Q_blk · K_gᵀ
-      gemm_nt(M, n_cols, D, a.q + i0 * sh.q_stride + h * D, sh.q_stride, a.k + g * D, DType::F32, sh.kv_stride,
-              S.data(), n_cols, 0.f);
-      parallel_for(M, [&](int64_t r0, int64_t r1, int) {
-        for (int64_t r = r0; r < r1; ++r)
-          softmax_row(S.data() + r * n_cols, first_vis + r, n_cols, sh.scale,
-                      a.lse ? a.lse + (i0 + r) * sh.n_heads + h : nullptr);
-      }, 8);
-      // O_blk[M, D] = P · V_g
-      gemm_nn(M, D, n_cols, S.data(), n_cols, a.v + g * D, DType::F32, sh.kv_stride,
-              a.out + i0 * sh.out_stride + h * D, sh.out_stride, 0.f);
-    }
-  }
-}
+constexpr int64_t kBlockMinRows = 32;  // chunks with at least this many queries take the tile path
 
 }  // namespace
 
@@ -109,16 +64,21 @@ void attention_forward(const std::vector<AttentionSeq>& seqs, const AttentionSha
   LFM2_CHECK(sh.n_kv_heads > 0 && sh.n_heads % sh.n_kv_heads == 0, "attention: ", sh.n_heads,
              " query heads are not a multiple of ", sh.n_kv_heads, " KV heads");
   const int64_t group = sh.n_heads / sh.n_kv_heads, D = sh.head_dim;
-  const bool avx2 = cpu_features().has_avx2_fma() && D % 8 == 0;
+  const SimdIsa isa = cpu::attention_isa(sh.isa);
+  const bool avx2 = isa != SimdIsa::Portable && D % 8 == 0;  // the row kernel's AVX2 build also serves AVX-512
   auto row_kernel = avx2 ? attention_kernels::attend_group_avx2 : attention_kernels::attend_group_portable;
 
-  // Long chunks: block path, one sequence after another (each GEMM uses every thread).
-  std::vector<float> S;
+  // Long chunks: tile path, all of them in one parallel loop.
+  std::vector<cpu::AttentionFwdSeq> tiled;
   for (size_t s = 0; s < seqs.size(); ++s) {
-    LFM2_CHECK(seqs[s].n_q >= 0 && seqs[s].n_kv >= seqs[s].n_q, "attention: sequence ", s, " has ", seqs[s].n_q,
-               " queries but only ", seqs[s].n_kv, " keys");
-    if (seqs[s].n_q >= kBlockMinRows) block_path(seqs[s], sh, S);
+    const AttentionSeq& a = seqs[s];
+    LFM2_CHECK(a.n_q >= 0 && a.n_kv >= a.n_q, "attention: sequence ", s, " has ", a.n_q, " queries but only ",
+               a.n_kv, " keys");
+    if (a.n_q >= kBlockMinRows) tiled.push_back({a.q, a.k, a.v, a.out, a.lse, a.n_q, a.n_kv});
   }
+  if (!tiled.empty())
+    cpu::attention_forward_tiled(tiled, {sh.n_heads, sh.n_kv_heads, D, sh.q_stride, sh.kv_stride, sh.out_stride,
+                                         sh.n_heads, sh.scale, isa});
 
   // Short chunks: flatten (sequence, query row, KV head) so many one-token decodes share the threads.
   std::vector<int64_t> first_item(seqs.size() + 1, 0);

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "backend/cpu/cpu_features.h"
+
 namespace lfm2 {
 
 struct AttentionSeq {
@@ -22,6 +24,7 @@ struct AttentionShape {
   int64_t n_heads, n_kv_heads, head_dim;
   int64_t q_stride, kv_stride, out_stride;
   float scale;  // head_dim^-0.5
+  SimdIsa isa = SimdIsa::Auto;  // kernel family (tests force each one the CPU has)
 };
 
 void attention_forward(const std::vector<AttentionSeq>& seqs, const AttentionShape& shape);

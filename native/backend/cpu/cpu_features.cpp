@@ -1,5 +1,8 @@
 #include "backend/cpu/cpu_features.h"
 
+#include <cstring>
+#include <initializer_list>
+
 namespace lfm2 {
 namespace {
 
@@ -24,6 +27,25 @@ CpuFeatures detect() {
 const CpuFeatures& cpu_features() {
   static const CpuFeatures f = detect();
   return f;
+}
+
+const char* simd_isa_name(SimdIsa isa) {
+  switch (isa) {
+    case SimdIsa::Auto: return "auto";
+    case SimdIsa::Portable: return "portable";
+    case SimdIsa::Avx2: return "avx2";
+    case SimdIsa::Avx512: return "avx512";
+  }
+  return "?";
+}
+
+bool simd_isa_from_name(const char* name, SimdIsa* out) {
+  for (SimdIsa i : {SimdIsa::Auto, SimdIsa::Portable, SimdIsa::Avx2, SimdIsa::Avx512})
+    if (std::strcmp(name, simd_isa_name(i)) == 0) {
+      *out = i;
+      return true;
+    }
+  return false;
 }
 
 }  // namespace lfm2

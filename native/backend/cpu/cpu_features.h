@@ -19,6 +19,11 @@ struct CpuFeatures {
   bool has_avx512_bf16() const { return has_avx512() && avx512bf16; }
 };
 
+// Which family of kernels to run, for code that has several (tests force each one the CPU supports).
+enum class SimdIsa : int { Auto = 0, Portable = 1, Avx2 = 2, Avx512 = 3 };
+const char* simd_isa_name(SimdIsa isa);                  // "auto", "portable", "avx2", "avx512"
+bool simd_isa_from_name(const char* name, SimdIsa* out);  // false for any other name
+
 // Detected once; cheap to call.
 const CpuFeatures& cpu_features();
 

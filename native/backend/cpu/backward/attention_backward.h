@@ -14,12 +14,17 @@
 // P is rebuilt tile by tile (64 query rows × 64 keys) from lse, so no T×T matrix is ever held. When lse or O is not
 // given, a forward pass over the same tiles (online softmax) recomputes them first, one query block at a time.
 // The loops run key tile by key tile: dK̂/dv of a tile accumulate in scratch over all query tiles of the group and
-// are written once. The tile products are register-blocked AVX-512 kernels where head_dim is 16, 32, 48 or 64.
+// are written once. The tile products are register-blocked AVX-512 kernels where head_dim is 16, 32, 48 or 64;
+// the same loops are built a second time with AVX2+FMA flags (8-wide blocks) for CPUs without AVX-512, and a third
+// time portable (4-wide blocks).
 // Work is split over (sequence, KV head) pairs: each pair owns its dk̂/dv rows and the dq̂ rows of its query heads,
 // so threads never write the same memory.
 //
 // Gradient accumulation policy: dq, dk, dv are activation gradients and are written (=).
 #include <cstdint>
+#include <vector>
+
+#include "backend/cpu/cpu_features.h"
 
 namespace lfm2::cpu {
 
@@ -29,12 +34,12 @@ struct AttentionShape {
   int64_t kv_heads = 0;  // Hkv (divides Hq)
   int64_t head_dim = 0;  // D
   float scale = 0.f;     // score scale; 0 → 1/sqrt(D)
-  bool portable = false;  // run the portable loops even where AVX-512 is available (tests compare both)
+  SimdIsa isa = SimdIsa::Auto;  // which build of the tile loops runs (tests force each one the CPU has)
 };
 
 // Per-thread scratch of the tiled kernels (sizes for Br = Bc = 64): kT, vT [D, 64]; S, dP [64, 64]; acc, dK, dV,
-// qt, gt, kr [64, D]; m, l, lse [64]; lse_all, Dt_all [group, longest sequence]. Allocated by attention_backward /
-// attention_forward_stats, one per worker thread.
+// qt, gt, kr [64, D]; m, l, lse [64]; lse_all, Dt_all [group, longest sequence]. Allocated by attention_backward, one
+// per worker thread.
 struct AttentionScratch {
   float *kT, *vT, *S, *dP, *acc, *dK, *dV, *qt, *gt, *kr, *m, *l, *lse, *lse_all, *Dt_all;
 };
@@ -50,5 +55,34 @@ void attention_backward(const AttentionShape& shape, int64_t nseq, const int32_t
 // path and by tests that need O and lse consistent with the backward.
 void attention_forward_stats(const AttentionShape& shape, int64_t nseq, const int32_t* cu_seqlens, const float* q,
                              const float* k, const float* v, float* o, float* lse);
+
+// ---- Tiled causal forward (training and prefill) -------------------------------------------------------------
+// The same tiles as above, online softmax (FlashAttention-2 forward): per (sequence, KV head, block of 64 query rows)
+// the group's query heads run over the key tiles in order, so no score row longer than 64 is ever held. Sequences may
+// bring a cached prefix: query i sits at position n_kv − n_q + i and sees keys 0 ..= that position.
+struct AttentionFwdSeq {
+  const float* q;  // [n_q rows, stride ldq], query head h at column h·D
+  const float* k;  // [n_kv rows, stride ldk], KV head g at column g·D
+  const float* v;  // as k
+  float* o;        // [n_q rows, stride ldo], as q
+  float* lse;      // [n_q rows, stride ldl], column h; optional (nullptr)
+  int64_t n_q = 0, n_kv = 0;
+};
+struct AttentionFwdLayout {
+  int64_t q_heads = 0, kv_heads = 0, head_dim = 0;
+  int64_t ldq = 0, ldk = 0, ldo = 0, ldl = 0;
+  float scale = 0.f;
+  SimdIsa isa = SimdIsa::Auto;
+};
+// Scratch of one worker: kT [D, 64], vr [64, D], S [64, 64], qt and acc [group, 64, D], m and l [group, 64].
+struct AttentionFwdScratch {
+  float *kT, *vr, *S, *qt, *acc, *m, *l;
+};
+
+void attention_forward_tiled(const std::vector<AttentionFwdSeq>& seqs, const AttentionFwdLayout& layout);
+
+// The tile loops build a run with `want` resolves to: Auto → the widest the CPU has; a forced one the CPU lacks is
+// an error (LFM2_CHECK), never an illegal instruction.
+SimdIsa attention_isa(SimdIsa want);
 
 }  // namespace lfm2::cpu

@@ -1,7 +1,7 @@
 // The attention tile loops compiled with AVX-512 flags; called only after a run-time CPU check in
-// attention_backward.cpp. The tile products are register-blocked kernels below (accumulators stay in zmm registers
-// over the whole inner loop; each output row is loaded and stored once per tile); the rest of the loops are the
-// plain ones of attention_tiles.inc, which the compiler vectorises 16 wide.
+// attention_backward.cpp. The tile products and the softmax steps are the kernels below (accumulators stay in zmm
+// registers over the whole inner loop; each output row is loaded and stored once per tile); the rest of the loops
+// are the plain ones of attention_tiles.inc, which the compiler vectorises 16 wide.
 // GCC 12's _mm512_undefined_ps inside avx512fintrin.h (max/min/roundscale) trips -Wmaybe-uninitialized.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
@@ -109,6 +109,44 @@ static void simd_p_ds(float* S, float* dP, int64_t nr, int64_t diag, int64_t nc,
   }
 }
 
+// One online-softmax step of the forward over S [nr, 64] (see tile_softmax_step): lane-wise masked max and sum, one
+// horizontal max per row; fully masked 16-key chunks skip the exp.
+static void simd_softmax_step(float* S, int64_t nr, int64_t diag, int64_t nc, float* m, float* l, float* acc,
+                              int64_t D) {
+  for (int64_t i = 0; i < nr; ++i) {
+    float* s = S + i * kTile;
+    const int64_t c = diag + i + 1, jlim = c < nc ? c : nc;
+    __mmask16 mk[4];
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (int q = 0; q < 4; ++q) {
+      mk[q] = lanes_below(jlim, 16 * q);
+      mx = _mm512_mask_max_ps(mx, mk[q], mx, _mm512_loadu_ps(s + 16 * q));
+    }
+    const float rm = _mm512_reduce_max_ps(mx), mt = rm > m[i] ? rm : m[i];
+    const __m512 mv = _mm512_set1_ps(mt);
+    // corr = exp(m_old − mt) in lane 0 (m_old = −inf on the first tile: clamped, ≈ 0, times acc = l = 0).
+    const float corr = _mm512_cvtss_f32(exp16(_mm512_set1_ps(m[i] - mt)));
+    __m512 sum = _mm512_setzero_ps();
+    for (int q = 0; q < 4; ++q) {
+      if (!mk[q]) {
+        _mm512_storeu_ps(s + 16 * q, _mm512_setzero_ps());
+        continue;
+      }
+      const __m512 p = _mm512_maskz_mov_ps(mk[q], exp16(_mm512_sub_ps(_mm512_loadu_ps(s + 16 * q), mv)));
+      _mm512_storeu_ps(s + 16 * q, p);
+      sum = _mm512_add_ps(sum, p);
+    }
+    l[i] = l[i] * corr + _mm512_reduce_add_ps(sum);
+    m[i] = mt;
+    const __m512 cv = _mm512_set1_ps(corr);
+    float* a = acc + i * D;
+    for (int64_t d = 0; d < D; d += 16) {
+      const __mmask16 md = lanes_below(D, d);
+      _mm512_mask_storeu_ps(a + d, md, _mm512_mul_ps(cv, _mm512_maskz_loadu_ps(md, a + d)));
+    }
+  }
+}
+
 // C[j0..j0+JB, D] += Aᵀ·B over rows i0..nr of A [nr, 64] and B (stride ldb); JB·NV accumulators in registers.
 template <int NV, int JB>
 static inline void acc_t_block(const float* A, int64_t i0, int64_t nr, int64_t j0, const float* B, int64_t ldb,
@@ -198,4 +236,5 @@ static bool simd_acc_rows(const float* A, int64_t nr, int64_t diag, int64_t nc, 
 
 #define LFM2_ATTN_NS avx512
 #define LFM2_ATTN_SIMD 1
+#define LFM2_ATTN_VBYTES 32  // plain blocked loops (head_dim the kernels above do not take): 8 wide
 #include "backend/cpu/backward/attention_tiles.inc"
