@@ -34,6 +34,20 @@ export interface TaskEval {
   meanReward: number;
 }
 
+/** Success, its 95% Wilson interval, mean steps and mean reward of one task's (non-empty) episodes. */
+export function taskEval(task: string, eps: readonly RolloutEpisode[]): TaskEval {
+  const successes = eps.filter((e) => e.reward.success).length;
+  return {
+    task,
+    episodes: eps.length,
+    successes,
+    successRate: successes / eps.length,
+    ci95: wilsonInterval(successes, eps.length),
+    meanSteps: eps.reduce((a, e) => a + e.steps.length, 0) / eps.length,
+    meanReward: eps.reduce((a, e) => a + e.reward.reward, 0) / eps.length,
+  };
+}
+
 export interface EvalResult {
   tasks: TaskEval[];
   /** Over all tasks' episodes. */
@@ -70,16 +84,7 @@ export async function evaluate(rollout: RolloutOptions, slots: EpisodeSlots, opt
       const res = await runRollout(rollout, slots, groups, 1, (envStep) => generationSeed(opts.seed, 'eval', round, envStep));
       eps.push(...res.episodes);
     }
-    const successes = eps.filter((e) => e.reward.success).length;
-    tasks.push({
-      task,
-      episodes: eps.length,
-      successes,
-      successRate: successes / eps.length,
-      ci95: wilsonInterval(successes, eps.length),
-      meanSteps: eps.reduce((a, e) => a + e.steps.length, 0) / eps.length,
-      meanReward: eps.reduce((a, e) => a + e.reward.reward, 0) / eps.length,
-    });
+    tasks.push(taskEval(task, eps));
     all.push(...eps);
   }
   const successes = all.filter((e) => e.reward.success).length;

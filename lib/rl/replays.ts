@@ -2,7 +2,7 @@
 // the per-task table of what was recorded. Used by `lfm2-rl eval --record` and by training's record_episodes.
 import { writeReplay, type ReplayIndex, type ReplaySource } from '../io/replay-files.ts';
 import type { TaskTableRow } from '../io/task-table.ts';
-import { wilsonInterval, type TaskEval } from './evaluate.ts';
+import { taskEval, wilsonInterval, type TaskEval } from './evaluate.ts';
 import type { RolloutEpisode } from './rollout.ts';
 import { evalTableRows } from './task-metrics.ts';
 
@@ -15,19 +15,7 @@ export function isRecorded(e: RolloutEpisode): boolean {
 export function episodeTableRows(episodes: readonly RolloutEpisode[]): TaskTableRow[] {
   const tasks = [...new Set(episodes.map((e) => e.task))];
   if (tasks.length === 0) return [];
-  const evals: TaskEval[] = tasks.map((task) => {
-    const eps = episodes.filter((e) => e.task === task);
-    const successes = eps.filter((e) => e.reward.success).length;
-    return {
-      task,
-      episodes: eps.length,
-      successes,
-      successRate: successes / eps.length,
-      ci95: wilsonInterval(successes, eps.length),
-      meanSteps: eps.reduce((a, e) => a + e.steps.length, 0) / eps.length,
-      meanReward: eps.reduce((a, e) => a + e.reward.reward, 0) / eps.length,
-    };
-  });
+  const evals: TaskEval[] = tasks.map((task) => taskEval(task, episodes.filter((e) => e.task === task)));
   const successes = episodes.filter((e) => e.reward.success).length;
   const overall = { episodes: episodes.length, successes, successRate: successes / episodes.length, ci95: wilsonInterval(successes, episodes.length) };
   return evalTableRows({ tasks: evals, overall });
