@@ -241,5 +241,10 @@ describe('pruning keeps the checkpoint a divergence would fall back to', () => {
     expect(listCheckpoints(run).map((c) => c.step)).toEqual([1, 3]);
     renameSync(join(run, 'checkpoint-1'), join(run, 'checkpoint-1.diverged'));
     expect(listCheckpoints(run).map((c) => c.step)).toEqual([3]);
+    // Several kept folders (the SFT stage's checkpoint-0 and a fallback) both survive.
+    const run2 = fresh();
+    for (const s of [0, 1, 2, 3, 4]) await save(run2, s);
+    expect(pruneCheckpoints(run2, 1, () => {}, [join(run2, 'checkpoint-0'), join(run2, 'checkpoint-2')])).toEqual([join(run2, 'checkpoint-1'), join(run2, 'checkpoint-3')]);
+    expect(listCheckpoints(run2).map((c) => c.step)).toEqual([0, 2, 4]);
   });
 });

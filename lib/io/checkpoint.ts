@@ -323,17 +323,18 @@ export async function resolveResume(runDir: string, spec: string, warn: (msg: st
 
 /**
  * save_total_limit: keeps the newest `limit` complete checkpoints (null = all) and deletes older complete ones, plus
- * unusable folders older than the newest complete checkpoint (leftovers of interrupted saves). `keep` is never
- * deleted (the last checkpoint known to be good, lib/rl/divergence.ts). Returns deleted folders.
+ * unusable folders older than the newest complete checkpoint (leftovers of interrupted saves). The `keep` folders are
+ * never deleted (the last checkpoint known to be good, lib/rl/divergence.ts; the end of the SFT stage). Returns
+ * deleted folders.
  */
-export function pruneCheckpoints(runDir: string, limit: number | null, warn: (msg: string) => void = console.warn, keep: string | null = null): string[] {
+export function pruneCheckpoints(runDir: string, limit: number | null, warn: (msg: string) => void = console.warn, keep: string | readonly string[] | null = null): string[] {
   if (limit !== null && (!Number.isInteger(limit) || limit < 1)) throw new Error(`save_total_limit must be an integer >= 1 or null, got ${limit}`);
   const all = listCheckpoints(runDir);
   const complete = all.filter((c) => c.ok);
   const newest = complete.at(-1)?.step ?? -1;
   const removed: string[] = [];
-  const kept = keep === null ? '' : resolve(keep);
-  const drop = (limit === null ? [] : complete.slice(0, Math.max(0, complete.length - limit))).filter((c) => resolve(c.dir) !== kept);
+  const kept = new Set((keep === null ? [] : typeof keep === 'string' ? [keep] : keep).map((d) => resolve(d)));
+  const drop = (limit === null ? [] : complete.slice(0, Math.max(0, complete.length - limit))).filter((c) => !kept.has(resolve(c.dir)));
   const stale = all.filter((c) => !c.ok && c.step < newest);
   for (const c of [...drop, ...stale]) {
     if (!c.ok) warn(`removing unusable ${c.dir}: ${c.reason}`);

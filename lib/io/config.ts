@@ -190,7 +190,7 @@ export const CONFIG_SCHEMA: Readonly<Record<string, FieldSpec>> = {
   resume_from_checkpoint: { kind: 'string', nullable: true, default: null, help: "checkpoint folder to resume from, or 'latest' = newest complete checkpoint of this run" },
   logging_steps: { kind: 'int', min: 1, default: 1, help: 'write metrics every N optimizer steps' },
   save_steps: { kind: 'int', min: 0, default: 25, help: 'checkpoint every N optimizer steps (0 = only at the end)' },
-  save_total_limit: { kind: 'int', min: 1, nullable: true, default: 3, help: 'keep at most N checkpoints (oldest pruned); null = keep all' },
+  save_total_limit: { kind: 'int', min: 1, nullable: true, default: 3, help: 'keep at most N checkpoints (oldest pruned; the SFT stage\'s checkpoint-0 and a divergence fallback are always kept); null = keep all' },
   eval_steps: { kind: 'int', min: 0, default: 25, help: 'evaluate on held-out seeds every N optimizer steps (0 = never during training)' },
   eval_episodes: { kind: 'int', min: 1, default: 16, help: 'evaluation episodes per task' },
   log_completions: { kind: 'bool', default: false, help: 'print sample completions at each logging step' },

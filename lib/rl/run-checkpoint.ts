@@ -24,8 +24,8 @@ export interface RunCheckpointOptions {
   config: TrainConfig;
   /** save_total_limit. */
   limit: number | null;
-  /** A checkpoint pruning must keep (the last one known to be good). */
-  keep?: string | null;
+  /** Checkpoints pruning must keep (the last one known to be good, the end of the SFT stage). */
+  keep?: readonly string[];
   warn?: (msg: string) => void;
 }
 

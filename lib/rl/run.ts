@@ -147,7 +147,10 @@ export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}):
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
     }
-    const saveCheckpoint = (s: LoopState) => saveRunCheckpoint(s, { runDir, engine: policy!.engine, modelDir, config, limit: config.save_total_limit, keep: guard?.keepDir(), warn: log });
+    // checkpoint-0 of a run with an SFT stage is the stage's result (what GRPO started from): never pruned.
+    const stageEnd = sftEnabled(config) ? [join(runDir, 'checkpoint-0')] : [];
+    const saveCheckpoint = (s: LoopState) =>
+      saveRunCheckpoint(s, { runDir, engine: policy!.engine, modelDir, config, limit: config.save_total_limit, keep: [...stageEnd, ...(guard?.keepDir() ? [guard.keepDir()!] : [])], warn: log });
     const stop = () => stopRequested || (opts.shouldStop?.() ?? false);
     let initialEval: EvalResult | null = null;
     let sftCheckpoint: string | null = null;
