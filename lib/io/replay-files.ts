@@ -42,7 +42,8 @@ export interface ReplayEpisodeInput {
 
 export type ReplaySource = 'eval' | 'rollout';
 
-export interface ReplayIndexEpisode {
+/** What identifies and scores one recorded episode, in the index and in its own file. */
+interface ReplayEpisodeInfo {
   task: string;
   /** Number of the episode among the recording's episodes of its task (0-based). */
   episode: number;
@@ -51,6 +52,9 @@ export interface ReplayIndexEpisode {
   member: number;
   success: boolean;
   reward: number;
+}
+
+export interface ReplayIndexEpisode extends ReplayEpisodeInfo {
   steps: number;
   /** Folder of the episode, relative to the recording, with '/' separators. */
   dir: string;
@@ -70,14 +74,7 @@ export interface ReplayIndex {
   episodes: ReplayIndexEpisode[];
 }
 
-export interface ReplayEpisodeFile {
-  task: string;
-  episode: number;
-  seed: number;
-  group: number;
-  member: number;
-  success: boolean;
-  reward: number;
+export interface ReplayEpisodeFile extends ReplayEpisodeInfo {
   steps: Array<{
     step: number;
     prompt: string;
