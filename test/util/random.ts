@@ -21,6 +21,8 @@ export function randomTokens(n: number, seed: number, vocab: number, from = 0): 
  * assertion message so a failing run can be replayed with rng(seed).
  */
 export function freshRandom(): { seed: number; rand: () => number; tag: (what: string) => string } {
-  const seed = Math.floor(Math.random() * 2 ** 31);
+  // LFM2_TEST_SEED replays a failure's seed (every random test prints it in its messages).
+  const fixed = process.env.LFM2_TEST_SEED;
+  const seed = fixed !== undefined && /^\d+$/.test(fixed) ? Number(fixed) : Math.floor(Math.random() * 2 ** 31);
   return { seed, rand: rng(seed), tag: (what) => `${what} (seed ${seed})` };
 }
