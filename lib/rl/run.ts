@@ -150,7 +150,7 @@ export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}):
     // checkpoint-0 of a run with an SFT stage is the stage's result (what GRPO started from): never pruned.
     const stageEnd = sftEnabled(config) ? [join(runDir, 'checkpoint-0')] : [];
     const saveCheckpoint = (s: LoopState) =>
-      saveRunCheckpoint(s, { runDir, engine: policy!.engine, modelDir, config, limit: config.save_total_limit, keep: [...stageEnd, ...(guard?.keepDir() ? [guard.keepDir()!] : [])], warn: log });
+      saveRunCheckpoint(s, { runDir, engine: policy!.engine, modelDir, config, limit: config.save_total_limit, keep: [...stageEnd, guard?.keepDir() ?? null].filter((d): d is string => d !== null), warn: log });
     const stop = () => stopRequested || (opts.shouldStop?.() ?? false);
     let initialEval: EvalResult | null = null;
     let sftCheckpoint: string | null = null;

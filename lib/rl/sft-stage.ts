@@ -69,13 +69,13 @@ export async function prepareSft(
       continue;
     }
     // The sampler stops at max_completion_length: a longer answer is one the policy could never give.
-    const answer = actionTokens(d.tokenizer, r.completion, d.tokenizer.imEndId).length;
-    if (answer > c.max_completion_length) {
+    const action = actionTokens(d.tokenizer, r.completion, d.tokenizer.imEndId);
+    if (action.length > c.max_completion_length) {
       tooLong++;
-      longest = Math.max(longest, answer);
+      longest = Math.max(longest, action.length);
       continue;
     }
-    const s = sftSample(r, d.tokenizer, c.sft.completion_only_loss);
+    const s = sftSample(r, d.tokenizer, c.sft.completion_only_loss, action);
     samples.push(s);
     perTask[r.task]++;
   }

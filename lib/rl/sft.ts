@@ -37,8 +37,12 @@ export interface SftTokenizer {
  * The training sample of one demonstration step. With `completionOnly` false the loss covers the prompt too: the
  * sample's "prompt" is then only the first token (BOS) and everything after it is scored, the action last.
  */
-export function sftSample(r: DemoRecord, tokenizer: SftTokenizer, completionOnly = true): TrainingSample {
-  const action = actionTokens(tokenizer, r.completion, tokenizer.imEndId);
+export function sftSample(
+  r: DemoRecord,
+  tokenizer: SftTokenizer,
+  completionOnly = true,
+  action: readonly number[] = actionTokens(tokenizer, r.completion, tokenizer.imEndId),
+): TrainingSample {
   const prompt = tokenizer.applyChatTemplate(r.messages);
   const promptIds = completionOnly ? prompt : prompt.slice(0, 1);
   const completionIds = completionOnly ? action : [...prompt.slice(1), ...action];
