@@ -61,7 +61,8 @@ describe.skipIf(!gpu)(`GPU generation ${skipReason}`, () => {
       const gpuTokens = got.results[r].samples[0].tokens;
       // The GPU rounds every GEMM input to BF16 (the CPU's 'fast' does so only on AVX-512 BF16 hardware, else it
       // runs the exact FP32 path); on the tiny random model (std 0.2) that moves the GPU's logits from the CPU's by
-      // d ≈ 2% of the largest logit (measured below), more than many top-2 margins.
+      // d ≈ 2% of the largest logit (1.6%–3.5% over 16 seeds, one seed seen at 5.6%), more than many top-2 margins.
+      // The check on d itself is loose (12%): it only has to catch an indexing mistake, which moves logits by O(1).
       // A token chosen from the GPU's decode logits is then within 2·(d + e) of the CPU argmax, e being decode vs
       // full-forward drift on the GPU (same kernels on fewer rows: ≤ 1e-3·max|logit|). So:
       // (1) every GPU token is a CPU argmax up to that bound, on the GPU's own prefix (teacher-forced: all steps);
@@ -72,7 +73,7 @@ describe.skipIf(!gpu)(`GPU generation ${skipReason}`, () => {
       const g = (await cuda.forward([seq], { logits: 'all' })).logits;
       let d = 0;
       for (let i = 0; i < c.length; i++) d = Math.max(d, Math.abs(c[i] - g[i]));
-      expect(d, tag('CPU vs GPU logits (an indexing error moves them by O(1))')).toBeLessThanOrEqual(5e-2 * maxAbs(c));
+      expect(d, tag('CPU vs GPU logits (an indexing error moves them by O(1))')).toBeLessThanOrEqual(0.12 * maxAbs(c));
       const bound = 2 * (d + 1e-3 * maxAbs(c));
       let agreeing = true;
       for (let t = 0; t < gpuTokens.length; t++) {

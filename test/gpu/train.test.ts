@@ -12,9 +12,11 @@ import { Sampler } from '../../lib/engine/sampler.ts';
 import { differing, snapshot } from '../train-helpers.ts';
 import { tempDir } from '../util/temp-dir.ts';
 import { bf16Bits, bf16Value, gpu, skipReason } from './gpu-available.ts';
+import { freshRandom } from '../util/random.ts';
 import { ALL_KINDS, bothEngines, flat, gpuBatch, loraOptions, relErrors, seedLoraB, withOldAndRef } from './train-helpers.ts';
 
-const seed = (Date.now() ^ (Math.random() * 2 ** 31)) >>> 0;
+// LFM2_TEST_SEED replays a failing run's seed (printed in the suite name).
+const { seed } = freshRandom();
 
 // Tolerances (GPU vs CPU 'fast', which rounds forward GEMM inputs to BF16 only on AVX-512 BF16 hardware and is
 // exact FP32 elsewhere). The GPU rounds every GEMM input of the forward and the backward (activations, dY, the
@@ -31,8 +33,11 @@ const GRAD_ALL_L2 = 0.1;   // ‖g_gpu − g_cpu‖ / ‖g_cpu‖ over every tra
 // The same over all layers' tensors of one kind (e.g. every q_proj lora_A): a systematic mistake in one kind shows
 // in all its layers, while the noise of a small bottom-layer tensor is diluted by the larger ones.
 const GRAD_KIND_L2 = 0.15;
-const GRAD_L2 = 0.4;       // the same per tensor (a tensor with a small gradient can be noisy: see above)
-const GRAD_MAX = 0.4;      // max |g_gpu − g_cpu| / max |g_cpu| per tensor
+// Per tensor, only gross mistakes: that noise alone has moved a single small tensor by 64% (max error, conv.out_proj
+// lora_A), so these bounds sit just under what a zeroed (1), sign-flipped (2) or unrelated (≈1.4) tensor gives.
+// Systematic errors of any size are the kind and whole-gradient bounds' job.
+const GRAD_L2 = 0.9;       // relative L2 per tensor
+const GRAD_MAX = 0.9;      // max |g_gpu − g_cpu| / max |g_cpu| per tensor
 // Log-probs and entropies: both engines' logits drift apart by up to ~2% of the largest logit after 6 layers (the
 // forward's own GPU test); measured max |Δ log-prob| 1.6e-2 – 5.0e-2 here.
 const LOGP_ABS = 0.08;
