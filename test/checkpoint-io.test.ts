@@ -17,10 +17,13 @@ import {
 } from '../lib/io/checkpoint.ts';
 import { NonFiniteTensorsError } from '../lib/io/nonfinite.ts';
 import { writeSafetensors } from '../lib/io/safetensors.ts';
+import { freshRandom } from './util/random.ts';
 
 const fresh = () => mkdtempSync(join(tmpdir(), 'lfm2-ckpt-'));
-// Random values so a size or content mix-up cannot pass by accident.
-const randomF32 = (n: number) => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
+// Random values so a size or content mix-up cannot pass by accident; the seed is in the suite names and
+// LFM2_TEST_SEED=<seed> replays it.
+const { rand, seed } = freshRandom();
+const randomF32 = (n: number) => Float32Array.from({ length: n }, () => rand() * 2 - 1);
 const sha256 = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
 
 async function save(run: string, step: number) {
@@ -39,7 +42,7 @@ function flipByte(path: string): void {
   writeFileSync(path, b);
 }
 
-describe('checkpoint layout and marker', () => {
+describe(`checkpoint layout and marker (seed ${seed})`, () => {
   it('writes checkpoint-<step> with the marker last, listing every file and size', async () => {
     const run = fresh();
     const dir = await save(run, 20);
@@ -111,7 +114,7 @@ describe('checkpoint layout and marker', () => {
   });
 });
 
-describe('save_total_limit pruning', () => {
+describe(`save_total_limit pruning (seed ${seed})`, () => {
   it('keeps the newest N complete checkpoints and removes stale half-written ones', async () => {
     const run = fresh();
     for (const s of [10, 20, 30, 40]) await save(run, s);
@@ -133,7 +136,7 @@ describe('save_total_limit pruning', () => {
   });
 });
 
-describe('resume resolution', () => {
+describe(`resume resolution (seed ${seed})`, () => {
   it("'latest' finds the newest complete checkpoint; an explicit folder must verify", async () => {
     const run = fresh();
     await save(run, 7);
@@ -145,7 +148,7 @@ describe('resume resolution', () => {
   });
 });
 
-describe('checkpoint hashes', () => {
+describe(`checkpoint hashes (seed ${seed})`, () => {
   for (const file of ['model.safetensors', 'optimizer/state.safetensors']) {
     it(`one flipped byte in ${file}: full check fails naming it, resume falls back, an explicit resume and use refuse`, async () => {
       const run = fresh();
@@ -233,7 +236,7 @@ describe('checkpoint hashes', () => {
   });
 });
 
-describe('pruning keeps the checkpoint a divergence would fall back to', () => {
+describe(`pruning keeps the checkpoint a divergence would fall back to (seed ${seed})`, () => {
   it('keep survives save_total_limit', async () => {
     const run = fresh();
     for (const s of [1, 2, 3]) await save(run, s);

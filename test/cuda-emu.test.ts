@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { NativeAddon } from '../lib/engine/native-types.ts';
 import { f32, randn, rng } from './ref/train-ref.ts';
+import { freshRandom } from './util/random.ts';
 
 type SelfTest = (name: string, input?: Float32Array) => { values: Record<string, Float64Array>; errors: Record<string, string> };
 const path = join(dirname(fileURLToPath(import.meta.url)), '..', 'build', 'Release', 'lfm2_rl_emu.node');
@@ -18,7 +19,8 @@ const why = built ? '' : `(skipped: ${path} is not built; npm run build:native b
 if (!built) console.log(`CUDA emulator tests ${why}`);
 const selfTest: SelfTest = (name, input) => addon!.cudaEmuSelfTest(name, input);
 
-const seed = (Date.now() ^ (Math.random() * 2 ** 31)) >>> 0;
+// Fresh inputs each run; the seed is in the test names and LFM2_TEST_SEED=<seed> replays it.
+const { seed } = freshRandom();
 const tag = `(seed ${seed})`;
 
 describe.skipIf(!built)(`CUDA emulator ${why}`, () => {

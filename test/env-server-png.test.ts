@@ -1,7 +1,6 @@
 // PNG codec used for OpenEnv screenshots. The decoder is checked against an independent encoder written here that
 // applies every PNG row filter (None, Sub, Up, Average, Paeth) straight from the PNG spec, on fresh random pixels.
 // Byte-exact comparisons: the format is lossless, so no tolerance applies.
-import { randomBytes, randomInt } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import {
@@ -11,6 +10,14 @@ import {
   nestedListsToRgb,
   rgbToNestedLists,
 } from '../lib/env/server/png.ts';
+import { freshRandom } from './util/random.ts';
+
+// Fresh pixels, sizes and filter orders each run; the seed is in the suite names and LFM2_TEST_SEED=<seed> replays it.
+const { rand, seed } = freshRandom();
+/** `n` random bytes. */
+const randomBytes = (n: number) => Uint8Array.from({ length: n }, () => Math.floor(rand() * 256));
+/** Random integer in [min, max). */
+const randomInt = (min: number, max: number) => min + Math.floor(rand() * (max - min));
 
 function refPaeth(a: number, b: number, c: number): number {
   const p = a + b - c;
@@ -70,13 +77,13 @@ function dropAlpha(px: Uint8Array, n: number): Uint8Array {
   return out;
 }
 
-describe('PNG decoder', () => {
+describe(`PNG decoder (seed ${seed})`, () => {
   for (const channels of [3, 4] as const) {
     it(`decodes ${channels === 3 ? 'RGB' : 'RGBA'} with every row filter and split IDAT chunks`, () => {
       const w = 17;
       const h = 10; // each of the 5 filters on 2 rows, in random order
       const px = new Uint8Array(randomBytes(w * h * channels));
-      const filters = [0, 1, 2, 3, 4, 0, 1, 2, 3, 4].sort(() => Math.random() - 0.5);
+      const filters = [0, 1, 2, 3, 4, 0, 1, 2, 3, 4].sort(() => rand() - 0.5);
       const img = decodePngToRgb(refEncode(px, w, h, channels, filters, { parts: 3 }));
       expect(img.width).toBe(w);
       expect(img.height).toBe(h);
@@ -95,7 +102,7 @@ describe('PNG decoder', () => {
   });
 });
 
-describe('PNG encoder and OpenEnv nested lists', () => {
+describe(`PNG encoder and OpenEnv nested lists (seed ${seed})`, () => {
   it('round-trips random images through encode/decode and through [H][W][3] lists', () => {
     const w = randomInt(1, 40);
     const h = randomInt(1, 30);

@@ -1,12 +1,11 @@
 // Matrix products (native/backend/cpu/gemm*.cpp) against a float64 reference, for every implementation this CPU
-// can run, on fresh random inputs each run (the seed is printed in failure messages to reproduce one).
+// can run, on fresh random inputs each run (the seed is printed in failure messages; LFM2_TEST_SEED=<seed> replays it).
 import { describe, expect, it } from 'vitest';
 import { native } from '../lib/engine/native.ts';
 import type { GemmArgs } from '../lib/engine/native-types.ts';
-import { rng } from './util/random.ts';
+import { freshRandom } from './util/random.ts';
 
-const seed = (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 0;
-const rand = rng(seed);
+const { seed, rand } = freshRandom();
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { native } from '../lib/engine/native.ts';
+import { freshRandom } from './util/random.ts';
+
+// Random GEMM inputs for the thread-pool check; a failure names the seed, and LFM2_TEST_SEED=<seed> replays it.
+const { rand, tag } = freshRandom();
 
 describe('native addon', () => {
   it('loads and reports its backend', () => {
@@ -17,8 +21,8 @@ describe('thread pool', () => {
     const n = native();
     const before = n.backendInfo().threads;
     const m = 37, k = 29, cols = 41;
-    const a = Float32Array.from({ length: m * k }, () => Math.random() - 0.5);
-    const b = Float32Array.from({ length: cols * k }, () => Math.random() - 0.5);
+    const a = Float32Array.from({ length: m * k }, () => rand() - 0.5);
+    const b = Float32Array.from({ length: cols * k }, () => rand() - 0.5);
     const ref = new Float64Array(m * cols);
     for (let i = 0; i < m; i++)
       for (let j = 0; j < cols; j++) {
@@ -33,7 +37,7 @@ describe('thread pool', () => {
         const c = new Float32Array(m * cols).fill(Number.NaN);
         n.gemm({ op: 'nt', m, n: cols, k, a, b, c, impl: 'portable' });
         // K = 29 products of values in [-0.5, 0.5]: FP32 summation error stays far below 1e-5.
-        for (let i = 0; i < c.length; i++) expect(Math.abs(c[i] - ref[i])).toBeLessThan(1e-5);
+        for (let i = 0; i < c.length; i++) expect(Math.abs(c[i] - ref[i]), tag(`threads=${threads} c[${i}]`)).toBeLessThan(1e-5);
       }
     } finally {
       n.setThreads(before);

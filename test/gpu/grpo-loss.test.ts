@@ -5,9 +5,11 @@ import { describe, expect, it } from 'vitest';
 import { native } from '../../lib/engine/native.ts';
 import type { EngineLossType, GrpoLossType } from '../../lib/engine/native-types.ts';
 import { f32, randn, rng } from '../ref/train-ref.ts';
+import { freshRandom } from '../util/random.ts';
 import { bf16Bits, bf16Value, gpu, skipReason, worst } from './gpu-available.ts';
 
-const seed = (Date.now() ^ (Math.random() * 2 ** 31)) >>> 0;
+// LFM2_TEST_SEED replays a failing run's seed (printed in the suite name).
+const { seed } = freshRandom();
 
 /**
  * Float64 argmax (first index on ties) of each row of hidden [N, C] · headᵀ [V, C], and whether the row is a near

@@ -7,9 +7,11 @@ import { presetConfig } from '../../lib/engine/presets.ts';
 import { mulberry32, writeRandomModel } from '../../lib/engine/init-weights.ts';
 import type { NativeCudaModel } from '../../lib/engine/native-types.ts';
 import { tempDir } from '../util/temp-dir.ts';
+import { freshRandom } from '../util/random.ts';
 import { emulated, gpu, skipReason } from './gpu-available.ts';
 
-const seed = (Date.now() ^ (Math.random() * 2 ** 31)) >>> 0;
+// LFM2_TEST_SEED replays a failing run's seed (printed in the suite name).
+const { seed } = freshRandom();
 const V = 512;
 
 function randomTokens(n: number, s: number): Int32Array {

@@ -20,10 +20,12 @@ import {
   swigluBackward,
   swigluForward,
 } from '../ref/train-ref.ts';
+import { freshRandom } from '../util/random.ts';
 import { bf16Bits, bf16Value, gpu, skipReason, worst } from './gpu-available.ts';
 
 const ops = () => native().cudaOps;
-const seed = (Date.now() ^ (Math.random() * 2 ** 31)) >>> 0;  // fresh inputs each run; printed on failure
+// Fresh inputs each run; the seed is in the test names and LFM2_TEST_SEED=<seed> replays it.
+const { seed } = freshRandom();
 const tag = `(seed ${seed})`;
 
 describe.skipIf(!gpu)(`CUDA kernels vs float64 references ${skipReason}`, () => {
