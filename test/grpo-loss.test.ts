@@ -52,7 +52,7 @@ const ARGMAX_ROWS = [2, 4, 5, 8, 11];
 /** A batch of 3 sequences with interleaved rows, two masked rows holding junk old/ref log-probs, and rows built to be
  *  clipped on each side: row 0 (A < 0, ρ ≈ 0.61) low-clipped, row 1 (A > 0, ρ ≈ 1.65) high-clipped. For sft the
  *  native arguments carry no advantages and no old log-probs (it uses neither). */
-function makeCase(lossType: EngineLossType, beta: number, opts: { bf16?: boolean; temperature?: number; detachedOld?: boolean } = {}) {
+function makeCase(lossType: EngineLossType, beta: number, opts: { bf16?: boolean; temperature?: number; detachedOld?: boolean; weighted?: boolean } = {}) {
   const hidden = ref.f64(ref.f32(ref.randn(R, N * C)));
   let head = ref.f64(ref.f32(ref.randn(R, V * C, 0.7)));
   let headArr: Float32Array | Uint16Array = ref.f32(head);
@@ -62,7 +62,8 @@ function makeCase(lossType: EngineLossType, beta: number, opts: { bf16?: boolean
   }
   let targets = Array.from({ length: N }, () => Math.floor(R() * V));
   const seqIds = [0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 0];
-  const mask = [1, 1, 1, 1, 0, 1, 1, 1, 1, 0, 1, 1];
+  // sft token weights (sft.prompt_loss_weight): FP32 values in [0.05, 2] on the unmasked rows.
+  const mask = [1, 1, 1, 1, 0, 1, 1, 1, 1, 0, 1, 1].map((m) => (m && opts.weighted ? Math.fround(0.05 + 1.95 * R()) : m));
   const advantages = ref.f64(ref.f32(ref.randn(R, N)));
   advantages[0] = -Math.abs(advantages[0]) - 0.1;
   advantages[1] = Math.abs(advantages[1]) + 0.1;
@@ -171,6 +172,42 @@ describe('fused GRPO loss vs reference', () => {
       expect(want.correct).toBeGreaterThanOrEqual(4);
     });
   }
+
+  for (const fused of [true, false]) {
+    it(`sft with token weights (${fused ? 'fused' : 'unfused'}): the weighted mean cross-entropy, its gradients and weighted counts`, () => {
+      const { inp, args } = makeCase('sft', 0, { weighted: true });
+      const want = ref.grpoLossRef(inp);
+      // The definition, written out: Σ m·(−logp) / Σ m.
+      let nll = 0, wsum = 0;
+      for (let n = 0; n < N; n++) {
+        nll -= inp.mask[n] * want.logp[n];
+        wsum += inp.mask[n];
+      }
+      expect(Math.abs(want.loss - nll / wsum)).toBeLessThanOrEqual(1e-12 * Math.abs(want.loss));
+      const fdH = ref.finiteDiff((h) => ref.grpoLossValue(inp, h, inp.head, want.logp), Float64Array.from(inp.hidden));
+      close('ref dH vs fd', want.dH, fdH, 1e-6, 1e-8);
+      const got = runNative(args, fused ? { chunkRows: 5 } : { fused: false });
+      closeLoss('loss', got.stats.loss, want.loss, want.lossAbs);
+      close('dH', got.dhidden, want.dH);
+      close('dE', got.dhead, want.dE);
+      // Weighted sums of FP32 weights: a few roundings apart at most.
+      expect(Math.abs(got.stats.tokens - wsum), tag('tokens = Σ weights')).toBeLessThanOrEqual(1e-6 * wsum);
+      expect(Math.abs(got.stats.correct - want.correct), tag('correct = Σ weights of right rows')).toBeLessThanOrEqual(1e-6 * wsum + want.correctSlack * 2);
+    });
+  }
+
+  it('token weights other than 0 and 1 are for sft only; sft rejects negative and non-finite ones', () => {
+    const { args } = makeCase('dapo', 0);
+    const half = Float32Array.from(args.mask);
+    half[2] = 0.5;
+    expect(() => ops().grpoLoss({ ...args, mask: half })).toThrow(/mask at row 2 must be 0 or 1/);
+    const { args: sft } = makeCase('sft', 0);
+    for (const bad of [-0.5, NaN, Infinity]) {
+      const m = Float32Array.from(sft.mask);
+      m[3] = bad;
+      expect(() => ops().grpoLoss({ ...sft, mask: m })).toThrow(/mask at row 3 must be a finite weight >= 0 for loss_type sft/);
+    }
+  });
 
   it('sft ignores advantages and old log-probs when they are given', () => {
     const { args } = makeCase('sft', 0);

@@ -63,6 +63,23 @@ export async function sftSteps(engine: TrainEngine, samples: TrainingSample[], s
   await expect(engine.accumulate(batch, null, sftLoss(tokens, { beta: 0.04 }))).rejects.toThrow(/loss_type sft: beta must be 0/);
   await expect(engine.accumulate(batch, null, sftLoss(tokens, { temperature: 0.7 }))).rejects.toThrow(/loss_type sft: temperature must be 1/);
 
+  // Token weights (sft.prompt_loss_weight): with weight w_i on every token of sample i the loss is the weighted mean
+  // Σ w_i·n_i·L_i / Σ w_i·n_i of the samples' own means L_i, and tokens is Σ w_i·n_i.
+  const w = samples.map((_, i) => 0.25 + 0.5 * i);
+  const own: number[] = [];
+  for (const s of samples) {
+    own.push((await engine.accumulate(packBatch([s]), null, sftLoss(s.completionIds.length))).loss);
+    await engine.zeroGrad();
+  }
+  const weighted = samples.map((s, i) => ({ ...s, weights: s.completionIds.map(() => w[i]) }));
+  const wsum = samples.reduce((a, s, i) => a + w[i] * s.completionIds.length, 0);
+  const wl = await engine.accumulate(packBatch(weighted), null, sftLoss(wsum));
+  await engine.zeroGrad();
+  const wantWl = samples.reduce((a, s, i) => a + w[i] * s.completionIds.length * own[i], 0) / wsum;
+  expect(Math.abs(wl.tokens - wsum)).toBeLessThanOrEqual(1e-6 * wsum);
+  expect(Math.abs(wl.loss - wantWl), `weighted loss ${wl.loss} vs ${wantWl}`).toBeLessThanOrEqual(1e-5 * wantWl);
+  await expect(engine.accumulate(packBatch(weighted), null, sftLoss(wsum, { lossType: 'dapo' }))).rejects.toThrow(/must be 0 or 1/);
+
   const loss: number[] = [], accuracy: number[] = [];
   for (let s = 0; s <= steps; s++) {
     const r = await engine.accumulate(batch, null, sftLoss(tokens));

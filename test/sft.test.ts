@@ -4,8 +4,9 @@
 // learning rate; non-finite losses skip the step; a stop request ends the stage between steps.
 import { describe, expect, it } from 'vitest';
 import type { AccumulateStats, LossSettings, OptimizerStepResult } from '../lib/rl/engine-types.ts';
-import type { PackedBatch, TrainingSample } from '../lib/rl/samples.ts';
-import { epochOrder, runSft, sftStepCount, SFT_METRICS, type SftLoopDeps } from '../lib/rl/sft.ts';
+import type { DemoRecord } from '../lib/rl/demo-file.ts';
+import { completionWeight, packBatch, type PackedBatch, type TrainingSample } from '../lib/rl/samples.ts';
+import { epochOrder, runSft, sftSample, sftStepCount, SFT_METRICS, type SftLoopDeps, type SftTokenizer } from '../lib/rl/sft.ts';
 
 /** Sample i: prompt [1000 + i] + (i % 3 + 2) filler tokens, completion of i % 4 + 2 tokens. */
 function samples(n: number): TrainingSample[] {
@@ -123,6 +124,29 @@ describe('SFT loop', () => {
     expect(d.rows[0].m).toMatchObject({ [SFT_METRICS.skipped]: 1, [SFT_METRICS.gradNorm]: null, [SFT_METRICS.learningRate]: null });
     expect(d.logs[0]).toMatch(/^sft step 1 skipped: non-finite loss/);
     expect(d.rows).toHaveLength(4);
+  });
+
+  it('prompt_loss_weight: prompt tokens weigh w and action tokens 1; the packed mask and the step normaliser carry it', async () => {
+    // A template of 6 ids (BOS first) and an action of 3.
+    const tok: SftTokenizer = { applyChatTemplate: () => [1, 20, 21, 22, 23, 24], encode: () => [], imEndId: 7, vocabSize: 64 };
+    const r = { task: 't', seed: 0, episode: 4, step: 1, messages: [{ role: 'system', content: '' }, { role: 'user', content: '' }], completion: 'x', reward: 0, done: false } as unknown as DemoRecord;
+    const action = [30, 31, 7];
+    const whole = sftSample(r, tok, false, action, 0.25);
+    expect(whole.promptIds).toEqual([1]);
+    expect(whole.completionIds).toEqual([20, 21, 22, 23, 24, 30, 31, 7]);
+    expect(whole.weights).toEqual([0.25, 0.25, 0.25, 0.25, 0.25, 1, 1, 1]);
+    // Weight 1 scores every token alike (no weights carried); completion-only ignores the weight.
+    expect(sftSample(r, tok, false, action, 1).weights).toBeUndefined();
+    expect(sftSample(r, tok, true, action, 0.25)).toMatchObject({ promptIds: [1, 20, 21, 22, 23, 24], completionIds: action });
+    expect(sftSample(r, tok, true, action, 0.25).weights).toBeUndefined();
+    expect(() => sftSample(r, tok, false, action, 1.5)).toThrow(/promptWeight must be in \[0, 1\]/);
+    const plain = sftSample(r, tok, true, action);
+    const packed = packBatch([whole, plain]);
+    expect(Array.from(packed.completionMask)).toEqual([0, 0.25, 0.25, 0.25, 0.25, 0.25, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1]);
+    expect(completionWeight([whole, plain])).toBe(5 * 0.25 + 3 + 3);
+    const e = new RecordingEngine();
+    await runSft(deps(e, { samples: [whole, plain], epochs: 1, batchSize: 2, microBatchTokens: 100 }));
+    expect(e.calls[0].loss.tokenNormalizer).toBe(7.25);
   });
 
   it('rejects an empty stage and bad sizes', async () => {

@@ -27,6 +27,8 @@ export interface TrainingSample {
   oldLogprobs: readonly number[];
   advantage: number;
   truncated: boolean;
+  /** Loss weight of each completion token, same length as completionIds (sft only; absent: all 1). */
+  weights?: readonly number[];
 }
 
 export interface SampleOptions {
@@ -76,6 +78,13 @@ export function completionTokens(samples: readonly TrainingSample[]): number {
   return samples.reduce((a, s) => a + s.completionIds.length, 0);
 }
 
+/** Total loss weight of the completion tokens (their count when no sample carries weights): the sft normaliser. */
+export function completionWeight(samples: readonly TrainingSample[]): number {
+  let w = 0;
+  for (const s of samples) w += s.weights ? s.weights.reduce((a, b) => a + b, 0) : s.completionIds.length;
+  return w;
+}
+
 /**
  * Packs samples into micro-batches of at most `tokenBudget` tokens (prompt + completion) each: first-fit over the
  * samples in decreasing length (ties by original order), so the result is deterministic and close to the fewest
@@ -103,7 +112,7 @@ export interface PackedBatch {
   tokens: Int32Array;
   /** [S + 1] sequence start offsets into tokens (cu_seqlens). */
   cuSeqlens: Int32Array;
-  /** [T] 1 where tokens[t] is a completion token (scored by the logits at t − 1), else 0. */
+  /** [T] 1 where tokens[t] is a completion token (scored by the logits at t − 1), else 0; sft: the token's weight. */
   completionMask: Float32Array;
   /** [T] sampling-time log-prob of tokens[t] where completionMask is 1, else 0. */
   oldLogprobs: Float32Array;
@@ -128,7 +137,7 @@ export function packBatch(samples: readonly TrainingSample[]): PackedBatch {
     for (const id of s.promptIds) tokens[t++] = id;
     s.completionIds.forEach((id, j) => {
       tokens[t] = id;
-      completionMask[t] = 1;
+      completionMask[t] = s.weights ? s.weights[j] : 1;
       oldLogprobs[t] = s.oldLogprobs[j];
       t++;
     });

@@ -75,7 +75,7 @@ export async function prepareSft(
       longest = Math.max(longest, action.length);
       continue;
     }
-    const s = sftSample(r, d.tokenizer, c.sft.completion_only_loss, action);
+    const s = sftSample(r, d.tokenizer, c.sft.completion_only_loss, action, c.sft.prompt_loss_weight);
     samples.push(s);
     perTask[r.task]++;
   }

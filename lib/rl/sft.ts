@@ -9,7 +9,7 @@ import type { DemoRecord } from './demo-file.ts';
 import { actionTokens } from './action-trie.ts';
 import type { ChatMessage } from '../engine/tokenizer.ts';
 import { ProgressBar, type ProgressStream } from '../io/progress.ts';
-import { completionTokens, packBatch, packMicroBatches, type TrainingSample } from './samples.ts';
+import { completionWeight, packBatch, packMicroBatches, type TrainingSample } from './samples.ts';
 import { mixSeed } from './seeds.ts';
 
 /** metrics.jsonl names of the SFT stage (rows at step 0: the stage comes before GRPO's first step). */
@@ -35,18 +35,21 @@ export interface SftTokenizer {
 
 /**
  * The training sample of one demonstration step. With `completionOnly` false the loss covers the prompt too: the
- * sample's "prompt" is then only the first token (BOS) and everything after it is scored, the action last.
+ * sample's "prompt" is then only the first token (BOS) and everything after it is scored, the action last, each
+ * prompt token with weight `promptWeight` against 1 for the action's (sft.prompt_loss_weight).
  */
 export function sftSample(
   r: DemoRecord,
   tokenizer: SftTokenizer,
   completionOnly = true,
   action: readonly number[] = actionTokens(tokenizer, r.completion, tokenizer.imEndId),
+  promptWeight = 1,
 ): TrainingSample {
+  if (!(promptWeight >= 0 && promptWeight <= 1)) throw new RangeError(`sftSample: promptWeight must be in [0, 1], got ${promptWeight}`);
   const prompt = tokenizer.applyChatTemplate(r.messages);
   const promptIds = completionOnly ? prompt : prompt.slice(0, 1);
   const completionIds = completionOnly ? action : [...prompt.slice(1), ...action];
-  return {
+  const sample: TrainingSample = {
     episode: r.episode,
     step: r.step,
     promptIds,
@@ -55,6 +58,10 @@ export function sftSample(
     advantage: 1,
     truncated: false,
   };
+  if (!completionOnly && promptWeight !== 1) {
+    sample.weights = [...new Array<number>(prompt.length - 1).fill(promptWeight), ...new Array<number>(action.length).fill(1)];
+  }
+  return sample;
 }
 
 /** Optimizer steps of a stage: every epoch ends with a (possibly smaller) last batch. */
@@ -133,7 +140,7 @@ export async function runSft(d: SftLoopDeps): Promise<SftOutcome> {
         lossType: 'sft',
         temperature: 1,
         beta: 0,
-        tokenNormalizer: completionTokens(batch),
+        tokenNormalizer: completionWeight(batch),
         sequenceNormalizer: batch.length,
       };
       let stepLoss = 0;

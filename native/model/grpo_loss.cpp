@@ -32,6 +32,13 @@ void check_sft_options(const GrpoLossOptions& opt, const char* prefix) {
              "unscaled logits), got ", opt.temperature);
 }
 
+void check_mask_value(float m, GrpoLossType type, const char* what, int64_t index) {
+  if (type == GrpoLossType::Sft)
+    LFM2_CHECK(std::isfinite(m) && m >= 0.f, what, index, " must be a finite weight >= 0 for loss_type sft, got ", m);
+  else
+    LFM2_CHECK(m == 0.f || m == 1.f, what, index, " must be 0 or 1, got ", m);
+}
+
 namespace {
 
 // Checks every input and returns c_n, the weight of row n's per-token loss in the aggregated loss ([N]).
@@ -61,8 +68,7 @@ std::vector<double> validate_and_weights(const GrpoLossInputs& in, const GrpoLos
     if (in.advantages)
       LFM2_CHECK(std::isfinite(in.advantages[n]), "grpo_loss: advantage at row ", n, " is not finite (",
                  in.advantages[n], ")");
-    LFM2_CHECK(in.mask[n] == 0.f || in.mask[n] == 1.f, "grpo_loss: mask at row ", n, " must be 0 or 1, got ",
-               in.mask[n]);
+    check_mask_value(in.mask[n], opt.loss_type, "grpo_loss: mask at row ", n);
     LFM2_CHECK(in.seq_ids[n] >= 0, "grpo_loss: negative sequence id at row ", n);
     if (in.mask[n] != 0.f) {
       if (in.old_logp && !sft)
@@ -138,8 +144,9 @@ TokenTerms token_terms(const GrpoLossInputs& in, const GrpoLossOptions& opt, int
     const double d = double(in.ref_logp[n]) - lp;
     t.kl = std::isfinite(d) ? std::exp(d) - d - 1.0 : 0.0;  // metric only
   }
-  t.weighted_loss = c * l;
-  t.g = c * dl;
+  // m is 1 except for sft token weights.
+  t.weighted_loss = c * in.mask[n] * l;
+  t.g = c * in.mask[n] * dl;
   return t;
 }
 

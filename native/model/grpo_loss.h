@@ -17,7 +17,9 @@
 //   dr_grpo L = Σ_n m_n l_n / (Nseq · max_completion_length)
 //   dapo    L = Σ_n m_n l_n / Ntok
 // sft (supervised fine-tuning on demonstrations): l_n = −logp_n, aggregated like dapo, L = Σ_n m_n l_n / Ntok, so
-// micro-batches given the step's Ntok sum to the exact mean cross-entropy over the step's completion tokens. It has no
+// micro-batches given the step's Ntok sum to the exact mean cross-entropy over the step's completion tokens. For sft
+// alone the mask may hold any finite weights ≥ 0 (the other losses take 0 or 1): a weighted mean cross-entropy with
+// Ntok = Σ m (e.g. the prompt's tokens weighted below the action's); tokens and correct are then weighted sums too. It has no
 // ratio, clip, KL term or temperature: τ must be 1 and β 0 (checked); advantages may be absent; old log-probs and
 // importance weights are not used (the latter are rejected); a reference only feeds the kl metric, as with β = 0.
 // Nseq and Ntok are given explicitly (so gradient accumulation over micro-batches sums to the exact full-batch
@@ -71,7 +73,7 @@ struct GrpoLossInputs {
   const float* old_logp = nullptr;    // [N] or nullptr
   const float* ref_logp = nullptr;    // [N], required when beta ≠ 0
   const float* advantages = nullptr;  // [N]; may be nullptr for sft
-  const float* mask = nullptr;        // [N], each 0 or 1
+  const float* mask = nullptr;        // [N], each 0 or 1 (sft: any finite weight >= 0)
   const int32_t* seq_ids = nullptr;   // [N], ≥ 0 (rows of one sequence need not be contiguous)
   const float* is_weight = nullptr;   // [N] or nullptr (vLLM-style importance-sampling weight on the surrogate)
 };
@@ -98,6 +100,10 @@ struct GrpoLossStats {
 // The sft options check (β = 0, τ = 1), shared by the loss and the trainers' batch checks; no-op for other types.
 // `prefix` starts the error message (e.g. "grpo_loss: ").
 void check_sft_options(const GrpoLossOptions& opt, const char* prefix = "");
+
+// One completion-mask entry: 0 or 1, or for sft any finite token weight >= 0. `what` names it in the error (e.g.
+// "completion mask at token "), followed by `index`.
+void check_mask_value(float m, GrpoLossType type, const char* what, int64_t index);
 
 // Fused, chunked version (the one training uses).
 GrpoLossStats grpo_loss_fused(const GrpoLossInputs& in, const GrpoLossOptions& opt, const GrpoLossOutputs& out);

@@ -83,8 +83,7 @@ void Trainer::validate(const TrainBatch& b, const GrpoLossOptions& lo, bool for_
   for (int64_t t = 0; t < T; ++t) {
     LFM2_CHECK(b.tokens[size_t(t)] >= 0 && b.tokens[size_t(t)] < V, "token id ", b.tokens[size_t(t)], " at index ",
                t, " is outside the vocabulary [0, ", V, ")");
-    LFM2_CHECK(b.mask[size_t(t)] == 0.f || b.mask[size_t(t)] == 1.f, "completion mask at token ", t,
-               " must be 0 or 1, got ", b.mask[size_t(t)]);
+    check_mask_value(b.mask[size_t(t)], lo.loss_type, "completion mask at token ", t);
   }
   for (int64_t i = 0; i < S; ++i)
     LFM2_CHECK(b.mask[size_t(b.offsets[size_t(i)])] == 0.f, "sequence ", i,
@@ -182,7 +181,7 @@ void Trainer::run_passes(const TrainBatch& b, const GrpoLossOptions& lo_in, bool
           adv.push_back(b.advantages.empty() ? 0.f : b.advantages[size_t(i)]);
           if (!b.old_logp.empty()) oldv.push_back(b.old_logp[size_t(t)]);
           if (!b.ref_logp.empty()) refv.push_back(b.ref_logp[size_t(t)]);
-          maskv.push_back(1.f);
+          maskv.push_back(b.mask[size_t(t)]);  // 1, or an sft token weight
         }
     const int64_t N = int64_t(targets.size());
     if (N > 0) {

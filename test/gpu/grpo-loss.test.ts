@@ -127,6 +127,30 @@ describe.skipIf(!gpu)(`CUDA GRPO loss vs the CPU fused loss ${skipReason} (seed 
     for (let n = 3; n < N; n += 7) expect(maxOf(gpuOut.dhidden.subarray(n * C, (n + 1) * C)), `masked row ${n}`).toBe(0);
   });
 
+  it('sft with token weights: the weighted loss, counts and gradients match the CPU loss', () => {
+    const r = rng(seed + 13);
+    const N = 40, V = 300, C = 32;
+    const { args } = sftCase(r, N, V, C);
+    const mask = Float32Array.from(args.mask, (m) => (m ? Math.fround(0.05 + 1.95 * r()) : 0));
+    const cpuOut = outputs(N, V, C), gpuOut = outputs(N, V, C);
+    const want = native().train.grpoLoss({ ...args, mask, ...cpuOut });
+    const got = native().cudaOps.grpoLoss({ ...args, mask, ...gpuOut });
+    let nll = 0, wsum = 0;
+    for (let n = 0; n < N; n++) {
+      nll -= mask[n] * gpuOut.logp[n];
+      wsum += mask[n];
+    }
+    // Sums of FP32 weights in double, in different orders: equal to rounding.
+    expect(Math.abs(got.tokens - wsum)).toBeLessThanOrEqual(1e-9 * wsum);
+    expect(Math.abs(got.loss - nll / wsum)).toBeLessThanOrEqual(1e-6 * Math.abs(got.loss));
+    expect(Math.abs(got.loss - want.loss)).toBeLessThanOrEqual(1e-4 * Math.abs(want.loss) + 1e-6);
+    expect(worst(gpuOut.dhidden, cpuOut.dhidden, 2e-2 * maxOf(cpuOut.dhidden), 0)).toBeLessThanOrEqual(1);
+    expect(worst(gpuOut.dhead, cpuOut.dhead, 2e-2 * maxOf(cpuOut.dhead), 0)).toBeLessThanOrEqual(1);
+    expect(() => native().cudaOps.grpoLoss({ ...args, mask: Float32Array.from(mask, (m, n) => (n === 5 ? -1 : m)) })).toThrow(
+      /mask at row 5 must be a finite weight >= 0 for loss_type sft/,
+    );
+  });
+
   it('sft: two micro-batches with the batch token count add up to the full batch; masked rows change nothing', () => {
     const r = rng(seed + 12);
     const N = 24, V = 200, C = 32;
@@ -224,5 +248,6 @@ describe.skipIf(!gpu)(`CUDA GRPO loss vs the CPU fused loss ${skipReason} (seed 
     expect(() => native().cudaOps.grpoLoss({ ...sft, temperature: 0.7 })).toThrow(/loss_type sft: temperature must be 1/);
     expect(() => native().cudaOps.grpoLoss({ ...sft, isWeight: Float32Array.of(1) })).toThrow(/sft takes no importance weights/);
     expect(() => native().cudaOps.grpoLoss({ ...ok, lossType: 'ppo' as EngineLossType })).toThrow(/lossType must be/);
+    expect(() => native().cudaOps.grpoLoss({ ...ok, mask: Float32Array.of(0.5) })).toThrow(/mask at row 0 must be 0 or 1/);
   });
 });

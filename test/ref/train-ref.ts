@@ -355,7 +355,7 @@ function tokenAccuracy(inp: GrpoRefInput, logits: number[][]): { argmax: number[
     for (let v = 1; v < z.length; v++) if (z[v] > z[top]) top = v;
     argmax.push(top);
     if (!inp.mask[n]) return;
-    if (top === inp.targets[n]) correct++;
+    if (top === inp.targets[n]) correct += inp.mask[n]; // sft token weights count by weight
     const y = inp.targets[n];
     const other = Math.max(...z.filter((_, v) => v !== y));
     const gap = Math.abs(z[y] - other);
@@ -445,7 +445,7 @@ export function grpoLossRef(inp: GrpoRefInput): GrpoRefOutput {
   for (let n = 0; n < N; n++) {
     if (!inp.mask[n]) continue;
     if (inp.lossType === 'sft') {
-      g[n] = -1 / ntok; // l = −logp
+      g[n] = -inp.mask[n] / ntok; // l = −logp, weighted by the row's mask (sft token weights)
       continue;
     }
     const old = inp.oldLogp ? inp.oldLogp[n] : logp[n];

@@ -391,7 +391,7 @@ GrpoStats grpo_loss(const GrpoArgs& a, float* dhidden, float* dhead, float* logp
   for (int64_t n = 0; n < N; ++n) {
     LFM2_CHECK(a.targets[n] >= 0 && a.targets[n] < V, "grpo_loss: target ", a.targets[n], " at row ", n,
                " outside [0, ", V, ")");
-    LFM2_CHECK(a.mask[n] == 0.f || a.mask[n] == 1.f, "grpo_loss: mask[", n, "] = ", a.mask[n], " (must be 0 or 1)");
+    check_mask_value(a.mask[n], GrpoLossType(a.loss_type), "grpo_loss: mask at row ", n);
     LFM2_CHECK(a.seq_ids[n] >= 0, "grpo_loss: seq_ids[", n, "] = ", a.seq_ids[n], " is negative");
     seq_tokens[a.seq_ids[n]] += a.mask[n];
     tokens += a.mask[n];

@@ -180,8 +180,7 @@ void CudaTrainer::validate(const TrainBatch& b, const GrpoLossOptions& lo, bool 
   for (int64_t t = 0; t < T; ++t) {
     LFM2_CHECK(b.tokens[size_t(t)] >= 0 && b.tokens[size_t(t)] < V, "token id ", b.tokens[size_t(t)], " at index ",
                t, " is outside the vocabulary [0, ", V, ")");
-    LFM2_CHECK(b.mask[size_t(t)] == 0.f || b.mask[size_t(t)] == 1.f, "completion mask at token ", t,
-               " must be 0 or 1, got ", b.mask[size_t(t)]);
+    check_mask_value(b.mask[size_t(t)], lo.loss_type, "completion mask at token ", t);
   }
   for (int64_t i = 0; i < S; ++i)
     LFM2_CHECK(b.mask[size_t(b.offsets[size_t(i)])] == 0.f, "sequence ", i,
@@ -268,7 +267,7 @@ void CudaTrainer::Impl::run_passes(const TrainBatch& b, const GrpoLossOptions& l
           adv.push_back(b.advantages.empty() ? 0.f : b.advantages[size_t(i)]);
           if (!b.old_logp.empty()) oldv.push_back(b.old_logp[size_t(t)]);
           if (!b.ref_logp.empty()) refv.push_back(b.ref_logp[size_t(t)]);
-          maskv.push_back(1.f);
+          maskv.push_back(b.mask[size_t(t)]);  // 1, or an sft token weight
         }
     const int64_t N = int64_t(targets.size());
     if (N == 0) {
@@ -332,9 +331,9 @@ void CudaTrainer::Impl::run_passes(const TrainBatch& b, const GrpoLossOptions& l
     for (int64_t n = 0; n < N; ++n) {
       const double* tn = terms.data() + n * kGrpoTerms;
       res.stats.loss += tn[0];
-      res.stats.tokens += 1;
+      res.stats.tokens += maskv[size_t(n)];  // Σ m, as the CPU loss counts (weighted for sft token weights)
       res.stats.kl_sum += tn[1];
-      res.stats.entropy_sum += ent[size_t(n)];
+      res.stats.entropy_sum += maskv[size_t(n)] * ent[size_t(n)];
       res.stats.clip_low += tn[2];
       res.stats.clip_high += tn[3];
       res.stats.clip_region += tn[4];
