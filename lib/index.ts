@@ -59,6 +59,7 @@ export {
   type OpenEnvClientOptions,
   type OpenEnvTransportKind,
 } from './env/client.ts';
+export { OpenEnvServerPool, type OpenEnvServerPoolOptions } from './env/server-pool.ts';
 export { createServer as createEnvServer, EnvServer, type EnvServerOptions } from './env/server/server.ts';
 
 // ---- GRPO training and evaluation runs

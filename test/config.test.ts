@@ -356,3 +356,50 @@ describe('values JS would silently misread are rejected', () => {
     expect(fromFile('tasks: [1, 2]\n')).toMatch(/'tasks' must be a list of task names or a mapping of task: weight \(got \[1,2\]\)/);
   });
 });
+
+describe('env_url: one server, several, or a file of them', () => {
+  it('takes a URL, a YAML list, a comma-separated override and @FILE, keeping the URLs as written', () => {
+    expect(loadConfig(yamlFile('env_url: http://a:8000\n')).env_url).toEqual(['http://a:8000']);
+    expect(loadConfig(yamlFile('env_url: [http://a:8000, "ws://b:8000/ws", wss://c.example/envs/ws/]\n')).env_url).toEqual(['http://a:8000', 'ws://b:8000/ws', 'wss://c.example/envs/ws/']);
+    expect(loadConfig(null, ['--env_url', 'http://a:1, http://b:2']).env_url).toEqual(['http://a:1', 'http://b:2']);
+    const list = yamlFile('# the fleet\n\nhttp://a:1\n  ws://b:2/ws  \n# http://c:3 is being rebuilt\r\nhttp://d:4\n');
+    expect(loadConfig(yamlFile(`env_url: '@${list}'\n`)).env_url).toEqual(['http://a:1', 'ws://b:2/ws', 'http://d:4']);
+    expect(loadConfig(null, ['--env_url', `@${list}`]).env_url).toEqual(['http://a:1', 'ws://b:2/ws', 'http://d:4']);
+    // The command line can switch a file's servers off again.
+    expect(loadConfig(yamlFile('env_url: http://a:1\n'), ['--env_url', 'null']).env_url).toBeNull();
+    // A saved config holds the list itself and loads back the same.
+    const c = loadConfig(null, ['--env_url', `@${list}`]);
+    expect(loadConfig(yamlFile(configToYaml(c)))).toEqual(c);
+    expect(validateConfig({ ...c, env_url: 'http://x:1' as unknown as string[] }).env_url).toEqual(['http://x:1']);
+  });
+
+  it('names the file and line, or the entry, of a bad server', () => {
+    const bad = (text: string) => yamlFile(text);
+    const cases: Array<[string[], RegExp]> = [
+      [['--env_url', `@${join(dir, 'missing.txt')}`], /command line: 'env_url': cannot read the server file .*missing\.txt: ENOENT/],
+      [['--env_url', `@${bad('http://a:1\n\nftp://b:2\n')}`], /'env_url': .*\.yaml:3: OpenEnv server URL must start with http:\/\/, https:\/\/, ws:\/\/ or wss:\/\/, got 'ftp:\/\/b:2'/],
+      [['--env_url', `@${bad('http://a:1\nhttp://b:2\nws://a:1/ws\n')}`], /'env_url': .*\.yaml:3 repeats the server of .*\.yaml:1 \(http:\/\/a:1\)/],
+      [['--env_url', `@${bad('http://a:1 http://b:2\n')}`], /\.yaml:1: expected one URL, got 'http:\/\/a:1 http:\/\/b:2' \(one URL per line/],
+      [['--env_url', `@${bad('# nothing yet\n\n')}`], /'env_url': the server file .*\.yaml lists no server \(one URL per line; blank lines and lines starting with # are skipped\)/],
+      [['--env_url', '@'], /'env_url': '@' must be followed by the name of a server file/],
+      [['--env_url', 'http://a:1,,http://b:2'], /'env_url': entry 2 of the comma-separated list is empty/],
+      [['--env_url', 'http://a:1,http://b:2,http://a:1/'], /'env_url': entry 3 repeats the server of entry 1 \(http:\/\/a:1\)/],
+      [['--env_url', 'http://a:1,b:2'], /'env_url': entry 2: OpenEnv server URL must start with http/],
+      [['--env_url', ' , '], /'env_url': must name at least one server/],
+    ];
+    for (const [args, re] of cases) expect(() => loadConfig(null, args), args.join(' ')).toThrow(re);
+    expect(() => loadConfig(bad('env_url: [http://a:1, 8000]\n'))).toThrow(/'env_url': entry 2 must be a server URL \(got 8000\)/);
+    expect(() => loadConfig(bad("env_url: [http://a:1, '@more.txt']\n"))).toThrow(/entry 2 \('@more.txt'\): a server file is given as the whole value/);
+    expect(() => loadConfig(bad('env_url: []\n'))).toThrow(/'env_url': must name at least one server/);
+    expect(() => loadConfig(bad('env_url: {a: 1}\n'))).toThrow(/'env_url': must be a server URL, a list of them, or '@FILE'/);
+    // YAML reserves '@' at the start of a plain value: the message says to quote it.
+    expect(() => loadConfig(bad('env_url: @servers.txt\n'))).toThrow(/not valid YAML \(a value starting with @ must be quoted: env_url: '@servers.txt'\)/);
+  });
+
+  it('which servers serve the pages, and their deadline, do not make a resumed run a different run', () => {
+    const a = loadConfig(null, ['--env_url', 'http://a:1,http://b:2']);
+    const b = loadConfig(null, ['--env_url', 'http://c:3', '--env_server_timeout_s', '90']);
+    expect(resumeConfigChanges(a, b)).toEqual([]);
+    expect(() => loadConfig(null, ['--env_server_timeout_s', '0'])).toThrow(/'env_server_timeout_s' must be >= 0.001/);
+  });
+});

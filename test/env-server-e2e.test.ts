@@ -91,7 +91,7 @@ function statusOf(base: string, path: string, headers: Record<string, string>): 
 
 describe('lfm2-rl serve-env command', () => {
   it('serves on an ephemeral port and stops cleanly on SIGTERM', async () => {
-    const args = ['serve-env', '--port', '0', '--max-sessions', '2', '--step-timeout', '5', '--no-preload'];
+    const args = ['serve-env', '--port', '0', '--max-sessions', '2', '--step-timeout', '5', '--no-preload', '--no-sandbox'];
     args.push('--allow-origin', 'http://localhost:3000', '--allow-host', 'envhost');
     const proc = spawn(process.execPath, ['bin/lfm2-rl.js', ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],

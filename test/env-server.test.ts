@@ -364,6 +364,28 @@ describe('bad requests get a clear 4xx and the server keeps serving', () => {
     expect((await post(url, '/reset', {}, 'c')).status).toBe(200);
   });
 
+  it('/capacity counts a session whose page is still closing, so max - active is what a client may open', async () => {
+    let release: () => void = () => undefined;
+    const slowClose = new Promise<void>((r) => (release = r));
+    const pool = new FakePool();
+    const open = pool.newEpisode.bind(pool);
+    pool.newEpisode = async (opts) => {
+      const ep = await open(opts);
+      return { reset: (o) => ep.reset(o), step: (a) => ep.step(a), observe: () => ep.observe(), close: () => slowClose.then(() => ep.close()) };
+    };
+    const { url } = await start({ maxSessions: 3 }, pool);
+    await post(url, '/reset', {}, 'a');
+    await post(url, '/reset', {}, 'b');
+    expect((await get(url, '/capacity')).body).toEqual({ active_sessions: 2, max_sessions: 3 });
+    const closing = post(url, '/close', {}, 'a');
+    for (let i = 0; i < 50 && server!.registry.size > 1; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(server!.registry.size).toBe(1);
+    expect((await get(url, '/capacity')).body).toEqual({ active_sessions: 2, max_sessions: 3 });
+    release();
+    await closing;
+    expect((await get(url, '/capacity')).body).toEqual({ active_sessions: 1, max_sessions: 3 });
+  });
+
   it('WebSocket: error replies keep the connection usable; too many sessions closes with 1013', async () => {
     const { url } = await start({ maxSessions: 1, maxBodyBytes: 64 * 1024 });
     const peer = await WsPeer.open(url);

@@ -94,7 +94,7 @@ export async function run(argv: string[]): Promise<number> {
   if (episodes === null) throw new Error(`--episodes is required (the config sets no sft.demo_episodes)\n${usage}`);
   const modelDir = await prepareModel(config, log);
   const tokenizer = Tokenizer.fromDir(modelDir);
-  const env = await openEnvironment(config);
+  const env = await openEnvironment(config, log);
   try {
     await writeOracleDemos(config, { path: values.out, tasks: config.tasks, episodesPerTask: episodes, seed: config.seed, modelDir, tokenizer, factory: env.factory, log });
   } finally {

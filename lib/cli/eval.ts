@@ -124,7 +124,7 @@ export async function run(argv: string[]): Promise<number> {
     threads: config.threads,
     precision: config.precision,
   });
-  const env = await openEnvironment(config);
+  const env = await openEnvironment(config, (m) => console.error(m));
   const slots = new EpisodeSlots(env.factory);
   try {
     const opts = rolloutOptions(config, policy.tokenizer, policy.generator, (m) => console.error(`warning: ${m}`));

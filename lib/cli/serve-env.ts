@@ -21,6 +21,8 @@ const USAGE = `usage: lfm2-rl serve-env [options]
                       session instead of two)
   --headless          run Chromium headless (default)
   --headed            show the browser window
+  --no-sandbox        run Chromium without its sandbox, for containers whose seccomp profile forbids the user
+                      namespaces it needs (the container is then the isolation; as root it always runs without)
   --idle-timeout S    close HTTP sessions unused for S seconds (default 900; 0 = never)
   --step-timeout S    deadline of each reset/step/observe in seconds (default 30); a page that overruns it and
                       does not recover is closed and replaced, and the episode is truncated
@@ -68,6 +70,7 @@ export async function run(argv: string[]): Promise<number> {
       'no-preload': { type: 'boolean', default: false },
       headless: { type: 'boolean', default: false },
       headed: { type: 'boolean', default: false },
+      'no-sandbox': { type: 'boolean', default: false },
       'idle-timeout': { type: 'string' },
       'step-timeout': { type: 'string' },
       'allow-origin': { type: 'string', multiple: true, default: [] },
@@ -103,6 +106,7 @@ export async function run(argv: string[]): Promise<number> {
     maxSteps,
     stepTimeoutMs,
     preloadPages: !values['no-preload'],
+    chromiumArgs: values['no-sandbox'] ? ['--no-sandbox'] : [],
   });
   let server: EnvServer;
   let url: string;

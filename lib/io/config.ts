@@ -6,9 +6,9 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { ACTION_SIGNATURES } from '../env/actions/signatures.ts';
-import { openEnvBaseUrl } from '../env/server-url.ts';
 import { builtinTaskNames } from '../env/tasks/index.ts';
 import { PRESET_NAMES, type PresetName } from '../engine/presets.ts';
+import { parseServerList, ServerListError } from './server-list.ts';
 import { joinTaskWeights, parseTaskList, type TaskList } from './task-list.ts';
 
 export type LossType = 'grpo' | 'bnpo' | 'dr_grpo' | 'dapo';
@@ -108,7 +108,9 @@ export interface TrainConfig {
   curriculum_floor: number;
   max_env_steps: number;
   miniwob_url: string | null;
-  env_url: string | null;
+  /** Remote OpenEnv servers, as written (a file given as '@FILE' is read when the config loads); null = local browser. */
+  env_url: string[] | null;
+  env_server_timeout_s: number;
   env_step_timeout_s: number;
   action_set: string[];
   constrained_actions: boolean;
@@ -122,7 +124,7 @@ export interface TrainConfig {
   step_penalty: number;
 }
 
-type Kind = 'int' | 'float' | 'bool' | 'string' | 'string[]' | 'enum' | 'tasks';
+type Kind = 'int' | 'float' | 'bool' | 'string' | 'string[]' | 'enum' | 'tasks' | 'servers';
 
 interface FieldSpec {
   kind: Kind;
@@ -253,7 +255,18 @@ export const CONFIG_SCHEMA: Readonly<Record<string, FieldSpec>> = {
   curriculum_floor: { kind: 'float', min: 0, minExclusive: true, default: 0.2, help: "curriculum: added to every task's score before weighting, so a task with no reward variance keeps floor / (1 + floor) of a fully varied task's share" },
   max_env_steps: { kind: 'int', min: 1, default: 10, help: 'env steps per episode before truncation' },
   miniwob_url: { kind: 'string', nullable: true, default: null, help: 'base URL of a real MiniWoB++ checkout; null = built-in task suite' },
-  env_url: { kind: 'string', nullable: true, default: null, help: 'remote OpenEnv BrowserGym server: http[s]://host:port, ws[s]://host:port or the ws://host:port/ws that serve-env prints; null = local browser pool' },
+  env_url: {
+    kind: 'servers',
+    nullable: true,
+    default: null,
+    help: "remote OpenEnv BrowserGym servers: a URL (http[s]://host:port, ws[s]://host:port or the ws://host:port/ws that serve-env prints), a list of them (a,b on the command line), or '@FILE' with one URL per line (quote it in YAML: '@servers.txt'); episodes are spread by each server's free capacity; null = local browser pool",
+  },
+  env_server_timeout_s: {
+    kind: 'float',
+    min: 0.001,
+    default: 60,
+    help: "deadline of each call to a remote env server (connect, reset, step); a server that misses it, refuses connections or drops one is taken out of the pool and the round replayed on the others; keep it above the servers' --step-timeout",
+  },
   env_step_timeout_s: { kind: 'float', min: 0.001, default: 30, help: 'deadline of each local browser step (a page that stops responding is replaced and its episode truncated); a remote server has its own --step-timeout' },
   action_set: { kind: 'string[]', default: ['click', 'fill', 'press', 'select_option', 'scroll', 'noop'], help: 'BrowserGym actions offered in the system prompt (and allowed under constrained_actions)' },
   constrained_actions: { kind: 'bool', default: false, help: 'mask sampling so every completion is a valid action on a bid of the current page' },
@@ -400,6 +413,13 @@ function checkValue(key: string, spec: FieldSpec, value: unknown, where: string,
     case 'enum':
       if (typeof v !== 'string' || !spec.choices!.includes(v)) fail(`must be one of ${spec.choices!.join(', ')}`);
       return v;
+    case 'servers':
+      try {
+        return parseServerList(v);
+      } catch (e) {
+        if (e instanceof ServerListError) throw new ConfigError(`${where}: '${key}': ${e.message}`);
+        throw e;
+      }
     case 'tasks': {
       const t = parseTaskList(v);
       if (typeof t === 'string') throw new ConfigError(`${where}: 'tasks' ${t}`);
@@ -505,13 +525,6 @@ function checkConsistency(c: TrainConfig, where: string): void {
   }
   if (c.warmup_steps > c.max_steps) fail(`warmup_steps (${c.warmup_steps}) must not exceed max_steps (${c.max_steps})`);
   if (c.env_url !== null && c.miniwob_url !== null) fail("set either 'env_url' (remote server) or 'miniwob_url' (local MiniWoB++), not both");
-  if (c.env_url !== null) {
-    try {
-      openEnvBaseUrl(c.env_url);
-    } catch (e) {
-      fail(`'env_url': ${(e as Error).message}`);
-    }
-  }
   if (c.miniwob_url !== null && !/^(https?|file):\/\//.test(c.miniwob_url)) fail(`'miniwob_url' must be an http(s):// or file:// URL (got '${c.miniwob_url}')`);
   for (const t of c.tasks) {
     if (!/^[a-z0-9][a-z0-9-]*$/.test(t)) fail(`'tasks' entry '${t}' is not a MiniWoB task name (lowercase words joined by '-')`);
@@ -588,7 +601,9 @@ export function loadConfig(path: string | null, overrides: readonly string[] = [
       // Integers as BigInt so checkValue can tell a literal a double would round (99999999999999999999).
       doc = parseYaml(text, { intAsBigInt: true });
     } catch (e) {
-      throw new ConfigError(`${path}: not valid YAML: ${(e as Error).message}`);
+      // YAML reserves '@' at the start of a plain value, and '@FILE' is how env_url names a server file.
+      const hint = /reserved character @/.test((e as Error).message) ? " (a value starting with @ must be quoted: env_url: '@servers.txt')" : '';
+      throw new ConfigError(`${path}: not valid YAML${hint}: ${(e as Error).message}`);
     }
   }
   const where = path ?? 'config';

@@ -1,8 +1,9 @@
-// The environment of a run: a local Chromium pool (built-in tasks, or a real MiniWoB++ checkout with miniwob_url) or a
-// remote OpenEnv BrowserGym server (env_url). Startup failures become messages that say what to install or check.
+// The environment of a run: a local Chromium pool (built-in tasks, or a real MiniWoB++ checkout with miniwob_url) or
+// remote OpenEnv BrowserGym servers (env_url: one or several, episodes spread over them by free capacity,
+// lib/env/server-pool.ts). Startup failures become messages that say what to install or check.
 import type { TrainConfig } from '../io/config.ts';
-import { OpenEnvPool, openEnvBaseUrl } from '../env/client.ts';
 import { EnvPool } from '../env/env.ts';
+import { OpenEnvServerPool } from '../env/server-pool.ts';
 import type { EpisodeFactory } from './rollout.ts';
 
 export interface EnvironmentHandle {
@@ -12,13 +13,26 @@ export interface EnvironmentHandle {
   close(): Promise<void>;
 }
 
-export async function openEnvironment(
-  c: Pick<TrainConfig, 'env_url' | 'miniwob_url' | 'max_env_steps' | 'env_step_timeout_s'> & Partial<Pick<TrainConfig, 'prompt_text_bids'>>,
-): Promise<EnvironmentHandle> {
+export interface EnvironmentSettings
+  extends Pick<TrainConfig, 'miniwob_url' | 'max_env_steps' | 'env_step_timeout_s'>,
+    Partial<Pick<TrainConfig, 'prompt_text_bids' | 'env_server_timeout_s'>> {
+  /** One server URL or several (a config's env_url); null = local browser. */
+  env_url: string | readonly string[] | null;
+}
+
+/** `log` gets remote servers leaving and rejoining the pool. */
+export async function openEnvironment(c: EnvironmentSettings, log?: (message: string) => void): Promise<EnvironmentHandle> {
   if (c.env_url !== null) {
-    const url = openEnvBaseUrl(c.env_url);
-    const pool = await OpenEnvPool.connect(url);
-    return { factory: { newEpisode: () => pool.newEpisode({ screenshot: false }) }, description: `OpenEnv server ${url}`, close: () => pool.close() };
+    const urls = typeof c.env_url === 'string' ? [c.env_url] : c.env_url;
+    const pool = await OpenEnvServerPool.connect(urls, {
+      timeoutMs: Math.max(1, Math.round((c.env_server_timeout_s ?? 60) * 1000)),
+      log,
+    });
+    return {
+      factory: { newEpisode: () => pool.newEpisode({ screenshot: false }), envMetrics: () => pool.metrics() },
+      description: pool.describe(),
+      close: () => pool.close(),
+    };
   }
   let pool: EnvPool;
   try {

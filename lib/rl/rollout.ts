@@ -26,9 +26,11 @@ export interface RolloutTokenizer {
   readonly imEndId: number;
 }
 
-/** Where episodes come from: EnvPool (local browser) or OpenEnvPool (remote server). */
+/** Where episodes come from: EnvPool (local browser), OpenEnvPool or OpenEnvServerPool (remote servers). */
 export interface EpisodeFactory {
   newEpisode(): Promise<Episode>;
+  /** Metrics of the environment since the last call (remote servers: per-server latency and failures), if any. */
+  envMetrics?(): Record<string, number | null>;
 }
 
 export interface RolloutOptions {

@@ -76,8 +76,11 @@ export function readRunConfig(dir: string): TrainConfig | null {
   return validateConfig(parseYaml(readFileSync(p, 'utf8')) as TrainConfig, p);
 }
 
-/** Keys whose change keeps a resumed run the same run (where it stops, how it logs and saves). */
-const RESUME_FREE_KEYS = new Set(['max_steps', 'logging_steps', 'save_steps', 'save_total_limit', 'eval_steps', 'eval_episodes', 'log_completions', 'record_episodes', 'resume_from_checkpoint', 'threads', 'output_dir', 'divergence_rollback']);
+/**
+ * Keys whose change keeps a resumed run the same run (where it stops, how it logs and saves, which hosts serve the
+ * pages: a task and seed give the same page on any server).
+ */
+const RESUME_FREE_KEYS = new Set(['max_steps', 'logging_steps', 'save_steps', 'save_total_limit', 'eval_steps', 'eval_episodes', 'log_completions', 'record_episodes', 'resume_from_checkpoint', 'threads', 'output_dir', 'divergence_rollback', 'env_url', 'env_server_timeout_s']);
 
 /** Keys that differ between the checkpoint's config and the current one (other than RESUME_FREE_KEYS). */
 export function resumeConfigChanges(saved: TrainConfig, current: TrainConfig): string[] {

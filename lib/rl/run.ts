@@ -94,7 +94,7 @@ export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}):
       policy = policyOf(pm, await createTrainEngine(pm, config));
       if (opts.wrapEngine) policy = opts.wrapEngine(policy);
     }
-    env = await openEnvironment(config);
+    env = await openEnvironment(config, log);
     mkdirSync(runDir, { recursive: true });
     writeFileSync(join(runDir, 'train_config.yaml'), configToYaml(config));
     // Demonstrations are found (or generated), checked and tokenised before any training.

@@ -229,6 +229,8 @@ export class GrpoTrainer {
         // record_episodes: the round feeding step S (a multiple of it) records the first member of each group.
         const recordStep = this.recording ? firstDue(before, Math.min(before + stepsPerRound(c), c.max_steps), c.record_episodes) : null;
         const rollout: RolloutOptions = recordStep === null ? this.rollout : { ...this.rollout, record: (_g, member) => member === 0 };
+        // Environment metrics cover this round only (not the evaluation before it).
+        this.d.envFactory.envMetrics?.();
         await this.d.engine.beginGeneration();
         let result;
         try {
@@ -251,6 +253,7 @@ export class GrpoTrainer {
         this.logEpisodes(state.step + 1, episodes, batch.advantages.advantages);
         const roundTokens = episodes.reduce((a, e) => a + e.steps.reduce((b, s) => b + s.promptIds.length + s.completionIds.length, 0), 0);
         const rollMetrics = { ...this.roundMetrics(episodes, batch.advantages), ...trainTaskMetrics(episodes, c.tasks, probabilities) };
+        const envMetrics = this.d.envFactory.envMetrics?.() ?? {};
         let rolloutSeconds = (performance.now() - stepStart) / 1000;
         let pending: { step: number; row: Record<string, number | null> } | null = null;
         // ---- updates
@@ -270,6 +273,7 @@ export class GrpoTrainer {
               if (pending) this.d.metrics.logStep(pending.step, pending.row);
               pending = { step: state.step, row: {
                 ...rollMetrics,
+                ...envMetrics,
                 ...up.metrics,
                 [METRIC_NAMES.numTokens]: state.numTokens,
                 [METRIC_NAMES.stepTime]: rolloutSeconds + trainSeconds,

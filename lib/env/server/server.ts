@@ -98,8 +98,9 @@ export class EnvServer {
       }),
       '/schema': () => SCHEMAS,
       '/tasks': () => ({ benchmark: o.benchmark, default_task: o.defaultTask, tasks: opts.pool.taskNames() }),
-      // Field names of OpenEnv's ServerCapacityStatus.
-      '/capacity': () => ({ active_sessions: this.registry.size, max_sessions: this.registry.maxSessions }),
+      // OpenEnv's ServerCapacityStatus, which its clients parse strictly (no other fields); free slots are the
+      // difference. A closing session still holds its slot, so it counts as active until its page is gone.
+      '/capacity': () => ({ active_sessions: this.registry.slotsInUse, max_sessions: this.registry.maxSessions }),
     };
     this.http = createHttpServer(
       createHttpHandler({ registry: this.registry, guard, maxBodyBytes: o.maxBodyBytes, infoRoutes, isClosing, onServerError }),

@@ -209,6 +209,11 @@ export class SessionRegistry {
     return this.sessions.size;
   }
 
+  /** Slots taken towards maxSessions: live sessions and those whose page is still closing. */
+  get slotsInUse(): number {
+    return this.sessions.size + this.closing;
+  }
+
   /** Creates a session (no page yet: the first reset opens it). */
   open(id: string, transport: Transport): Session {
     if (this.sessions.has(id)) throw new EnvServerError(409, 'session_exists', `session '${id}' already exists`);
