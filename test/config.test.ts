@@ -162,6 +162,11 @@ describe('errors name the key and the source before any work', () => {
     ['sft learning rate', 'sft:\n  demos: d.jsonl\n  learning_rate: 0\n', /'sft.learning_rate' must be > 0/],
     ['sft demos path', 'sft:\n  demos: " "\n', /'sft.demos' must name a file/],
     ['sft block', 'sft: true\n', /'sft' must be a block/],
+    ['per-task demos without a default', 'sft:\n  demo_episodes_per_task: {click-test: 5}\n', /'sft.demo_episodes_per_task' needs 'sft.demo_episodes'/],
+    ['per-task demos not a count', 'sft:\n  demo_episodes: 4\n  demo_episodes_per_task: {click-test: 0}\n', /'click-test' must be a whole number >= 1/],
+    ['per-task demos not a map', 'sft:\n  demo_episodes: 4\n  demo_episodes_per_task: [click-test]\n', /must be a map of task names to episode counts/],
+    ['per-task demos bad name', 'sft:\n  demo_episodes: 4\n  demo_episodes_per_task: {Click Test: 3}\n', /'Click Test', which is not a MiniWoB task name/],
+    ['prompt loss weight above 1', 'sft:\n  prompt_loss_weight: 2\n', /'sft.prompt_loss_weight' must be <= 1/],
     ['not a mapping', '- a\n- b\n', /must be a mapping/],
     ['bad YAML', 'a: [1,\n', /not valid YAML/],
   ];
@@ -201,7 +206,14 @@ describe('sft section', () => {
     expect(sftEnabled(loadConfig(yamlFile('sft: null\n')))).toBe(false);
     const c = loadConfig(yamlFile('sft:\n  demo_episodes: 16\n  learning_rate: 1.0e-4\n  eval: false\n'), ['--sft.batch_size', '4', '--sft.lr_scheduler_type', 'cosine']);
     expect(sftEnabled(c)).toBe(true);
-    expect(c.sft).toEqual({ demos: null, demo_episodes: 16, epochs: 3, learning_rate: 1e-4, lr_scheduler_type: 'cosine', warmup_steps: 0, batch_size: 4, completion_only_loss: true, eval: false });
+    expect(c.sft).toEqual({ demos: null, demo_episodes: 16, demo_episodes_per_task: null, epochs: 3, learning_rate: 1e-4, lr_scheduler_type: 'cosine', warmup_steps: 0, batch_size: 4, completion_only_loss: true, prompt_loss_weight: 1, eval: false });
+    // Per-task demonstration counts: a YAML map or task=count pairs on the command line; they survive a round trip.
+    const per = loadConfig(yamlFile('sft:\n  demo_episodes: 8\n  demo_episodes_per_task: {book-flight: 2, click-test: 30}\n'));
+    expect(per.sft.demo_episodes_per_task).toEqual({ 'book-flight': 2, 'click-test': 30 });
+    expect(loadConfig(yamlFile(configToYaml(per)))).toEqual(per);
+    expect(loadConfig(null, ['--sft.demo_episodes', '4', '--sft.demo_episodes_per_task', 'click-test=7,enter-text=1']).sft.demo_episodes_per_task).toEqual({ 'click-test': 7, 'enter-text': 1 });
+    expect(() => loadConfig(null, ['--sft.demo_episodes', '4', '--sft.demo_episodes_per_task', 'click-test:7'])).toThrow(/must be task=count pairs/);
+    expect(loadConfig(null, ['--sft.prompt_loss_weight', '0.1']).sft.prompt_loss_weight).toBe(0.1);
     expect(sftEnabled(loadConfig(null, ['--sft.demos', 'demos.jsonl']))).toBe(true);
     expect(loadConfig(null, ['--sft.completion_only_loss', 'false']).sft.completion_only_loss).toBe(false);
     expect(loadConfig(yamlFile(configToYaml(c)))).toEqual(c);

@@ -157,6 +157,16 @@ describe('lfm2-rl demos', () => {
     const c = loadConfig(TINY_CONFIG, ['--model', modelDir, ...ARGS]);
     const f = readDemoFile(out, demoExpectations(c, modelDir));
     expect(f.header.source).toBe('oracle');
+    // The config's per-task counts apply without --episodes (here through a command-line override).
+    const out2 = join(root, 'cli-demos-per-task.jsonl');
+    const err2 = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const code = await demosCli(['--config', TINY_CONFIG, '--model', modelDir, ...ARGS, '--tasks', 'click-test,enter-text', '--sft.demo_episodes', '1', '--sft.demo_episodes_per_task', 'enter-text=3', '--out', out2]);
+      expect(code).toBe(0);
+      expect(err2.mock.calls.map((x) => String(x[0])).join('\n')).toMatch(/click-test\s+1\s+1\s+1\nenter-text\s+3\s+3\s+6/);
+    } finally {
+      err2.mockRestore();
+    }
     expect(f.records.map((r) => r.seed)).toEqual([demoSeed(9, 'enter-text', 0), demoSeed(9, 'enter-text', 0), demoSeed(9, 'enter-text', 1), demoSeed(9, 'enter-text', 1)]);
   }, 120_000);
 });

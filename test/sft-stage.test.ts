@@ -30,6 +30,9 @@ describe('SFT preparation', () => {
     await expect(prepareSft(c, deps(root))).rejects.toThrow(/one-task\.jsonl: no demonstrations for task 'click-button' \(listed in tasks\)/);
     const missing = loadConfig(TINY_CONFIG, ['--model', modelDir, '--sft.demos', join(root, 'nope.jsonl')]);
     await expect(prepareSft(missing, deps(root))).rejects.toThrow(/sft\.demos: .*nope\.jsonl does not exist \(create it with lfm2-rl demos, or set sft\.demo_episodes/);
+    // Per-task counts for a task the run does not train: an error before any browser work.
+    const stray = loadConfig(TINY_CONFIG, ['--model', modelDir, '--tasks', 'click-test', '--sft.demos', join(root, 'to-generate.jsonl'), '--sft.demo_episodes', '2', '--sft.demo_episodes_per_task', 'book-flight=3']);
+    await expect(prepareSft(stray, deps(root))).rejects.toThrow(/sft\.demo_episodes_per_task names 'book-flight', which is not in tasks \(click-test\)/);
   });
 
   it('tokenises records as rollouts and the action trie do; skips other tasks and answers longer than max_completion_length', async () => {

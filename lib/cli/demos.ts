@@ -26,7 +26,8 @@ sft section (sft.demos).
   --config FILE    training config: prompt settings, model tokenizer, action set, constrained_actions, max_env_steps
   --out FILE       demonstrations file to write
   --tasks a,b      tasks to demonstrate (default: the config's tasks)
-  --episodes N     oracle episodes per task (default: the config's sft.demo_episodes); failures are dropped
+  --episodes N     oracle episodes of every task (default: the config's sft.demo_episodes, with its
+                   sft.demo_episodes_per_task overrides); failures are dropped
   --seed S         picks the env seeds, from the training range (default: the config's seed)
   --miniwob-url U  real MiniWoB++ pages instead of the built-in suite (same as --miniwob_url)
   --from-episodes F  convert a run's episodes.jsonl instead (its train_config.yaml gives the settings)`;
@@ -91,12 +92,14 @@ export async function run(argv: string[]): Promise<number> {
     if (typeof values.episodes !== 'string' || !Number.isInteger(n) || n < 1) throw new Error(`--episodes must be a whole number >= 1, got '${String(values.episodes)}'`);
     episodes = n;
   }
+  // --episodes gives every task the same count; otherwise the config's per-task overrides apply.
+  const episodesOf = values.episodes === undefined ? config.sft.demo_episodes_per_task : null;
   if (episodes === null) throw new Error(`--episodes is required (the config sets no sft.demo_episodes)\n${usage}`);
   const modelDir = await prepareModel(config, log);
   const tokenizer = Tokenizer.fromDir(modelDir);
   const env = await openEnvironment(config, log);
   try {
-    await writeOracleDemos(config, { path: values.out, tasks: config.tasks, episodesPerTask: episodes, seed: config.seed, modelDir, tokenizer, factory: env.factory, log });
+    await writeOracleDemos(config, { path: values.out, tasks: config.tasks, episodesPerTask: episodes, episodesOf, seed: config.seed, modelDir, tokenizer, factory: env.factory, log });
   } finally {
     await env.close();
   }

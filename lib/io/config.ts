@@ -34,6 +34,8 @@ export interface InitModelConfig {
 export interface SftConfig {
   demos: string | null;
   demo_episodes: number | null;
+  /** Overrides of demo_episodes for some tasks (task → episodes). */
+  demo_episodes_per_task: Record<string, number> | null;
   epochs: number;
   learning_rate: number;
   lr_scheduler_type: LrSchedulerType;
@@ -124,7 +126,7 @@ export interface TrainConfig {
   step_penalty: number;
 }
 
-type Kind = 'int' | 'float' | 'bool' | 'string' | 'string[]' | 'enum' | 'tasks' | 'servers';
+type Kind = 'int' | 'float' | 'bool' | 'string' | 'string[]' | 'enum' | 'tasks' | 'servers' | 'task-counts';
 
 interface FieldSpec {
   kind: Kind;
@@ -179,6 +181,7 @@ export const CONFIG_SCHEMA: Readonly<Record<string, FieldSpec>> = {
   'init_model.dtype': { kind: 'enum', choices: ['bf16', 'f32'], default: 'f32', help: 'weight dtype of the created model' },
   'sft.demos': { kind: 'string', nullable: true, default: null, help: 'demonstrations file (lfm2-rl demos) for a supervised stage before GRPO; when the file is missing and sft.demo_episodes is set it is generated there (null: <run>/demos.jsonl)' },
   'sft.demo_episodes': { kind: 'int', min: 1, nullable: true, default: null, help: 'oracle episodes per task to generate when the demonstrations file is missing (successful ones are kept); null = do not generate' },
+  'sft.demo_episodes_per_task': { kind: 'task-counts', nullable: true, default: null, help: "oracle episodes of some tasks instead of demo_episodes, as task: count (YAML map, or 'a=100,b=20' on the command line): more for tasks that need many distinct pages to generalise, fewer for long easy ones" },
   'sft.epochs': { kind: 'int', min: 1, default: 3, help: 'passes over the demonstrations' },
   'sft.learning_rate': { kind: 'float', min: 0, minExclusive: true, default: 2e-5, help: "peak learning rate of the SFT stage (its own AdamW; GRPO starts with fresh moments)" },
   'sft.lr_scheduler_type': { kind: 'enum', choices: ['linear', 'cosine', 'constant', 'constant_with_warmup'], default: 'linear', help: 'learning-rate schedule of the SFT stage after warmup' },
@@ -425,6 +428,25 @@ function checkValue(key: string, spec: FieldSpec, value: unknown, where: string,
       if (typeof t === 'string') throw new ConfigError(`${where}: 'tasks' ${t}`);
       return t;
     }
+    case 'task-counts': {
+      // A YAML map, or 'task=count,…' from the command line.
+      if (typeof v === 'string') {
+        const entries = v.split(',').map((e) => e.trim()).filter((e) => e !== '');
+        const bad = entries.find((e) => !/^[^=\s]+=[^=\s]+$/.test(e));
+        if (bad !== undefined || entries.length === 0) fail("must be task=count pairs separated by commas (e.g. 'click-test=50,book-flight=200')");
+        v = Object.fromEntries(entries.map((e) => e.split('=')));
+      }
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) fail('must be a map of task names to episode counts');
+      const out: Record<string, number> = Object.create(null);
+      for (const [task, raw] of Object.entries(v as Record<string, unknown>)) {
+        if (!/^[a-z0-9][a-z0-9-]*$/.test(task)) fail(`has '${task}', which is not a MiniWoB task name (lowercase words joined by '-')`);
+        const n = toNumber(raw, fromText || typeof raw === 'string', 'int');
+        if (typeof n === 'string' || !Number.isSafeInteger(n) || n < 1) fail(`'${task}' must be a whole number >= 1`);
+        out[task] = n as number;
+      }
+      if (Object.keys(out).length === 0) fail('must name at least one task (or be null)');
+      return { ...out };
+    }
     case 'string[]': {
       // A plain string is a comma-separated list (handy on the command line and for one-item lists in YAML).
       if (typeof v === 'string') v = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
@@ -555,6 +577,9 @@ function checkConsistency(c: TrainConfig, where: string): void {
     }
   }
   if (c.sft.demos !== null && c.sft.demos.trim() === '') fail("'sft.demos' must name a file (or be null)");
+  if (c.sft.demo_episodes_per_task !== null) {
+    if (c.sft.demo_episodes === null) fail("'sft.demo_episodes_per_task' needs 'sft.demo_episodes' (the count of every task it does not name)");
+  }
   if (c.resume_from_checkpoint === '') fail("'resume_from_checkpoint' must be a folder or 'latest'");
   if (c.model.trim() === '') fail("'model' must name a folder or a Hugging Face id");
 }

@@ -39,6 +39,8 @@ export interface DemoTaskStats {
 export interface OracleDemoOptions {
   tasks: readonly string[];
   episodesPerTask: number;
+  /** Episodes of some tasks instead of episodesPerTask (sft.demo_episodes_per_task). */
+  episodesOf?: Readonly<Record<string, number>> | null;
   /** Picks the env seeds (demoSeed). */
   seed: number;
   maxEnvSteps: number;
@@ -129,8 +131,12 @@ async function oracleEpisode(ep: Episode, task: string, seed: number, o: OracleD
  */
 export async function generateOracleDemos(factory: EpisodeFactory, o: OracleDemoOptions): Promise<{ records: DemoRecord[]; stats: DemoTaskStats[] }> {
   if (o.tasks.length === 0) throw new Error('generateOracleDemos: no tasks');
-  if (!Number.isInteger(o.episodesPerTask) || o.episodesPerTask < 1) throw new Error(`generateOracleDemos: episodes per task must be a positive integer, got ${o.episodesPerTask}`);
-  const jobs = o.tasks.flatMap((task) => Array.from({ length: o.episodesPerTask }, (_, i) => ({ task, seed: demoSeed(o.seed, task, i) })));
+  const count = (task: string) => o.episodesOf?.[task] ?? o.episodesPerTask;
+  for (const task of o.tasks) {
+    const n = count(task);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`generateOracleDemos: episodes of ${task} must be a positive integer, got ${n}`);
+  }
+  const jobs = o.tasks.flatMap((task) => Array.from({ length: count(task) }, (_, i) => ({ task, seed: demoSeed(o.seed, task, i) })));
   const outcomes: EpisodeOutcome[] = new Array(jobs.length);
   const retries = o.envRetries ?? 2;
   let next = 0;
@@ -319,6 +325,8 @@ export interface OracleDemoRequest {
   path: string;
   tasks: readonly string[];
   episodesPerTask: number;
+  /** Per-task overrides of episodesPerTask. */
+  episodesOf?: Readonly<Record<string, number>> | null;
   seed: number;
   modelDir: string;
   tokenizer: Pick<RolloutTokenizer, 'applyChatTemplate' | 'encode'>;
@@ -332,6 +340,7 @@ export async function writeOracleDemos(c: TrainConfig, r: OracleDemoRequest): Pr
   const { records, stats } = await generateOracleDemos(r.factory, {
     tasks: r.tasks,
     episodesPerTask: r.episodesPerTask,
+    episodesOf: r.episodesOf,
     seed: r.seed,
     maxEnvSteps: c.max_env_steps,
     prompts: promptBuilderFor(c, (s) => r.tokenizer.encode(s).length),

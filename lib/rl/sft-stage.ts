@@ -54,8 +54,13 @@ export async function prepareSft(
     if (c.sft.demo_episodes === null) {
       throw new DemoFileError(`sft.demos: ${path} does not exist (create it with lfm2-rl demos, or set sft.demo_episodes to generate it at the start of the run)`);
     }
-    d.log(`generating demonstrations: ${c.sft.demo_episodes} oracle episodes per task of ${c.tasks.join(', ')}`);
-    await writeOracleDemos(c, { path, tasks: c.tasks, episodesPerTask: c.sft.demo_episodes, seed: c.seed, modelDir: d.modelDir, tokenizer: d.tokenizer, factory: d.envFactory, log: d.log });
+    const per = c.sft.demo_episodes_per_task;
+    for (const t of Object.keys(per ?? {})) {
+      if (!c.tasks.includes(t)) throw new Error(`sft.demo_episodes_per_task names '${t}', which is not in tasks (${c.tasks.join(', ')})`);
+    }
+    const counts = per ? c.tasks.map((t) => `${t} ${per[t] ?? c.sft.demo_episodes}`).join(', ') : `${c.sft.demo_episodes} per task of ${c.tasks.join(', ')}`;
+    d.log(`generating demonstrations: oracle episodes, ${counts}`);
+    await writeOracleDemos(c, { path, tasks: c.tasks, episodesPerTask: c.sft.demo_episodes, episodesOf: per, seed: c.seed, modelDir: d.modelDir, tokenizer: d.tokenizer, factory: d.envFactory, log: d.log });
   }
   const file = readDemoFile(path, demoExpectations(c, d.modelDir));
   const others = new Map<string, number>();
