@@ -100,6 +100,7 @@ export interface TrainConfig {
   scale_rewards: ScaleRewards;
   loss_type: LossType;
   mask_truncated_completions: boolean;
+  async_rollouts: boolean;
   // environment
   /** Task names in the order written (the `tasks` key; its weights, if any, are in task_weights). */
   tasks: string[];
@@ -241,6 +242,11 @@ export const CONFIG_SCHEMA: Readonly<Record<string, FieldSpec>> = {
   scale_rewards: { kind: 'enum', choices: ['group', 'batch', 'none'], default: 'group', help: 'advantage scaling: ÷ (group std + 1e-4), ÷ batch std, or none' },
   loss_type: { kind: 'enum', choices: ['grpo', 'bnpo', 'dr_grpo', 'dapo'], default: 'dapo', help: 'token aggregation of the loss (TRL default dapo)' },
   mask_truncated_completions: { kind: 'bool', default: false, help: 'exclude completions that hit max_completion_length without a stop token' },
+  async_rollouts: {
+    kind: 'bool',
+    default: false,
+    help: "collect the next rollout round while the last optimizer step of the current one trains: its episodes are sampled with the weights before that step (one step stale, corrected by the importance ratio against the sampling log-probs), and its browser work runs beside the training; false = every round is sampled with the current weights",
+  },
 
   tasks: {
     kind: 'tasks',

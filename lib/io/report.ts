@@ -132,7 +132,7 @@ const SFT_PLOTS: ReadonlyArray<readonly [string, readonly string[]]> = [
   ['SFT gradient norm', ['sft/grad_norm']],
 ];
 
-/** Plot groups: [title, metric names]. Timings are added from whatever timing/* metrics the run logged. */
+/** Plot groups: [title, metric names]. Timings are added from whatever timing/* (and async/*_s) metrics the run logged. */
 const PLOTS: ReadonlyArray<readonly [string, readonly string[]]> = [
   ['Reward', ['reward', 'reward_std']],
   ['Success rate', ['success_rate', 'eval/success_rate']],
@@ -170,7 +170,7 @@ export function renderReport(rows: readonly MetricRow[], meta: ReportMeta): stri
     const present = metrics.filter((m) => names.has(m));
     if (present.length > 0) plots.push(linePlot({ title, series: present.map((m) => metricSeries(grpoRows, m)) }));
   }
-  const timing = [...names].filter((n) => n.startsWith('timing/') || n === 'step_time').sort();
+  const timing = [...names].filter((n) => n.startsWith('timing/') || n === 'step_time' || n === 'async/overlap_s' || n === 'async/wait_s').sort();
   if (timing.length > 0) plots.push(linePlot({ title: 'Time per step (s)', series: timing.map((m) => metricSeries(grpoRows, m)) }));
   for (const p of taskPlots(grpoRows)) plots.push(linePlot(p));
   const lastEval = lastEvalRows(sorted);

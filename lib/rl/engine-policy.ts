@@ -175,6 +175,16 @@ class NativeTrainEngine implements TrainEngine {
     this.generator.clearCache();
   }
 
+  async suspendGeneration(): Promise<void> {
+    // merge() recomputes the same bytes from the same adapter and unmerge() restores the originals exactly, so the
+    // sampler's cache stays valid across the pause.
+    if (this.mode === 'lora' && this.device === 'cpu') await this.trainer.unmerge();
+  }
+
+  async resumeGeneration(): Promise<void> {
+    if (this.mode === 'lora' && this.device === 'cpu') await this.trainer.merge();
+  }
+
   async saveWeights(dir: string): Promise<void> {
     if (this.mode === 'full') await this.trainer.saveModel(dir);
     else await this.trainer.saveAdapter(dir, this.config.model);

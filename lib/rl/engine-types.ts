@@ -59,6 +59,13 @@ export interface TrainEngine {
   /** Sampling with the current policy begins / ends (LoRA: merge the adapter for hook-free sampling / unmerge). */
   beginGeneration(): Promise<void>;
   endGeneration(): Promise<void>;
+  /**
+   * Inside a generation (async_rollouts, lib/rl/model-turns.ts): hand the model to training calls and take it back,
+   * keeping the sampler's cached prefix states, which stay valid because the weights come back byte for byte (CPU
+   * LoRA: unmerge / merge again). Absent: the model serves both as it is.
+   */
+  suspendGeneration?(): Promise<void>;
+  resumeGeneration?(): Promise<void>;
   /** HF model folder (full) or PEFT adapter folder (LoRA) into `dir`, config files included. */
   saveWeights(dir: string): Promise<void>;
   /** Optimizer state, master weights, step and the caller's JSON. */

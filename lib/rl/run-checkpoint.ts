@@ -1,12 +1,14 @@
 // Training checkpoints: runs/<name>/checkpoint-<step>/ holding the weights (HF model folder in full fine-tuning, PEFT
 // adapter folder with LoRA), the tokenizer files, the engine's optimizer state (trainer_state.json +
-// optimizer.safetensors), the loop state and the run's config (train_config.yaml). lib/io/checkpoint.ts writes the
+// optimizer.safetensors), the loop state, the run's config (train_config.yaml) and, with async_rollouts, the round
+// already collected for the next step (next_round.json, lib/rl/collected-round.ts). lib/io/checkpoint.ts writes the
 // completion marker last, so a folder cut short by a crash is never resumed from.
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { pruneCheckpoints, writeCheckpoint } from '../io/checkpoint.ts';
 import { configToYaml, validateConfig, type TrainConfig } from '../io/config.ts';
+import { NEXT_ROUND_FILE, parseRound, serializeRound } from './collected-round.ts';
 import type { TrainEngine } from './engine-types.ts';
 import { parseTaskHistory } from './task-sampler.ts';
 import type { LoopState } from './trainer.ts';
@@ -41,7 +43,9 @@ export async function saveRunCheckpoint(state: LoopState, o: RunCheckpointOption
       await o.engine.saveWeights(d);
       for (const f of TOKENIZER_FILES) if (existsSync(join(o.modelDir, f))) copyFileSync(join(o.modelDir, f), join(d, f));
       writeFileSync(join(d, RUN_CONFIG_FILE), configToYaml(o.config));
-      await o.engine.saveState(d, JSON.stringify({ format: LOOP_FORMAT, version: 1, loop: state }));
+      const { nextRound, ...loop } = state;
+      if (nextRound) writeFileSync(join(d, NEXT_ROUND_FILE), serializeRound(nextRound));
+      await o.engine.saveState(d, JSON.stringify({ format: LOOP_FORMAT, version: 1, loop }));
     },
     { scanFinite: true },
   );
@@ -66,6 +70,8 @@ export async function loadRunCheckpoint(dir: string, engine: TrainEngine): Promi
   // Checkpoints written before per-task records existed have none: the run continues as if no task had been drawn.
   if (loop.taskHistory !== undefined) state.taskHistory = parseTaskHistory(loop.taskHistory, `${dir}: trainer state`);
   if (Number.isInteger(loop.sftSteps)) state.sftSteps = loop.sftSteps;
+  const next = join(dir, NEXT_ROUND_FILE);
+  if (existsSync(next)) state.nextRound = parseRound(readFileSync(next, 'utf8'), next);
   return state;
 }
 

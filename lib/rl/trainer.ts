@@ -10,6 +10,10 @@
 // record_episodes N: rounds feeding a multiple S of N record the first member of each group, and an evaluation at
 // such a step records its episodes, into <replaysDir>/step-<S>/{rollout,eval}/ (lib/rl/replays.ts); recording only
 // adds screenshots, so a recorded run trains exactly as an unrecorded one.
+// async_rollouts: the next round is collected during the last step of the current one, with the weights before that
+// step (lib/rl/async-rollouts.ts); its browser work overlaps the step's training. The loss's old log-probs are always
+// the ones recorded at sampling, so the importance ratio corrects for the one step of staleness. A checkpoint carries
+// the round collected ahead (lib/rl/collected-round.ts), so a resumed async run replays the uninterrupted one.
 import { join } from 'node:path';
 import { episodesPerUpdate, epsilonHigh, generationBatchSize, updatesPerGeneration, type TrainConfig } from '../io/config.ts';
 import { completionMetrics, METRIC_NAMES, type EpisodeStepRow, type MetricsWriter } from '../io/metrics.ts';
@@ -21,6 +25,9 @@ import type { LossSettings, TrainEngine } from './engine-types.ts';
 import { evaluate, type EvalResult } from './evaluate.ts';
 import type { Generator, GenerationSettings } from './generator.ts';
 import { buildRoundBatch, type UpdateBatch } from './grpo-batch.ts';
+import { overlapsNextRound, RoundPrefetch } from './async-rollouts.ts';
+import type { CollectedRound } from './collected-round.ts';
+import { ModelTurns } from './model-turns.ts';
 import { promptBuilderFor } from './prompt.ts';
 import { EpisodeSlots, runRollout, type EpisodeFactory, type RolloutEpisode, type RolloutOptions, type RolloutTokenizer } from './rollout.ts';
 import { saveReplay } from './replays.ts';
@@ -41,6 +48,8 @@ export interface LoopState {
   taskHistory?: TaskHistory;
   /** Optimizer steps of the SFT stage that ran before GRPO (set once the stage is complete; lib/rl/sft-stage.ts). */
   sftSteps?: number;
+  /** async_rollouts: the round after `step`, already collected with the weights before the last step. */
+  nextRound?: CollectedRound;
 }
 
 export interface TrainerDeps {
@@ -199,13 +208,19 @@ export class GrpoTrainer {
 
   async run(): Promise<TrainOutcome> {
     const c = this.c;
-    const state: LoopState = { ...this.d.state };
+    const { nextRound, ...start } = this.d.state;
+    const state: LoopState = start;
     const checkpoints: string[] = [];
     let lastEval: EvalResult | null = null;
     let stopped = false;
+    const perRound = stepsPerRound(c);
+    // async_rollouts: whose turn the shared model is, the round collected ahead, and its collection while in flight.
+    const turns = c.async_rollouts ? new ModelTurns(this.d.engine) : null;
+    let ahead: CollectedRound | null = nextRound ? this.usableAhead(nextRound, state.step / perRound) : null;
+    let prefetch: RoundPrefetch<CollectedRound> | null = null;
     const bar = this.d.progress === null ? null : new ProgressBar({ total: c.max_steps, label: 'train', startAt: state.step, stream: this.d.progress });
     const save = async () => {
-      const dir = await this.d.saveCheckpoint({ ...state });
+      const dir = await this.d.saveCheckpoint({ ...state, ...(ahead ? { nextRound: ahead } : {}) });
       this.d.divergence?.checkpointSaved(state.step, dir);
       checkpoints.push(dir);
       this.d.log(`checkpoint ${dir}`);
@@ -222,25 +237,15 @@ export class GrpoTrainer {
           break;
         }
         const before = state.step;
-        const round = state.step / stepsPerRound(c);
+        const round = state.step / perRound;
         const stepStart = performance.now();
-        // ---- rollouts with the current policy
-        const { draws: groups, probabilities } = drawRoundGroups(this.taskSampler, c.seed, round, generationBatchSize(c) / c.num_generations, state.taskHistory ?? {});
-        // record_episodes: the round feeding step S (a multiple of it) records the first member of each group.
-        const recordStep = this.recording ? firstDue(before, Math.min(before + stepsPerRound(c), c.max_steps), c.record_episodes) : null;
-        const rollout: RolloutOptions = recordStep === null ? this.rollout : { ...this.rollout, record: (_g, member) => member === 0 };
-        // Environment metrics cover this round only (not the evaluation before it).
-        this.d.envFactory.envMetrics?.();
-        await this.d.engine.beginGeneration();
-        let result;
-        try {
-          result = await runRollout(rollout, this.slots, groups, c.num_generations, (t) => generationSeed(c.seed, 'train', round, t));
-        } finally {
-          await this.d.engine.endGeneration();
-        }
-        if (recordStep !== null) this.saveReplays(recordStep, 'rollout', result.episodes, log);
-        await this.d.divergence?.checkRollout(state, result.episodes);
-        const episodes = result.episodes;
+        // ---- rollouts with the current policy (async_rollouts: collected during the previous step, one step older)
+        const collected = ahead ?? (await this.collectRound(round, state.taskHistory ?? {}, null, log));
+        ahead = null;
+        const { episodes, timings: rolloutTimings, probabilities, envMetrics } = collected;
+        // A round collected ahead was sampled one step earlier: its finite log-probs vouch for those weights, and the
+        // snapshot is still taken at this round boundary, where a resume can start.
+        await this.d.divergence?.checkRollout(state, episodes);
         state.taskHistory = recordRound(state.taskHistory ?? {}, groupOutcomes(episodes), c.curriculum_window);
         const batch = buildRoundBatch(episodes, {
           groupSize: c.num_generations,
@@ -253,14 +258,30 @@ export class GrpoTrainer {
         this.logEpisodes(state.step + 1, episodes, batch.advantages.advantages);
         const roundTokens = episodes.reduce((a, e) => a + e.steps.reduce((b, s) => b + s.promptIds.length + s.completionIds.length, 0), 0);
         const rollMetrics = { ...this.roundMetrics(episodes, batch.advantages), ...trainTaskMetrics(episodes, c.tasks, probabilities) };
-        const envMetrics = this.d.envFactory.envMetrics?.() ?? {};
         let rolloutSeconds = (performance.now() - stepStart) / 1000;
         let pending: { step: number; row: Record<string, number | null> } | null = null;
         // ---- updates
         for (let it = 0; it < c.num_iterations && state.step < c.max_steps; it++) {
           for (let u = 0; u < batch.updates.length && state.step < c.max_steps; u++) {
             const tTrain = performance.now();
-            const up = await this.update(batch.updates[u]);
+            let up;
+            let asyncMetrics: Record<string, number> = {};
+            if (turns) {
+              asyncMetrics = { 'async/staleness': collected.staleness, 'async/overlap_s': 0, 'async/wait_s': 0 };
+              if (overlapsNextRound(state.step, perRound, c.max_steps)) {
+                // The next round draws its tasks from the history that includes this round, as it would after the step.
+                const history = state.taskHistory;
+                const p = new RoundPrefetch(() => this.collectRound(round + 1, history, turns, log));
+                prefetch = p;
+                up = await this.update(batch.updates[u], turns, async (trainDoneAt) => {
+                  const j = await p.join(trainDoneAt);
+                  ahead = j.value;
+                  asyncMetrics['async/overlap_s'] = j.overlapSeconds;
+                  asyncMetrics['async/wait_s'] = j.waitSeconds;
+                });
+                prefetch = null;
+              } else up = await this.update(batch.updates[u], turns);
+            } else up = await this.update(batch.updates[u]);
             const trainSeconds = (performance.now() - tTrain) / 1000;
             state.step++;
             if (it === 0 && u === 0) state.numTokens += roundTokens;
@@ -278,17 +299,18 @@ export class GrpoTrainer {
                 [METRIC_NAMES.numTokens]: state.numTokens,
                 [METRIC_NAMES.stepTime]: rolloutSeconds + trainSeconds,
                 [METRIC_NAMES.timeRollout]: rolloutSeconds,
-                [METRIC_NAMES.timeEnv]: it === 0 && u === 0 ? result.timings.env : 0,
-                [METRIC_NAMES.timeGenerate]: it === 0 && u === 0 ? result.timings.generate : 0,
+                [METRIC_NAMES.timeEnv]: it === 0 && u === 0 ? rolloutTimings.env : 0,
+                [METRIC_NAMES.timeGenerate]: it === 0 && u === 0 ? rolloutTimings.generate : 0,
                 [METRIC_NAMES.timeTrain]: trainSeconds,
                 'optimizer/skipped': up.skipped ? 1 : 0,
-                'rollout/crash_retries': result.timings.crashRetries,
+                'rollout/crash_retries': rolloutTimings.crashRetries,
+                ...asyncMetrics,
               } };
             }
             rolloutSeconds = 0;
           }
         }
-        if (c.log_completions && state.step % c.logging_steps < stepsPerRound(c)) this.logCompletions(state.step, episodes, log);
+        if (c.log_completions && state.step % c.logging_steps < perRound) this.logCompletions(state.step, episodes, log);
         live.reward = Number(rollMetrics[METRIC_NAMES.reward].toFixed(3));
         live.success = `${(100 * rollMetrics[METRIC_NAMES.successRate]).toFixed(0)}%`;
         if (lastEval) live.eval = `${(100 * lastEval.overall.successRate).toFixed(0)}%`;
@@ -307,6 +329,9 @@ export class GrpoTrainer {
       this.d.divergence?.discardSnapshot();
       return { state, stopped, lastEval, checkpoints };
     } catch (e) {
+      // A round still being collected beside the failed step ends first: nothing may use the model or the pages
+      // behind the error handling.
+      await prefetch?.settle();
       // NaN/Inf from the model (generation, evaluation) or in the weights (a refused checkpoint) ends the run as
       // diverged, with a checkpoint of the last finite state; anything else propagates as it is.
       throw this.d.divergence ? await this.d.divergence.classify({ ...state }, e) : e;
@@ -315,9 +340,71 @@ export class GrpoTrainer {
     }
   }
 
-  /** One optimizer step over one update's samples. */
-  private async update(ub: UpdateBatch): Promise<{ skipped: boolean; why: string; metrics: Record<string, number | null> }> {
+  /**
+   * Collects rollout round `round`: its groups drawn from `history`, generation with the current weights. `turns`
+   * (async_rollouts) shares the model with a training step running meanwhile; without it the round has the model.
+   */
+  private async collectRound(round: number, history: TaskHistory, turns: ModelTurns | null, log: (m: string) => void): Promise<CollectedRound> {
+    const c = this.c;
+    const perRound = stepsPerRound(c);
+    const { draws: groups, probabilities } = drawRoundGroups(this.taskSampler, c.seed, round, generationBatchSize(c) / c.num_generations, history);
+    // record_episodes: the round feeding step S (a multiple of it) records the first member of each group.
+    const first = round * perRound;
+    const recordStep = this.recording ? firstDue(first, Math.min(first + perRound, c.max_steps), c.record_episodes) : null;
+    const rollout: RolloutOptions = recordStep === null ? this.rollout : { ...this.rollout, record: (_g, member) => member === 0 };
+    // Environment metrics cover this round only (not the evaluation before it).
+    this.d.envFactory.envMetrics?.();
+    const seedFor = (t: number) => generationSeed(c.seed, 'train', round, t);
+    let result;
+    if (turns) {
+      result = await turns.round(rollout.generator, (generator) => runRollout({ ...rollout, generator }, this.slots, groups, c.num_generations, seedFor));
+    } else {
+      await this.d.engine.beginGeneration();
+      try {
+        result = await runRollout(rollout, this.slots, groups, c.num_generations, seedFor);
+      } finally {
+        await this.d.engine.endGeneration();
+      }
+    }
+    if (recordStep !== null) this.saveReplays(recordStep, 'rollout', result.episodes, log);
+    return {
+      round,
+      staleness: turns ? 1 : 0,
+      probabilities,
+      episodes: result.episodes,
+      timings: result.timings,
+      envMetrics: this.d.envFactory.envMetrics?.() ?? {},
+    };
+  }
+
+  /**
+   * The round a checkpoint collected ahead, when this run can train on it: async_rollouts is on and it is the round
+   * this step starts with, of this config's size; otherwise it is dropped (collected again with the current weights).
+   */
+  private usableAhead(r: CollectedRound, round: number): CollectedRound | null {
+    const why = !this.c.async_rollouts
+      ? 'async_rollouts is off'
+      : r.round !== round
+        ? `it is round ${r.round}, not round ${round}`
+        : r.episodes.length !== generationBatchSize(this.c)
+          ? `it has ${r.episodes.length} episodes, not ${generationBatchSize(this.c)}`
+          : '';
+    if (why === '') return r;
+    this.d.log(`warning: the checkpoint's round collected ahead is not used (${why}); collecting round ${round} with the current weights`);
+    return null;
+  }
+
+  /**
+   * One optimizer step over one update's samples. With `turns` (async_rollouts) every engine call takes its turn on the
+   * model, and `beforeStep` (the next round's collection) is awaited after the gradients and before the weights change.
+   */
+  private async update(
+    ub: UpdateBatch,
+    turns: ModelTurns | null = null,
+    beforeStep?: (trainDoneAt: number) => Promise<void>,
+  ): Promise<{ skipped: boolean; why: string; metrics: Record<string, number | null> }> {
     const engine = this.d.engine;
+    const call = <T>(fn: () => Promise<T>): Promise<T> => (turns ? turns.train(fn) : fn());
     const loss: LossSettings = { ...this.loss, tokenNormalizer: ub.tokenNormalizer, sequenceNormalizer: ub.sequenceNormalizer };
     const micro = ub.samples.length > 0 ? packMicroBatches(ub.samples, this.c.micro_batch_tokens) : [];
     let lossSum = 0;
@@ -330,8 +417,8 @@ export class GrpoTrainer {
       const packed = packBatch(mb);
       let s;
       try {
-        const ref = this.c.beta > 0 ? await engine.referenceLogprobs(packed, this.c.temperature) : null;
-        s = await engine.accumulate(packed, ref, loss);
+        const ref = this.c.beta > 0 ? await call(() => engine.referenceLogprobs(packed, this.c.temperature)) : null;
+        s = await call(() => engine.accumulate(packed, ref, loss));
       } catch (e) {
         // The engine refuses to score NaN/Inf logits: the same as a non-finite loss for this step.
         if (!isNonFiniteCompute(e)) throw e;
@@ -356,14 +443,15 @@ export class GrpoTrainer {
     let why = '';
     let gradNorm: number | null = null;
     let lr: number | null = null;
+    await beforeStep?.(performance.now());
     if (nonFinite) {
       // The gradients of a NaN loss are meaningless: drop them and leave the weights and optimizer state untouched
       // (the step is counted in skippedSteps and logged as optimizer/skipped = 1).
-      await engine.zeroGrad();
+      await call(() => engine.zeroGrad());
       skipped = true;
       why = nonFinite;
     } else {
-      const r = await engine.step();
+      const r = await call(() => engine.step());
       gradNorm = r.gradNorm;
       lr = r.lr;
       if (r.skipped) {
