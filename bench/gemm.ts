@@ -37,10 +37,11 @@ function shapes(quick: boolean): Shape[] {
     s.push({ op: 'nt', role: 'LM head', M: quick ? 64 : 256, N: 65536, K: 1024, bf16: true, precision });
   }
   if (!quick) for (const [role, N, K] of FWD.slice(0, 2)) s.push({ op: 'nt', role: `prefill ${role}`, M: T, N, K, bf16: false, precision: 'exact' });
-  for (const M of [1, 8]) {
-    for (const [role, N, K] of quick ? FWD.slice(1, 2) : FWD) s.push({ op: 'nt', role: `decode ${role}`, M, N, K, bf16: true, precision: 'exact', decode: true });
-    s.push({ op: 'nt', role: 'decode LM head', M, N: 65536, K: 1024, bf16: true, precision: 'exact', decode: true });
-  }
+  for (const precision of ['exact', 'fast'] as const)
+    for (const M of quick ? [1, 8] : [1, 8, 32]) {
+      for (const [role, N, K] of quick ? FWD.slice(1, 2) : FWD) s.push({ op: 'nt', role: `decode ${role}`, M, N, K, bf16: true, precision, decode: true });
+      s.push({ op: 'nt', role: 'decode LM head', M, N: 65536, K: 1024, bf16: true, precision, decode: true });
+    }
   // Training: dX = dY·W (gemm_nn, W [out, in] bf16) and dW = dYᵀ·X (gemm_tn, FP32) for the FFN and conv shapes.
   for (const [role, out, inp] of quick ? FWD.slice(1, 2) : FWD.slice(0, 3)) {
     s.push({ op: 'nn', role: `train dX ${role}`, M: T, N: inp, K: out, bf16: true, precision: 'exact' });

@@ -1,6 +1,6 @@
 // Batched sampler throughput on LFM2-350M shapes (random weights, same folder as bench/llamacpp.ts), 2 threads:
 //   - aggregate decode tok/s at 1, 8 and 32 concurrent sequences (8-token distinct prompts, 32 new tokens each,
-//     temperature 1: tokens fed per decode step × steps / decode time, sampling included);
+//     temperature 1: tokens fed per decode step × steps / decode time, sampling included), exact and fast precision;
 //   - one GRPO group: 8 samples × 32 tokens from a 600-token prompt, cold cache, against the same prompt's prefill
 //     alone (the group should cost about one prefill plus 31 batch-8 decode steps);
 //   - the same group again with the prompt in the prefix cache;
@@ -44,27 +44,31 @@ export async function benchSampler(ctx: Partial<BenchContext> = {}): Promise<Ben
     return [r, cpuSeconds() - c0];
   };
 
-  // ---- aggregate decode throughput by concurrency (decode CPU = a full run minus a prefill-only run)
-  const decodeRate: Record<number, number> = {};
-  for (const B of quick ? [1, 8] : [1, 8, 32]) {
-    const sampler = new Sampler(model, { cacheBytes: 0 });
-    const reqs = Array.from({ length: B }, (_, i) => ({ prompt: tokens(8, 1000 + i, V) }));
-    const [, cpuPrefill] = await timed(() => sampler.generate(reqs, { maxNewTokens: 1, stopTokenIds: [], seed: 1 }));
-    const [out, cpuAll] = await timed(() => sampler.generate(reqs, { maxNewTokens: newTokens, stopTokenIds: [], seed: 1 }));
-    const st = out.stats;
-    const fed = B * st.decodeSteps;
-    const rate = fed / (st.decodeMs / 1000);
-    const cpuRate = fed / (Math.max(cpuAll - cpuPrefill, 1e-9) / threads);
-    decodeRate[B] = rate;
-    log(`decode batch ${B}: ${st.decodeSteps} steps in ${st.decodeMs.toFixed(0)} ms → ${rate.toFixed(1)} tok/s (cpu-normalised ${cpuRate.toFixed(1)})`);
-    rows.push({
-      workload: `decode, batch ${B}`,
-      ...base,
-      'tok/s': rate,
-      'tok/s cpu-normalised': cpuRate,
-      'ms/step': st.decodeMs / st.decodeSteps,
-      'vs batch 1': rate / decodeRate[1],
-    });
+  // ---- aggregate decode throughput by concurrency (decode CPU = a full run minus a prefill-only run), in both
+  // precisions ('fast' rounds GEMM activations to BF16 for vdpbf16ps where the CPU has AVX512_BF16)
+  for (const precision of ['exact', 'fast'] as const) {
+    const decodeRate: Record<number, number> = {};
+    for (const B of quick ? [1, 8] : [1, 8, 32]) {
+      const sampler = new Sampler(model, { cacheBytes: 0 });
+      const reqs = Array.from({ length: B }, (_, i) => ({ prompt: tokens(8, 1000 + i, V) }));
+      const opts = { stopTokenIds: [], seed: 1, precision };
+      const [, cpuPrefill] = await timed(() => sampler.generate(reqs, { ...opts, maxNewTokens: 1 }));
+      const [out, cpuAll] = await timed(() => sampler.generate(reqs, { ...opts, maxNewTokens: newTokens }));
+      const st = out.stats;
+      const fed = B * st.decodeSteps;
+      const rate = fed / (st.decodeMs / 1000);
+      const cpuRate = fed / (Math.max(cpuAll - cpuPrefill, 1e-9) / threads);
+      decodeRate[B] = rate;
+      log(`decode batch ${B} (${precision}): ${st.decodeSteps} steps in ${st.decodeMs.toFixed(0)} ms → ${rate.toFixed(1)} tok/s (cpu-normalised ${cpuRate.toFixed(1)})`);
+      rows.push({
+        workload: `decode, batch ${B}, ${precision}`,
+        ...base,
+        'tok/s': rate,
+        'tok/s cpu-normalised': cpuRate,
+        'ms/step': st.decodeMs / st.decodeSteps,
+        'vs batch 1': rate / decodeRate[1]!,
+      });
+    }
   }
 
   // ---- one GRPO group from a 600-token prompt

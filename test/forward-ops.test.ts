@@ -67,6 +67,10 @@ describe('attention', () => {
   it.each([
     { name: 'short rows, D 16', H: 4, KVH: 2, D: 16, nQ: [1, 3, 2, 5], nKv: [1, 3, 7, 5] },
     { name: 'short rows, D 6 (portable)', H: 4, KVH: 1, D: 6, nQ: [1, 4], nKv: [6, 4] },
+    // Decode over a KV cache (row kernel): LFM2-350M's head_dim 64 and 2 query heads per KV head, an odd group of 3,
+    // caches longer than the 8-lane blocks with ragged tails.
+    { name: 'decode rows, D 64, GQA 2, long cache', H: 4, KVH: 2, D: 64, nQ: [1, 2, 1], nKv: [77, 130, 9] },
+    { name: 'decode rows, D 32, 3 heads per KV head', H: 6, KVH: 2, D: 32, nQ: [1, 3], nKv: [45, 20] },
     { name: 'long chunks, tile path', H: 4, KVH: 2, D: 16, nQ: [40, 150, 2], nKv: [45, 150, 9] },
     { name: 'long chunks, tile path, D 32, prefix not tile-aligned', H: 4, KVH: 2, D: 32, nQ: [33, 130, 64], nKv: [100, 130, 64] },
     { name: 'long chunks, tile path, D 24, prefix', H: 2, KVH: 1, D: 24, nQ: [70], nKv: [200] },

@@ -111,8 +111,8 @@ function runCase(impl: string, c: Case): void {
 const impls = native().gemmImpls().supported;
 
 // Shapes chosen around the kernels' blocking: register tiles 6x16 (AVX2) and 12x32 (AVX-512), cache blocks
-// MC=144, KC=256|384, NC=2048, and the in-place small-M path of gemm_nt (M <= 64, tiles of 4, 2 and 1 rows of A
-// by 3 or 6 weight rows). None is a multiple of every block size.
+// MC=144, KC=256|384, NC=2048, and the in-place small-M path of gemm_nt (M <= 64, tiles of 8, 4, 2 and 1 rows of A
+// by 3 or 6 weight rows; decode shapes have their own tests above). None is a multiple of every block size.
 const SHAPES: [number, number, number][] = [
   [1, 1, 1],
   [1, 37, 300], // decode, single row
@@ -128,6 +128,130 @@ const SHAPES: [number, number, number][] = [
   [7, 2100, 5], // N > NC
   [20, 5, 600], // several depth blocks accumulate onto beta*C
 ];
+
+// ---- small-M gemm_nt (decode): every weight row streamed once per call and dotted with all M rows of A. With
+// AVX512_BF16 and BF16 weights, fast precision rounds A to BF16 once (round to nearest even) and sums the BF16
+// products with vdpbf16ps in FP32; elsewhere fast runs the exact kernel.
+// M around the register blocks (8, 4, 2 and 1 rows of A) and the small-M limit (64); N around the 6-row weight tiles
+// and their 3-row halves; K around the 32-element vdpbf16ps step (ragged tails of 1..31) and one LFM2 depth (4608).
+const DECODE_M = [1, 2, 7, 8, 9, 31, 32, 33, 63, 64];
+const DECODE_NK: [number, number][] = [
+  [1, 1],
+  [5, 31],
+  [6, 32],
+  [7, 33],
+  [13, 64],
+  [19, 95],
+  [37, 300],
+  [3, 4607],
+];
+
+/** Rounds to the nearest bf16 value (ties to even), as a float64. */
+const roundBf16 = (x: number) => fromBf16(toBf16(x));
+
+/**
+ * gemm_nt with BF16 weights on one decode shape, against two float64 references built from the values the kernel
+ * sees: `want` from A as given, `wantR` from A rounded to bf16.
+ *  - Every implementation and precision: |got − want| ≤ u·S + γ(K+2)·((1 + u)·S + |βc|), with S = Σ|a·b|,
+ *    u = 2^-8 the unit roundoff of bf16 (8 significant bits, round to nearest) and γ(n) the FP32 bound for summing
+ *    n terms in any order (K products and βc). The u·S term is fast precision's rounding of A (B is already bf16 and
+ *    a product of two bf16 values is exact in FP32); the exact path stays within the γ term alone.
+ *  - fast with AVX512_BF16 (avx512): |got − wantR| ≤ γ(K+2)·(Σ|â·b| + |βc|), i.e. A was rounded to nearest even
+ *    (a truncating or missing rounding exceeds this by ~u·S) and nothing else was lost.
+ *  1e-30 absorbs vdpbf16ps's flushed denormals (at most K·2^-126 here).
+ */
+function decodeCase(impl: string, fast: boolean, M: number, N: number, K: number, beta: number, padded: boolean): void {
+  const lda = K + (padded ? 3 : 0);
+  const ldb = K + (padded ? 5 : 0);
+  const ldc = N + (padded ? 2 : 0);
+  const a = matrix(M, K, lda);
+  const b = toBf16Array(matrix(N, K, ldb));
+  const c0 = matrix(M, N, ldc);
+  if (beta === 0) for (let i = 0; i < M; ++i) for (let j = 0; j < N; ++j) c0[i * ldc + j] = NaN;
+  const out = c0.slice();
+  native().gemm({ op: 'nt', m: M, n: N, k: K, a, lda, b, ldb, c: out, ldc, beta, impl: impl as GemmArgs['impl'], precision: fast ? 'fast' : 'exact' });
+  const rounds = fast && impl === 'avx512' && native().cpuFeatures().avx512bf16;
+  const where = `impl=${impl} fast=${fast} M=${M} N=${N} K=${K} beta=${beta} padded=${padded} seed=${seed}`;
+  const bv = Float64Array.from(b, fromBf16);
+  for (let i = 0; i < M; ++i) {
+    for (let j = 0; j < N; ++j) {
+      let want = 0;
+      let wantR = 0;
+      let mag = 0;
+      let magR = 0;
+      for (let k = 0; k < K; ++k) {
+        const av = a[i * lda + k]!;
+        const ar = roundBf16(av);
+        const w = bv[j * ldb + k]!;
+        want += av * w;
+        wantR += ar * w;
+        mag += Math.abs(av * w);
+        magR += Math.abs(ar * w);
+      }
+      const bc = beta === 0 ? 0 : beta * c0[i * ldc + j]!;
+      const got = out[i * ldc + j]!;
+      const tol = UBF16 * mag + gamma(K + 2) * ((1 + UBF16) * mag + Math.abs(bc)) + 1e-30;
+      if (!(Math.abs(got - (want + bc)) <= tol)) {
+        throw new Error(`C[${i},${j}] = ${got}, want ${want + bc} (|err| ${Math.abs(got - want - bc)} > tol ${tol}) ${where}`);
+      }
+      if (rounds) {
+        const tolR = gamma(K + 2) * (magR + Math.abs(bc)) + 1e-30;
+        if (!(Math.abs(got - (wantR + bc)) <= tolR)) {
+          throw new Error(`C[${i},${j}] = ${got}, want ${wantR + bc} with A rounded to bf16 (|err| ${Math.abs(got - wantR - bc)} > tol ${tolR}) ${where}`);
+        }
+      }
+    }
+    for (let j = N; j < ldc && i < M - 1; ++j) expect(out[i * ldc + j], `padding of C row ${i} ${where}`).toBe(SENTINEL);
+  }
+}
+
+describe('small-M gemm_nt (decode), BF16 weights', () => {
+  for (const impl of native().gemmImpls().supported) {
+    for (const fast of [false, true]) {
+      it(`${impl} ${fast ? 'fast' : 'exact'}: M = 1..64 around the register blocks, ragged N and K, beta 0/1/0.75`, () => {
+        let n = 0;
+        for (const M of DECODE_M)
+          for (const [N, K] of DECODE_NK) for (const beta of [0, 1, 0.75]) decodeCase(impl, fast, M, N, K, beta, n++ % 2 === 1);
+      });
+    }
+  }
+
+  it('gemmMulti equals one gemm per part, bit for bit, for every implementation, precision and M', () => {
+    const K = 70;
+    for (const impl of native().gemmImpls().supported)
+      for (const precision of ['exact', 'fast'] as const)
+        for (const M of [1, 8, 33, 64, 65, 150])
+          for (const bf16 of [true, false]) {
+            const a = matrix(M, K, K);
+            const shapes = [
+              { n: 13, beta: 0 },
+              { n: 0, beta: 0 },
+              { n: 6, beta: 1 },
+              { n: 31, beta: 0.5 },
+            ];
+            const parts = shapes.map(({ n, beta }) => {
+              const bF = matrix(n, K, K);
+              return { b: bf16 ? toBf16Array(bF) : bF, n, beta, c: matrix(M, n, n) };
+            });
+            const want = parts.map((p) => {
+              const c = p.c.slice();
+              native().gemm({ op: 'nt', m: M, n: p.n, k: K, a, b: p.b, c, beta: p.beta, impl, precision });
+              return c;
+            });
+            native().gemmMulti({ m: M, k: K, a, parts, impl, precision });
+            parts.forEach((p, i) => expect(p.c, `part ${i} impl=${impl} ${precision} M=${M} bf16=${bf16} seed=${seed}`).toEqual(want[i]));
+          }
+  });
+
+  it('gemmMulti rejects bad parts with clear errors', () => {
+    const a = new Float32Array(8);
+    const part = () => ({ b: new Float32Array(8), n: 2, c: new Float32Array(4) });
+    expect(() => native().gemmMulti({ m: 2, k: 4, a, parts: Array.from({ length: 9 }, part) })).toThrow(/at most 8 parts/);
+    expect(() => native().gemmMulti({ m: 2, k: 4, a, parts: [part(), { ...part(), b: new Uint16Array(8) }] })).toThrow(/same type/);
+    expect(() => native().gemmMulti({ m: 2, k: 4, a, parts: [{ ...part(), c: new Float32Array(3) }] })).toThrow(/'c' has 3 elements/);
+    expect(() => native().gemmMulti({ m: 2, k: 4, a, parts: [{ ...part(), ldb: 3 }] })).toThrow(/leading dimension/);
+  });
+});
 
 describe('gemm', () => {
   it('reports its implementations', () => {

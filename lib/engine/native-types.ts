@@ -273,7 +273,19 @@ export interface GemmArgs {
   ldc?: number;
   beta?: number;
   impl?: GemmImplName;
-  /** 'fast' (op 'nt' only) may round A to bf16 and use AVX512_BF16 dot products. */
+  /** 'fast' (op 'nt' only) rounds A to bf16 and uses AVX512_BF16 dot products where the CPU has them. */
+  precision?: 'exact' | 'fast';
+}
+/** gemm_nt_multi: several C_i = beta_i*C_i + A[m,k]·B_i[n_i,k]ᵀ sharing A, in one call (one thread-pool hand-off). */
+export interface GemmMultiArgs {
+  m: number;
+  k: number;
+  a: Float32Array;
+  lda?: number;
+  /** At most 8; every b has the same type (Float32Array, or Uint16Array of bf16 bit patterns). */
+  parts: { b: Float32Array | Uint16Array; n: number; c: Float32Array; ldb?: number; ldc?: number; beta?: number }[];
+  impl?: GemmImplName;
+  /** 'fast' rounds A to bf16 for AVX512_BF16 dot products (once for all parts at small m). */
   precision?: 'exact' | 'fast';
 }
 export interface CpuFeatures {
@@ -324,6 +336,7 @@ export interface NativeAddon {
   opsForward: NativeOpsForward;
   /** Runs one matrix product synchronously; returns its wall time and the process CPU time it used (all threads). */
   gemm(args: GemmArgs): { seconds: number; cpuSeconds: number };
+  gemmMulti(args: GemmMultiArgs): { seconds: number; cpuSeconds: number };
   /** Implementations this CPU can run (best last) and the one 'auto' picks. */
   gemmImpls(): { supported: Exclude<GemmImplName, 'auto'>[]; auto: Exclude<GemmImplName, 'auto'> };
   cpuFeatures(): CpuFeatures;

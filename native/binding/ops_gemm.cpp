@@ -122,6 +122,62 @@ Napi::Value gemm(const Napi::CallbackInfo& info) {
   return r;
 }
 
+// gemmMulti({m, k, a, lda?, parts: [{b, n, ldb?, c, ldc?, beta?}], impl?, precision?}) -> {seconds, cpuSeconds}:
+// gemm_nt_multi, every part's C = beta*C + A·Bᵀ in one call. The Bs share one element type (Float32Array or
+// Uint16Array of bf16 bits).
+Napi::Value gemm_multi(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject())
+    throw Napi::TypeError::New(env, "gemmMulti(args): args must be an object");
+  Napi::Object o = info[0].As<Napi::Object>();
+  const int64_t M = get_int(o, "m", 0, true), K = get_int(o, "k", 0, true);
+  const int64_t lda = get_int(o, "lda", K, false);
+  if (lda < K) throw Napi::RangeError::New(env, "gemmMulti: lda is smaller than k");
+  const GemmImpl impl = parse_impl(env, get_str(o, "impl", "auto"));
+  const std::string prec_s = get_str(o, "precision", "exact");
+  if (prec_s != "exact" && prec_s != "fast")
+    throw Napi::RangeError::New(env, "gemmMulti: precision must be 'exact' or 'fast'; got '" + prec_s + "'");
+  if (!o.Get("parts").IsArray()) throw Napi::TypeError::New(env, "gemmMulti: parts must be an array");
+  Napi::Array arr = o.Get("parts").As<Napi::Array>();
+  if (arr.Length() > uint32_t(kGemmMaxParts))
+    throw Napi::RangeError::New(env, "gemmMulti: at most " + std::to_string(kGemmMaxParts) + " parts");
+  const float* A = matrix<float>(env, o.Get("a"), "a", M, K, lda);
+  GemmNtPart parts[kGemmMaxParts];
+  bool bf16 = false;
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    if (!arr.Get(i).IsObject()) throw Napi::TypeError::New(env, "gemmMulti: every part must be an object");
+    Napi::Object q = arr.Get(i).As<Napi::Object>();
+    GemmNtPart& p = parts[i];
+    p.N = get_int(q, "n", 0, true);
+    p.ldb = get_int(q, "ldb", K, false);
+    p.ldc = get_int(q, "ldc", p.N, false);
+    if (p.ldb < K || p.ldc < p.N) throw Napi::RangeError::New(env, "gemmMulti: a leading dimension is smaller than its row width");
+    if (q.Has("beta") && !q.Get("beta").IsUndefined()) {
+      if (!q.Get("beta").IsNumber()) throw Napi::TypeError::New(env, "gemmMulti: field 'beta' must be a number");
+      p.beta = q.Get("beta").As<Napi::Number>().FloatValue();
+    }
+    Napi::Value bv = q.Get("b");
+    const bool b16 = bv.IsTypedArray() && bv.As<Napi::TypedArray>().TypedArrayType() == napi_uint16_array;
+    if (i > 0 && b16 != bf16) throw Napi::TypeError::New(env, "gemmMulti: every part's 'b' must have the same type");
+    bf16 = b16;
+    p.B = bf16 ? static_cast<const void*>(matrix<uint16_t>(env, bv, "b", p.N, K, p.ldb))
+               : static_cast<const void*>(matrix<float>(env, bv, "b", p.N, K, p.ldb));
+    p.C = matrix<float>(env, q.Get("c"), "c", M, p.N, p.ldc);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const double cpu0 = process_cpu_seconds();
+  try {
+    gemm_nt_multi_with(impl, M, K, A, lda, bf16 ? DType::BF16 : DType::F32, parts, int(arr.Length()),
+                       prec_s == "fast" ? Precision::Fast : Precision::Exact);
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+  auto r = Napi::Object::New(env);
+  r.Set("seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  r.Set("cpuSeconds", process_cpu_seconds() - cpu0);
+  return r;
+}
+
 Napi::Value gemm_impls(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto impls = gemm_supported_impls();
@@ -181,6 +237,7 @@ Napi::Value cpu_read_bandwidth_js(const Napi::CallbackInfo& info) {
 
 void register_gemm(Napi::Env env, Napi::Object exports) {
   exports.Set("gemm", Napi::Function::New(env, gemm, "gemm"));
+  exports.Set("gemmMulti", Napi::Function::New(env, gemm_multi, "gemmMulti"));
   exports.Set("gemmImpls", Napi::Function::New(env, gemm_impls, "gemmImpls"));
   exports.Set("cpuFeatures", Napi::Function::New(env, cpu_features_js, "cpuFeatures"));
   exports.Set("cpuPeakFlops", Napi::Function::New(env, cpu_peak_flops_js, "cpuPeakFlops"));

@@ -216,7 +216,7 @@ GrpoLossStats grpo_loss_fused(const GrpoLossInputs& in, const GrpoLossOptions& o
   for (int64_t r0 = 0; r0 < N; r0 += chunk) {
     const int64_t R = std::min(chunk, N - r0);
     const float* Hc = in.hidden + r0 * C;  // [R, C]
-    gemm_nt(R, V, C, Hc, C, in.head, in.head_dtype, C, logits.data(), V, 0.f);
+    gemm_nt(R, V, C, Hc, C, in.head, in.head_dtype, C, logits.data(), V, 0.f, in.head_precision);  // [R, V]
     parallel_for(R, [&](int64_t i0, int64_t i1, int) {
       for (int64_t i = i0; i < i1; ++i)
         fused_row(in, opt, r0 + i, c[size_t(r0 + i)], logits.data() + i * V, rows[size_t(r0 + i)]);
@@ -238,7 +238,7 @@ GrpoLossStats grpo_loss_unfused(const GrpoLossInputs& in, const GrpoLossOptions&
   std::vector<float> logprobs(static_cast<size_t>(N * V));  // [N, V]  log_softmax(z)
   std::vector<float> dlogits(static_cast<size_t>(N * V));   // [N, V]
   std::vector<RowResult> rows(static_cast<size_t>(N));
-  gemm_nt(N, V, C, in.hidden, C, in.head, in.head_dtype, C, logits.data(), V, 0.f);
+  gemm_nt(N, V, C, in.hidden, C, in.head, in.head_dtype, C, logits.data(), V, 0.f, in.head_precision);  // [N, V]
   parallel_for(N, [&](int64_t n0, int64_t n1, int) {
     for (int64_t n = n0; n < n1; ++n) {
       float* z = logits.data() + n * V;

@@ -69,6 +69,10 @@ struct GrpoLossInputs {
   const float* hidden = nullptr;      // [N, C]
   const void* head = nullptr;         // [V, C], FP32 or BF16
   DType head_dtype = DType::F32;
+  // Precision of the logits GEMM h·Eᵀ. A trainer scores in its forward's precision, so that fast training reads
+  // the same BF16-rounded hidden states the sampler's LM head used for the rollout's log-probs (the backward GEMMs
+  // are FP32 either way).
+  Precision head_precision = Precision::Exact;
   const int32_t* targets = nullptr;   // [N]
   const float* old_logp = nullptr;    // [N] or nullptr
   const float* ref_logp = nullptr;    // [N], required when beta ≠ 0

@@ -154,6 +154,22 @@ void Lfm2Model::linear(const WeightTensor& W, const float* x, int64_t T, float* 
   if (o.linear_hook) o.linear_hook->after_linear(W, x, T, y);
 }
 
+void Lfm2Model::linear_multi(std::initializer_list<LinearOut> outs, const float* x, int64_t T,
+                             const ForwardOptions& o) const {
+  GemmNtPart parts[kGemmMaxParts];
+  int n = 0;
+  const WeightTensor& W0 = *outs.begin()->W;
+  const int64_t in = W0.shape[1];
+  for (const LinearOut& l : outs) {
+    LFM2_CHECK(n < kGemmMaxParts && l.W->shape[1] == in && l.W->dtype == W0.dtype,
+               "linear_multi: weights must share the input width and dtype");
+    parts[n++] = GemmNtPart{l.W->data(), l.W->shape[0], in, l.y, l.W->shape[0], l.beta};
+  }
+  gemm_nt_multi(T, in, x, in, W0.dtype, parts, n, o.precision);
+  if (o.linear_hook)
+    for (const LinearOut& l : outs) o.linear_hook->after_linear(*l.W, x, T, l.y);
+}
+
 void Lfm2Model::conv_layer(int64_t l, const std::vector<SeqChunk>& chunks, ForwardActivations& acts,
                            const LayerActivations& la, const ForwardOptions& o) const {
   const auto& W = w_.layers[size_t(l)];
@@ -181,9 +197,8 @@ void Lfm2Model::attention_layer(int64_t l, const std::vector<SeqChunk>& chunks, 
   const int64_t HD = H * D, KVD = KVH * D;
   const int64_t ai = cfg_.attention_index(l);
   const float eps = float(cfg_.norm_eps);
-  linear(W.q_proj, la.h, T, la.q, 0.f, o);  // [T, H*D]
-  linear(W.k_proj, la.h, T, la.k, 0.f, o);  // [T, KVH*D]
-  linear(W.v_proj, la.h, T, la.v, 0.f, o);  // [T, KVH*D]
+  // q [T, H*D], k [T, KVH*D], v [T, KVH*D]
+  linear_multi({{&W.q_proj, la.q, 0.f}, {&W.k_proj, la.k, 0.f}, {&W.v_proj, la.v, 0.f}}, la.h, T, o);
   // Per-head QK RMSNorm (rows = token × head), then RoPE; V gets neither.
   rmsnorm_forward(la.q, D, W.q_norm.f32(), la.q_hat, D, la.q_rstd, T * H, D, eps);
   rmsnorm_forward(la.k, D, W.k_norm.f32(), la.k_hat, D, la.k_rstd, T * KVH, D, eps);
@@ -300,8 +315,7 @@ void Lfm2Model::forward(const std::vector<SeqChunk>& chunks, ForwardActivations&
       conv_layer(l, chunks, acts, la, opts);
     // g = RMSNorm(r; ffn_norm);  x_next = r + (silu(g·W1ᵀ) ⊙ g·W3ᵀ)·W2ᵀ
     rmsnorm_forward(la.r, C, W.ffn_norm.f32(), la.g, C, la.rstd_ffn, T, C, eps);
-    linear(W.w1, la.g, T, la.ffn_a, 0.f, opts);  // [T, F]
-    linear(W.w3, la.g, T, la.ffn_b, 0.f, opts);  // [T, F]
+    linear_multi({{&W.w1, la.ffn_a, 0.f}, {&W.w3, la.ffn_b, 0.f}}, la.g, T, opts);  // [T, F] each
     swiglu_forward(la.ffn_a, la.ffn_b, la.ffn_act, T * F);
     float* x_next = l + 1 < cfg_.num_layers ? acts.layers[size_t(l + 1)].x_in : acts.x_final;
     copy_rows(la.r, x_next, T * C);

@@ -8,6 +8,7 @@
 // extended). Full-sequence forward, prefill, chunked prefill, single-token decode and batched decode of many
 // states are all this one call; every linear is one GEMM over all T rows of the call.
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -128,6 +129,14 @@ class Lfm2Model {
   void allocate(ForwardActivations& acts, int64_t T, int64_t R, bool training) const;
   // y[T, out] = beta·y + x[T, in]·Wᵀ, then the adapter hook if any.
   void linear(const WeightTensor& W, const float* x, int64_t T, float* y, float beta, const ForwardOptions& o) const;
+  // Several linears of the same input x[T, in] (q/k/v, gate/up) as one gemm_nt_multi call: one thread-pool hand-off
+  // per decode step instead of one per weight. Then the adapter hook of each.
+  struct LinearOut {
+    const WeightTensor* W;
+    float* y;  // [T, W->shape[0]]
+    float beta;
+  };
+  void linear_multi(std::initializer_list<LinearOut> outs, const float* x, int64_t T, const ForwardOptions& o) const;
   void conv_layer(int64_t l, const std::vector<SeqChunk>& chunks, ForwardActivations& acts,
                   const LayerActivations& la, const ForwardOptions& o) const;
   void attention_layer(int64_t l, const std::vector<SeqChunk>& chunks, ForwardActivations& acts,

@@ -196,6 +196,7 @@ void Trainer::run_passes(const TrainBatch& b, const GrpoLossOptions& lo_in, bool
       in.hidden = hid.data();
       in.head = head.data();
       in.head_dtype = head.dtype;
+      in.head_precision = opt_.precision;
       in.targets = targets.data();
       in.old_logp = oldv.empty() ? nullptr : oldv.data();
       in.ref_logp = refv.empty() ? nullptr : refv.data();

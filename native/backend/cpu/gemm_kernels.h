@@ -15,6 +15,9 @@ namespace lfm2::gemm_kernels {
 // 35-68 packed; the packed kernel wins from M ~ 100 and reaches ~85 at M = 512).
 constexpr int64_t kGemvMaxRows = 64;
 
+// Small-M gemm_nt (M <= kGemvMaxRows, K > 0) over the parts of a gemm_nt_multi call, in one parallel region.
+void nt_small_avx2(int64_t M, int64_t K, const float* A, int64_t lda, DType btype, const GemmNtPart* parts,
+                   int n_parts);
 void nt_avx2(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype, int64_t ldb,
              float* C, int64_t ldc, float beta);
 void nn_avx2(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype, int64_t ldb,
@@ -22,7 +25,11 @@ void nn_avx2(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const
 void tn_avx2(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
              int64_t ldc, float beta);
 
-// fast: use the vdpbf16ps kernel for large M (caller checks has_avx512_bf16()); rounds A and B to bf16.
+// fast: use the vdpbf16ps kernels (caller checks has_avx512_bf16()): for large M they round A and B to bf16, for
+// small M and BF16 weights nt_small_bf16_avx512 rounds A; small M with F32 weights stays exact.
+void nt_small_avx512(int64_t M, int64_t K, const float* A, int64_t lda, DType btype, const GemmNtPart* parts,
+                     int n_parts, bool fast);
+void nt_small_bf16_avx512(int64_t M, int64_t K, const float* A, int64_t lda, const GemmNtPart* parts, int n_parts);
 void nt_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype, int64_t ldb,
                float* C, int64_t ldc, float beta, bool fast);
 void nn_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype, int64_t ldb,

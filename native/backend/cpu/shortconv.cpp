@@ -45,6 +45,10 @@ void shortconv_forward(const std::vector<ShortConvSeq>& seqs, const float* kerne
                        int64_t y_stride) {
   const int64_t blocks = (C + kChannelBlock - 1) / kChannelBlock;
   const int64_t items = int64_t(seqs.size()) * blocks;
+  int64_t tokens = 0;
+  for (const ShortConvSeq& s : seqs) tokens += s.n;
+  // Decode of a few sequences is a few thousand channel steps: less work than a thread-pool hand-off.
+  const int64_t grain = tokens * C < (int64_t(1) << 15) ? items : 1;
   parallel_for(items, [&](int64_t i0, int64_t i1, int) {
     for (int64_t i = i0; i < i1; ++i) {
       const ShortConvSeq& s = seqs[size_t(i / blocks)];
@@ -52,7 +56,7 @@ void shortconv_forward(const std::vector<ShortConvSeq>& seqs, const float* kerne
       const int64_t c1 = c0 + kChannelBlock < C ? c0 + kChannelBlock : C;
       conv_block(s, kernel, C, z_stride, y_stride, c0, c1);
     }
-  });
+  }, grain);
 }
 
 }  // namespace lfm2
