@@ -144,6 +144,11 @@ describe('SFT loop', () => {
     const packed = packBatch([whole, plain]);
     expect(Array.from(packed.completionMask)).toEqual([0, 0.25, 0.25, 0.25, 0.25, 0.25, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1]);
     expect(completionWeight([whole, plain])).toBe(5 * 0.25 + 3 + 3);
+    // A weight that FP32 cannot hold (0.1) counts as the mask's FP32 value, as the engine sums it.
+    const tenth = sftSample(r, tok, false, action, 0.1);
+    const mask = packBatch([tenth]).completionMask;
+    expect(completionWeight([tenth])).toBe(Array.from(mask).reduce((a, b) => a + b, 0));
+    expect(completionWeight([tenth])).not.toBe(5 * 0.1 + 3);
     const e = new RecordingEngine();
     await runSft(deps(e, { samples: [whole, plain], epochs: 1, batchSize: 2, microBatchTokens: 100 }));
     expect(e.calls[0].loss.tokenNormalizer).toBe(7.25);

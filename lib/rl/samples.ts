@@ -78,10 +78,13 @@ export function completionTokens(samples: readonly TrainingSample[]): number {
   return samples.reduce((a, s) => a + s.completionIds.length, 0);
 }
 
-/** Total loss weight of the completion tokens (their count when no sample carries weights): the sft normaliser. */
+/**
+ * Total loss weight of the completion tokens (their count when no sample carries weights): the sft normaliser. Each
+ * weight counts as the FP32 value the engine's mask holds, so this matches the engine's own sum of the mask.
+ */
 export function completionWeight(samples: readonly TrainingSample[]): number {
   let w = 0;
-  for (const s of samples) w += s.weights ? s.weights.reduce((a, b) => a + b, 0) : s.completionIds.length;
+  for (const s of samples) w += s.weights ? s.weights.reduce((a, b) => a + Math.fround(b), 0) : s.completionIds.length;
   return w;
 }
 
