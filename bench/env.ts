@@ -13,7 +13,7 @@ import { EnvPool } from '../lib/env/env.ts';
 import type { Episode, Observation } from '../lib/env/types.ts';
 import type { BenchContext, BenchRow } from './types.ts';
 
-function percentile(xs: number[], p: number): number {
+export function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
@@ -42,7 +42,7 @@ const ACTIONS: Record<string, (o: Observation) => string[]> = {
  * CPU milliseconds (user + system) used so far by this process and all its descendants (Chromium and its renderers),
  * from /proc; undefined where /proc is missing. Unlike wall time this does not grow when other work shares the cores.
  */
-function treeCpuMs(): number | undefined {
+export function treeCpuMs(): number | undefined {
   let entries: string[];
   try {
     entries = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
@@ -74,7 +74,7 @@ function treeCpuMs(): number | undefined {
   return (total * 1000) / 100; // USER_HZ is 100 on Linux
 }
 
-async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
+export async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
   const t0 = performance.now();
   const v = await f();
   return [v, performance.now() - t0];

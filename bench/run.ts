@@ -20,6 +20,7 @@ const MODULES: { name: string; file: string; fn: string; what: string }[] = [
   { name: 'loss', file: 'loss.ts', fn: 'benchLoss', what: 'fused GRPO loss vs unfused: memory and time at vocab 65,536' },
   { name: 'sampler', file: 'sampler.ts', fn: 'benchSampler', what: 'batched sampling' },
   { name: 'env', file: 'env.ts', fn: 'benchEnv', what: 'browser environment steps/s' },
+  { name: 'env-reset', file: 'env-reset.ts', fn: 'benchEnvReset', what: 'real MiniWoB++ resets: in place vs preloaded reload (needs MINIWOB_URL)' },
   { name: 'gpu', file: 'gpu.ts', fn: 'benchGpu', what: 'CUDA engine: forward tok/s and MFU, decode at 1/8/64/256 sequences (--gpu)' },
   { name: 'gpu-train', file: 'gpu-train.ts', fn: 'benchGpuTrain', what: 'CUDA trainer: GRPO micro-batch tok/s and MFU (LoRA, LoRA+checkpointing, full), one LoRA GRPO step (--gpu)' },
 ];

@@ -1,7 +1,7 @@
-// Real MiniWoB++ pages are loaded again at every reset (what BrowserGym does); with preloadPages the load happens in
-// the background while the previous episode runs, on a second page that the next reset takes over. What a reset shows
-// must be exactly a fresh load for the same seed: a page that counts its episodes in a global shows 1 every time
-// (starting a second episode on a used page would show 2).
+// Real MiniWoB++ pages that do not reset in place are loaded again at every reset (what BrowserGym does); with
+// preloadPages the load happens in the background while the previous episode runs, on a second page that the next
+// reset takes over. What a reset shows must be exactly a fresh load for the same seed: a page that counts its
+// episodes in a global shows 1 every time (starting a second episode on a used page would show 2).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,7 +40,8 @@ describe('preloaded real MiniWoB++ pages', () => {
     mkdirSync(html, { recursive: true });
     writeFileSync(join(html, 'click-test.html'), COUNTING_PAGE);
     writeFileSync(join(html, 'click-button.html'), COUNTING_PAGE.replace('Counting Task', 'Other Task'));
-    pool = await EnvPool.launch({ miniwobUrl: pathToFileURL(html).href + '/' });
+    // No task resets in place here: these are the pages loaded at every reset.
+    pool = await EnvPool.launch({ miniwobUrl: pathToFileURL(html).href + '/', inPlaceRealTasks: new Map() });
   });
   afterAll(async () => {
     await pool?.close();
@@ -114,8 +115,8 @@ describe.skipIf(!checkout)('preloaded pages of a real MiniWoB++ checkout', () =>
   it(`${tasks.length} tasks × 2 seeds: the same observation as a fresh load`, { timeout: 300_000 }, async () => {
     const pool = await EnvPool.launch({ miniwobUrl: checkout, pageTimeoutMs: 30_000 });
     try {
-      const pre = await pool.newEpisode();
-      const plain = await pool.newEpisode({ preloadPages: false });
+      const pre = await pool.newEpisode({ inPlaceRealTasks: new Map() });
+      const plain = await pool.newEpisode({ inPlaceReset: false, preloadPages: false });
       for (const task of tasks) {
         for (const seed of [3, 4]) {
           await pre.reset({ task, seed });

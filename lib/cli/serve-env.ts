@@ -17,8 +17,8 @@ const USAGE = `usage: lfm2-rl serve-env [options]
   --max-body-bytes N  largest request body / WebSocket message (default 1048576)
   --screenshot F      screenshots for sessions that do not ask: none, array (OpenEnv lists), png (default none)
   --no-pruned-html    skip pruned_html (saves a DOM snapshot per step)
-  --no-preload        real MiniWoB++ pages: load the task page at each reset instead of ahead of it (one page per
-                      session instead of two)
+  --no-preload        real MiniWoB++ tasks that do not reset in place: load the task page at each reset instead of
+                      ahead of it (one page per session instead of two)
   --headless          run Chromium headless (default)
   --headed            show the browser window
   --no-sandbox        run Chromium without its sandbox, for containers whose seccomp profile forbids the user

@@ -1,7 +1,8 @@
 // One episode on one browser page: reset loads a task page (built-in or real MiniWoB++) with BrowserGym's setup,
 // step parses and runs an action, waits for the page to settle, validates, and observes. The page and its context
-// are reused across resets; if the browser died they are recreated on the relaunched browser. A built-in page that is
-// already loaded starts its next episode in place (no reload), which gives the same page as a fresh load.
+// are reused across resets; if the browser died they are recreated on the relaunched browser. A page that is already
+// loaded starts its next episode in place (no reload) where that gives the same page as a fresh load: every built-in
+// page, and the real MiniWoB++ pages shown to (lib/env/in-place-tasks.ts).
 //
 // Every reset, step and observe runs under a deadline (stepTimeoutMs): browser calls cannot be cancelled, and a page
 // that spins in a loop or whose input pipeline is stuck would otherwise hold the caller forever. Work that overruns
@@ -14,6 +15,7 @@ import { captureWithTarget } from './capture.ts';
 import { parseActions } from './actions/parser.ts';
 import type { BrowserHost } from './browser.ts';
 import { timeoutError, within } from './deadline.ts';
+import { IN_PLACE_REAL_TASKS, type InPlaceTask } from './in-place-tasks.ts';
 import {
   goalFromSetup,
   inPlaceSetupExpression,
@@ -63,10 +65,15 @@ export interface EpisodeConfig {
   /** Timeout of page loads and task setup. */
   pageTimeoutMs: number;
   /**
-   * Start the next episode of a built-in task on the loaded page instead of reloading it (same observation as a
-   * fresh load, a fraction of the cost). Real MiniWoB++ pages always reload.
+   * Start the next episode on the loaded page instead of reloading it (same observation as a fresh load, a fraction
+   * of the cost): every built-in task, and the real MiniWoB++ tasks in inPlaceRealTasks.
    */
   inPlaceReset: boolean;
+  /**
+   * Real MiniWoB++ tasks that reset in place: by default the ones shown to give exactly what a fresh load gives
+   * (lib/env/in-place-tasks.ts); any other real task is loaded anew at every reset.
+   */
+  inPlaceRealTasks: ReadonlyMap<string, InPlaceTask>;
   /**
    * Act without Playwright's waiting when one in-page check shows the target is already actionable (same outcome as
    * the locator call, see actions/execute.ts); false sends every element action through Playwright locators.
@@ -80,9 +87,9 @@ export interface EpisodeConfig {
   /** How long work that overran stepTimeoutMs gets to finish, and the page to answer a probe, before it is replaced. */
   stepRecoveryMs: number;
   /**
-   * Real MiniWoB++ pages: after each reset, load the same task page into a second, fresh page in the background, so
-   * the next reset of that task only seeds and starts it (the page is exactly a fresh load, loaded earlier). One
-   * extra page per episode; false loads at every reset instead.
+   * Real MiniWoB++ pages that do not reset in place: after each reset, load the same task page into a second, fresh
+   * page in the background, so the next reset of that task only seeds and starts it (the page is exactly a fresh
+   * load, loaded earlier). One extra page per episode; false loads at every reset instead.
    */
   preloadPages: boolean;
 }
@@ -104,6 +111,7 @@ export const DEFAULT_EPISODE_CONFIG: EpisodeConfig = {
   settleMs: 500,
   pageTimeoutMs: 5000,
   inPlaceReset: true,
+  inPlaceRealTasks: IN_PLACE_REAL_TASKS,
   fastActions: true,
   // Far above a working step (actions time out after 2 s, a forced retry after 2 more, noop waits at most 10 s,
   // settling 0.5 s), so only a page that stopped responding reaches it.
@@ -134,6 +142,15 @@ export function resolveEpisodeConfig(
   if (!(Number.isInteger(cfg.settleMs) && cfg.settleMs >= 0)) {
     throw new RangeError(`settleMs must be an integer ≥ 0, got ${cfg.settleMs}`);
   }
+  const tasks: unknown = cfg.inPlaceRealTasks;
+  const entryOk = ([t, e]: [unknown, unknown]) => {
+    const { at, page } = (e ?? {}) as Partial<InPlaceTask>;
+    const pointOk = at === 'loaded' || at === 'started';
+    return typeof t === 'string' && pointOk && (page === undefined || typeof page === 'string');
+  };
+  if (!(tasks instanceof Map) || ![...tasks].every(entryOk)) {
+    throw new TypeError("inPlaceRealTasks must be a Map of task name → { at: 'loaded' | 'started', page?: string }");
+  }
   if (cfg.miniwobUrl !== undefined && !/^(file|https?):\/\//.test(cfg.miniwobUrl)) {
     throw new RangeError(`miniwobUrl must be a file://, http:// or https:// URL, got '${cfg.miniwobUrl}'`);
   }
@@ -143,40 +160,80 @@ export function resolveEpisodeConfig(
 /** Timers with a delay up to this are "the page is still reacting" (autocomplete, animations); longer ones are not. */
 const SETTLE_TIMER_MAX_DELAY_MS = 1000;
 
+/** Intervals this fast drive animations (jQuery's runs every 13 ms); slower ones are the page's clocks and tickers. */
+const ANIMATION_INTERVAL_MAX_MS = 50;
+
 /**
  * Counts the page's pending short setTimeouts, so a step can wait for the page to finish reacting, and keeps every
  * live timeout, interval and animation frame of the page, so an in-place reset can cancel what the last episode left
- * running.
+ * running. Timers the page armed while loading (before the setup calls __envKeepPageTimers), and any armed later from
+ * their callbacks, belong to the page itself: a fresh load has them too, so a reset leaves them running.
  */
 const TIMER_TRACKER = `(() => {
-  const pending = new Set(), live = new Set(), frames = new Set();
+  const pending = new Set(), live = new Set(), frames = new Set(), own = new Set(), ownFrames = new Set();
+  const animating = new Set();
+  let loading = true, inOwn = false;
   const st = window.setTimeout, ct = window.clearTimeout, si = window.setInterval;
   const raf = window.requestAnimationFrame, caf = window.cancelAnimationFrame;
+  // Runs a callback with inOwn telling whether its timer belongs to the page itself.
+  const tagged = (fn, isOwn) => function () {
+    const outer = inOwn;
+    inOwn = isOwn;
+    try { return fn.apply(this, arguments); } finally { inOwn = outer; }
+  };
   window.setTimeout = function (fn, delay, ...rest) {
     if (typeof fn !== 'function') return st.call(window, fn, delay, ...rest);
+    const isOwn = loading || inOwn;
+    const run = tagged(fn, isOwn);
     const id = st.call(window, function () {
-      pending.delete(id); live.delete(id); return fn.apply(this, arguments);
+      pending.delete(id); live.delete(id); own.delete(id); return run.apply(this, arguments);
     }, delay, ...rest);
     live.add(id);
+    if (isOwn) own.add(id);
     if (Number(delay ?? 0) <= ${SETTLE_TIMER_MAX_DELAY_MS}) pending.add(id);
     return id;
   };
   // Timeouts and intervals share one id space: either clear function cancels either kind.
-  window.clearTimeout = window.clearInterval = function (id) { pending.delete(id); live.delete(id); return ct.call(window, id); };
-  window.setInterval = function (...args) { const id = si.apply(window, args); live.add(id); return id; };
-  window.requestAnimationFrame = function (fn) {
-    const id = raf.call(window, function (t) { frames.delete(id); return fn(t); });
-    frames.add(id);
+  window.clearTimeout = window.clearInterval = function (id) {
+    pending.delete(id); live.delete(id); own.delete(id); animating.delete(id); return ct.call(window, id);
+  };
+  window.setInterval = function (fn, delay, ...rest) {
+    const isOwn = loading || inOwn;
+    const id = si.call(window, typeof fn === 'function' ? tagged(fn, isOwn) : fn, delay, ...rest);
+    live.add(id);
+    if (isOwn) own.add(id);
+    if (Number(delay ?? 0) <= ${ANIMATION_INTERVAL_MAX_MS}) animating.add(id);
     return id;
   };
-  window.cancelAnimationFrame = function (id) { frames.delete(id); return caf.call(window, id); };
+  window.requestAnimationFrame = function (fn) {
+    const isOwn = loading || inOwn;
+    const run = tagged(fn, isOwn);
+    const id = raf.call(window, function (t) { frames.delete(id); ownFrames.delete(id); return run(t); });
+    frames.add(id);
+    if (isOwn) ownFrames.add(id);
+    return id;
+  };
+  window.cancelAnimationFrame = function (id) { frames.delete(id); ownFrames.delete(id); return caf.call(window, id); };
   Object.defineProperty(window, '__envPendingTimers', { get: () => pending.size });
+  // Intervals and long timeouts alive: what a reset must not leave behind (short timeouts come and go within a step).
+  Object.defineProperty(window, '__envLongTimers', { get: () => live.size - pending.size });
+  // The last episode's short timeouts, animation frames or animation intervals still run. Cancelling them half-way
+  // would leave the libraries that armed them believing they still run (jQuery then never animates again), so an
+  // in-place reset waits for them to end.
+  Object.defineProperty(window, '__envEpisodeBusy', { get: () => {
+    for (const id of pending) if (!own.has(id)) return true;
+    for (const id of frames) if (!ownFrames.has(id)) return true;
+    for (const id of animating) if (!own.has(id)) return true;
+    return false;
+  } });
   // Harness code waits with the untracked original so its own waiting never counts as page activity.
   Object.defineProperty(window, '__envRawSetTimeout', { value: st.bind(window) });
+  Object.defineProperty(window, '__envKeepPageTimers', { value: () => { loading = false; } });
   Object.defineProperty(window, '__envClearPageTimers', { value: () => {
-    for (const id of live) ct.call(window, id);
-    for (const id of frames) caf.call(window, id);
-    live.clear(); pending.clear(); frames.clear();
+    for (const id of live) {
+      if (!own.has(id)) { ct.call(window, id); live.delete(id); pending.delete(id); animating.delete(id); }
+    }
+    for (const id of frames) if (!ownFrames.has(id)) { caf.call(window, id); frames.delete(id); }
   } });
 })();`;
 
@@ -235,6 +292,8 @@ export class BrowserEpisode implements Episode {
   private spare: { url: string; ready: Promise<PageHandle | undefined> } | undefined;
   private task = '';
   private taskUrl = '';
+  /** Real task pages that turned out not to be the ones shown to reset in place: loaded at every reset. */
+  private readonly reloadOnly = new Set<string>();
   private loads = 0;
   private preloadedLoads = 0;
   private recycles = 0;
@@ -411,11 +470,13 @@ export class BrowserEpisode implements Episode {
     const seed = opts.seed ?? randomInt(0, 2 ** 31);
     const pageSeed = pageSeedFromEnvSeed(seed);
     const limit = this.resetTimeoutMs;
+    const inPlace = this.inPlaceReset(opts.task, url);
     let started: { h: PageHandle; first: PageObservation; goal: string };
     for (let attempt = 0; ; attempt++) {
       let h: PageHandle | undefined;
       const work = (async () => {
-        const spare = attempt === 0 ? await this.takeSpare(url) : undefined;
+        if (inPlace !== undefined) this.dropSpare();
+        const spare = attempt === 0 && inPlace === undefined ? await this.takeSpare(url) : undefined;
         if (spare) {
           // The preloaded page takes over; the previous one goes.
           h = spare;
@@ -427,7 +488,7 @@ export class BrowserEpisode implements Episode {
           return { h, ...(await this.setUpLoaded(spare, url, pageSeed)) };
         }
         h = await this.ensurePage();
-        return { h, ...(await this.startEpisode(h, url, pageSeed)) };
+        return { h, ...(await this.startEpisode(h, url, pageSeed, inPlace)) };
       })();
       let r = await within(work, limit);
       if (r.kind === 'overran') {
@@ -459,34 +520,61 @@ export class BrowserEpisode implements Episode {
     this.lastAction = '';
     this.lastError = '';
     this.chat = [];
-    // Real pages are loaded at every reset: do the next load now, while this episode runs.
-    if (this.config.miniwobUrl !== undefined && this.config.preloadPages && !this.closed) this.preload(url);
+    // Real pages that do not reset in place are loaded at every reset: do the next load now, while this episode runs.
+    const reloadsNext = this.inPlaceReset(opts.task, url) === undefined;
+    if (this.config.miniwobUrl !== undefined && reloadsNext && this.config.preloadPages && !this.closed) {
+      this.preload(url);
+    }
     return this.toObservation(started.first);
   }
 
-  /** Sets up the episode (in place when possible, else by loading the page): its first observation and goal. */
-  private async startEpisode(h: PageHandle, url: string, pageSeed: number): Promise<{ first: PageObservation; goal: string }> {
+  /**
+   * How resets of `task` start the next episode on the loaded page: 'builtin' (core.resetToLoadedState), the point a
+   * real page goes back to, or undefined when they load the page.
+   */
+  private inPlaceReset(task: string, url: string): 'builtin' | InPlaceTask | undefined {
+    if (!this.config.inPlaceReset || this.reloadOnly.has(url)) return undefined;
+    return this.config.miniwobUrl === undefined ? 'builtin' : this.config.inPlaceRealTasks.get(task);
+  }
+
+  /** Sets up the episode (in place when allowed and possible, else by loading the page): first observation and goal. */
+  private async startEpisode(
+    h: PageHandle, url: string, pageSeed: number, inPlace: 'builtin' | InPlaceTask | undefined,
+  ): Promise<{ first: PageObservation; goal: string }> {
     const timeout = this.config.pageTimeoutMs;
-    if (this.config.inPlaceReset && this.config.miniwobUrl === undefined && h.loadedUrl === url && h.page.url() === url) {
+    const real = inPlace !== 'builtin';
+    if (inPlace !== undefined && h.loadedUrl === url && h.page.url() === url) {
       try {
-        const p = await this.extract(h, inPlaceSetupExpression(pageSeed, timeout, CLEAR_MARKS_SCRIPT), false);
+        // The pointer leaves the page: a fresh page has nothing under it, and whatever the last episode's pointer
+        // rests on would otherwise be hovered in the next one.
+        await h.cdp.send('Input.dispatchMouseEvent', { type: 'mouseMoved', x: -1, y: -1 });
+        const p = await this.extract(h, inPlaceSetupExpression(pageSeed, timeout, CLEAR_MARKS_SCRIPT, real), false);
         const r = p.probe as { error?: string } | undefined;
         if (r?.error !== 'noinplace') return { first: p, goal: goalFromSetup(p.probe, url, timeout) };
       } catch (e) {
-        // The page's own script failed: a fresh load below either works or reports the error.
+        // The page's own script failed: a fresh load below either works or reports the error, and this page is
+        // not trusted to reset in place again.
         if (!(e instanceof PageScriptError)) throw e;
+        this.reloadOnly.add(url);
       }
     }
     h.loadedUrl = '';
     this.loads += 1;
     await loadTaskPage(h.page, url, timeout);
-    return this.setUpLoaded(h, url, pageSeed);
+    return this.setUpLoaded(h, url, pageSeed, inPlace === 'builtin' ? undefined : inPlace);
   }
 
-  /** BrowserGym's setup on a page that has just loaded `url` (and nothing else): its first observation and goal. */
-  private async setUpLoaded(h: PageHandle, url: string, pageSeed: number): Promise<{ first: PageObservation; goal: string }> {
+  /**
+   * BrowserGym's setup on a page that has just loaded `url` (and nothing else): its first observation and goal.
+   * `snapshot`: take the snapshot that the in-place resets of a real page that follow go back to; a page that is not
+   * the one shown to reset in place gets none, and its task is loaded anew from then on.
+   */
+  private async setUpLoaded(
+    h: PageHandle, url: string, pageSeed: number, snapshot?: InPlaceTask,
+  ): Promise<{ first: PageObservation; goal: string }> {
     const timeout = this.config.pageTimeoutMs;
-    const p = await this.extract(h, setupExpression(pageSeed, timeout), false);
+    const p = await this.extract(h, setupExpression(pageSeed, timeout, snapshot), false);
+    if (snapshot && (p.probe as { snapshot?: boolean } | undefined)?.snapshot === false) this.reloadOnly.add(url);
     const goal = goalFromSetup(p.probe, url, timeout);
     h.loadedUrl = url;
     return { first: p, goal };

@@ -1,6 +1,7 @@
 // Public API of the browser environment.
 export { EnvPool, BUILTIN_TASKS, findChromium, type EnvPoolOptions, type PoolEpisodeOptions } from './env.ts';
 export type { EpisodeConfig, TaskSource } from './episode.ts';
+export { IN_PLACE_REAL_TASKS, type InPlaceTask, type RealResetPoint } from './in-place-tasks.ts';
 export type { EnvOptions, Episode, EpisodeCapture, Observation, ResetOptions, StepResult } from './types.ts';
 export {
   parseAction,

@@ -2,6 +2,8 @@
 // seeding, episode start, goal from core.getUtterance(), and validation from the WOB_* globals. Real MiniWoB++ pages
 // and the built-in task pages both speak this protocol, so this is the one setup/validate path for both.
 import type { Page } from 'playwright-core';
+import type { InPlaceTask, RealResetPoint } from './in-place-tasks.ts';
+import { HAS_PAGE_SNAPSHOT, RESTORE_PAGE_SNAPSHOT, snapshotPageScript } from './page-snapshot.ts';
 
 /** BrowserGym's episode budget: long enough that MiniWoB's own timeout (−1 reward) never fires in practice. */
 export const EPISODE_MAX_TIME_MS = 1_000_000;
@@ -87,12 +89,15 @@ const REMOVE_DISPLAY = String.raw`
     bringBackDisplay(); legacyEnd.call(core, reward, timeProportional, reason); removeDisplay();
   };
   core.startEpisodeReal = function () { bringBackDisplay(); legacyStart.call(core); removeDisplay(); };
-  removeDisplay();`;
+  removeDisplay();
+  // The instruction bar as loaded, for an in-place reset: the next episode starts from it, as on a fresh load.
+  const loadedQuery = queryCopy.cloneNode(true);
+  Object.defineProperty(window, '__envRestoreQuery', { value: () => { queryCopy = loadedQuery.cloneNode(true); } });`;
 
 /** In-page: the goal once WOB_TASK_READY is up — synchronously when it already is, else a Promise (bounded wait). */
-function goalWhenReady(timeoutMs: number): string {
+function goalWhenReady(timeoutMs: number, extra = ''): string {
   return `(() => {
-    const goal = () => ({ utterance: core.getUtterance() });
+    const goal = () => ({ utterance: core.getUtterance()${extra} });
     if (WOB_TASK_READY) return goal();
     const wait = window.__envRawSetTimeout || setTimeout;
     const t0 = Date.now();
@@ -114,40 +119,96 @@ function startEpisode(pageSeed: number): string {
 }
 
 /**
+ * In-page: a fingerprint of the document's markup (FNV-1a over its outerHTML, 8 hex digits). Taken at setup, before
+ * the display is removed; two loads of the same task page give the same one, another version of the page another.
+ */
+const PAGE_FINGERPRINT = `(() => {
+  const text = document.documentElement.outerHTML;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(16).padStart(8, '0');
+})()`;
+
+/**
  * Page expression for BrowserGym's setup after page load: display removal, `Math.seedrandom(n)`,
  * `core.EPISODE_MAX_TIME = 1e6`, `core.startEpisodeReal()`, wait for WOB_TASK_READY, then `core.getUtterance()`.
- * Its value goes to goalFromSetup. Synchronous unless the task is not ready at once.
+ * Its value goes to goalFromSetup. Synchronous unless the task is not ready at once. Timers armed so far belong to
+ * the page (an in-place reset keeps them). With `snapshot`, a real MiniWoB++ page whose fingerprint matches also
+ * gets a snapshot of its document right before or right after the episode starts, for the in-place resets that
+ * follow (lib/env/page-snapshot.ts); the value then says whether it got one (`snapshot`).
  */
-export function setupExpression(pageSeed: number, timeoutMs: number): string {
+export function setupExpression(pageSeed: number, timeoutMs: number, snapshot?: InPlaceTask): string {
+  const take = (at: RealResetPoint) =>
+    snapshot?.at === at ? `if (snapshotted) ${snapshotPageScript('focusedAtLoad')};` : '';
+  const matches = snapshot?.page === undefined ? 'true' : `fingerprint === ${JSON.stringify(snapshot.page)}`;
   return String.raw`(() => {
   if (typeof core !== 'object' || core === null || typeof core.startEpisodeReal !== 'function') {
     return { error: 'nocore' };
   }
+  ${snapshot ? `const fingerprint = ${PAGE_FINGERPRINT};
+  Object.defineProperty(window, '__envPageFingerprint', { value: fingerprint });
+  const snapshotted = ${matches};
+  Object.defineProperty(window, '__envTaskReadyAtLoad', { value: WOB_TASK_READY });` : ''}
   ${REMOVE_DISPLAY}
   window.__envDisplayRemoved = true;
+  if (typeof window.__envKeepPageTimers === 'function') window.__envKeepPageTimers();
+  const focusedAtLoad = document.activeElement;
+  ${take('loaded')}
   ${startEpisode(pageSeed)}
-  return ${goalWhenReady(timeoutMs)};
+  ${take('started')}
+  return ${goalWhenReady(timeoutMs, snapshot ? ', snapshot: snapshotted' : '')};
 })()`;
 }
 
+/** Longest wait in an in-place reset for the last episode's animations to end; a page still busy then is reloaded. */
+const IN_PLACE_QUIET_MAX_MS = 1000;
+
 /**
- * Page expression that starts the next episode on an already set-up built-in page without reloading it: the page's
- * timers are cancelled, core.resetToLoadedState() rebuilds the task skeleton and globals as loaded, every bid mark
- * is cleared (so numbering restarts at 0 as on a fresh load), then the episode is seeded and started exactly as in
- * setupExpression; the display-removal wrappers installed at load stay. `{ error: 'noinplace' }` when the page
- * cannot do this (another document, or a core without resetToLoadedState): the caller reloads.
+ * Page expression that starts the next episode on an already set-up page without reloading it: once the last
+ * episode's animations have ended, its timers are cancelled, the page is put back as loaded, every bid mark is
+ * cleared (so numbering restarts at 0 as on a fresh load), then the episode is seeded and started exactly as in
+ * setupExpression; the display-removal wrappers installed at load stay. Built-in pages go back with
+ * core.resetToLoadedState(); real MiniWoB++ pages (`real`) get the document of the snapshot taken at setup back and
+ * MiniWoB's globals at their loaded values. `{ error: 'noinplace' }` when the page cannot do this (another document,
+ * a core without resetToLoadedState, a page set up without a snapshot, animations that do not end): the caller
+ * reloads.
  */
-export function inPlaceSetupExpression(pageSeed: number, timeoutMs: number, clearMarks: string): string {
+export function inPlaceSetupExpression(pageSeed: number, timeoutMs: number, clearMarks: string, real = false): string {
+  // Real pages: marks go first, while every marked node is still in the document (the restore drops some of them,
+  // and a page may attach a dropped node again, e.g. jQuery UI's date picker).
+  const restore = real
+    ? `${clearMarks};
+    if (!${RESTORE_PAGE_SNAPSHOT}) return { error: 'noinplace' };
+    window.__envRestoreQuery();
+    core.EP_TIMER = null;
+    WOB_REWARD_GLOBAL = 0; WOB_RAW_REWARD_GLOBAL = 0; WOB_REWARD_REASON = null; WOB_DONE_GLOBAL = false;
+    WOB_EPISODE_ID = 0; WOB_TASK_READY = window.__envTaskReadyAtLoad;`
+    : `core.resetToLoadedState();
+    ${clearMarks};`;
+  const usable = real
+    ? HAS_PAGE_SNAPSHOT
+    : `typeof core.resetToLoadedState === 'function'`;
   return `(() => {
-  if (typeof core !== 'object' || core === null || typeof core.resetToLoadedState !== 'function' ||
-      window.__envDisplayRemoved !== true) {
+  if (typeof core !== 'object' || core === null || !(${usable}) || window.__envDisplayRemoved !== true) {
     return { error: 'noinplace' };
   }
-  if (typeof window.__envClearPageTimers === 'function') window.__envClearPageTimers();
-  core.resetToLoadedState();
-  ${clearMarks};
-  ${startEpisode(pageSeed)}
-  return ${goalWhenReady(timeoutMs)};
+  const start = () => {
+    if (typeof window.__envClearPageTimers === 'function') window.__envClearPageTimers();
+    ${restore}
+    ${startEpisode(pageSeed)}
+    return ${goalWhenReady(timeoutMs)};
+  };
+  // An animation of the last episode still running ends first (bounded); a page that stays busy is loaded anew.
+  if (window.__envEpisodeBusy !== true) return start();
+  const wait = window.__envRawSetTimeout || setTimeout;
+  const t0 = Date.now();
+  return (async () => {
+    while (window.__envEpisodeBusy === true) {
+      if (Date.now() - t0 > ${IN_PLACE_QUIET_MAX_MS}) return { error: 'noinplace' };
+      await new Promise((r) => wait(r, 10));
+    }
+    return start();
+  })();
 })()`;
 }
 
