@@ -206,7 +206,7 @@ describe('sft section', () => {
     expect(sftEnabled(loadConfig(yamlFile('sft: null\n')))).toBe(false);
     const c = loadConfig(yamlFile('sft:\n  demo_episodes: 16\n  learning_rate: 1.0e-4\n  eval: false\n'), ['--sft.batch_size', '4', '--sft.lr_scheduler_type', 'cosine']);
     expect(sftEnabled(c)).toBe(true);
-    expect(c.sft).toEqual({ demos: null, demo_episodes: 16, demo_episodes_per_task: null, epochs: 3, learning_rate: 1e-4, lr_scheduler_type: 'cosine', warmup_steps: 0, batch_size: 4, completion_only_loss: true, prompt_loss_weight: 1, eval: false });
+    expect(c.sft).toEqual({ demos: null, demo_episodes: 16, demo_episodes_per_task: null, epochs: 3, learning_rate: 1e-4, lr_scheduler_type: 'cosine', warmup_steps: 0, batch_size: 4, completion_only_loss: true, prompt_loss_weight: 1, eval: false, eval_epochs: 0 });
     // Per-task demonstration counts: a YAML map or task=count pairs on the command line; they survive a round trip.
     const per = loadConfig(yamlFile('sft:\n  demo_episodes: 8\n  demo_episodes_per_task: {book-flight: 2, click-test: 30}\n'));
     expect(per.sft.demo_episodes_per_task).toEqual({ 'book-flight': 2, 'click-test': 30 });

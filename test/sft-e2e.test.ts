@@ -103,7 +103,10 @@ describe('SFT before GRPO', () => {
     expect(out0.text).toMatch(/sft stage stopped at step 3\/9: no checkpoint written/);
     expect(readdirSync(stopped.runDir).filter((d) => d.startsWith('checkpoint-'))).toEqual([]);
 
-    const r = await trainRun(sftConfig(root, [...lora, '--run_name', 'lora']), { out: new CaptureStream(), handleSignals: false, sftOnly: true });
+    // With an evaluation after every epoch too (sft.eval_epochs 1): a learning curve at sft steps 3, 6 and 9.
+    const out = new CaptureStream();
+    const r = await trainRun(sftConfig(root, [...lora, '--run_name', 'lora', '--sft.eval_epochs', '1']), { out, handleSignals: false, sftOnly: true });
+    expect(out.text.match(/eval after sft( epoch \d)?:/g)).toEqual(['eval after sft epoch 1:', 'eval after sft epoch 2:', 'eval after sft:']);
     const ckpt = join(r.runDir, 'checkpoint-0');
     // checkpoint-0 is written from the GRPO engine: its adapter must be the stage's trained one. A fresh adapter's
     // lora_B matrices are zero.
@@ -111,7 +114,9 @@ describe('SFT before GRPO', () => {
     const bNames = [...st.tensors.keys()].filter((n) => n.includes('lora_B'));
     expect(bNames.length).toBeGreaterThan(0);
     for (const n of bNames) expect(tensorToFloat32(st, n).some((x) => x !== 0), n).toBe(true);
-    const sftEval = readJsonl<MetricRow>(join(r.runDir, 'metrics.jsonl')).find((x) => typeof x[SFT_METRICS.evalSuccessRate] === 'number')!;
+    const evals = readJsonl<MetricRow>(join(r.runDir, 'metrics.jsonl')).filter((x) => typeof x[SFT_METRICS.evalSuccessRate] === 'number');
+    expect(evals.map((x) => x[SFT_METRICS.step])).toEqual([3, 6, 9]);
+    const sftEval = evals[2];
     // `lfm2-rl eval` on the saved adapter, with the run's sampling temperature and seeds: the same episodes, so the
     // same success rate as the stage's own evaluation only if the saved adapter is the trained one.
     const json = join(root, 'lora-eval.json');

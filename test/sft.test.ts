@@ -105,6 +105,17 @@ describe('SFT loop', () => {
     expect(d.logs.filter((l) => /^sft epoch \d\/3: loss 0\.5000, token accuracy/.test(l))).toHaveLength(3);
   });
 
+  it('afterEpoch runs after every epoch but the last, with the steps done, and not after a stop', async () => {
+    const seen: Array<[number, number]> = [];
+    const after = async (epoch: number, steps: number) => void seen.push([epoch, steps]);
+    await runSft(deps(new RecordingEngine(), { afterEpoch: after }));
+    expect(seen).toEqual([[1, 3], [2, 6]]);  // 10 samples in batches of 4: 3 steps per epoch, 3 epochs
+    seen.length = 0;
+    let asked = 0;
+    await runSft(deps(new RecordingEngine(), { afterEpoch: after, shouldStop: () => asked++ >= 4 }));
+    expect(seen).toEqual([[1, 3]]);
+  });
+
   it('orders are deterministic per seed and differ between epochs', () => {
     expect(epochOrder(50, 3, 0)).toEqual(epochOrder(50, 3, 0));
     expect(epochOrder(50, 3, 0)).not.toEqual(epochOrder(50, 3, 1));

@@ -44,6 +44,7 @@ export interface SftConfig {
   completion_only_loss: boolean;
   prompt_loss_weight: number;
   eval: boolean;
+  eval_epochs: number;
 }
 
 export interface TrainConfig {
@@ -190,6 +191,7 @@ export const CONFIG_SCHEMA: Readonly<Record<string, FieldSpec>> = {
   'sft.batch_size': { kind: 'int', min: 1, default: 8, help: 'demonstration steps (samples) per SFT optimizer step' },
   'sft.completion_only_loss': { kind: 'bool', default: true, help: "cross-entropy on the action tokens only (TRL's completion_only_loss); false = on every token after the first, prompt included, which also teaches the model to read pages and goals (copying a goal's words from the page is what the lookup tasks need)" },
   'sft.prompt_loss_weight': { kind: 'float', min: 0, max: 1, default: 1, help: "with completion_only_loss false: weight of each prompt token's cross-entropy relative to an action token's (the loss is the weighted mean). 1 scores every token alike; below 1 keeps the reading signal while the few action tokens of a long page still carry a real share of the gradient" },
+  'sft.eval_epochs': { kind: 'int', min: 0, default: 0, help: 'also evaluate (as sft.eval does) after every N-th epoch of the stage, for a learning curve; 0 = only at the end' },
   'sft.eval': { kind: 'bool', default: true, help: 'evaluate on held-out seeds after the SFT stage (eval_episodes per task)' },
 
   output_dir: { kind: 'string', default: 'runs', help: 'folder holding run folders: <output_dir>/<run_name>/' },

@@ -135,7 +135,30 @@ export function createSftEngine(pm: PolicyModel, c: TrainConfig, plan: SftPlan):
   return createTrainEngine(pm, c, { optimizer: sftOptimizer(c, plan.totalSteps), reference: false });
 }
 
-/** Trains the stage with `created` (createSftEngine), evaluates (sft.eval), and hands the weights to a fresh GRPO engine. */
+/**
+ * Held-out evaluation of the stage's weights with GRPO's own settings (training temperature, eval seeds), so the
+ * last one is GRPO's step 0. Logged as GRPO's evaluation metrics (eval/…, per task with Wilson bounds) under sft/,
+ * at the stage's step, so the stage's own curve stays apart.
+ */
+async function evaluateStage(c: TrainConfig, engine: TrainEngine, d: SftStageDeps, steps: number, log: (m: string) => void, when: string): Promise<EvalResult> {
+  const slots = new EpisodeSlots(d.envFactory);
+  let evaluation: EvalResult;
+  await engine.beginGeneration();
+  try {
+    evaluation = await evaluate(rolloutOptions(c, d.policy.tokenizer, d.policy.generator, d.log), slots, { tasks: c.tasks, episodesPerTask: c.eval_episodes, seed: c.seed });
+  } finally {
+    await engine.endGeneration();
+    await slots.close();
+  }
+  const row: Record<string, number> = { [SFT_METRICS.step]: steps, [SFT_METRICS.evalSuccessRate]: evaluation.overall.successRate, 'sft/eval/seconds': evaluation.seconds };
+  for (const [k, v] of Object.entries(evalTaskMetrics(evaluation))) row[`sft/${k}`] = v;
+  d.metrics.logStep(0, row);
+  const parts = evaluation.tasks.map((t) => `${t.task} ${(100 * t.successRate).toFixed(1)}% [${(100 * t.ci95.low).toFixed(0)}–${(100 * t.ci95.high).toFixed(0)}%]`);
+  log(`eval ${when}: ${parts.join(', ')} (${evaluation.overall.episodes} held-out episodes, ${evaluation.seconds.toFixed(1)} s)`);
+  return evaluation;
+}
+
+/** Trains the stage with `created` (createSftEngine), evaluates (sft.eval, sft.eval_epochs), and hands the weights to a fresh GRPO engine. */
 export async function runSftStage(c: TrainConfig, plan: SftPlan, created: TrainEngine, d: SftStageDeps): Promise<SftStageResult> {
   const engine = d.wrapEngine ? d.wrapEngine(created) : created;
   const outcome = await runSft({
@@ -150,29 +173,17 @@ export async function runSftStage(c: TrainConfig, plan: SftPlan, created: TrainE
     log: d.log,
     progress: d.progress,
     shouldStop: d.shouldStop,
+    afterEpoch: c.sft.eval_epochs > 0
+      ? async (epoch, steps, log) => {
+          if (epoch % c.sft.eval_epochs === 0) await evaluateStage(c, engine, d, steps, log, `after sft epoch ${epoch}`);
+        }
+      : undefined,
   });
   if (outcome.stopped) {
     d.log(`sft stage stopped at step ${outcome.steps}/${outcome.totalSteps}: no checkpoint written, run the same command again to redo the stage`);
     return { outcome, engine: null, evaluation: null };
   }
-  let evaluation: EvalResult | null = null;
-  if (c.sft.eval) {
-    const slots = new EpisodeSlots(d.envFactory);
-    await engine.beginGeneration();
-    try {
-      // The settings of GRPO's own evaluations (training temperature, eval seeds), so the result is GRPO's step 0.
-      evaluation = await evaluate(rolloutOptions(c, d.policy.tokenizer, d.policy.generator, d.log), slots, { tasks: c.tasks, episodesPerTask: c.eval_episodes, seed: c.seed });
-    } finally {
-      await engine.endGeneration();
-      await slots.close();
-    }
-    // GRPO's evaluation metrics (eval/…, per task with Wilson bounds) under sft/: the stage's own curve stays apart.
-    const row: Record<string, number> = { [SFT_METRICS.step]: outcome.steps, [SFT_METRICS.evalSuccessRate]: evaluation.overall.successRate, 'sft/eval/seconds': evaluation.seconds };
-    for (const [k, v] of Object.entries(evalTaskMetrics(evaluation))) row[`sft/${k}`] = v;
-    d.metrics.logStep(0, row);
-    const parts = evaluation.tasks.map((t) => `${t.task} ${(100 * t.successRate).toFixed(1)}% [${(100 * t.ci95.low).toFixed(0)}–${(100 * t.ci95.high).toFixed(0)}%]`);
-    d.log(`eval after sft: ${parts.join(', ')} (${evaluation.overall.episodes} held-out episodes, ${evaluation.seconds.toFixed(1)} s)`);
-  }
+  const evaluation = c.sft.eval ? await evaluateStage(c, engine, d, outcome.steps, d.log, 'after sft') : null;
   const grpo = await createTrainEngine(d.policy, c, { startFrom: created });
   return { outcome, engine: grpo, evaluation };
 }

@@ -94,6 +94,8 @@ export interface SftLoopDeps {
   progress?: ProgressStream | null;
   /** Checked between optimizer steps (Ctrl-C): the stage then stops where it is. */
   shouldStop?(): boolean;
+  /** Called after every completed epoch but the last (e.g. an evaluation), with the steps done so far. */
+  afterEpoch?(epoch: number, steps: number, log: (message: string) => void): Promise<void>;
 }
 
 export interface SftEpochSummary {
@@ -195,6 +197,7 @@ export async function runSft(d: SftLoopDeps): Promise<SftOutcome> {
       out.epochs.push(summary);
       log(`sft epoch ${summary.epoch}/${d.epochs}: loss ${summary.loss.toFixed(4)}${summary.tokenAccuracy !== null ? `, token accuracy ${(100 * summary.tokenAccuracy).toFixed(1)}%` : ''}`);
     }
+    if (!out.stopped && epoch + 1 < d.epochs) await d.afterEpoch?.(epoch + 1, out.steps, log);
   }
   bar?.finish(out.steps);
   return out;
