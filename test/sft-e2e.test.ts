@@ -116,6 +116,7 @@ describe('SFT before GRPO', () => {
     for (const n of bNames) expect(tensorToFloat32(st, n).some((x) => x !== 0), n).toBe(true);
     const evals = readJsonl<MetricRow>(join(r.runDir, 'metrics.jsonl')).filter((x) => typeof x[SFT_METRICS.evalSuccessRate] === 'number');
     expect(evals.map((x) => x[SFT_METRICS.step])).toEqual([3, 6, 9]);
+    expect(readFileSync(r.reportPath, 'utf8')).toContain('<title>SFT held-out success rate by SFT step</title>');
     const sftEval = evals[2];
     // `lfm2-rl eval` on the saved adapter, with the run's sampling temperature and seeds: the same episodes, so the
     // same success rate as the stage's own evaluation only if the saved adapter is the trained one.

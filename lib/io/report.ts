@@ -165,6 +165,13 @@ export function renderReport(rows: readonly MetricRow[], meta: ReportMeta): stri
     const present = metrics.filter((m) => sftRows.some((r) => typeof r[m] === 'number'));
     if (present.length > 0) plots.push(linePlot({ title: `${title} by SFT step`, series: present.map((m) => metricSeries(sftRows, m, m, SFT_STEP)) }));
   }
+  // sft.eval_epochs: held-out success over the stage (overall and per task), once there is a curve to draw.
+  const sftEvalRows = sorted.filter((r) => typeof r[SFT_STEP] === 'number' && typeof r['sft/eval/success_rate'] === 'number');
+  if (sftEvalRows.length >= 2) {
+    const perTask = [...names].filter((n) => /^sft\/eval\/.+\/success_rate$/.test(n)).sort();
+    const series = ['sft/eval/success_rate', ...perTask].map((m) => metricSeries(sftEvalRows, m, m, SFT_STEP));
+    plots.push(linePlot({ title: 'SFT held-out success rate by SFT step', series }));
+  }
   const grpoRows = sorted.filter((r) => typeof r[SFT_STEP] !== 'number');
   for (const [title, metrics] of PLOTS) {
     const present = metrics.filter((m) => names.has(m));
