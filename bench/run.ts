@@ -1,8 +1,9 @@
-// `make bench` / `npx tsx bench/run.ts [--only a,b] [--gpu] [--quick] [--list]`
-// Prints the machine description, then runs every registered bench module and prints one table per module.
+// `make bench` / `npx tsx bench/run.ts [--only a,b] [--gpu] [--quick] [--list] [--json FILE]`
+// Prints the machine description, then runs every registered bench module and prints one table per module; with
+// --json also writes the machine, date, load and every table's rows to FILE for scripts.
 // Nothing is written to bench/RESULTS.md: people copy the tables they want to keep there, with context.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -26,7 +27,7 @@ const MODULES: { name: string; file: string; fn: string; what: string }[] = [
 ];
 
 function parseArgs(argv: string[]) {
-  const out = { only: [] as string[], gpu: false, quick: false, list: false, rest: [] as string[] };
+  const out = { only: [] as string[], gpu: false, quick: false, list: false, json: null as string | null, rest: [] as string[] };
   for (let i = 0; i < argv.length; ++i) {
     const a = argv[i]!;
     if (a === '--only') {
@@ -37,6 +38,11 @@ function parseArgs(argv: string[]) {
     else if (a === '--gpu') out.gpu = true;
     else if (a === '--quick') out.quick = true;
     else if (a === '--list') out.list = true;
+    else if (a === '--json') {
+      const v = argv[++i];
+      if (!v || v.startsWith('--')) throw new Error('--json needs a file name');
+      out.json = v;
+    } else if (a.startsWith('--json=')) out.json = a.slice(7);
     else out.rest.push(a);
   }
   const unknown = out.only.filter((n) => !MODULES.some((m) => m.name === n));
@@ -52,8 +58,23 @@ function tryRun(cmd: string, args: string[]): string | undefined {
   }
 }
 
-/** CPU model, cores, SIMD flags, memory, load, node version, date (and GPUs with --gpu). */
-export function machineDescription(gpu: boolean): string[] {
+/** The machine a run measured, as fields (the JSON output) and as the printed header. */
+export interface MachineInfo {
+  date: string;
+  cpu: string;
+  logicalCores: number;
+  arch: string;
+  simd: string[];
+  memoryGiB: number;
+  freeMemoryGiB: number;
+  /** 1, 5 and 15 minute load averages at the start. */
+  load: number[];
+  node: string;
+  os: string;
+  gpu?: string | null;
+}
+
+export function machineInfo(gpu: boolean): MachineInfo {
   const cpus = os.cpus();
   let flags: string[] = [];
   let family = '';
@@ -65,19 +86,47 @@ export function machineDescription(gpu: boolean): string[] {
     const model = /^model\s*:\s*(\d+)/m.exec(info)?.[1];
     if (fam) family = ` (family ${fam}, model ${model})`;
   }
+  const info: MachineInfo = {
+    date: new Date().toISOString(),
+    cpu: `${cpus[0]?.model ?? 'unknown'}${family}`,
+    logicalCores: cpus.length,
+    arch: os.arch(),
+    simd: flags,
+    memoryGiB: Number((os.totalmem() / 2 ** 30).toFixed(1)),
+    freeMemoryGiB: Number((os.freemem() / 2 ** 30).toFixed(1)),
+    load: os.loadavg().map((x) => Number(x.toFixed(2))),
+    node: process.version,
+    os: `${os.type()} ${os.release()}`,
+  };
+  if (gpu) info.gpu = tryRun('nvidia-smi', ['--query-gpu=name,memory.total,driver_version', '--format=csv,noheader']) ?? null;
+  return info;
+}
+
+/** CPU model, cores, SIMD flags, memory, load, node version, date (and GPUs with --gpu). */
+export function machineDescription(m: MachineInfo): string[] {
   const lines = [
-    `date      ${new Date().toISOString()}`,
-    `cpu       ${cpus[0]?.model ?? 'unknown'}${family}, ${cpus.length} logical cores, ${os.arch()}`,
-    `simd      ${flags.join(' ') || 'n/a'}`,
-    `memory    ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB total, ${(os.freemem() / 2 ** 30).toFixed(1)} GiB free`,
-    `load      ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (1/5/15 min; other work on the machine skews timings)`,
-    `node      ${process.version} on ${os.type()} ${os.release()}`,
+    `date      ${m.date}`,
+    `cpu       ${m.cpu}, ${m.logicalCores} logical cores, ${m.arch}`,
+    `simd      ${m.simd.join(' ') || 'n/a'}`,
+    `memory    ${m.memoryGiB.toFixed(1)} GiB total, ${m.freeMemoryGiB.toFixed(1)} GiB free`,
+    `load      ${m.load.map((x) => x.toFixed(2)).join(' ')} (1/5/15 min; other work on the machine skews timings)`,
+    `node      ${m.node} on ${m.os}`,
   ];
-  if (gpu) {
-    const smi = tryRun('nvidia-smi', ['--query-gpu=name,memory.total,driver_version', '--format=csv,noheader']);
-    lines.push(`gpu       ${smi ?? 'none found (nvidia-smi unavailable)'}`);
-  }
+  if (m.gpu !== undefined) lines.push(`gpu       ${m.gpu ?? 'none found (nvidia-smi unavailable)'}`);
   return lines;
+}
+
+/** One module's result in the JSON output. */
+export interface ModuleResult {
+  name: string;
+  what: string;
+  status: 'ok' | 'skipped' | 'failed';
+  /** Why it was skipped or how it failed. */
+  message?: string;
+  seconds?: number;
+  rows?: BenchRow[];
+  /** Load averages when the module finished (the start's are in machine.load). */
+  loadAfter?: number[];
 }
 
 function fmt(v: BenchCell): string {
@@ -110,38 +159,46 @@ async function loadBench(file: string, fn: string): Promise<BenchFn | undefined>
   return typeof f === 'function' ? (f as BenchFn) : undefined;
 }
 
+async function runModule(m: (typeof MODULES)[number], ctx: BenchContext): Promise<ModuleResult> {
+  const base = { name: m.name, what: m.what };
+  if (!existsSync(join(here, m.file))) return { ...base, status: 'skipped', message: `bench/${m.file} does not exist yet` };
+  try {
+    const fn = await loadBench(m.file, m.fn);
+    if (!fn) return { ...base, status: 'skipped', message: `bench/${m.file} exports neither ${m.fn} nor a default function` };
+    const t0 = performance.now();
+    const rows = await fn(ctx);
+    const loadAfter = os.loadavg().map((x) => Number(x.toFixed(2)));
+    return { ...base, status: 'ok', seconds: (performance.now() - t0) / 1000, rows, loadAfter };
+  } catch (e) {
+    return { ...base, status: 'failed', message: e instanceof Error ? e.message : String(e) };
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const opts = parseArgs(argv);
   if (opts.list) {
     for (const m of MODULES) console.log(`${m.name.padEnd(10)} ${existsSync(join(here, m.file)) ? '' : '(not present) '}${m.what}`);
     return 0;
   }
-  console.log(machineDescription(opts.gpu).join('\n'));
+  const machine = machineInfo(opts.gpu);
+  console.log(machineDescription(machine).join('\n'));
   const ctx: BenchContext = { gpu: opts.gpu, quick: opts.quick, args: opts.rest, log: (m) => process.stderr.write(`  ${m}\n`) };
-  let failures = 0;
+  const results: ModuleResult[] = [];
   for (const m of MODULES) {
     if (opts.only.length && !opts.only.includes(m.name)) continue;
     console.log(`\n## ${m.name}: ${m.what}`);
-    if (!existsSync(join(here, m.file))) {
-      console.log(`(skipped: bench/${m.file} does not exist yet)`);
-      continue;
-    }
-    try {
-      const fn = await loadBench(m.file, m.fn);
-      if (!fn) {
-        console.log(`(skipped: bench/${m.file} exports neither ${m.fn} nor a default function)`);
-        continue;
-      }
-      const t0 = performance.now();
-      const rows = await fn(ctx);
-      console.log(formatTable(rows));
-      console.log(`(${((performance.now() - t0) / 1000).toFixed(1)} s)`);
-    } catch (e) {
-      failures++;
-      console.log(`(failed: ${e instanceof Error ? e.message : String(e)})`);
-    }
+    const result = await runModule(m, ctx);
+    results.push(result);
+    if (result.status === 'ok') {
+      console.log(formatTable(result.rows!));
+      console.log(`(${result.seconds!.toFixed(1)} s)`);
+    } else console.log(`(${result.status}: ${result.message})`);
   }
-  return failures ? 1 : 0;
+  if (opts.json) {
+    writeFileSync(opts.json, JSON.stringify({ format: 'lfm2-rl-bench', version: 1, machine, args: argv, modules: results }, null, 2) + '\n');
+    console.log(`\nwrote ${opts.json}`);
+  }
+  return results.some((r) => r.status === 'failed') ? 1 : 0;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
