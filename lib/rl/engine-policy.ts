@@ -34,15 +34,19 @@ export function resolveRunDevice(device: TrainConfig['device']): 'cpu' | 'cuda' 
   return native().resolveDevice(device);
 }
 
-/** Device string for the banner of a run on `device` (from resolveRunDevice); resizes the CPU pool to `threads`. */
-export function describeDevice(device: 'cpu' | 'cuda', threads: number): string {
-  const info = native().backendInfo();
+/** Sizes the CPU thread pool for a run (`threads` 0 = keep the default: every core). */
+export function useThreads(threads: number): void {
   // Resize the pool only when the count changes (resizing a pool that has already run work is not safe).
-  if (threads > 0 && info.threads !== threads) native().setThreads(threads);
+  if (threads > 0 && native().backendInfo().threads !== threads) native().setThreads(threads);
+}
+
+/** Device string for the banner of a run on `device` (from resolveRunDevice), with the pool's thread count. */
+export function describeDevice(device: 'cpu' | 'cuda'): string {
+  const info = native().backendInfo();
   if (device === 'cuda') return `cuda (${info.cudaDeviceName}${info.cudaEmulated ? ', emulated on the CPU' : ''})`;
   const f = native().cpuFeatures();
   const isa = f.avx512f && f.avx512bf16 ? 'AVX-512 + BF16' : f.avx512f ? 'AVX-512' : f.avx2 ? 'AVX2' : 'portable';
-  return `cpu (${threads > 0 ? threads : native().backendInfo().threads} threads, ${isa})`;
+  return `cpu (${info.threads} thread${info.threads === 1 ? '' : 's'}, ${isa})`;
 }
 
 /** Batched generation on the shared model through the native sampler (lib/engine/sampler.ts). */
@@ -221,7 +225,8 @@ export interface PolicyModel {
 
 export async function loadPolicyModel(modelDir: string, c: TrainConfig): Promise<PolicyModel> {
   const runDevice = resolveRunDevice(c.device);
-  const device = describeDevice(runDevice, c.threads);
+  useThreads(c.threads);
+  const device = describeDevice(runDevice);
   const tokenizer = Tokenizer.fromDir(modelDir);
   const model = await LfmModel.load(modelDir, { dtype: c.weights_dtype, device: runDevice });
   if (tokenizer.vocabSize > model.config.vocabSize) {
@@ -319,7 +324,8 @@ export interface EvalPolicy {
  */
 export async function loadEvalPolicy(dir: string, opts: { baseDir?: string; device: TrainConfig['device']; threads: number; precision: 'exact' | 'fast' }): Promise<EvalPolicy> {
   const runDevice = resolveRunDevice(opts.device);
-  const device = describeDevice(runDevice, opts.threads);
+  useThreads(opts.threads);
+  const device = describeDevice(runDevice);
   const adapterPath = join(dir, ADAPTER_CONFIG_FILE);
   if (!existsSync(adapterPath)) {
     const model = await LfmModel.load(dir, { device: runDevice });
