@@ -101,6 +101,12 @@ export function formatEvalTable(r: EvalResult): string {
   return formatTaskTable(evalTableRows(r));
 }
 
+/** One log line of an evaluation: each task's success with its Wilson interval, the episode count and the time. */
+export function formatEvalLine(r: Pick<EvalResult, 'tasks' | 'overall' | 'seconds'>): string {
+  const parts = r.tasks.map((t) => `${t.task} ${(100 * t.successRate).toFixed(1)}% [${(100 * t.ci95.low).toFixed(0)}–${(100 * t.ci95.high).toFixed(0)}%]`);
+  return `${parts.join(', ')} (${r.overall.episodes} held-out episodes, ${r.seconds.toFixed(1)} s)`;
+}
+
 /** JSON-friendly summary (no episode transcripts). */
 export function evalSummary(r: EvalResult): { tasks: TaskEval[]; overall: EvalResult['overall']; seconds: number } {
   return { tasks: r.tasks, overall: r.overall, seconds: r.seconds };

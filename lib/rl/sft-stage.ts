@@ -20,7 +20,7 @@ import { demoExpectations, readDemoFile, DemoFileError } from './demo-file.ts';
 import { writeOracleDemos } from './demos.ts';
 import { createTrainEngine, type PolicyModel } from './engine-policy.ts';
 import type { TrainEngine } from './engine-types.ts';
-import { evaluate, type EvalResult } from './evaluate.ts';
+import { evaluate, formatEvalLine, type EvalResult } from './evaluate.ts';
 import { EpisodeSlots, type EpisodeFactory } from './rollout.ts';
 import { actionTokens } from './action-trie.ts';
 import { runSft, sftSample, sftStepCount, SFT_METRICS, type SftOutcome, type SftTokenizer } from './sft.ts';
@@ -145,7 +145,7 @@ async function evaluateStage(c: TrainConfig, engine: TrainEngine, d: SftStageDep
   let evaluation: EvalResult;
   await engine.beginGeneration();
   try {
-    evaluation = await evaluate(rolloutOptions(c, d.policy.tokenizer, d.policy.generator, d.log), slots, { tasks: c.tasks, episodesPerTask: c.eval_episodes, seed: c.seed });
+    evaluation = await evaluate(rolloutOptions(c, d.policy.tokenizer, d.policy.generator, log), slots, { tasks: c.tasks, episodesPerTask: c.eval_episodes, seed: c.seed });
   } finally {
     await engine.endGeneration();
     await slots.close();
@@ -153,8 +153,7 @@ async function evaluateStage(c: TrainConfig, engine: TrainEngine, d: SftStageDep
   const row: Record<string, number> = { [SFT_METRICS.step]: steps, [SFT_METRICS.evalSuccessRate]: evaluation.overall.successRate, 'sft/eval/seconds': evaluation.seconds };
   for (const [k, v] of Object.entries(evalTaskMetrics(evaluation))) row[`sft/${k}`] = v;
   d.metrics.logStep(0, row);
-  const parts = evaluation.tasks.map((t) => `${t.task} ${(100 * t.successRate).toFixed(1)}% [${(100 * t.ci95.low).toFixed(0)}–${(100 * t.ci95.high).toFixed(0)}%]`);
-  log(`eval ${when}: ${parts.join(', ')} (${evaluation.overall.episodes} held-out episodes, ${evaluation.seconds.toFixed(1)} s)`);
+  log(`eval ${when}: ${formatEvalLine(evaluation)}`);
   return evaluation;
 }
 

@@ -22,7 +22,7 @@ import type { ReplaySource } from '../io/replay-files.ts';
 import { besselStd } from './advantages.ts';
 import { isNonFiniteCompute, type DivergenceGuard } from './divergence.ts';
 import type { LossSettings, TrainEngine } from './engine-types.ts';
-import { evaluate, type EvalResult } from './evaluate.ts';
+import { evaluate, formatEvalLine, type EvalResult } from './evaluate.ts';
 import type { Generator, GenerationSettings } from './generator.ts';
 import { buildRoundBatch, type UpdateBatch } from './grpo-batch.ts';
 import { overlapsNextRound, RoundPrefetch } from './async-rollouts.ts';
@@ -201,8 +201,7 @@ export class GrpoTrainer {
     m['eval/seconds'] = r.seconds;
     if (row) Object.assign(row, m);
     else this.d.metrics.logStep(step, m);
-    const parts = r.tasks.map((t) => `${t.task} ${(100 * t.successRate).toFixed(1)}% [${(100 * t.ci95.low).toFixed(0)}–${(100 * t.ci95.high).toFixed(0)}%]`);
-    this.d.log(`eval @ step ${step}: ${parts.join(', ')} (${r.overall.episodes} held-out episodes, ${r.seconds.toFixed(1)} s)`);
+    this.d.log(`eval @ step ${step}: ${formatEvalLine(r)}`);
     return r;
   }
 
