@@ -38,7 +38,6 @@ void train_backward(CudaModel::Impl& m, TrainForward& f, const float* dhidden, c
   const Lfm2Config& cfg = m.cfg;
   const int64_t T = f.T, nseq = f.nseq, C = cfg.hidden_size, F = cfg.ff_dim, H = cfg.num_heads;
   const int64_t KVH = cfg.num_kv_heads, D = cfg.head_dim, HD = H * D, KW = KVH * D, V = cfg.vocab_size;
-  const float eps = float(cfg.norm_eps);
   cudaStream_t st = m.stream;
   const Ctx c{m, lora, A, T};
   static const CudaGrads::Layer kFrozen{};
