@@ -1,6 +1,6 @@
 // The typed inspection API of TrainerEngine and LfmModel: trainable tensors under the names and shapes the
 // checkpoint files use (PEFT's prefix for LoRA, HF's [C, 1, L] conv kernels), gradient(name) by those names, and
-// clip statistics as exact token counts beside the fractions.
+// clip statistics as exact token counts.
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { LfmModel } from '../lib/engine/model.ts';

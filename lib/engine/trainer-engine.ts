@@ -235,11 +235,13 @@ export class TrainerEngine {
     second?: readonly ArrayLike<number>[] | LogprobOptions,
     third?: LogprobOptions,
   ): Promise<{ logprobs: Float32Array; entropies: Float32Array } | { logprobs: Float32Array[]; entropies: Float32Array[] }> {
-    const given = !Array.isArray(first);
-    const packed = given ? (first as PackedBatch) : packBatch({ sequences: first as readonly TokenIds[], completionMasks: second as readonly ArrayLike<number>[] }, 'computeLogprobs');
-    const opts = (given ? (second as LogprobOptions | undefined) : third) ?? {};
+    const isPacked = !Array.isArray(first);
+    const packed = isPacked
+      ? (first as PackedBatch)
+      : packBatch({ sequences: first as readonly TokenIds[], completionMasks: second as readonly ArrayLike<number>[] }, 'computeLogprobs');
+    const opts = (isPacked ? (second as LogprobOptions | undefined) : third) ?? {};
     const r = await this.native.logprobs(packed, { adapter: opts.adapter ?? true, temperature: opts.temperature ?? 1 });
-    if (given) return { logprobs: r.logp, entropies: r.entropy };
+    if (isPacked) return { logprobs: r.logp, entropies: r.entropy };
     return { logprobs: perSequence(r.logp, packed.cuSeqlens), entropies: perSequence(r.entropy, packed.cuSeqlens) };
   }
 

@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LfmModel } from '../../lib/engine/model.ts';
+import { packBatch } from '../../lib/engine/packed-batch.ts';
 import { TrainerEngine, type TrainBatch } from '../../lib/engine/trainer-engine.ts';
 import { readSafetensors, tensorToFloat32 } from '../../lib/io/safetensors.ts';
 import { Sampler } from '../../lib/engine/sampler.ts';
@@ -237,6 +238,24 @@ describe.skipIf(!gpu)(`GPU trainer ${skipReason} (seed ${seed})`, () => {
       }
     }
     expect(worst, 'generation forward vs trainer log-probs').toBeLessThanOrEqual(1e-3);
+  });
+
+  it("the CudaModel's own tokenLogprobs are the trainer's adapter-off log-probs, bit for bit (full fine-tuning's KL reference)", async () => {
+    const t = await TrainerEngine.create(cuda, loraOptions());
+    seedLoraB(seed + 10, t);
+    const batch = packBatch(gpuBatch(seed + 11));
+    const bytes = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    for (const temperature of [1, 0.8]) {
+      const off = await t.computeLogprobs(batch, { adapter: false, temperature });
+      const own = await cuda.tokenLogprobs(batch, { temperature });
+      expect(bytes(own.logprobs).equals(bytes(off.logprobs)), `T=${temperature}`).toBe(true);
+      expect(bytes(own.entropies).equals(bytes(off.entropies)), `T=${temperature}`).toBe(true);
+      const on = await t.computeLogprobs(batch, { adapter: true, temperature });
+      expect(bytes(own.logprobs).equals(bytes(on.logprobs)), 'the installed adapter is not applied').toBe(false);
+    }
+    const bad = batch.tokens.slice();
+    bad[1] = cuda.config.vocabSize;
+    await expect(cuda.tokenLogprobs({ ...batch, tokens: bad })).rejects.toThrow(/outside the vocabulary/);
   });
 
   it('greedy generation (decode graphs) on the shared CudaModel follows the trained adapter, before and after a step', async () => {
