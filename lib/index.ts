@@ -34,15 +34,17 @@ export {
 export { streamTokens, type StreamedToken, type StreamOptions } from './engine/stream.ts';
 export {
   TrainerEngine,
-  type ClipStats,
+  type LogprobOptions,
   type LossSettings,
   type MicroStepResult,
+  type MicroStepStats,
   type OptimizerSettings,
+  type PackedMicroStepResult,
   type StepResult,
-  type TrainBatch,
   type TrainerEngineOptions,
   type TrainerInfo,
 } from './engine/trainer-engine.ts';
+export { packBatch, perSequence, type PackedBatch, type TrainBatch } from './engine/packed-batch.ts';
 export type { GrpoLossType, LrScheduleKind } from './engine/native-types.ts';
 export { PEFT_TENSOR_PREFIX, readAdapterConfig, type AdapterConfig, type LoraSettings } from './engine/peft.ts';
 export { Tokenizer, type ChatMessage, type ChatTemplateOptions, type EncodeOptions } from './engine/tokenizer.ts';

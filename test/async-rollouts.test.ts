@@ -14,7 +14,7 @@ import { parseRound, serializeRound, type CollectedRound } from '../lib/rl/colle
 import type { AccumulateStats, LossSettings, OptimizerStepResult, TrainEngine } from '../lib/rl/engine-types.ts';
 import type { GeneratedSample, GenerationRequest, GenerationSettings, Generator } from '../lib/rl/generator.ts';
 import { ModelTurns } from '../lib/rl/model-turns.ts';
-import type { PackedBatch } from '../lib/rl/samples.ts';
+import type { PackedBatch } from '../lib/engine/packed-batch.ts';
 import { generationSeed } from '../lib/rl/seeds.ts';
 import { GrpoTrainer, type LoopState } from '../lib/rl/trainer.ts';
 import { TINY_CONFIG } from './trainer-helpers.ts';

@@ -117,7 +117,7 @@ describe('the package from another project', () => {
         "  const t = await TrainerEngine.create(await LfmModel.load(dir), { mode: 'full', optimizer: { learningRate: 1e-3 } });",
         "  return t.gradient('model.embed_tokens.weight');",
         '}',
-        "export const clipped = (r: MicroStepResult): number => r.clipTokens.region;",
+        "export const clipped = (r: MicroStepResult): number => r.clipRegion;",
         "export const goal = (o: Observation): string => o.goal;",
         '// @ts-expect-error gradient() is typed: a Float32Array is not a string',
         "export const wrong = async (t: TrainerEngine): Promise<string> => t.gradient('x');",

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { buildSamples, completionTokens, packBatch, packMicroBatches, sampleTokens, type EpisodeRecord } from '../lib/rl/samples.ts';
+import { buildSamples, completionTokens, packMicroBatches, packSamples, sampleTokens, type EpisodeRecord } from '../lib/rl/samples.ts';
 
 const step = (p: number[], c: number[], truncated = false) => ({
   promptIds: p,
@@ -67,14 +67,14 @@ describe('micro-batch packing', () => {
 
   it('flattens a micro-batch into engine arrays', () => {
     const s = buildSamples(episodes.slice(0, 1), { dropZeroAdvantage: false, maskTruncated: false });
-    const p = packBatch(s);
+    const p = packSamples(s);
     expect([...p.tokens]).toEqual([1, 6, 10, 20, 21, 7, 1, 6, 11, 12, 22, 7]);
     expect([...p.cuSeqlens]).toEqual([0, 6, 12]);
     expect([...p.completionMask]).toEqual([0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 1, 1]);
     // Float32 storage: compare with float32 rounding of the hand values.
-    expect([...p.oldLogprobs]).toEqual([0, 0, 0, -0.1, -0.2, -0.1 * 3, 0, 0, 0, 0, -0.1, -0.2].map(Math.fround));
-    expect([...p.advantages]).toEqual([1.5, 1.5]);
-    expect(p.completionTokens).toBe(5);
-    expect(() => packBatch([])).toThrow(/no samples/);
+    expect([...p.oldLogprobs!]).toEqual([0, 0, 0, -0.1, -0.2, -0.1 * 3, 0, 0, 0, 0, -0.1, -0.2].map(Math.fround));
+    expect([...p.advantages!]).toEqual([1.5, 1.5]);
+    expect(p.refLogprobs).toBeUndefined();
+    expect(() => packSamples([])).toThrow(/no samples/);
   });
 });

@@ -7,7 +7,8 @@ import { presetConfig } from '../lib/engine/presets.ts';
 import { loadConfig } from '../lib/io/config.ts';
 import { loadPolicy, type Policy } from '../lib/rl/engine-policy.ts';
 import type { AccumulateStats, LossSettings, TrainEngine } from '../lib/rl/engine-types.ts';
-import { packBatch, type PackedBatch, type TrainingSample } from '../lib/rl/samples.ts';
+import type { PackedBatch } from '../lib/engine/packed-batch.ts';
+import { completionTokens, packSamples, type TrainingSample } from '../lib/rl/samples.ts';
 import { TINY_CONFIG } from './trainer-helpers.ts';
 
 /** The run's policy (full fine-tune, constant learning rate) over a fresh tiny random model in `dir`. */
@@ -49,13 +50,13 @@ export function sftLoss(tokens: number, over: Partial<LossSettings> = {}): LossS
  * accuracy measured before each step and after the last.
  */
 export async function sftSteps(engine: TrainEngine, samples: TrainingSample[], steps: number): Promise<{ loss: number[]; accuracy: number[] }> {
-  const batch: PackedBatch = packBatch(samples);
-  const tokens = batch.completionTokens;
+  const batch: PackedBatch = packSamples(samples);
+  const tokens = completionTokens(samples);
   const whole = await engine.accumulate(batch, null, sftLoss(tokens));
   await engine.zeroGrad();
   expect(whole.tokens).toBe(tokens);
   const parts: AccumulateStats[] = [];
-  for (const part of [samples.slice(0, 1), samples.slice(1)]) parts.push(await engine.accumulate(packBatch(part), null, sftLoss(tokens)));
+  for (const part of [samples.slice(0, 1), samples.slice(1)]) parts.push(await engine.accumulate(packSamples(part), null, sftLoss(tokens)));
   await engine.zeroGrad();
   // The same rows scored by the same weights: only FP32 sums in another batch layout differ.
   expect(Math.abs(parts[0].loss + parts[1].loss - whole.loss)).toBeLessThanOrEqual(1e-5 * whole.loss);
@@ -68,17 +69,17 @@ export async function sftSteps(engine: TrainEngine, samples: TrainingSample[], s
   const w = samples.map((_, i) => 0.25 + 0.5 * i);
   const own: number[] = [];
   for (const s of samples) {
-    own.push((await engine.accumulate(packBatch([s]), null, sftLoss(s.completionIds.length))).loss);
+    own.push((await engine.accumulate(packSamples([s]), null, sftLoss(s.completionIds.length))).loss);
     await engine.zeroGrad();
   }
   const weighted = samples.map((s, i) => ({ ...s, weights: s.completionIds.map(() => w[i]) }));
   const wsum = samples.reduce((a, s, i) => a + w[i] * s.completionIds.length, 0);
-  const wl = await engine.accumulate(packBatch(weighted), null, sftLoss(wsum));
+  const wl = await engine.accumulate(packSamples(weighted), null, sftLoss(wsum));
   await engine.zeroGrad();
   const wantWl = samples.reduce((a, s, i) => a + w[i] * s.completionIds.length * own[i], 0) / wsum;
   expect(Math.abs(wl.tokens - wsum)).toBeLessThanOrEqual(1e-6 * wsum);
   expect(Math.abs(wl.loss - wantWl), `weighted loss ${wl.loss} vs ${wantWl}`).toBeLessThanOrEqual(1e-5 * wantWl);
-  await expect(engine.accumulate(packBatch(weighted), null, sftLoss(wsum, { lossType: 'dapo' }))).rejects.toThrow(/must be 0 or 1/);
+  await expect(engine.accumulate(packSamples(weighted), null, sftLoss(wsum, { lossType: 'dapo' }))).rejects.toThrow(/must be 0 or 1/);
 
   const loss: number[] = [], accuracy: number[] = [];
   for (let s = 0; s <= steps; s++) {

@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import type { AccumulateStats, LossSettings, OptimizerStepResult } from '../lib/rl/engine-types.ts';
 import type { DemoRecord } from '../lib/rl/demo-file.ts';
-import { completionWeight, packBatch, type PackedBatch, type TrainingSample } from '../lib/rl/samples.ts';
+import type { PackedBatch } from '../lib/engine/packed-batch.ts';
+import { completionWeight, packSamples, type TrainingSample } from '../lib/rl/samples.ts';
 import { epochOrder, runSft, sftSample, sftStepCount, SFT_METRICS, type SftLoopDeps, type SftTokenizer } from '../lib/rl/sft.ts';
 
 /** Sample i: prompt [1000 + i] + (i % 3 + 2) filler tokens, completion of i % 4 + 2 tokens. */
@@ -24,9 +25,9 @@ class RecordingEngine {
   nanAtCall = -1;
   async accumulate(b: PackedBatch, ref: Float32Array | null, loss: LossSettings): Promise<AccumulateStats & { correct: number }> {
     const ids = Array.from(b.cuSeqlens.subarray(0, -1), (start) => b.tokens[start] - 1000);
-    const n = b.completionTokens;
-    expect(Array.from(b.advantages)).toEqual(ids.map(() => 1));
-    expect(b.oldLogprobs.every((x) => x === 0)).toBe(true);
+    const n = b.completionMask.filter((m) => m !== 0).length;
+    expect(Array.from(b.advantages!)).toEqual(ids.map(() => 1));
+    expect(b.oldLogprobs!.every((x) => x === 0)).toBe(true);
     this.calls.push({ ids, tokens: b.tokens.length, loss, ref });
     const loss0 = this.calls.length - 1 === this.nanAtCall ? NaN : (0.5 * n) / loss.tokenNormalizer;
     return { loss: loss0, tokens: n, correct: ids.length, klSum: 0, entropySum: 0, clipLow: 0, clipHigh: 0, clipRegion: 0 };
@@ -152,12 +153,12 @@ describe('SFT loop', () => {
     expect(sftSample(r, tok, true, action, 0.25).weights).toBeUndefined();
     expect(() => sftSample(r, tok, false, action, 1.5)).toThrow(/promptWeight must be in \[0, 1\]/);
     const plain = sftSample(r, tok, true, action);
-    const packed = packBatch([whole, plain]);
+    const packed = packSamples([whole, plain]);
     expect(Array.from(packed.completionMask)).toEqual([0, 0.25, 0.25, 0.25, 0.25, 0.25, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1]);
     expect(completionWeight([whole, plain])).toBe(5 * 0.25 + 3 + 3);
     // A weight that FP32 cannot hold (0.1) counts as the mask's FP32 value, as the engine sums it.
     const tenth = sftSample(r, tok, false, action, 0.1);
-    const mask = packBatch([tenth]).completionMask;
+    const mask = packSamples([tenth]).completionMask;
     expect(completionWeight([tenth])).toBe(Array.from(mask).reduce((a, b) => a + b, 0));
     expect(completionWeight([tenth])).not.toBe(5 * 0.1 + 3);
     const e = new RecordingEngine();

@@ -1,5 +1,6 @@
 // Typed API over the native LFM2 engine (native/binding/model.cpp): loading, full-sequence forward over a ragged
-// batch, and incremental generation states (prefill, chunked prefill, batched one-token decode, fork, free).
+// batch, per-token log-probs of a packed batch, and incremental generation states (prefill, chunked prefill, batched
+// one-token decode, fork, free).
 import { checkFiniteWeights, modelWeightFiles } from './finite-weights.ts';
 import { native } from './native.ts';
 import type {
@@ -11,6 +12,7 @@ import type {
   NativeModelInfo,
   PrecisionMode,
 } from './native-types.ts';
+import type { PackedBatch } from './packed-batch.ts';
 
 export type { LogitsSelection, NativeForwardResult, NativeGenerationState, NativeModelInfo, PrecisionMode };
 export type TokenIds = Int32Array | readonly number[];
@@ -105,6 +107,19 @@ export class LfmModel {
   async logits(tokens: TokenIds, opts: { precision?: PrecisionMode } = {}): Promise<Float32Array> {
     const r = await this.forward([tokens], { logits: 'all', precision: opts.precision });
     return r.logits;
+  }
+
+  /**
+   * Log-probs and entropies [T] of the completion tokens of a packed batch (0 elsewhere) under this model's own
+   * weights, no gradient: the same passes and numbers as a trainer's computeLogprobs with no adapter. A frozen copy
+   * of the starting weights scores the KL reference of full fine-tuning this way.
+   */
+  async tokenLogprobs(
+    batch: Pick<PackedBatch, 'tokens' | 'cuSeqlens' | 'completionMask'>,
+    opts: { temperature?: number; precision?: PrecisionMode } = {},
+  ): Promise<{ logprobs: Float32Array; entropies: Float32Array }> {
+    const r = await this.native.tokenLogprobs(batch, opts);
+    return { logprobs: r.logp, entropies: r.entropy };
   }
 
   createState(): GenerationState {

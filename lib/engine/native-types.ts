@@ -1,4 +1,6 @@
 // Types of the native module's exports. Keep in sync with native/binding/*.cpp.
+import type { PackedBatch } from './packed-batch.ts';
+
 export interface BackendInfo {
   threads: number;
   cudaCompiled: boolean;
@@ -84,6 +86,11 @@ export interface NativeModel {
     seqs: Int32Array[],
     opts?: { logits?: LogitsSelection; hidden?: boolean; precision?: PrecisionMode; retainActivations?: boolean },
   ): Promise<NativeForwardResult>;
+  /** Per-token log-probs and entropies [T] of the masked tokens under the model's own weights, no gradient. */
+  tokenLogprobs(
+    batch: Pick<PackedBatch, 'tokens' | 'cuSeqlens' | 'completionMask'>,
+    opts?: { temperature?: number; precision?: PrecisionMode },
+  ): Promise<{ logp: Float32Array; entropy: Float32Array }>;
   createState(): NativeGenerationState;
   /** Appends chunks[i] to states[i] (prefill, chunked prefill or one-token decode, all sequences in one pass). */
   advance(
@@ -484,18 +491,6 @@ export interface NativeTrainerOptions {
   checkpointing?: boolean;
 }
 
-/** Sequences packed back to back; mask[t] = 1: token t is scored by the hidden state of row t − 1. */
-export interface NativeTrainBatch {
-  tokens: Int32Array;
-  /** [S + 1] sequence offsets. */
-  offsets: Int32Array;
-  mask: Float32Array;
-  /** [S] (accumulate only; optional for sft). */
-  advantages?: Float32Array;
-  oldLogp?: Float32Array;
-  refLogp?: Float32Array;
-}
-
 /** GRPO loss options (names and defaults read by native/binding/grpo_loss_args.h). */
 export interface NativeLossOptions {
   /** Default 'dapo'. 'sft' needs temperature 1 and beta 0. */
@@ -548,8 +543,8 @@ export interface NativeTrainerInfo {
 
 export interface NativeTrainer {
   info(): NativeTrainerInfo;
-  accumulate(batch: NativeTrainBatch, loss: NativeLossOptions): Promise<NativeMicroStep>;
-  logprobs(batch: NativeTrainBatch, opts: { adapter?: boolean; temperature?: number }): Promise<{ logp: Float32Array; entropy: Float32Array }>;
+  accumulate(batch: PackedBatch, loss: NativeLossOptions): Promise<NativeMicroStep>;
+  logprobs(batch: PackedBatch, opts: { adapter?: boolean; temperature?: number }): Promise<{ logp: Float32Array; entropy: Float32Array }>;
   step(): Promise<NativeStepResult>;
   zeroGrad(): Promise<void>;
   merge(): Promise<void>;

@@ -3,28 +3,18 @@
 // reference policies, LoRA merge/unmerge, and the checkpoint formats (trainer state, HF model, PEFT adapter).
 // Every heavy call runs off the main thread and returns a Promise.
 //
-// Batch convention: each sequence is prompt + completion ids from position 0; its completion mask has one entry
-// per token, 1 where the token is a completion token to score (it is predicted by the previous position, so the
-// first token of a sequence can never be scored). Old / reference log-probs are aligned with the tokens.
+// Batches: a PackedBatch (lib/engine/packed-batch.ts) goes to the engine as it is; the per-sequence TrainBatch of tests
+// and small tools is packed once into that layout.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { checkFiniteWeights } from './finite-weights.ts';
 import { native } from './native.ts';
 import type { LfmModel, TokenIds } from './model.ts';
-import { toTokenArray } from './model.ts';
-import type {
-  EngineLossType,
-  LrScheduleKind,
-  NativeMicroStep,
-  NativeStepResult,
-  NativeTrainBatch,
-  NativeTrainer,
-  NativeTrainerInfo,
-  PrecisionMode,
-} from './native-types.ts';
+import type { EngineLossType, LrScheduleKind, NativeStepResult, NativeTrainer, NativeTrainerInfo, PrecisionMode } from './native-types.ts';
+import { isPackedBatch, packBatch, perSequence, type PackedBatch, type TrainBatch } from './packed-batch.ts';
 import { ADAPTER_WEIGHTS_FILE, PEFT_TENSOR_PREFIX, readAdapterConfig, writeAdapterConfig, type LoraSettings } from './peft.ts';
 
-export type { NativeStepResult as StepResult, NativeTrainerInfo as TrainerInfo };
+export type { NativeStepResult as StepResult, NativeTrainerInfo as TrainerInfo, PackedBatch, TrainBatch };
 
 export interface OptimizerSettings {
   learningRate: number;
@@ -50,15 +40,6 @@ export interface TrainerEngineOptions {
   checkpointing?: boolean;
 }
 
-export interface TrainBatch {
-  sequences: readonly TokenIds[];
-  completionMasks: readonly ArrayLike<number>[];
-  /** One per sequence (the GRPO losses; sft has none). */
-  advantages?: ArrayLike<number>;
-  oldLogprobs?: readonly ArrayLike<number>[];
-  refLogprobs?: readonly ArrayLike<number>[];
-}
-
 export interface LossSettings {
   /** Default 'dapo'. 'sft': mean −log p of the completion tokens (temperature 1, beta 0, no advantages needed). */
   lossType?: EngineLossType;
@@ -76,86 +57,46 @@ export interface LossSettings {
   sequenceNormalizer?: number;
 }
 
-/** Counts (clipTokens) or fractions of the scored tokens (clipRatio) whose ratio ρ = exp(logp − old) was clipped. */
-export interface ClipStats {
-  /** ρ < 1 − epsilon with a negative advantage (TRL's clip_ratio/low_mean as a fraction). */
-  low: number;
-  /** ρ > 1 + epsilonHigh with a positive advantage (TRL's clip_ratio/high_mean). */
-  high: number;
-  /** Either of the two (TRL's clip_ratio/region_mean). */
-  region: number;
-}
-
-export interface MicroStepResult {
+/**
+ * Statistics of one micro-batch as sums over its scored completion tokens, so micro-batches combine exactly by adding;
+ * a mean (e.g. KL per token = klSum / tokens) is taken only where it is shown or logged.
+ */
+export interface MicroStepStats {
+  /** This micro-batch's share of the loss (already divided by the normaliser). */
   loss: number;
-  /** Scored completion tokens. */
+  /** Scored completion tokens (Σ of the completion mask: sft token weights add their weight). */
   tokens: number;
-  meanEntropy: number;
-  /** Mean k3 KL to the reference (0 without refLogprobs). */
-  meanKl: number;
-  /**
-   * Clipped share of this micro-batch's scored tokens, each in [0, 1]. To combine micro-batches, add clipTokens and
-   * divide by the added `tokens` (averaging fractions would weight small micro-batches too much).
-   */
-  clipRatio: ClipStats;
-  /** The same as token counts (whole numbers): clipRatio × tokens without rounding error. */
-  clipTokens: ClipStats;
+  /** Σ k3 KL to the reference (0 without refLogprobs). */
+  klSum: number;
+  /** Σ entropy of the distribution that scored each token. */
+  entropySum: number;
+  /** Tokens whose ratio ρ = exp(logp − old) was clipped below, ρ < 1 − epsilon with a negative advantage. */
+  clipLow: number;
+  /** Clipped above, ρ > 1 + epsilonHigh with a positive advantage. */
+  clipHigh: number;
+  /** Either of the two. */
+  clipRegion: number;
   /** Scored tokens whose argmax logit is the token itself (first index on ties); token accuracy = correct / tokens. */
   correct: number;
-  /** Per sequence, per token: log-prob of scored tokens under the current policy (0 elsewhere). */
+}
+
+/** accumulate() of a PackedBatch: the statistics and, per packed token [T], the current policy's log-probs (0 where
+ *  the mask is 0) and entropies. */
+export interface PackedMicroStepResult extends MicroStepStats {
+  logprobs: Float32Array;
+  entropies: Float32Array;
+}
+
+/** accumulate() of a per-sequence TrainBatch: the same with log-probs and entropies cut per sequence. */
+export interface MicroStepResult extends MicroStepStats {
   logprobs: Float32Array[];
   entropies: Float32Array[];
 }
 
-function packBatch(b: Pick<TrainBatch, 'sequences' | 'completionMasks'> & Partial<TrainBatch>, what: string): NativeTrainBatch {
-  const S = b.sequences.length;
-  if (S === 0) throw new RangeError(`${what}: no sequences`);
-  if (b.completionMasks.length !== S) {
-    throw new RangeError(`${what}: ${S} sequences but ${b.completionMasks.length} completion masks`);
-  }
-  if (b.advantages !== undefined && b.advantages.length !== S) {
-    throw new RangeError(`${what}: ${S} sequences but ${b.advantages.length} advantages`);
-  }
-  for (const [key, arr] of [['oldLogprobs', b.oldLogprobs], ['refLogprobs', b.refLogprobs]] as const) {
-    if (arr !== undefined && arr.length !== S) throw new RangeError(`${what}: ${S} sequences but ${arr.length} ${key}`);
-  }
-  const seqs = b.sequences.map((s, i) => toTokenArray(s, `${what}: sequences[${i}]`));
-  const offsets = new Int32Array(S + 1);
-  seqs.forEach((s, i) => {
-    if (s.length === 0) throw new RangeError(`${what}: sequences[${i}] is empty`);
-    offsets[i + 1] = offsets[i] + s.length;
-  });
-  const T = offsets[S];
-  const tokens = new Int32Array(T);
-  const mask = new Float32Array(T);
-  const old = b.oldLogprobs ? new Float32Array(T) : undefined;
-  const ref = b.refLogprobs ? new Float32Array(T) : undefined;
-  seqs.forEach((s, i) => {
-    const n = s.length;
-    tokens.set(s, offsets[i]);
-    const check = (arr: ArrayLike<number>, key: string) => {
-      if (arr.length !== n) throw new RangeError(`${what}: ${key}[${i}] has ${arr.length} entries for ${n} tokens`);
-    };
-    check(b.completionMasks[i], 'completionMasks');
-    mask.set(b.completionMasks[i], offsets[i]);
-    if (old) {
-      check(b.oldLogprobs![i], 'oldLogprobs');
-      old.set(b.oldLogprobs![i], offsets[i]);
-    }
-    if (ref) {
-      check(b.refLogprobs![i], 'refLogprobs');
-      ref.set(b.refLogprobs![i], offsets[i]);
-    }
-  });
-  const out: NativeTrainBatch = { tokens, offsets, mask };
-  if (b.advantages !== undefined) out.advantages = Float32Array.from(b.advantages);
-  if (old) out.oldLogp = old;
-  if (ref) out.refLogp = ref;
-  return out;
-}
-
-function split(flat: Float32Array, offsets: Int32Array): Float32Array[] {
-  return Array.from({ length: offsets.length - 1 }, (_, i) => flat.slice(offsets[i], offsets[i + 1]));
+export interface LogprobOptions {
+  /** Apply the LoRA adapter (default true); false scores the frozen base. */
+  adapter?: boolean;
+  temperature?: number;
 }
 
 export class TrainerEngine {
@@ -250,10 +191,12 @@ export class TrainerEngine {
   }
 
   /** Forward, loss (GRPO or sft) and backward of one micro-batch; gradients add up until step(). */
-  async accumulate(batch: TrainBatch, loss: LossSettings = {}): Promise<MicroStepResult> {
-    const nb = packBatch(batch, 'accumulate');
+  async accumulate(batch: PackedBatch, loss?: LossSettings): Promise<PackedMicroStepResult>;
+  async accumulate(batch: TrainBatch, loss?: LossSettings): Promise<MicroStepResult>;
+  async accumulate(batch: PackedBatch | TrainBatch, loss: LossSettings = {}): Promise<PackedMicroStepResult | MicroStepResult> {
+    const packed = isPackedBatch(batch) ? batch : packBatch(batch, 'accumulate');
     const eps = loss.epsilon ?? 0.2;
-    const r: NativeMicroStep = await this.native.accumulate(nb, {
+    const { logp, entropy, ...stats } = await this.native.accumulate(packed, {
       lossType: loss.lossType ?? 'dapo',
       epsilonLow: eps,
       epsilonHigh: loss.epsilonHigh ?? eps,
@@ -263,18 +206,8 @@ export class TrainerEngine {
       tokenNormalizer: loss.tokenNormalizer ?? 0,
       sequenceNormalizer: loss.sequenceNormalizer ?? 0,
     });
-    const n = Math.max(1, r.tokens);
-    return {
-      loss: r.loss,
-      tokens: r.tokens,
-      meanEntropy: r.entropySum / n,
-      meanKl: r.klSum / n,
-      clipRatio: { low: r.clipLow / n, high: r.clipHigh / n, region: r.clipRegion / n },
-      correct: r.correct,
-      clipTokens: { low: r.clipLow, high: r.clipHigh, region: r.clipRegion },
-      logprobs: split(r.logp, nb.offsets),
-      entropies: split(r.entropy, nb.offsets),
-    };
+    if (packed === batch) return { ...stats, logprobs: logp, entropies: entropy };
+    return { ...stats, logprobs: perSequence(logp, packed.cuSeqlens), entropies: perSequence(entropy, packed.cuSeqlens) };
   }
 
   /** AdamW step on the accumulated gradients (then zeroed); skipped (and reported) on a non-finite gradient. */
@@ -288,16 +221,28 @@ export class TrainerEngine {
 
   /**
    * Log-probs (and entropies) of the masked tokens without gradients: the old policy, or with `adapter: false` the
-   * frozen base = the KL reference in LoRA mode (no second copy of the weights).
+   * frozen base = the KL reference in LoRA mode (no second copy of the weights). A PackedBatch gets per-token arrays
+   * [T]; sequences and masks get one array per sequence.
    */
+  async computeLogprobs(batch: PackedBatch, opts?: LogprobOptions): Promise<{ logprobs: Float32Array; entropies: Float32Array }>;
   async computeLogprobs(
     sequences: readonly TokenIds[],
     masks: readonly ArrayLike<number>[],
-    opts: { adapter?: boolean; temperature?: number } = {},
-  ): Promise<{ logprobs: Float32Array[]; entropies: Float32Array[] }> {
-    const nb = packBatch({ sequences, completionMasks: masks }, 'computeLogprobs');
-    const r = await this.native.logprobs(nb, { adapter: opts.adapter ?? true, temperature: opts.temperature ?? 1 });
-    return { logprobs: split(r.logp, nb.offsets), entropies: split(r.entropy, nb.offsets) };
+    opts?: LogprobOptions,
+  ): Promise<{ logprobs: Float32Array[]; entropies: Float32Array[] }>;
+  async computeLogprobs(
+    first: PackedBatch | readonly TokenIds[],
+    second?: readonly ArrayLike<number>[] | LogprobOptions,
+    third?: LogprobOptions,
+  ): Promise<{ logprobs: Float32Array; entropies: Float32Array } | { logprobs: Float32Array[]; entropies: Float32Array[] }> {
+    const isPacked = !Array.isArray(first);
+    const packed = isPacked
+      ? (first as PackedBatch)
+      : packBatch({ sequences: first as readonly TokenIds[], completionMasks: second as readonly ArrayLike<number>[] }, 'computeLogprobs');
+    const opts = (isPacked ? (second as LogprobOptions | undefined) : third) ?? {};
+    const r = await this.native.logprobs(packed, { adapter: opts.adapter ?? true, temperature: opts.temperature ?? 1 });
+    if (isPacked) return { logprobs: r.logp, entropies: r.entropy };
+    return { logprobs: perSequence(r.logp, packed.cuSeqlens), entropies: perSequence(r.entropy, packed.cuSeqlens) };
   }
 
   /** Folds the adapter into the base weights so any forward (e.g. the sampler) sees it; unmerge() restores them exactly. */

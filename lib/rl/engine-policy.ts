@@ -2,8 +2,8 @@
 // generation) — no weight copies, no sync — on the CPU or on a CUDA GPU (`device`). With LoRA on the CPU the adapter
 // is merged into the base for sampling (hook-free decode) and unmerged before training; on the GPU the trainer's
 // adapter is applied inside every GEMM of generation, so nothing is merged. The frozen base with the adapter off is
-// the KL reference. In full fine-tuning the KL reference (beta > 0 only) is a second, frozen copy of the initial
-// weights.
+// the KL reference. In full fine-tuning the KL reference (beta > 0 only) is a second, frozen model loaded from the
+// initial weights, scored with its own per-token log-probs.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TrainConfig } from '../io/config.ts';
@@ -11,11 +11,11 @@ import { LfmModel } from '../engine/model.ts';
 import { native } from '../engine/native.ts';
 import { Sampler } from '../engine/sampler.ts';
 import { Tokenizer } from '../engine/tokenizer.ts';
-import { TrainerEngine, type OptimizerSettings, type TrainBatch } from '../engine/trainer-engine.ts';
+import { TrainerEngine, type OptimizerSettings } from '../engine/trainer-engine.ts';
+import type { PackedBatch } from '../engine/packed-batch.ts';
 import { ADAPTER_CONFIG_FILE } from '../engine/peft.ts';
 import type { AccumulateStats, LossSettings, OptimizerStepResult, TrainEngine } from './engine-types.ts';
 import type { GeneratedSample, GenerationRequest, GenerationSettings, Generator } from './generator.ts';
-import type { PackedBatch } from './samples.ts';
 
 export interface Policy {
   engine: TrainEngine;
@@ -90,18 +90,11 @@ export class SamplerGenerator implements Generator {
   }
 }
 
-/** The engine's per-sequence form of a packed micro-batch (views, no copies). `sft` leaves out the advantages and
- *  old log-probs (a demonstration batch has none that mean anything). */
-function toTrainBatch(b: PackedBatch, ref: Float32Array | null, sft = false): TrainBatch {
-  const S = b.cuSeqlens.length - 1;
-  const part = <T extends Int32Array | Float32Array>(x: T, i: number) => x.subarray(b.cuSeqlens[i], b.cuSeqlens[i + 1]) as T;
-  const idx = Array.from({ length: S }, (_, i) => i);
-  return {
-    sequences: idx.map((i) => part(b.tokens, i)),
-    completionMasks: idx.map((i) => part(b.completionMask, i)),
-    ...(sft ? {} : { advantages: b.advantages, oldLogprobs: idx.map((i) => part(b.oldLogprobs, i)) }),
-    ...(ref ? { refLogprobs: idx.map((i) => part(ref, i)) } : {}),
-  };
+/** The micro-batch the engine scores: the packed batch as it is, plus the reference log-probs. `sft` leaves out the
+ *  advantages and old log-probs (a demonstration batch has none that mean anything). */
+function withReference(b: PackedBatch, ref: Float32Array | null, sft: boolean): PackedBatch {
+  const { advantages, oldLogprobs, ...rest } = b;
+  return { ...rest, ...(sft ? {} : { advantages, oldLogprobs }), ...(ref ? { refLogprobs: ref } : {}) };
 }
 
 class NativeTrainEngine implements TrainEngine {
@@ -115,7 +108,8 @@ class NativeTrainEngine implements TrainEngine {
     model: LfmModel,
     private readonly config: TrainConfig,
     private readonly generator: SamplerGenerator,
-    private readonly reference: TrainerEngine | null,
+    /** Full fine-tuning with beta > 0: the frozen starting weights (LoRA: the trainer's base with the adapter off). */
+    private readonly reference: LfmModel | null,
   ) {
     const info = trainer.info();
     this.device = model.device;
@@ -125,7 +119,7 @@ class NativeTrainEngine implements TrainEngine {
   }
 
   async accumulate(batch: PackedBatch, ref: Float32Array | null, l: LossSettings): Promise<AccumulateStats> {
-    const r = await this.trainer.accumulate(toTrainBatch(batch, ref, l.lossType === 'sft'), {
+    const { logprobs, entropies, ...stats } = await this.trainer.accumulate(withReference(batch, ref, l.lossType === 'sft'), {
       lossType: l.lossType,
       epsilon: l.epsilonLow,
       epsilonHigh: l.epsilonHigh,
@@ -135,17 +129,7 @@ class NativeTrainEngine implements TrainEngine {
       tokenNormalizer: l.tokenNormalizer,
       sequenceNormalizer: l.sequenceNormalizer,
     });
-    // Back to sums over tokens, so micro-batches of different sizes combine exactly.
-    return {
-      loss: r.loss,
-      tokens: r.tokens,
-      klSum: r.meanKl * r.tokens,
-      entropySum: r.meanEntropy * r.tokens,
-      clipLow: r.clipTokens.low,
-      clipHigh: r.clipTokens.high,
-      clipRegion: r.clipTokens.region,
-      correct: r.correct,
-    };
+    return stats;
   }
 
   async step(): Promise<OptimizerStepResult> {
@@ -158,13 +142,9 @@ class NativeTrainEngine implements TrainEngine {
   }
 
   async referenceLogprobs(batch: PackedBatch, temperature: number): Promise<Float32Array> {
-    const ref = this.mode === 'lora' ? this.trainer : this.reference;
-    if (!ref) throw new Error('no reference model loaded (beta was 0 at start)');
-    const tb = toTrainBatch(batch, null);
-    const r = await ref.computeLogprobs(tb.sequences, tb.completionMasks, { adapter: false, temperature });
-    const out = new Float32Array(batch.tokens.length);
-    r.logprobs.forEach((lp, i) => out.set(lp, batch.cuSeqlens[i]));
-    return out;
+    if (this.mode === 'lora') return (await this.trainer.computeLogprobs(batch, { adapter: false, temperature })).logprobs;
+    if (!this.reference) throw new Error('no reference model loaded (beta was 0 at start)');
+    return (await this.reference.tokenLogprobs(batch, { temperature })).logprobs;
   }
 
   async beginGeneration(): Promise<void> {
@@ -287,12 +267,9 @@ export async function createTrainEngine(pm: PolicyModel, c: TrainConfig, o: Engi
     }
     if (c.use_peft) await o.startFrom.copyAdapterTo(trainer);
   }
-  let reference: TrainerEngine | null = null;
-  if ((o.reference ?? true) && !c.use_peft && c.beta > 0) {
-    // A frozen copy of the starting weights; a rank-1 adapter that is never enabled gives it computeLogprobs().
-    const refModel = await LfmModel.load(modelDir, { dtype: c.weights_dtype, device: model.device });
-    reference = await TrainerEngine.create(refModel, { mode: 'lora', lora: { r: 1, loraAlpha: 1, targetModules: ['q_proj'], useRslora: false }, optimizer: { learningRate: 0 } });
-  }
+  // Full fine-tuning moves the shared model's weights: the KL reference is a frozen copy of the starting ones.
+  const reference =
+    (o.reference ?? true) && !c.use_peft && c.beta > 0 ? await LfmModel.load(modelDir, { dtype: c.weights_dtype, device: model.device }) : null;
   return new NativeTrainEngine(trainer, model, c, pm.generator, reference);
 }
 

@@ -1,7 +1,8 @@
 // What the GRPO loop needs from the training engine, in the loop's own terms. lib/rl/engine-policy.ts implements it
 // over the native trainer (lib/engine/trainer-engine.ts) and sampler (lib/engine/sampler.ts); tests may wrap it.
 import type { LossType } from '../io/config.ts';
-import type { PackedBatch } from './samples.ts';
+import type { PackedBatch } from '../engine/packed-batch.ts';
+import type { MicroStepStats } from '../engine/trainer-engine.ts';
 
 /** The GRPO loss types of the config, plus 'sft': cross-entropy on the completion tokens (supervised warm start on
  *  demonstrations; temperature 1, beta 0, advantages and old log-probs unused). Not a GRPO config value. */
@@ -21,19 +22,8 @@ export interface LossSettings {
   sequenceNormalizer: number;
 }
 
-export interface AccumulateStats {
-  /** This micro-batch's share of the step's loss (already divided by the step's normaliser). */
-  loss: number;
-  /** Scored tokens. */
-  tokens: number;
-  klSum: number;
-  entropySum: number;
-  clipLow: number;
-  clipHigh: number;
-  clipRegion: number;
-  /** Scored tokens whose argmax logit is the token itself (token accuracy = correct / tokens). */
-  correct: number;
-}
+/** One micro-batch's statistics: sums over its scored tokens (the engine's own form), added across micro-batches. */
+export type AccumulateStats = MicroStepStats;
 
 export interface OptimizerStepResult {
   gradNorm: number;

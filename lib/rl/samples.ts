@@ -1,6 +1,7 @@
 // Training samples: one per (episode, env step) — the step's own prompt and completion, scored in the context it was
 // sampled in, carrying the advantage of its episode (no concatenation of steps: docs/grpo.md §3). Samples are packed
 // into ragged micro-batches by a token budget and flattened into the arrays the training engine consumes.
+import { packBatch, type PackedBatch } from '../engine/packed-batch.ts';
 
 /** What the rollout recorded for one env step. */
 export interface StepRecord {
@@ -109,42 +110,21 @@ export function packMicroBatches(samples: readonly TrainingSample[], tokenBudget
   return bins.map((b) => b.items.sort((x, y) => x - y).map((i) => samples[i]));
 }
 
-/** A micro-batch flattened for the engine: sequences concatenated back to back. */
-export interface PackedBatch {
-  /** [T] prompt + completion ids of every sequence, concatenated. */
-  tokens: Int32Array;
-  /** [S + 1] sequence start offsets into tokens (cu_seqlens). */
-  cuSeqlens: Int32Array;
-  /** [T] 1 where tokens[t] is a completion token (scored by the logits at t − 1), else 0; sft: the token's weight. */
-  completionMask: Float32Array;
-  /** [T] sampling-time log-prob of tokens[t] where completionMask is 1, else 0. */
-  oldLogprobs: Float32Array;
-  /** [S] advantage of each sequence. */
-  advantages: Float32Array;
-  /** Completion tokens in this micro-batch. */
-  completionTokens: number;
-}
-
-export function packBatch(samples: readonly TrainingSample[]): PackedBatch {
-  if (samples.length === 0) throw new Error('packBatch: no samples');
-  const total = samples.reduce((a, s) => a + sampleTokens(s), 0);
-  const tokens = new Int32Array(total);
-  const cuSeqlens = new Int32Array(samples.length + 1);
-  const completionMask = new Float32Array(total);
-  const oldLogprobs = new Float32Array(total);
-  const advantages = new Float32Array(samples.length);
-  let t = 0;
-  samples.forEach((s, i) => {
-    cuSeqlens[i] = t;
-    advantages[i] = s.advantage;
-    for (const id of s.promptIds) tokens[t++] = id;
-    s.completionIds.forEach((id, j) => {
-      tokens[t] = id;
-      completionMask[t] = s.weights ? s.weights[j] : 1;
-      oldLogprobs[t] = s.oldLogprobs[j];
-      t++;
-    });
-  });
-  cuSeqlens[samples.length] = t;
-  return { tokens, cuSeqlens, completionMask, oldLogprobs, advantages, completionTokens: completionTokens(samples) };
+/**
+ * A micro-batch in the engine's layout (lib/engine/packed-batch.ts), built once and passed through to the engine:
+ * each sample is prompt + completion, its completion tokens masked 1 (sft: their weights) with their sampling-time
+ * log-probs, and its episode's advantage.
+ */
+export function packSamples(samples: readonly TrainingSample[]): PackedBatch {
+  if (samples.length === 0) throw new Error('packSamples: no samples');
+  const promptZeros = (s: TrainingSample) => new Array<number>(s.promptIds.length).fill(0);
+  return packBatch(
+    {
+      sequences: samples.map((s) => [...s.promptIds, ...s.completionIds]),
+      completionMasks: samples.map((s) => [...promptZeros(s), ...(s.weights ?? new Array<number>(s.completionIds.length).fill(1))]),
+      oldLogprobs: samples.map((s) => [...promptZeros(s), ...s.oldLogprobs]),
+      advantages: samples.map((s) => s.advantage),
+    },
+    'packSamples',
+  );
 }

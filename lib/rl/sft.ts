@@ -9,7 +9,7 @@ import type { DemoRecord } from './demo-file.ts';
 import { actionTokens } from './action-trie.ts';
 import type { ChatMessage } from '../engine/tokenizer.ts';
 import { ProgressBar, type ProgressStream } from '../io/progress.ts';
-import { completionWeight, packBatch, packMicroBatches, type TrainingSample } from './samples.ts';
+import { completionWeight, packMicroBatches, packSamples, type TrainingSample } from './samples.ts';
 import { mixSeed } from './seeds.ts';
 
 /** metrics.jsonl names of the SFT stage (rows at step 0: the stage comes before GRPO's first step). */
@@ -150,7 +150,7 @@ export async function runSft(d: SftLoopDeps): Promise<SftOutcome> {
       let stepCorrect: number | null = 0;
       let nonFinite = '';
       for (const mb of packMicroBatches(batch, d.microBatchTokens)) {
-        const s = await d.engine.accumulate(packBatch(mb), null, loss);
+        const s = await d.engine.accumulate(packSamples(mb), null, loss);
         if (!Number.isFinite(s.loss)) nonFinite = `non-finite loss (${s.loss})`;
         stepLoss += s.loss;
         stepTokens += s.tokens;

@@ -31,7 +31,7 @@ import { ModelTurns } from './model-turns.ts';
 import { promptBuilderFor } from './prompt.ts';
 import { EpisodeSlots, runRollout, type EpisodeFactory, type RolloutEpisode, type RolloutOptions, type RolloutTokenizer } from './rollout.ts';
 import { saveReplay } from './replays.ts';
-import { packBatch, packMicroBatches } from './samples.ts';
+import { packMicroBatches, packSamples } from './samples.ts';
 import { generationSeed } from './seeds.ts';
 import { evalTaskMetrics, trainTaskMetrics } from './task-metrics.ts';
 import { drawRoundGroups, groupOutcomes, recordRound, taskSamplerSettings, type TaskHistory, type TaskSamplerSettings } from './task-sampler.ts';
@@ -413,7 +413,7 @@ export class GrpoTrainer {
     const clip = { low: 0, high: 0, region: 0, lowMin: Infinity, highMax: 0 };
     let nonFinite = '';
     for (const mb of micro) {
-      const packed = packBatch(mb);
+      const packed = packSamples(mb);
       let s;
       try {
         const ref = this.c.beta > 0 ? await call(() => engine.referenceLogprobs(packed, this.c.temperature)) : null;

@@ -4,7 +4,8 @@
 //   resolveDevice('auto'|'cpu'|'cuda') → 'cpu'|'cuda'      (throws for 'cuda' without a usable GPU)
 //   cudaStatus() → { compiled, deviceCount, deviceName, reason, cublasLt }
 //   CudaModel.load(dir, { dtype?, stateBytesCap? }) → Promise<CudaModel>   (same surface as Model: info, forward,
-//       createState, advance; states: fork, free, length, bytes, freed)
+//       tokenLogprobs (precision does not apply: GEMM inputs are always BF16), createState, advance; states: fork,
+//       free, length, bytes, freed)
 //   cudaOps.*: each kernel family on host arrays (tests compare them with the CPU references)
 #include <napi.h>
 
@@ -23,8 +24,10 @@
 #ifdef LFM2_WITH_CUDA
 #include "backend/cuda/cuda_api.h"
 #include "backend/cuda/cuda_model.cuh"
+#include "backend/cuda/cuda_token_logprobs.cuh"
 #include "binding/cuda_model_handle.h"
 #include "binding/grpo_loss_args.h"
+#include "binding/train_batch_args.h"
 #include "model/lfm2.h"
 #endif
 
@@ -590,6 +593,7 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
     return DefineClass(env, "CudaModel",
                        {StaticMethod<&CudaModelWrap::load>("load"), InstanceMethod<&CudaModelWrap::info>("info"),
                         InstanceMethod<&CudaModelWrap::forward>("forward"),
+                        InstanceMethod<&CudaModelWrap::token_logprobs>("tokenLogprobs"),
                         InstanceMethod<&CudaModelWrap::create_state>("createState"),
                         InstanceMethod<&CudaModelWrap::advance>("advance"),
                         InstanceMethod<&CudaModelWrap::memory>("memory")});
@@ -665,6 +669,18 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
           return out;
         },
         out_to_js);
+  }
+
+  Napi::Value token_logprobs(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto batch = std::make_shared<TrainBatch>(read_train_batch(options_at(info, 0, "tokenLogprobs: batch"), false));
+    OptionsReader o = options_at(info, 1, "tokenLogprobs");
+    const float temperature = float(o.num("temperature", 1));
+    opt_string(o.o, "precision", "exact", {"exact", "fast"}, "tokenLogprobs");  // checked, as on the CPU model
+    auto h = h_;
+    return run_async<MicroStepResult>(
+        env, [h, batch, temperature]() { return cuda::token_logprobs(*h->model, *batch, temperature); },
+        [](Napi::Env env, MicroStepResult& r) -> Napi::Value { return logprobs_to_js(env, r); });
   }
 
   Napi::Value create_state(const Napi::CallbackInfo& info) {

@@ -25,6 +25,7 @@
 #include "backend/cuda/cuda_trainer_state.cuh"
 #include "binding/cuda_model_handle.h"
 #include "binding/positional_args.h"
+#include "binding/train_batch_args.h"
 #endif
 
 namespace lfm2::binding {
@@ -59,93 +60,9 @@ struct Handle {
   std::unique_ptr<cuda::CudaTrainer> trainer;
 };
 
-// Reads one field of an options object, naming the function and key in every error.
-struct Fields {
-  Napi::Env env;
-  Napi::Object o;
-  std::string fn;
-  bool has(const char* k) const {
-    if (!o.Has(k)) return false;
-    Napi::Value v = o.Get(k);
-    return !v.IsUndefined() && !v.IsNull();
-  }
-  std::string where(const char* k) const { return fn + ": " + k; }
-  double num(const char* k, double def) const {
-    if (!has(k)) return def;
-    Napi::Value v = o.Get(k);
-    if (!v.IsNumber()) throw Napi::TypeError::New(env, where(k) + " must be a number");
-    return v.As<Napi::Number>().DoubleValue();
-  }
-  bool flag(const char* k, bool def) const {
-    if (!has(k)) return def;
-    Napi::Value v = o.Get(k);
-    if (!v.IsBoolean()) throw Napi::TypeError::New(env, where(k) + " must be a boolean");
-    return v.As<Napi::Boolean>().Value();
-  }
-  std::string str(const char* k, const std::string& def) const {
-    if (!has(k)) return def;
-    Napi::Value v = o.Get(k);
-    if (!v.IsString()) throw Napi::TypeError::New(env, where(k) + " must be a string");
-    return v.As<Napi::String>().Utf8Value();
-  }
-  template <typename T>
-  std::vector<T> array(const char* k, napi_typedarray_type kind, const char* kind_name, bool optional) const {
-    if (!has(k)) {
-      if (optional) return {};
-      throw Napi::TypeError::New(env, where(k) + " is required");
-    }
-    Napi::Value v = o.Get(k);
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kind)
-      throw Napi::TypeError::New(env, where(k) + " must be a " + kind_name);
-    auto ta = v.As<Napi::TypedArrayOf<T>>();
-    return std::vector<T>(ta.Data(), ta.Data() + ta.ElementLength());
-  }
-};
-
-Fields fields_at(const Napi::CallbackInfo& info, size_t i, const std::string& fn) {
-  if (info.Length() <= i || info[i].IsUndefined()) return Fields{info.Env(), Napi::Object::New(info.Env()), fn};
-  if (!info[i].IsObject()) throw Napi::TypeError::New(info.Env(), fn + ": expected an options object");
-  return Fields{info.Env(), info[i].As<Napi::Object>(), fn};
-}
-
 std::string string_arg(const Napi::CallbackInfo& info, size_t i, const std::string& what) {
   if (info.Length() <= i || !info[i].IsString()) throw Napi::TypeError::New(info.Env(), what + " must be a string");
   return info[i].As<Napi::String>().Utf8Value();
-}
-
-// Same fields and checks as the CPU Trainer's batch reader.
-// Advantages are optional for the sft loss only (it has none).
-TrainBatch read_batch(const Fields& b, bool for_loss, bool sft = false) {
-  TrainBatch tb;
-  tb.tokens = b.array<int32_t>("tokens", napi_int32_array, "Int32Array", false);
-  std::vector<int32_t> off = b.array<int32_t>("offsets", napi_int32_array, "Int32Array", false);
-  if (off.size() < 2) throw Napi::RangeError::New(b.env, b.where("offsets") + " needs at least 2 entries [0, ..., T]");
-  tb.offsets.assign(off.begin(), off.end());
-  tb.mask = b.array<float>("mask", napi_float32_array, "Float32Array", false);
-  if (for_loss) {
-    tb.advantages = b.array<float>("advantages", napi_float32_array, "Float32Array", sft);
-    tb.old_logp = b.array<float>("oldLogp", napi_float32_array, "Float32Array", true);
-    tb.ref_logp = b.array<float>("refLogp", napi_float32_array, "Float32Array", true);
-  }
-  return tb;
-}
-
-GrpoLossOptions read_loss(const Fields& o) {
-  GrpoLossOptions lo;
-  const std::string type = o.str("lossType", "dapo");
-  try {
-    lo.loss_type = parse_grpo_loss_type(type.c_str());
-  } catch (const std::exception& e) {
-    throw Napi::RangeError::New(o.env, o.fn + ": " + e.what());
-  }
-  read_grpo_loss_numbers(o, lo);
-  return lo;
-}
-
-Napi::Float32Array to_f32(Napi::Env env, const std::vector<float>& v) {
-  auto a = Napi::Float32Array::New(env, v.size());
-  std::copy(v.begin(), v.end(), a.Data());
-  return a;
 }
 
 template <typename Fn>
@@ -243,43 +160,25 @@ class CudaTrainerWrap : public Napi::ObjectWrap<CudaTrainerWrap> {
 
   Napi::Value accumulate(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    GrpoLossOptions lo = read_loss(fields_at(info, 1, "accumulate: loss"));
+    GrpoLossOptions lo = read_grpo_loss(options_at(info, 1, "accumulate: loss"));
     auto batch = std::make_shared<TrainBatch>(
-        read_batch(fields_at(info, 0, "accumulate: batch"), true, lo.loss_type == GrpoLossType::Sft));
+        read_train_batch(options_at(info, 0, "accumulate: batch"), true, lo.loss_type == GrpoLossType::Sft));
     auto h = h_;
     return run_async<MicroStepResult>(
         env, [h, batch, lo]() { return h->trainer->accumulate(*batch, lo); },
-        [](Napi::Env env, MicroStepResult& r) -> Napi::Value {
-          auto o = Napi::Object::New(env);
-          o.Set("loss", r.stats.loss);
-          o.Set("tokens", r.stats.tokens);
-          o.Set("klSum", r.stats.kl_sum);
-          o.Set("entropySum", r.stats.entropy_sum);
-          o.Set("clipLow", r.stats.clip_low);
-          o.Set("clipHigh", r.stats.clip_high);
-          o.Set("clipRegion", r.stats.clip_region);
-          o.Set("correct", r.stats.correct);
-          o.Set("logp", to_f32(env, r.logp));
-          o.Set("entropy", to_f32(env, r.entropy));
-          return o;
-        });
+        [](Napi::Env env, MicroStepResult& r) -> Napi::Value { return micro_step_to_js(env, r); });
   }
 
   Napi::Value logprobs(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    auto batch = std::make_shared<TrainBatch>(read_batch(fields_at(info, 0, "logprobs: batch"), false));
-    Fields o = fields_at(info, 1, "logprobs");
+    auto batch = std::make_shared<TrainBatch>(read_train_batch(options_at(info, 0, "logprobs: batch"), false));
+    OptionsReader o = options_at(info, 1, "logprobs");
     const bool adapter = o.flag("adapter", true);
     const float temperature = float(o.num("temperature", 1));
     auto h = h_;
     return run_async<MicroStepResult>(
         env, [h, batch, adapter, temperature]() { return h->trainer->logprobs(*batch, adapter, temperature); },
-        [](Napi::Env env, MicroStepResult& r) -> Napi::Value {
-          auto o = Napi::Object::New(env);
-          o.Set("logp", to_f32(env, r.logp));
-          o.Set("entropy", to_f32(env, r.entropy));
-          return o;
-        });
+        [](Napi::Env env, MicroStepResult& r) -> Napi::Value { return logprobs_to_js(env, r); });
   }
 
   Napi::Value step(const Napi::CallbackInfo& info) {
@@ -349,7 +248,7 @@ class CudaTrainerWrap : public Napi::ObjectWrap<CudaTrainerWrap> {
     std::vector<float> v = guarded(info.Env(), [&]() {
       return grad ? h_->trainer->gradient(name) : h_->trainer->parameter(name);
     });
-    return to_f32(info.Env(), v);
+    return float32_array(info.Env(), v);
   }
   Napi::Value parameter(const Napi::CallbackInfo& info) { return copy_of(info, false); }
   Napi::Value gradient(const Napi::CallbackInfo& info) { return copy_of(info, true); }
@@ -373,13 +272,13 @@ class CudaTrainerWrap : public Napi::ObjectWrap<CudaTrainerWrap> {
 
 // ---- cudaTrainOps (synchronous; test-sized inputs)
 
-int64_t count(const Fields& o, const char* k) {
+int64_t count(const OptionsReader& o, const char* k) {
   const double d = o.num(k, -1);
   if (!(d >= 1) || d != double(int64_t(d))) throw Napi::RangeError::New(o.env, o.where(k) + " must be an integer >= 1");
   return int64_t(d);
 }
 
-std::vector<float> sized(const Fields& o, const char* k, int64_t n) {
+std::vector<float> sized(const OptionsReader& o, const char* k, int64_t n) {
   std::vector<float> v = o.array<float>(k, napi_float32_array, "Float32Array", false);
   if (int64_t(v.size()) != n)
     throw Napi::RangeError::New(o.env, o.where(k) + " has " + std::to_string(v.size()) + " elements, expected " +
@@ -388,7 +287,7 @@ std::vector<float> sized(const Fields& o, const char* k, int64_t n) {
 }
 
 Napi::Value op_lora_forward(const Napi::CallbackInfo& info) {
-  Fields o = fields_at(info, 0, "cudaTrainOps.loraForward");
+  OptionsReader o = options_at(info, 0, "cudaTrainOps.loraForward");
   const int64_t T = count(o, "T"), in = count(o, "in"), out = count(o, "out"), r = count(o, "r");
   const float s = float(o.num("scale", 1));
   std::vector<float> x = sized(o, "x", T * in), A = sized(o, "A", r * in), B = sized(o, "B", out * r);
@@ -397,11 +296,11 @@ Napi::Value op_lora_forward(const Napi::CallbackInfo& info) {
     cuda_train_api::lora_forward(x.data(), A.data(), B.data(), y.data(), T, in, out, r, s);
     return 0;
   });
-  return to_f32(info.Env(), y);
+  return float32_array(info.Env(), y);
 }
 
 Napi::Value op_lora_backward(const Napi::CallbackInfo& info) {
-  Fields o = fields_at(info, 0, "cudaTrainOps.loraBackward");
+  OptionsReader o = options_at(info, 0, "cudaTrainOps.loraBackward");
   const int64_t T = count(o, "T"), in = count(o, "in"), out = count(o, "out"), r = count(o, "r");
   const float s = float(o.num("scale", 1));
   std::vector<float> x = sized(o, "x", T * in), dy = sized(o, "dy", T * out);
@@ -413,9 +312,9 @@ Napi::Value op_lora_backward(const Napi::CallbackInfo& info) {
     return 0;
   });
   auto res = Napi::Object::New(info.Env());
-  res.Set("dA", to_f32(info.Env(), dA));
-  res.Set("dB", to_f32(info.Env(), dB));
-  res.Set("dx", to_f32(info.Env(), dx));
+  res.Set("dA", float32_array(info.Env(), dA));
+  res.Set("dB", float32_array(info.Env(), dB));
+  res.Set("dx", float32_array(info.Env(), dx));
   return res;
 }
 
@@ -439,7 +338,7 @@ Napi::Value op_gather_rows(const Napi::CallbackInfo& info) {
     cuda_train_api::gather_rows(src.data(), src_rows, rows.data(), int64_t(rows.size()), C, dst.data());
     return 0;
   });
-  return to_f32(info.Env(), dst);
+  return float32_array(info.Env(), dst);
 }
 
 Napi::Value op_scatter_rows(const Napi::CallbackInfo& info) {
@@ -455,7 +354,7 @@ Napi::Value op_scatter_rows(const Napi::CallbackInfo& info) {
     cuda_train_api::scatter_rows(src.data(), rows.data(), int64_t(rows.size()), C, dst.data(), dst_rows);
     return 0;
   });
-  return to_f32(info.Env(), dst);
+  return float32_array(info.Env(), dst);
 }
 
 Napi::Value op_embedding_backward_padded(const Napi::CallbackInfo& info) {
@@ -471,7 +370,7 @@ Napi::Value op_embedding_backward_padded(const Napi::CallbackInfo& info) {
     cuda_train_api::embedding_backward_padded(ids.data(), int64_t(ids.size()), dx.data(), V, C, pad, dE.data());
     return 0;
   });
-  return to_f32(info.Env(), dE);
+  return float32_array(info.Env(), dE);
 }
 
 }  // namespace

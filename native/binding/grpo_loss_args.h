@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
+#include "binding/options_reader.h"
 #include "model/grpo_loss.h"
 
 namespace lfm2::binding {
@@ -20,6 +22,19 @@ void read_grpo_loss_numbers(const Options& o, GrpoLossOptions& lo) {
   lo.token_normalizer = o.num("tokenNormalizer", 0);
   lo.sequence_normalizer = o.num("sequenceNormalizer", 0);
   lo.chunk_rows = int64_t(o.num("chunkRows", 256));
+}
+
+// The loss options of Trainer.accumulate (either engine): lossType (an unknown name is a RangeError) and the numbers.
+inline GrpoLossOptions read_grpo_loss(const OptionsReader& o) {
+  GrpoLossOptions lo;
+  const std::string type = o.str("lossType", "dapo");
+  try {
+    lo.loss_type = parse_grpo_loss_type(type.c_str());
+  } catch (const std::exception& e) {
+    throw Napi::RangeError::New(o.env, o.fn + ": " + e.what());
+  }
+  read_grpo_loss_numbers(o, lo);
+  return lo;
 }
 
 }  // namespace lfm2::binding

@@ -6,6 +6,9 @@
 //   model.forward(seqs: Int32Array[], { logits?: 'all'|'last'|'none', hidden?: boolean, precision?: 'exact'|'fast',
 //                 retainActivations?: boolean /* training-mode storage: every layer keeps its activations */ })
 //       → Promise<{ logits: Float32Array [R, V], logitRows: Int32Array [R], vocab, hidden?: Float32Array [T, C] }>
+//   model.tokenLogprobs(batch: { tokens, cuSeqlens, completionMask } (binding/train_batch_args.h),
+//                       { temperature?: number, precision?: 'exact'|'fast' })
+//       → Promise<{ logp: Float32Array [T], entropy: Float32Array [T] }>   (no gradient; model/loss_passes.h)
 //   model.createState() → GenerationState
 //   model.advance(states: GenerationState[], chunks: Int32Array[], { logits?, precision? }) → Promise<same as forward>
 //   state.fork() → GenerationState (deep copy), state.free(), state.length, state.bytes, state.freed
@@ -22,7 +25,9 @@
 #include "binding/async.h"
 #include "binding/model_handle.h"
 #include "binding/registry.h"
+#include "binding/train_batch_args.h"
 #include "model/lfm2.h"
+#include "model/loss_passes.h"
 
 namespace lfm2::binding {
 namespace {
@@ -129,6 +134,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     return DefineClass(env, "Model",
                        {StaticMethod<&ModelWrap::load>("load"), InstanceMethod<&ModelWrap::info>("info"),
                         InstanceMethod<&ModelWrap::forward>("forward"),
+                        InstanceMethod<&ModelWrap::token_logprobs>("tokenLogprobs"),
                         InstanceMethod<&ModelWrap::create_state>("createState"),
                         InstanceMethod<&ModelWrap::advance>("advance")});
   }
@@ -191,6 +197,24 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
           return run_forward(*h, chunks, fo, want_hidden);
         },
         result_to_js);
+  }
+
+  Napi::Value token_logprobs(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto batch = std::make_shared<TrainBatch>(read_train_batch(options_at(info, 0, "tokenLogprobs: batch"), false));
+    OptionsReader o = options_at(info, 1, "tokenLogprobs");
+    const float temperature = float(o.num("temperature", 1));
+    const Precision precision = opt_string(o.o, "precision", "exact", {"exact", "fast"}, "tokenLogprobs") == "fast"
+                                    ? Precision::Fast
+                                    : Precision::Exact;
+    auto h = h_;
+    return run_async<MicroStepResult>(
+        env,
+        [h, batch, temperature, precision]() {
+          std::lock_guard<std::mutex> lk(h->mu);
+          return lfm2::token_logprobs(*h->model, *batch, temperature, precision, h->acts);
+        },
+        [](Napi::Env env, MicroStepResult& r) -> Napi::Value { return logprobs_to_js(env, r); });
   }
 
   Napi::Value create_state(const Napi::CallbackInfo& info) {

@@ -10,12 +10,12 @@
 //   trainer.info() → { mode, step, trainableParameters, lora: { rank, scale, modules: string[], merged } | null }
 //   trainer.accumulate(batch, loss) → Promise<{ loss, tokens, klSum, entropySum, clipLow, clipHigh, clipRegion,
 //                                               correct, logp: Float32Array [T], entropy: Float32Array [T] }>
-//       batch: { tokens: Int32Array [T], offsets: Int32Array [S+1], mask: Float32Array [T],
-//                advantages: Float32Array [S] (optional for sft), oldLogp?: Float32Array [T],
-//                refLogp?: Float32Array [T] }
+//       batch: { tokens: Int32Array [T], cuSeqlens: Int32Array [S+1], completionMask: Float32Array [T],
+//                advantages: Float32Array [S] (optional for sft), oldLogprobs?: Float32Array [T],
+//                refLogprobs?: Float32Array [T] }   (binding/train_batch_args.h)
 //       loss:  { lossType? (grpo | bnpo | dr_grpo | dapo | sft), epsilonLow?, epsilonHigh?, beta?, temperature?,
 //                maxCompletionLength?, tokenNormalizer?, sequenceNormalizer?, chunkRows? }
-//   trainer.logprobs(batch (tokens, offsets, mask), { adapter?: boolean, temperature? }) → Promise<{ logp, entropy }>
+//   trainer.logprobs(batch (tokens, cuSeqlens, completionMask), { adapter?: boolean, temperature? }) → Promise<{ logp, entropy }>
 //   trainer.step() → Promise<{ gradNorm, clipCoef, skipped, lr, step, badTensor: string | null }>
 //   trainer.zeroGrad(), merge(), unmerge() → Promise<void>
 //   trainer.saveState(dir, extraJson), saveModel(dir), saveAdapter(dir), loadAdapter(dir) → Promise<void>
@@ -36,6 +36,7 @@
 #include "core/error.h"
 #include "binding/model_handle.h"
 #include "binding/registry.h"
+#include "binding/train_batch_args.h"
 #include "model/train_state.h"
 #include "model/trainer.h"
 
@@ -50,98 +51,9 @@ struct TrainerHandle {
   std::unique_ptr<Trainer> trainer;
 };
 
-// Option readers that name the function and key in every error.
-struct Opts {
-  Napi::Env env;
-  Napi::Object o;
-  std::string fn;
-  bool has(const char* k) const {
-    if (!o.Has(k)) return false;
-    Napi::Value v = o.Get(k);
-    return !v.IsUndefined() && !v.IsNull();
-  }
-  std::string where(const char* k) const { return fn + ": " + k; }
-  double num(const char* k, double def) const {
-    if (!has(k)) return def;
-    Napi::Value v = o.Get(k);
-    if (!v.IsNumber()) throw Napi::TypeError::New(env, where(k) + " must be a number");
-    return v.As<Napi::Number>().DoubleValue();
-  }
-  bool flag(const char* k, bool def) const {
-    if (!has(k)) return def;
-    Napi::Value v = o.Get(k);
-    if (!v.IsBoolean()) throw Napi::TypeError::New(env, where(k) + " must be a boolean");
-    return v.As<Napi::Boolean>().Value();
-  }
-  std::string str(const char* k, const std::string& def) const {
-    if (!has(k)) return def;
-    Napi::Value v = o.Get(k);
-    if (!v.IsString()) throw Napi::TypeError::New(env, where(k) + " must be a string");
-    return v.As<Napi::String>().Utf8Value();
-  }
-  Opts sub(const char* k) const {
-    if (!has(k)) return Opts{env, Napi::Object::New(env), fn + ": " + k};
-    Napi::Value v = o.Get(k);
-    if (!v.IsObject()) throw Napi::TypeError::New(env, where(k) + " must be an object");
-    return Opts{env, v.As<Napi::Object>(), fn + ": " + k};
-  }
-  template <typename T>
-  std::vector<T> array(const char* k, napi_typedarray_type kind, const char* kind_name, bool optional) const {
-    if (!has(k)) {
-      if (optional) return {};
-      throw Napi::TypeError::New(env, where(k) + " is required");
-    }
-    Napi::Value v = o.Get(k);
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kind)
-      throw Napi::TypeError::New(env, where(k) + " must be a " + kind_name);
-    auto ta = v.As<Napi::TypedArrayOf<T>>();
-    return std::vector<T>(ta.Data(), ta.Data() + ta.ElementLength());
-  }
-};
-
-Opts opts_at(const Napi::CallbackInfo& info, size_t i, const std::string& fn) {
-  if (info.Length() <= i || info[i].IsUndefined()) return Opts{info.Env(), Napi::Object::New(info.Env()), fn};
-  if (!info[i].IsObject()) throw Napi::TypeError::New(info.Env(), fn + ": expected an options object");
-  return Opts{info.Env(), info[i].As<Napi::Object>(), fn};
-}
-
 std::string string_arg(const Napi::CallbackInfo& info, size_t i, const std::string& what) {
   if (info.Length() <= i || !info[i].IsString()) throw Napi::TypeError::New(info.Env(), what + " must be a string");
   return info[i].As<Napi::String>().Utf8Value();
-}
-
-// Advantages are optional for the sft loss only (it has none).
-TrainBatch read_batch(const Opts& b, bool for_loss, bool sft = false) {
-  TrainBatch tb;
-  tb.tokens = b.array<int32_t>("tokens", napi_int32_array, "Int32Array", false);
-  std::vector<int32_t> off = b.array<int32_t>("offsets", napi_int32_array, "Int32Array", false);
-  if (off.size() < 2) throw Napi::RangeError::New(b.env, b.where("offsets") + " needs at least 2 entries [0, ..., T]");
-  tb.offsets.assign(off.begin(), off.end());
-  tb.mask = b.array<float>("mask", napi_float32_array, "Float32Array", false);
-  if (for_loss) {
-    tb.advantages = b.array<float>("advantages", napi_float32_array, "Float32Array", sft);
-    tb.old_logp = b.array<float>("oldLogp", napi_float32_array, "Float32Array", true);
-    tb.ref_logp = b.array<float>("refLogp", napi_float32_array, "Float32Array", true);
-  }
-  return tb;
-}
-
-GrpoLossOptions read_loss(const Opts& o) {
-  GrpoLossOptions lo;
-  const std::string type = o.str("lossType", "dapo");
-  try {
-    lo.loss_type = parse_grpo_loss_type(type.c_str());
-  } catch (const std::exception& e) {
-    throw Napi::RangeError::New(o.env, o.fn + ": " + e.what());
-  }
-  read_grpo_loss_numbers(o, lo);
-  return lo;
-}
-
-Napi::Float32Array to_f32(Napi::Env env, const std::vector<float>& v) {
-  auto a = Napi::Float32Array::New(env, v.size());
-  std::copy(v.begin(), v.end(), a.Data());
-  return a;
 }
 
 class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
@@ -174,14 +86,14 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     if (info.Length() < 1) throw Napi::TypeError::New(env, "Trainer.create(model, opts): model is required");
     const bool on_gpu = is_cuda_model(env, info[0]);  // a CudaModel gets the GPU trainer (cuda_trainer.cpp)
     auto model = on_gpu ? nullptr : unwrap_model(env, info[0], "Trainer.create: model");
-    Opts o = opts_at(info, 1, "Trainer.create");
+    OptionsReader o = options_at(info, 1, "Trainer.create");
     TrainerOptions to;
     const std::string mode = o.str("mode", "lora");
     if (mode != "full" && mode != "lora")
       throw Napi::RangeError::New(env, "Trainer.create: mode = '" + mode + "' must be 'full' or 'lora'");
     to.mode = mode == "full" ? TrainMode::Full : TrainMode::Lora;
     if (to.mode == TrainMode::Lora) {
-      Opts l = o.sub("lora");
+      OptionsReader l = o.sub("lora");
       to.lora.rank = int64_t(l.num("r", 8));
       to.lora.alpha = float(l.num("alpha", 16));
       to.lora.use_rslora = l.flag("useRslora", false);
@@ -203,7 +115,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
         throw Napi::TypeError::New(env, "Trainer.create: lora.targetModules must be a string array or a regex string");
       }
     }
-    Opts op = o.sub("optimizer");
+    OptionsReader op = o.sub("optimizer");
     to.schedule.base_lr = op.num("lr", 1e-6);
     to.adamw.beta1 = op.num("beta1", 0.9);
     to.adamw.beta2 = op.num("beta2", 0.999);
@@ -282,9 +194,9 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
 
   Napi::Value accumulate(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    GrpoLossOptions lo = read_loss(opts_at(info, 1, "accumulate: loss"));
+    GrpoLossOptions lo = read_grpo_loss(options_at(info, 1, "accumulate: loss"));
     auto batch = std::make_shared<TrainBatch>(
-        read_batch(opts_at(info, 0, "accumulate: batch"), true, lo.loss_type == GrpoLossType::Sft));
+        read_train_batch(options_at(info, 0, "accumulate: batch"), true, lo.loss_type == GrpoLossType::Sft));
     auto h = h_;
     return run_async<MicroStepResult>(
         env,
@@ -292,26 +204,13 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
           std::lock_guard<std::mutex> lk(h->model->mu);
           return h->trainer->accumulate(*batch, lo);
         },
-        [](Napi::Env env, MicroStepResult& r) -> Napi::Value {
-          auto o = Napi::Object::New(env);
-          o.Set("loss", r.stats.loss);
-          o.Set("tokens", r.stats.tokens);
-          o.Set("klSum", r.stats.kl_sum);
-          o.Set("entropySum", r.stats.entropy_sum);
-          o.Set("clipLow", r.stats.clip_low);
-          o.Set("clipHigh", r.stats.clip_high);
-          o.Set("clipRegion", r.stats.clip_region);
-          o.Set("correct", r.stats.correct);
-          o.Set("logp", to_f32(env, r.logp));
-          o.Set("entropy", to_f32(env, r.entropy));
-          return o;
-        });
+        [](Napi::Env env, MicroStepResult& r) -> Napi::Value { return micro_step_to_js(env, r); });
   }
 
   Napi::Value logprobs(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    auto batch = std::make_shared<TrainBatch>(read_batch(opts_at(info, 0, "logprobs: batch"), false));
-    Opts o = opts_at(info, 1, "logprobs");
+    auto batch = std::make_shared<TrainBatch>(read_train_batch(options_at(info, 0, "logprobs: batch"), false));
+    OptionsReader o = options_at(info, 1, "logprobs");
     const bool adapter = o.flag("adapter", true);
     const float temperature = float(o.num("temperature", 1));
     auto h = h_;
@@ -321,12 +220,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
           std::lock_guard<std::mutex> lk(h->model->mu);
           return h->trainer->logprobs(*batch, adapter, temperature);
         },
-        [](Napi::Env env, MicroStepResult& r) -> Napi::Value {
-          auto o = Napi::Object::New(env);
-          o.Set("logp", to_f32(env, r.logp));
-          o.Set("entropy", to_f32(env, r.entropy));
-          return o;
-        });
+        [](Napi::Env env, MicroStepResult& r) -> Napi::Value { return logprobs_to_js(env, r); });
   }
 
   Napi::Value step(const Napi::CallbackInfo& info) {

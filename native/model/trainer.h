@@ -11,9 +11,7 @@
 //   Lora: only the adapter's A and B are trainable; the base stays as loaded (BF16 or FP32) and doubles as the
 //         reference policy (adapter off).
 //
-// Batch layout: sequences packed back to back (tokens [T], offsets [S+1]); mask[t] = 1 marks token t as a scored
-// completion token, predicted by the hidden state of row t−1 of the same sequence (so a sequence's first token can
-// never be scored); old/ref log-probs are per token, aligned with tokens; one advantage per sequence.
+// Batch layout and the passes themselves: model/loss_passes.h.
 //
 // Memory: a pass keeps every layer's activations, or with checkpointing only every layer's input (one layer is
 // recomputed at a time in the backward: one extra forward). max_pass_tokens > 0 splits a micro-batch into passes of
@@ -30,6 +28,7 @@
 #include "model/lfm2_backward.h"
 #include "model/lfm2_backward_checkpoint.h"
 #include "model/lora.h"
+#include "model/loss_passes.h"
 #include "model/lr_schedule.h"
 
 namespace lfm2 {
@@ -44,22 +43,6 @@ struct TrainerOptions {
   Precision precision = Precision::Exact;  // forward GEMMs (backward GEMMs are always FP32)
   int64_t max_pass_tokens = 0;    // 0 = one pass per micro-batch
   bool checkpointing = false;     // keep only layer inputs; recompute each layer in the backward
-};
-
-struct TrainBatch {
-  std::vector<int32_t> tokens;      // [T]
-  std::vector<int64_t> offsets;     // [S + 1], offsets[0] = 0, offsets[S] = T
-  std::vector<float> mask;          // [T] 0 or 1
-  std::vector<float> advantages;    // [S] (may be empty for sft)
-  std::vector<float> old_logp;      // [T] or empty (ratio 1)
-  std::vector<float> ref_logp;      // [T] or empty (needed when beta ≠ 0)
-  int64_t sequences() const { return int64_t(offsets.size()) - 1; }
-};
-
-struct MicroStepResult {
-  GrpoLossStats stats;
-  std::vector<float> logp;     // [T] log-prob of each scored token (0 where mask = 0)
-  std::vector<float> entropy;  // [T] entropy of the distribution that scored it (0 where mask = 0)
 };
 
 struct StepResult {
@@ -107,9 +90,7 @@ class Trainer {
   void sync_bf16();
 
  private:
-  void run_passes(const TrainBatch& b, const GrpoLossOptions& lo, bool backward, bool use_adapter,
-                  MicroStepResult& res);
-  const LinearHook* hook(bool use_adapter) const;
+  PassSettings pass_settings(bool use_adapter) const;
 
   Lfm2Model& model_;
   TrainerOptions opt_;

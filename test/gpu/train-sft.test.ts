@@ -3,7 +3,7 @@
 // lower the cross-entropy and raise the token accuracy (15-30 s on the emulator). The starting loss matches the CPU trainer's on the same
 // weights. Skips (reason printed) without a usable GPU or the CUDA emulator.
 import { describe, expect, it } from 'vitest';
-import { packBatch } from '../../lib/rl/samples.ts';
+import { completionTokens, packSamples } from '../../lib/rl/samples.ts';
 import { demonstrations, sftLoss, sftPolicy, sftSteps } from '../sft-helpers.ts';
 import { tempDir } from '../util/temp-dir.ts';
 import { gpu, skipReason } from './gpu-available.ts';
@@ -18,8 +18,8 @@ describe.skipIf(!gpu)(`sft on the GPU trainer ${skipReason}`, () => {
   it('10 steps lower the cross-entropy step after step and raise the token accuracy; starts where the CPU does', async () => {
     const samples = demonstrations(7, 3);
     const cpu = await sftPolicy(dir, 'cpu');
-    const tokens = packBatch(samples).completionTokens;
-    const want = await cpu.engine.accumulate(packBatch(samples), null, sftLoss(tokens));
+    const tokens = completionTokens(samples);
+    const want = await cpu.engine.accumulate(packSamples(samples), null, sftLoss(tokens));
     const policy = await sftPolicy(dir, 'cuda');
     expect(policy.device).toMatch(/^cuda/);
     const { loss, accuracy } = await sftSteps(policy.engine, samples, 10);

@@ -4,12 +4,12 @@
 #include <cmath>
 #include <map>
 #include <mutex>
-#include <set>
 
 #include "backend/cuda/adamw.cuh"
 #include "backend/cuda/convert.cuh"
 #include "backend/cuda/cuda_backward.cuh"
 #include "backend/cuda/cuda_lora.cuh"
+#include "backend/cuda/cuda_loss_passes.cuh"
 #include "backend/cuda/cuda_model_impl.cuh"
 #include "backend/cuda/cuda_train_forward.cuh"
 #include "backend/cuda/cuda_train_kernels.cuh"
@@ -55,9 +55,6 @@ struct CudaTrainer::Impl {
       if (p.name == name) return p;
     fail("no trainable tensor named '", name, "'");
   }
-
-  void run_passes(const TrainBatch& b, const GrpoLossOptions& lo, bool backward, bool use_adapter,
-                  MicroStepResult& res);
 };
 
 CudaTrainer::CudaTrainer(CudaModel& model, Lfm2Model& host, const TrainerOptions& opt) {
@@ -170,186 +167,16 @@ CudaTrainer::~CudaTrainer() {
 }
 
 void CudaTrainer::validate(const TrainBatch& b, const GrpoLossOptions& lo, bool for_loss) const {
-  const int64_t T = int64_t(b.tokens.size()), S = b.sequences(), V = impl_->m.cfg.vocab_size;
-  LFM2_CHECK(S >= 1, "batch has no sequences");
-  LFM2_CHECK(b.offsets[0] == 0 && b.offsets[size_t(S)] == T, "batch offsets must start at 0 and end at ", T,
-             " tokens, got ", b.offsets[0], " .. ", b.offsets[size_t(S)]);
-  for (int64_t i = 0; i < S; ++i)
-    LFM2_CHECK(b.offsets[size_t(i + 1)] > b.offsets[size_t(i)], "sequence ", i, " is empty");
-  LFM2_CHECK(int64_t(b.mask.size()) == T, "completion mask has ", b.mask.size(), " entries for ", T, " tokens");
-  for (int64_t t = 0; t < T; ++t) {
-    LFM2_CHECK(b.tokens[size_t(t)] >= 0 && b.tokens[size_t(t)] < V, "token id ", b.tokens[size_t(t)], " at index ",
-               t, " is outside the vocabulary [0, ", V, ")");
-    check_mask_value(b.mask[size_t(t)], lo.loss_type, "completion mask at token ", t);
-  }
-  for (int64_t i = 0; i < S; ++i)
-    LFM2_CHECK(b.mask[size_t(b.offsets[size_t(i)])] == 0.f, "sequence ", i,
-               ": its first token is marked as a completion token, but nothing before it can score it");
-  LFM2_CHECK(T < 0x7fffffff, "batch has too many tokens (", T, ")");
-  for (int64_t i = 0; i < S; ++i)
-    LFM2_CHECK(b.offsets[size_t(i + 1)] - b.offsets[size_t(i)] <= impl_->m.cfg.max_position_embeddings, "sequence ",
-               i, " is longer than max_position_embeddings ", impl_->m.cfg.max_position_embeddings);
-  LFM2_CHECK(std::isfinite(lo.temperature) && lo.temperature > 0.f, "temperature must be > 0, got ", lo.temperature);
-  if (!for_loss) return;
-  check_sft_options(lo);
-  // sft has no advantages: none is fine, but a list that is given must still fit the batch.
-  if (lo.loss_type != GrpoLossType::Sft || !b.advantages.empty())
-    LFM2_CHECK(int64_t(b.advantages.size()) == S, b.advantages.size(), " advantages for ", S, " sequences");
-  for (int64_t i = 0; i < int64_t(b.advantages.size()); ++i)
-    LFM2_CHECK(std::isfinite(b.advantages[size_t(i)]), "advantage of sequence ", i, " is not finite (",
-               b.advantages[size_t(i)], ")");
-  auto check_lp = [&](const std::vector<float>& v, const char* what) {
-    if (v.empty()) return;
-    LFM2_CHECK(int64_t(v.size()) == T, what, " log-probs have ", v.size(), " entries for ", T, " tokens");
-    for (int64_t t = 0; t < T; ++t)
-      LFM2_CHECK(b.mask[size_t(t)] == 0.f || std::isfinite(v[size_t(t)]), what, " log-prob at completion token ", t,
-                 " is not finite (", v[size_t(t)], ")");
-  };
-  check_lp(b.old_logp, "old");
-  check_lp(b.ref_logp, "reference");
-  LFM2_CHECK(std::isfinite(lo.beta) && lo.beta >= 0.f, "beta must be >= 0, got ", lo.beta);
-  LFM2_CHECK(lo.beta == 0.f || !b.ref_logp.empty(), "beta = ", lo.beta, " needs reference log-probs");
-  LFM2_CHECK(lo.epsilon_low >= 0.f && lo.epsilon_low < 1.f, "epsilon must be in [0, 1), got ", lo.epsilon_low);
-  LFM2_CHECK(lo.epsilon_high >= 0.f, "epsilon_high must be >= 0, got ", lo.epsilon_high);
-  if (lo.loss_type == GrpoLossType::DrGrpo)
-    LFM2_CHECK(lo.max_completion_length > 0, "dr_grpo needs max_completion_length > 0");
-  LFM2_CHECK(lo.chunk_rows >= 1, "chunk_rows must be >= 1, got ", lo.chunk_rows);
-}
-
-void CudaTrainer::Impl::run_passes(const TrainBatch& b, const GrpoLossOptions& lo_in, bool backward,
-                                   bool use_adapter, MicroStepResult& res) {
-  const Lfm2Config& cfg = m.cfg;
-  const int64_t C = cfg.hidden_size, S = b.sequences(), T = int64_t(b.tokens.size());
-  cudaStream_t st = m.stream;
-  // Fix the normalisers for the whole micro-batch so splitting into passes changes nothing (as the CPU trainer).
-  GrpoLossOptions lo = lo_in;
-  double ntok = 0;
-  std::set<int64_t> scored;
-  for (int64_t i = 0; i < S; ++i)
-    for (int64_t t = b.offsets[size_t(i)]; t < b.offsets[size_t(i + 1)]; ++t)
-      if (b.mask[size_t(t)] != 0.f) {
-        ntok += 1;
-        scored.insert(i);
-      }
-  if (lo.token_normalizer <= 0) lo.token_normalizer = std::max(1.0, ntok);
-  if (lo.sequence_normalizer <= 0) lo.sequence_normalizer = std::max<double>(1.0, double(scored.size()));
-  res.logp.assign(size_t(T), 0.f);
-  res.entropy.assign(size_t(T), 0.f);
-  res.stats = GrpoLossStats{};
-  const CudaLora* fwd_lora = use_adapter ? lora.get() : nullptr;
-  const DeviceBuffer& head = m.head.get() ? m.head : m.embed;
-
-  int64_t s0 = 0;
-  while (s0 < S) {
-    // Sequences [s0, s1) form one pass.
-    int64_t s1 = s0 + 1;
-    if (opt.max_pass_tokens > 0)
-      while (s1 < S && b.offsets[size_t(s1 + 1)] - b.offsets[size_t(s0)] <= opt.max_pass_tokens) ++s1;
-    else
-      s1 = S;
-    const int64_t base = b.offsets[size_t(s0)];
-    std::vector<int64_t> lens;
-    for (int64_t i = s0; i < s1; ++i) lens.push_back(b.offsets[size_t(i + 1)] - b.offsets[size_t(i)]);
-    // Loss rows: completion token t is scored by the hidden state of row t − 1.
-    std::vector<int64_t> tok_of_row;
-    std::vector<int32_t> hid_row, targets;
-    std::vector<float> adv, oldv, refv, maskv;
-    std::vector<int64_t> seq_of_row;
-    std::map<int64_t, double> seq_tokens;
-    for (int64_t i = s0; i < s1; ++i)
-      for (int64_t t = b.offsets[size_t(i)] + 1; t < b.offsets[size_t(i + 1)]; ++t)
-        if (b.mask[size_t(t)] != 0.f) {
-          tok_of_row.push_back(t);
-          hid_row.push_back(int32_t(t - 1 - base));
-          targets.push_back(b.tokens[size_t(t)]);
-          seq_of_row.push_back(i);
-          seq_tokens[i] += 1;
-          adv.push_back(b.advantages.empty() ? 0.f : b.advantages[size_t(i)]);
-          if (!b.old_logp.empty()) oldv.push_back(b.old_logp[size_t(t)]);
-          if (!b.ref_logp.empty()) refv.push_back(b.ref_logp[size_t(t)]);
-          maskv.push_back(b.mask[size_t(t)]);  // 1, or an sft token weight
-        }
-    const int64_t N = int64_t(targets.size());
-    if (N == 0) {
-      s0 = s1;
-      continue;
-    }
-    // Aggregation weight c_n of each row (grpo_loss.h).
-    std::vector<double> cw(static_cast<size_t>(N));
-    for (int64_t n = 0; n < N; ++n) {
-      if (lo.loss_type == GrpoLossType::Grpo)
-        cw[size_t(n)] = 1.0 / (std::max(1.0, seq_tokens[seq_of_row[size_t(n)]]) * lo.sequence_normalizer);
-      else if (lo.loss_type == GrpoLossType::DrGrpo)
-        cw[size_t(n)] = 1.0 / (lo.sequence_normalizer * double(lo.max_completion_length));
-      else
-        cw[size_t(n)] = 1.0 / lo.token_normalizer;
-    }
-    arena.reset();
-    TrainForward f;
-    train_forward(m, b.tokens.data() + base, lens, fwd_lora, backward && opt.checkpointing, arena, f);
-    auto up = [&](const void* h, size_t bytes) -> void* {
-      void* d = arena.take(std::max<size_t>(bytes, 4));
-      if (bytes) CUDA_CHECK(cudaMemcpyAsync(d, h, bytes, cudaMemcpyHostToDevice, st));
-      return d;
-    };
-    auto* d_rows = static_cast<int32_t*>(up(hid_row.data(), size_t(N) * 4));
-    float* hid = arena.take_n<float>(N * C);  // [N, C]
-    gather_rows_f32(f.hidden, d_rows, N, C, hid, st);
-    GrpoDeviceInputs in;
-    in.rows = N, in.vocab = cfg.vocab_size, in.dim = C;
-    in.hidden = hid;
-    in.head = bf(head);
-    in.targets = static_cast<const int32_t*>(up(targets.data(), size_t(N) * 4));
-    in.old_logp = oldv.empty() ? nullptr : static_cast<const float*>(up(oldv.data(), size_t(N) * 4));
-    in.ref_logp = refv.empty() ? nullptr : static_cast<const float*>(up(refv.data(), size_t(N) * 4));
-    in.advantages = static_cast<const float*>(up(adv.data(), size_t(N) * 4));
-    in.mask = static_cast<const float*>(up(maskv.data(), size_t(N) * 4));
-    in.row_weight = static_cast<const double*>(up(cw.data(), size_t(N) * 8));
-    GrpoDeviceOptions dopt;
-    dopt.epsilon_low = lo.epsilon_low, dopt.epsilon_high = lo.epsilon_high, dopt.beta = lo.beta;
-    dopt.temperature = lo.temperature, dopt.chunk_rows = lo.chunk_rows;
-    dopt.sft = lo.loss_type == GrpoLossType::Sft;
-    GrpoDeviceOutputs out;
-    out.terms = arena.take_n<double>(N * kGrpoTerms);
-    out.logp = arena.take_n<float>(N);
-    out.entropy = arena.take_n<float>(N);
-    out.dhidden = backward ? arena.take_n<float>(N * C) : nullptr;
-    out.dhead = backward ? dhead : nullptr;
-    grpo_loss_forward_backward(in, dopt, out, *m.gemm, arena, st);
-    if (backward) {
-      float* dhidden = arena.take_n<float>(f.T * C);  // [T_pass, C], zero except the scored rows
-      CUDA_CHECK(cudaMemsetAsync(dhidden, 0, size_t(f.T * C) * 4, st));
-      scatter_rows_f32(out.dhidden, d_rows, N, C, dhidden, st);
-      train_backward(m, f, dhidden, grads, lora.get(), arena);
-    }
-    std::vector<double> terms(static_cast<size_t>(N * kGrpoTerms));
-    std::vector<float> lp(static_cast<size_t>(N)), ent(static_cast<size_t>(N));
-    CUDA_CHECK(cudaMemcpyAsync(terms.data(), out.terms, terms.size() * 8, cudaMemcpyDeviceToHost, st));
-    CUDA_CHECK(cudaMemcpyAsync(lp.data(), out.logp, lp.size() * 4, cudaMemcpyDeviceToHost, st));
-    CUDA_CHECK(cudaMemcpyAsync(ent.data(), out.entropy, ent.size() * 4, cudaMemcpyDeviceToHost, st));
-    CUDA_CHECK(cudaStreamSynchronize(st));
-    for (int64_t n = 0; n < N; ++n) {
-      const double* tn = terms.data() + n * kGrpoTerms;
-      res.stats.loss += tn[0];
-      res.stats.tokens += maskv[size_t(n)];  // Σ m, as the CPU loss counts (weighted for sft token weights)
-      res.stats.kl_sum += tn[1];
-      res.stats.entropy_sum += maskv[size_t(n)] * ent[size_t(n)];
-      res.stats.clip_low += tn[2];
-      res.stats.clip_high += tn[3];
-      res.stats.clip_region += tn[4];
-      res.stats.correct += tn[5];
-      res.logp[size_t(tok_of_row[size_t(n)])] = lp[size_t(n)];
-      res.entropy[size_t(tok_of_row[size_t(n)])] = ent[size_t(n)];
-    }
-    s0 = s1;
-  }
+  validate_train_batch(b, impl_->m.cfg.vocab_size, lo, for_loss);
+  validate_device_batch(impl_->m.cfg, b, lo, for_loss);
 }
 
 MicroStepResult CudaTrainer::accumulate(const TrainBatch& b, const GrpoLossOptions& lo) {
   std::lock_guard<std::mutex> lock(impl_->m.mu);
   validate(b, lo, true);
   MicroStepResult res;
-  impl_->run_passes(b, lo, true, true, res);
+  const CudaPassBackward bw{impl_->grads, impl_->lora.get(), impl_->dhead, impl_->opt.checkpointing};
+  run_device_loss_passes(impl_->m, b, lo, impl_->opt.max_pass_tokens, impl_->lora.get(), impl_->arena, &bw, res);
   return res;
 }
 
@@ -359,7 +186,8 @@ MicroStepResult CudaTrainer::logprobs(const TrainBatch& b, bool use_adapter, flo
   lo.temperature = temperature;
   validate(b, lo, false);
   MicroStepResult res;
-  impl_->run_passes(b, lo, false, use_adapter, res);
+  run_device_loss_passes(impl_->m, b, lo, impl_->opt.max_pass_tokens, use_adapter ? impl_->lora.get() : nullptr,
+                         impl_->arena, nullptr, res);
   return res;
 }
 
