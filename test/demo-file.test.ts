@@ -37,6 +37,16 @@ describe('demonstrations file', () => {
     expect(() => readDemoFile(p, expectations())).toThrow(/another prompt format \(tokenizer "0123456789abcdef" in the file, .* here \(another model's tokenizer\)\)/);
   });
 
+  it('reads a file from before prompt_goal_last as goal-first, and rejects it for a goal-last run', () => {
+    const p = file('no-goal-key.jsonl');
+    const header = JSON.parse(lines(p)[0]);
+    delete header.prompt.prompt_goal_last;
+    writeFileSync(p, [JSON.stringify(header), ...lines(p).slice(1)].join('\n'));
+    expect(readDemoFile(p, expectations()).records).toHaveLength(2);
+    const goalLast = demoExpectations({ ...config, prompt_goal_last: true }, modelDir);
+    expect(() => readDemoFile(p, goalLast)).toThrow(/another prompt format \(prompt_goal_last false in the file, true here\)/);
+  });
+
   it('rejects empty, header-only, foreign and unversioned files', () => {
     const empty = join(root, 'empty.jsonl');
     writeFileSync(empty, '');

@@ -66,6 +66,15 @@ describe('user prompt', () => {
     expect(text).toContain('Previous action error: TimeoutError: x');
   });
 
+  it('puts the goal after the page structure with goalLast (hand-written expectation)', () => {
+    const history = [{ action: "click('1')", error: '' }];
+    expect(new PromptBuilder({ ...base, goalLast: true }).userText(obs(), 1, history)).toBe(
+      "Step 2\n\nPrevious actions:\n1. click('1')\n\nPage structure:\n" +
+        "RootWebArea 'Click Test Task', focused\n\t[4] StaticText 'Click the button.'\n\t[5] button 'Click Me!'" +
+        '\n\nGoal: Click the button.\n\nWhat action do you take?',
+    );
+  });
+
   it('shows no history with historyLength 0', () => {
     const text = new PromptBuilder({ ...base, historyLength: 0 }).userText(obs(), 1, [{ action: 'noop()', error: '' }]);
     expect(text).not.toContain('Previous actions');

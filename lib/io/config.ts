@@ -124,6 +124,7 @@ export interface TrainConfig {
   history_length: number;
   prompt_text_bids: boolean;
   prompt_axtree_compact: boolean;
+  prompt_goal_last: boolean;
   invalid_action_penalty: number;
   step_penalty: number;
 }
@@ -286,6 +287,7 @@ export const CONFIG_SCHEMA: Readonly<Record<string, FieldSpec>> = {
   axtree_max_tokens: { kind: 'int', min: 16, default: 1024, help: 'token budget of the accessibility tree in each prompt (longer trees are cut with a marker)' },
   history_length: { kind: 'int', min: 0, default: 3, help: 'previous actions (with errors) shown in each prompt (0 = none, as in the reference pipeline)' },
   prompt_axtree_compact: { kind: 'bool', default: false, help: 'drop the page-structure lines no action can name whose text is empty or shown elsewhere (InlineTextBox runs, labels repeated as StaticText): about a third of the tokens on MiniWoB pages' },
+  prompt_goal_last: { kind: 'bool', default: false, help: 'the goal after the page structure, just before the question, instead of at the top: a model that looks the goal up in the page then finds it next to where it answers' },
   prompt_text_bids: { kind: 'bool', default: false, help: "put the pruned HTML's bids on bid-less StaticText lines of the page structure (text-only elements such as MiniWoB's click-link spans have no bid in BrowserGym's tree); the environment then extracts pruned HTML every step" },
   invalid_action_penalty: { kind: 'float', min: 0, default: 0, help: 'subtracted from the episode reward per unparseable/failed action (0 = off)' },
   step_penalty: { kind: 'float', min: 0, default: 0, help: 'subtracted from the episode reward per env step taken (0 = off)' },

@@ -28,6 +28,8 @@ export interface DemoPromptSettings {
   prompt_text_bids: boolean;
   /** Compact page structure (prompt_axtree_compact). */
   prompt_axtree_compact: boolean;
+  /** The goal after the page structure (prompt_goal_last). */
+  prompt_goal_last: boolean;
   /** Fingerprint of the tokenizer that counted the accessibility tree's tokens (tokenizerFingerprint). */
   tokenizer: string;
 }
@@ -89,6 +91,7 @@ export function promptSettings(c: TrainConfig, tokenizer: string): DemoPromptSet
     history_length: c.history_length,
     prompt_text_bids: c.prompt_text_bids,
     prompt_axtree_compact: c.prompt_axtree_compact,
+    prompt_goal_last: c.prompt_goal_last,
     tokenizer,
   };
 }
@@ -108,8 +111,9 @@ export function writeDemoFile(path: string, header: DemoHeader, records: readonl
 export function promptDifferences(file: DemoPromptSettings, run: DemoPromptSettings): string[] {
   const out: string[] = [];
   for (const k of Object.keys(run) as Array<keyof DemoPromptSettings>) {
-    // Files written before the compact tree existed have full trees.
-    const a = JSON.stringify(k === 'prompt_axtree_compact' && file[k] === undefined ? false : file[k]);
+    // Files written before these options existed have full trees and the goal at the top.
+    const optional = k === 'prompt_axtree_compact' || k === 'prompt_goal_last';
+    const a = JSON.stringify(optional && file[k] === undefined ? false : file[k]);
     const b = JSON.stringify(run[k]);
     if (a === b) continue;
     const short = (s: string) => (s === undefined ? 'missing' : s.length > 60 ? `${s.slice(0, 57)}...` : s);

@@ -48,6 +48,8 @@ export interface PromptOptions {
   textBids?: boolean;
   /** Drop the tree lines no action can name whose text is empty or shown elsewhere (lib/rl/axtree-compact.ts). */
   compactTree?: boolean;
+  /** The goal after the page structure (just before the question) rather than at the top. */
+  goalLast?: boolean;
 }
 
 /** One earlier step of the same episode. */
@@ -112,7 +114,8 @@ export class PromptBuilder {
 
   /** User message text for env step `step` (0-based; shown 1-based). */
   userText(obs: Observation, step: number, history: readonly HistoryEntry[] = []): string {
-    const parts = [`Step ${step + 1}`, `Goal: ${obs.goal.trim() || this.opts.defaultGoal}`];
+    const goal = `Goal: ${obs.goal.trim() || this.opts.defaultGoal}`;
+    const parts = this.opts.goalLast ? [`Step ${step + 1}`] : [`Step ${step + 1}`, goal];
     const recent = this.opts.historyLength > 0 ? history.slice(-this.opts.historyLength) : [];
     if (recent.length > 0) {
       const first = history.length - recent.length + 1;
@@ -123,6 +126,7 @@ export class PromptBuilder {
     const full = this.opts.textBids ? withTextBids(obs.axtree_txt, obs.pruned_html) : obs.axtree_txt;
     const tree = this.opts.compactTree ? compactAxtree(full) : full;
     parts.push(`Page structure:\n${this.truncateAxtree(tree).text}`);
+    if (this.opts.goalLast) parts.push(goal);
     parts.push('What action do you take?');
     return parts.join('\n\n');
   }
@@ -147,5 +151,6 @@ export function promptBuilderFor(c: TrainConfig, countTokens: (text: string) => 
     countTokens,
     textBids: c.prompt_text_bids,
     compactTree: c.prompt_axtree_compact,
+    goalLast: c.prompt_goal_last,
   });
 }

@@ -1,0 +1,98 @@
+// Lookup probe: can a model learn to use a click-button goal from demonstrations? Trains (full fine-tuning, the
+// engine's sft loss on the target tokens only) a model on the click-button steps of a demonstrations file, with one
+// of three targets after the prompt, and prints every --eval-every steps the share of held-out pages (the first
+// --held-out records, never trained on) whose whole target has probability > 1/2 at every token:
+//   word         the goal's quoted button word: a copy out of the goal;
+//   action       the demonstration's action, click('<bid>'): the word must be found in the page and its bid copied;
+//   word-action  the word, then the action.
+// --goal-last moves the goal paragraph from the top of the user message to just before its closing question.
+// The model folder is read, never written.
+//
+//   npx tsx scripts/lookup-probe.ts --model runs/models/probe --demos demos.jsonl --target action --steps 1600
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { LfmModel } from '../lib/engine/model.ts';
+import { native } from '../lib/engine/native.ts';
+import { Tokenizer, type ChatMessage } from '../lib/engine/tokenizer.ts';
+import { TrainerEngine } from '../lib/engine/trainer-engine.ts';
+import { mulberry32 } from '../lib/engine/init-weights.ts';
+
+const { values: o } = parseArgs({
+  options: {
+    model: { type: 'string' },
+    demos: { type: 'string' },
+    target: { type: 'string', default: 'action' },
+    'goal-last': { type: 'boolean', default: false },
+    steps: { type: 'string', default: '1600' },
+    lr: { type: 'string', default: '3e-3' },
+    batch: { type: 'string', default: '16' },
+    'held-out': { type: 'string', default: '200' },
+    'eval-every': { type: 'string', default: '50' },
+    threads: { type: 'string', default: '0' },
+    seed: { type: 'string', default: '1' },
+  },
+});
+if (!o.model || !o.demos) throw new Error('usage: lookup-probe --model DIR --demos FILE [--target word|action|word-action] [--goal-last] [--steps N]');
+if (!['word', 'action', 'word-action'].includes(o.target!)) throw new Error(`--target must be word, action or word-action, got ${o.target}`);
+const num = (k: keyof typeof o) => {
+  const v = Number(o[k]);
+  if (!Number.isFinite(v) || v < 0) throw new Error(`--${k} must be a number >= 0, got ${o[k]}`);
+  return v;
+};
+const steps = num('steps'), batch = num('batch'), heldOut = num('held-out'), every = num('eval-every');
+if (num('threads') > 0) native().setThreads(num('threads'));
+
+const GOAL = /Goal: Click on the "([^"]*)" button\.\n\n/;
+const tok = Tokenizer.fromDir(o.model);
+const model = await LfmModel.load(o.model);
+
+interface Sample { ids: number[]; mask: number[]; first: number }
+function sample(messages: ChatMessage[], completion: string): Sample {
+  let user = String(messages[1].content);
+  const goal = GOAL.exec(user);
+  if (!goal) throw new Error(`not a click-button prompt: ${user.slice(0, 80)}`);
+  if (o['goal-last']) user = user.replace(goal[0], '').replace(/What action do you take\?$/, `${goal[0]}What action do you take?`);
+  const prompt = tok.applyChatTemplate([messages[0], { role: 'user', content: user }]);
+  const word = tok.encode(goal[1]), action = tok.encode(completion);
+  const target = o.target === 'word' ? word : o.target === 'action' ? action : [...word, ...action];
+  const ids = [...prompt, ...target];
+  return { ids, mask: ids.map((_, i) => (i >= prompt.length ? 1 : 0)), first: prompt.length };
+}
+
+const records = readFileSync(o.demos, 'utf8').trim().split('\n').slice(1).map((l) => JSON.parse(l))
+  .filter((r) => r.task === 'click-button');
+const all = records.map((r) => sample(r.messages, r.completion));
+const test = all.slice(0, heldOut), train = all.slice(heldOut);
+if (train.length === 0) throw new Error(`${o.demos}: ${all.length} click-button steps, none left for training after --held-out ${heldOut}`);
+console.log(`${o.target}${o['goal-last'] ? ', goal last' : ''}: ${train.length} training pages, ${test.length} held out`);
+
+const trainer = await TrainerEngine.create(model, {
+  mode: 'full',
+  precision: 'fast',
+  optimizer: { learningRate: num('lr'), schedule: 'constant', weightDecay: 0 },
+});
+
+/** Share of held-out samples whose every target token has probability > 1/2 (no gradient kept). */
+async function heldOutShare(): Promise<number> {
+  let right = 0;
+  for (let i = 0; i < test.length; i += 50) {
+    const part = test.slice(i, i + 50);
+    const r = await trainer.computeLogprobs(part.map((s) => s.ids), part.map((s) => s.mask));
+    part.forEach((s, k) => {
+      if (r.logprobs[k].subarray(s.first).every((lp) => lp > Math.log(0.5))) right++;
+    });
+  }
+  return right / test.length;
+}
+
+const rnd = mulberry32(num('seed'));
+const t0 = performance.now();
+for (let step = 0; step <= steps; step++) {
+  if (step % every === 0 || step === steps) {
+    console.log(`step ${step}: held-out ${(100 * (await heldOutShare())).toFixed(1)}%  (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+  }
+  if (step === steps) break;
+  const b = Array.from({ length: batch }, () => train[Math.floor(rnd() * train.length)]);
+  await trainer.accumulate({ sequences: b.map((s) => s.ids), completionMasks: b.map((s) => s.mask) }, { lossType: 'sft' });
+  await trainer.step();
+}
