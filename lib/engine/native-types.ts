@@ -315,7 +315,7 @@ export interface NativeAddon {
   CudaModel: NativeCudaModelClass;
   /** Every CUDA kernel family on host arrays (tests against the CPU references); throw without a GPU. */
   cudaOps: NativeCudaOps;
-  /** The GPU trainer's own device math on host arrays (native/binding/cuda_trainer.cpp); throws without CUDA. */
+  /** The GPU trainer's own device math on host arrays (native/binding/cuda_train_ops.cpp); throws without CUDA. */
   cudaTrainOps: NativeCudaTrainOps;
   /** Training kernels (op backwards, GRPO loss, AdamW, LR schedules, LoRA math). */
   train: NativeTrainOps;
@@ -536,7 +536,7 @@ export interface NativeTrainerInfo {
   mode: 'full' | 'lora';
   step: number;
   trainableParameters: number;
-  /** 'cuda' for the GPU trainer (created from a CudaModel; native/binding/cuda_trainer.cpp), absent on the CPU. */
+  /** 'cuda' for the GPU trainer (created from a CudaModel; native/binding/cuda_trainer_engine.cpp), absent on the CPU. */
   device?: 'cuda';
   lora: { rank: number; scale: number; merged: boolean; modules: string[] } | null;
 }

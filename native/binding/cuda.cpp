@@ -27,6 +27,7 @@
 #include "backend/cuda/cuda_token_logprobs.cuh"
 #include "binding/cuda_model_handle.h"
 #include "binding/grpo_loss_args.h"
+#include "binding/js_exceptions.h"
 #include "binding/train_batch_args.h"
 #include "model/lfm2.h"
 #endif
@@ -116,24 +117,12 @@ int64_t sum(const std::vector<int64_t>& v) {
 }
 F32 f32_new(Napi::Env env, int64_t n) { return F32::New(env, size_t(n)); }
 
-// Converts lfm2::Error (and any std::exception) into a JS Error for synchronous calls.
-template <typename Fn>
-Napi::Value guarded(const Napi::CallbackInfo& info, Fn fn) {
-  try {
-    return fn();
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(info.Env(), e.what());
-  }
-}
-
 // ---- cudaOps (synchronous; test-sized inputs)
 
 // gemm(A: Uint16Array bf16, B: Uint16Array bf16, C: Float32Array (in/out), M, N, K, transA, transB, alpha, beta,
 //      forceFallback) → C
 Napi::Value op_gemm(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value {
+  return guarded(info.Env(), [&]() -> Napi::Value {
     const char* fn = "cudaOps.gemm";
     int64_t M = num(info, 3, fn, "M"), N = num(info, 4, fn, "N"), K = num(info, 5, fn, "K");
     U16 A = typed<U16>(info, 0, napi_uint16_array, fn, "A", M * K);
@@ -148,7 +137,7 @@ Napi::Value op_gemm(const Napi::CallbackInfo& info) {
 
 // rmsnorm(x, w, rows, n, eps) → { y, rstd }
 Napi::Value op_rmsnorm(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value {
+  return guarded(info.Env(), [&]() -> Napi::Value {
     const char* fn = "cudaOps.rmsnorm";
     int64_t rows = num(info, 2, fn, "rows"), n = num(info, 3, fn, "n");
     F32 x = typed<F32>(info, 0, napi_float32_array, fn, "x", rows * n);
@@ -164,7 +153,7 @@ Napi::Value op_rmsnorm(const Napi::CallbackInfo& info) {
 
 // rmsnormBackward(x, w, rstd, dy, dw (accumulated), rows, n) → dx
 Napi::Value op_rmsnorm_backward(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value {
+  return guarded(info.Env(), [&]() -> Napi::Value {
     const char* fn = "cudaOps.rmsnormBackward";
     int64_t rows = num(info, 5, fn, "rows"), n = num(info, 6, fn, "n");
     F32 x = typed<F32>(info, 0, napi_float32_array, fn, "x", rows * n);
@@ -180,7 +169,7 @@ Napi::Value op_rmsnorm_backward(const Napi::CallbackInfo& info) {
 
 // rope(x, positions, nHeads, headDim, theta, backward) → rotated copy
 Napi::Value op_rope(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value {
+  return guarded(info.Env(), [&]() -> Napi::Value {
     const char* fn = "cudaOps.rope";
     int64_t nh = num(info, 2, fn, "nHeads"), D = num(info, 3, fn, "headDim");
     I32 pos = typed<I32>(info, 1, napi_int32_array, fn, "positions");
@@ -195,7 +184,7 @@ Napi::Value op_rope(const Napi::CallbackInfo& info) {
 
 // swiglu(a, b) → out
 Napi::Value op_swiglu(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value {
+  return guarded(info.Env(), [&]() -> Napi::Value {
     const char* fn = "cudaOps.swiglu";
     F32 a = typed<F32>(info, 0, napi_float32_array, fn, "a");
     F32 b = typed<F32>(info, 1, napi_float32_array, fn, "b", int64_t(a.ElementLength()));
@@ -207,7 +196,7 @@ Napi::Value op_swiglu(const Napi::CallbackInfo& info) {
 
 // swigluBackward(a, b, dout) → { da, db }
 Napi::Value op_swiglu_backward(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value {
+  return guarded(info.Env(), [&]() -> Napi::Value {
     const char* fn = "cudaOps.swigluBackward";
     F32 a = typed<F32>(info, 0, napi_float32_array, fn, "a");
     const int64_t n = int64_t(a.ElementLength());
@@ -224,7 +213,7 @@ Napi::Value op_swiglu_backward(const Napi::CallbackInfo& info) {
 
 // embedding(ids, tableBf16, vocab, C) → out
 Napi::Value op_embedding(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value {
+  return guarded(info.Env(), [&]() -> Napi::Value {
     const char* fn = "cudaOps.embedding";
     int64_t V = num(info, 2, fn, "vocab"), C = num(info, 3, fn, "C");
     I32 ids = typed<I32>(info, 0, napi_int32_array, fn, "ids");
@@ -238,7 +227,7 @@ Napi::Value op_embedding(const Napi::CallbackInfo& info) {
 
 // embeddingBackward(ids, dout, dtable (accumulated), vocab, C) → dtable
 Napi::Value op_embedding_backward(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value {
+  return guarded(info.Env(), [&]() -> Napi::Value {
     const char* fn = "cudaOps.embeddingBackward";
     int64_t V = num(info, 3, fn, "vocab"), C = num(info, 4, fn, "C");
     I32 ids = typed<I32>(info, 0, napi_int32_array, fn, "ids");
@@ -252,7 +241,7 @@ Napi::Value op_embedding_backward(const Napi::CallbackInfo& info) {
 
 // shortconv(z, kernel, C, lengths, states?) → { y, states }
 Napi::Value op_shortconv(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value {
+  return guarded(info.Env(), [&]() -> Napi::Value {
     const char* fn = "cudaOps.shortconv";
     int64_t C = num(info, 2, fn, "C");
     std::vector<int64_t> lens = lengths(info, 3, fn, "lengths");
@@ -275,7 +264,7 @@ Napi::Value op_shortconv(const Napi::CallbackInfo& info) {
 
 // shortconvBackward(z, kernel, dy, dkernel (accumulated), C, lengths) → dz
 Napi::Value op_shortconv_backward(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value {
+  return guarded(info.Env(), [&]() -> Napi::Value {
     const char* fn = "cudaOps.shortconvBackward";
     int64_t C = num(info, 4, fn, "C");
     std::vector<int64_t> lens = lengths(info, 5, fn, "lengths");
@@ -292,7 +281,7 @@ Napi::Value op_shortconv_backward(const Napi::CallbackInfo& info) {
 
 // attention(q, k, v, nQ[], nKv[], H, KVH, D) → { out, lse }
 Napi::Value op_attention(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value {
+  return guarded(info.Env(), [&]() -> Napi::Value {
     const char* fn = "cudaOps.attention";
     std::vector<int64_t> nq = lengths(info, 3, fn, "nQ"), nkv = lengths(info, 4, fn, "nKv");
     int64_t H = num(info, 5, fn, "H"), KVH = num(info, 6, fn, "KVH"), D = num(info, 7, fn, "D");
@@ -311,7 +300,7 @@ Napi::Value op_attention(const Napi::CallbackInfo& info) {
 
 // attentionBackward(q, k, v, out, lse, dout, lengths[], H, KVH, D) → { dq, dk, dv }
 Napi::Value op_attention_backward(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value {
+  return guarded(info.Env(), [&]() -> Napi::Value {
     const char* fn = "cudaOps.attentionBackward";
     std::vector<int64_t> lens = lengths(info, 6, fn, "lengths");
     int64_t H = num(info, 7, fn, "H"), KVH = num(info, 8, fn, "KVH"), D = num(info, 9, fn, "D");
@@ -336,7 +325,7 @@ Napi::Value op_attention_backward(const Napi::CallbackInfo& info) {
 // adamw(w, g, m, v, bf16Copy|null, lr, beta1, beta2, eps, weightDecay, maxGradNorm, step) → gradNorm
 // (w, m, v, bf16Copy updated in place; nothing written when the norm is not finite)
 Napi::Value op_adamw(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value {
+  return guarded(info.Env(), [&]() -> Napi::Value {
     const char* fn = "cudaOps.adamw";
     F32 w = typed<F32>(info, 0, napi_float32_array, fn, "w");
     const int64_t n = int64_t(w.ElementLength());
@@ -357,7 +346,7 @@ Napi::Value op_adamw(const Napi::CallbackInfo& info) {
 // grpoLoss(args) with the fields of train.grpoLoss (head: Uint16Array BF16 bits; outputs dhidden, dhead, logp,
 // entropy given as arrays in args) → { loss, tokens, klSum, entropySum, clipLow, clipHigh, clipRegion, correct }
 Napi::Value op_grpo_loss(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value {
+  return guarded(info.Env(), [&]() -> Napi::Value {
     Napi::Env env = info.Env();
     const std::string fn = "cudaOps.grpoLoss";
     if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, fn + "(args): args must be an object");
@@ -447,7 +436,7 @@ Napi::Value op_grpo_loss(const Napi::CallbackInfo& info) {
 // sample(logits [R, V], R, V, rows: [{ temperature?, topK?, topP?, minP?, repetitionPenalty?, uniform, seen?: Int32Array,
 //        allowed?: Int32Array }]) → { token: Int32Array, logq: Float32Array, logp: Float32Array }
 Napi::Value op_sample(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value {
+  return guarded(info.Env(), [&]() -> Napi::Value {
     Napi::Env env = info.Env();
     const char* fn = "cudaOps.sample";
     int64_t R = num(info, 1, fn, "R"), V = num(info, 2, fn, "V");
@@ -565,7 +554,7 @@ class CudaStateWrap : public Napi::ObjectWrap<CudaStateWrap> {
   Napi::Value fork(const Napi::CallbackInfo& info) {
     auto b = usable(info.Env(), nullptr, "fork");
     auto nb = std::make_shared<CudaStateBox>();
-    return guarded(info, [&]() -> Napi::Value {
+    return guarded(info.Env(), [&]() -> Napi::Value {
       nb->st = model_->model->fork(*b->st);
       return make(info.Env(), model_, nb);
     });
@@ -612,7 +601,7 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
     std::string dir = info[0].As<Napi::String>().Utf8Value();
     Napi::Object o = options_arg(info, 1, "CudaModel.load");
     // Fail fast, on the JS thread, with the device error rather than after reading the weights.
-    guarded(info, [&]() -> Napi::Value {
+    guarded(info.Env(), [&]() -> Napi::Value {
       resolve_device("cuda");
       return env.Undefined();
     });
@@ -685,7 +674,7 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
 
   Napi::Value create_state(const Napi::CallbackInfo& info) {
     auto b = std::make_shared<CudaStateBox>();
-    return guarded(info, [&]() -> Napi::Value {
+    return guarded(info.Env(), [&]() -> Napi::Value {
       b->st = h_->model->new_state();
       return CudaStateWrap::make(info.Env(), h_, b);
     });

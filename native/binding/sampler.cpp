@@ -1,4 +1,5 @@
-// JS class Sampler over lfm2::generate (native/model/sampler_generate.h) and the sampler's token-choice functions.
+// JS class Sampler over lfm2::generate (native/model/sampler_generate.h; the class itself is sampler_wrap.h) and the
+// sampler's token-choice functions.
 //
 //   new Sampler(model, { cacheBytes? }) → sampler (owns a prefix cache and its own activation buffers)
 //   sampler.setTokenBytes(bytes: Uint8Array, offsets: Int32Array [V+1])   token id → raw bytes, for stop strings
@@ -21,10 +22,10 @@
 #include <string>
 #include <vector>
 
-#include "binding/async.h"
 #include "binding/model_handle.h"
 #include "binding/registry.h"
 #include "binding/sampler_args.h"
+#include "binding/sampler_wrap.h"
 #include "model/prefix_cache.h"
 #include "model/sampler.h"
 #include "model/sampler_generate.h"
@@ -33,120 +34,47 @@
 namespace lfm2::binding {
 namespace {
 
-// Everything a running generate touches, kept alive by the worker even if the JS Sampler is collected.
-struct SamplerCore {
-  std::shared_ptr<ModelHandle> model;
-  std::mutex mu;  // guards cache and token_bytes between calls
-  PrefixCache cache;
-  ForwardActivations acts;
-  std::shared_ptr<const std::vector<std::string>> token_bytes;
-  std::atomic<bool> busy{false};
-  explicit SamplerCore(size_t cache_bytes) : cache(cache_bytes) {}
-};
-
-class SamplerWrap : public Napi::ObjectWrap<SamplerWrap> {
+// lfm2::generate over a Model: a prefix cache and activation buffers of its own; each forward holds the model's
+// mutex, so generation interleaves with training and other samplers on the same model.
+class CpuSamplerEngine {
  public:
-  static Napi::Function define(Napi::Env env) {
-    return DefineClass(env, "Sampler",
-                       {InstanceMethod<&SamplerWrap::generate>("generate"),
-                        InstanceMethod<&SamplerWrap::set_token_bytes>("setTokenBytes"),
-                        InstanceMethod<&SamplerWrap::clear_cache>("clearCache"),
-                        InstanceMethod<&SamplerWrap::set_cache_bytes>("setCacheBytes"),
-                        InstanceMethod<&SamplerWrap::cache_stats>("cacheStats"),
-                        InstanceAccessor<&SamplerWrap::busy>("busy")});
-  }
+  static constexpr const char* kName = "Sampler";
+  static constexpr bool kGraphStats = false;
+  using Model = ModelHandle;
+  using GenerateOptions = Precision;
 
-  SamplerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SamplerWrap>(info) {
-    Napi::Env env = info.Env();
-    if (info.Length() < 1) throw Napi::TypeError::New(env, "new Sampler(model, opts): model is required");
-    auto model = unwrap_model(env, info[0], "new Sampler(model): model");
-    double cache_bytes = 256.0 * 1024 * 1024;
-    if (info.Length() >= 2 && !info[1].IsUndefined()) {
-      if (!info[1].IsObject()) throw Napi::TypeError::New(env, "new Sampler: options must be an object");
-      cache_bytes = num_opt(info[1].As<Napi::Object>(), "cacheBytes", cache_bytes, "new Sampler");
-    }
-    if (!(cache_bytes >= 0)) throw Napi::RangeError::New(env, "new Sampler: cacheBytes must be ≥ 0");
-    core_ = std::make_shared<SamplerCore>(size_t(cache_bytes));
-    core_->model = model;
+  static std::shared_ptr<ModelHandle> unwrap(Napi::Env env, Napi::Value v, const std::string& what) {
+    return unwrap_model(env, v, what);
+  }
+  static Precision read_options(Napi::Env, Napi::Object, const GenerateSpec& spec) { return spec.precision; }
+
+  CpuSamplerEngine(std::shared_ptr<ModelHandle> model, size_t cache_bytes)
+      : model_(std::move(model)), cache_(cache_bytes) {}
+
+  int64_t vocab_size() const { return model_->model->config().vocab_size; }
+  void clear_cache() { cache_.clear(); }
+  void set_cache_bytes(size_t n) { cache_.set_capacity(n); }
+  PrefixCacheStats cache_stats() const { return cache_.stats(); }
+
+  GenerateOutput generate(const std::vector<GenerateRequest>& requests, const GenerateConfig& cfg,
+                          const std::vector<std::string>* token_bytes, const std::atomic<bool>* cancel,
+                          Precision precision) {
+    ModelHandle& h = *model_;
+    ForwardOptions fo;
+    fo.logits = LogitsMode::Last;
+    fo.precision = precision;
+    ForwardFn forward = [&](const std::vector<SeqChunk>& chunks) -> const float* {
+      std::lock_guard<std::mutex> ml(h.mu);
+      h.model->forward(chunks, acts_, fo);
+      return acts_.logits;
+    };
+    return lfm2::generate(*h.model, forward, requests, cfg, &cache_, token_bytes, cancel);
   }
 
  private:
-  void require_idle(Napi::Env env, const char* fn) const {
-    if (core_->busy.load())
-      throw Napi::Error::New(env, std::string(fn) + ": the sampler is busy with another generate call");
-  }
-
-  Napi::Value set_token_bytes(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    require_idle(env, "setTokenBytes");
-    auto tb = parse_token_bytes(info, core_->model->model->config().vocab_size);
-    std::lock_guard<std::mutex> lk(core_->mu);
-    core_->token_bytes = tb;
-    return env.Undefined();
-  }
-
-  Napi::Value clear_cache(const Napi::CallbackInfo& info) {
-    require_idle(info.Env(), "clearCache");
-    std::lock_guard<std::mutex> lk(core_->mu);
-    core_->cache.clear();
-    return info.Env().Undefined();
-  }
-
-  Napi::Value set_cache_bytes(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    require_idle(env, "setCacheBytes");
-    if (info.Length() < 1 || !info[0].IsNumber() || !(info[0].As<Napi::Number>().DoubleValue() >= 0))
-      throw Napi::TypeError::New(env, "setCacheBytes(n): n must be a number ≥ 0");
-    std::lock_guard<std::mutex> lk(core_->mu);
-    core_->cache.set_capacity(size_t(info[0].As<Napi::Number>().DoubleValue()));
-    return env.Undefined();
-  }
-
-  Napi::Value cache_stats(const Napi::CallbackInfo& info) {
-    require_idle(info.Env(), "cacheStats");  // a running generate holds the lock: never block the JS thread on it
-    std::lock_guard<std::mutex> lk(core_->mu);
-    return stats_to_js(info.Env(), core_->cache.stats());
-  }
-
-  Napi::Value busy(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), core_->busy.load()); }
-
-  Napi::Value generate(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    GenerateSpec spec = parse_generate_spec(info, "generate");
-    auto reqs = spec.requests;
-    auto cfg = spec.cfg;
-    const Precision precision = spec.precision;
-    require_idle(env, "generate");
-    core_->busy.store(true);
-    auto core = core_;
-    auto cancel = std::make_shared<std::atomic<bool>>(false);
-    auto work = [core, reqs, cfg, cancel, precision]() {
-      struct Idle {  // busy until the work ends, however it ends
-        SamplerCore& c;
-        ~Idle() { c.busy.store(false); }
-      } idle{*core};
-      std::lock_guard<std::mutex> lk(core->mu);
-      ModelHandle& h = *core->model;
-      ForwardOptions fo;
-      fo.logits = LogitsMode::Last;
-      fo.precision = precision;
-      ForwardFn forward = [&](const std::vector<SeqChunk>& chunks) -> const float* {
-        std::lock_guard<std::mutex> ml(h.mu);
-        h.model->forward(chunks, core->acts, fo);
-        return core->acts.logits;
-      };
-      return lfm2::generate(*h.model, forward, *reqs, *cfg, &core->cache, core->token_bytes.get(), cancel.get());
-    };
-    auto result = Napi::Object::New(env);
-    result.Set("promise", run_async<GenerateOutput>(env, work, output_to_js));
-    result.Set("cancel", Napi::Function::New(env, [cancel](const Napi::CallbackInfo& ci) {
-                 cancel->store(true);
-                 return ci.Env().Undefined();
-               }));
-    return result;
-  }
-
-  std::shared_ptr<SamplerCore> core_;
+  std::shared_ptr<ModelHandle> model_;
+  PrefixCache cache_;
+  ForwardActivations acts_;
 };
 
 // ---- token-choice functions on plain arrays, for tests against the TypeScript reference
@@ -264,7 +192,7 @@ Napi::Value op_uniform(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_sampler(Napi::Env env, Napi::Object exports) {
-  exports.Set("Sampler", SamplerWrap::define(env));
+  exports.Set("Sampler", SamplerWrap<CpuSamplerEngine>::define(env));
   auto ops = Napi::Object::New(env);
   ops.Set("distribution", Napi::Function::New(env, op_distribution));
   ops.Set("choose", Napi::Function::New(env, op_choose));

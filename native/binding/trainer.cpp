@@ -1,13 +1,15 @@
-// JS class Trainer over lfm2::Trainer (native/model/trainer.h). Every call that touches weights, activations or
-// optimizer state runs on the libuv pool with the model's mutex held (so it serialises with Model.forward/advance
-// and with samplers on the same model). Inputs are copied before the work is queued.
+// JS class Trainer, on either device: a Model gets lfm2::Trainer (cpu_trainer_engine.cpp), a CudaModel the GPU
+// trainer (cuda_trainer_engine.cpp); both behind TrainerEngine (trainer_engine.h). Every call that touches weights,
+// activations or optimizer state runs on the libuv pool; the engine takes its model's lock. Inputs are copied before
+// the work is queued.
 //
 //   Trainer.create(model, { mode: 'full'|'lora', lora?: { r, alpha, targetModules: string[] | string, useRslora?,
 //                  seed? }, optimizer?: { lr, beta1?, beta2?, eps?, weightDecay?, maxGradNorm?, schedule?,
 //                  warmupSteps?, totalSteps?, numCycles? }, precision?: 'exact'|'fast', maxPassTokens?,
 //                  checkpointing? })
 //       → Promise<Trainer>
-//   trainer.info() → { mode, step, trainableParameters, lora: { rank, scale, modules: string[], merged } | null }
+//   trainer.info() → { mode, step, trainableParameters, device?: 'cuda',
+//                      lora: { rank, scale, modules: string[], merged } | null }
 //   trainer.accumulate(batch, loss) → Promise<{ loss, tokens, klSum, entropySum, clipLow, clipHigh, clipRegion,
 //                                               correct, logp: Float32Array [T], entropy: Float32Array [T] }>
 //       batch: { tokens: Int32Array [T], cuSeqlens: Int32Array [S+1], completionMask: Float32Array [T],
@@ -31,13 +33,11 @@
 #include <vector>
 
 #include "binding/async.h"
-#include "binding/cuda_trainer.h"
 #include "binding/grpo_loss_args.h"
-#include "core/error.h"
-#include "binding/model_handle.h"
+#include "binding/js_exceptions.h"
 #include "binding/registry.h"
 #include "binding/train_batch_args.h"
-#include "model/train_state.h"
+#include "binding/trainer_engine.h"
 #include "model/trainer.h"
 
 namespace lfm2::binding {
@@ -45,11 +45,6 @@ namespace {
 
 std::mutex g_ctor_mu;
 std::map<napi_env, Napi::FunctionReference*> g_trainer_ctor;
-
-struct TrainerHandle {
-  std::shared_ptr<ModelHandle> model;
-  std::unique_ptr<Trainer> trainer;
-};
 
 std::string string_arg(const Napi::CallbackInfo& info, size_t i, const std::string& what) {
   if (info.Length() <= i || !info[i].IsString()) throw Napi::TypeError::New(info.Env(), what + " must be a string");
@@ -77,15 +72,15 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
   TrainerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TrainerWrap>(info) {
     if (info.Length() != 1 || !info[0].IsExternal())
       throw Napi::TypeError::New(info.Env(), "Trainer cannot be constructed directly; use Trainer.create(model, opts)");
-    h_ = *info[0].As<Napi::External<std::shared_ptr<TrainerHandle>>>().Data();
+    engine_ = *info[0].As<Napi::External<std::shared_ptr<TrainerEngine>>>().Data();
   }
 
  private:
   static Napi::Value create(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1) throw Napi::TypeError::New(env, "Trainer.create(model, opts): model is required");
-    const bool on_gpu = is_cuda_model(env, info[0]);  // a CudaModel gets the GPU trainer (cuda_trainer.cpp)
-    auto model = on_gpu ? nullptr : unwrap_model(env, info[0], "Trainer.create: model");
+    TrainerEngineFactory make_engine =
+        is_cuda_model(env, info[0]) ? cuda_trainer_factory(env, info[0]) : cpu_trainer_factory(env, info[0]);
     OptionsReader o = options_at(info, 1, "Trainer.create");
     TrainerOptions to;
     const std::string mode = o.str("mode", "lora");
@@ -139,31 +134,26 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     to.precision = prec == "fast" ? Precision::Fast : Precision::Exact;
     to.max_pass_tokens = int64_t(o.num("maxPassTokens", 0));
     to.checkpointing = o.flag("checkpointing", false);
-    if (on_gpu) return create_cuda_trainer(env, info[0], to);
-    return run_async<std::shared_ptr<TrainerHandle>>(
-        env,
-        [model, to]() {
-          std::lock_guard<std::mutex> lk(model->mu);
-          auto h = std::make_shared<TrainerHandle>();
-          h->model = model;
-          h->trainer = std::make_unique<Trainer>(*model->model, to);
-          return h;
-        },
-        [](Napi::Env env, std::shared_ptr<TrainerHandle>& h) -> Napi::Value {
-          auto ext = Napi::External<std::shared_ptr<TrainerHandle>>::New(env, &h);
-          std::lock_guard<std::mutex> lk(g_ctor_mu);
-          return g_trainer_ctor.at(env)->Value().New({ext});
+    return run_async<std::shared_ptr<TrainerEngine>>(
+        env, [make_engine, to]() { return make_engine(to); },
+        [](Napi::Env env, std::shared_ptr<TrainerEngine>& engine) -> Napi::Value {
+          auto ext = Napi::External<std::shared_ptr<TrainerEngine>>::New(env, &engine);
+          Napi::Function ctor;
+          {
+            std::lock_guard<std::mutex> lk(g_ctor_mu);
+            ctor = g_trainer_ctor.at(env)->Value();
+          }
+          return ctor.New({ext});
         });
   }
 
-  // Runs fn(trainer) on the pool under the model lock; resolves with undefined.
-  Napi::Value run_void(Napi::Env env, std::function<void(Trainer&)> fn) {
-    auto h = h_;
+  // Runs fn(engine) on the pool; resolves with undefined.
+  Napi::Value run_void(Napi::Env env, std::function<void(TrainerEngine&)> fn) {
+    auto engine = engine_;
     return run_async<bool>(
         env,
-        [h, fn]() {
-          std::lock_guard<std::mutex> lk(h->model->mu);
-          fn(*h->trainer);
+        [engine, fn]() {
+          fn(*engine);
           return true;
         },
         [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
@@ -171,19 +161,19 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
 
   Napi::Value info(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    std::lock_guard<std::mutex> lk(h_->model->mu);
-    Trainer& t = *h_->trainer;
+    TrainerInfo t = guarded(env, [&]() { return engine_->info(); });
     auto o = Napi::Object::New(env);
-    o.Set("mode", t.mode() == TrainMode::Full ? "full" : "lora");
-    o.Set("step", double(t.step_count()));
-    o.Set("trainableParameters", double(t.trainable_parameters()));
-    if (LoraAdapter* l = t.lora()) {
+    o.Set("mode", t.mode == TrainMode::Full ? "full" : "lora");
+    o.Set("step", double(t.step));
+    o.Set("trainableParameters", double(t.trainable_parameters));
+    if (t.device) o.Set("device", t.device);
+    if (t.lora) {
       auto lo = Napi::Object::New(env);
-      lo.Set("rank", double(l->rank()));
-      lo.Set("scale", double(l->scale()));
-      lo.Set("merged", l->merged());
-      auto mods = Napi::Array::New(env, l->modules().size());
-      for (size_t i = 0; i < l->modules().size(); ++i) mods.Set(uint32_t(i), l->modules()[i].path);
+      lo.Set("rank", double(t.lora->rank));
+      lo.Set("scale", double(t.lora->scale));
+      lo.Set("merged", t.lora->merged);
+      auto mods = Napi::Array::New(env, t.lora->modules.size());
+      for (size_t i = 0; i < t.lora->modules.size(); ++i) mods.Set(uint32_t(i), t.lora->modules[i]);
       lo.Set("modules", mods);
       o.Set("lora", lo);
     } else {
@@ -197,13 +187,9 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     GrpoLossOptions lo = read_grpo_loss(options_at(info, 1, "accumulate: loss"));
     auto batch = std::make_shared<TrainBatch>(
         read_train_batch(options_at(info, 0, "accumulate: batch"), true, lo.loss_type == GrpoLossType::Sft));
-    auto h = h_;
+    auto engine = engine_;
     return run_async<MicroStepResult>(
-        env,
-        [h, batch, lo]() {
-          std::lock_guard<std::mutex> lk(h->model->mu);
-          return h->trainer->accumulate(*batch, lo);
-        },
+        env, [engine, batch, lo]() { return engine->accumulate(*batch, lo); },
         [](Napi::Env env, MicroStepResult& r) -> Napi::Value { return micro_step_to_js(env, r); });
   }
 
@@ -213,24 +199,16 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     OptionsReader o = options_at(info, 1, "logprobs");
     const bool adapter = o.flag("adapter", true);
     const float temperature = float(o.num("temperature", 1));
-    auto h = h_;
+    auto engine = engine_;
     return run_async<MicroStepResult>(
-        env,
-        [h, batch, adapter, temperature]() {
-          std::lock_guard<std::mutex> lk(h->model->mu);
-          return h->trainer->logprobs(*batch, adapter, temperature);
-        },
+        env, [engine, batch, adapter, temperature]() { return engine->logprobs(*batch, adapter, temperature); },
         [](Napi::Env env, MicroStepResult& r) -> Napi::Value { return logprobs_to_js(env, r); });
   }
 
   Napi::Value step(const Napi::CallbackInfo& info) {
-    auto h = h_;
+    auto engine = engine_;
     return run_async<StepResult>(
-        info.Env(),
-        [h]() {
-          std::lock_guard<std::mutex> lk(h->model->mu);
-          return h->trainer->step();
-        },
+        info.Env(), [engine]() { return engine->step(); },
         [](Napi::Env env, StepResult& r) -> Napi::Value {
           auto o = Napi::Object::New(env);
           o.Set("gradNorm", r.adamw.grad_norm);
@@ -244,74 +222,54 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
   }
 
   Napi::Value zero_grad(const Napi::CallbackInfo& info) {
-    return run_void(info.Env(), [](Trainer& t) { t.zero_grad(); });
+    return run_void(info.Env(), [](TrainerEngine& e) { e.zero_grad(); });
   }
   Napi::Value merge(const Napi::CallbackInfo& info) {
-    return run_void(info.Env(), [](Trainer& t) {
-      LFM2_CHECK(t.lora(), "merge: the trainer is not in LoRA mode");
-      t.lora()->merge();
-    });
+    return run_void(info.Env(), [](TrainerEngine& e) { e.merge(); });
   }
   Napi::Value unmerge(const Napi::CallbackInfo& info) {
-    return run_void(info.Env(), [](Trainer& t) {
-      LFM2_CHECK(t.lora(), "unmerge: the trainer is not in LoRA mode");
-      t.lora()->unmerge();
-    });
+    return run_void(info.Env(), [](TrainerEngine& e) { e.unmerge(); });
   }
   Napi::Value save_state(const Napi::CallbackInfo& info) {
     std::string dir = string_arg(info, 0, "saveState(dir, extraJson): dir");
     std::string extra = info.Length() > 1 && !info[1].IsUndefined() ? string_arg(info, 1, "saveState: extraJson") : "{}";
-    return run_void(info.Env(), [dir, extra](Trainer& t) { save_trainer_state(t, dir, extra); });
+    return run_void(info.Env(), [dir, extra](TrainerEngine& e) { e.save_state(dir, extra); });
   }
   Napi::Value load_state(const Napi::CallbackInfo& info) {
     std::string dir = string_arg(info, 0, "loadState(dir): dir");
-    auto h = h_;
+    auto engine = engine_;
     return run_async<std::string>(
-        info.Env(),
-        [h, dir]() {
-          std::lock_guard<std::mutex> lk(h->model->mu);
-          return load_trainer_state(*h->trainer, dir);
-        },
+        info.Env(), [engine, dir]() { return engine->load_state(dir); },
         [](Napi::Env env, std::string& s) -> Napi::Value { return Napi::String::New(env, s); });
   }
   Napi::Value save_model(const Napi::CallbackInfo& info) {
     std::string dir = string_arg(info, 0, "saveModel(dir): dir");
-    return run_void(info.Env(), [dir](Trainer& t) { save_hf_model(t, dir); });
+    return run_void(info.Env(), [dir](TrainerEngine& e) { e.save_model(dir); });
   }
   Napi::Value save_adapter(const Napi::CallbackInfo& info) {
     std::string dir = string_arg(info, 0, "saveAdapter(dir): dir");
-    return run_void(info.Env(), [dir](Trainer& t) { save_peft_adapter(t, dir); });
+    return run_void(info.Env(), [dir](TrainerEngine& e) { e.save_adapter(dir); });
   }
   Napi::Value load_adapter(const Napi::CallbackInfo& info) {
     std::string dir = string_arg(info, 0, "loadAdapter(dir): dir");
-    return run_void(info.Env(), [dir](Trainer& t) { load_peft_adapter(t, dir); });
+    return run_void(info.Env(), [dir](TrainerEngine& e) { e.load_adapter(dir); });
   }
 
   // ---- inspection (tests, debugging): copies of one trainable tensor's master weights or gradient.
-  TrainParam& find_param(Napi::Env env, const std::string& name) {
-    for (auto& p : h_->trainer->params())
-      if (p.name == name) return p;
-    throw Napi::RangeError::New(env, "no trainable tensor named '" + name + "'");
-  }
   Napi::Value parameter_names(const Napi::CallbackInfo& info) {
-    std::lock_guard<std::mutex> lk(h_->model->mu);
-    auto& ps = h_->trainer->params();
-    auto a = Napi::Array::New(info.Env(), ps.size());
-    for (size_t i = 0; i < ps.size(); ++i) a.Set(uint32_t(i), ps[i].name);
+    std::vector<std::string> names = guarded(info.Env(), [&]() { return engine_->parameter_names(); });
+    auto a = Napi::Array::New(info.Env(), names.size());
+    for (size_t i = 0; i < names.size(); ++i) a.Set(uint32_t(i), names[i]);
     return a;
   }
   Napi::Value copy_of(const Napi::CallbackInfo& info, bool grad) {
     std::string name = string_arg(info, 0, grad ? "gradient(name): name" : "parameter(name): name");
-    std::lock_guard<std::mutex> lk(h_->model->mu);
-    TrainParam& p = find_param(info.Env(), name);
-    const float* src = grad ? p.grad : p.weight;
-    auto a = Napi::Float32Array::New(info.Env(), size_t(p.size));
-    std::copy(src, src + p.size, a.Data());
-    return a;
+    std::vector<float> v =
+        guarded(info.Env(), [&]() { return grad ? engine_->gradient(name) : engine_->parameter(name); });
+    return float32_array(info.Env(), v);
   }
   Napi::Value parameter(const Napi::CallbackInfo& info) { return copy_of(info, false); }
   Napi::Value gradient(const Napi::CallbackInfo& info) { return copy_of(info, true); }
-  // Overwrites one trainable tensor's master weights (and the model's BF16 copy); its optimizer state is kept.
   Napi::Value set_parameter(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::string name = string_arg(info, 0, "setParameter(name, data): name");
@@ -319,19 +277,15 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
         info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
       throw Napi::TypeError::New(env, "setParameter: data must be a Float32Array");
     auto data = info[1].As<Napi::Float32Array>();
-    std::lock_guard<std::mutex> lk(h_->model->mu);
-    TrainParam& p = find_param(env, name);
-    if (int64_t(data.ElementLength()) != p.size)
-      throw Napi::RangeError::New(env, "setParameter: " + name + " has " + std::to_string(p.size) + " elements, got " +
-                                           std::to_string(data.ElementLength()));
-    if (h_->trainer->lora() && h_->trainer->lora()->merged())
-      throw Napi::Error::New(env, "setParameter: unmerge the LoRA adapter first");
-    std::copy(data.Data(), data.Data() + p.size, p.weight);
-    h_->trainer->sync_bf16();
+    std::vector<float> v(data.Data(), data.Data() + data.ElementLength());
+    guarded(env, [&]() {
+      engine_->set_parameter(name, v);
+      return 0;
+    });
     return env.Undefined();
   }
 
-  std::shared_ptr<TrainerHandle> h_;
+  std::shared_ptr<TrainerEngine> engine_;
 };
 
 }  // namespace
