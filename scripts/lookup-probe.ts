@@ -12,10 +12,10 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { LfmModel } from '../lib/engine/model.ts';
-import { native } from '../lib/engine/native.ts';
 import { Tokenizer, type ChatMessage } from '../lib/engine/tokenizer.ts';
 import { TrainerEngine } from '../lib/engine/trainer-engine.ts';
 import { mulberry32 } from '../lib/engine/init-weights.ts';
+import { useThreads } from '../lib/rl/engine-policy.ts';
 
 const { values: o } = parseArgs({
   options: {
@@ -40,7 +40,7 @@ const num = (k: keyof typeof o) => {
   return v;
 };
 const steps = num('steps'), batch = num('batch'), heldOut = num('held-out'), every = num('eval-every');
-if (num('threads') > 0) native().setThreads(num('threads'));
+useThreads(num('threads'));
 
 const GOAL = /Goal: Click on the "([^"]*)" button\.\n\n/;
 const tok = Tokenizer.fromDir(o.model);
