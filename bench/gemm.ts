@@ -42,12 +42,15 @@ function shapes(quick: boolean): Shape[] {
       for (const [role, N, K] of quick ? FWD.slice(1, 2) : FWD) s.push({ op: 'nt', role: `decode ${role}`, M, N, K, bf16: true, precision, decode: true });
       s.push({ op: 'nt', role: 'decode LM head', M, N: 65536, K: 1024, bf16: true, precision, decode: true });
     }
-  // Training: dX = dY·W (gemm_nn, W [out, in] bf16) and dW = dYᵀ·X (gemm_tn, FP32) for the FFN and conv shapes.
-  for (const [role, out, inp] of quick ? FWD.slice(1, 2) : FWD.slice(0, 3)) {
-    s.push({ op: 'nn', role: `train dX ${role}`, M: T, N: inp, K: out, bf16: true, precision: 'exact' });
-    s.push({ op: 'tn', role: `train dW ${role}`, M: out, N: inp, K: T, bf16: false, precision: 'exact' });
+  // Training: dX = dY·W (gemm_nn, W [out, in] bf16) and dW = dYᵀ·X (gemm_tn, FP32) for the FFN and conv shapes,
+  // in both precisions (fast rounds both operands to bf16, as training's backward does in fast precision).
+  for (const precision of ['exact', 'fast'] as const) {
+    for (const [role, out, inp] of quick ? FWD.slice(1, 2) : FWD.slice(0, 3)) {
+      s.push({ op: 'nn', role: `train dX ${role}`, M: T, N: inp, K: out, bf16: true, precision });
+      s.push({ op: 'tn', role: `train dW ${role}`, M: out, N: inp, K: T, bf16: false, precision });
+    }
+    if (!quick) s.push({ op: 'nn', role: 'train dX LM head', M: 128, N: 1024, K: 65536, bf16: true, precision });
   }
-  if (!quick) s.push({ op: 'nn', role: 'train dX LM head', M: 128, N: 1024, K: 65536, bf16: true, precision: 'exact' });
   return s;
 }
 

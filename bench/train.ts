@@ -6,7 +6,9 @@
 // machine), model FLOP/s as a share of the machine's FP32 FMA peak (training ≈ 6N FLOPs/token for full FT, ≈ 4N for
 // LoRA, N = parameters), and peak RSS.
 // Extra args: --train-seqs N, --train-len N (LoRA batch shape, default 8 × 512), --train-pass N (maxPassTokens),
-// --train-only lora,lora-ckpt,full (which configurations; default all).
+// --train-only lora,lora-ckpt,full (which configurations; default all), --train-precision exact,fast (default both;
+// fast rounds every linear product's operands to BF16, forward and backward, and is judged against the vdpbf16ps
+// peak where the CPU has AVX512_BF16).
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { mulberry32 } from '../lib/engine/init-weights.ts';
@@ -26,6 +28,7 @@ interface ChildSpec {
   len: number;
   pass: number;
   model: string;
+  precision: 'exact' | 'fast';
 }
 
 interface ChildResult {
@@ -50,8 +53,9 @@ async function runChild(spec: ChildSpec): Promise<ChildResult> {
           optimizer: { learningRate: 1e-4 },
           maxPassTokens: spec.pass,
           checkpointing: spec.checkpointing,
+          precision: spec.precision,
         }
-      : { mode: 'full', optimizer: { learningRate: 5e-6 }, maxPassTokens: spec.pass, checkpointing: spec.checkpointing };
+      : { mode: 'full', optimizer: { learningRate: 5e-6 }, maxPassTokens: spec.pass, checkpointing: spec.checkpointing, precision: spec.precision };
   const t = await TrainerEngine.create(model, opts);
   const r = mulberry32(3);
   const sequences = Array.from({ length: spec.seqs }, () => Int32Array.from({ length: spec.len }, () => 10 + Math.floor(r() * (V - 10))));
@@ -83,19 +87,23 @@ export async function benchTrain(ctx: Partial<BenchContext> = {}): Promise<Bench
   const threads = native().backendInfo().threads;
   log('measuring the FP32 FMA peak');
   const peak = native().cpuPeakFlops('fma-f32', 0.5);
+  const dotPeak = native().cpuFeatures().avx512bf16 ? native().cpuPeakFlops('dot-bf16', 0.5) : 0;
   const seqs = argNum(args, '--train-seqs', quick ? 2 : 8, true);
   const len = argNum(args, '--train-len', quick ? 128 : 512, true);
   const pass = argNum(args, '--train-pass', 0, true);
-  const all: ChildSpec[] = [
-    { name: 'lora', mode: 'lora', checkpointing: false, seqs, len, pass, model: modelDir },
-    { name: 'lora-ckpt', mode: 'lora', checkpointing: true, seqs, len, pass, model: modelDir },
-    { name: 'full', mode: 'full', checkpointing: false, seqs: quick ? 1 : 2, len, pass, model: modelDir },
-  ];
-  const only = args.indexOf('--train-only') >= 0 ? args[args.indexOf('--train-only') + 1].split(',') : null;
+  const listArg = (flag: string) => (args.indexOf(flag) >= 0 ? args[args.indexOf(flag) + 1]!.split(',') : null);
+  const precisions = (listArg('--train-precision') ?? ['exact', 'fast']) as ('exact' | 'fast')[];
+  for (const p of precisions) if (p !== 'exact' && p !== 'fast') throw new Error(`--train-precision: '${p}' is not exact or fast`);
+  const all: ChildSpec[] = precisions.flatMap((precision) => [
+    { name: 'lora', mode: 'lora' as const, checkpointing: false, seqs, len, pass, model: modelDir, precision },
+    { name: 'lora-ckpt', mode: 'lora' as const, checkpointing: true, seqs, len, pass, model: modelDir, precision },
+    { name: 'full', mode: 'full' as const, checkpointing: false, seqs: quick ? 1 : 2, len, pass, model: modelDir, precision },
+  ]);
+  const only = listArg('--train-only');
   const configs = only ? all.filter((c) => only.includes(c.name)) : all;
   const rows: BenchRow[] = [];
   for (const spec of configs) {
-    log(`${spec.mode}: ${spec.seqs} × ${spec.len} tokens (child process)`);
+    log(`${spec.mode} ${spec.precision}: ${spec.seqs} × ${spec.len} tokens (child process)`);
     const out = execFileSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), JSON.stringify(spec)], {
       cwd: benchRoot,
       encoding: 'utf8',
@@ -107,19 +115,21 @@ export async function benchTrain(ctx: Partial<BenchContext> = {}): Promise<Bench
     const flopsPerToken = (spec.mode === 'full' ? 6 : 4) * r.params;
     const tokS = r.tokens / wall;
     const cpuTokS = (r.tokens / r.cpu) * threads;
+    const rowPeak = spec.precision === 'fast' && dotPeak ? dotPeak : peak;
     rows.push({
-      config: `${spec.mode === 'lora' ? 'LoRA r=8 all modules' : 'full fine-tune'}, ${spec.seqs}×${spec.len}${spec.checkpointing ? ', checkpointing' : ''}${spec.pass ? `, passes ≤ ${spec.pass}` : ''}`,
+      config: `${spec.mode === 'lora' ? 'LoRA r=8 all modules' : 'full fine-tune'}, ${spec.seqs}×${spec.len}${spec.checkpointing ? ', checkpointing' : ''}${spec.pass ? `, passes ≤ ${spec.pass}` : ''}, ${spec.precision}`,
       trainable: r.trainable,
       'fwd+loss+bwd s': r.microWall,
       'AdamW s': r.stepWall,
       'tok/s': tokS,
       'tok/s cpu-norm': cpuTokS,
-      'peak share': (tokS * flopsPerToken) / peak,
-      'peak share cpu-norm': (cpuTokS * flopsPerToken) / peak,
+      'peak share': (tokS * flopsPerToken) / rowPeak,
+      'peak share cpu-norm': (cpuTokS * flopsPerToken) / rowPeak,
       'peak RSS GiB': r.rssGiB,
     });
   }
   rows.push({ config: `machine FP32 FMA peak (${threads} threads)`, 'tok/s': null, 'peak share': null, trainable: null, 'GFLOP/s': peak / 1e9 });
+  if (dotPeak) rows.push({ config: `machine vdpbf16ps peak (${threads} threads)`, 'tok/s': null, 'peak share': null, trainable: null, 'GFLOP/s': dotPeak / 1e9 });
   return rows;
 }
 

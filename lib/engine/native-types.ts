@@ -280,7 +280,7 @@ export interface GemmArgs {
   ldc?: number;
   beta?: number;
   impl?: GemmImplName;
-  /** 'fast' (op 'nt' only) rounds A to bf16 and uses AVX512_BF16 dot products where the CPU has them. */
+  /** 'fast' rounds the operands to bf16 and uses AVX512_BF16 dot products where the CPU has them (small-M 'nt': A only, F32 weights exact). */
   precision?: 'exact' | 'fast';
 }
 /** gemm_nt_multi: several C_i = beta_i*C_i + A[m,k]·B_i[n_i,k]ᵀ sharing A, in one call (one thread-pool hand-off). */

@@ -89,8 +89,6 @@ Napi::Value gemm(const Napi::CallbackInfo& info) {
   if (prec_s != "exact" && prec_s != "fast")
     throw Napi::RangeError::New(env, "gemm: precision must be 'exact' or 'fast'; got '" + prec_s + "'");
   const Precision prec = prec_s == "fast" ? Precision::Fast : Precision::Exact;
-  if (prec == Precision::Fast && op != "nt")
-    throw Napi::RangeError::New(env, "gemm: precision 'fast' exists only for op 'nt'");
   // Leading dimensions are checked against the widths by lfm2::gemm_*; sizes against the arrays here.
   if ((op == "tn" ? lda < M : lda < K) || (op == "nt" ? ldb < K : ldb < N) || ldc < N)
     throw Napi::RangeError::New(env, "gemm: a leading dimension is smaller than its row width");
@@ -109,9 +107,9 @@ Napi::Value gemm(const Napi::CallbackInfo& info) {
     if (op == "nt")
       gemm_nt_with(impl, M, N, K, A, lda, B, bt, ldb, C, ldc, beta, prec);
     else if (op == "nn")
-      gemm_nn_with(impl, M, N, K, A, lda, B, bt, ldb, C, ldc, beta);
+      gemm_nn_with(impl, M, N, K, A, lda, B, bt, ldb, C, ldc, beta, prec);
     else
-      gemm_tn_with(impl, M, N, K, A, lda, static_cast<const float*>(B), ldb, C, ldc, beta);
+      gemm_tn_with(impl, M, N, K, A, lda, static_cast<const float*>(B), ldb, C, ldc, beta, prec);
   } catch (const std::exception& e) {
     throw Napi::Error::New(env, e.what());
   }

@@ -221,8 +221,8 @@ GrpoLossStats grpo_loss_fused(const GrpoLossInputs& in, const GrpoLossOptions& o
       for (int64_t i = i0; i < i1; ++i)
         fused_row(in, opt, r0 + i, c[size_t(r0 + i)], logits.data() + i * V, rows[size_t(r0 + i)]);
     });
-    if (out.dhidden) gemm_nn(R, C, V, logits.data(), V, in.head, in.head_dtype, C, out.dhidden + r0 * C, C, 0.f);
-    if (out.dhead) gemm_tn(V, C, R, logits.data(), V, Hc, C, out.dhead, C, 1.f);
+    if (out.dhidden) gemm_nn(R, C, V, logits.data(), V, in.head, in.head_dtype, C, out.dhidden + r0 * C, C, 0.f, in.head_precision);
+    if (out.dhead) gemm_tn(V, C, R, logits.data(), V, Hc, C, out.dhead, C, 1.f, in.head_precision);
   }
   GrpoLossStats st = reduce(in, rows, out);
   st.workspace_bytes = int64_t(logits.size() * sizeof(float) + rows.size() * sizeof(RowResult) +
@@ -263,8 +263,8 @@ GrpoLossStats grpo_loss_unfused(const GrpoLossInputs& in, const GrpoLossOptions&
       dz[in.targets[n]] += g;
     }
   });
-  if (out.dhidden) gemm_nn(N, C, V, dlogits.data(), V, in.head, in.head_dtype, C, out.dhidden, C, 0.f);
-  if (out.dhead) gemm_tn(V, C, N, dlogits.data(), V, in.hidden, C, out.dhead, C, 1.f);
+  if (out.dhidden) gemm_nn(N, C, V, dlogits.data(), V, in.head, in.head_dtype, C, out.dhidden, C, 0.f, in.head_precision);
+  if (out.dhead) gemm_tn(V, C, N, dlogits.data(), V, in.hidden, C, out.dhead, C, 1.f, in.head_precision);
   GrpoLossStats st = reduce(in, rows, out);
   st.workspace_bytes = int64_t((logits.size() + logprobs.size() + dlogits.size()) * sizeof(float) +
                                rows.size() * sizeof(RowResult) + c.size() * sizeof(double));

@@ -69,9 +69,9 @@ struct GrpoLossInputs {
   const float* hidden = nullptr;      // [N, C]
   const void* head = nullptr;         // [V, C], FP32 or BF16
   DType head_dtype = DType::F32;
-  // Precision of the logits GEMM h·Eᵀ. A trainer scores in its forward's precision, so that fast training reads
-  // the same BF16-rounded hidden states the sampler's LM head used for the rollout's log-probs (the backward GEMMs
-  // are FP32 either way).
+  // Precision of the logits GEMM h·Eᵀ and of its two gradient products. A trainer scores in its forward's
+  // precision, so that fast training reads the same BF16-rounded hidden states the sampler's LM head used for the
+  // rollout's log-probs.
   Precision head_precision = Precision::Exact;
   const int32_t* targets = nullptr;   // [N]
   const float* old_logp = nullptr;    // [N] or nullptr

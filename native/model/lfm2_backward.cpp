@@ -19,6 +19,7 @@ struct Ctx {
   const GradMap& grads;
   LoraAdapter* lora;
   int64_t T;
+  Precision precision;  // of the linears' input- and weight-gradient products (the LoRA factors stay FP32)
   float* grad(const WeightTensor& W) const {
     auto it = grads.find(&W);
     return it == grads.end() ? nullptr : it->second;
@@ -30,8 +31,8 @@ struct Ctx {
 void linear_backward(const Ctx& c, const WeightTensor& W, const float* x, const float* dy, float* dx,
                      bool accumulate) {
   const int64_t out = W.shape[0], in = W.shape[1], T = c.T;
-  gemm_nn(T, in, out, dy, out, W.data(), W.dtype, in, dx, in, accumulate ? 1.f : 0.f);  // [T, in]
-  if (float* dW = c.grad(W)) gemm_tn(out, in, T, dy, out, x, in, dW, in, 1.f);        // [out, in]
+  gemm_nn(T, in, out, dy, out, W.data(), W.dtype, in, dx, in, accumulate ? 1.f : 0.f, c.precision);  // [T, in]
+  if (float* dW = c.grad(W)) gemm_tn(out, in, T, dy, out, x, in, dW, in, 1.f, c.precision);       // [out, in]
   if (c.lora)
     if (const LoraModule* m = c.lora->find(W)) c.lora->backward(*m, x, dy, T, dx);
 }
@@ -58,7 +59,7 @@ BackwardView backward_view(ForwardActivations& acts) {
 }
 
 void lfm2_backward(const Lfm2Model& model, const BackwardView& view, const float* dhidden, const GradMap& grads,
-                   LoraAdapter* lora, BackwardScratch& s) {
+                   LoraAdapter* lora, Precision precision, BackwardScratch& s) {
   const Lfm2Config& cfg = model.config();
   const Lfm2Weights& w = model.weights();
   const std::vector<int64_t>& chunk_offset = *view.chunk_offset;
@@ -80,7 +81,7 @@ void lfm2_backward(const Lfm2Model& model, const BackwardView& view, const float
   s.dk.resize(size_t(T * KVD));
   s.dv.resize(size_t(T * KVD));
   s.dummy.assign(size_t(std::max({C, D, 3 * C})), 0.f);
-  const Ctx c{grads, lora, T};
+  const Ctx c{grads, lora, T, precision};
   auto small_grad = [&](const WeightTensor& W) {
     float* g = c.grad(W);
     return g ? g : s.dummy.data();

@@ -41,9 +41,11 @@ struct BackwardView {
   std::function<const LayerActivations&(int64_t l)> layer;
 };
 
-// dhidden: [T, C] gradient of the loss w.r.t. the final-norm output; read only.
+// dhidden: [T, C] gradient of the loss w.r.t. the final-norm output; read only. precision: that of the linears'
+// gradient products (Fast rounds both operands to BF16 where the CPU has AVX512_BF16, as mixed-precision training
+// does; Exact keeps them FP32). Everything else (norms, attention, convolution, LoRA factors) is FP32 in both.
 void lfm2_backward(const Lfm2Model& model, const BackwardView& view, const float* dhidden, const GradMap& grads,
-                   LoraAdapter* lora, BackwardScratch& scratch);
+                   LoraAdapter* lora, Precision precision, BackwardScratch& scratch);
 
 // The view of a training-mode forward (model.forward(..., training = true), fresh sequences only); its saved FFN
 // activations are overwritten by their gradients (the activations cannot be reused afterwards).

@@ -167,7 +167,7 @@ void run_loss_passes(Lfm2Model& model, const TrainBatch& b, const GrpoLossOption
         for (int64_t n = 0; n < N; ++n)
           std::memcpy(dhidden.data() + hid_row[size_t(n)] * C, dhid.data() + n * C, size_t(C) * sizeof(float));
         const BackwardView view = ckpt ? checkpointed_view(model, backward->ckpt, fo) : backward_view(acts);
-        lfm2_backward(model, view, dhidden.data(), backward->grads, backward->lora, backward->scratch);
+        lfm2_backward(model, view, dhidden.data(), backward->grads, backward->lora, ps.precision, backward->scratch);
       }
     }
     s0 = s1;

@@ -43,7 +43,7 @@ void validate_train_batch(const TrainBatch& b, int64_t vocab, const GrpoLossOpti
 GrpoLossOptions with_batch_normalizers(const GrpoLossOptions& lo, const TrainBatch& b);
 
 struct PassSettings {
-  Precision precision = Precision::Exact;  // forward GEMMs (backward GEMMs are always FP32)
+  Precision precision = Precision::Exact;  // the linears' GEMMs, forward and backward, and the LM head's
   int64_t max_pass_tokens = 0;             // > 0: passes of whole sequences of at most this many tokens
   const LinearHook* hook = nullptr;        // adapter applied in the forward (nullptr = the plain weights)
 };

@@ -40,7 +40,7 @@ struct TrainerOptions {
   LoraSpec lora;                  // Lora mode only
   AdamWConfig adamw;              // adamw.lr is ignored: the schedule gives the rate of each step
   LrSchedule schedule;
-  Precision precision = Precision::Exact;  // forward GEMMs (backward GEMMs are always FP32)
+  Precision precision = Precision::Exact;  // the linears' GEMMs, forward and backward (model/lfm2_backward.h)
   int64_t max_pass_tokens = 0;    // 0 = one pass per micro-batch
   bool checkpointing = false;     // keep only layer inputs; recompute each layer in the backward
 };

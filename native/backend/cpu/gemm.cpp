@@ -27,6 +27,10 @@ void check_dtype(const char* op, DType t) {
   LFM2_CHECK(t == DType::F32 || t == DType::BF16, op, ": unknown B dtype ", int(t));
 }
 
+void check_precision(const char* op, Precision p) {
+  LFM2_CHECK(p == Precision::Exact || p == Precision::Fast, op, ": unknown precision ", int(p));
+}
+
 void nt_portable(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype,
                  int64_t ldb, float* C, int64_t ldc, float beta) {
   parallel_for(N, [&](int64_t j0, int64_t j1, int) {
@@ -114,7 +118,7 @@ void gemm_nt_with(GemmImpl impl, int64_t M, int64_t N, int64_t K, const float* A
                   DType btype, int64_t ldb, float* C, int64_t ldc, float beta, Precision prec) {
   check_common("gemm_nt", M, N, K, A, B, C, ldc);
   check_dtype("gemm_nt", btype);
-  LFM2_CHECK(prec == Precision::Exact || prec == Precision::Fast, "gemm_nt: unknown precision ", int(prec));
+  check_precision("gemm_nt", prec);
   LFM2_CHECK(M == 0 || lda >= K, "gemm_nt: lda=", lda, " < K=", K);
   LFM2_CHECK(N == 0 || ldb >= K, "gemm_nt: ldb=", ldb, " < K=", K);
   switch (checked_impl(impl)) {
@@ -132,7 +136,7 @@ void gemm_nt_multi_with(GemmImpl impl, int64_t M, int64_t K, const float* A, int
              kGemmMaxParts, ")");
   LFM2_CHECK(n_parts == 0 || parts, "gemm_nt_multi: parts is null");
   check_dtype("gemm_nt_multi", btype);
-  LFM2_CHECK(prec == Precision::Exact || prec == Precision::Fast, "gemm_nt_multi: unknown precision ", int(prec));
+  check_precision("gemm_nt_multi", prec);
   for (int p = 0; p < n_parts; ++p) {
     const GemmNtPart& q = parts[p];
     check_common("gemm_nt_multi", M, q.N, K, A, q.B, q.C, q.ldc);
@@ -155,25 +159,31 @@ void gemm_nt_multi_with(GemmImpl impl, int64_t M, int64_t K, const float* A, int
 }
 
 void gemm_nn_with(GemmImpl impl, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B,
-                  DType btype, int64_t ldb, float* C, int64_t ldc, float beta) {
+                  DType btype, int64_t ldb, float* C, int64_t ldc, float beta, Precision prec) {
   check_common("gemm_nn", M, N, K, A, B, C, ldc);
   check_dtype("gemm_nn", btype);
+  check_precision("gemm_nn", prec);
   LFM2_CHECK(M == 0 || lda >= K, "gemm_nn: lda=", lda, " < K=", K);
   LFM2_CHECK(K == 0 || ldb >= N, "gemm_nn: ldb=", ldb, " < N=", N);
   switch (checked_impl(impl)) {
-    case GemmImpl::Avx512: return gemm_kernels::nn_avx512(M, N, K, A, lda, B, btype, ldb, C, ldc, beta);
+    case GemmImpl::Avx512:
+      return gemm_kernels::nn_avx512(M, N, K, A, lda, B, btype, ldb, C, ldc, beta,
+                                     prec == Precision::Fast && cpu_features().has_avx512_bf16());
     case GemmImpl::Avx2: return gemm_kernels::nn_avx2(M, N, K, A, lda, B, btype, ldb, C, ldc, beta);
     default: return nn_portable(M, N, K, A, lda, B, btype, ldb, C, ldc, beta);
   }
 }
 
 void gemm_tn_with(GemmImpl impl, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
-                  int64_t ldb, float* C, int64_t ldc, float beta) {
+                  int64_t ldb, float* C, int64_t ldc, float beta, Precision prec) {
   check_common("gemm_tn", M, N, K, A, B, C, ldc);
+  check_precision("gemm_tn", prec);
   LFM2_CHECK(K == 0 || lda >= M, "gemm_tn: lda=", lda, " < M=", M);
   LFM2_CHECK(K == 0 || ldb >= N, "gemm_tn: ldb=", ldb, " < N=", N);
   switch (checked_impl(impl)) {
-    case GemmImpl::Avx512: return gemm_kernels::tn_avx512(M, N, K, A, lda, B, ldb, C, ldc, beta);
+    case GemmImpl::Avx512:
+      return gemm_kernels::tn_avx512(M, N, K, A, lda, B, ldb, C, ldc, beta,
+                                     prec == Precision::Fast && cpu_features().has_avx512_bf16());
     case GemmImpl::Avx2: return gemm_kernels::tn_avx2(M, N, K, A, lda, B, ldb, C, ldc, beta);
     default: return tn_portable(M, N, K, A, lda, B, ldb, C, ldc, beta);
   }
@@ -190,13 +200,13 @@ void gemm_nt_multi(int64_t M, int64_t K, const float* A, int64_t lda, DType btyp
 }
 
 void gemm_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype, int64_t ldb,
-             float* C, int64_t ldc, float beta) {
-  gemm_nn_with(GemmImpl::Auto, M, N, K, A, lda, B, btype, ldb, C, ldc, beta);
+             float* C, int64_t ldc, float beta, Precision prec) {
+  gemm_nn_with(GemmImpl::Auto, M, N, K, A, lda, B, btype, ldb, C, ldc, beta, prec);
 }
 
 void gemm_tn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
-             int64_t ldc, float beta) {
-  gemm_tn_with(GemmImpl::Auto, M, N, K, A, lda, B, ldb, C, ldc, beta);
+             int64_t ldc, float beta, Precision prec) {
+  gemm_tn_with(GemmImpl::Auto, M, N, K, A, lda, B, ldb, C, ldc, beta, prec);
 }
 
 void gemm_nt_ref(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype,

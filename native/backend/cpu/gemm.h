@@ -10,7 +10,8 @@
 // activations to BF16 (round to nearest even) to use the AVX512_BF16 dot-product instructions (FP32
 // accumulation); it is only used where a caller asks for it. On CPUs without AVX512_BF16 the fast path is the
 // exact path. With AVX512_BF16, fast gemm_nt rounds A at every M (small M: BF16 weights streamed once with
-// vdpbf16ps; large M: packed BF16 panels), so results of one mode differ across M only in summation order.
+// vdpbf16ps; large M: packed BF16 panels), so results of one mode differ across M only in summation order; fast
+// gemm_nn and gemm_tn (training's backward) round both operands to BF16, as mixed-precision training does.
 //
 // beta == 0 never reads C (it may hold garbage or NaN). K == 0 gives C = beta*C. Leading dimensions are in
 // elements and must be at least the row width. All entry points run on the thread pool (parallel_for) and
@@ -27,10 +28,10 @@ void gemm_nt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const
              float* C, int64_t ldc, float beta, Precision prec = Precision::Exact);
 
 void gemm_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype, int64_t ldb,
-             float* C, int64_t ldc, float beta);
+             float* C, int64_t ldc, float beta, Precision prec = Precision::Exact);
 
 void gemm_tn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
-             int64_t ldc, float beta);
+             int64_t ldc, float beta, Precision prec = Precision::Exact);
 
 // One product of gemm_nt_multi: C[M, N] = beta*C + A·Bᵀ, B [N, K] with row stride ldb.
 struct GemmNtPart {
@@ -62,11 +63,11 @@ std::vector<GemmImpl> gemm_supported_impls();  // concrete implementations, best
 void gemm_nt_with(GemmImpl impl, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B,
                   DType btype, int64_t ldb, float* C, int64_t ldc, float beta, Precision prec);
 void gemm_nn_with(GemmImpl impl, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B,
-                  DType btype, int64_t ldb, float* C, int64_t ldc, float beta);
+                  DType btype, int64_t ldb, float* C, int64_t ldc, float beta, Precision prec);
 void gemm_nt_multi_with(GemmImpl impl, int64_t M, int64_t K, const float* A, int64_t lda, DType btype,
                         const GemmNtPart* parts, int n_parts, Precision prec);
 void gemm_tn_with(GemmImpl impl, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
-                  int64_t ldb, float* C, int64_t ldc, float beta);
+                  int64_t ldb, float* C, int64_t ldc, float beta, Precision prec);
 
 // Scalar reference versions (double accumulation) used by the native self-tests.
 void gemm_nt_ref(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype,

@@ -6,7 +6,8 @@
 // 512-bit FMA units reach 64. vdpbf16ps does 2 multiply-adds per FP32 lane per instruction, doubling the FLOP rate
 // and halving the bytes per operand: that is the fast path (activations rounded to bf16, FP32 accumulation).
 //   exact: 12x32 register tile (24 zmm accumulators), f32 panels, bf16 weights upcast exactly while packing
-//   fast : 12x32 tile of vdpbf16ps over bf16 pair panels (depth step 2)
+//   fast : 12x32 tile of vdpbf16ps over bf16 pair panels (depth step 2), for gemm_nt, gemm_nn (training's input
+//          gradients) and gemm_tn (weight gradients): both operands rounded to bf16, FP32 accumulation
 //   small M (<= kGemvMaxRows) gemm_nt: weights streamed once per call, by the AVX2 kernel of gemm_avx2.cpp
 //          (exact) or with vdpbf16ps on BF16 weights (fast; gemm_small_bf16_avx512.cpp)
 // GCC 12's AVX-512 headers trip -W(maybe-)uninitialized on their own _mm512_undefined_* placeholders
@@ -124,7 +125,16 @@ void nt_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, con
 
 template <class T>
 void nn_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const T* B, int64_t ldb, float* C,
-               int64_t ldc, float beta) {
+               int64_t ldc, float beta, bool fast) {
+  if (fast) {
+    auto pack_a = [&](uint32_t* d, int64_t i0, int64_t mc, int64_t p0, int64_t kc) {
+      pack_rows_pairs<12>(d, A, lda, i0, mc, p0, kc);
+    };
+    auto pack_b = [&](uint32_t* d, int64_t j0, int64_t nc, int64_t p0, int64_t kc) {
+      pack_cols_pairs<32>(d, B, ldb, j0, nc, p0, kc);
+    };
+    return blocked_gemm<KernBf16Pairs12x32>(M, N, K, pack_a, pack_b, C, ldc, beta);
+  }
   auto pack_a = [&](float* d, int64_t i0, int64_t mc, int64_t p0, int64_t kc) {
     pack_rows_f32<12>(d, A, lda, i0, mc, p0, kc);
   };
@@ -163,15 +173,24 @@ void nt_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, con
 }
 
 void nn_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype, int64_t ldb,
-               float* C, int64_t ldc, float beta) {
+               float* C, int64_t ldc, float beta, bool fast) {
   if (btype == DType::BF16)
-    nn_packed(M, N, K, A, lda, static_cast<const uint16_t*>(B), ldb, C, ldc, beta);
+    nn_packed(M, N, K, A, lda, static_cast<const uint16_t*>(B), ldb, C, ldc, beta, fast);
   else
-    nn_packed(M, N, K, A, lda, static_cast<const float*>(B), ldb, C, ldc, beta);
+    nn_packed(M, N, K, A, lda, static_cast<const float*>(B), ldb, C, ldc, beta, fast);
 }
 
 void tn_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
-               int64_t ldc, float beta) {
+               int64_t ldc, float beta, bool fast) {
+  if (fast) {
+    auto pack_a = [&](uint32_t* d, int64_t i0, int64_t mc, int64_t p0, int64_t kc) {
+      pack_cols_pairs<12>(d, A, lda, i0, mc, p0, kc);
+    };
+    auto pack_b = [&](uint32_t* d, int64_t j0, int64_t nc, int64_t p0, int64_t kc) {
+      pack_cols_pairs<32>(d, B, ldb, j0, nc, p0, kc);
+    };
+    return blocked_gemm<KernBf16Pairs12x32>(M, N, K, pack_a, pack_b, C, ldc, beta);
+  }
   auto pack_a = [&](float* d, int64_t i0, int64_t mc, int64_t p0, int64_t kc) {
     pack_cols_f32<12>(d, A, lda, i0, mc, p0, kc);
   };

@@ -25,17 +25,18 @@ void nn_avx2(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const
 void tn_avx2(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
              int64_t ldc, float beta);
 
-// fast: use the vdpbf16ps kernels (caller checks has_avx512_bf16()): for large M they round A and B to bf16, for
-// small M and BF16 weights nt_small_bf16_avx512 rounds A; small M with F32 weights stays exact.
+// fast: use the vdpbf16ps kernels (caller checks has_avx512_bf16()): for large M (and for every gemm_nn / gemm_tn)
+// they round A and B to bf16, for small-M gemm_nt with BF16 weights nt_small_bf16_avx512 rounds A; small-M gemm_nt
+// with F32 weights stays exact.
 void nt_small_avx512(int64_t M, int64_t K, const float* A, int64_t lda, DType btype, const GemmNtPart* parts,
                      int n_parts, bool fast);
 void nt_small_bf16_avx512(int64_t M, int64_t K, const float* A, int64_t lda, const GemmNtPart* parts, int n_parts);
 void nt_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype, int64_t ldb,
                float* C, int64_t ldc, float beta, bool fast);
 void nn_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype, int64_t ldb,
-               float* C, int64_t ldc, float beta);
+               float* C, int64_t ldc, float beta, bool fast);
 void tn_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
-               int64_t ldc, float beta);
+               int64_t ldc, float beta, bool fast);
 
 // CPU time of the calling thread. The probes time themselves with it so that other processes sharing the cores
 // lower the wall-clock rate but not the measured per-core peak.

@@ -162,5 +162,43 @@ void pack_rows_pairs(uint32_t* dst, const T* X, int64_t ld, int64_t i0, int64_t 
   }
 }
 
+// Columns j0..j0+nc of a row-major X [K, cols] (columns contiguous) -> pair panels [ceil(kc/2)][R]: lane r of depth
+// pair k/2 holds (X[k][c], X[k+1][c]) for column c = j0 + j + r, rounded to nearest even from f32 sources.
+// B of the vdpbf16ps gemm_nn (W [out, in] read as [K, N]) and both operands of its gemm_tn.
+template <int R, class T>
+void pack_cols_pairs(uint32_t* dst, const T* X, int64_t ld, int64_t j0, int64_t nc, int64_t p0, int64_t kc) {
+  constexpr int G = (R + 7) / 8;
+  const int64_t kp = (kc + 1) / 2;
+  // 8 columns of one depth row as bf16 bits in the low half of 8 lanes; lanes past n are zero.
+  auto row8 = [](const T* p, int n) -> __m256i {
+    if constexpr (std::is_same<T, float>::value) {
+      if (n == 8) return round_bf16(_mm256_loadu_ps(p));
+      return round_bf16(_mm256_maskload_ps(p, lane_mask(n)));  // never touches memory past column n
+    } else {
+      if (n == 8) return _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)p));
+      alignas(32) uint32_t t[8] = {};
+      for (int c = 0; c < n; ++c) t[c] = p[c];
+      return _mm256_load_si256((const __m256i*)t);
+    }
+  };
+  for (int64_t j = 0; j < nc; j += R, dst += R * kp) {
+    const int cols = int(std::min<int64_t>(R, nc - j));
+    const T* src = X + p0 * ld + j0 + j;
+    for (int64_t k = 0; k < kc; k += 2) {
+      const bool has_hi = k + 1 < kc;
+      for (int g = 0; g < G; ++g) {
+        const int n = std::clamp(cols - 8 * g, 0, 8);
+        __m256i v = _mm256_setzero_si256();
+        if (n > 0) {
+          const __m256i lo = row8(src + k * ld + 8 * g, n);
+          const __m256i hi = has_hi ? row8(src + (k + 1) * ld + 8 * g, n) : _mm256_setzero_si256();
+          v = _mm256_or_si256(lo, _mm256_slli_epi32(hi, 16));
+        }
+        _mm256_storeu_si256((__m256i*)(dst + (k / 2) * R + 8 * g), v);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace lfm2
