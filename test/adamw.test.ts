@@ -84,6 +84,32 @@ describe('AdamW', () => {
     });
   }
 
+  it('every element kernel the CPU has gives the portable loop\'s bits (weights, moments, BF16 copies)', () => {
+    const isas = ['portable', ...(native().cpuFeatures().avx512f ? ['avx512' as const] : [])] as const;
+    // Odd sizes: vector bodies and scalar tails; one tensor large enough to split over the pool.
+    const n = [3, 50_001, 17];
+    const base = n.map((k) => ({ w: ref.f32(ref.randn(R, k)), m: ref.f32(ref.randn(R, k, 0.1)), v: ref.f32(ref.randn(R, k, 0.01)).map(Math.abs) }));
+    const grads = n.map((k) => ref.f32(ref.randn(R, k, 0.5)));
+    const results = isas.map((isa) => {
+      const ts: AdamWTensorArgs[] = base.map((b, i) => ({
+        weight: b.w.slice(), grad: grads[i]!, expAvg: b.m.slice(), expAvgSq: b.v.slice(), bf16: new Uint16Array(n[i]!), decay: i !== 1,
+      }));
+      const res = ops().adamwStep({ tensors: ts, lr: 3e-3, weightDecay: 0.1, maxGradNorm: 1, step: 3, isa });
+      return { ts, res };
+    });
+    for (const { ts, res } of results.slice(1)) {
+      close('grad norm', [res.gradNorm], [results[0]!.res.gradNorm], 0, 1e-12);
+      ts.forEach((t, i) => {
+        const want = results[0]!.ts[i]!;
+        expect(Buffer.from(t.weight.buffer).equals(Buffer.from(want.weight.buffer)), `tensor ${i} weights`).toBe(true);
+        expect(Buffer.from(t.expAvg.buffer).equals(Buffer.from(want.expAvg.buffer)), `tensor ${i} exp_avg`).toBe(true);
+        expect(Buffer.from(t.expAvgSq.buffer).equals(Buffer.from(want.expAvgSq.buffer)), `tensor ${i} exp_avg_sq`).toBe(true);
+        expect(Buffer.from(t.bf16!.buffer).equals(Buffer.from(want.bf16!.buffer)), `tensor ${i} bf16`).toBe(true);
+      });
+    }
+    expect(() => ops().adamwStep({ tensors: results[0]!.ts, lr: 1e-3, step: 1, isa: 'sse' as 'avx2' })).toThrow(/isa must be/);
+  });
+
   it('rejects a 0 step, bad betas and mismatched buffers with clear errors', () => {
     const { nat } = makeTensors();
     expect(() => ops().adamwStep({ tensors: nat, lr: 1e-3, step: 0 })).toThrow(/1-based/);

@@ -460,6 +460,8 @@ export interface NativeTrainOps {
   adamwStep(a: {
     tensors: AdamWTensorArgs[]; lr: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number;
     maxGradNorm?: number; step: number;
+    /** Element kernels: 'auto' (default) or one the CPU has ('portable' always; 'avx512'). */
+    isa?: 'auto' | 'portable' | 'avx2' | 'avx512';
   }): { gradNorm: number; clipCoef: number; skipped: boolean; badTensor: number };
   /** step = optimizer steps already taken (0-based), HF semantics. */
   lrAt(a: { kind: LrScheduleKind; baseLr: number; warmupSteps: number; totalSteps: number; step: number; numCycles?: number }): number;

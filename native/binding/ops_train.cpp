@@ -322,6 +322,9 @@ Napi::Value adamw_step_js(const Napi::CallbackInfo& info) {
   cfg.eps = a.num("eps", 1e-8);
   cfg.weight_decay = a.num("weightDecay", 0);
   cfg.max_grad_norm = a.num("maxGradNorm", 1);
+  const std::string isa = a.str("isa", "auto");
+  if (isa != "auto" && !simd_isa_from_name(isa.c_str(), &cfg.isa))
+    throw Napi::RangeError::New(env, "adamwStep: isa must be one of auto, portable, avx2, avx512; got '" + isa + "'");
   const int64_t step = int64_t(a.num("step"));
   const AdamWResult res = guarded(env, [&] { return adamw_step(ts, cfg, step); });
   auto r = Napi::Object::New(env);

@@ -5,38 +5,46 @@
 #include <limits>
 #include <vector>
 
+#include "backend/cpu/adamw_kernels.h"
+#include "backend/cpu/cpu_features.h"
 #include "core/bf16.h"
 #include "core/error.h"
 #include "core/threadpool.h"
 
 namespace lfm2 {
 
-double global_grad_norm(const std::vector<AdamWTensor>& tensors, int64_t* bad_tensor) {
+namespace {
+
+// The AVX-512 element kernels, or the portable ones (AVX2-only CPUs run the portable loop, which the compiler
+// vectorises with SSE: the step is bound by memory bandwidth there too).
+bool use_avx512(SimdIsa isa) {
+  const bool have = cpu_features().has_avx512();
+  LFM2_CHECK(isa == SimdIsa::Auto || isa == SimdIsa::Portable || (isa == SimdIsa::Avx512 && have),
+             "adamw: kernels '", simd_isa_name(isa), "' are not available on this CPU");
+  return isa == SimdIsa::Avx512 || (isa == SimdIsa::Auto && have);
+}
+
+}  // namespace
+
+double global_grad_norm(const std::vector<AdamWTensor>& tensors, int64_t* bad_tensor, SimdIsa isa) {
   double total = 0;
   if (bad_tensor) *bad_tensor = -1;
   const int nt = num_threads();
+  const bool avx512 = use_avx512(isa);
   for (size_t ti = 0; ti < tensors.size(); ++ti) {
     const AdamWTensor& t = tensors[ti];
     std::vector<double> part(size_t(nt), 0.0);  // per-thread partial sums, added in thread order (deterministic)
-    std::vector<char> bad(size_t(nt), 0);
     parallel_for(
         t.size,
         [&](int64_t i0, int64_t i1, int tid) {
-          double s = 0;
-          bool b = false;
-          for (int64_t i = i0; i < i1; ++i) {
-            const float g = t.grad[i];
-            if (!std::isfinite(g)) b = true;
-            s += double(g) * g;
-          }
-          part[size_t(tid)] = s;
-          bad[size_t(tid)] = b;
+          part[size_t(tid)] = avx512 ? sum_squares_avx512(t.grad, i0, i1) : sum_squares_portable(t.grad, i0, i1);
         },
-        4096);
-    for (int k = 0; k < nt; ++k) {
-      total += part[size_t(k)];
-      if (bad[size_t(k)] && bad_tensor && *bad_tensor < 0) *bad_tensor = int64_t(ti);
-    }
+        1 << 14);
+    double s = 0;
+    for (int k = 0; k < nt; ++k) s += part[size_t(k)];
+    // A finite float squared never overflows a double, so the sum is finite exactly when every element is.
+    if (!std::isfinite(s) && bad_tensor && *bad_tensor < 0) *bad_tensor = int64_t(ti);
+    total += s;
   }
   if (bad_tensor && *bad_tensor >= 0) return std::numeric_limits<double>::quiet_NaN();
   return std::sqrt(total);
@@ -55,7 +63,8 @@ AdamWResult adamw_step(const std::vector<AdamWTensor>& tensors, const AdamWConfi
                " is missing a buffer");
   }
   AdamWResult res;
-  res.grad_norm = global_grad_norm(tensors, &res.bad_tensor);
+  const bool avx512 = use_avx512(cfg.isa);
+  res.grad_norm = global_grad_norm(tensors, &res.bad_tensor, cfg.isa);
   if (res.bad_tensor >= 0) {
     res.skipped = true;
     res.clip_coef = 0;
@@ -64,28 +73,27 @@ AdamWResult adamw_step(const std::vector<AdamWTensor>& tensors, const AdamWConfi
   if (cfg.max_grad_norm > 0) res.clip_coef = std::min(1.0, cfg.max_grad_norm / (res.grad_norm + 1e-6));
   const double bc1 = 1.0 - std::pow(cfg.beta1, double(step));
   const double bc2 = 1.0 - std::pow(cfg.beta2, double(step));
-  const float step_size = float(cfg.lr / bc1);
-  const float inv_sqrt_bc2 = float(1.0 / std::sqrt(bc2));
-  const float b1 = float(cfg.beta1), b2 = float(cfg.beta2), eps = float(cfg.eps), coef = float(res.clip_coef);
-  const float one_minus_b1 = float(1.0 - cfg.beta1), one_minus_b2 = float(1.0 - cfg.beta2);
+  AdamWStepConsts k;
+  k.coef = float(res.clip_coef);
+  k.b1 = float(cfg.beta1);
+  k.b2 = float(cfg.beta2);
+  k.one_minus_b1 = float(1.0 - cfg.beta1);
+  k.one_minus_b2 = float(1.0 - cfg.beta2);
+  k.step_size = float(cfg.lr / bc1);
+  k.inv_sqrt_bc2 = float(1.0 / std::sqrt(bc2));
+  k.eps = float(cfg.eps);
   for (const AdamWTensor& t : tensors) {
-    const float decay = t.decay ? float(1.0 - cfg.lr * cfg.weight_decay) : 1.f;
+    AdamWStepConsts kt = k;
+    kt.decay = t.decay ? float(1.0 - cfg.lr * cfg.weight_decay) : 1.f;
     parallel_for(
         t.size,
         [&](int64_t i0, int64_t i1, int) {
-          for (int64_t i = i0; i < i1; ++i) {
-            const float g = t.grad[i] * coef;
-            float w = t.weight[i] * decay;
-            const float m = b1 * t.exp_avg[i] + one_minus_b1 * g;
-            const float v = b2 * t.exp_avg_sq[i] + one_minus_b2 * g * g;
-            w -= step_size * m / (std::sqrt(v) * inv_sqrt_bc2 + eps);
-            t.exp_avg[i] = m;
-            t.exp_avg_sq[i] = v;
-            t.weight[i] = w;
-            if (t.bf16_copy) t.bf16_copy[i] = f32_to_bf16(w);
-          }
+          if (avx512)
+            adamw_update_avx512(kt, t.weight, t.grad, t.exp_avg, t.exp_avg_sq, t.bf16_copy, i0, i1);
+          else
+            adamw_update_portable(kt, t.weight, t.grad, t.exp_avg, t.exp_avg_sq, t.bf16_copy, i0, i1);
         },
-        4096);
+        1 << 14);
   }
   return res;
 }

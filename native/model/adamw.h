@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "backend/cpu/cpu_features.h"
+
 namespace lfm2 {
 
 struct AdamWTensor {
@@ -33,6 +35,7 @@ struct AdamWConfig {
   double eps = 1e-8;
   double weight_decay = 0;
   double max_grad_norm = 1;  // ≤ 0: no clipping
+  SimdIsa isa = SimdIsa::Auto;  // element kernels: Auto = the best the CPU has (tests force each one it supports)
 };
 
 struct AdamWResult {
@@ -43,7 +46,7 @@ struct AdamWResult {
 };
 
 // Global L2 norm of all gradients (double accumulation); sets bad_tensor when a non-finite value is found.
-double global_grad_norm(const std::vector<AdamWTensor>& tensors, int64_t* bad_tensor);
+double global_grad_norm(const std::vector<AdamWTensor>& tensors, int64_t* bad_tensor, SimdIsa isa = SimdIsa::Auto);
 
 // Applies step number `step` (1-based: the first update is step 1). The caller advances its step counter only when
 // the result is not skipped.
