@@ -3,8 +3,11 @@
 // (2 × 512), and LoRA again with activation checkpointing. Each configuration runs in its own child process so its
 // peak RSS is its own.
 // Reports wall-clock tok/s, CPU-normalised tok/s (tokens per CPU-second × threads: the better estimate on a shared
-// machine), model FLOP/s as a share of the machine's FP32 FMA peak (training ≈ 6N FLOPs/token for full FT, ≈ 4N for
-// LoRA, N = parameters), and peak RSS.
+// machine), model FLOP/s as a share of the machine's FP32 FMA peak (vdpbf16ps peak for fast rows) and peak RSS.
+// FLOPs per token are those of the linear products: 6 per weight for full FT (forward, input and weight gradients),
+// 4 for LoRA (no weight gradients), over the body's weights for every token and over the tied head only for the
+// scored tokens (the fused loss evaluates it there alone; the embedding lookup costs nothing). Attention's own
+// products (about 1% of that at 512 tokens) are not counted.
 // Rates are medians over the steps after the first (--train-steps N in all, default 3), whose buffers are warm as in a
 // training run; the first step's time is its own column.
 // Extra args: --train-seqs N, --train-len N (LoRA batch shape, default 8 × 512), --train-pass N (maxPassTokens),
@@ -43,6 +46,7 @@ interface ChildResult {
   stepWall: number;
   cpu: number;
   params: number;
+  headParams: number;
   trainable: number;
   rssGiB: number;
 }
@@ -90,6 +94,7 @@ async function runChild(spec: ChildSpec): Promise<ChildResult> {
     stepWall: median(warm.map((x) => x.step)),
     cpu: median(warm.map((x) => x.cpu)),
     params: model.info.parameterCount,
+    headParams: model.config.vocabSize * model.config.hiddenSize,
     trainable: t.info().trainableParameters,
     rssGiB: (process.resourceUsage().maxRSS * 1024) / 2 ** 30,
   };
@@ -122,7 +127,7 @@ export async function benchTrain(ctx: Partial<BenchContext> = {}): Promise<Bench
   const configs = only ? all.filter((c) => only.includes(c.name)) : all;
   const rows: BenchRow[] = [];
   for (const spec of configs) {
-    log(`${spec.mode} ${spec.precision}: ${spec.seqs} × ${spec.len} tokens (child process)`);
+    log(`${spec.name} ${spec.precision}: ${spec.seqs} × ${spec.len} tokens (child process)`);
     const out = execFileSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), JSON.stringify(spec)], {
       cwd: benchRoot,
       encoding: 'utf8',
@@ -131,7 +136,8 @@ export async function benchTrain(ctx: Partial<BenchContext> = {}): Promise<Bench
     });
     const r = JSON.parse(out.trim().split('\n').pop()!) as ChildResult;
     const wall = r.microWall + r.stepWall;
-    const flopsPerToken = (spec.mode === 'full' ? 6 : 4) * r.params;
+    const perWeight = spec.mode === 'full' ? 6 : 4;
+    const flopsPerToken = perWeight * (r.params - r.headParams + (r.headParams * Math.min(COMPLETION, spec.len)) / spec.len);
     const tokS = r.tokens / wall;
     const cpuTokS = (r.tokens / r.cpu) * threads;
     const rowPeak = spec.precision === 'fast' && dotPeak ? dotPeak : peak;
