@@ -101,47 +101,45 @@ struct KernBf16Pairs12x32 {
   }
 };
 
-template <class T>
-void nt_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const T* W, int64_t ldb, float* C,
-               int64_t ldc, float beta, bool fast) {
-  if (fast) {
-    auto pack_a = [&](uint32_t* d, int64_t i0, int64_t mc, int64_t p0, int64_t kc) {
-      pack_rows_pairs<12>(d, A, lda, i0, mc, p0, kc);
-    };
-    auto pack_b = [&](uint32_t* d, int64_t j0, int64_t nc, int64_t p0, int64_t kc) {
-      pack_rows_pairs<32>(d, W, ldb, j0, nc, p0, kc);
-    };
-    blocked_gemm<KernBf16Pairs12x32>(M, N, K, pack_a, pack_b, C, ldc, beta);
-  } else {
-    auto pack_a = [&](float* d, int64_t i0, int64_t mc, int64_t p0, int64_t kc) {
-      pack_rows_f32<12>(d, A, lda, i0, mc, p0, kc);
-    };
-    auto pack_b = [&](float* d, int64_t j0, int64_t nc, int64_t p0, int64_t kc) {
-      pack_rows_f32<32>(d, W, ldb, j0, nc, p0, kc);
-    };
-    blocked_gemm<Kern12x32>(M, N, K, pack_a, pack_b, C, ldc, beta);
-  }
-}
+// How an operand is stored: Rows = [rows, K] with the depth contiguous (A of nt/nn, W of nt); Cols = [K, cols]
+// (W of nn, both operands of tn).
+enum class Layout { Rows, Cols };
 
-template <class T>
-void nn_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const T* B, int64_t ldb, float* C,
-               int64_t ldc, float beta, bool fast) {
+// C[M, N] = beta*C + A·B over packed panels of A (12 rows) and B (32 columns): f32 panels (exact) or bf16 pair
+// panels for vdpbf16ps (fast), whatever the operands' layouts.
+template <Layout LA, Layout LB, class TB>
+void packed_gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const TB* B, int64_t ldb, float* C,
+                 int64_t ldc, float beta, bool fast) {
   if (fast) {
     auto pack_a = [&](uint32_t* d, int64_t i0, int64_t mc, int64_t p0, int64_t kc) {
-      pack_rows_pairs<12>(d, A, lda, i0, mc, p0, kc);
+      if constexpr (LA == Layout::Rows) pack_rows_pairs<12>(d, A, lda, i0, mc, p0, kc);
+      else pack_cols_pairs<12>(d, A, lda, i0, mc, p0, kc);
     };
     auto pack_b = [&](uint32_t* d, int64_t j0, int64_t nc, int64_t p0, int64_t kc) {
-      pack_cols_pairs<32>(d, B, ldb, j0, nc, p0, kc);
+      if constexpr (LB == Layout::Rows) pack_rows_pairs<32>(d, B, ldb, j0, nc, p0, kc);
+      else pack_cols_pairs<32>(d, B, ldb, j0, nc, p0, kc);
     };
     return blocked_gemm<KernBf16Pairs12x32>(M, N, K, pack_a, pack_b, C, ldc, beta);
   }
   auto pack_a = [&](float* d, int64_t i0, int64_t mc, int64_t p0, int64_t kc) {
-    pack_rows_f32<12>(d, A, lda, i0, mc, p0, kc);
+    if constexpr (LA == Layout::Rows) pack_rows_f32<12>(d, A, lda, i0, mc, p0, kc);
+    else pack_cols_f32<12>(d, A, lda, i0, mc, p0, kc);
   };
   auto pack_b = [&](float* d, int64_t j0, int64_t nc, int64_t p0, int64_t kc) {
-    pack_cols_f32<32>(d, B, ldb, j0, nc, p0, kc);
+    if constexpr (LB == Layout::Rows) pack_rows_f32<32>(d, B, ldb, j0, nc, p0, kc);
+    else pack_cols_f32<32>(d, B, ldb, j0, nc, p0, kc);
   };
   blocked_gemm<Kern12x32>(M, N, K, pack_a, pack_b, C, ldc, beta);
+}
+
+// B of nt / nn is F32 or BF16 weights.
+template <Layout LB>
+void packed_gemm_w(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype,
+                   int64_t ldb, float* C, int64_t ldc, float beta, bool fast) {
+  if (btype == DType::BF16)
+    packed_gemm<Layout::Rows, LB>(M, N, K, A, lda, static_cast<const uint16_t*>(B), ldb, C, ldc, beta, fast);
+  else
+    packed_gemm<Layout::Rows, LB>(M, N, K, A, lda, static_cast<const float*>(B), ldb, C, ldc, beta, fast);
 }
 
 }  // namespace
@@ -161,43 +159,21 @@ void nt_small_avx512(int64_t M, int64_t K, const float* A, int64_t lda, DType bt
 void nt_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype, int64_t ldb,
                float* C, int64_t ldc, float beta, bool fast) {
   if (M <= 0 || N <= 0) return;
-  const bool bf16 = btype == DType::BF16;
   if (M <= kGemvMaxRows && K > 0) {
     const GemmNtPart part{B, N, ldb, C, ldc, beta};
     return nt_small_avx512(M, K, A, lda, btype, &part, 1, fast);
   }
-  if (bf16)
-    nt_packed(M, N, K, A, lda, static_cast<const uint16_t*>(B), ldb, C, ldc, beta, fast);
-  else
-    nt_packed(M, N, K, A, lda, static_cast<const float*>(B), ldb, C, ldc, beta, fast);
+  packed_gemm_w<Layout::Rows>(M, N, K, A, lda, B, btype, ldb, C, ldc, beta, fast);
 }
 
 void nn_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype, int64_t ldb,
                float* C, int64_t ldc, float beta, bool fast) {
-  if (btype == DType::BF16)
-    nn_packed(M, N, K, A, lda, static_cast<const uint16_t*>(B), ldb, C, ldc, beta, fast);
-  else
-    nn_packed(M, N, K, A, lda, static_cast<const float*>(B), ldb, C, ldc, beta, fast);
+  packed_gemm_w<Layout::Cols>(M, N, K, A, lda, B, btype, ldb, C, ldc, beta, fast);
 }
 
 void tn_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
                int64_t ldc, float beta, bool fast) {
-  if (fast) {
-    auto pack_a = [&](uint32_t* d, int64_t i0, int64_t mc, int64_t p0, int64_t kc) {
-      pack_cols_pairs<12>(d, A, lda, i0, mc, p0, kc);
-    };
-    auto pack_b = [&](uint32_t* d, int64_t j0, int64_t nc, int64_t p0, int64_t kc) {
-      pack_cols_pairs<32>(d, B, ldb, j0, nc, p0, kc);
-    };
-    return blocked_gemm<KernBf16Pairs12x32>(M, N, K, pack_a, pack_b, C, ldc, beta);
-  }
-  auto pack_a = [&](float* d, int64_t i0, int64_t mc, int64_t p0, int64_t kc) {
-    pack_cols_f32<12>(d, A, lda, i0, mc, p0, kc);
-  };
-  auto pack_b = [&](float* d, int64_t j0, int64_t nc, int64_t p0, int64_t kc) {
-    pack_cols_f32<32>(d, B, ldb, j0, nc, p0, kc);
-  };
-  blocked_gemm<Kern12x32>(M, N, K, pack_a, pack_b, C, ldc, beta);
+  packed_gemm<Layout::Cols, Layout::Cols>(M, N, K, A, lda, B, ldb, C, ldc, beta, fast);
 }
 
 }  // namespace gemm_kernels
