@@ -6,6 +6,8 @@
 //   action       the demonstration's action, click('<bid>'): the word must be found in the page and its bid copied;
 //   word-action  the word, then the action.
 // --goal-last moves the goal paragraph from the top of the user message to just before its closing question.
+// --relabel trains every page with a goal naming one of its buttons drawn at random (and that button's click as the
+// action), hindsight-style, so the page's layout alone never tells the answer; held-out pages keep their own goal.
 // The model folder is read, never written.
 //
 //   npx tsx scripts/lookup-probe.ts --model runs/models/probe --demos demos.jsonl --target action --steps 1600
@@ -23,6 +25,7 @@ const { values: o } = parseArgs({
     demos: { type: 'string' },
     target: { type: 'string', default: 'action' },
     'goal-last': { type: 'boolean', default: false },
+    relabel: { type: 'boolean', default: false },
     steps: { type: 'string', default: '1600' },
     lr: { type: 'string', default: '3e-3' },
     batch: { type: 'string', default: '16' },
@@ -63,8 +66,20 @@ const records = readFileSync(o.demos, 'utf8').trim().split('\n').slice(1).map((l
   .filter((r) => r.task === 'click-button');
 const all = records.map((r) => sample(r.messages, r.completion));
 const test = all.slice(0, heldOut), train = all.slice(heldOut);
+const BUTTON = /\t\[(\d+)\] button '([^'\n]*)'/g;
+/** A training sample of record i whose goal names a random button of its page (--relabel), or its own. */
+function trainSample(i: number, r: () => number): Sample {
+  if (!o.relabel) return train[i]!;
+  const rec = records[heldOut + i];
+  const user = String(rec.messages[1].content);
+  const buttons = [...user.matchAll(BUTTON)];
+  if (buttons.length === 0) return train[i]!;
+  const [, bid, name] = buttons[Math.floor(r() * buttons.length)]!;
+  const content = user.replace(GOAL, `Goal: Click on the "${name}" button.\n\n`);
+  return sample([rec.messages[0], { role: 'user', content }], `click('${bid}')`);
+}
 if (train.length === 0) throw new Error(`${o.demos}: ${all.length} click-button steps, none left for training after --held-out ${heldOut}`);
-console.log(`${o.target}${o['goal-last'] ? ', goal last' : ''}: ${train.length} training pages, ${test.length} held out`);
+console.log(`${o.target}${o['goal-last'] ? ', goal last' : ''}${o.relabel ? ', relabelled goals' : ''}: ${train.length} training pages, ${test.length} held out`);
 
 const trainer = await TrainerEngine.create(model, {
   mode: 'full',
@@ -92,7 +107,7 @@ for (let step = 0; step <= steps; step++) {
     console.log(`step ${step}: held-out ${(100 * (await heldOutShare())).toFixed(1)}%  (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
   }
   if (step === steps) break;
-  const b = Array.from({ length: batch }, () => train[Math.floor(rnd() * train.length)]);
+  const b = Array.from({ length: batch }, () => trainSample(Math.floor(rnd() * train.length), rnd));
   await trainer.accumulate({ sequences: b.map((s) => s.ids), completionMasks: b.map((s) => s.mask) }, { lossType: 'sft' });
   await trainer.step();
 }
