@@ -5,7 +5,8 @@
 //   word         the goal's quoted button word: a copy out of the goal;
 //   action       the demonstration's action, click('<bid>'): the word must be found in the page and its bid copied;
 //   word-action  the word, then the action.
-// --goal-last moves the goal paragraph from the top of the user message to just before its closing question.
+// --goal-last moves the goal paragraph from the top of the user message to just before its closing question;
+// --no-question drops that question (with --goal-last the goal then ends the message).
 // --relabel trains every page with a goal naming one of its buttons drawn at random (and that button's click as the
 // action), hindsight-style, so the page's layout alone never tells the answer; held-out pages keep their own goal.
 // The model folder is read, never written.
@@ -25,6 +26,7 @@ const { values: o } = parseArgs({
     demos: { type: 'string' },
     target: { type: 'string', default: 'action' },
     'goal-last': { type: 'boolean', default: false },
+    'no-question': { type: 'boolean', default: false },
     relabel: { type: 'boolean', default: false },
     steps: { type: 'string', default: '1600' },
     lr: { type: 'string', default: '3e-3' },
@@ -55,6 +57,7 @@ function sample(messages: ChatMessage[], completion: string): Sample {
   const goal = GOAL.exec(user);
   if (!goal) throw new Error(`not a click-button prompt: ${user.slice(0, 80)}`);
   if (o['goal-last']) user = user.replace(goal[0], '').replace(/What action do you take\?$/, `${goal[0]}What action do you take?`);
+  if (o['no-question']) user = user.replace(/\n\nWhat action do you take\?$/, '');
   const prompt = tok.applyChatTemplate([messages[0], { role: 'user', content: user }]);
   const word = tok.encode(goal[1]), action = tok.encode(completion);
   const target = o.target === 'word' ? word : o.target === 'action' ? action : [...word, ...action];
