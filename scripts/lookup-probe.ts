@@ -7,6 +7,8 @@
 //   word-action  the word, then the action.
 // --goal-last moves the goal paragraph from the top of the user message to just before its closing question;
 // --no-question drops that question (with --goal-last the goal then ends the message).
+// --also-word P makes a share P of the training samples copy the goal's word in double quotes instead (a first hop,
+// attending from the answer to the goal, that the word target learns fast); held-out pages keep the target.
 // --relabel trains every page with a goal naming one of its buttons drawn at random (and that button's click as the
 // action), hindsight-style, so the page's layout alone never tells the answer; held-out pages keep their own goal.
 // The model folder is read, never written.
@@ -28,6 +30,7 @@ const { values: o } = parseArgs({
     'goal-last': { type: 'boolean', default: false },
     'no-question': { type: 'boolean', default: false },
     relabel: { type: 'boolean', default: false },
+    'also-word': { type: 'string', default: '0' },
     steps: { type: 'string', default: '1600' },
     lr: { type: 'string', default: '3e-3' },
     batch: { type: 'string', default: '16' },
@@ -52,7 +55,7 @@ const tok = Tokenizer.fromDir(o.model);
 const model = await LfmModel.load(o.model);
 
 interface Sample { ids: number[]; mask: number[]; first: number }
-function sample(messages: ChatMessage[], completion: string): Sample {
+function sample(messages: ChatMessage[], completion: string, target = o.target): Sample {
   let user = String(messages[1].content);
   const goal = GOAL.exec(user);
   if (!goal) throw new Error(`not a click-button prompt: ${user.slice(0, 80)}`);
@@ -60,8 +63,7 @@ function sample(messages: ChatMessage[], completion: string): Sample {
   if (o['no-question']) user = user.replace(/\n\nWhat action do you take\?$/, '');
   const prompt = tok.applyChatTemplate([messages[0], { role: 'user', content: user }]);
   const word = tok.encode(goal[1]), action = tok.encode(completion);
-  const target = o.target === 'word' ? word : o.target === 'action' ? action : [...word, ...action];
-  const ids = [...prompt, ...target];
+  const ids = [...prompt, ...(target === 'word' ? word : target === 'action' ? action : target === 'quoted-word' ? tok.encode(`"${goal[1]}"`) : [...word, ...action])];
   return { ids, mask: ids.map((_, i) => (i >= prompt.length ? 1 : 0)), first: prompt.length };
 }
 
@@ -71,7 +73,10 @@ const all = records.map((r) => sample(r.messages, r.completion));
 const test = all.slice(0, heldOut), train = all.slice(heldOut);
 const BUTTON = /\t\[(\d+)\] button '([^'\n]*)'/g;
 /** A training sample of record i whose goal names a random button of its page (--relabel), or its own. */
+const alsoWord = num('also-word');
+const trainWord = alsoWord > 0 ? records.slice(heldOut).map((r) => sample(r.messages, r.completion, 'quoted-word')) : [];
 function trainSample(i: number, r: () => number): Sample {
+  if (alsoWord > 0 && r() < alsoWord) return trainWord[i]!;
   if (!o.relabel) return train[i]!;
   const rec = records[heldOut + i];
   const user = String(rec.messages[1].content);

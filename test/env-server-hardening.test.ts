@@ -66,9 +66,11 @@ describe('serve-env on built-in tasks: hostile actions', () => {
       `ValueError: action is 1000000 characters long; the limit is ${MAX_ACTION_CHARS} (MAX_ACTION_CHARS)`,
     );
     expect(r.body).toMatchObject({ reward: 0, done: false });
-    // Was minutes (a quadratic parse on the event loop); now the step's own page work dominates.
+    // Was minutes (a quadratic parse on the event loop); now the step's own page work dominates. /health may wait
+    // as long as a step may take on a loaded 2-core CI machine (1.8 s was seen with the other test files running),
+    // still far below the stall this guards against.
     expect(took).toBeLessThan(3000);
-    expect(slowestHealth).toBeLessThan(1500);
+    expect(slowestHealth).toBeLessThan(3000);
     const bid = buttonOf(o.body.observation.axtree_txt);
     expect((await post(url, '/step', { action: { action_str: `click('${bid}')` } }, 'big')).body.reward).toBe(1);
     await post(url, '/close', {}, 'big');
