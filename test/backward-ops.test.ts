@@ -215,19 +215,20 @@ describe('short conv backward (B, C, x gates; 3-tap causal; zero state per seque
 });
 
 describe('swiglu backward', () => {
-  it('da and db match the reference and finite differences', () => {
-    const rows = 3, F = 7;
+  const isas = ['portable', ...(native().cpuFeatures().avx512f ? ['avx512' as const] : [])] as const;
+  for (const isa of isas) for (const F of [7, 37]) it(`${isa}, F = ${F}: da and db match the reference and finite differences`, () => {
+    const rows = 3;
     const a = rnd(rows * F, 2), b = rnd(rows * F), dh = rnd(rows * F);
     const want = ref.swigluBackward(a, b, dh);
     close('ref da vs fd', want.da, ref.finiteDiff((x) => ref.dot(dh, ref.swigluForward(x, b)), Float64Array.from(a)), 'fd64');
     close('ref db vs fd', want.db, ref.finiteDiff((x) => ref.dot(dh, ref.swigluForward(a, x)), Float64Array.from(b)), 'fd64');
     const da = new Float32Array(rows * F), db = new Float32Array(rows * F);
-    ops().swigluBackward({ rows, F, a: ref.f32(a), b: ref.f32(b), dh: ref.f32(dh), da, db });
+    ops().swigluBackward({ rows, F, a: ref.f32(a), b: ref.f32(b), dh: ref.f32(dh), da, db, isa });
     close('da', da, want.da, 'fp32');
     close('db', db, want.db, 'fp32');
     // da/db may overwrite a/b in place: same bits as the out-of-place call.
     const a2 = ref.f32(a), b2 = ref.f32(b);
-    ops().swigluBackward({ rows, F, a: a2, b: b2, dh: ref.f32(dh), da: a2, db: b2 });
+    ops().swigluBackward({ rows, F, a: a2, b: b2, dh: ref.f32(dh), da: a2, db: b2, isa });
     expect([Array.from(a2), Array.from(b2)]).toEqual([Array.from(da), Array.from(db)]);
   });
 });

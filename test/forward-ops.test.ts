@@ -167,11 +167,16 @@ describe('shortconv', () => {
 });
 
 describe('swiglu', () => {
-  it('silu(a) ⊙ b matches float64', () => {
-    const a = randn(3001, 3), b = randn(3001);
-    // One exp, one divide and two products in FP32: relative error ≲ 4·6e-8.
-    expectClose(ops().swiglu(a, b), swiglu(f64(a), f64(b)), 1e-6);
-  });
+  const isas = ['portable', ...(native().cpuFeatures().avx512f ? ['avx512' as const] : [])] as const;
+  for (const isa of isas) {
+    it(`${isa}: silu(a) ⊙ b matches float64, large |a| and a 16-lane tail included`, () => {
+      const a = randn(3001, 3), b = randn(3001);
+      a.set([90, -90, 200, -200, 0, 1e-30], 100);
+      // One exp (libm, or the AVX-512 polynomial: relative error < 2e-7), one divide and two products in FP32:
+      // relative error ≲ 4·6e-8 + 2e-7.
+      expectClose(ops().swiglu(a, b, isa), swiglu(f64(a), f64(b)), 1e-6);
+    });
+  }
 });
 
 describe('embedding', () => {
@@ -196,6 +201,7 @@ describe('argument checks', () => {
   it('wrong lengths and types throw instead of reading out of bounds', () => {
     expect(() => ops().rmsnorm(new Float32Array(10), new Float32Array(4), 3, 4, 1e-5)).toThrow(/x has 10 elements, expected 12/);
     expect(() => ops().swiglu(new Float32Array(3), new Float32Array(4))).toThrow(/b has 4 elements/);
+    expect(() => ops().swiglu(new Float32Array(3), new Float32Array(3), 'sse' as 'avx2')).toThrow(/isa must be/);
     // @ts-expect-error wrong type on purpose
     expect(() => ops().swiglu([1, 2], new Float32Array(2))).toThrow(TypeError);
     expect(() => ops().shortconv(new Float32Array(9), new Float32Array(9), 3, [2])).toThrow(/z has 9 elements/);

@@ -122,7 +122,8 @@ export interface NativeOpsForward {
     lengths: number[],
     states?: Float32Array,
   ): { y: Float32Array; states: Float32Array };
-  swiglu(a: Float32Array, b: Float32Array): Float32Array;
+  /** isa: the kernels to run ('auto' = the best this CPU has; tests force each one it supports). */
+  swiglu(a: Float32Array, b: Float32Array, isa?: 'auto' | 'portable' | 'avx2' | 'avx512'): Float32Array;
   embedding(ids: Int32Array, table: Float32Array | Uint16Array, vocab: number, C: number): Float32Array;
 }
 
@@ -453,7 +454,7 @@ export interface NativeTrainOps {
     channels: number; cuSeqlens: Int32Array; z: Float32Array; kernel: Float32Array; dy: Float32Array;
     dz: Float32Array; dkernel: Float32Array;
   }): void;
-  swigluBackward(a: { rows: number; F: number; a: Float32Array; b: Float32Array; dh: Float32Array; da: Float32Array; db: Float32Array }): void;
+  swigluBackward(a: { rows: number; F: number; a: Float32Array; b: Float32Array; dh: Float32Array; da: Float32Array; db: Float32Array; isa?: 'auto' | 'portable' | 'avx2' | 'avx512' }): void;
   embeddingBackward(a: { tokens: number; vocab: number; dim: number; paddingIdx?: number; ids: Int32Array; dx: Float32Array; dE: Float32Array }): void;
   grpoLoss(a: GrpoLossArgs): GrpoLossStats;
   /** step is 1-based; when skipped (non-finite gradient) nothing was written. */

@@ -6,7 +6,7 @@
 //   attention(q, k, v, { nHeads, nKvHeads, headDim, nQ: number[], nKv: number[] }) → { out, lse }
 //       q packed [Σ nQ, H*D], k/v packed [Σ nKv, KVH*D]; query i of sequence s sits at position nKv[s]-nQ[s]+i
 //   shortconv(z, kernel, C, lengths: number[], states?: Float32Array [nSeq, 2, C]) → { y, states }
-//   swiglu(a, b) → Float32Array
+//   swiglu(a, b, isa?: 'auto' | 'portable' | 'avx512') → Float32Array
 //   embedding(ids: Int32Array, table: Float32Array | Uint16Array (bf16 bits), vocab, C) → Float32Array
 #include <napi.h>
 
@@ -196,8 +196,18 @@ Napi::Value swiglu(const Napi::CallbackInfo& info) {
   auto a = f32_arg(info, 0, "swiglu", "a");
   auto b = f32_arg(info, 1, "swiglu", "b");
   expect_len(info.Env(), b.ElementLength(), int64_t(a.ElementLength()), "swiglu", "b");
+  SimdIsa isa = SimdIsa::Auto;
+  if (info.Length() > 2 && !info[2].IsUndefined()) {
+    const std::string name = info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
+    if (name != "auto" && !simd_isa_from_name(name.c_str(), &isa))
+      throw Napi::RangeError::New(info.Env(), "swiglu: isa must be one of auto, portable, avx2, avx512; got '" + name + "'");
+  }
   auto out = Napi::Float32Array::New(info.Env(), a.ElementLength());
-  swiglu_forward(a.Data(), b.Data(), out.Data(), int64_t(a.ElementLength()));
+  try {
+    swiglu_forward(a.Data(), b.Data(), out.Data(), int64_t(a.ElementLength()), isa);
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
   return out;
 }
 

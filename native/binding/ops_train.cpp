@@ -233,7 +233,11 @@ Napi::Value swiglu_backward_js(const Napi::CallbackInfo& info) {
   const int64_t rows = a.dim("rows"), F = a.dim("F");
   const float *x = a.f32("a", rows * F), *b = a.f32("b", rows * F), *dh = a.f32("dh", rows * F);
   float *da = a.f32("da", rows * F), *db = a.f32("db", rows * F);
-  guarded(a.env(), [&] { cpu::swiglu_backward(rows, F, x, b, F, dh, F, da, db); });
+  SimdIsa isa = SimdIsa::Auto;
+  const std::string isa_name = a.str("isa", "auto");
+  if (isa_name != "auto" && !simd_isa_from_name(isa_name.c_str(), &isa))
+    throw Napi::RangeError::New(a.env(), "swigluBackward: isa must be one of auto, portable, avx2, avx512; got '" + isa_name + "'");
+  guarded(a.env(), [&] { cpu::swiglu_backward(rows, F, x, b, F, dh, F, da, db, isa); });
   return a.env().Undefined();
 }
 

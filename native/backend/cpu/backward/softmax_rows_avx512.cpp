@@ -8,29 +8,10 @@
 #include <cmath>
 
 #include "backend/cpu/backward/softmax_rows.h"
+#include "backend/cpu/exp_avx512.h"
 
 namespace lfm2::cpu {
 namespace {
-
-// exp(x) for x ≤ 88: x = n·ln2 + r with |r| ≤ ln2/2 (Cody–Waite split of ln2), exp(r) by a degree-6 Taylor/minimax
-// polynomial (relative error < 2e-7), then scaled by 2^n with vscalefps, which also flushes x < −104 to 0.
-inline __m512 exp512(__m512 x) {
-  const __m512 log2e = _mm512_set1_ps(1.44269504088896341f);
-  const __m512 ln2_hi = _mm512_set1_ps(0.693145751953125f);
-  const __m512 ln2_lo = _mm512_set1_ps(1.428606765330187045e-06f);
-  x = _mm512_max_ps(_mm512_set1_ps(-104.f), x);  // operand order keeps NaN (max returns the 2nd on NaN)
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, ln2_hi, x);
-  r = _mm512_fnmadd_ps(n, ln2_lo, r);
-  __m512 p = _mm512_set1_ps(1.f / 720.f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 120.f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 24.f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 6.f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
-  return _mm512_scalef_ps(p, n);
-}
 
 inline __mmask16 tail_mask(int64_t left) { return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1u); }
 
@@ -61,7 +42,7 @@ void row_exp_stats_avx512(float* z, int64_t V, float shift, double* sum, double*
   for (int64_t v = 0; v < V; v += 16) {
     const __mmask16 k = tail_mask(V - v);
     const __m512 x = _mm512_maskz_loadu_ps(k, z + v);
-    const __m512 e = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(x, sh)));
+    const __m512 e = _mm512_maskz_mov_ps(k, exp16(_mm512_sub_ps(x, sh)));
     _mm512_mask_storeu_ps(z + v, k, e);
     add_pd(s_lo, s_hi, e);
     add_pd(sz_lo, sz_hi, _mm512_mul_ps(e, x));
@@ -75,7 +56,7 @@ void row_exp_scaled_avx512(const float* src, float* dst, int64_t V, float shift,
   for (int64_t v = 0; v < V; v += 16) {
     const __mmask16 k = tail_mask(V - v);
     const __m512 x = _mm512_maskz_loadu_ps(k, src + v);
-    _mm512_mask_storeu_ps(dst + v, k, _mm512_mul_ps(kk, exp512(_mm512_sub_ps(x, sh))));
+    _mm512_mask_storeu_ps(dst + v, k, _mm512_mul_ps(kk, exp16(_mm512_sub_ps(x, sh))));
   }
 }
 
