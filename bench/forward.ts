@@ -10,7 +10,7 @@
 // bytes per wall second against the bandwidth; "ceiling tok/s" is B / max(bytes / bandwidth, FLOPs / peak).
 // The two precisions' steps alternate (one step each, in turn), so load from other processes hits both alike.
 // Extra args: --fwd-prompt N (prefill length and decode context, default 512), --fwd-steps N (decode steps per batch
-// size and precision, default 4).
+// size and precision, default 4), --fwd-prefills N (prefills per precision, default 5; the median is reported).
 import { LfmModel, type PrecisionMode } from '../lib/engine/model.ts';
 import { native } from '../lib/engine/native.ts';
 import { mulberry32 } from '../lib/engine/init-weights.ts';
@@ -65,14 +65,24 @@ export async function benchForward(ctx: Partial<BenchContext> = {}): Promise<Ben
   const kvBytesPerSeq = promptLen * nAttn * 2 * cfg.numKvHeads * cfg.headDim * 4; // FP32 K and V
   const attnFlopsPerSeq = 4 * promptLen * cfg.numHeads * cfg.headDim * nAttn;
 
-  let base = model.createState();
-  for (const precision of ['exact', 'fast'] as const) {
-    log(`forward: prefill ${promptLen} tokens (${precision})`);
-    const st = model.createState();
-    row(`prefill ${promptLen}`, precision, promptLen, await measure(() => model.prefill(st, prompt, { precision })));
-    if (precision === 'exact') base = st;
-    else st.free();
-  }
+  // Prefill: the two precisions take turns, each into a fresh state; the median of --fwd-prefills runs (default 5)
+  // per precision. The first exact state is the decode rows' context.
+  const prefills = argNum(args, '--fwd-prefills', quick ? 1 : 5);
+  let base: ReturnType<typeof model.createState> | null = null;
+  const prefillTimes: Record<PrecisionMode, { wall: number[]; cpu: number[] }> = { exact: { wall: [], cpu: [] }, fast: { wall: [], cpu: [] } };
+  log(`forward: prefill ${promptLen} tokens, exact and fast alternating, ${prefills} each`);
+  for (let r = 0; r < prefills; r++)
+    for (const precision of ['exact', 'fast'] as const) {
+      const st = model.createState();
+      const t = await measure(() => model.prefill(st, prompt, { precision }));
+      prefillTimes[precision].wall.push(t.wall);
+      prefillTimes[precision].cpu.push(t.cpu);
+      if (precision === 'exact' && !base) base = st;
+      else st.free();
+    }
+  for (const precision of ['exact', 'fast'] as const)
+    row(`prefill ${promptLen}`, precision, promptLen, { wall: median(prefillTimes[precision].wall), cpu: median(prefillTimes[precision].cpu) });
+  if (!base) throw new Error('forward bench: no prefill ran');
   for (const B of batches) {
     log(`forward: decode batch ${B} at context ${promptLen}, exact and fast alternating`);
     const precisions = ['exact', 'fast'] as const;
