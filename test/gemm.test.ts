@@ -120,7 +120,8 @@ function runCase(impl: string, c: Case): void {
 const impls = native().gemmImpls().supported;
 
 // Shapes chosen around the kernels' blocking: register tiles 6x16 (AVX2) and 12x32 (AVX-512), cache blocks
-// MC=144, KC=256|384, NC=2048, and the in-place small-M path of gemm_nt (M <= 64, tiles of 8, 4, 2 and 1 rows of A
+// MC=144, KC=256|384, NC=2048, A packed once and shared by the threads when they split C's columns, and the
+// in-place small-M path of gemm_nt (M <= 64, tiles of 8, 4, 2 and 1 rows of A
 // by 3 or 6 weight rows; decode shapes have their own tests above). None is a multiple of every block size.
 const SHAPES: [number, number, number][] = [
   [1, 1, 1],
@@ -136,6 +137,7 @@ const SHAPES: [number, number, number][] = [
   [150, 70, 300], // M > MC, K > KC, N not a multiple of 16
   [7, 2100, 5], // N > NC
   [20, 5, 600], // several depth blocks accumulate onto beta*C
+  [160, 700, 400], // columns split between threads with A packed once for all: 2 row blocks × 2 depth blocks
 ];
 
 // ---- small-M gemm_nt (decode): every weight row streamed once per call and dotted with all M rows of A. With

@@ -43,7 +43,8 @@ struct PackBuffer {
   }
 };
 
-// One A and one B buffer per thread and packed element type, shared by every kernel that packs into T.
+// One A and one B buffer per thread and packed element type, shared by every kernel that packs into T (Which = 0, 1),
+// and the calling thread's buffer for an A packed once for all threads (Which = 2).
 template <class T, int Which>
 PackBuffer<T>& thread_pack_buffer() {
   static thread_local PackBuffer<T> buf;
@@ -55,6 +56,20 @@ inline void scale_c(int64_t M, int64_t N, float* C, int64_t ldc, float beta) {
     for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.f ? 0.f : beta * C[i * ldc + j];
 }
 
+// A packed once for all threads (gemm calls that split C's columns between threads): every (depth block, row block)
+// pair in its own slot, slots kPackSlack apart so that one packer's spill never reaches a slot another thread fills.
+// The storage is the calling thread's own growable buffer, kept between calls (no page faults per call).
+template <class T>
+struct SharedPackedA {
+  T* data = nullptr;
+  int64_t slot = 0;  // elements per slot
+  int64_t row_blocks = 0;
+  T* at(int64_t depth_block, int64_t row_block) const { return data + (depth_block * row_blocks + row_block) * slot; }
+};
+// Above this A is packed per thread as before: the shared copy would cost more memory than the packing it saves
+// (training's 4096-row products pack A once per thread and column block, a small share of their time).
+constexpr int64_t kSharedPackMaxBytes = int64_t(16) << 20;
+
 template <class Kern, class PackA, class PackB>
 void blocked_gemm(int64_t M, int64_t N, int64_t K, const PackA& pack_a, const PackB& pack_b, float* C, int64_t ldc,
                   float beta) {
@@ -65,12 +80,29 @@ void blocked_gemm(int64_t M, int64_t N, int64_t K, const PackA& pack_a, const Pa
     scale_c(M, N, C, ldc, beta);
     return;
   }
-  // Each thread owns a slice of C's columns (and packs all of A) or of its rows (and packs all of B): split the
+  // Each thread owns a slice of C's columns (and reads all of A) or of its rows (and packs all of B): split the
   // dimension whose partner operand is smaller, so the duplicated packing work is the cheaper one.
   const bool split_n = N >= M;
   const int64_t units = split_n ? (N + NR - 1) / NR : (M + MR - 1) / MR;
   // Below ~2 MFLOP the pool's hand-off costs more than it saves.
   const int64_t grain = (M * N * K < (int64_t(1) << 20)) ? units : 1;
+  // Column split on several threads: pack A once, in parallel, instead of once per thread and column block (4.2 % of
+  // a prefill was A packing, done 4 times over with 2 threads).
+  const int64_t depth_blocks = (K + Kern::KC - 1) / Kern::KC;
+  SharedPackedA<T> shared;
+  shared.row_blocks = (M + Kern::MC - 1) / Kern::MC;
+  shared.slot = (Kern::MC + MR) * Kern::kpad(Kern::KC) + kPackSlack;
+  const int64_t shared_elems = depth_blocks * shared.row_blocks * shared.slot;
+  if (split_n && grain == 1 && num_threads() > 1 && shared_elems * int64_t(sizeof(T)) <= kSharedPackMaxBytes) {
+    shared.data = thread_pack_buffer<T, 2>().get(shared_elems);
+    parallel_for(depth_blocks * shared.row_blocks, [&](int64_t b0, int64_t b1, int) {
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t pcb = b / shared.row_blocks, icb = b % shared.row_blocks;
+        const int64_t pc = pcb * Kern::KC, ic = icb * Kern::MC;
+        pack_a(shared.at(pcb, icb), ic, std::min<int64_t>(Kern::MC, M - ic), pc, std::min<int64_t>(Kern::KC, K - pc));
+      }
+    });
+  }
   parallel_for(
       units,
       [&](int64_t u0, int64_t u1, int) {
@@ -79,7 +111,7 @@ void blocked_gemm(int64_t M, int64_t N, int64_t K, const PackA& pack_a, const Pa
         PackBuffer<T>& abuf = thread_pack_buffer<T, 0>();
         PackBuffer<T>& bbuf = thread_pack_buffer<T, 1>();
         const int64_t kp_max = Kern::kpad(std::min<int64_t>(Kern::KC, K));
-        T* ap = abuf.get((std::min<int64_t>(Kern::MC, m1 - m0) + MR) * kp_max);
+        T* ap = shared.data ? nullptr : abuf.get((std::min<int64_t>(Kern::MC, m1 - m0) + MR) * kp_max);
         T* bp = bbuf.get((std::min<int64_t>(Kern::NC, n1 - n0) + NR) * kp_max);
         for (int64_t jc = n0; jc < n1; jc += Kern::NC) {
           const int64_t nc = std::min<int64_t>(Kern::NC, n1 - jc);
@@ -90,10 +122,14 @@ void blocked_gemm(int64_t M, int64_t N, int64_t K, const PackA& pack_a, const Pa
             pack_b(bp, jc, nc, pc, kc);
             for (int64_t ic = m0; ic < m1; ic += Kern::MC) {
               const int64_t mc = std::min<int64_t>(Kern::MC, m1 - ic);
-              pack_a(ap, ic, mc, pc, kc);
+              const T* a = ap;
+              if (shared.data)
+                a = shared.at(pc / Kern::KC, ic / Kern::MC);  // split_n: m0 = 0, so ic is a multiple of MC
+              else
+                pack_a(ap, ic, mc, pc, kc);
               for (int64_t jr = 0; jr < nc; jr += NR)
                 for (int64_t ir = 0; ir < mc; ir += MR)
-                  Kern::micro(kc, ap + (ir / MR) * MR * kp, bp + (jr / NR) * NR * kp, C + (ic + ir) * ldc + jc + jr,
+                  Kern::micro(kc, a + (ir / MR) * MR * kp, bp + (jr / NR) * NR * kp, C + (ic + ir) * ldc + jc + jr,
                               ldc, b, int(std::min<int64_t>(MR, mc - ir)), int(std::min<int64_t>(NR, nc - jr)));
             }
           }
