@@ -66,9 +66,10 @@ struct SharedPackedA {
   int64_t row_blocks = 0;
   T* at(int64_t depth_block, int64_t row_block) const { return data + (depth_block * row_blocks + row_block) * slot; }
 };
-// Above this A is packed per thread as before: the shared copy would cost more memory than the packing it saves
-// (training's 4096-row products pack A once per thread and column block, a small share of their time).
-constexpr int64_t kSharedPackMaxBytes = int64_t(16) << 20;
+// Above this A is packed per thread as before: the shared copy would cost more memory than the packing it saves.
+// 8 MiB holds a 512-row prefill's widest product (K = 4608: 5.8 MB); training's 4096-row products (10-42 MB) keep
+// packing per thread, a small share of their time, and their peak memory (16 MiB more put LoRA 8×512 at 6.53 GiB).
+constexpr int64_t kSharedPackMaxBytes = int64_t(8) << 20;
 
 template <class Kern, class PackA, class PackB>
 void blocked_gemm(int64_t M, int64_t N, int64_t K, const PackA& pack_a, const PackB& pack_b, float* C, int64_t ldc,
