@@ -107,7 +107,7 @@ describe('AdamW', () => {
         expect(Buffer.from(t.bf16!.buffer).equals(Buffer.from(want.bf16!.buffer)), `tensor ${i} bf16`).toBe(true);
       });
     }
-    expect(() => ops().adamwStep({ tensors: results[0]!.ts, lr: 1e-3, step: 1, isa: 'sse' as 'avx2' })).toThrow(/isa must be/);
+    expect(() => ops().adamwStep({ tensors: results[0]!.ts, lr: 1e-3, step: 1, isa: 'sse' as 'avx2' })).toThrow(/'isa' must be one of/);
   });
 
   it('rejects a 0 step, bad betas and mismatched buffers with clear errors', () => {

@@ -20,6 +20,7 @@
 #include "backend/cpu/rope.h"
 #include "backend/cpu/shortconv.h"
 #include "backend/cpu/swiglu.h"
+#include "binding/js_exceptions.h"
 #include "binding/registry.h"
 #include "core/error.h"
 
@@ -199,15 +200,11 @@ Napi::Value swiglu(const Napi::CallbackInfo& info) {
   SimdIsa isa = SimdIsa::Auto;
   if (info.Length() > 2 && !info[2].IsUndefined()) {
     const std::string name = info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
-    if (name != "auto" && !simd_isa_from_name(name.c_str(), &isa))
+    if (!simd_isa_from_name(name.c_str(), &isa))
       throw Napi::RangeError::New(info.Env(), "swiglu: isa must be one of auto, portable, avx2, avx512; got '" + name + "'");
   }
   auto out = Napi::Float32Array::New(info.Env(), a.ElementLength());
-  try {
-    swiglu_forward(a.Data(), b.Data(), out.Data(), int64_t(a.ElementLength()), isa);
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(info.Env(), e.what());
-  }
+  guarded(info.Env(), [&] { swiglu_forward(a.Data(), b.Data(), out.Data(), int64_t(a.ElementLength()), isa); });
   return out;
 }
 

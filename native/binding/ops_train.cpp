@@ -14,6 +14,7 @@
 #include "backend/cpu/backward/softmax_rows.h"
 #include "backend/cpu/backward/swiglu_backward.h"
 #include "binding/grpo_loss_args.h"
+#include "binding/js_exceptions.h"
 #include "binding/registry.h"
 #include "model/adamw.h"
 #include "model/grpo_loss.h"
@@ -60,6 +61,14 @@ class Args {
     Napi::Value v = o_.Get(key);
     if (!v.IsString()) throw Napi::TypeError::New(env_, where(key) + " must be a string");
     return v.As<Napi::String>().Utf8Value();
+  }
+  // Kernel family: 'auto' (default), 'portable', 'avx2' or 'avx512' (tests force each one the CPU has).
+  SimdIsa isa(const char* key) const {
+    const std::string name = str(key, "auto");
+    SimdIsa out = SimdIsa::Auto;
+    if (!simd_isa_from_name(name.c_str(), &out))
+      throw Napi::RangeError::New(env_, where(key) + " must be one of auto, portable, avx2, avx512; got '" + name + "'");
+    return out;
   }
   float* f32(const char* key, int64_t len, bool optional = false) const {
     return typed<float>(o_, key, len, optional, napi_float32_array, "Float32Array");
@@ -109,18 +118,6 @@ class Args {
   Napi::Object o_;
 };
 
-// Runs native work and turns lfm2::Error into a JS Error with the same message.
-template <typename F>
-auto guarded(Napi::Env env, F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(env, e.what());
-  }
-}
-
 Napi::Value rmsnorm_backward_js(const Napi::CallbackInfo& info) {
   Args a(info, "rmsnormBackward");
   const int64_t rows = a.dim("rows"), n = a.dim("n");
@@ -159,11 +156,9 @@ cpu::AttentionShape attention_shape(const Args& a) {
   s.kv_heads = a.dim("kvHeads");
   s.head_dim = a.dim("headDim");
   s.scale = float(a.num("scale", 0));
-  // isa: 'auto' (default), 'portable', 'avx2', 'avx512'; portable: true is the older spelling of isa: 'portable'.
+  // portable: true is the older spelling of isa: 'portable'.
   if (a.flag("portable", false)) s.isa = SimdIsa::Portable;
-  const std::string isa = a.str("isa", "auto");
-  if (isa != "auto" && !simd_isa_from_name(isa.c_str(), &s.isa))
-    throw Napi::RangeError::New(a.env(), a.where("isa") + " must be one of auto, portable, avx2, avx512; got '" + isa + "'");
+  if (const SimdIsa isa = a.isa("isa"); isa != SimdIsa::Auto) s.isa = isa;
   return s;
 }
 
@@ -233,10 +228,7 @@ Napi::Value swiglu_backward_js(const Napi::CallbackInfo& info) {
   const int64_t rows = a.dim("rows"), F = a.dim("F");
   const float *x = a.f32("a", rows * F), *b = a.f32("b", rows * F), *dh = a.f32("dh", rows * F);
   float *da = a.f32("da", rows * F), *db = a.f32("db", rows * F);
-  SimdIsa isa = SimdIsa::Auto;
-  const std::string isa_name = a.str("isa", "auto");
-  if (isa_name != "auto" && !simd_isa_from_name(isa_name.c_str(), &isa))
-    throw Napi::RangeError::New(a.env(), "swigluBackward: isa must be one of auto, portable, avx2, avx512; got '" + isa_name + "'");
+  const SimdIsa isa = a.isa("isa");
   guarded(a.env(), [&] { cpu::swiglu_backward(rows, F, x, b, F, dh, F, da, db, isa); });
   return a.env().Undefined();
 }
@@ -326,9 +318,7 @@ Napi::Value adamw_step_js(const Napi::CallbackInfo& info) {
   cfg.eps = a.num("eps", 1e-8);
   cfg.weight_decay = a.num("weightDecay", 0);
   cfg.max_grad_norm = a.num("maxGradNorm", 1);
-  const std::string isa = a.str("isa", "auto");
-  if (isa != "auto" && !simd_isa_from_name(isa.c_str(), &cfg.isa))
-    throw Napi::RangeError::New(env, "adamwStep: isa must be one of auto, portable, avx2, avx512; got '" + isa + "'");
+  cfg.isa = a.isa("isa");
   const int64_t step = int64_t(a.num("step"));
   const AdamWResult res = guarded(env, [&] { return adamw_step(ts, cfg, step); });
   auto r = Napi::Object::New(env);

@@ -17,12 +17,7 @@ namespace {
 
 // The AVX-512 element kernels, or the portable ones (AVX2-only CPUs run the portable loop, which the compiler
 // vectorises with SSE: the step is bound by memory bandwidth there too).
-bool use_avx512(SimdIsa isa) {
-  const bool have = cpu_features().has_avx512();
-  LFM2_CHECK(isa == SimdIsa::Auto || isa == SimdIsa::Portable || (isa == SimdIsa::Avx512 && have),
-             "adamw: kernels '", simd_isa_name(isa), "' are not available on this CPU");
-  return isa == SimdIsa::Avx512 || (isa == SimdIsa::Auto && have);
-}
+bool use_avx512(SimdIsa isa) { return simd_isa_choose(isa, false, "adamw") == SimdIsa::Avx512; }
 
 }  // namespace
 

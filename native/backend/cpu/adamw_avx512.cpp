@@ -9,23 +9,9 @@
 #include <immintrin.h>
 
 #include "backend/cpu/adamw_kernels.h"
-#include "core/bf16.h"
+#include "backend/cpu/bf16_avx512.h"
 
 namespace lfm2 {
-namespace {
-
-// 16 f32 -> 16 bf16, round to nearest even, NaN kept quiet (as f32_to_bf16).
-inline __m256i round_bf16_16(__m512 x) {
-  const __m512i u = _mm512_castps_si512(x);
-  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-  __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), lsb), 16);
-  const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
-                                                _mm512_set1_epi32(0x7f800000));
-  r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40)));
-  return _mm512_cvtepi32_epi16(r);
-}
-
-}  // namespace
 
 void adamw_update_avx512(const AdamWStepConsts& k, float* w, const float* g, float* m, float* v, uint16_t* bf16,
                          int64_t i0, int64_t i1) {
@@ -44,7 +30,7 @@ void adamw_update_avx512(const AdamWStepConsts& k, float* w, const float* g, flo
     _mm512_storeu_ps(m + i, mi);
     _mm512_storeu_ps(v + i, vi);
     _mm512_storeu_ps(w + i, wi);
-    if (bf16) _mm256_storeu_si256(reinterpret_cast<__m256i*>(bf16 + i), round_bf16_16(wi));
+    if (bf16) _mm256_storeu_si256(reinterpret_cast<__m256i*>(bf16 + i), round16_bf16(wi));
   }
   adamw_update_portable(k, w, g, m, v, bf16, i, i1);
 }

@@ -3,6 +3,8 @@
 #include <cstring>
 #include <initializer_list>
 
+#include "core/error.h"
+
 namespace lfm2 {
 namespace {
 
@@ -46,6 +48,18 @@ bool simd_isa_from_name(const char* name, SimdIsa* out) {
       return true;
     }
   return false;
+}
+
+SimdIsa simd_isa_choose(SimdIsa want, bool has_avx2_kernels, const char* what) {
+  // has_avx512 / has_avx2_fma: every flag the *_avx512.cpp / *_avx2.cpp files are compiled with.
+  const CpuFeatures& f = cpu_features();
+  if (want == SimdIsa::Auto)
+    return f.has_avx512() ? SimdIsa::Avx512 : f.has_avx2_fma() && has_avx2_kernels ? SimdIsa::Avx2 : SimdIsa::Portable;
+  LFM2_CHECK(want != SimdIsa::Avx2 || has_avx2_kernels, what, ": there are no avx2 kernels");
+  const bool ok = want == SimdIsa::Portable || (want == SimdIsa::Avx2 && f.has_avx2_fma()) ||
+                  (want == SimdIsa::Avx512 && f.has_avx512());
+  LFM2_CHECK(ok, what, ": the ", simd_isa_name(want), " kernels need a CPU feature this machine lacks");
+  return want;
 }
 
 }  // namespace lfm2

@@ -24,6 +24,11 @@ enum class SimdIsa : int { Auto = 0, Portable = 1, Avx2 = 2, Avx512 = 3 };
 const char* simd_isa_name(SimdIsa isa);                  // "auto", "portable", "avx2", "avx512"
 bool simd_isa_from_name(const char* name, SimdIsa* out);  // false for any other name
 
+// The kernels a family runs for a request: Auto = the best this CPU supports among those the family has (portable
+// and AVX-512 always, AVX2 when has_avx2_kernels); an explicit choice the family or the CPU lacks is an error naming
+// `what`.
+SimdIsa simd_isa_choose(SimdIsa want, bool has_avx2_kernels, const char* what);
+
 // Detected once; cheap to call.
 const CpuFeatures& cpu_features();
 

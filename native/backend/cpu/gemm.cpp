@@ -31,6 +31,9 @@ void check_precision(const char* op, Precision p) {
   LFM2_CHECK(p == Precision::Exact || p == Precision::Fast, op, ": unknown precision ", int(p));
 }
 
+// Whether the AVX-512 kernels run their vdpbf16ps path: fast precision on a CPU that has it (else fast is exact).
+bool bf16_dot(Precision p) { return p == Precision::Fast && cpu_features().has_avx512_bf16(); }
+
 void nt_portable(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype,
                  int64_t ldb, float* C, int64_t ldc, float beta) {
   parallel_for(N, [&](int64_t j0, int64_t j1, int) {
@@ -123,8 +126,7 @@ void gemm_nt_with(GemmImpl impl, int64_t M, int64_t N, int64_t K, const float* A
   LFM2_CHECK(N == 0 || ldb >= K, "gemm_nt: ldb=", ldb, " < K=", K);
   switch (checked_impl(impl)) {
     case GemmImpl::Avx512:
-      return gemm_kernels::nt_avx512(M, N, K, A, lda, B, btype, ldb, C, ldc, beta,
-                                     prec == Precision::Fast && cpu_features().has_avx512_bf16());
+      return gemm_kernels::nt_avx512(M, N, K, A, lda, B, btype, ldb, C, ldc, beta, bf16_dot(prec));
     case GemmImpl::Avx2: return gemm_kernels::nt_avx2(M, N, K, A, lda, B, btype, ldb, C, ldc, beta);
     default: return nt_portable(M, N, K, A, lda, B, btype, ldb, C, ldc, beta);
   }
@@ -147,8 +149,7 @@ void gemm_nt_multi_with(GemmImpl impl, int64_t M, int64_t K, const float* A, int
   if (M > 0 && K > 0 && M <= gemm_kernels::kGemvMaxRows) {
     switch (r) {
       case GemmImpl::Avx512:
-        return gemm_kernels::nt_small_avx512(M, K, A, lda, btype, parts, n_parts,
-                                             prec == Precision::Fast && cpu_features().has_avx512_bf16());
+        return gemm_kernels::nt_small_avx512(M, K, A, lda, btype, parts, n_parts, bf16_dot(prec));
       case GemmImpl::Avx2: return gemm_kernels::nt_small_avx2(M, K, A, lda, btype, parts, n_parts);
       default: break;
     }
@@ -167,8 +168,7 @@ void gemm_nn_with(GemmImpl impl, int64_t M, int64_t N, int64_t K, const float* A
   LFM2_CHECK(K == 0 || ldb >= N, "gemm_nn: ldb=", ldb, " < N=", N);
   switch (checked_impl(impl)) {
     case GemmImpl::Avx512:
-      return gemm_kernels::nn_avx512(M, N, K, A, lda, B, btype, ldb, C, ldc, beta,
-                                     prec == Precision::Fast && cpu_features().has_avx512_bf16());
+      return gemm_kernels::nn_avx512(M, N, K, A, lda, B, btype, ldb, C, ldc, beta, bf16_dot(prec));
     case GemmImpl::Avx2: return gemm_kernels::nn_avx2(M, N, K, A, lda, B, btype, ldb, C, ldc, beta);
     default: return nn_portable(M, N, K, A, lda, B, btype, ldb, C, ldc, beta);
   }
@@ -182,8 +182,7 @@ void gemm_tn_with(GemmImpl impl, int64_t M, int64_t N, int64_t K, const float* A
   LFM2_CHECK(K == 0 || ldb >= N, "gemm_tn: ldb=", ldb, " < N=", N);
   switch (checked_impl(impl)) {
     case GemmImpl::Avx512:
-      return gemm_kernels::tn_avx512(M, N, K, A, lda, B, ldb, C, ldc, beta,
-                                     prec == Precision::Fast && cpu_features().has_avx512_bf16());
+      return gemm_kernels::tn_avx512(M, N, K, A, lda, B, ldb, C, ldc, beta, bf16_dot(prec));
     case GemmImpl::Avx2: return gemm_kernels::tn_avx2(M, N, K, A, lda, B, ldb, C, ldc, beta);
     default: return tn_portable(M, N, K, A, lda, B, ldb, C, ldc, beta);
   }

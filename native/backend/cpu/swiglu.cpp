@@ -3,7 +3,6 @@
 #include <cmath>
 
 #include "backend/cpu/swiglu_kernels.h"
-#include "core/error.h"
 #include "core/threadpool.h"
 
 namespace lfm2 {
@@ -17,12 +16,7 @@ void swiglu_forward_portable(const float* a, const float* b, float* out, int64_t
   }
 }
 
-bool swiglu_use_avx512(SimdIsa isa) {
-  const bool have = cpu_features().has_avx512();
-  LFM2_CHECK(isa == SimdIsa::Auto || isa == SimdIsa::Portable || (isa == SimdIsa::Avx512 && have),
-             "swiglu: kernels '", simd_isa_name(isa), "' are not available on this CPU");
-  return isa == SimdIsa::Avx512 || (isa == SimdIsa::Auto && have);
-}
+bool swiglu_use_avx512(SimdIsa isa) { return simd_isa_choose(isa, false, "swiglu") == SimdIsa::Avx512; }
 
 }  // namespace cpu
 

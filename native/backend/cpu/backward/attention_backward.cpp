@@ -79,15 +79,7 @@ void for_each_pair(const AttentionShape& s, int64_t nseq, const int32_t* cu,
 
 }  // namespace
 
-SimdIsa attention_isa(SimdIsa want) {
-  // has_avx512 / has_avx2_fma: every flag the *_avx512.cpp / *_avx2.cpp files are compiled with.
-  const CpuFeatures& f = cpu_features();
-  if (want == SimdIsa::Auto) return f.has_avx512() ? SimdIsa::Avx512 : f.has_avx2_fma() ? SimdIsa::Avx2 : SimdIsa::Portable;
-  const bool ok = want == SimdIsa::Portable || (want == SimdIsa::Avx2 && f.has_avx2_fma()) ||
-                  (want == SimdIsa::Avx512 && f.has_avx512());
-  LFM2_CHECK(ok, "attention: the ", simd_isa_name(want), " kernels need a CPU feature this machine lacks");
-  return want;
-}
+SimdIsa attention_isa(SimdIsa want) { return simd_isa_choose(want, true, "attention"); }
 
 void attention_forward_tiled(const std::vector<AttentionFwdSeq>& seqs, const AttentionFwdLayout& L) {
   LFM2_CHECK(L.q_heads > 0 && L.kv_heads > 0 && L.head_dim > 0 && L.q_heads % L.kv_heads == 0,
