@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { argNum, benchRoot } from './common.ts';
+import { argNum, benchRoot, median } from './common.ts';
 
 interface RunResult {
   variant: 'sync' | 'async';
@@ -23,11 +23,6 @@ interface RunResult {
   weights: string;
 }
 
-const median = (xs: readonly number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 function runOnce(root: string, config: string, steps: number, extra: readonly string[], variant: 'sync' | 'async', index: number): RunResult {
   const name = `${variant}-${index}`;

@@ -20,7 +20,7 @@ import { mulberry32 } from '../lib/engine/init-weights.ts';
 import { LfmModel } from '../lib/engine/model.ts';
 import { native } from '../lib/engine/native.ts';
 import { TrainerEngine, type TrainerEngineOptions } from '../lib/engine/trainer-engine.ts';
-import { argNum, benchRoot, ensureBenchModel } from './common.ts';
+import { argNum, benchRoot, ensureBenchModel, median } from './common.ts';
 import type { BenchContext, BenchRow } from './types.ts';
 
 const COMPLETION = 64; // scored tokens at the end of each sequence
@@ -83,10 +83,6 @@ async function runChild(spec: ChildSpec): Promise<ChildResult> {
     steps.push({ micro: (t1 - t0) / 1000, step: (t2 - t1) / 1000, cpu: (c.user + c.system) / 1e6 });
   }
   const warm = steps.length > 1 ? steps.slice(1) : steps;
-  const median = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  };
   return {
     tokens: spec.seqs * spec.len,
     coldWall: steps[0]!.micro + steps[0]!.step,
