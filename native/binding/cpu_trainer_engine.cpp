@@ -15,6 +15,44 @@
 namespace lfm2::binding {
 namespace {
 
+TrainParam& find_param(Trainer& tr, const std::string& name) {
+  for (auto& p : tr.params())
+    if (p.name == name) return p;
+  throw ArgumentRangeError("no trainable tensor named '" + name + "'");
+}
+
+// The state files' view of the CPU trainer: its live host arrays, no copies.
+class CpuStateAccess : public TrainStateAccess {
+ public:
+  explicit CpuStateAccess(Trainer& tr) : tr_(tr) {}
+  TrainMode mode() const override { return tr_.mode(); }
+  int64_t step_count() const override { return tr_.step_count(); }
+  void set_step_count(int64_t s) override { tr_.set_step_count(s); }
+  std::vector<StateArrays> current_state() override {
+    std::vector<StateArrays> out;
+    for (auto& p : tr_.params()) out.push_back({p.name, p.size, p.weight, p.exp_avg.data(), p.exp_avg_sq.data()});
+    return out;
+  }
+  std::vector<StateArrays> load_buffers() override { return current_state(); }
+  void commit_state() override {
+    tr_.sync_bf16();
+    tr_.zero_grad();
+  }
+  Lfm2Weights& weights() override { return tr_.model().weights(); }
+  // The host weights are the trainer's own (BF16 ones rewritten after every step).
+  const float* live_weight(const WeightTensor&) override { return nullptr; }
+  const LoraAdapter* lora() override { return tr_.lora(); }
+  const float* parameter(const std::string& name) override { return find_param(tr_, name).weight; }
+  void set_parameters(const std::vector<std::pair<std::string, std::vector<float>>>& values) override {
+    for (const auto& [name, v] : values) std::copy(v.begin(), v.end(), find_param(tr_, name).weight);
+    tr_.sync_bf16();
+    tr_.zero_grad();
+  }
+
+ private:
+  Trainer& tr_;
+};
+
 class CpuTrainerEngine : public TrainerEngine {
  public:
   CpuTrainerEngine(std::shared_ptr<ModelHandle> model, const TrainerOptions& opts) : model_(std::move(model)) {
@@ -47,7 +85,7 @@ class CpuTrainerEngine : public TrainerEngine {
 
   void set_parameter(const std::string& name, const std::vector<float>& data) override {
     std::lock_guard<std::mutex> lk(model_->mu);
-    TrainParam& p = find_param(name);
+    TrainParam& p = find_param(*trainer_, name);
     if (int64_t(data.size()) != p.size)
       throw ArgumentRangeError("setParameter: " + name + " has " + std::to_string(p.size) + " elements, got " +
                                std::to_string(data.size()));
@@ -84,35 +122,34 @@ class CpuTrainerEngine : public TrainerEngine {
   }
   void save_state(const std::string& dir, const std::string& extra_json) override {
     std::lock_guard<std::mutex> lk(model_->mu);
-    save_trainer_state(*trainer_, dir, extra_json);
+    CpuStateAccess state(*trainer_);
+    save_trainer_state(state, dir, extra_json);
   }
   std::string load_state(const std::string& dir) override {
     std::lock_guard<std::mutex> lk(model_->mu);
-    return load_trainer_state(*trainer_, dir);
+    CpuStateAccess state(*trainer_);
+    return load_trainer_state(state, dir);
   }
   void save_model(const std::string& dir) override {
     std::lock_guard<std::mutex> lk(model_->mu);
-    save_hf_model(*trainer_, dir);
+    CpuStateAccess state(*trainer_);
+    save_hf_model(state, dir);
   }
   void save_adapter(const std::string& dir) override {
     std::lock_guard<std::mutex> lk(model_->mu);
-    save_peft_adapter(*trainer_, dir);
+    CpuStateAccess state(*trainer_);
+    save_peft_adapter(state, dir);
   }
   void load_adapter(const std::string& dir) override {
     std::lock_guard<std::mutex> lk(model_->mu);
-    load_peft_adapter(*trainer_, dir);
+    CpuStateAccess state(*trainer_);
+    load_peft_adapter(state, dir);
   }
 
  private:
-  // Callers hold the model's mutex.
-  TrainParam& find_param(const std::string& name) {
-    for (auto& p : trainer_->params())
-      if (p.name == name) return p;
-    throw ArgumentRangeError("no trainable tensor named '" + name + "'");
-  }
   std::vector<float> copy_of(const std::string& name, bool grad) {
     std::lock_guard<std::mutex> lk(model_->mu);
-    TrainParam& p = find_param(name);
+    TrainParam& p = find_param(*trainer_, name);
     const float* src = grad ? p.grad : p.weight;
     return std::vector<float>(src, src + p.size);
   }

@@ -2,16 +2,18 @@
 // weights. The CUDA model's own mutex serialises the work with forward/advance on the same model, so no lock here.
 // Differences from the CPU: merge()/unmerge() reject (the adapter is applied during generation without merging, and
 // saveModel folds it in); info().lora.merged is always false; info().device is 'cuda'.
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "binding/trainer_engine.h"
 #include "core/error.h"
 #ifdef LFM2_WITH_CUDA
 #include "backend/cuda/cuda_trainer.cuh"
-#include "backend/cuda/cuda_trainer_state.cuh"
 #include "binding/cuda_model_handle.h"
+#include "model/train_state.h"
 #endif
 
 namespace lfm2::binding {
@@ -27,6 +29,62 @@ TrainerEngineFactory cuda_trainer_factory(Napi::Env env, Napi::Value) {
 #else
 
 namespace {
+
+// The state files' view of the GPU trainer: host copies staged to and from the device. The host weights stay as
+// loaded (the base of LoRA mode); full mode's live masters are on the device.
+class CudaStateAccess : public TrainStateAccess {
+ public:
+  explicit CudaStateAccess(cuda::CudaTrainer& tr) : tr_(tr) {}
+  TrainMode mode() const override { return tr_.mode(); }
+  int64_t step_count() const override { return tr_.step_count(); }
+  void set_step_count(int64_t s) override { tr_.set_step_count(s); }
+  std::vector<StateArrays> current_state() override {
+    staged_ = tr_.export_state();
+    return arrays();
+  }
+  std::vector<StateArrays> load_buffers() override {
+    const std::vector<std::string> names = tr_.parameter_names();
+    const std::vector<int64_t> sizes = tr_.parameter_sizes();
+    staged_.assign(names.size(), {});
+    for (size_t i = 0; i < names.size(); ++i) {
+      staged_[i].name = names[i];
+      staged_[i].weight.resize(size_t(sizes[i]));
+      staged_[i].exp_avg.resize(size_t(sizes[i]));
+      staged_[i].exp_avg_sq.resize(size_t(sizes[i]));
+    }
+    return arrays();
+  }
+  void commit_state() override { tr_.import_state(staged_); }
+  Lfm2Weights& weights() override { return tr_.host().weights(); }
+  const float* live_weight(const WeightTensor& t) override {
+    if (tr_.mode() != TrainMode::Full) return nullptr;
+    live_ = tr_.parameter(t.name);
+    return live_.data();
+  }
+  const LoraAdapter* lora() override { return tr_.lora_layout(); }
+  const float* parameter(const std::string& name) override {
+    auto it = params_.find(name);
+    if (it == params_.end()) it = params_.emplace(name, tr_.parameter(name)).first;
+    return it->second.data();
+  }
+  void set_parameters(const std::vector<std::pair<std::string, std::vector<float>>>& values) override {
+    for (const auto& [name, v] : values) tr_.set_parameter(name, v);
+    tr_.zero_grad();
+  }
+
+ private:
+  std::vector<StateArrays> arrays() {
+    std::vector<StateArrays> out;
+    for (auto& h : staged_)
+      out.push_back({h.name, int64_t(h.weight.size()), h.weight.data(), h.exp_avg.data(), h.exp_avg_sq.data()});
+    return out;
+  }
+
+  cuda::CudaTrainer& tr_;
+  std::vector<cuda::CudaTrainer::HostParam> staged_;
+  std::vector<float> live_;
+  std::map<std::string, std::vector<float>> params_;  // downloaded once; pointers stay valid
+};
 
 class CudaTrainerEngine : public TrainerEngine {
  public:
@@ -68,12 +126,25 @@ class CudaTrainerEngine : public TrainerEngine {
   }
   void unmerge() override { fail("unmerge: not available on the CUDA trainer (its adapter is never merged)"); }
   void save_state(const std::string& dir, const std::string& extra_json) override {
-    cuda::save_cuda_trainer_state(*trainer_, dir, extra_json);
+    CudaStateAccess state(*trainer_);
+    save_trainer_state(state, dir, extra_json);
   }
-  std::string load_state(const std::string& dir) override { return cuda::load_cuda_trainer_state(*trainer_, dir); }
-  void save_model(const std::string& dir) override { cuda::save_cuda_hf_model(*trainer_, dir); }
-  void save_adapter(const std::string& dir) override { cuda::save_cuda_peft_adapter(*trainer_, dir); }
-  void load_adapter(const std::string& dir) override { cuda::load_cuda_peft_adapter(*trainer_, dir); }
+  std::string load_state(const std::string& dir) override {
+    CudaStateAccess state(*trainer_);
+    return load_trainer_state(state, dir);
+  }
+  void save_model(const std::string& dir) override {
+    CudaStateAccess state(*trainer_);
+    save_hf_model(state, dir);
+  }
+  void save_adapter(const std::string& dir) override {
+    CudaStateAccess state(*trainer_);
+    save_peft_adapter(state, dir);
+  }
+  void load_adapter(const std::string& dir) override {
+    CudaStateAccess state(*trainer_);
+    load_peft_adapter(state, dir);
+  }
 
  private:
   std::shared_ptr<CudaModelHandle> model_;  // declared first: destroyed after the trainer

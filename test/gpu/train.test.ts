@@ -392,6 +392,26 @@ describe.skipIf(!gpu)(`GPU trainer ${skipReason} (seed ${seed})`, () => {
     expect(differing(snapshot(tg), snapshot(fromState))).toEqual([]);
   });
 
+  it('a trainer state of another mode, other targets or another rank is refused on the GPU; nothing changes', async () => {
+    const a = await TrainerEngine.create(cuda, loraOptions());
+    const stateDir = join(dir, 'state-mismatch');
+    await a.saveState(stateDir);
+    const full = await TrainerEngine.create(cuda, { mode: 'full', optimizer: { learningRate: 1e-3 } });
+    await expect(full.loadState(stateDir)).rejects.toThrow(/saved in lora mode, the trainer is in full mode/);
+    const base = loraOptions();
+    const other = await TrainerEngine.create(cuda, { ...base, lora: { ...base.lora!, targetModules: ['w3'] } });
+    seedLoraB(seed + 24, other);
+    const before = snapshot(other);
+    await expect(other.loadState(stateDir)).rejects.toThrow(/optimizer\.safetensors: holds \d+ tensors, expected \d+ \(a different model or adapter\?\)/);
+    expect(differing(before, snapshot(other))).toEqual([]);
+    const wider = await TrainerEngine.create(cuda, { ...base, lora: { ...base.lora!, r: 8 } });
+    seedLoraB(seed + 25, wider);
+    const widerBefore = snapshot(wider);
+    await expect(wider.loadState(stateDir)).rejects.toThrow(/lora_A\.weight should be F32 with \d+ elements, has F32 with/);
+    expect(differing(widerBefore, snapshot(wider))).toEqual([]);
+    expect(wider.info().step).toBe(0);
+  });
+
   it('full fine-tuning steps rewrite the BF16 weights the shared CudaModel generates with', async () => {
     const { gpu: own } = await bothEngines(dir, 'full-step', (seed + 17) % 100000);
     const t = await TrainerEngine.create(own, { mode: 'full', optimizer: { learningRate: 1e-3 } });

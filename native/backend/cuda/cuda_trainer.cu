@@ -257,6 +257,12 @@ std::vector<std::string> CudaTrainer::parameter_names() const {
   return out;
 }
 
+std::vector<int64_t> CudaTrainer::parameter_sizes() const {
+  std::vector<int64_t> out;
+  for (const auto& p : impl_->params) out.push_back(p.size);
+  return out;
+}
+
 std::vector<float> CudaTrainer::parameter(const std::string& name) const {
   std::lock_guard<std::mutex> lock(impl_->m.mu);
   const DevParam& p = impl_->find(name);

@@ -27,7 +27,7 @@
 //
 // Differences from the CPU trainer: `precision` is ignored (the GPU always rounds GEMM inputs to BF16, i.e. the
 // CPU's 'fast'); merge/unmerge are not offered (generation applies the adapter without merging;
-// save_cuda_hf_model folds it into the exported weights).
+// save_hf_model folds it into the exported weights).
 //
 // This header has no CUDA types, so the binding (host C++) can include it.
 #include <memory>
@@ -68,12 +68,14 @@ class CudaTrainer {
 
   // Trainable tensors in the CPU trainer's order and naming (HF names; PEFT "<module>.lora_A.weight" keys).
   std::vector<std::string> parameter_names() const;
+  std::vector<int64_t> parameter_sizes() const;  // element counts, same order
   std::vector<float> parameter(const std::string& name) const;  // FP32 master, copied to the host
   std::vector<float> gradient(const std::string& name) const;
   // Overwrites a master (and the BF16 copy the GEMMs read); the optimizer state is kept.
   void set_parameter(const std::string& name, const std::vector<float>& data);
 
-  // Host copies of every trainable tensor's master and moments (checkpoint files), in parameter order.
+  // Host copies of every trainable tensor's master and moments (checkpoint files, model/train_state.h), in
+  // parameter order.
   struct HostParam {
     std::string name;
     std::vector<float> weight, exp_avg, exp_avg_sq;
