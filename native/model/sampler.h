@@ -1,6 +1,6 @@
 #pragma once
 // Token selection for rollouts: logits filters, per-sequence random streams, constrained-action tries, and the log-probs
-// GRPO needs. No model here: the generation loop (sampler_loop.h) feeds these one logits row at a time.
+// GRPO needs. No model here: the generation loop (generate_loop.h) feeds these one logits row at a time.
 //
 // The sampling distribution q for one row of raw logits z[V] is defined step by step (the TypeScript reference in
 // test/ref/sampler-ref.ts follows the same steps in float64):

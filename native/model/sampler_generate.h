@@ -2,7 +2,8 @@
 // Batched generation for rollouts: a batch of prompts, each asking for n samples (a GRPO group). Every distinct prompt
 // is prefilled once (reusing cached prefix states, and the batch's longest common prefix computed once), its state is
 // forked for its samples, and all live sequences decode together, one token each per forward, until each stops.
-// Token choice and the log-probs returned are defined in sampler.h.
+// Token choice and the log-probs returned are defined in sampler.h; the loop itself is generate_loop.h, shared with
+// the GPU generator.
 #include <atomic>
 #include <cstdint>
 #include <functional>

@@ -1,9 +1,9 @@
 #pragma once
-// Batched generation on the GPU engine with the CPU generator's contract (native/model/sampler_generate.h: same
-// requests, config, result layout and log-probs): distinct prompts are prefilled once (the longest cached prefix
-// reused, the batch's common prefix computed once), each prompt's state is forked per sample (its last sample takes
-// the state itself) with room for max_new_tokens, so no KV buffer moves while decoding, and when the forks would
-// pass the state memory cap the prefix cache is evicted first; every step runs one token per live sequence through
+// Batched generation on the GPU engine: the CPU generator's loop (native/model/generate_loop.h, so the same
+// requests, config, result layout and log-probs) over a device backend. Distinct prompts are prefilled once (the
+// longest cached prefix reused, the batch's common prefix computed once), each prompt's state is forked per sample
+// (its last sample takes the state itself) with room for max_new_tokens, so no KV buffer moves while decoding, and
+// when the forks would pass the state memory cap the prefix cache is evicted first; every step runs one token per live sequence through
 // the model, the LM head and the sampling kernel on the device (decode_graph.cuh, optionally as a CUDA graph).
 // Logits never leave the GPU: per step only the sampled ids and their four log-probs come back.
 //

@@ -229,24 +229,24 @@ void DecodeRunner::enqueue_forward_and_sample(int64_t Bb) {
   enqueue_sampling(Bb, logits_.as<float>());
 }
 
-void DecodeRunner::finish(int64_t Bb, int64_t B, std::vector<DecodeResult>& out) {
+void DecodeRunner::finish(int64_t Bb, int64_t B, std::vector<TokenChoice>& out) {
   const Layout L = layout(Bb);
   CUDA_CHECK(cudaMemcpyAsync(out_host_, out_dev_.get(), L.out_bytes, cudaMemcpyDeviceToHost, m_.stream));
   CUDA_CHECK(cudaStreamSynchronize(m_.stream));
   const char* o = static_cast<const char*>(out_host_);
   out.resize(size_t(B));
   for (int64_t r = 0; r < B; ++r) {
-    DecodeResult& x = out[size_t(r)];
+    TokenChoice& x = out[size_t(r)];
     std::memcpy(&x.token, o + L.o_token + size_t(r) * 4, 4);
-    std::memcpy(&x.logq, o + L.o_logq + size_t(r) * 4, 4);
-    std::memcpy(&x.logp, o + L.o_logp + size_t(r) * 4, 4);
-    std::memcpy(&x.temp_logp, o + L.o_tlp + size_t(r) * 4, 4);
-    std::memcpy(&x.masked_logp, o + L.o_mlp + size_t(r) * 4, 4);
+    std::memcpy(&x.sample_logprob, o + L.o_logq + size_t(r) * 4, 4);
+    std::memcpy(&x.logprob, o + L.o_logp + size_t(r) * 4, 4);
+    std::memcpy(&x.temp_logprob, o + L.o_tlp + size_t(r) * 4, 4);
+    std::memcpy(&x.masked_logprob, o + L.o_mlp + size_t(r) * 4, 4);
   }
 }
 
 void DecodeRunner::sample_only(const float* logits, const std::vector<DecodeRow>& rows,
-                               std::vector<DecodeResult>& out) {
+                               std::vector<TokenChoice>& out) {
   const int64_t B = int64_t(rows.size()), Bb = bucket(B);
   LFM2_CHECK(B >= 1 && Bb <= rows_cap_, "decode: ", B, " rows, reserved ", rows_cap_);
   fill_inputs(rows, Bb, false);
@@ -257,7 +257,7 @@ void DecodeRunner::sample_only(const float* logits, const std::vector<DecodeRow>
   finish(Bb, B, out);
 }
 
-void DecodeRunner::step(const std::vector<DecodeRow>& rows, bool use_graph, std::vector<DecodeResult>& out) {
+void DecodeRunner::step(const std::vector<DecodeRow>& rows, bool use_graph, std::vector<TokenChoice>& out) {
   const int64_t B = int64_t(rows.size()), Bb = bucket(B);
   LFM2_CHECK(B >= 1 && Bb <= rows_cap_, "decode: ", B, " rows, reserved ", rows_cap_);
   for (const DecodeRow& r : rows) {

@@ -19,6 +19,7 @@
 
 #include "backend/cuda/cuda_model_impl.cuh"
 #include "backend/cuda/sampling.cuh"
+#include "model/sampler.h"
 
 namespace lfm2::cuda {
 
@@ -28,11 +29,6 @@ struct DecodeRow {
   int32_t token = 0;                     // input id (first-token sampling: index of the prompt logits row)
   SampleRowParams params;                // seen/allowed ranges index the tables set by set_tables
   int32_t seen_push = -1;                // id to store at seen[params.seen_end − 1] before sampling, −1 none
-};
-
-struct DecodeResult {
-  int32_t token = 0;
-  float logq = 0, logp = 0, temp_logp = 0, masked_logp = 0;
 };
 
 struct DecodeGraphStats {
@@ -58,9 +54,9 @@ class DecodeRunner {
   void set_tables(const std::vector<int32_t>& seen, const std::vector<int32_t>& allowed);
 
   // One decode step over rows (≤ reserved rows): forward + sample. Advances each state's length by one.
-  void step(const std::vector<DecodeRow>& rows, bool use_graph, std::vector<DecodeResult>& out);
+  void step(const std::vector<DecodeRow>& rows, bool use_graph, std::vector<TokenChoice>& out);
   // Samples without a forward, from rows of `logits` ([*, V] device): row r uses logits[rows[r].token, :].
-  void sample_only(const float* logits, const std::vector<DecodeRow>& rows, std::vector<DecodeResult>& out);
+  void sample_only(const float* logits, const std::vector<DecodeRow>& rows, std::vector<TokenChoice>& out);
 
   DecodeGraphStats stats() const;
   void drop_graphs();
@@ -69,7 +65,7 @@ class DecodeRunner {
   struct Layout;  // offsets of the step's input/output blocks for a bucket
   Layout layout(int64_t Bb) const;
   void fill_inputs(const std::vector<DecodeRow>& rows, int64_t Bb, bool forward);
-  void finish(int64_t Bb, int64_t B, std::vector<DecodeResult>& out);
+  void finish(int64_t Bb, int64_t B, std::vector<TokenChoice>& out);
   void enqueue_forward_and_sample(int64_t Bb);
   void enqueue_sampling(int64_t Bb, const float* logits);
 
