@@ -343,6 +343,64 @@ Napi::Value op_adamw(const Napi::CallbackInfo& info) {
   });
 }
 
+// cudaOps.grpoLoss's fields (read_grpo_loss_call): only `undefined` counts as absent, the head is BF16 bits and
+// lossType is checked here.
+struct CudaGrpoFields {
+  Napi::Env env;
+  Napi::Object o;
+  std::string fn;
+  double number(const char* k, double dflt, bool required) const {
+    Napi::Value v = o.Get(k);
+    if (v.IsUndefined()) {
+      if (required) throw Napi::TypeError::New(env, fn + ": " + k + " is required");
+      return dflt;
+    }
+    if (!v.IsNumber()) throw Napi::TypeError::New(env, fn + ": " + k + " must be a number");
+    return v.As<Napi::Number>().DoubleValue();
+  }
+  double num(const char* k, double dflt) const { return number(k, dflt, false); }
+  void shape(GrpoLossInputs& in) const {
+    in.rows = int64_t(number("rows", 0, true));
+    in.vocab = int64_t(number("vocab", 0, true));
+    in.dim = int64_t(number("dim", 0, true));
+    if (in.rows < 1 || in.vocab < 1 || in.dim < 1) throw Napi::RangeError::New(env, fn + ": rows, vocab, dim must be ≥ 1");
+  }
+  void* arr(const char* k, napi_typedarray_type t, int64_t n, bool required) const {
+    Napi::Value v = o.Get(k);
+    if (v.IsUndefined()) {
+      if (required) throw Napi::TypeError::New(env, fn + ": " + k + " is required");
+      return nullptr;
+    }
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != t)
+      throw Napi::TypeError::New(env, fn + ": " + k + " has the wrong array type");
+    auto ta = v.As<Napi::TypedArray>();
+    if (int64_t(ta.ElementLength()) != n)
+      throw Napi::RangeError::New(env, fn + ": " + k + " has " + std::to_string(ta.ElementLength()) +
+                                           " elements, expected " + std::to_string(n));
+    return static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  }
+  float* f32(const char* k, int64_t n, bool optional) const {
+    return static_cast<float*>(arr(k, napi_float32_array, n, !optional));
+  }
+  int32_t* i32(const char* k, int64_t n, bool optional) const {
+    return static_cast<int32_t*>(arr(k, napi_int32_array, n, !optional));
+  }
+  void head(const char* k, int64_t n, GrpoLossInputs& in) const {
+    in.head = arr(k, napi_uint16_array, n, true);
+    in.head_dtype = DType::BF16;
+  }
+  bool sft_loss(GrpoLossOptions& opt) const {
+    Napi::Value lt = o.Get("lossType");
+    const std::string type = lt.IsString() ? lt.As<Napi::String>().Utf8Value() : lt.IsUndefined() ? "dapo" : "";
+    try {
+      opt.loss_type = parse_grpo_loss_type(type.c_str());
+    } catch (const std::exception&) {
+      throw Napi::TypeError::New(env, fn + ": lossType must be 'grpo', 'bnpo', 'dr_grpo', 'dapo' or 'sft'");
+    }
+    return opt.loss_type == GrpoLossType::Sft;
+  }
+};
+
 // grpoLoss(args) with the fields of train.grpoLoss (head: Uint16Array BF16 bits; outputs dhidden, dhead, logp,
 // entropy given as arrays in args) → { loss, tokens, klSum, entropySum, clipLow, clipHigh, clipRegion, correct }
 Napi::Value op_grpo_loss(const Napi::CallbackInfo& info) {
@@ -350,86 +408,9 @@ Napi::Value op_grpo_loss(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const std::string fn = "cudaOps.grpoLoss";
     if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, fn + "(args): args must be an object");
-    Napi::Object o = info[0].As<Napi::Object>();
-    auto number = [&](const char* k, double dflt, bool required = false) {
-      Napi::Value v = o.Get(k);
-      if (v.IsUndefined()) {
-        if (required) throw Napi::TypeError::New(env, fn + ": " + k + " is required");
-        return dflt;
-      }
-      if (!v.IsNumber()) throw Napi::TypeError::New(env, fn + ": " + k + " must be a number");
-      return v.As<Napi::Number>().DoubleValue();
-    };
-    cuda_api::GrpoArgs a;
-    a.rows = int64_t(number("rows", 0, true));
-    a.vocab = int64_t(number("vocab", 0, true));
-    a.dim = int64_t(number("dim", 0, true));
-    if (a.rows < 1 || a.vocab < 1 || a.dim < 1) throw Napi::RangeError::New(env, fn + ": rows, vocab, dim must be ≥ 1");
-    auto arr = [&](const char* k, napi_typedarray_type t, int64_t n, bool required) -> void* {
-      Napi::Value v = o.Get(k);
-      if (v.IsUndefined()) {
-        if (required) throw Napi::TypeError::New(env, fn + ": " + k + " is required");
-        return nullptr;
-      }
-      if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != t)
-        throw Napi::TypeError::New(env, fn + ": " + k + " has the wrong array type");
-      auto ta = v.As<Napi::TypedArray>();
-      if (int64_t(ta.ElementLength()) != n)
-        throw Napi::RangeError::New(env, fn + ": " + k + " has " + std::to_string(ta.ElementLength()) +
-                                             " elements, expected " + std::to_string(n));
-      return static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-    };
-    const int64_t N = a.rows, V = a.vocab, C = a.dim;
-    a.hidden = static_cast<const float*>(arr("hidden", napi_float32_array, N * C, true));
-    a.head = static_cast<const uint16_t*>(arr("head", napi_uint16_array, V * C, true));
-    a.targets = static_cast<const int32_t*>(arr("targets", napi_int32_array, N, true));
-    a.old_logp = static_cast<const float*>(arr("oldLogp", napi_float32_array, N, false));
-    a.ref_logp = static_cast<const float*>(arr("refLogp", napi_float32_array, N, false));
-    Napi::Value lt = o.Get("lossType");
-    std::string type = lt.IsString() ? lt.As<Napi::String>().Utf8Value() : lt.IsUndefined() ? "dapo" : "";
-    a.loss_type = type == "grpo"      ? 0
-                  : type == "bnpo"    ? 1
-                  : type == "dr_grpo" ? 2
-                  : type == "dapo"    ? 3
-                  : type == "sft"     ? 4
-                                      : -1;
-    if (a.loss_type < 0)
-      throw Napi::TypeError::New(env, fn + ": lossType must be 'grpo', 'bnpo', 'dr_grpo', 'dapo' or 'sft'");
-    // sft has no advantages.
-    a.advantages = static_cast<const float*>(arr("advantages", napi_float32_array, N, a.loss_type != 4));
-    a.mask = static_cast<const float*>(arr("mask", napi_float32_array, N, true));
-    a.seq_ids = static_cast<const int32_t*>(arr("seqIds", napi_int32_array, N, true));
-    a.is_weight = static_cast<const float*>(arr("isWeight", napi_float32_array, N, false));
-    // Same option names and defaults as the CPU loss (opsTrain.grpoLoss, Trainer.accumulate).
-    struct {
-      decltype(number)& read;
-      double num(const char* k, double dflt) const { return read(k, dflt); }
-    } reader{number};
-    GrpoLossOptions lo;
-    read_grpo_loss_numbers(reader, lo);
-    a.epsilon_low = lo.epsilon_low;
-    a.epsilon_high = lo.epsilon_high;
-    a.beta = lo.beta;
-    a.temperature = lo.temperature;
-    a.max_completion_length = lo.max_completion_length;
-    a.token_normalizer = lo.token_normalizer;
-    a.sequence_normalizer = lo.sequence_normalizer;
-    a.chunk_rows = lo.chunk_rows;
-    auto* dh = static_cast<float*>(arr("dhidden", napi_float32_array, N * C, false));
-    auto* dE = static_cast<float*>(arr("dhead", napi_float32_array, V * C, false));
-    auto* lp = static_cast<float*>(arr("logp", napi_float32_array, N, false));
-    auto* en = static_cast<float*>(arr("entropy", napi_float32_array, N, false));
-    cuda_api::GrpoStats st = cuda_api::grpo_loss(a, dh, dE, lp, en);
-    auto r = Napi::Object::New(env);
-    r.Set("loss", st.loss);
-    r.Set("tokens", st.tokens);
-    r.Set("klSum", st.kl_sum);
-    r.Set("entropySum", st.entropy_sum);
-    r.Set("clipLow", st.clip_low);
-    r.Set("clipHigh", st.clip_high);
-    r.Set("clipRegion", st.clip_region);
-    r.Set("correct", st.correct);
-    return r;
+    CudaGrpoFields f{env, info[0].As<Napi::Object>(), fn};
+    const GrpoLossCall c = read_grpo_loss_call(f);
+    return grpo_stats_to_js(env, cuda_api::grpo_loss(c.in, c.opt, c.out), false);
   });
 }
 

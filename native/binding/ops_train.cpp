@@ -244,47 +244,35 @@ Napi::Value embedding_backward_js(const Napi::CallbackInfo& info) {
   return a.env().Undefined();
 }
 
+// grpoLoss's fields (read_grpo_loss_call): an FP32 or BF16 head; lossType is parsed when the loss runs.
+struct GrpoFields {
+  const Args& a;
+  std::string loss_type;
+  void shape(GrpoLossInputs& in) const {
+    in.rows = a.dim("rows");
+    in.vocab = a.dim("vocab");
+    in.dim = a.dim("dim");
+  }
+  float* f32(const char* key, int64_t len, bool optional) const { return a.f32(key, len, optional); }
+  int32_t* i32(const char* key, int64_t len, bool optional) const { return a.i32(key, len, optional); }
+  void head(const char* key, int64_t len, GrpoLossInputs& in) const { in.head = a.weight(key, len, &in.head_dtype); }
+  bool sft_loss(GrpoLossOptions&) {
+    loss_type = a.str("lossType", "dapo");
+    return loss_type == "sft";
+  }
+  double num(const char* key, double def) const { return a.num(key, def); }
+};
+
 Napi::Value grpo_loss_js(const Napi::CallbackInfo& info) {
   Args a(info, "grpoLoss");
-  GrpoLossInputs in;
-  in.rows = a.dim("rows");
-  in.vocab = a.dim("vocab");
-  in.dim = a.dim("dim");
-  const int64_t N = in.rows;
-  in.hidden = a.f32("hidden", N * in.dim);
-  in.head = a.weight("head", in.vocab * in.dim, &in.head_dtype);
-  in.targets = a.i32("targets", N);
-  in.old_logp = a.f32("oldLogp", N, true);
-  in.ref_logp = a.f32("refLogp", N, true);
-  const std::string lt = a.str("lossType", "dapo");
-  in.advantages = a.f32("advantages", N, lt == "sft");  // sft has none
-  in.mask = a.f32("mask", N);
-  in.seq_ids = a.i32("seqIds", N);
-  in.is_weight = a.f32("isWeight", N, true);
-  GrpoLossOptions opt;
-  read_grpo_loss_numbers(a, opt);
-  GrpoLossOutputs out;
-  out.dhidden = a.f32("dhidden", N * in.dim, true);
-  out.dhead = a.f32("dhead", in.vocab * in.dim, true);
-  out.logp = a.f32("logp", N, true);
-  out.entropy = a.f32("entropy", N, true);
+  GrpoFields f{a, {}};
+  GrpoLossCall c = read_grpo_loss_call(f);
   const bool fused = a.flag("fused", true);
   const GrpoLossStats st = guarded(a.env(), [&] {
-    opt.loss_type = parse_grpo_loss_type(lt.c_str());
-    return fused ? grpo_loss_fused(in, opt, out) : grpo_loss_unfused(in, opt, out);
+    c.opt.loss_type = parse_grpo_loss_type(f.loss_type.c_str());
+    return fused ? grpo_loss_fused(c.in, c.opt, c.out) : grpo_loss_unfused(c.in, c.opt, c.out);
   });
-  Napi::Env env = a.env();
-  auto r = Napi::Object::New(env);
-  r.Set("loss", st.loss);
-  r.Set("tokens", st.tokens);
-  r.Set("klSum", st.kl_sum);
-  r.Set("entropySum", st.entropy_sum);
-  r.Set("clipLow", st.clip_low);
-  r.Set("clipHigh", st.clip_high);
-  r.Set("clipRegion", st.clip_region);
-  r.Set("correct", st.correct);
-  r.Set("workspaceBytes", double(st.workspace_bytes));
-  return r;
+  return grpo_stats_to_js(a.env(), st, true);
 }
 
 Napi::Value adamw_step_js(const Napi::CallbackInfo& info) {

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "model/grpo_loss.h"
+
 namespace lfm2::cuda_api {
 
 struct DeviceStatus {
@@ -56,30 +58,9 @@ void attention_backward(const float* q, const float* k, const float* v, const fl
 double adamw_step(float* w, const float* g, float* m, float* v, uint16_t* bf16_copy, int64_t n, double lr,
                   double beta1, double beta2, double eps, double weight_decay, double max_grad_norm, int64_t step);
 
-// Fused GRPO loss over a BF16 tied head (grpo_loss.cuh); same options as native/model/grpo_loss.h.
-struct GrpoArgs {
-  int64_t rows = 0, vocab = 0, dim = 0;
-  const float* hidden = nullptr;       // [N, C]
-  const uint16_t* head = nullptr;      // [V, C] BF16 bits
-  const int32_t* targets = nullptr;    // [N]
-  const float* old_logp = nullptr;     // [N] or null
-  const float* ref_logp = nullptr;     // [N] or null (required when beta ≠ 0)
-  const float* advantages = nullptr;   // [N] (null for sft)
-  const float* mask = nullptr;         // [N] each 0 or 1
-  const int32_t* seq_ids = nullptr;    // [N] ≥ 0
-  const float* is_weight = nullptr;    // [N] or null
-  int loss_type = 3;                   // 0 grpo, 1 bnpo, 2 dr_grpo, 3 dapo, 4 sft
-  float epsilon_low = 0.2f, epsilon_high = 0.2f, beta = 0.f, temperature = 1.f;
-  int64_t max_completion_length = 0;
-  double token_normalizer = 0, sequence_normalizer = 0;
-  int64_t chunk_rows = 256;
-};
-struct GrpoStats {
-  double loss = 0, tokens = 0, kl_sum = 0, entropy_sum = 0, clip_low = 0, clip_high = 0, clip_region = 0;
-  double correct = 0;  // Σ m·[first argmax of the logits = target]
-};
-// dhidden [N, C] written, dhead [V, C] accumulated, logp/entropy [N]; each nullable.
-GrpoStats grpo_loss(const GrpoArgs& a, float* dhidden, float* dhead, float* logp, float* entropy);
+// Fused GRPO loss over a BF16 tied head (grpo_loss.cuh), on the CPU loss's types (head_dtype must be BF16).
+// out: dhidden written, dhead accumulated, logp/entropy; each nullable. workspace_bytes stays 0.
+GrpoLossStats grpo_loss(const GrpoLossInputs& in, const GrpoLossOptions& opt, const GrpoLossOutputs& out);
 
 // Samples one token per row (sampling.cuh). logits: [R, V]; per row r: params, seen ids seen[r] (deduplicated
 // here), allowed ids allowed[r] (empty vector + all_allowed[r] = every token), uniform u[r] in [0, 1).

@@ -370,40 +370,41 @@ double adamw_step(float* w, const float* g, float* m, float* v, uint16_t* bf16_c
   return norm;
 }
 
-GrpoStats grpo_loss(const GrpoArgs& a, float* dhidden, float* dhead, float* logp, float* entropy) {
+GrpoLossStats grpo_loss(const GrpoLossInputs& a, const GrpoLossOptions& opt, const GrpoLossOutputs& o) {
   const int64_t N = a.rows, V = a.vocab, C = a.dim;
+  float *dhidden = o.dhidden, *dhead = o.dhead, *logp = o.logp, *entropy = o.entropy;
   LFM2_CHECK(N >= 1 && V >= 1 && C >= 1, "grpo_loss: bad shape rows=", N, " vocab=", V, " dim=", C);
-  LFM2_CHECK(a.loss_type >= 0 && a.loss_type <= 4, "grpo_loss: unknown loss type ", a.loss_type);
-  LFM2_CHECK(a.temperature > 0, "grpo_loss: temperature must be positive, got ", a.temperature);
-  const bool sft = a.loss_type == 4;
-  GrpoLossOptions sft_opt;  // the CPU loss's sft checks, same messages
-  sft_opt.loss_type = GrpoLossType(a.loss_type);
-  sft_opt.beta = a.beta;
-  sft_opt.temperature = a.temperature;
-  check_sft_options(sft_opt, "grpo_loss: ");
+  LFM2_CHECK(a.head_dtype == DType::BF16, "grpo_loss: the GPU loss takes a BF16 head");
+  LFM2_CHECK(opt.temperature > 0, "grpo_loss: temperature must be positive, got ", opt.temperature);
+  const bool sft = opt.loss_type == GrpoLossType::Sft;
+  check_sft_options(opt, "grpo_loss: ");  // the CPU loss's sft checks, same messages
   LFM2_CHECK(sft || a.advantages, "grpo_loss: advantages are required (only sft goes without)");
   LFM2_CHECK(!(sft && a.is_weight), "grpo_loss: loss_type sft takes no importance weights");
-  LFM2_CHECK(a.beta == 0.f || a.ref_logp, "grpo_loss: beta ≠ 0 needs reference log-probs");
-  LFM2_CHECK(a.loss_type != 2 || a.max_completion_length > 0, "grpo_loss: dr_grpo needs max_completion_length > 0");
-  LFM2_CHECK(a.chunk_rows >= 1, "grpo_loss: chunk_rows must be ≥ 1");
+  LFM2_CHECK(opt.beta == 0.f || a.ref_logp, "grpo_loss: beta ≠ 0 needs reference log-probs");
+  LFM2_CHECK(opt.loss_type != GrpoLossType::DrGrpo || opt.max_completion_length > 0,
+             "grpo_loss: dr_grpo needs max_completion_length > 0");
+  LFM2_CHECK(opt.chunk_rows >= 1, "grpo_loss: chunk_rows must be ≥ 1");
   std::unordered_map<int32_t, double> seq_tokens;  // sequence id → |o_i|
   double tokens = 0;
   for (int64_t n = 0; n < N; ++n) {
     LFM2_CHECK(a.targets[n] >= 0 && a.targets[n] < V, "grpo_loss: target ", a.targets[n], " at row ", n,
                " outside [0, ", V, ")");
-    check_mask_value(a.mask[n], GrpoLossType(a.loss_type), "grpo_loss: mask at row ", n);
+    check_mask_value(a.mask[n], opt.loss_type, "grpo_loss: mask at row ", n);
     LFM2_CHECK(a.seq_ids[n] >= 0, "grpo_loss: seq_ids[", n, "] = ", a.seq_ids[n], " is negative");
     seq_tokens[a.seq_ids[n]] += a.mask[n];
     tokens += a.mask[n];
   }
   // Aggregation weights c_n (grpo_loss.h): the GPU kernel multiplies each row's loss and gradient by them.
-  const double nseq = a.sequence_normalizer > 0 ? a.sequence_normalizer : double(seq_tokens.size());
-  const double ntok = a.token_normalizer > 0 ? a.token_normalizer : std::max(1.0, tokens);
+  const double nseq = opt.sequence_normalizer > 0 ? opt.sequence_normalizer : double(seq_tokens.size());
+  const double ntok = opt.token_normalizer > 0 ? opt.token_normalizer : std::max(1.0, tokens);
   std::vector<double> c(static_cast<size_t>(N));
   for (int64_t n = 0; n < N; ++n) {
-    if (a.loss_type == 0) c[size_t(n)] = 1.0 / (std::max(1.0, seq_tokens[a.seq_ids[n]]) * nseq);
-    else if (a.loss_type == 2) c[size_t(n)] = 1.0 / (nseq * double(a.max_completion_length));
-    else c[size_t(n)] = 1.0 / ntok;
+    if (opt.loss_type == GrpoLossType::Grpo)
+      c[size_t(n)] = 1.0 / (std::max(1.0, seq_tokens[a.seq_ids[n]]) * nseq);
+    else if (opt.loss_type == GrpoLossType::DrGrpo)
+      c[size_t(n)] = 1.0 / (nseq * double(opt.max_completion_length));
+    else
+      c[size_t(n)] = 1.0 / ntok;
   }
   require_device();
   bool fresh = false;
@@ -412,7 +413,7 @@ GrpoStats grpo_loss(const GrpoArgs& a, float* dhidden, float* dhead, float* logp
   GrpoDeviceInputs in;
   in.rows = N, in.vocab = V, in.dim = C;
   in.hidden = s.in(a.hidden, N * C);
-  in.head = reinterpret_cast<const __nv_bfloat16*>(s.in(a.head, V * C));
+  in.head = reinterpret_cast<const __nv_bfloat16*>(s.in(static_cast<const uint16_t*>(a.head), V * C));
   in.targets = s.in(a.targets, N);
   in.old_logp = a.old_logp ? s.in(a.old_logp, N) : nullptr;
   in.ref_logp = a.ref_logp ? s.in(a.ref_logp, N) : nullptr;
@@ -420,10 +421,10 @@ GrpoStats grpo_loss(const GrpoArgs& a, float* dhidden, float* dhead, float* logp
   in.mask = s.in(a.mask, N);
   in.is_weight = a.is_weight ? s.in(a.is_weight, N) : nullptr;
   in.row_weight = s.in(c.data(), N);
-  GrpoDeviceOptions opt;
-  opt.epsilon_low = a.epsilon_low, opt.epsilon_high = a.epsilon_high, opt.beta = a.beta;
-  opt.temperature = a.temperature, opt.chunk_rows = a.chunk_rows;
-  opt.sft = sft;
+  GrpoDeviceOptions dopt;
+  dopt.epsilon_low = opt.epsilon_low, dopt.epsilon_high = opt.epsilon_high, dopt.beta = opt.beta;
+  dopt.temperature = opt.temperature, dopt.chunk_rows = opt.chunk_rows;
+  dopt.sft = sft;
   GrpoDeviceOutputs out;
   out.terms = s.alloc<double>(N * kGrpoTerms);
   out.logp = s.alloc<float>(N);
@@ -431,7 +432,7 @@ GrpoStats grpo_loss(const GrpoArgs& a, float* dhidden, float* dhead, float* logp
   out.dhidden = dhidden ? s.alloc<float>(N * C) : nullptr;
   out.dhead = dhead ? s.in(dhead, V * C) : nullptr;
   Arena arena;
-  grpo_loss_forward_backward(in, opt, out, g, arena, nullptr);
+  grpo_loss_forward_backward(in, dopt, out, g, arena, nullptr);
   std::vector<double> terms(size_t(N * kGrpoTerms));
   std::vector<float> lp(static_cast<size_t>(N));
   std::vector<float> ent(static_cast<size_t>(N));
@@ -440,7 +441,7 @@ GrpoStats grpo_loss(const GrpoArgs& a, float* dhidden, float* dhead, float* logp
   s.out(ent.data(), out.entropy, N);
   if (dhidden) s.out(dhidden, out.dhidden, N * C);
   if (dhead) s.out(dhead, out.dhead, V * C);
-  GrpoStats st;
+  GrpoLossStats st;
   for (int64_t n = 0; n < N; ++n) {
     LFM2_CHECK(std::isfinite(lp[size_t(n)]) && std::isfinite(ent[size_t(n)]), "grpo_loss: non-finite logits at row ",
                n, " (NaN or Inf in the hidden states or the head)");
