@@ -10,7 +10,6 @@
 import { LfmModel } from '../lib/engine/model.ts';
 import { native } from '../lib/engine/native.ts';
 import { mulberry32 } from '../lib/engine/init-weights.ts';
-import type { NativeCudaModel } from '../lib/engine/native-types.ts';
 import { Sampler } from '../lib/engine/sampler.ts';
 import { argNum, ensureBenchModel } from './common.ts';
 import { gpuBenchReady, H100_BF16_DENSE_FLOPS } from './gpu-common.ts';
@@ -36,7 +35,7 @@ export async function benchGpu(ctx: Partial<BenchContext> = {}): Promise<BenchRo
   const microBatch = argNum(args, '--gpu-batch', quick ? 2 : 8);
   const steps = argNum(args, '--gpu-steps', quick ? 4 : 16);
   const model = await LfmModel.load(ensureBenchModel(log), { device: 'cuda' });
-  const cm = model.native as NativeCudaModel;
+  const cm = model.native;
   const c = model.config;
   const params = model.info.parameterCount;
   const V = c.vocabSize;

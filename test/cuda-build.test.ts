@@ -72,6 +72,9 @@ describe.skipIf(info.cudaUsable)('without a usable GPU', () => {
     await expect(LfmModel.load(join(root, 'no-such-model'), { device: 'cuda' })).rejects.toThrow(
       /device 'cuda' is not available/,
     );
+    expect(() => native().Model.load(join(root, 'no-such-model'), { device: 'cuda' })).toThrow(
+      /device 'cuda' is not available: .+/,
+    );
     expect(() => native().cudaOps.swiglu(new Float32Array([1, 2]), new Float32Array([3, 4]))).toThrow(
       /(device 'cuda' is not available|no usable CUDA device|no CUDA device)/,
     );

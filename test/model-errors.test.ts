@@ -106,10 +106,16 @@ describe('loading', () => {
     expect(() => native().Model.load(42)).toThrow(TypeError);
     // @ts-expect-error wrong option on purpose
     expect(() => native().Model.load(good, { dtype: 'f8' })).toThrow(/dtype/);
+    // @ts-expect-error wrong option on purpose
+    expect(() => native().Model.load(good, { device: 'gpu' })).toThrow(/option device = 'gpu' must be one of 'auto', 'cpu', 'cuda'/);
   });
 });
 
 describe('calls', () => {
+  it('memory() is for models on the GPU', () => {
+    expect(() => model.native.memory()).toThrow(/device 'cuda' only/);
+  });
+
   it('token id ≥ vocab and negative ids are rejected with the offending id', async () => {
     await expect(model.forward([[1, 2], [3, 512]])).rejects.toThrow(/sequence 1: token id 512 at index 1 is outside the vocabulary \[0, 512\)/);
     await expect(model.forward([[-3]])).rejects.toThrow(/token id -3/);

@@ -82,11 +82,9 @@ export class LfmModel {
   static async load(dir: string, opts: LoadOptions = {}): Promise<LfmModel> {
     const { device = 'cpu', stateBytesCap, ...cpuOpts } = opts;
     await checkFiniteWeights(modelWeightFiles(dir));
-    if (native().resolveDevice(device) === 'cuda') {
-      // The GPU engine stores the file's weights as BF16 (its GEMMs take BF16 inputs); dtype does not apply.
-      return new LfmModel(await native().CudaModel.load(dir, stateBytesCap === undefined ? {} : { stateBytesCap }));
-    }
-    return new LfmModel(await native().Model.load(dir, cpuOpts));
+    // The GPU engine stores the file's weights as BF16 (its GEMMs take BF16 inputs); dtype does not apply.
+    const onCuda = native().resolveDevice(device) === 'cuda';
+    return new LfmModel(await native().Model.load(dir, onCuda ? { device: 'cuda', stateBytesCap } : cpuOpts));
   }
 
   /** Which backend runs this model. */

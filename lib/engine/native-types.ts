@@ -98,10 +98,26 @@ export interface NativeModel {
     chunks: Int32Array[],
     opts?: { logits?: LogitsSelection; precision?: PrecisionMode },
   ): Promise<NativeForwardResult>;
+  /** Device bytes of a model on 'cuda'; throws on the CPU. */
+  memory(): { weightBytes: number; stateBytes: number; stateBytesCap: number };
 }
 
+/**
+ * One class for both devices. On 'cuda' (native/binding/cuda_model_engine.cpp) precision does not apply (GEMM
+ * inputs are always BF16) and info() has device: 'cuda'; 'cuda' without a usable GPU throws saying why.
+ */
 export interface NativeModelClass {
-  load(dir: string, opts?: { dtype?: 'auto' | 'bf16' | 'f32' }): Promise<NativeModel>;
+  load(
+    dir: string,
+    opts?: {
+      /** Default 'cpu'. */
+      device?: 'auto' | 'cpu' | 'cuda';
+      /** CPU only. */
+      dtype?: 'auto' | 'bf16' | 'f32';
+      /** CUDA only: bytes all generation states may hold on the GPU (default 90% of free memory after the weights). */
+      stateBytesCap?: number;
+    },
+  ): Promise<NativeModel>;
 }
 
 /** Forward kernels on plain arrays (native/binding/ops_forward.cpp), for tests. */
@@ -157,7 +173,7 @@ export interface NativeGenerateSpec {
   prefillChunkTokens?: number;
   precision?: PrecisionMode;
   cachePrompts?: boolean;
-  /** CudaSampler only: replay a captured CUDA graph per decode step (default true, LFM2_CUDA_GRAPHS=0 → false). */
+  /** GPU only: replay a captured CUDA graph per decode step (default true, LFM2_CUDA_GRAPHS=0 → false). */
   graphs?: boolean;
 }
 
@@ -209,14 +225,17 @@ export interface NativeSampler {
   clearCache(): void;
   setCacheBytes(bytes: number): void;
   cacheStats(): NativePrefixCacheStats;
+  /** Decode-step graph counters of a sampler on a 'cuda' model; undefined on the CPU. */
+  graphStats(): NativeDecodeGraphStats | undefined;
   readonly busy: boolean;
 }
 
+/** Generates on the device of the model it is given (GPU: native/binding/cuda_sampler.cpp, cached states on the GPU). */
 export interface NativeSamplerClass {
   new (model: NativeModel, opts?: { cacheBytes?: number }): NativeSampler;
 }
 
-/** Decode-step CUDA graph bookkeeping of a CudaSampler (since it was made). */
+/** Decode-step CUDA graph bookkeeping of a sampler on a 'cuda' model (since it was made). */
 export interface NativeDecodeGraphStats {
   /** Graphs alive now (one per row bucket used). */
   graphs: number;
@@ -224,15 +243,6 @@ export interface NativeDecodeGraphStats {
   replays: number;
   /** Decode steps enqueued without a graph (graphs: false). */
   directSteps: number;
-}
-
-/** The Sampler over GPU generation (native/binding/cuda_sampler.cpp); cached prefix states live on the GPU. */
-export interface NativeCudaSampler extends NativeSampler {
-  graphStats(): NativeDecodeGraphStats;
-}
-
-export interface NativeCudaSamplerClass {
-  new (model: NativeCudaModel, opts?: { cacheBytes?: number }): NativeCudaSampler;
 }
 
 /** The sampler's token choice on plain arrays, for tests. */
@@ -312,8 +322,6 @@ export interface NativeAddon {
   /** 'auto' → 'cuda' when a usable GPU is present, else 'cpu'; 'cuda' without one throws saying why. */
   resolveDevice(name: 'auto' | 'cpu' | 'cuda'): 'cpu' | 'cuda';
   cudaStatus(): NativeCudaStatus;
-  /** GPU LFM2 engine (native/binding/cuda.cpp); same surface as Model. */
-  CudaModel: NativeCudaModelClass;
   /** Every CUDA kernel family on host arrays (tests against the CPU references); throw without a GPU. */
   cudaOps: NativeCudaOps;
   /** The GPU trainer's own device math on host arrays (native/binding/cuda_train_ops.cpp); throws without CUDA. */
@@ -338,8 +346,6 @@ export interface NativeAddon {
   /** GRPO training engine over a Model (native/binding/trainer.cpp). */
   Trainer: NativeTrainerClass;
   Sampler: NativeSamplerClass;
-  /** Sampler for a CudaModel (throws without the CUDA backend). */
-  CudaSampler: NativeCudaSamplerClass;
   samplerOps: NativeSamplerOps;
   opsForward: NativeOpsForward;
   /** Runs one matrix product synchronously; returns its wall time and the process CPU time it used (all threads). */
@@ -539,7 +545,7 @@ export interface NativeTrainerInfo {
   mode: 'full' | 'lora';
   step: number;
   trainableParameters: number;
-  /** 'cuda' for the GPU trainer (created from a CudaModel; native/binding/cuda_trainer_engine.cpp), absent on the CPU. */
+  /** 'cuda' for the GPU trainer (created from a 'cuda' model; native/binding/cuda_trainer_engine.cpp), absent on the CPU. */
   device?: 'cuda';
   lora: { rank: number; scale: number; merged: boolean; modules: string[] } | null;
 }
@@ -569,11 +575,11 @@ export interface NativeTrainer {
 
 export interface NativeTrainerClass {
   /**
-   * A CudaModel gets the GPU trainer: same methods, weights shared with the model (LoRA: its adapter is installed
+   * A 'cuda' model gets the GPU trainer: same methods, weights shared with the model (LoRA: its adapter is installed
    * on the model, so generation samples from the current policy; full: steps rewrite the model's BF16 weights).
    * merge()/unmerge() reject on the GPU; precision is always BF16 GEMM inputs.
    */
-  create(model: NativeModel | NativeCudaModel, opts: NativeTrainerOptions): Promise<NativeTrainer>;
+  create(model: NativeModel, opts: NativeTrainerOptions): Promise<NativeTrainer>;
 }
 
 /** LoRA module math and row moves of the GPU trainer; FP32 inputs are rounded to BF16 where the engine rounds them. */
@@ -597,15 +603,6 @@ export interface NativeCudaStatus {
   reason: string;
   /** libcublasLt could be loaded (otherwise GEMMs use the built-in tiled kernel). */
   cublasLt: boolean;
-}
-
-export interface NativeCudaModel extends NativeModel {
-  memory(): { weightBytes: number; stateBytes: number; stateBytesCap: number };
-}
-
-export interface NativeCudaModelClass {
-  /** stateBytesCap: bytes all generation states may hold on the GPU (default 90% of free memory after the weights). */
-  load(dir: string, opts?: { stateBytesCap?: number }): Promise<NativeCudaModel>;
 }
 
 /** Outputs are fresh arrays unless noted; parameter gradients (dw, dtable, dkernel) accumulate into the given array. */

@@ -17,7 +17,6 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   lfm2::binding::register_cuda(env, exports);
   lfm2::binding::register_cuda_emu(env, exports);
   lfm2::binding::register_cuda_train_ops(env, exports);
-  lfm2::binding::register_cuda_sampler(env, exports);
   return exports;
 }
 }  // namespace

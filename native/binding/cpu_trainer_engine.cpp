@@ -1,4 +1,4 @@
-// The CPU side of the JS Trainer: lfm2::Trainer (native/model/trainer.h) over a JS Model's weights. Every call holds
+// The CPU side of the JS Trainer: lfm2::Trainer (native/model/trainer.h) over a CPU model's weights. Every call holds
 // the model's mutex, so training serialises with Model.forward/advance and with samplers on the same model.
 #include <algorithm>
 #include <memory>
@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "binding/model_handle.h"
+#include "binding/model_engine.h"
 #include "binding/trainer_engine.h"
 #include "core/error.h"
 #include "model/train_state.h"
@@ -160,8 +160,8 @@ class CpuTrainerEngine : public TrainerEngine {
 
 }  // namespace
 
-TrainerEngineFactory cpu_trainer_factory(Napi::Env env, Napi::Value model) {
-  std::shared_ptr<ModelHandle> handle = unwrap_model(env, model, "Trainer.create: model");
+TrainerEngineFactory cpu_trainer_factory(std::shared_ptr<ModelEngine> model) {
+  std::shared_ptr<ModelHandle> handle = std::static_pointer_cast<ModelHandle>(model);
   return [handle](const TrainerOptions& opts) -> std::shared_ptr<TrainerEngine> {
     return std::make_shared<CpuTrainerEngine>(handle, opts);
   };

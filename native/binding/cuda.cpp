@@ -3,33 +3,19 @@
 //
 //   resolveDevice('auto'|'cpu'|'cuda') → 'cpu'|'cuda'      (throws for 'cuda' without a usable GPU)
 //   cudaStatus() → { compiled, deviceCount, deviceName, reason, cublasLt }
-//   CudaModel.load(dir, { dtype?, stateBytesCap? }) → Promise<CudaModel>   (same surface as Model: info, forward,
-//       tokenLogprobs (precision does not apply: GEMM inputs are always BF16), createState, advance; states: fork,
-//       free, length, bytes, freed)
 //   cudaOps.*: each kernel family on host arrays (tests compare them with the CPU references)
 #include <napi.h>
 
-#include <atomic>
-#include <map>
-#include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "backend/device.h"
-#include "binding/async.h"
-#include "binding/model_handle.h"
 #include "binding/positional_args.h"
 #include "binding/registry.h"
 #ifdef LFM2_WITH_CUDA
 #include "backend/cuda/cuda_api.h"
-#include "backend/cuda/cuda_model.cuh"
-#include "backend/cuda/cuda_token_logprobs.cuh"
-#include "binding/cuda_model_handle.h"
 #include "binding/grpo_loss_args.h"
 #include "binding/js_exceptions.h"
-#include "binding/train_batch_args.h"
-#include "model/lfm2.h"
 #endif
 
 namespace lfm2::binding {
@@ -65,9 +51,6 @@ Napi::Value not_compiled(const Napi::CallbackInfo& info) {
 }
 
 void register_cuda_impl(Napi::Env env, Napi::Object exports) {
-  auto model = Napi::Object::New(env);
-  model.Set("load", Napi::Function::New(env, not_compiled, "load"));
-  exports.Set("CudaModel", model);
   auto ops = Napi::Object::New(env);
   for (const char* n : {"gemm", "rmsnorm", "rmsnormBackward", "rope", "swiglu", "swigluBackward", "embedding",
                         "embeddingBackward", "shortconv", "shortconvBackward", "attention", "attentionBackward",
@@ -472,264 +455,7 @@ Napi::Value op_sample(const Napi::CallbackInfo& info) {
   });
 }
 
-// ---- CudaModel / CudaGenerationState
-
-struct CudaStateBox {
-  cuda::CudaStatePtr st;
-  std::atomic<bool> busy{false};
-};
-
-std::mutex g_mu;
-std::map<napi_env, Napi::FunctionReference*> g_model_ctor, g_state_ctor;
-
-Napi::Function ctor(std::map<napi_env, Napi::FunctionReference*>& m, Napi::Env env) {
-  std::lock_guard<std::mutex> lk(g_mu);
-  auto it = m.find(env);
-  if (it == m.end()) throw Napi::Error::New(env, "lfm2 addon: CUDA class not registered in this environment");
-  return it->second->Value();
-}
-
-LogitsMode logits_opt(Napi::Object o, const char* fn) {
-  return logits_mode(opt_string(o, "logits", "last", {"all", "last", "none"}, fn));
-}
-
-struct Out {
-  cuda::CudaForwardResult r;
-  int64_t vocab = 0, hidden_size = 0;
-};
-
-Napi::Value out_to_js(Napi::Env env, Out& o) {
-  const std::vector<int32_t> rows(o.r.logit_rows.begin(), o.r.logit_rows.end());
-  return forward_result_to_js(env, o.r.logits, rows, o.vocab, o.r.hidden, o.hidden_size);
-}
-
-class CudaStateWrap : public Napi::ObjectWrap<CudaStateWrap> {
- public:
-  static Napi::Function define(Napi::Env env) {
-    return DefineClass(env, "CudaGenerationState",
-                       {InstanceMethod<&CudaStateWrap::fork>("fork"), InstanceMethod<&CudaStateWrap::free>("free"),
-                        InstanceAccessor<&CudaStateWrap::length>("length"),
-                        InstanceAccessor<&CudaStateWrap::bytes>("bytes"),
-                        InstanceAccessor<&CudaStateWrap::freed>("freed")});
-  }
-  using Init = std::pair<std::shared_ptr<CudaModelHandle>, std::shared_ptr<CudaStateBox>>;
-  CudaStateWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CudaStateWrap>(info) {
-    if (info.Length() != 1 || !info[0].IsExternal())
-      throw Napi::TypeError::New(info.Env(), "CudaGenerationState cannot be constructed directly; use createState()");
-    auto* init = info[0].As<Napi::External<Init>>().Data();
-    model_ = init->first;
-    box_ = init->second;
-  }
-  static Napi::Object make(Napi::Env env, std::shared_ptr<CudaModelHandle> m, std::shared_ptr<CudaStateBox> b) {
-    Init init{std::move(m), std::move(b)};
-    return ctor(g_state_ctor, env).New({Napi::External<Init>::New(env, &init)});
-  }
-  std::shared_ptr<CudaStateBox> usable(Napi::Env env, const CudaModelHandle* m, const std::string& what) const {
-    if (!box_ || !box_->st) throw Napi::Error::New(env, what + ": generation state was freed");
-    if (box_->busy.load()) throw Napi::Error::New(env, what + ": generation state is in use by a pending call");
-    if (m && model_.get() != m) throw Napi::Error::New(env, what + ": generation state belongs to another model");
-    return box_;
-  }
-
- private:
-  Napi::Value fork(const Napi::CallbackInfo& info) {
-    auto b = usable(info.Env(), nullptr, "fork");
-    auto nb = std::make_shared<CudaStateBox>();
-    return guarded(info.Env(), [&]() -> Napi::Value {
-      nb->st = model_->model->fork(*b->st);
-      return make(info.Env(), model_, nb);
-    });
-  }
-  Napi::Value free(const Napi::CallbackInfo& info) {
-    if (box_ && box_->busy.load()) throw Napi::Error::New(info.Env(), "free: generation state is in use by a pending call");
-    if (box_) box_->st.reset();
-    return info.Env().Undefined();
-  }
-  Napi::Value length(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), box_ && box_->st ? double(cuda::CudaModel::length(*box_->st)) : 0.0);
-  }
-  Napi::Value bytes(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), box_ && box_->st ? double(cuda::CudaModel::bytes(*box_->st)) : 0.0);
-  }
-  Napi::Value freed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !box_ || !box_->st); }
-
-  std::shared_ptr<CudaModelHandle> model_;
-  std::shared_ptr<CudaStateBox> box_;
-};
-
-class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
- public:
-  static Napi::Function define(Napi::Env env) {
-    return DefineClass(env, "CudaModel",
-                       {StaticMethod<&CudaModelWrap::load>("load"), InstanceMethod<&CudaModelWrap::info>("info"),
-                        InstanceMethod<&CudaModelWrap::forward>("forward"),
-                        InstanceMethod<&CudaModelWrap::token_logprobs>("tokenLogprobs"),
-                        InstanceMethod<&CudaModelWrap::create_state>("createState"),
-                        InstanceMethod<&CudaModelWrap::advance>("advance"),
-                        InstanceMethod<&CudaModelWrap::memory>("memory")});
-  }
-  CudaModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CudaModelWrap>(info) {
-    if (info.Length() != 1 || !info[0].IsExternal())
-      throw Napi::TypeError::New(info.Env(), "CudaModel cannot be constructed directly; use CudaModel.load(dir)");
-    h_ = *info[0].As<Napi::External<std::shared_ptr<CudaModelHandle>>>().Data();
-  }
-
- private:
-  static Napi::Value load(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (info.Length() < 1 || !info[0].IsString())
-      throw Napi::TypeError::New(env, "CudaModel.load(dir, opts): dir must be a string");
-    std::string dir = info[0].As<Napi::String>().Utf8Value();
-    Napi::Object o = options_arg(info, 1, "CudaModel.load");
-    // Fail fast, on the JS thread, with the device error rather than after reading the weights.
-    guarded(info.Env(), [&]() -> Napi::Value {
-      resolve_device("cuda");
-      return env.Undefined();
-    });
-    cuda::CudaModelOptions mo;
-    Napi::Value cap = o.Get("stateBytesCap");
-    if (!cap.IsUndefined()) {
-      if (!cap.IsNumber() || cap.As<Napi::Number>().DoubleValue() < 0)
-        throw Napi::TypeError::New(env, "CudaModel.load: stateBytesCap must be a non-negative number of bytes");
-      mo.state_bytes_cap = cap.As<Napi::Number>().Int64Value();
-    }
-    return run_async<std::shared_ptr<CudaModelHandle>>(
-        env,
-        [dir, mo]() {
-          auto h = std::make_shared<CudaModelHandle>();
-          h->host = Lfm2Model::load(dir, WeightDTypeChoice::Auto);
-          h->model = cuda::CudaModel::upload(*h->host, mo);
-          return h;
-        },
-        [](Napi::Env env, std::shared_ptr<CudaModelHandle>& h) -> Napi::Value {
-          return ctor(g_model_ctor, env).New({Napi::External<std::shared_ptr<CudaModelHandle>>::New(env, &h)});
-        });
-  }
-
-  Napi::Value info(const Napi::CallbackInfo& info) {
-    Napi::Object o = model_info_to_js(info.Env(), *h_->host);
-    o.Set("device", "cuda");
-    return o;
-  }
-
-  Napi::Value memory(const Napi::CallbackInfo& info) {
-    auto o = Napi::Object::New(info.Env());
-    o.Set("weightBytes", double(h_->model->weight_bytes()));
-    o.Set("stateBytes", double(h_->model->state_bytes()));
-    o.Set("stateBytesCap", double(h_->model->state_bytes_cap()));
-    return o;
-  }
-
-  Napi::Value forward(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    auto seqs = std::make_shared<std::vector<std::vector<int32_t>>>(token_arrays(env, info[0], "forward", "seqs"));
-    Napi::Object o = options_arg(info, 1, "forward");
-    LogitsMode lm = logits_opt(o, "forward");
-    bool hidden = o.Get("hidden").ToBoolean();
-    auto h = h_;
-    return run_async<Out>(
-        env,
-        [h, seqs, lm, hidden]() {
-          std::vector<cuda::CudaChunk> cs;
-          for (const auto& s : *seqs) cs.push_back(cuda::CudaChunk{s.data(), int64_t(s.size()), nullptr});
-          Out out;
-          out.r = h->model->forward(cs, lm, hidden);
-          out.vocab = h->model->config().vocab_size;
-          out.hidden_size = h->model->config().hidden_size;
-          return out;
-        },
-        out_to_js);
-  }
-
-  Napi::Value token_logprobs(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    auto batch = std::make_shared<TrainBatch>(read_train_batch(options_at(info, 0, "tokenLogprobs: batch"), false));
-    OptionsReader o = options_at(info, 1, "tokenLogprobs");
-    const float temperature = float(o.num("temperature", 1));
-    opt_string(o.o, "precision", "exact", {"exact", "fast"}, "tokenLogprobs");  // checked, as on the CPU model
-    auto h = h_;
-    return run_async<MicroStepResult>(
-        env, [h, batch, temperature]() { return cuda::token_logprobs(*h->model, *batch, temperature); },
-        [](Napi::Env env, MicroStepResult& r) -> Napi::Value { return logprobs_to_js(env, r); });
-  }
-
-  Napi::Value create_state(const Napi::CallbackInfo& info) {
-    auto b = std::make_shared<CudaStateBox>();
-    return guarded(info.Env(), [&]() -> Napi::Value {
-      b->st = h_->model->new_state();
-      return CudaStateWrap::make(info.Env(), h_, b);
-    });
-  }
-
-  Napi::Value advance(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (info.Length() < 2 || !info[0].IsArray())
-      throw Napi::TypeError::New(env, "advance(states, chunks, opts): states must be an array of CudaGenerationState");
-    auto arr = info[0].As<Napi::Array>();
-    auto chunks = std::make_shared<std::vector<std::vector<int32_t>>>(token_arrays(env, info[1], "advance", "chunks"));
-    if (arr.Length() != chunks->size())
-      throw Napi::RangeError::New(env, "advance: " + std::to_string(arr.Length()) + " states but " +
-                                           std::to_string(chunks->size()) + " chunks");
-    LogitsMode lm = logits_opt(options_arg(info, 2, "advance"), "advance");
-    Napi::Function sc = ctor(g_state_ctor, env);
-    auto boxes = std::make_shared<std::vector<std::shared_ptr<CudaStateBox>>>();
-    for (uint32_t i = 0; i < arr.Length(); ++i) {
-      Napi::Value v = arr.Get(i);
-      if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(sc))
-        throw Napi::TypeError::New(env, "advance: states[" + std::to_string(i) + "] is not a CudaGenerationState");
-      auto b = CudaStateWrap::Unwrap(v.As<Napi::Object>())->usable(env, h_.get(), "advance");
-      for (const auto& p : *boxes)
-        if (p == b) throw Napi::Error::New(env, "advance: the same generation state appears twice");
-      boxes->push_back(b);
-    }
-    for (auto& b : *boxes) b->busy.store(true);
-    auto release = [boxes]() {
-      for (auto& b : *boxes) b->busy.store(false);
-    };
-    auto h = h_;
-    return run_async<Out>(
-        env,
-        [h, chunks, boxes, lm, release]() {
-          std::vector<cuda::CudaChunk> cs;
-          for (size_t i = 0; i < chunks->size(); ++i)
-            cs.push_back(cuda::CudaChunk{(*chunks)[i].data(), int64_t((*chunks)[i].size()), (*boxes)[i]->st.get()});
-          try {
-            Out out;
-            out.r = h->model->forward(cs, lm, false);
-            out.vocab = h->model->config().vocab_size;
-            return out;
-          } catch (...) {
-            release();
-            throw;
-          }
-        },
-        [release](Napi::Env env, Out& o) {
-          release();
-          return out_to_js(env, o);
-        });
-  }
-
-  std::shared_ptr<CudaModelHandle> h_;
-  friend std::shared_ptr<CudaModelHandle> lfm2::binding::unwrap_cuda_model(Napi::Env, Napi::Value,
-                                                                          const std::string&);
-};
-
 void register_cuda_impl(Napi::Env env, Napi::Object exports) {
-  Napi::Function model = CudaModelWrap::define(env);
-  Napi::Function state = CudaStateWrap::define(env);
-  {
-    std::lock_guard<std::mutex> lk(g_mu);
-    g_model_ctor[env] = new Napi::FunctionReference(Napi::Persistent(model));
-    g_state_ctor[env] = new Napi::FunctionReference(Napi::Persistent(state));
-  }
-  env.AddCleanupHook([env]() {
-    std::lock_guard<std::mutex> lk(g_mu);
-    delete g_model_ctor[env];
-    delete g_state_ctor[env];
-    g_model_ctor.erase(env);
-    g_state_ctor.erase(env);
-  });
-  exports.Set("CudaModel", model);
   auto ops = Napi::Object::New(env);
   ops.Set("gemm", Napi::Function::New(env, op_gemm, "gemm"));
   ops.Set("rmsnorm", Napi::Function::New(env, op_rmsnorm, "rmsnorm"));
@@ -752,14 +478,6 @@ void register_cuda_impl(Napi::Env env, Napi::Object exports) {
 #endif  // LFM2_WITH_CUDA
 
 }  // namespace
-
-#ifdef LFM2_WITH_CUDA
-std::shared_ptr<CudaModelHandle> unwrap_cuda_model(Napi::Env env, Napi::Value v, const std::string& what) {
-  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(ctor(g_model_ctor, env)))
-    throw Napi::TypeError::New(env, what + " must be a CudaModel (LfmModel loaded with device 'cuda')");
-  return CudaModelWrap::Unwrap(v.As<Napi::Object>())->h_;
-}
-#endif
 
 void register_cuda(Napi::Env env, Napi::Object exports) {
   exports.Set("resolveDevice", Napi::Function::New(env, resolve_device_js, "resolveDevice"));

@@ -1,22 +1,21 @@
 #pragma once
-// What other binding files (the GPU sampler) need to reach the native object behind a JS CudaModel (cuda.cpp).
-// Only meaningful in builds with the CUDA backend (LFM2_WITH_CUDA).
-#include <napi.h>
-
+// The GPU engine behind a JS Model loaded with device 'cuda' (cuda_model_engine.cpp); the GPU sampler and trainer
+// reach its device model through it. Only meaningful in builds with the CUDA backend (LFM2_WITH_CUDA).
 #include <memory>
-#include <string>
 
 #include "backend/cuda/cuda_model.cuh"
+#include "binding/model_engine.h"
 #include "model/lfm2.h"
 
 namespace lfm2::binding {
 
-struct CudaModelHandle {
+// The GPU model's data, which the GPU sampler and trainer use directly (its engine is in cuda_model_engine.cpp).
+struct CudaModelHandle : ModelEngine {
   std::unique_ptr<Lfm2Model> host;  // config and tensor listing for info(); weights also serve CPU comparisons
   std::unique_ptr<cuda::CudaModel> model;
-};
 
-// The model behind a JS CudaModel object; throws a JS TypeError naming `what` if `v` is not one.
-std::shared_ptr<CudaModelHandle> unwrap_cuda_model(Napi::Env env, Napi::Value v, const std::string& what);
+  bool on_cuda() const override { return true; }
+  const Lfm2Model& host_model() const override { return *host; }
+};
 
 }  // namespace lfm2::binding

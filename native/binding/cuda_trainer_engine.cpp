@@ -1,4 +1,4 @@
-// The GPU side of the JS Trainer: cuda::CudaTrainer (native/backend/cuda/cuda_trainer.cuh) on a JS CudaModel's device
+// The GPU side of the JS Trainer: cuda::CudaTrainer (native/backend/cuda/cuda_trainer.cuh) on a CUDA model's device
 // weights. The CUDA model's own mutex serialises the work with forward/advance on the same model, so no lock here.
 // Differences from the CPU: merge()/unmerge() reject (the adapter is applied during generation without merging, and
 // saveModel folds it in); info().lora.merged is always false; info().device is 'cuda'.
@@ -20,10 +20,8 @@ namespace lfm2::binding {
 
 #ifndef LFM2_WITH_CUDA
 
-bool is_cuda_model(Napi::Env, Napi::Value) { return false; }
-
-TrainerEngineFactory cuda_trainer_factory(Napi::Env env, Napi::Value) {
-  throw Napi::Error::New(env, "Trainer.create: this build has no CUDA backend");
+TrainerEngineFactory cuda_trainer_factory(std::shared_ptr<ModelEngine>) {
+  throw std::runtime_error("Trainer.create: this build has no CUDA backend");
 }
 
 #else
@@ -153,18 +151,8 @@ class CudaTrainerEngine : public TrainerEngine {
 
 }  // namespace
 
-bool is_cuda_model(Napi::Env env, Napi::Value v) {
-  if (!v.IsObject()) return false;
-  try {
-    unwrap_cuda_model(env, v, "model");
-    return true;
-  } catch (const Napi::Error&) {
-    return false;
-  }
-}
-
-TrainerEngineFactory cuda_trainer_factory(Napi::Env env, Napi::Value model) {
-  std::shared_ptr<CudaModelHandle> handle = unwrap_cuda_model(env, model, "Trainer.create: model");
+TrainerEngineFactory cuda_trainer_factory(std::shared_ptr<ModelEngine> model) {
+  std::shared_ptr<CudaModelHandle> handle = std::static_pointer_cast<CudaModelHandle>(model);
   return [handle](const TrainerOptions& opts) -> std::shared_ptr<TrainerEngine> {
     return std::make_shared<CudaTrainerEngine>(handle, opts);
   };

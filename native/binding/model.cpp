@@ -1,8 +1,13 @@
-// JS classes Model and GenerationState over lfm2::Lfm2Model. Heavy calls (load, forward, advance) run on the libuv
-// pool via run_async; one mutex per model serialises them because they share the activation buffers.
+// JS classes Model and GenerationState on either device: the CPU lfm2::Lfm2Model (ModelHandle, below) or the GPU
+// model (cuda_model_engine.cpp), both behind ModelEngine (model_engine.h). Heavy calls (load, forward, advance) run
+// on the libuv pool via run_async; on the CPU one mutex per model serialises them because they share the activation
+// buffers.
 //
-//   Model.load(dir, { dtype?: 'auto'|'bf16'|'f32' }) → Promise<Model>
-//   model.info() → { config, parameterCount, dtype, tensors: [{ name, shape, dtype, source }] }
+//   Model.load(dir, { device?: 'auto'|'cpu'|'cuda' (default 'cpu'), dtype?: 'auto'|'bf16'|'f32' (CPU only),
+//                     stateBytesCap? (CUDA only: bytes all generation states may hold; default 90% of free memory) })
+//       → Promise<Model>   (device 'cuda' without a usable GPU throws before reading anything)
+//   model.info() → { config, parameterCount, dtype, tensors: [{ name, shape, dtype, source }], device?: 'cuda' }
+//   model.memory() → { weightBytes, stateBytes, stateBytesCap }   (device 'cuda' only)
 //   model.forward(seqs: Int32Array[], { logits?: 'all'|'last'|'none', hidden?: boolean, precision?: 'exact'|'fast',
 //                 retainActivations?: boolean /* training-mode storage: every layer keeps its activations */ })
 //       → Promise<{ logits: Float32Array [R, V], logitRows: Int32Array [R], vocab, hidden?: Float32Array [T, C] }>
@@ -12,24 +17,39 @@
 //   model.createState() → GenerationState
 //   model.advance(states: GenerationState[], chunks: Int32Array[], { logits?, precision? }) → Promise<same as forward>
 //   state.fork() → GenerationState (deep copy), state.free(), state.length, state.bytes, state.freed
-// Other binding files reach the native objects through binding/model_handle.h.
+// On the GPU, precision and retainActivations do not apply (GEMM inputs are always BF16).
+// Other binding files reach the native objects through binding/model_engine.h.
 #include <napi.h>
 
 #include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "backend/device.h"
 #include "binding/async.h"
-#include "binding/model_handle.h"
+#include "binding/js_exceptions.h"
+#include "binding/model_engine.h"
 #include "binding/registry.h"
 #include "binding/train_batch_args.h"
 #include "model/lfm2.h"
 #include "model/loss_passes.h"
 
 namespace lfm2::binding {
+
+// Argument reading and result building shared by both devices (defined below).
+std::string opt_string(Napi::Object opts, const char* key, const std::string& dflt,
+                       std::initializer_list<const char*> allowed, const char* fn);
+std::vector<std::vector<int32_t>> token_arrays(Napi::Env env, Napi::Value v, const char* fn, const char* what);
+LogitsMode logits_mode(const std::string& s);
+Napi::Object forward_result_to_js(Napi::Env env, const std::vector<float>& logits, const std::vector<int32_t>& rows,
+                                  int64_t vocab, const std::vector<float>& hidden, int64_t hidden_size);
+Napi::Object model_info_to_js(Napi::Env env, const Lfm2Model& model);
+Napi::Object options_arg(const Napi::CallbackInfo& info, size_t i, const char* fn);
+
 namespace {
 
 // Constructors per environment (worker threads each load the addon into their own env).
@@ -42,13 +62,6 @@ Napi::Function ctor_of(std::map<napi_env, Napi::FunctionReference*>& m, Napi::En
   if (it == m.end()) throw Napi::Error::New(env, "lfm2 addon: class not registered in this environment");
   return it->second->Value();
 }
-
-struct ForwardResult {
-  std::vector<float> logits;     // [R, V]
-  std::vector<int32_t> rows;     // [R]
-  std::vector<float> hidden;     // [T, C] when asked for
-  int64_t vocab = 0, hidden_size = 0;
-};
 
 Napi::Value result_to_js(Napi::Env env, ForwardResult& r) {
   return forward_result_to_js(env, r.logits, r.rows, r.vocab, r.hidden, r.hidden_size);
@@ -69,6 +82,37 @@ ForwardResult run_forward(ModelHandle& h, const std::vector<SeqChunk>& chunks, c
   return r;
 }
 
+struct CpuState : EngineState {
+  std::unique_ptr<GenerationState> st;
+  explicit CpuState(std::unique_ptr<GenerationState> s) : st(std::move(s)) {}
+  int64_t length() const override { return st->length; }
+  int64_t bytes() const override { return int64_t(st->bytes()); }
+};
+
+// The CPU engine: every forward holds the model lock.
+class CpuModelEngine final : public ModelHandle {
+ public:
+  ForwardResult forward(const std::vector<std::vector<int32_t>>& seqs, const std::vector<EngineState*>& states,
+                        const ForwardOptions& fo, bool want_hidden) override {
+    std::vector<SeqChunk> chunks;
+    for (size_t i = 0; i < seqs.size(); ++i)
+      chunks.push_back(SeqChunk{seqs[i].data(), int64_t(seqs[i].size()),
+                                states.empty() ? nullptr : static_cast<CpuState*>(states[i])->st.get()});
+    return run_forward(*this, chunks, fo, want_hidden);
+  }
+  MicroStepResult token_logprobs(const TrainBatch& batch, float temperature, Precision precision) override {
+    std::lock_guard<std::mutex> lk(mu);
+    return lfm2::token_logprobs(*model, batch, temperature, precision, acts);
+  }
+  std::unique_ptr<EngineState> new_state() override { return std::make_unique<CpuState>(model->new_state()); }
+  std::unique_ptr<EngineState> fork(const EngineState& s) override {
+    return std::make_unique<CpuState>(static_cast<const CpuState&>(s).st->fork());
+  }
+  ModelMemory memory() const override {
+    throw std::runtime_error("memory: the model is on the CPU (device memory is reported for device 'cuda' only)");
+  }
+};
+
 class StateWrap : public Napi::ObjectWrap<StateWrap> {
  public:
   static Napi::Function define(Napi::Env env) {
@@ -78,22 +122,22 @@ class StateWrap : public Napi::ObjectWrap<StateWrap> {
                         InstanceAccessor<&StateWrap::freed>("freed")});
   }
 
+  using Init = std::pair<std::shared_ptr<ModelEngine>, std::shared_ptr<StateBox>>;
   StateWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<StateWrap>(info) {
     if (info.Length() != 1 || !info[0].IsExternal())
       throw Napi::TypeError::New(info.Env(), "GenerationState cannot be constructed directly; use model.createState()");
-    auto* init = info[0].As<Napi::External<std::pair<std::shared_ptr<ModelHandle>, std::shared_ptr<StateBox>>>>().Data();
+    auto* init = info[0].As<Napi::External<Init>>().Data();
     model_ = init->first;
     box_ = init->second;
   }
 
-  static Napi::Object make(Napi::Env env, std::shared_ptr<ModelHandle> m, std::shared_ptr<StateBox> b) {
-    std::pair<std::shared_ptr<ModelHandle>, std::shared_ptr<StateBox>> init{std::move(m), std::move(b)};
-    auto ext = Napi::External<decltype(init)>::New(env, &init);
-    return ctor_of(g_state_ctor, env).New({ext});
+  static Napi::Object make(Napi::Env env, std::shared_ptr<ModelEngine> m, std::shared_ptr<StateBox> b) {
+    Init init{std::move(m), std::move(b)};
+    return ctor_of(g_state_ctor, env).New({Napi::External<Init>::New(env, &init)});
   }
 
   // Checks the state is alive and idle, and that it belongs to `model`.
-  std::shared_ptr<StateBox> usable(Napi::Env env, const ModelHandle* model, const std::string& what) const {
+  std::shared_ptr<StateBox> usable(Napi::Env env, const ModelEngine* model, const std::string& what) const {
     if (!box_ || !box_->st) throw Napi::Error::New(env, what + ": generation state was freed");
     if (box_->busy.load()) throw Napi::Error::New(env, what + ": generation state is in use by a pending call");
     if (model && model_.get() != model)
@@ -105,8 +149,10 @@ class StateWrap : public Napi::ObjectWrap<StateWrap> {
   Napi::Value fork(const Napi::CallbackInfo& info) {
     auto b = usable(info.Env(), nullptr, "fork");
     auto nb = std::make_shared<StateBox>();
-    nb->st = b->st->fork();
-    return make(info.Env(), model_, nb);
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      nb->st = model_->fork(*b->st);
+      return make(info.Env(), model_, nb);
+    });
   }
   Napi::Value free(const Napi::CallbackInfo& info) {
     if (box_ && box_->busy.load())
@@ -115,7 +161,7 @@ class StateWrap : public Napi::ObjectWrap<StateWrap> {
     return info.Env().Undefined();
   }
   Napi::Value length(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), box_ && box_->st ? double(box_->st->length) : 0.0);
+    return Napi::Number::New(info.Env(), box_ && box_->st ? double(box_->st->length()) : 0.0);
   }
   Napi::Value bytes(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), box_ && box_->st ? double(box_->st->bytes()) : 0.0);
@@ -124,7 +170,7 @@ class StateWrap : public Napi::ObjectWrap<StateWrap> {
     return Napi::Boolean::New(info.Env(), !box_ || !box_->st);
   }
 
-  std::shared_ptr<ModelHandle> model_;
+  std::shared_ptr<ModelEngine> model_;
   std::shared_ptr<StateBox> box_;
 };
 
@@ -136,16 +182,16 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                         InstanceMethod<&ModelWrap::forward>("forward"),
                         InstanceMethod<&ModelWrap::token_logprobs>("tokenLogprobs"),
                         InstanceMethod<&ModelWrap::create_state>("createState"),
-                        InstanceMethod<&ModelWrap::advance>("advance")});
+                        InstanceMethod<&ModelWrap::advance>("advance"), InstanceMethod<&ModelWrap::memory>("memory")});
   }
 
   ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
     if (info.Length() != 1 || !info[0].IsExternal())
       throw Napi::TypeError::New(info.Env(), "Model cannot be constructed directly; use Model.load(dir)");
-    h_ = *info[0].As<Napi::External<std::shared_ptr<ModelHandle>>>().Data();
+    h_ = *info[0].As<Napi::External<std::shared_ptr<ModelEngine>>>().Data();
   }
 
-  std::shared_ptr<ModelHandle> handle() const { return h_; }
+  std::shared_ptr<ModelEngine> handle() const { return h_; }
 
  private:
   static Napi::Value load(const Napi::CallbackInfo& info) {
@@ -157,20 +203,44 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     std::string dt = opt_string(opts, "dtype", "auto", {"auto", "bf16", "f32"}, "Model.load");
     WeightDTypeChoice choice =
         dt == "bf16" ? WeightDTypeChoice::BF16 : dt == "f32" ? WeightDTypeChoice::F32 : WeightDTypeChoice::Auto;
-    return run_async<std::shared_ptr<ModelHandle>>(
+    const std::string dev = opt_string(opts, "device", "cpu", {"auto", "cpu", "cuda"}, "Model.load");
+    // Fail fast, on the JS thread, with the device error rather than after reading the weights.
+    const bool cuda = guarded(env, [&]() { return resolve_device(dev) == Device::CUDA; });
+    int64_t cap = 0;
+    Napi::Value capv = opts.Get("stateBytesCap");
+    if (cuda && !capv.IsUndefined()) {
+      if (!capv.IsNumber() || capv.As<Napi::Number>().DoubleValue() < 0)
+        throw Napi::TypeError::New(env, "Model.load: stateBytesCap must be a non-negative number of bytes");
+      cap = capv.As<Napi::Number>().Int64Value();
+    }
+    return run_async<std::shared_ptr<ModelEngine>>(
         env,
-        [dir, choice]() {
-          auto h = std::make_shared<ModelHandle>();
+        [dir, choice, cuda, cap]() -> std::shared_ptr<ModelEngine> {
+          if (cuda) return load_cuda_model(dir, cap);
+          auto h = std::make_shared<CpuModelEngine>();
           h->model = Lfm2Model::load(dir, choice);
           return h;
         },
-        [](Napi::Env env, std::shared_ptr<ModelHandle>& h) -> Napi::Value {
-          auto ext = Napi::External<std::shared_ptr<ModelHandle>>::New(env, &h);
+        [](Napi::Env env, std::shared_ptr<ModelEngine>& h) -> Napi::Value {
+          auto ext = Napi::External<std::shared_ptr<ModelEngine>>::New(env, &h);
           return ctor_of(g_model_ctor, env).New({ext});
         });
   }
 
-  Napi::Value info(const Napi::CallbackInfo& info) { return model_info_to_js(info.Env(), *h_->model); }
+  Napi::Value info(const Napi::CallbackInfo& info) {
+    Napi::Object o = model_info_to_js(info.Env(), h_->host_model());
+    if (h_->on_cuda()) o.Set("device", "cuda");
+    return o;
+  }
+
+  Napi::Value memory(const Napi::CallbackInfo& info) {
+    const ModelMemory m = guarded(info.Env(), [&]() { return h_->memory(); });
+    auto o = Napi::Object::New(info.Env());
+    o.Set("weightBytes", double(m.weight_bytes));
+    o.Set("stateBytes", double(m.state_bytes));
+    o.Set("stateBytesCap", double(m.state_bytes_cap));
+    return o;
+  }
 
   Napi::Value forward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -190,13 +260,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     fo.training = rv.IsBoolean() && rv.As<Napi::Boolean>().Value();
     auto h = h_;
     return run_async<ForwardResult>(
-        env,
-        [h, seqs, fo, want_hidden]() {
-          std::vector<SeqChunk> chunks;
-          for (const auto& s : *seqs) chunks.push_back(SeqChunk{s.data(), int64_t(s.size()), nullptr});
-          return run_forward(*h, chunks, fo, want_hidden);
-        },
-        result_to_js);
+        env, [h, seqs, fo, want_hidden]() { return h->forward(*seqs, {}, fo, want_hidden); }, result_to_js);
   }
 
   Napi::Value token_logprobs(const Napi::CallbackInfo& info) {
@@ -209,18 +273,16 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                                     : Precision::Exact;
     auto h = h_;
     return run_async<MicroStepResult>(
-        env,
-        [h, batch, temperature, precision]() {
-          std::lock_guard<std::mutex> lk(h->mu);
-          return lfm2::token_logprobs(*h->model, *batch, temperature, precision, h->acts);
-        },
+        env, [h, batch, temperature, precision]() { return h->token_logprobs(*batch, temperature, precision); },
         [](Napi::Env env, MicroStepResult& r) -> Napi::Value { return logprobs_to_js(env, r); });
   }
 
   Napi::Value create_state(const Napi::CallbackInfo& info) {
     auto b = std::make_shared<StateBox>();
-    b->st = h_->model->new_state();
-    return StateWrap::make(info.Env(), h_, b);
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      b->st = h_->new_state();
+      return StateWrap::make(info.Env(), h_, b);
+    });
   }
 
   Napi::Value advance(const Napi::CallbackInfo& info) {
@@ -245,11 +307,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     return run_async<ForwardResult>(
         env,
         [h, chunks, boxes, fo, release]() {
-          std::vector<SeqChunk> cs;
-          for (size_t i = 0; i < chunks->size(); ++i)
-            cs.push_back(SeqChunk{(*chunks)[i].data(), int64_t((*chunks)[i].size()), (*boxes)[i]->st.get()});
+          std::vector<EngineState*> sts;
+          for (auto& b : *boxes) sts.push_back(b->st.get());
           try {
-            return run_forward(*h, cs, fo, false);
+            return h->forward(*chunks, sts, fo, false);
           } catch (...) {
             release();
             throw;
@@ -261,7 +322,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
         });
   }
 
-  std::shared_ptr<ModelHandle> h_;
+  std::shared_ptr<ModelEngine> h_;
 };
 
 }  // namespace
@@ -372,13 +433,13 @@ Napi::Object options_arg(const Napi::CallbackInfo& info, size_t i, const char* f
   return info[i].As<Napi::Object>();
 }
 
-std::shared_ptr<ModelHandle> unwrap_model(Napi::Env env, Napi::Value v, const std::string& what) {
+std::shared_ptr<ModelEngine> unwrap_model(Napi::Env env, Napi::Value v, const std::string& what) {
   if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(ctor_of(g_model_ctor, env)))
     throw Napi::TypeError::New(env, what + " is not a Model");
   return ModelWrap::Unwrap(v.As<Napi::Object>())->handle();
 }
 
-std::vector<std::shared_ptr<StateBox>> acquire_states(Napi::Env env, Napi::Value states, const ModelHandle& model,
+std::vector<std::shared_ptr<StateBox>> acquire_states(Napi::Env env, Napi::Value states, const ModelEngine& model,
                                                       const std::string& what) {
   if (!states.IsArray()) throw Napi::TypeError::New(env, what + ": states must be an array of GenerationState");
   auto arr = states.As<Napi::Array>();
@@ -400,10 +461,6 @@ std::vector<std::shared_ptr<StateBox>> acquire_states(Napi::Env env, Napi::Value
 
 void release_states(const std::vector<std::shared_ptr<StateBox>>& boxes) {
   for (auto& b : boxes) b->busy.store(false);
-}
-
-Napi::Object wrap_state(Napi::Env env, std::shared_ptr<ModelHandle> model, std::shared_ptr<StateBox> box) {
-  return StateWrap::make(env, std::move(model), std::move(box));
 }
 
 void register_model(Napi::Env env, Napi::Object exports) {

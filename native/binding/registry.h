@@ -15,5 +15,4 @@ void register_trainer(Napi::Env env, Napi::Object exports);
 void register_cuda(Napi::Env env, Napi::Object exports);
 void register_cuda_emu(Napi::Env env, Napi::Object exports);  // emulation module only (cudaEmuSelfTest)
 void register_cuda_train_ops(Napi::Env env, Napi::Object exports);
-void register_cuda_sampler(Napi::Env env, Napi::Object exports);
 }  // namespace lfm2::binding

@@ -1,13 +1,18 @@
-// JS class Sampler over lfm2::generate (native/model/sampler_generate.h; the class itself is sampler_wrap.h) and the
-// sampler's token-choice functions.
+// JS class Sampler on either device: a CPU model gets lfm2::generate (native/model/sampler_generate.h, below), a
+// CUDA model GPU generation (cuda_sampler.cpp); both behind SamplerEngine (sampler_engine.h). Also the sampler's
+// token-choice functions.
 //
-//   new Sampler(model, { cacheBytes? }) → sampler (owns a prefix cache and its own activation buffers)
+//   new Sampler(model, { cacheBytes? }) → sampler (owns a prefix cache, default 256 MiB; on the CPU also its own
+//       activation buffers; on the GPU the cached states count against the model's state memory cap)
 //   sampler.setTokenBytes(bytes: Uint8Array, offsets: Int32Array [V+1])   token id → raw bytes, for stop strings
-//   sampler.generate(spec) → { promise: Promise<GenerateOutput>, cancel(): void }
+//   sampler.generate(spec) → { promise: Promise<GenerateOutput>, cancel(): void }   (one at a time per sampler)
 //       spec = { requests: [{ prompt: Int32Array, n, trie?: { childStart, childToken, childNode, terminal } }],
 //                params: { temperature, topK, topP, minP, repetitionPenalty, maxNewTokens, stopIds: Int32Array,
-//                          stopStrings: Uint8Array[], seed }, maxContext, prefillChunkTokens, precision, cachePrompts }
+//                          stopStrings: Uint8Array[], seed }, maxContext, prefillChunkTokens, precision, cachePrompts,
+//                graphs? (GPU only, default true; LFM2_CUDA_GRAPHS=0 turns graphs off) }
+//       The GPU ignores precision: it always rounds GEMM inputs to BF16 (the CPU's 'fast').
 //   sampler.clearCache(), sampler.setCacheBytes(n), sampler.cacheStats(), sampler.busy
+//   sampler.graphStats() → { graphs, captures, replays, directSteps } on the GPU, undefined on the CPU
 //   samplerOps.distribution(logits, params, seen?, allowed?) → { ids: Int32Array, probs: Float64Array }
 //   samplerOps.choose(logits, params, seen?, allowed?, u) → { token, logprob, tempLogprob, sampleLogprob, maskedLogprob }
 //   samplerOps.uniform(seed, seq, step) → number
@@ -22,10 +27,12 @@
 #include <string>
 #include <vector>
 
-#include "binding/model_handle.h"
+#include "binding/async.h"
+#include "binding/js_exceptions.h"
+#include "binding/model_engine.h"
 #include "binding/registry.h"
 #include "binding/sampler_args.h"
-#include "binding/sampler_wrap.h"
+#include "binding/sampler_engine.h"
 #include "model/prefix_cache.h"
 #include "model/sampler.h"
 #include "model/sampler_generate.h"
@@ -34,35 +41,30 @@
 namespace lfm2::binding {
 namespace {
 
-// lfm2::generate over a Model: a prefix cache and activation buffers of its own; each forward holds the model's
+// lfm2::generate over a CPU model: a prefix cache and activation buffers of its own; each forward holds the model's
 // mutex, so generation interleaves with training and other samplers on the same model.
-class CpuSamplerEngine {
+class CpuSamplerEngine : public SamplerEngine {
  public:
-  static constexpr const char* kName = "Sampler";
-  static constexpr bool kGraphStats = false;
-  using Model = ModelHandle;
-  using GenerateOptions = Precision;
-
-  static std::shared_ptr<ModelHandle> unwrap(Napi::Env env, Napi::Value v, const std::string& what) {
-    return unwrap_model(env, v, what);
-  }
-  static Precision read_options(Napi::Env, Napi::Object, const GenerateSpec& spec) { return spec.precision; }
-
   CpuSamplerEngine(std::shared_ptr<ModelHandle> model, size_t cache_bytes)
       : model_(std::move(model)), cache_(cache_bytes) {}
 
-  int64_t vocab_size() const { return model_->model->config().vocab_size; }
-  void clear_cache() { cache_.clear(); }
-  void set_cache_bytes(size_t n) { cache_.set_capacity(n); }
-  PrefixCacheStats cache_stats() const { return cache_.stats(); }
+  int64_t vocab_size() const override { return model_->model->config().vocab_size; }
+  void clear_cache() override { cache_.clear(); }
+  void set_cache_bytes(size_t n) override { cache_.set_capacity(n); }
+  PrefixCacheStats cache_stats() const override { return cache_.stats(); }
+  SamplerRunOptions read_options(Napi::Env, Napi::Object, const GenerateSpec& spec) const override {
+    SamplerRunOptions o;
+    o.precision = spec.precision;
+    return o;
+  }
 
   GenerateOutput generate(const std::vector<GenerateRequest>& requests, const GenerateConfig& cfg,
                           const std::vector<std::string>* token_bytes, const std::atomic<bool>* cancel,
-                          Precision precision) {
+                          const SamplerRunOptions& opts) override {
     ModelHandle& h = *model_;
     ForwardOptions fo;
     fo.logits = LogitsMode::Last;
-    fo.precision = precision;
+    fo.precision = opts.precision;
     ForwardFn forward = [&](const std::vector<SeqChunk>& chunks) -> const float* {
       std::lock_guard<std::mutex> ml(h.mu);
       h.model->forward(chunks, acts_, fo);
@@ -75,6 +77,125 @@ class CpuSamplerEngine {
   std::shared_ptr<ModelHandle> model_;
   PrefixCache cache_;
   ForwardActivations acts_;
+};
+
+// Everything a running generate touches, kept alive by the worker even if the JS object is collected.
+struct SamplerCore {
+  std::unique_ptr<SamplerEngine> engine;
+  std::mutex mu;  // guards the engine (its prefix cache) and token_bytes between calls
+  std::shared_ptr<const std::vector<std::string>> token_bytes;
+  std::atomic<bool> busy{false};
+};
+
+class SamplerWrap : public Napi::ObjectWrap<SamplerWrap> {
+ public:
+  static Napi::Function define(Napi::Env env) {
+    return DefineClass(env, "Sampler",
+                       {InstanceMethod<&SamplerWrap::generate>("generate"),
+                        InstanceMethod<&SamplerWrap::set_token_bytes>("setTokenBytes"),
+                        InstanceMethod<&SamplerWrap::clear_cache>("clearCache"),
+                        InstanceMethod<&SamplerWrap::set_cache_bytes>("setCacheBytes"),
+                        InstanceMethod<&SamplerWrap::cache_stats>("cacheStats"),
+                        InstanceMethod<&SamplerWrap::graph_stats>("graphStats"),
+                        InstanceAccessor<&SamplerWrap::busy>("busy")});
+  }
+
+  SamplerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SamplerWrap>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1) throw Napi::TypeError::New(env, "new Sampler(model, opts): model is required");
+    auto model = unwrap_model(env, info[0], "new Sampler(model): model");
+    double cache_bytes = 256.0 * 1024 * 1024;
+    if (info.Length() >= 2 && !info[1].IsUndefined()) {
+      if (!info[1].IsObject()) throw Napi::TypeError::New(env, "new Sampler: options must be an object");
+      cache_bytes = num_opt(info[1].As<Napi::Object>(), "cacheBytes", cache_bytes, "new Sampler");
+    }
+    if (!(cache_bytes >= 0)) throw Napi::RangeError::New(env, "new Sampler: cacheBytes must be ≥ 0");
+    core_ = std::make_shared<SamplerCore>();
+    core_->engine = guarded(env, [&]() -> std::unique_ptr<SamplerEngine> {
+      if (model->on_cuda()) return cuda_sampler_engine(model, size_t(cache_bytes));
+      return std::make_unique<CpuSamplerEngine>(std::static_pointer_cast<ModelHandle>(model), size_t(cache_bytes));
+    });
+  }
+
+ private:
+  // Throws while a generate runs (it holds the lock: never block the JS thread on it), else runs fn(engine) under
+  // the lock.
+  template <typename Fn>
+  auto with_idle_engine(Napi::Env env, const char* fn_name, Fn fn) {
+    require_idle(env, fn_name);
+    std::lock_guard<std::mutex> lk(core_->mu);
+    return fn(*core_->engine);
+  }
+
+  void require_idle(Napi::Env env, const char* fn) const {
+    if (core_->busy.load())
+      throw Napi::Error::New(env, std::string(fn) + ": the sampler is busy with another generate call");
+  }
+
+  Napi::Value set_token_bytes(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    require_idle(env, "setTokenBytes");
+    auto tb = parse_token_bytes(info, core_->engine->vocab_size());
+    std::lock_guard<std::mutex> lk(core_->mu);
+    core_->token_bytes = tb;
+    return env.Undefined();
+  }
+
+  Napi::Value clear_cache(const Napi::CallbackInfo& info) {
+    with_idle_engine(info.Env(), "clearCache", [](SamplerEngine& e) { e.clear_cache(); });
+    return info.Env().Undefined();
+  }
+
+  Napi::Value set_cache_bytes(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    require_idle(env, "setCacheBytes");
+    if (info.Length() < 1 || !info[0].IsNumber() || !(info[0].As<Napi::Number>().DoubleValue() >= 0))
+      throw Napi::TypeError::New(env, "setCacheBytes(n): n must be a number ≥ 0");
+    std::lock_guard<std::mutex> lk(core_->mu);
+    core_->engine->set_cache_bytes(size_t(info[0].As<Napi::Number>().DoubleValue()));
+    return env.Undefined();
+  }
+
+  Napi::Value cache_stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return stats_to_js(env, with_idle_engine(env, "cacheStats", [](SamplerEngine& e) { return e.cache_stats(); }));
+  }
+
+  Napi::Value graph_stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return with_idle_engine(env, "graphStats", [env](SamplerEngine& e) { return e.graph_stats_to_js(env); });
+  }
+
+  Napi::Value busy(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), core_->busy.load()); }
+
+  Napi::Value generate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    GenerateSpec spec = parse_generate_spec(info, "generate");
+    const SamplerRunOptions opts = core_->engine->read_options(env, info[0].As<Napi::Object>(), spec);
+    require_idle(env, "generate");
+    core_->busy.store(true);
+    auto core = core_;
+    auto reqs = spec.requests;
+    auto cfg = spec.cfg;
+    auto cancel = std::make_shared<std::atomic<bool>>(false);
+    auto work = [core, reqs, cfg, cancel, opts]() {
+      struct Idle {  // busy until the work ends, however it ends
+        SamplerCore& c;
+        ~Idle() { c.busy.store(false); }
+      } idle{*core};
+      std::lock_guard<std::mutex> lk(core->mu);
+      return core->engine->generate(*reqs, *cfg, core->token_bytes.get(), cancel.get(), opts);
+    };
+    auto result = Napi::Object::New(env);
+    result.Set("promise", run_async<GenerateOutput>(env, work, output_to_js));
+    result.Set("cancel", Napi::Function::New(env, [cancel](const Napi::CallbackInfo& ci) {
+                 cancel->store(true);
+                 return ci.Env().Undefined();
+               }));
+    return result;
+  }
+
+  std::shared_ptr<SamplerCore> core_;
 };
 
 // ---- token-choice functions on plain arrays, for tests against the TypeScript reference
@@ -192,7 +313,7 @@ Napi::Value op_uniform(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_sampler(Napi::Env env, Napi::Object exports) {
-  exports.Set("Sampler", SamplerWrap<CpuSamplerEngine>::define(env));
+  exports.Set("Sampler", SamplerWrap::define(env));
   auto ops = Napi::Object::New(env);
   ops.Set("distribution", Napi::Function::New(env, op_distribution));
   ops.Set("choose", Napi::Function::New(env, op_choose));

@@ -1,4 +1,4 @@
-// JS class Trainer, on either device: a Model gets lfm2::Trainer (cpu_trainer_engine.cpp), a CudaModel the GPU
+// JS class Trainer, on either device: a CPU model gets lfm2::Trainer (cpu_trainer_engine.cpp), a CUDA model the GPU
 // trainer (cuda_trainer_engine.cpp); both behind TrainerEngine (trainer_engine.h). Every call that touches weights,
 // activations or optimizer state runs on the libuv pool; the engine takes its model's lock. Inputs are copied before
 // the work is queued.
@@ -79,8 +79,9 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
   static Napi::Value create(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1) throw Napi::TypeError::New(env, "Trainer.create(model, opts): model is required");
+    std::shared_ptr<ModelEngine> model = unwrap_model(env, info[0], "Trainer.create: model");
     TrainerEngineFactory make_engine =
-        is_cuda_model(env, info[0]) ? cuda_trainer_factory(env, info[0]) : cpu_trainer_factory(env, info[0]);
+        guarded(env, [&]() { return model->on_cuda() ? cuda_trainer_factory(model) : cpu_trainer_factory(model); });
     OptionsReader o = options_at(info, 1, "Trainer.create");
     TrainerOptions to;
     const std::string mode = o.str("mode", "lora");

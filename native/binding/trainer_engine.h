@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "binding/js_exceptions.h"  // ArgumentRangeError: an engine's bad-argument error, a JS RangeError
+#include "binding/model_engine.h"
 #include "model/loss_passes.h"
 #include "model/trainer.h"
 
@@ -62,13 +63,9 @@ class TrainerEngine {
 // uploads every trainable tensor.
 using TrainerEngineFactory = std::function<std::shared_ptr<TrainerEngine>(const TrainerOptions&)>;
 
-// For a JS Model (model.cpp); throws a JS TypeError naming the argument if `model` is not one
-// (cpu_trainer_engine.cpp).
-TrainerEngineFactory cpu_trainer_factory(Napi::Env env, Napi::Value model);
-
-// True when `v` is a JS CudaModel (cuda.cpp); always false in a build without the CUDA backend.
-bool is_cuda_model(Napi::Env env, Napi::Value v);
-// For a JS CudaModel; throws a JS Error in a build without the CUDA backend (cuda_trainer_engine.cpp).
-TrainerEngineFactory cuda_trainer_factory(Napi::Env env, Napi::Value model);
+// Engines over a model of each device (model_engine.h): cpu_trainer_engine.cpp and cuda_trainer_engine.cpp (the
+// latter throws in a build without the CUDA backend).
+TrainerEngineFactory cpu_trainer_factory(std::shared_ptr<ModelEngine> model);
+TrainerEngineFactory cuda_trainer_factory(std::shared_ptr<ModelEngine> model);
 
 }  // namespace lfm2::binding

@@ -5,7 +5,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LfmModel } from '../../lib/engine/model.ts';
 import { native } from '../../lib/engine/native.ts';
-import type { NativeCudaModel } from '../../lib/engine/native-types.ts';
 import { presetConfig } from '../../lib/engine/presets.ts';
 import { writeRandomModel } from '../../lib/engine/init-weights.ts';
 import { type GeneratedSample, Sampler } from '../../lib/engine/sampler.ts';
@@ -302,8 +301,9 @@ describe.skipIf(!gpu)(`GPU generation ${skipReason}`, () => {
     await expect(s.generate([{ prompt: [1, 2] }], { topP: 0 })).rejects.toThrow(/top_?p/i);
     await expect(s.generate([{ prompt: [1, 2] }], { stopStrings: ['x'] })).rejects.toThrow(/tokenizer/);
     expect(cuda.device).toBe('cuda');
-    expect(() => new (native().CudaSampler)(cpu.native as NativeCudaModel)).toThrow(/must be a CudaModel/);
-    const job = new (native().CudaSampler)(cuda.native as NativeCudaModel);
+    expect(() => new (native().Sampler)({} as typeof cuda.native)).toThrow(/new Sampler\(model\): model is not a Model/);
+    expect(new Sampler(cpu).graphStats()).toBeUndefined();
+    const job = new (native().Sampler)(cuda.native);
     expect(() => job.generate({ requests: [{ prompt: Int32Array.of(1), n: 1 }], params: {}, graphs: 1 as unknown as boolean })).toThrow(
       /graphs must be a boolean/,
     );

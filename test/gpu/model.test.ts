@@ -5,7 +5,6 @@ import { LfmModel } from '../../lib/engine/model.ts';
 import { native } from '../../lib/engine/native.ts';
 import { presetConfig } from '../../lib/engine/presets.ts';
 import { mulberry32, writeRandomModel } from '../../lib/engine/init-weights.ts';
-import type { NativeCudaModel } from '../../lib/engine/native-types.ts';
 import { tempDir } from '../util/temp-dir.ts';
 import { freshRandom } from '../util/random.ts';
 import { emulated, gpu, skipReason } from './gpu-available.ts';
@@ -108,7 +107,7 @@ describe.skipIf(!gpu)(`CUDA model ${skipReason} (seed ${seed})`, () => {
   });
 
   it('the state memory cap is enforced with a clear error', async () => {
-    const small = (await LfmModel.load(dir, { device: 'cuda', stateBytesCap: 64 * 1024 })).native as NativeCudaModel;
+    const small = (await LfmModel.load(dir, { device: 'cuda', stateBytesCap: 64 * 1024 })).native;
     expect(small.memory().stateBytesCap).toBe(64 * 1024);
     const st = small.createState();
     await expect(small.advance([st], [randomTokens(400, seed + 8)])).rejects.toThrow(/state memory cap/);

@@ -204,7 +204,7 @@ describe.skipIf(!gpu)(`GPU trainer ${skipReason} (seed ${seed})`, () => {
     });
   });
 
-  it('logprobs: adapter off is the base model; adapter on is what generation on the shared CudaModel samples from', async () => {
+  it('logprobs: adapter off is the base model; adapter on is what generation on the shared CUDA model samples from', async () => {
     const t = await TrainerEngine.create(cuda, loraOptions());
     const ref = await TrainerEngine.create(cpu, loraOptions());
     seedLoraB(seed + 8, t, ref);
@@ -216,7 +216,7 @@ describe.skipIf(!gpu)(`GPU trainer ${skipReason} (seed ${seed})`, () => {
     expect(e.max * e.scale, 'adapter off vs CPU base').toBeLessThanOrEqual(LOGP_ABS);
     const shift = relErrors(on, off);
     expect(shift.max * shift.scale, 'the adapter changes the log-probs').toBeGreaterThan(2 * LOGP_ABS);
-    // The inference forward of the same CudaModel applies the installed adapter: its log-softmax at each scored
+    // The inference forward of the same CUDA model applies the installed adapter: its log-softmax at each scored
     // token equals the trainer's adapter-on log-prob (same BF16 GEMMs; only the row grouping differs).
     const fw = await cuda.forward(batch.sequences.map((s) => Int32Array.from(s)), { logits: 'all' });
     const V = fw.vocab;
@@ -240,7 +240,7 @@ describe.skipIf(!gpu)(`GPU trainer ${skipReason} (seed ${seed})`, () => {
     expect(worst, 'generation forward vs trainer log-probs').toBeLessThanOrEqual(1e-3);
   });
 
-  it("the CudaModel's own tokenLogprobs are the trainer's adapter-off log-probs, bit for bit (full fine-tuning's KL reference)", async () => {
+  it("the CUDA model's own tokenLogprobs are the trainer's adapter-off log-probs, bit for bit (full fine-tuning's KL reference)", async () => {
     const t = await TrainerEngine.create(cuda, loraOptions());
     seedLoraB(seed + 10, t);
     const batch = packBatch(gpuBatch(seed + 11));
@@ -258,7 +258,7 @@ describe.skipIf(!gpu)(`GPU trainer ${skipReason} (seed ${seed})`, () => {
     await expect(cuda.tokenLogprobs({ ...batch, tokens: bad })).rejects.toThrow(/outside the vocabulary/);
   });
 
-  it('greedy generation (decode graphs) on the shared CudaModel follows the trained adapter, before and after a step', async () => {
+  it('greedy generation (decode graphs) on the shared CUDA model follows the trained adapter, before and after a step', async () => {
     const t = await TrainerEngine.create(cuda, loraOptions(5e-2));
     seedLoraB(seed + 19, t);
     const prompts = gpuBatch(seed + 20, 2).sequences.map((s) => Int32Array.from(s.slice(0, 5)));
@@ -268,7 +268,7 @@ describe.skipIf(!gpu)(`GPU trainer ${skipReason} (seed ${seed})`, () => {
       });
       for (const [r, p] of prompts.entries()) {
         const toks = got.results[r].samples[0].tokens;
-        // Teacher-forced full forward of the same CudaModel (adapter applied by the hook, no graphs): each greedy
+        // Teacher-forced full forward of the same CUDA model (adapter applied by the hook, no graphs): each greedy
         // token is its argmax up to the decode-vs-full-forward drift (same kernels on fewer rows, ≤ 1e-3·max|z|).
         const seq = Int32Array.from([...p, ...toks]);
         const z = (await cuda.forward([seq], { logits: 'all' })).logits;
@@ -349,7 +349,7 @@ describe.skipIf(!gpu)(`GPU trainer ${skipReason} (seed ${seed})`, () => {
     expect(differing(before, snapshot(t))).toEqual([]);
     for (const n of t.native.parameterNames()) expect(t.native.gradient(n).every((g) => g === 0), n).toBe(true);
     expect(t.info().step).toBe(0);
-    // Full fine-tuning: same checks, and the shared weights the CudaModel generates with are untouched.
+    // Full fine-tuning: same checks, and the shared weights the CUDA model generates with are untouched.
     const full = await TrainerEngine.create(cuda, { mode: 'full', optimizer: { learningRate: 1e-3 } });
     const fullBefore = snapshot(full);
     const seqs = good.sequences.map((q) => Int32Array.from(q));
@@ -412,7 +412,7 @@ describe.skipIf(!gpu)(`GPU trainer ${skipReason} (seed ${seed})`, () => {
     expect(wider.info().step).toBe(0);
   });
 
-  it('full fine-tuning steps rewrite the BF16 weights the shared CudaModel generates with', async () => {
+  it('full fine-tuning steps rewrite the BF16 weights the shared CUDA model generates with', async () => {
     const { gpu: own } = await bothEngines(dir, 'full-step', (seed + 17) % 100000);
     const t = await TrainerEngine.create(own, { mode: 'full', optimizer: { learningRate: 1e-3 } });
     const seqs = gpuBatch(seed + 18).sequences.map((s) => Int32Array.from(s));
