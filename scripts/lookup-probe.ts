@@ -38,6 +38,10 @@ const { values: o } = parseArgs({
     'eval-every': { type: 'string', default: '50' },
     threads: { type: 'string', default: '0' },
     seed: { type: 'string', default: '1' },
+    precision: { type: 'string', default: 'fast' },
+    drill: { type: 'string', default: '0' },
+    'drill-steps': { type: 'string', default: '0' },
+    'drill-queries': { type: 'string', default: '8' },
   },
 });
 if (!o.model || !o.demos) throw new Error('usage: lookup-probe --model DIR --demos FILE [--target word|action|word-action] [--goal-last] [--steps N]');
@@ -54,7 +58,7 @@ const GOAL = /Goal: Click on the "([^"]*)" button\.\n\n/;
 const tok = Tokenizer.fromDir(o.model);
 const model = await LfmModel.load(o.model);
 
-interface Sample { ids: number[]; mask: number[]; first: number }
+interface Sample { ids: number[]; mask: number[]; first: number; bids?: number[] }
 function sample(messages: ChatMessage[], completion: string, target = o.target): Sample {
   let user = String(messages[1].content);
   const goal = GOAL.exec(user);
@@ -86,36 +90,93 @@ function trainSample(i: number, r: () => number): Sample {
   const content = user.replace(GOAL, `Goal: Click on the "${name}" button.\n\n`);
   return sample([rec.messages[0], { role: 'user', content }], `click('${bid}')`);
 }
+// --drill P: a share P of each batch (during the first --drill-steps steps, all steps if 0) are dense recall drills:
+// a synthetic page of 3-8 buttons named from the demonstrations' button words among their text lines, then
+// --drill-queries goal-last turns (the goal's paragraph and question as one user message each), every answer scored.
+const drill = num('drill'), drillSteps = num('drill-steps'), drillQueries = num('drill-queries');
+const buttonWords = [...new Set(records.slice(heldOut).flatMap((r) => [...String(r.messages[1].content).matchAll(BUTTON)].map((m) => m[2]!)))];
+const textLines = [...new Set(records.slice(heldOut).flatMap((r) => String(r.messages[1].content).split('\n').filter((l) => /^\tStaticText '/.test(l))))];
+const QUESTION = 'What action do you take?';
+function drillSample(r: () => number): Sample {
+  const pick = <T>(a: readonly T[]) => a[Math.floor(r() * a.length)]!;
+  const words = [...buttonWords].sort(() => r() - 0.5).slice(0, 3 + Math.floor(r() * 6));
+  const lines: string[] = [];
+  const buttons: Array<[string, string]> = [];
+  let bid = 8 + Math.floor(r() * 6);
+  for (const w of words) {
+    if (r() < 0.6) lines.push(pick(textLines));
+    if (r() < 0.3) { bid += 2; lines.push(`\t[${bid}] textbox ''`); }
+    bid += 1 + Math.floor(r() * 3);
+    lines.push(`\t[${bid}] button '${w}'`);
+    buttons.push([String(bid), w]);
+  }
+  const page = `Step 1\n\nPage structure:\nRootWebArea 'Click Button Task', focused, url='http://miniwob.localhost/miniwob/click-button.html'\n${lines.join('\n')}\n\n`;
+  const messages: ChatMessage[] = [records[0].messages[0]];
+  const answers: number[] = [];
+  for (let q = 0; q < drillQueries; q++) {
+    const [b, w] = pick(buttons);
+    messages.push({ role: 'user', content: `${q === 0 ? page : ''}Goal: Click on the "${w}" button.\n\n${QUESTION}` });
+    answers.push(tok.applyChatTemplate(messages).length);
+    messages.push({ role: 'assistant', content: `click('${b}')` });
+  }
+  const ids = tok.applyChatTemplate(messages, { addGenerationPrompt: false });
+  const mask = ids.map(() => 0);
+  for (const [k, at] of answers.entries()) {
+    const action = tok.encode(String(messages[2 + 2 * k].content));
+    action.forEach((id, j) => {
+      if (ids[at + j] !== id) throw new Error('drill: the rendered chat does not hold the answer where expected');
+      mask[at + j] = 1;
+    });
+  }
+  // The bid's token follows `click` and `('` in every answer.
+  return { ids, mask, first: answers[0]!, bids: answers.map((at) => at + 2) };
+}
 if (train.length === 0) throw new Error(`${o.demos}: ${all.length} click-button steps, none left for training after --held-out ${heldOut}`);
 console.log(`${o.target}${o['goal-last'] ? ', goal last' : ''}${o.relabel ? ', relabelled goals' : ''}: ${train.length} training pages, ${test.length} held out`);
 
 const trainer = await TrainerEngine.create(model, {
   mode: 'full',
-  precision: 'fast',
+  precision: o.precision === 'exact' ? 'exact' : 'fast',
   optimizer: { learningRate: num('lr'), schedule: 'constant', weightDecay: 0 },
 });
 
 /** Share of held-out samples whose every target token has probability > 1/2 (no gradient kept). */
+let meanP = 0;
 async function heldOutShare(): Promise<number> {
   let right = 0;
+  meanP = 0;
   for (let i = 0; i < test.length; i += 50) {
     const part = test.slice(i, i + 50);
     const r = await trainer.computeLogprobs(part.map((s) => s.ids), part.map((s) => s.mask));
     part.forEach((s, k) => {
       if (r.logprobs[k].subarray(s.first).every((lp) => lp > Math.log(0.5))) right++;
+      meanP += Math.exp(r.logprobs[k].subarray(s.first).reduce((a, b) => a + b, 0)) / test.length;
     });
   }
   return right / test.length;
 }
 
+const drillTest = drill > 0 ? Array.from({ length: 50 }, (_, i, r = mulberry32(1e6 + i)) => drillSample(r)) : [];
+/** Share of the held-out drills' answers whose bid token has probability > 1/2. */
+async function drillShare(): Promise<number> {
+  if (drillTest.length === 0) return NaN;
+  const r = await trainer.computeLogprobs(drillTest.map((s) => s.ids), drillTest.map((s) => s.mask));
+  let right = 0, all = 0;
+  drillTest.forEach((s, k) => s.bids!.forEach((at) => { all++; if (r.logprobs[k][at]! > Math.log(0.5)) right++; }));
+  return right / all;
+}
 const rnd = mulberry32(num('seed'));
+if (process.env.SHOW_DRILL) { const d = drillSample(rnd); console.log(tok.decode(d.ids)); console.log(tok.decode(d.ids.filter((_, i) => d.mask[i]))); process.exit(0); }
 const t0 = performance.now();
 for (let step = 0; step <= steps; step++) {
   if (step % every === 0 || step === steps) {
-    console.log(`step ${step}: held-out ${(100 * (await heldOutShare())).toFixed(1)}%  (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+    const d = drill > 0 ? `, drill bids ${(100 * (await drillShare())).toFixed(1)}%` : '';
+    console.log(`step ${step}: held-out ${(100 * (await heldOutShare())).toFixed(1)}% (mean p ${meanP.toFixed(3)})${d}  (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
   }
   if (step === steps) break;
-  const b = Array.from({ length: batch }, () => trainSample(Math.floor(rnd() * train.length), rnd));
+  const drilling = drill > 0 && (drillSteps === 0 || step < drillSteps);
+  const b = Array.from({ length: batch }, () =>
+    drilling && rnd() < drill ? drillSample(rnd) : trainSample(Math.floor(rnd() * train.length), rnd));
   await trainer.accumulate({ sequences: b.map((s) => s.ids), completionMasks: b.map((s) => s.mask) }, { lossType: 'sft' });
   await trainer.step();
 }
