@@ -11,6 +11,7 @@
 // attending from the answer to the goal, that the word target learns fast); held-out pages keep the target.
 // --relabel trains every page with a goal naming one of its buttons drawn at random (and that button's click as the
 // action), hindsight-style, so the page's layout alone never tells the answer; held-out pages keep their own goal.
+// --precision exact|fast (default fast) sets the trainer's precision; --drill P mixes in dense recall drills (below).
 // The model folder is read, never written.
 //
 //   npx tsx scripts/lookup-probe.ts --model runs/models/probe --demos demos.jsonl --target action --steps 1600
@@ -166,7 +167,6 @@ async function drillShare(): Promise<number> {
   return right / all;
 }
 const rnd = mulberry32(num('seed'));
-if (process.env.SHOW_DRILL) { const d = drillSample(rnd); console.log(tok.decode(d.ids)); console.log(tok.decode(d.ids.filter((_, i) => d.mask[i]))); process.exit(0); }
 const t0 = performance.now();
 for (let step = 0; step <= steps; step++) {
   if (step % every === 0 || step === steps) {
