@@ -76,6 +76,14 @@ describe('shipped configs', () => {
     expect(c.action_set).toContain('fill');
   });
 
+  it('suite_small.yaml: SFT then GRPO on all ten built-in tasks, FP32 gradients (BF16 ones keep the lookups from forming)', () => {
+    const c = loadConfig(join(configsDir, 'suite_small.yaml'));
+    expect(c.init_model.preset).toBe('small');
+    expect(sftEnabled(c)).toBe(true);
+    expect(c.tasks).toHaveLength(10);
+    expect(c.precision).toBe('exact');
+  });
+
   it('book_flight.yaml targets book-flight', () => {
     expect(loadConfig(join(configsDir, 'book_flight.yaml')).tasks).toEqual(['book-flight']);
   });
