@@ -47,6 +47,7 @@ const { values: o } = parseArgs({
 });
 if (!o.model || !o.demos) throw new Error('usage: lookup-probe --model DIR --demos FILE [--target word|action|word-action] [--goal-last] [--steps N]');
 if (!['word', 'action', 'word-action'].includes(o.target!)) throw new Error(`--target must be word, action or word-action, got ${o.target}`);
+if (o.precision !== 'exact' && o.precision !== 'fast') throw new Error(`--precision must be exact or fast, got ${o.precision}`);
 const num = (k: keyof typeof o) => {
   const v = Number(o[k]);
   if (!Number.isFinite(v) || v < 0) throw new Error(`--${k} must be a number >= 0, got ${o[k]}`);
@@ -100,7 +101,12 @@ const textLines = [...new Set(records.slice(heldOut).flatMap((r) => String(r.mes
 const QUESTION = 'What action do you take?';
 function drillSample(r: () => number): Sample {
   const pick = <T>(a: readonly T[]) => a[Math.floor(r() * a.length)]!;
-  const words = [...buttonWords].sort(() => r() - 0.5).slice(0, 3 + Math.floor(r() * 6));
+  const words = [...buttonWords];
+  for (let i = words.length - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [words[i], words[j]] = [words[j]!, words[i]!];
+  }
+  words.length = Math.min(words.length, 3 + Math.floor(r() * 6));
   const lines: string[] = [];
   const buttons: Array<[string, string]> = [];
   let bid = 8 + Math.floor(r() * 6);
@@ -137,15 +143,13 @@ console.log(`${o.target}${o['goal-last'] ? ', goal last' : ''}${o.relabel ? ', r
 
 const trainer = await TrainerEngine.create(model, {
   mode: 'full',
-  precision: o.precision === 'exact' ? 'exact' : 'fast',
+  precision: o.precision,
   optimizer: { learningRate: num('lr'), schedule: 'constant', weightDecay: 0 },
 });
 
-/** Share of held-out samples whose every target token has probability > 1/2 (no gradient kept). */
-let meanP = 0;
-async function heldOutShare(): Promise<number> {
-  let right = 0;
-  meanP = 0;
+/** Share of held-out samples whose every target token has probability > 1/2, and the mean probability of the whole target (no gradient kept). */
+async function heldOutShare(): Promise<{ share: number; meanP: number }> {
+  let right = 0, meanP = 0;
   for (let i = 0; i < test.length; i += 50) {
     const part = test.slice(i, i + 50);
     const r = await trainer.computeLogprobs(part.map((s) => s.ids), part.map((s) => s.mask));
@@ -154,7 +158,7 @@ async function heldOutShare(): Promise<number> {
       meanP += Math.exp(r.logprobs[k].subarray(s.first).reduce((a, b) => a + b, 0)) / test.length;
     });
   }
-  return right / test.length;
+  return { share: right / test.length, meanP };
 }
 
 const drillTest = drill > 0 ? Array.from({ length: 50 }, (_, i, r = mulberry32(1e6 + i)) => drillSample(r)) : [];
@@ -170,8 +174,9 @@ const rnd = mulberry32(num('seed'));
 const t0 = performance.now();
 for (let step = 0; step <= steps; step++) {
   if (step % every === 0 || step === steps) {
+    const h = await heldOutShare();
     const d = drill > 0 ? `, drill bids ${(100 * (await drillShare())).toFixed(1)}%` : '';
-    console.log(`step ${step}: held-out ${(100 * (await heldOutShare())).toFixed(1)}% (mean p ${meanP.toFixed(3)})${d}  (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+    console.log(`step ${step}: held-out ${(100 * h.share).toFixed(1)}% (mean p ${h.meanP.toFixed(3)})${d}  (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
   }
   if (step === steps) break;
   const drilling = drill > 0 && (drillSteps === 0 || step < drillSteps);
