@@ -69,7 +69,8 @@ describe('cancellation and concurrency', () => {
 
   it('a second call while one is running is refused', async () => {
     const s = new Sampler(tm.model);
-    const first = s.generate([{ prompt: p, n: 4 }], { maxNewTokens: 200, stopTokenIds: [] });
+    // Long enough (8 × 2,000 tokens) that the first call is still running after the refused one settles, even on a fast idle machine.
+    const first = s.generate([{ prompt: p, n: 8 }], { maxNewTokens: 2000, stopTokenIds: [] });
     await expect(s.generate([{ prompt: p }])).rejects.toThrow(/busy/);
     expect(s.busy).toBe(true);
     expect(() => s.cacheStats()).toThrow(/busy/);
