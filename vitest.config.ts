@@ -36,8 +36,15 @@ export default defineConfig({
       },
       {
         extends: true,
-        // On the emulator every CUDA thread is a fiber on one core: allow the larger kernels more time.
-        test: { name: 'gpu', include: ['test/gpu/**/*.test.ts'], env: gpuSuiteEnv(), testTimeout: 600_000, hookTimeout: 600_000 },
+        // On the emulator every CUDA thread is a fiber on one core: allow the larger kernels more time. The op suite
+        // (test/ops.test.ts) runs here a second time, on the CUDA backend.
+        test: {
+          name: 'gpu',
+          include: ['test/gpu/**/*.test.ts', 'test/ops.test.ts'],
+          env: { ...gpuSuiteEnv(), LFM2_OPS_DEVICE: 'cuda' },
+          testTimeout: 600_000,
+          hookTimeout: 600_000,
+        },
       },
     ],
   },

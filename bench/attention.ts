@@ -9,7 +9,6 @@
 // (backward 5 products of 2·D FLOPs per (i, j ≤ i) pair, forward 2), so it compares shapes, not machines.
 import { native } from '../lib/engine/native.ts';
 import { argNum } from './common.ts';
-import type { AttentionIsa } from '../lib/engine/native-types.ts';
 import type { BenchContext, BenchRow } from './types.ts';
 
 interface Case {
@@ -39,16 +38,16 @@ function median(xs: number[]): number {
 
 export async function benchAttention(ctx: BenchContext): Promise<BenchRow[]> {
   const addon = native();
-  const ops = addon.train;
+  const ops = addon.ops;
   const reps = argNum(ctx.args, '--attn-reps', ctx.quick ? 3 : 7);
   if (ctx.args.includes('--attn-threads')) addon.setThreads(argNum(ctx.args, '--attn-threads', 1));
   const isaAt = ctx.args.indexOf('--attn-isa');
-  const isa = (isaAt >= 0 ? ctx.args[isaAt + 1] : 'auto') as AttentionIsa;
+  const impl = isaAt >= 0 ? ctx.args[isaAt + 1]! : 'auto';
   const rows: BenchRow[] = [];
   for (const c of cases(ctx.quick)) {
     const T = c.lens.reduce((a, b) => a + b, 0);
     const cu = Int32Array.from([0, ...c.lens.map((_, i) => c.lens.slice(0, i + 1).reduce((a, b) => a + b, 0))]);
-    const args = { tokens: T, qHeads: c.Hq, kvHeads: c.Hkv, headDim: c.D, isa, cuSeqlens: cu, q: randn(T * c.Hq * c.D), k: randn(T * c.Hkv * c.D), v: randn(T * c.Hkv * c.D) };
+    const args = { tokens: T, qHeads: c.Hq, kvHeads: c.Hkv, headDim: c.D, impl, cuSeqlens: cu, q: randn(T * c.Hq * c.D), k: randn(T * c.Hkv * c.D), v: randn(T * c.Hkv * c.D) };
     const o = new Float32Array(T * c.Hq * c.D), lse = new Float32Array(T * c.Hq);
     const dout = randn(T * c.Hq * c.D);
     const dq = new Float32Array(T * c.Hq * c.D), dk = new Float32Array(T * c.Hkv * c.D), dv = new Float32Array(T * c.Hkv * c.D);
@@ -64,9 +63,10 @@ export async function benchAttention(ctx: BenchContext): Promise<BenchRow[]> {
       return median(ms);
     };
     ctx.log(`attention: ${c.name} Hq ${c.Hq} Hkv ${c.Hkv} D ${c.D}`);
-    const fwdOpts = { nHeads: c.Hq, nKvHeads: c.Hkv, headDim: c.D, nQ: c.lens, nKv: c.lens, isa };
-    const train = time(() => addon.opsForward.attention(args.q, args.k, args.v, fwdOpts));
-    const fwd = time(() => ops.attentionForwardStats({ ...args, o, lse }));
+    const out = new Float32Array(T * c.Hq * c.D);
+    const fwdOpts = { qHeads: c.Hq, kvHeads: c.Hkv, headDim: c.D, nQ: c.lens, nKv: c.lens, impl, q: args.q, k: args.k, v: args.v, out };
+    const train = time(() => ops.attention(fwdOpts));
+    const fwd = time(() => ops.attentionPacked({ ...args, o, lse }));
     const bwd = time(() => ops.attentionBackward({ ...args, o, lse, dout, dq, dk, dv }));
     const rec = time(() => ops.attentionBackward({ ...args, dout, dq, dk, dv }));
     rows.push({

@@ -79,7 +79,7 @@ function timeShape(s: Shape, quick: boolean, threads: number): { wall: number; c
   const copies = s.decode ? Math.max(1, Math.ceil((128 << 20) / bBytes)) : 1;
   const bs = Array.from({ length: copies }, () => (s.bf16 ? randomBf16(bElems) : randomF32(bElems)));
   const c = new Float32Array(M * N);
-  const run = (i: number) => native().gemm({ op, m: M, n: N, k: K, a, b: bs[i % copies]!, c, beta: 0, precision: s.precision });
+  const run = (i: number) => native().ops.gemm({ op, m: M, n: N, k: K, a, b: bs[i % copies]!, c, beta: 0, precision: s.precision });
   for (let i = 0; i < Math.min(copies, 4); ++i) run(i);
   // Repeat for ~0.5 s (at least 3 calls) and take the median.
   const first = run(0).seconds;
@@ -133,7 +133,7 @@ print(json.dumps(out))
 export async function benchGemm(ctx: BenchContext): Promise<BenchRow[]> {
   const n = native();
   const threads = n.backendInfo().threads;
-  const impl = n.gemmImpls().auto;
+  const impl = n.ops.impls('gemm.nt').at(-1); // the build 'auto' runs
   const fast = n.cpuFeatures().avx512bf16;
   ctx.log(`gemm: implementation ${impl}, ${threads} threads; measuring peaks`);
   const fmaPeak = n.cpuPeakFlops('fma-f32', ctx.quick ? 0.1 : 0.4) / 1e9;

@@ -43,7 +43,7 @@ function randomBf16(n: number, scale: number): Uint16Array {
 }
 
 export async function benchLoss(ctx: BenchContext): Promise<BenchRow[]> {
-  const ops = native().train;
+  const ops = native().ops;
   const N = argNum(ctx.args, '--loss-rows', ctx.quick ? 512 : 4096);
   const chunk = argNum(ctx.args, '--loss-chunk', 256);
   const seqLen = Math.min(512, N);
@@ -74,7 +74,7 @@ export async function benchLoss(ctx: BenchContext): Promise<BenchRow[]> {
         const before = process.memoryUsage().rss;
         const t0 = performance.now();
         const c0 = process.cpuUsage();
-        const st = ops.grpoLoss({ ...base, oldLogp, fused, dhidden, ...(fullFt ? { dhead } : {}) });
+        const st = ops.grpoLoss({ ...base, oldLogp, impl: fused ? 'fused' : 'unfused', dhidden, ...(fullFt ? { dhead } : {}) });
         const ms = performance.now() - t0;
         const cu = process.cpuUsage(c0);
         const cpu = (cu.user + cu.system) / 1e6;

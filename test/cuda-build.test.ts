@@ -75,7 +75,7 @@ describe.skipIf(info.cudaUsable)('without a usable GPU', () => {
     expect(() => native().Model.load(join(root, 'no-such-model'), { device: 'cuda' })).toThrow(
       /device 'cuda' is not available: .+/,
     );
-    expect(() => native().cudaOps.swiglu(new Float32Array([1, 2]), new Float32Array([3, 4]))).toThrow(
+    expect(() => native().ops.swiglu({ device: 'cuda', a: new Float32Array([1, 2]), b: new Float32Array([3, 4]), out: new Float32Array(2) })).toThrow(
       /(device 'cuda' is not available|no usable CUDA device|no CUDA device)/,
     );
   });

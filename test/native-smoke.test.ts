@@ -35,7 +35,7 @@ describe('thread pool', () => {
         n.setThreads(threads);
         expect(n.backendInfo().threads).toBe(threads);
         const c = new Float32Array(m * cols).fill(Number.NaN);
-        n.gemm({ op: 'nt', m, n: cols, k, a, b, c, impl: 'portable' });
+        n.ops.gemm({ op: 'nt', m, n: cols, k, a, b, c, impl: 'portable' });
         // K = 29 products of values in [-0.5, 0.5]: FP32 summation error stays far below 1e-5.
         for (let i = 0; i < c.length; i++) expect(Math.abs(c[i] - ref[i]), tag(`threads=${threads} c[${i}]`)).toBeLessThan(1e-5);
       }

@@ -120,29 +120,6 @@ export interface NativeModelClass {
   ): Promise<NativeModel>;
 }
 
-/** Forward kernels on plain arrays (native/binding/ops_forward.cpp), for tests. */
-export interface NativeOpsForward {
-  rmsnorm(x: Float32Array, w: Float32Array, rows: number, n: number, eps: number): { y: Float32Array; rstd: Float32Array };
-  rope(x: Float32Array, positions: Int32Array, nHeads: number, headDim: number, theta: number): Float32Array;
-  attention(
-    q: Float32Array,
-    k: Float32Array,
-    v: Float32Array,
-    /** isa: kernel family of the tile (chunks ≥ 32 queries) and row paths; default 'auto' (tests force each one). */
-    opts: { nHeads: number; nKvHeads: number; headDim: number; nQ: number[]; nKv: number[]; isa?: AttentionIsa },
-  ): { out: Float32Array; lse: Float32Array };
-  shortconv(
-    z: Float32Array,
-    kernel: Float32Array,
-    C: number,
-    lengths: number[],
-    states?: Float32Array,
-  ): { y: Float32Array; states: Float32Array };
-  /** isa: the kernels to run ('auto' = the best this CPU has; tests force each one it supports). */
-  swiglu(a: Float32Array, b: Float32Array, isa?: 'auto' | 'portable' | 'avx2' | 'avx512'): Float32Array;
-  embedding(ids: Int32Array, table: Float32Array | Uint16Array, vocab: number, C: number): Float32Array;
-}
-
 // ---- batched sampler (native/binding/sampler.cpp)
 export interface NativeSamplingParams {
   temperature?: number;
@@ -273,39 +250,7 @@ export interface NativeSamplerOps {
   setPortableKernels(on: boolean): void;
 }
 
-// ---- matrix products and machine ceilings (native/binding/ops_gemm.cpp), for tests and benchmarks
-export type GemmImplName = 'auto' | 'portable' | 'avx2' | 'avx512';
-export interface GemmArgs {
-  /** nt: C = beta*C + A[m,k]·B[n,k]ᵀ; nn: C = beta*C + A[m,k]·B[k,n]; tn: C = beta*C + A[k,m]ᵀ·B[k,n]. */
-  op: 'nt' | 'nn' | 'tn';
-  m: number;
-  n: number;
-  k: number;
-  a: Float32Array;
-  /** Float32Array, or a Uint16Array of bf16 bit patterns (not for 'tn'). */
-  b: Float32Array | Uint16Array;
-  /** Written in place (beta = 0 never reads it). */
-  c: Float32Array;
-  lda?: number;
-  ldb?: number;
-  ldc?: number;
-  beta?: number;
-  impl?: GemmImplName;
-  /** 'fast' rounds the operands to bf16 and uses AVX512_BF16 dot products where the CPU has them (small-M 'nt': A only, F32 weights exact). */
-  precision?: 'exact' | 'fast';
-}
-/** gemm_nt_multi: several C_i = beta_i*C_i + A[m,k]·B_i[n_i,k]ᵀ sharing A, in one call (one thread-pool hand-off). */
-export interface GemmMultiArgs {
-  m: number;
-  k: number;
-  a: Float32Array;
-  lda?: number;
-  /** At most 8; every b has the same type (Float32Array, or Uint16Array of bf16 bit patterns). */
-  parts: { b: Float32Array | Uint16Array; n: number; c: Float32Array; ldb?: number; ldc?: number; beta?: number }[];
-  impl?: GemmImplName;
-  /** 'fast' rounds A to bf16 for AVX512_BF16 dot products (once for all parts at small m). */
-  precision?: 'exact' | 'fast';
-}
+// ---- CPU features and ceilings (native/binding/cpu_probes.cpp)
 export interface CpuFeatures {
   avx2: boolean;
   fma: boolean;
@@ -322,12 +267,10 @@ export interface NativeAddon {
   /** 'auto' → 'cuda' when a usable GPU is present, else 'cpu'; 'cuda' without one throws saying why. */
   resolveDevice(name: 'auto' | 'cpu' | 'cuda'): 'cpu' | 'cuda';
   cudaStatus(): NativeCudaStatus;
-  /** Every CUDA kernel family on host arrays (tests against the CPU references); throw without a GPU. */
-  cudaOps: NativeCudaOps;
-  /** The GPU trainer's own device math on host arrays (native/binding/cuda_train_ops.cpp); throws without CUDA. */
-  cudaTrainOps: NativeCudaTrainOps;
-  /** Training kernels (op backwards, GRPO loss, AdamW, LR schedules, LoRA math). */
-  train: NativeTrainOps;
+  /** Every op of the op table on the CPU or CUDA backend (native/binding/ops.cpp), for tests and benchmarks. */
+  ops: NativeOps;
+  /** Training math with no backend: LR schedules, LoRA scale, init and merge (native/binding/train_math.cpp). */
+  train: NativeTrainMath;
   setThreads(n: number): void;
   /** Opens (mmap + full validation) and describes a safetensors file; throws naming the file and problem. */
   safetensorsInfo(path: string): NativeSafetensorsInfo;
@@ -347,12 +290,6 @@ export interface NativeAddon {
   Trainer: NativeTrainerClass;
   Sampler: NativeSamplerClass;
   samplerOps: NativeSamplerOps;
-  opsForward: NativeOpsForward;
-  /** Runs one matrix product synchronously; returns its wall time and the process CPU time it used (all threads). */
-  gemm(args: GemmArgs): { seconds: number; cpuSeconds: number };
-  gemmMulti(args: GemmMultiArgs): { seconds: number; cpuSeconds: number };
-  /** Implementations this CPU can run (best last) and the one 'auto' picks. */
-  gemmImpls(): { supported: Exclude<GemmImplName, 'auto'>[]; auto: Exclude<GemmImplName, 'auto'> };
   cpuFeatures(): CpuFeatures;
   /** Peak FLOP/s on all pool threads: 'fma-f32' (FP32 FMA stream) or 'dot-bf16' (vdpbf16ps, AVX512_BF16 only). */
   cpuPeakFlops(kind: 'fma-f32' | 'dot-bf16', seconds: number): number;
@@ -360,9 +297,10 @@ export interface NativeAddon {
   cpuReadBandwidth(bytes: number, seconds: number): number;
 }
 
-// ---- training kernels (native/binding/ops_train.cpp)
-// Outputs are caller-provided arrays: activation gradients are overwritten (=), parameter gradients accumulate (+=).
-// Per-head tensors are [tokens, heads, headDim]; cuSeqlens [nseq+1] are packed-sequence offsets.
+// ---- the op table (native/binding/ops.cpp, native/backend/backend_ops.h)
+// Every op on the backend `device` names ('cpu' by default). Outputs are caller-provided arrays: activation gradients
+// are overwritten (=), parameter gradients accumulate (+=). Per-head tensors are [tokens, heads, headDim];
+// cuSeqlens [nseq+1] are packed-sequence offsets. `impl` forces one build of a kernel (ops.impls lists them).
 export type GrpoLossType = 'grpo' | 'bnpo' | 'dr_grpo' | 'dapo';
 /**
  * Every loss the training engine computes: the GRPO family, and 'sft' — cross-entropy −log p of the completion
@@ -371,34 +309,69 @@ export type GrpoLossType = 'grpo' | 'bnpo' | 'dr_grpo' | 'dapo';
 export type EngineLossType = GrpoLossType | 'sft';
 export type LrScheduleKind = 'constant' | 'constant_with_warmup' | 'linear' | 'cosine';
 
-/** Builds of the CPU attention tile loops; avx2 needs AVX2+FMA+F16C, avx512 also AVX-512 F/BW/VL/DQ. */
-export type AttentionIsa = 'auto' | 'portable' | 'avx2' | 'avx512';
+export type OpDevice = 'cpu' | 'cuda';
+export type OpName =
+  | 'gemm.nn' | 'gemm.nt' | 'gemm.tn' | 'gemm.tt' | 'gemmMulti'
+  | 'rmsnorm' | 'rmsnormBackward' | 'rmsnormHeadsBackward' | 'rope' | 'ropeBackward'
+  | 'attention' | 'attentionPacked' | 'attentionBackward' | 'shortconv' | 'shortconvPacked' | 'shortconvBackward'
+  | 'swiglu' | 'swigluBackward' | 'embedding' | 'embeddingBackward' | 'grpoLoss' | 'adamw'
+  | 'loraForward' | 'loraBackward' | 'gatherRows' | 'scatterRows' | 'rowExpStats' | 'sample';
+export interface OnBackend {
+  /** Default 'cpu'; 'cuda' without a usable GPU (or emulator) throws saying why. */
+  device?: OpDevice;
+  /** Default 'auto' (what the engine runs): cpu GEMM 'portable' | 'avx2' | 'avx512'; cpu attention, SwiGLU, AdamW and
+   *  rowExpStats the SIMD family; cpu grpoLoss 'fused' | 'unfused'; cuda GEMM 'tiled' | 'cublaslt'. */
+  impl?: string;
+}
 
-export interface AttentionArgs {
+/** C = beta·C + alpha·op(A)·op(B): nt: A[m,k]·B[n,k]ᵀ, nn: A[m,k]·B[k,n], tn: A[k,m]ᵀ·B[k,n], tt: A[k,m]ᵀ·B[n,k]ᵀ. */
+export interface GemmArgs extends OnBackend {
+  op: 'nt' | 'nn' | 'tn' | 'tt';
+  m: number;
+  n: number;
+  k: number;
+  /** Float32Array (FP32) or Uint16Array (BF16 bits): ops.supports('gemm.nt', { device, a, b }) says which. */
+  a: Float32Array | Uint16Array;
+  b: Float32Array | Uint16Array;
+  /** Written in place (beta = 0 never reads it). */
+  c: Float32Array;
+  lda?: number;
+  ldb?: number;
+  ldc?: number;
+  alpha?: number;
+  beta?: number;
+  /** cpu: 'fast' rounds the operands to bf16 and uses AVX512_BF16 dot products where the CPU has them (small-M 'nt': A only, F32 weights exact). */
+  precision?: 'exact' | 'fast';
+}
+/** gemm_nt_multi (cpu): several C_i = beta_i*C_i + A[m,k]·B_i[n_i,k]ᵀ sharing A, in one call. */
+export interface GemmMultiArgs extends OnBackend {
+  m: number;
+  k: number;
+  a: Float32Array;
+  lda?: number;
+  /** At most 8; every b has the same type (Float32Array, or Uint16Array of bf16 bit patterns). */
+  parts: { b: Float32Array | Uint16Array; n: number; c: Float32Array; ldb?: number; ldc?: number; beta?: number }[];
+  precision?: 'exact' | 'fast';
+}
+/** Fresh packed sequences (training): q [T, qHeads, D], k/v [T, kvHeads, D]. */
+export interface AttentionArgs extends OnBackend {
   tokens: number;
   qHeads: number;
   kvHeads: number;
   headDim: number;
-  /** 0 or absent: 1/sqrt(headDim). */
-  scale?: number;
-  /** Run the portable loops even where SIMD builds are available (tests); same as isa: 'portable'. */
-  portable?: boolean;
-  /** Which build of the tile loops runs: 'auto' (default: the widest the CPU has) or a forced one (tests). */
-  isa?: AttentionIsa;
   cuSeqlens: Int32Array;
   q: Float32Array;
   k: Float32Array;
   v: Float32Array;
 }
-
-/** Inputs of opsTrain.grpoLoss; the loss options are the same fields Trainer.accumulate takes. */
-export interface GrpoLossArgs extends NativeLossOptions {
+/** Inputs of ops.grpoLoss; the loss options are the same fields Trainer.accumulate takes. */
+export interface GrpoLossArgs extends NativeLossOptions, OnBackend {
   rows: number;
   vocab: number;
   dim: number;
   /** [rows, dim] final hidden states of the scored completion tokens. */
   hidden: Float32Array;
-  /** [vocab, dim] tied head: Float32Array (FP32) or Uint16Array (BF16 bits). */
+  /** [vocab, dim] tied head: Float32Array (FP32) or Uint16Array (BF16 bits; the only kind 'cuda' takes). */
   head: Float32Array | Uint16Array;
   targets: Int32Array;
   /** Absent: old = current log-probs detached (ratio 1). Not used by sft. */
@@ -411,8 +384,6 @@ export interface GrpoLossArgs extends NativeLossOptions {
   seqIds: Int32Array;
   /** Importance-sampling weights on the surrogate (rejected by sft). */
   isWeight?: Float32Array;
-  /** false: the unfused version that materialises all logits (benchmarks). */
-  fused?: boolean;
   dhidden?: Float32Array;
   /** [vocab, dim], accumulated. */
   dhead?: Float32Array;
@@ -430,7 +401,8 @@ export interface GrpoLossStats {
   clipRegion: number;
   /** Σ mask·[argmax of the logits = target] (first index on ties): token accuracy = correct / tokens. */
   correct: number;
-  workspaceBytes: number;
+  /** The CPU loss's scratch bytes (absent on 'cuda'). */
+  workspaceBytes?: number;
 }
 
 export interface AdamWTensorArgs {
@@ -444,44 +416,83 @@ export interface AdamWTensorArgs {
   decay?: boolean;
 }
 
-export interface NativeTrainOps {
-  rmsnormBackward(a: { rows: number; n: number; eps?: number; x: Float32Array; w: Float32Array; dy: Float32Array; dx: Float32Array; dw: Float32Array }): void;
-  rmsnormHeadsBackward(a: {
+export interface NativeOps {
+  /** Whether the backend has `op` for these element types (a: gemm A, embedding table, grpoLoss head; b: gemm B). */
+  supports(op: OpName, opts?: { device?: OpDevice; a?: 'f32' | 'bf16'; b?: 'f32' | 'bf16' }): boolean;
+  /** The builds of `op` this machine runs (tests force each), best last; 'auto' runs the last. */
+  impls(op: OpName, opts?: { device?: OpDevice }): string[];
+  /** Returns the wall time of the call and the process CPU time it used (all threads). */
+  gemm(a: GemmArgs): { seconds: number; cpuSeconds: number };
+  gemmMulti(a: GemmMultiArgs): { seconds: number; cpuSeconds: number };
+  /** y [rows, n]; rstd [rows] optional. */
+  rmsnorm(a: OnBackend & { rows: number; n: number; eps?: number; x: Float32Array; w: Float32Array; y: Float32Array; rstd?: Float32Array }): void;
+  /** dx may be dy (in place); dw accumulates. */
+  rmsnormBackward(a: OnBackend & { rows: number; n: number; eps?: number; x: Float32Array; w: Float32Array; dy: Float32Array; dx: Float32Array; dw: Float32Array }): void;
+  rmsnormHeadsBackward(a: OnBackend & {
     tokens: number; heads: number; headDim: number; eps?: number;
     x: Float32Array; w: Float32Array; dy: Float32Array; dx: Float32Array; dw: Float32Array;
   }): void;
-  ropeBackward(a: { tokens: number; heads: number; headDim: number; theta?: number; pos: Int32Array; dy: Float32Array; dx: Float32Array }): void;
-  attentionForwardStats(a: AttentionArgs & { o: Float32Array; lse: Float32Array }): void;
-  /** o and lse optional: recomputed tile by tile when absent. */
+  /** x [tokens, heads, headDim] rotated in place. */
+  rope(a: OnBackend & { tokens: number; heads: number; headDim: number; theta?: number; pos: Int32Array; x: Float32Array }): void;
+  ropeBackward(a: OnBackend & { tokens: number; heads: number; headDim: number; theta?: number; pos: Int32Array; dy: Float32Array; dx: Float32Array }): void;
+  /** Over a cached prefix: sequence s has nQ[s] query rows (q, out) and nKv[s] ≥ nQ[s] key rows (k, v); query i sits at position nKv − nQ + i. */
+  attention(a: OnBackend & {
+    qHeads: number; kvHeads: number; headDim: number; nQ: number[]; nKv: number[];
+    q: Float32Array; k: Float32Array; v: Float32Array; out: Float32Array; lse?: Float32Array;
+  }): void;
+  attentionPacked(a: AttentionArgs & { o: Float32Array; lse: Float32Array }): void;
+  /** o and lse optional: recomputed when absent. */
   attentionBackward(a: AttentionArgs & { o?: Float32Array; lse?: Float32Array; dout: Float32Array; dq: Float32Array; dk: Float32Array; dv: Float32Array }): void;
-  /** z [T, 3C] (B, C, x) → y [T, C]. */
-  shortconvForward(a: { channels: number; cuSeqlens: Int32Array; z: Float32Array; kernel: Float32Array; y: Float32Array }): void;
-  shortconvBackward(a: {
+  /** z [T, 3C] (B, C, x) → y [T, C], carrying shift registers states [nseq, 2, C] (in/out) when given. */
+  shortconv(a: OnBackend & { channels: number; lengths: number[]; z: Float32Array; kernel: Float32Array; y: Float32Array; states?: Float32Array }): void;
+  shortconvPacked(a: OnBackend & { channels: number; cuSeqlens: Int32Array; z: Float32Array; kernel: Float32Array; y: Float32Array }): void;
+  shortconvBackward(a: OnBackend & {
     channels: number; cuSeqlens: Int32Array; z: Float32Array; kernel: Float32Array; dy: Float32Array;
     dz: Float32Array; dkernel: Float32Array;
   }): void;
-  swigluBackward(a: { rows: number; F: number; a: Float32Array; b: Float32Array; dh: Float32Array; da: Float32Array; db: Float32Array; isa?: 'auto' | 'portable' | 'avx2' | 'avx512' }): void;
-  embeddingBackward(a: { tokens: number; vocab: number; dim: number; paddingIdx?: number; ids: Int32Array; dx: Float32Array; dE: Float32Array }): void;
+  swiglu(a: OnBackend & { a: Float32Array; b: Float32Array; out: Float32Array }): void;
+  /** da/db may be a/b (in place). */
+  swigluBackward(a: OnBackend & { rows: number; F: number; a: Float32Array; b: Float32Array; dh: Float32Array; da: Float32Array; db: Float32Array }): void;
+  /** table: Float32Array or Uint16Array (BF16 bits). */
+  embedding(a: OnBackend & { ids: Int32Array; table: Float32Array | Uint16Array; vocab: number; dim: number; out: Float32Array }): void;
+  /** dE accumulates; paddingIdx (default −1: none) gets no gradient. */
+  embeddingBackward(a: OnBackend & { vocab: number; dim: number; paddingIdx?: number; ids: Int32Array; dx: Float32Array; dE: Float32Array }): void;
   grpoLoss(a: GrpoLossArgs): GrpoLossStats;
   /** step is 1-based; when skipped (non-finite gradient) nothing was written. */
-  adamwStep(a: {
+  adamw(a: OnBackend & {
     tensors: AdamWTensorArgs[]; lr: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number;
     maxGradNorm?: number; step: number;
-    /** Element kernels: 'auto' (default) or one the CPU has ('portable' always; 'avx512'). */
-    isa?: 'auto' | 'portable' | 'avx2' | 'avx512';
   }): { gradNorm: number; clipCoef: number; skipped: boolean; badTensor: number };
+  /** xa [rows, rank] = x·Aᵀ (optional output); y += scale·xa·Bᵀ. 'cuda' rounds x, A, B and xa to BF16 as its trainer does. */
+  loraForward(a: OnBackend & { rows: number; in: number; out: number; rank: number; scale: number; x: Float32Array; A: Float32Array; B: Float32Array; xa?: Float32Array; y: Float32Array }): void;
+  /** dA, dB, dx accumulate. */
+  loraBackward(a: OnBackend & {
+    rows: number; in: number; out: number; rank: number; scale: number; dy: Float32Array; x: Float32Array;
+    A: Float32Array; B: Float32Array; dA: Float32Array; dB: Float32Array; dx?: Float32Array;
+  }): void;
+  /** dst [rows.length, dim] = src rows. */
+  gatherRows(a: OnBackend & { src: Float32Array; srcRows: number; rows: Int32Array; dim: number; dst: Float32Array }): void;
+  /** dst rows[i] = src row i (rows distinct); other rows untouched. */
+  scatterRows(a: OnBackend & { src: Float32Array; rows: Int32Array; dim: number; dst: Float32Array; dstRows: number }): void;
+  /** Softmax row kernel of the loss: z ← exp(z − shift) in place. */
+  rowExpStats(a: OnBackend & { length: number; z: Float32Array; shift: number }): { sum: number; sumEz: number };
+  /**
+   * One token per row of logits [rows, vocab]: allowed mask → repetition penalty (seen ids) → temperature (0 = greedy) →
+   * top-k → top-p → min-p → inverse CDF at `uniform` in ascending id order. logq: log q of the token under that
+   * distribution (0 when greedy); logp: log softmax of the raw row at temperature 1.
+   */
+  sample(a: OnBackend & {
+    logits: Float32Array; rows: number; vocab: number;
+    params: { temperature?: number; topK?: number; topP?: number; minP?: number; repetitionPenalty?: number; uniform: number; seen?: Int32Array; allowed?: Int32Array }[];
+  }): { token: Int32Array; logq: Float32Array; logp: Float32Array };
+}
+
+export interface NativeTrainMath {
   /** step = optimizer steps already taken (0-based), HF semantics. */
   lrAt(a: { kind: LrScheduleKind; baseLr: number; warmupSteps: number; totalSteps: number; step: number; numCycles?: number }): number;
-  loraForward(a: { rows: number; in: number; out: number; rank: number; scale: number; x: Float32Array; A: Float32Array; B: Float32Array; xa: Float32Array; y: Float32Array }): void;
-  loraBackward(a: {
-    rows: number; in: number; out: number; rank: number; scale: number; dy: Float32Array; x: Float32Array;
-    xa: Float32Array; A: Float32Array; B: Float32Array; dA: Float32Array; dB: Float32Array; dx?: Float32Array;
-  }): void;
   loraInit(a: { in: number; out: number; rank: number; seed: number; A: Float32Array; B: Float32Array }): void;
   loraMerge(a: { in: number; out: number; rank: number; scale: number; A: Float32Array; B: Float32Array; W: Float32Array | Uint16Array; sign?: 1 | -1 }): void;
   loraScale(a: { alpha: number; rank: number; useRslora?: boolean }): number;
-  /** Softmax row kernel of the loss: z ← exp(z − shift) in place; portable: skip the SIMD version. */
-  rowExpStats(a: { length: number; z: Float32Array; shift: number; portable?: boolean }): { sum: number; sumEz: number };
 }
 
 // ---- training engine (native/binding/trainer.cpp)
@@ -582,19 +593,6 @@ export interface NativeTrainerClass {
   create(model: NativeModel, opts: NativeTrainerOptions): Promise<NativeTrainer>;
 }
 
-/** LoRA module math and row moves of the GPU trainer; FP32 inputs are rounded to BF16 where the engine rounds them. */
-export interface NativeCudaTrainOps {
-  /** y [T·out] + s·bf16(bf16(x)·bf16(A)ᵀ)·bf16(B)ᵀ. */
-  loraForward(a: { x: Float32Array; A: Float32Array; B: Float32Array; y: Float32Array; T: number; in: number; out: number; r: number; scale: number }): Float32Array;
-  /** Gradients from zero: dA [r·in], dB [out·r], dx [T·in] (dy rounded to BF16). */
-  loraBackward(a: { x: Float32Array; dy: Float32Array; A: Float32Array; B: Float32Array; T: number; in: number; out: number; r: number; scale: number }): { dA: Float32Array; dB: Float32Array; dx: Float32Array };
-  gatherRows(src: Float32Array, srcRows: number, rows: Int32Array, C: number): Float32Array;
-  /** A copy of dst with rows[r] set to src row r (rows distinct). */
-  scatterRows(src: Float32Array, rows: Int32Array, C: number, dst: Float32Array, dstRows: number): Float32Array;
-  /** A copy of dE plus the lookup gradient of every id except paddingIdx (−1: none). */
-  embeddingBackwardPadded(ids: Int32Array, dx: Float32Array, vocab: number, C: number, paddingIdx: number, dE: Float32Array): Float32Array;
-}
-
 // ---- CUDA backend (native/binding/cuda.cpp)
 export interface NativeCudaStatus {
   compiled: boolean;
@@ -605,41 +603,3 @@ export interface NativeCudaStatus {
   cublasLt: boolean;
 }
 
-/** Outputs are fresh arrays unless noted; parameter gradients (dw, dtable, dkernel) accumulate into the given array. */
-export interface NativeCudaOps {
-  /** C = beta·C + alpha·op(A)·op(B), A/B BF16 bits, C FP32 updated in place and returned. */
-  gemm(
-    A: Uint16Array, B: Uint16Array, C: Float32Array, M: number, N: number, K: number,
-    transA: boolean, transB: boolean, alpha: number, beta: number, forceFallback: boolean,
-  ): Float32Array;
-  rmsnorm(x: Float32Array, w: Float32Array, rows: number, n: number, eps: number): { y: Float32Array; rstd: Float32Array };
-  rmsnormBackward(x: Float32Array, w: Float32Array, rstd: Float32Array, dy: Float32Array, dw: Float32Array, rows: number, n: number): Float32Array;
-  rope(x: Float32Array, positions: Int32Array, nHeads: number, headDim: number, theta: number, backward: boolean): Float32Array;
-  swiglu(a: Float32Array, b: Float32Array): Float32Array;
-  swigluBackward(a: Float32Array, b: Float32Array, dout: Float32Array): { da: Float32Array; db: Float32Array };
-  embedding(ids: Int32Array, tableBf16: Uint16Array, vocab: number, C: number): Float32Array;
-  embeddingBackward(ids: Int32Array, dout: Float32Array, dtable: Float32Array, vocab: number, C: number): Float32Array;
-  shortconv(z: Float32Array, kernel: Float32Array, C: number, lengths: number[], states?: Float32Array): { y: Float32Array; states: Float32Array };
-  shortconvBackward(z: Float32Array, kernel: Float32Array, dy: Float32Array, dkernel: Float32Array, C: number, lengths: number[]): Float32Array;
-  attention(q: Float32Array, k: Float32Array, v: Float32Array, nQ: number[], nKv: number[], H: number, KVH: number, D: number): { out: Float32Array; lse: Float32Array };
-  attentionBackward(
-    q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, lse: Float32Array, dout: Float32Array,
-    lengths: number[], H: number, KVH: number, D: number,
-  ): { dq: Float32Array; dk: Float32Array; dv: Float32Array };
-  /** One AdamW step with global-norm clipping; updates w, m, v (and bf16Copy) in place; returns the gradient norm. */
-  adamw(
-    w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, bf16Copy: Uint16Array | null,
-    lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, maxGradNorm: number, step: number,
-  ): number;
-  /** Fused chunked GRPO loss, same arguments as train.grpoLoss with a BF16 head; no workspaceBytes in the result. */
-  grpoLoss(a: Omit<GrpoLossArgs, 'head' | 'fused'> & { head: Uint16Array }): Omit<GrpoLossStats, 'workspaceBytes'>;
-  /**
-   * One token per row of logits [R, V]: allowed mask → repetition penalty (seen ids) → temperature (0 = greedy) →
-   * top-k → top-p → min-p → inverse CDF at `uniform` in ascending id order. logq: log q of the token under that
-   * distribution (0 when greedy); logp: log softmax of the raw row at temperature 1.
-   */
-  sample(
-    logits: Float32Array, R: number, V: number,
-    rows: { temperature?: number; topK?: number; topP?: number; minP?: number; repetitionPenalty?: number; uniform: number; seen?: Int32Array; allowed?: Int32Array }[],
-  ): { token: Int32Array; logq: Float32Array; logp: Float32Array };
-}

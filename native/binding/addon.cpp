@@ -10,13 +10,12 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   lfm2::binding::register_json(env, exports);
   lfm2::binding::register_sampler(env, exports);
   lfm2::binding::register_model(env, exports);
-  lfm2::binding::register_ops_forward(env, exports);
-  lfm2::binding::register_gemm(env, exports);
-  lfm2::binding::register_ops_train(env, exports);
+  lfm2::binding::register_ops(env, exports);
+  lfm2::binding::register_train_math(env, exports);
+  lfm2::binding::register_cpu_probes(env, exports);
   lfm2::binding::register_trainer(env, exports);
   lfm2::binding::register_cuda(env, exports);
   lfm2::binding::register_cuda_emu(env, exports);
-  lfm2::binding::register_cuda_train_ops(env, exports);
   return exports;
 }
 }  // namespace

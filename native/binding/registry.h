@@ -8,11 +8,10 @@ void register_safetensors(Napi::Env env, Napi::Object exports);
 void register_json(Napi::Env env, Napi::Object exports);
 void register_sampler(Napi::Env env, Napi::Object exports);
 void register_model(Napi::Env env, Napi::Object exports);
-void register_ops_forward(Napi::Env env, Napi::Object exports);
-void register_gemm(Napi::Env env, Napi::Object exports);
-void register_ops_train(Napi::Env env, Napi::Object exports);
+void register_ops(Napi::Env env, Napi::Object exports);
+void register_train_math(Napi::Env env, Napi::Object exports);
+void register_cpu_probes(Napi::Env env, Napi::Object exports);
 void register_trainer(Napi::Env env, Napi::Object exports);
 void register_cuda(Napi::Env env, Napi::Object exports);
 void register_cuda_emu(Napi::Env env, Napi::Object exports);  // emulation module only (cudaEmuSelfTest)
-void register_cuda_train_ops(Napi::Env env, Napi::Object exports);
 }  // namespace lfm2::binding

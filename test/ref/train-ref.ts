@@ -214,6 +214,27 @@ export function shortconvForward(z: Vec, K: Vec, cu: number[], C: number): Vec {
   return y;
 }
 
+/**
+ * One chunk of one sequence continuing from a shift register: state [2, C] = (u_{t−2}, u_{t−1}) stands in for the
+ * rows before the chunk (zeros for a fresh sequence); returns y [T, C] and the new state (the chunk's last two u).
+ */
+export function shortconvForwardWithState(z: Vec, K: Vec, T: number, C: number, state: Vec): { y: Vec; state: Vec } {
+  const u = (t: number, c: number) => (t >= 0 ? z[t * 3 * C + c] * z[t * 3 * C + 2 * C + c] : state[(t + 2) * C + c]);
+  const y = new Float64Array(T * C);
+  for (let t = 0; t < T; t++)
+    for (let c = 0; c < C; c++) {
+      let v = 0;
+      for (let k = 0; k < 3; k++) v += K[c * 3 + k] * u(t - 2 + k, c);
+      y[t * C + c] = z[t * 3 * C + C + c] * v;
+    }
+  const next = new Float64Array(2 * C);
+  for (let c = 0; c < C; c++) {
+    next[c] = u(T - 2, c);
+    next[C + c] = u(T - 1, c);
+  }
+  return { y, state: next };
+}
+
 export function shortconvBackward(z: Vec, K: Vec, dy: Vec, cu: number[], C: number): { dz: Vec; dK: Vec } {
   const T = cu[cu.length - 1];
   const dz = new Float64Array(T * 3 * C), dK = new Float64Array(C * 3);

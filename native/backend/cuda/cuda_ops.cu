@@ -1,13 +1,19 @@
-// Host-array wrappers of every kernel family (cuda_api.h): upload, launch, download, on the default stream.
+// The CUDA backend of the op table (backend/backend_ops.h): each op uploads the host arrays, runs the kernel the
+// GPU engine runs, on the default stream, and downloads the results.
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <unordered_map>
 
+#include "backend/backend_ops.h"
 #include "backend/cuda/adamw.cuh"
 #include "backend/cuda/attention.cuh"
+#include "backend/cuda/convert.cuh"
 #include "backend/cuda/cuda_api.h"
+#include "backend/cuda/cuda_lora.cuh"
+#include "backend/cuda/cuda_train_kernels.cuh"
 #include "backend/cuda/embedding.cuh"
 #include "backend/cuda/gemm.cuh"
 #include "backend/cuda/grpo_loss.cuh"
@@ -17,12 +23,12 @@
 #include "backend/cuda/sampling.cuh"
 #include "backend/cuda/shortconv.cuh"
 #include "backend/cuda/swiglu.cuh"
-#include "model/grpo_loss.h"
 
-namespace lfm2::cuda_api {
+namespace lfm2 {
 namespace {
 
 using namespace lfm2::cuda;
+using cuda_api::require_device;
 
 // Device copies of host arrays for one call; freed together.
 class Staging {
@@ -44,6 +50,12 @@ class Staging {
     CUDA_CHECK(cudaMemset(d, 0, size_t(std::max<int64_t>(n, 1)) * sizeof(T)));
     return d;
   }
+  // BF16 device copy of host FP32 values, rounded on the device as the engine rounds its GEMM inputs.
+  __nv_bfloat16* in_bf16(const float* host, int64_t n) {
+    auto* d = reinterpret_cast<__nv_bfloat16*>(alloc<uint16_t>(n));
+    f32_to_bf16(in(host, n), d, n, nullptr);
+    return d;
+  }
   template <typename T>
   void out(T* host, const T* dev, int64_t n) {
     if (host && n > 0) download(host, dev, size_t(n) * sizeof(T), nullptr);
@@ -53,165 +65,26 @@ class Staging {
   std::vector<DeviceBuffer> bufs_;
 };
 
-int64_t total(const std::vector<int64_t>& v) {
-  int64_t s = 0;
-  for (int64_t x : v) s += x;
-  return s;
-}
-
-Gemm& shared_gemm(bool& fresh) {
+Gemm& shared_gemm() {
   static std::mutex mu;
   static std::unique_ptr<Gemm> g;
   std::lock_guard<std::mutex> lock(mu);
-  fresh = !g;
   if (!g) g = std::make_unique<Gemm>();
   return *g;
 }
 
-}  // namespace
-
-DeviceStatus device_status() {
-  DeviceStatus st;
-  int n = 0;
-  cudaError_t e = cudaGetDeviceCount(&n);
-  if (e != cudaSuccess) {
-    cudaGetLastError();
-    st.error = std::string("no usable CUDA device: ") + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")";
-    return st;
-  }
-  if (n == 0) {
-    st.error = "no CUDA device present";
-    return st;
-  }
-  st.device_count = n;
-  cudaDeviceProp prop{};
-  if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess) {
-    st.name = prop.name;
-    st.cc_major = prop.major;
-    st.cc_minor = prop.minor;
-    st.total_bytes = prop.totalGlobalMem;
-  } else {
-    cudaGetLastError();
-  }
-  st.cublaslt = lt::api(&st.cublaslt_status) != nullptr;
-  return st;
+// The kernels take row offsets of non-empty sequences: empty ones (allowed in a packed batch) are dropped.
+std::vector<int32_t> nonempty_offsets(const std::vector<int32_t>& cu) {
+  std::vector<int32_t> off{cu.empty() ? 0 : cu[0]};
+  for (size_t i = 1; i < cu.size(); ++i)
+    if (cu[i] > cu[i - 1]) off.push_back(cu[i]);
+  return off;
 }
-
-void require_device() {
-  DeviceStatus st = device_status();
-  LFM2_CHECK(st.device_count > 0, "device 'cuda' requested but ", st.error);
-  LFM2_CHECK(st.cc_major >= 8, "device 'cuda' requires compute capability 8.0+ (BF16 tensor cores); device 0 (",
-             st.name, ") is ", st.cc_major, ".", st.cc_minor);
+std::vector<int64_t> lengths_of(const std::vector<int32_t>& off) {
+  std::vector<int64_t> len;
+  for (size_t i = 1; i < off.size(); ++i) len.push_back(off[i] - off[i - 1]);
+  return len;
 }
-
-void gemm_bf16(const uint16_t* A, const uint16_t* B, float* C, int64_t M, int64_t N, int64_t K, bool trans_a,
-               bool trans_b, float alpha, float beta, bool force_fallback) {
-  require_device();
-  bool fresh = false;
-  Gemm& g = shared_gemm(fresh);
-  Staging s;
-  auto* dA = reinterpret_cast<__nv_bfloat16*>(s.in(A, M * K));
-  auto* dB = reinterpret_cast<__nv_bfloat16*>(s.in(B, K * N));
-  float* dC = s.in(C, M * N);
-  g.set_force_fallback(force_fallback);
-  GemmShape sh{M, N, K, trans_a, trans_b, alpha, beta};
-  try {
-    g.run(sh, dA, dB, dC, nullptr);
-  } catch (...) {
-    g.set_force_fallback(false);
-    throw;
-  }
-  g.set_force_fallback(false);
-  s.out(C, dC, M * N);
-}
-
-void rmsnorm_forward(const float* x, const float* w, float* y, float* rstd, int64_t rows, int64_t n, float eps) {
-  require_device();
-  Staging s;
-  float* dx = s.in(x, rows * n);
-  float* dw = s.in(w, n);
-  float* dy = s.alloc<float>(rows * n);
-  float* dr = s.alloc<float>(rows);
-  cuda::rmsnorm_forward(dx, dw, dy, dr, rows, n, eps, nullptr);
-  s.out(y, dy, rows * n);
-  s.out(rstd, dr, rows);
-}
-
-void rmsnorm_backward(const float* x, const float* w, const float* rstd, const float* dy, float* dx, float* dw,
-                      int64_t rows, int64_t n) {
-  require_device();
-  Staging s;
-  float* d_x = s.in(x, rows * n);
-  float* d_w = s.in(w, n);
-  float* d_r = s.in(rstd, rows);
-  float* d_dy = s.in(dy, rows * n);
-  float* d_dx = s.alloc<float>(rows * n);
-  float* d_dw = s.in(dw, n);  // accumulated into
-  cuda::rmsnorm_backward(d_x, d_w, d_r, d_dy, d_dx, d_dw, rows, n, nullptr);
-  s.out(dx, d_dx, rows * n);
-  s.out(dw, d_dw, n);
-}
-
-void rope(float* x, const int32_t* pos, int64_t T, int64_t n_heads, int64_t head_dim, double theta, bool backward) {
-  require_device();
-  Staging s;
-  float* dx = s.in(x, T * n_heads * head_dim);
-  int32_t* dp = s.in(pos, T);
-  if (backward) cuda::rope_backward(dx, dp, T, n_heads, head_dim, theta, nullptr);
-  else cuda::rope_forward(dx, dp, T, n_heads, head_dim, theta, nullptr);
-  s.out(x, dx, T * n_heads * head_dim);
-}
-
-void swiglu_forward(const float* a, const float* b, float* out, int64_t n) {
-  require_device();
-  Staging s;
-  float* da = s.in(a, n);
-  float* db = s.in(b, n);
-  float* dout = s.alloc<float>(n);
-  cuda::swiglu_forward(da, db, dout, n, nullptr);
-  s.out(out, dout, n);
-}
-
-void swiglu_backward(const float* a, const float* b, const float* dout, float* da, float* db, int64_t n) {
-  require_device();
-  Staging s;
-  float* d_a = s.in(a, n);
-  float* d_b = s.in(b, n);
-  float* d_do = s.in(dout, n);
-  float* d_da = s.alloc<float>(n);
-  float* d_db = s.alloc<float>(n);
-  cuda::swiglu_backward(d_a, d_b, d_do, d_da, d_db, n, nullptr);
-  s.out(da, d_da, n);
-  s.out(db, d_db, n);
-}
-
-void embedding_forward(const int32_t* ids, int64_t T, const uint16_t* table_bf16, int64_t vocab, int64_t C,
-                       float* out) {
-  for (int64_t t = 0; t < T; ++t)
-    LFM2_CHECK(ids[t] >= 0 && ids[t] < vocab, "embedding: token id ", ids[t], " at ", t, " outside [0, ", vocab, ")");
-  require_device();
-  Staging s;
-  int32_t* d_ids = s.in(ids, T);
-  auto* d_tab = reinterpret_cast<__nv_bfloat16*>(s.in(table_bf16, vocab * C));
-  float* d_out = s.alloc<float>(T * C);
-  cuda::embedding_forward(d_ids, T, d_tab, vocab, C, d_out, nullptr);
-  s.out(out, d_out, T * C);
-}
-
-void embedding_backward(const int32_t* ids, int64_t T, const float* dout, int64_t vocab, int64_t C, float* dtable) {
-  for (int64_t t = 0; t < T; ++t)
-    LFM2_CHECK(ids[t] >= 0 && ids[t] < vocab, "embedding_backward: token id ", ids[t], " at ", t, " outside [0, ",
-               vocab, ")");
-  require_device();
-  Staging s;
-  int32_t* d_ids = s.in(ids, T);
-  float* d_do = s.in(dout, T * C);
-  float* d_tab = s.in(dtable, vocab * C);
-  cuda::embedding_backward(d_ids, T, d_do, vocab, C, d_tab, nullptr);
-  s.out(dtable, d_tab, vocab * C);
-}
-
-namespace {
 std::vector<int32_t> offsets_of(const std::vector<int64_t>& lengths, const char* what) {
   std::vector<int32_t> off(lengths.size() + 1, 0);
   for (size_t i = 0; i < lengths.size(); ++i) {
@@ -221,49 +94,13 @@ std::vector<int32_t> offsets_of(const std::vector<int64_t>& lengths, const char*
   }
   return off;
 }
-}  // namespace
-
-void shortconv_forward(const float* z, const float* kernel, float* y, const std::vector<int64_t>& lengths,
-                       float* states, int64_t C) {
-  std::vector<int32_t> off = offsets_of(lengths, "shortconv");
-  const int64_t T = off.back(), nseq = int64_t(lengths.size());
-  require_device();
-  Staging s;
-  float* d_z = s.in(z, T * 3 * C);
-  float* d_k = s.in(kernel, C * 3);
-  float* d_y = s.alloc<float>(T * C);
-  int32_t* d_off = s.in(off.data(), nseq + 1);
-  float* d_states = states ? s.in(states, nseq * 2 * C) : nullptr;
-  float** d_ptrs = nullptr;
-  if (d_states) {
-    std::vector<float*> ptrs(nseq);
-    for (int64_t i = 0; i < nseq; ++i) ptrs[i] = d_states + i * 2 * C;
-    d_ptrs = s.in(ptrs.data(), nseq);
-  }
-  cuda::shortconv_forward(d_z, d_k, d_y, d_off, d_ptrs, nseq, C, nullptr);
-  s.out(y, d_y, T * C);
-  if (states) s.out(states, d_states, nseq * 2 * C);
+int64_t total(const std::vector<int64_t>& v) {
+  int64_t s = 0;
+  for (int64_t x : v) s += x;
+  return s;
 }
 
-void shortconv_backward(const float* z, const float* kernel, const float* dy, float* dz, float* dkernel,
-                        const std::vector<int64_t>& lengths, int64_t C) {
-  std::vector<int32_t> off = offsets_of(lengths, "shortconv_backward");
-  const int64_t T = off.back(), nseq = int64_t(lengths.size());
-  require_device();
-  Staging s;
-  float* d_z = s.in(z, T * 3 * C);
-  float* d_k = s.in(kernel, C * 3);
-  float* d_dy = s.in(dy, T * C);
-  float* d_dz = s.alloc<float>(T * 3 * C);
-  float* d_dk = s.in(dkernel, C * 3);
-  int32_t* d_off = s.in(off.data(), nseq + 1);
-  cuda::shortconv_backward(d_z, d_k, d_dy, d_dz, d_dk, d_off, nseq, C, nullptr);
-  s.out(dz, d_dz, T * 3 * C);
-  s.out(dkernel, d_dk, C * 3);
-}
-
-namespace {
-// Builds the device-side description of a ragged attention batch whose K/V rows are packed in k/v.
+// The device description of a ragged attention batch whose K/V rows are packed in dk/dv.
 AttentionBatch make_batch(Staging& s, const std::vector<int64_t>& n_q, const std::vector<int64_t>& n_kv,
                           const float* dk, const float* dv, int64_t H, int64_t KVH, int64_t D) {
   LFM2_CHECK(n_q.size() == n_kv.size(), "attention: ", n_q.size(), " query lengths but ", n_kv.size(),
@@ -292,85 +129,24 @@ AttentionBatch make_batch(Staging& s, const std::vector<int64_t>& n_q, const std
   b.v = s.in(vp.data(), int64_t(vp.size()));
   return b;
 }
-}  // namespace
 
-void attention_forward(const float* q, const float* k, const float* v, float* out, float* lse,
-                       const std::vector<int64_t>& n_q, const std::vector<int64_t>& n_kv, int64_t H, int64_t KVH,
-                       int64_t D) {
-  require_device();
-  const int64_t T = total(n_q), TK = total(n_kv);
-  Staging s;
-  float* d_q = s.in(q, T * H * D);
-  float* d_k = s.in(k, TK * KVH * D);
-  float* d_v = s.in(v, TK * KVH * D);
-  float* d_o = s.alloc<float>(T * H * D);
-  float* d_l = s.alloc<float>(T * H);
-  AttentionBatch b = make_batch(s, n_q, n_kv, d_k, d_v, H, KVH, D);
-  cuda::attention_forward(b, d_q, d_o, d_l, nullptr);
-  s.out(out, d_o, T * H * D);
-  s.out(lse, d_l, T * H);
+// A [rows, cols] matrix with row stride ld as a contiguous copy (the GPU GEMM takes packed operands).
+template <typename T>
+std::vector<T> packed(const T* m, int64_t rows, int64_t cols, int64_t ld) {
+  std::vector<T> out(size_t(rows * cols));
+  for (int64_t r = 0; r < rows; ++r) std::copy(m + r * ld, m + r * ld + cols, out.data() + r * cols);
+  return out;
 }
 
-void attention_backward(const float* q, const float* k, const float* v, const float* out, const float* lse,
-                        const float* dout, float* dq, float* dk, float* dv, const std::vector<int64_t>& lengths,
-                        int64_t H, int64_t KVH, int64_t D) {
-  require_device();
-  const int64_t T = total(lengths);
-  Staging s;
-  float* d_q = s.in(q, T * H * D);
-  float* d_k = s.in(k, T * KVH * D);
-  float* d_v = s.in(v, T * KVH * D);
-  float* d_o = s.in(out, T * H * D);
-  float* d_l = s.in(lse, T * H);
-  float* d_do = s.in(dout, T * H * D);
-  float* d_dq = s.alloc<float>(T * H * D);
-  float* d_dk = s.zeros<float>(T * KVH * D);
-  float* d_dv = s.zeros<float>(T * KVH * D);
-  AttentionBatch b = make_batch(s, lengths, lengths, d_k, d_v, H, KVH, D);
-  std::vector<float*> dkp(lengths.size()), dvp(lengths.size());
-  int64_t row = 0;
-  for (size_t i = 0; i < lengths.size(); ++i) {
-    dkp[i] = d_dk + row * KVH * D;
-    dvp[i] = d_dv + row * KVH * D;
-    row += lengths[i];
-  }
-  float** d_dkp = s.in(dkp.data(), int64_t(dkp.size()));
-  float** d_dvp = s.in(dvp.data(), int64_t(dvp.size()));
-  cuda::attention_backward(b, d_q, d_o, d_l, d_do, d_dq, d_dkp, d_dvp, nullptr);
-  s.out(dq, d_dq, T * H * D);
-  s.out(dk, d_dk, T * KVH * D);
-  s.out(dv, d_dv, T * KVH * D);
+void check_impl(const std::string& impl, std::initializer_list<const char*> allowed, const char* op) {
+  for (const char* a : allowed)
+    if (impl == a) return;
+  std::string list;
+  for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + a;
+  fail(op, ": impl must be one of ", list, " on the CUDA backend; got '", impl, "'");
 }
 
-double adamw_step(float* w, const float* g, float* m, float* v, uint16_t* bf16_copy, int64_t n, double lr,
-                  double beta1, double beta2, double eps, double weight_decay, double max_grad_norm, int64_t step) {
-  require_device();
-  Staging s;
-  float* d_w = s.in(w, n);
-  float* d_g = s.in(g, n);
-  float* d_m = s.in(m, n);
-  float* d_v = s.in(v, n);
-  auto* d_bf = bf16_copy ? reinterpret_cast<__nv_bfloat16*>(s.alloc<uint16_t>(n)) : nullptr;
-  double* d_sq = s.zeros<double>(1);
-  cuda::grad_sumsq(d_g, n, d_sq, nullptr);
-  double sumsq = 0;
-  s.out(&sumsq, d_sq, 1);
-  const double norm = std::sqrt(sumsq);
-  if (!std::isfinite(norm)) return norm;  // non-finite gradient: nothing is written
-  AdamWParams p;
-  p.lr = lr, p.beta1 = beta1, p.beta2 = beta2, p.eps = eps;
-  p.weight_decay = weight_decay;
-  p.clip_coef = max_grad_norm > 0 ? std::min(1.0, max_grad_norm / (norm + 1e-6)) : 1.0;
-  p.step = step;
-  cuda::adamw_update(d_w, d_g, d_m, d_v, d_bf, n, p, nullptr);
-  s.out(w, d_w, n);
-  s.out(m, d_m, n);
-  s.out(v, d_v, n);
-  if (bf16_copy) s.out(bf16_copy, reinterpret_cast<uint16_t*>(d_bf), n);
-  return norm;
-}
-
-GrpoLossStats grpo_loss(const GrpoLossInputs& a, const GrpoLossOptions& opt, const GrpoLossOutputs& o) {
+GrpoLossStats grpo_loss_host(const GrpoLossInputs& a, const GrpoLossOptions& opt, const GrpoLossOutputs& o) {
   const int64_t N = a.rows, V = a.vocab, C = a.dim;
   float *dhidden = o.dhidden, *dhead = o.dhead, *logp = o.logp, *entropy = o.entropy;
   LFM2_CHECK(N >= 1 && V >= 1 && C >= 1, "grpo_loss: bad shape rows=", N, " vocab=", V, " dim=", C);
@@ -407,8 +183,7 @@ GrpoLossStats grpo_loss(const GrpoLossInputs& a, const GrpoLossOptions& opt, con
       c[size_t(n)] = 1.0 / ntok;
   }
   require_device();
-  bool fresh = false;
-  Gemm& g = shared_gemm(fresh);
+  Gemm& g = shared_gemm();
   Staging s;
   GrpoDeviceInputs in;
   in.rows = N, in.vocab = V, in.dim = C;
@@ -461,7 +236,7 @@ GrpoLossStats grpo_loss(const GrpoLossInputs& a, const GrpoLossOptions& opt, con
   return st;
 }
 
-SampleResult sample(const float* logits, int64_t R, int64_t V, const std::vector<SampleParams>& params,
+SampleResult sample_host(const float* logits, int64_t R, int64_t V, const std::vector<SampleParams>& params,
                     const std::vector<float>& uniform, const std::vector<std::vector<int32_t>>& seen,
                     const std::vector<std::vector<int32_t>>& allowed, const std::vector<bool>& all_allowed) {
   LFM2_CHECK(R >= 1 && V >= 1, "sample: bad shape R=", R, " V=", V);
@@ -522,4 +297,402 @@ SampleResult sample(const float* logits, int64_t R, int64_t V, const std::vector
   return res;
 }
 
-}  // namespace lfm2::cuda_api
+class CudaOps final : public BackendOps {
+ public:
+  const char* name() const override { return "cuda"; }
+
+  bool supports(Op op, DType a, DType b) const override {
+    switch (op) {
+      case Op::GemmNN:
+      case Op::GemmNT:
+      case Op::GemmTN:
+      case Op::GemmTT:
+        return a == DType::BF16 && b == DType::BF16;  // BF16 inputs, FP32 accumulation and output
+      case Op::GemmMulti:
+      case Op::RowExpStats:
+        return false;  // CPU kernel structures with no GPU counterpart
+      case Op::Embedding:
+      case Op::GrpoLoss:
+        return a == DType::BF16;  // the GPU engine keeps the table / head in BF16
+      default:
+        return a == DType::F32 && b == DType::F32;
+    }
+  }
+
+  std::vector<std::string> impls(Op op) const override {
+    if (op == Op::GemmNN || op == Op::GemmNT || op == Op::GemmTN || op == Op::GemmTT) {
+      std::vector<std::string> out{"tiled"};  // the fallback kernel, always there
+      if (cuda_api::device_status().cublaslt) out.push_back("cublaslt");
+      return out;
+    }
+    return {"auto"};
+  }
+
+  void gemm(Op layout, const GemmCall& c, const std::string& impl) override {
+    check_impl(impl, {"auto", "tiled", "cublaslt"}, "gemm");
+    LFM2_CHECK(c.a_type == DType::BF16 && c.b_type == DType::BF16, "gemm: the CUDA backend takes BF16 A and B");
+    const bool ta = layout == Op::GemmTN || layout == Op::GemmTT, tb = layout == Op::GemmNT || layout == Op::GemmTT;
+    const int64_t M = c.M, N = c.N, K = c.K;
+    if (M == 0 || N == 0) return;
+    if (K == 0) {  // an empty product: C = beta·C
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) c.C[i * c.ldc + j] = c.beta == 0.f ? 0.f : c.beta * c.C[i * c.ldc + j];
+      return;
+    }
+    require_device();
+    const std::vector<uint16_t> A = packed(static_cast<const uint16_t*>(c.A), ta ? K : M, ta ? M : K, c.lda);
+    const std::vector<uint16_t> B = packed(static_cast<const uint16_t*>(c.B), tb ? N : K, tb ? K : N, c.ldb);
+    // beta = 0 never reads C: zeros go up instead, so NaN in C stays out of the product.
+    std::vector<float> C = c.beta == 0.f ? std::vector<float>(size_t(M * N), 0.f) : packed(c.C, M, N, c.ldc);
+    Gemm& g = shared_gemm();
+    Staging s;
+    auto* dA = reinterpret_cast<__nv_bfloat16*>(s.in(A.data(), M * K));
+    auto* dB = reinterpret_cast<__nv_bfloat16*>(s.in(B.data(), K * N));
+    float* dC = s.in(C.data(), M * N);
+    g.set_force_fallback(impl == "tiled");
+    try {
+      LFM2_CHECK(impl != "cublaslt" || g.uses_cublaslt(), "gemm: cuBLASLt is not loaded: ", g.cublaslt_status());
+      g.run(GemmShape{M, N, K, ta, tb, c.alpha, c.beta}, dA, dB, dC, nullptr);
+    } catch (...) {
+      g.set_force_fallback(false);
+      throw;
+    }
+    g.set_force_fallback(false);
+    s.out(C.data(), dC, M * N);
+    for (int64_t i = 0; i < M; ++i) std::copy(C.data() + i * N, C.data() + (i + 1) * N, c.C + i * c.ldc);
+  }
+
+  void gemm_multi(int64_t, int64_t, const float*, int64_t, DType, const std::vector<GemmNtPart>&, Precision,
+                  const std::string&) override {
+    fail("gemmMulti: not available on the CUDA backend");
+  }
+
+  void rmsnorm(const float* x, const float* w, float* y, float* rstd, int64_t rows, int64_t n, float eps) override {
+    require_device();
+    Staging s;
+    float* dy = s.alloc<float>(rows * n);
+    float* dr = s.alloc<float>(rows);
+    cuda::rmsnorm_forward(s.in(x, rows * n), s.in(w, n), dy, dr, rows, n, eps, nullptr);
+    s.out(y, dy, rows * n);
+    s.out(rstd, dr, rows);
+  }
+  void rmsnorm_backward(int64_t rows, int64_t n, const float* x, const float* w, const float* dy, float eps,
+                        float* dx, float* dw) override {
+    require_device();
+    Staging s;
+    float *d_x = s.in(x, rows * n), *d_w = s.in(w, n), *d_dy = s.in(dy, rows * n);
+    float* d_r = s.alloc<float>(rows);  // rstd from the forward kernel, as the engine keeps it
+    float* d_y = s.alloc<float>(rows * n);
+    float* d_dx = s.alloc<float>(rows * n);
+    float* d_dw = s.in(dw, n);
+    cuda::rmsnorm_forward(d_x, d_w, d_y, d_r, rows, n, eps, nullptr);
+    cuda::rmsnorm_backward(d_x, d_w, d_r, d_dy, d_dx, d_dw, rows, n, nullptr);
+    s.out(dx, d_dx, rows * n);
+    s.out(dw, d_dw, n);
+  }
+  void rmsnorm_heads_backward(int64_t T, int64_t H, int64_t D, const float* x, const float* w, const float* dy,
+                              float eps, float* dx, float* dw) override {
+    rmsnorm_backward(T * H, D, x, w, dy, eps, dx, dw);  // the GPU engine runs the per-head norm over [T·H, D]
+  }
+
+  void rope(float* x, const int32_t* pos, int64_t T, int64_t H, int64_t D, double theta) override {
+    rotate(x, x, pos, T, H, D, theta, false);
+  }
+  void rope_backward(int64_t T, int64_t H, int64_t D, const int32_t* pos, double theta, const float* dy,
+                     float* dx) override {
+    rotate(dy, dx, pos, T, H, D, theta, true);
+  }
+
+  void attention(const float* q, const float* k, const float* v, float* out, float* lse,
+                 const std::vector<int64_t>& n_q, const std::vector<int64_t>& n_kv, int64_t H, int64_t KVH,
+                 int64_t D, const std::string& impl) override {
+    check_impl(impl, {"auto"}, "attention");
+    require_device();
+    const int64_t T = total(n_q), TK = total(n_kv);
+    Staging s;
+    float* d_k = s.in(k, TK * KVH * D);
+    float* d_v = s.in(v, TK * KVH * D);
+    float* d_o = s.alloc<float>(T * H * D);
+    float* d_l = s.alloc<float>(T * H);
+    AttentionBatch b = make_batch(s, n_q, n_kv, d_k, d_v, H, KVH, D);
+    cuda::attention_forward(b, s.in(q, T * H * D), d_o, d_l, nullptr);
+    s.out(out, d_o, T * H * D);
+    s.out(lse, d_l, T * H);
+  }
+  void attention_packed(int64_t T, int64_t H, int64_t KVH, int64_t D, const std::vector<int32_t>& cu, const float* q,
+                        const float* k, const float* v, float* o, float* lse, const std::string& impl) override {
+    const std::vector<int64_t> len = lengths_of(nonempty_offsets(cu));
+    attention(q, k, v, o, lse, len, len, H, KVH, D, impl);
+  }
+  void attention_backward(int64_t T, int64_t H, int64_t KVH, int64_t D, const std::vector<int32_t>& cu,
+                          const float* q, const float* k, const float* v, const float* o, const float* lse,
+                          const float* dout, float* dq, float* dk, float* dv, const std::string& impl) override {
+    check_impl(impl, {"auto"}, "attentionBackward");
+    LFM2_CHECK((o == nullptr) == (lse == nullptr), "attentionBackward: give both o and lse, or neither");
+    require_device();
+    const std::vector<int64_t> lengths = lengths_of(nonempty_offsets(cu));
+    Staging s;
+    float* d_q = s.in(q, T * H * D);
+    float* d_k = s.in(k, T * KVH * D);
+    float* d_v = s.in(v, T * KVH * D);
+    float* d_do = s.in(dout, T * H * D);
+    float* d_dq = s.zeros<float>(T * H * D);
+    float* d_dk = s.zeros<float>(T * KVH * D);
+    float* d_dv = s.zeros<float>(T * KVH * D);
+    if (lengths.empty()) return download_all(s, dq, d_dq, dk, d_dk, dv, d_dv, T * H * D, T * KVH * D);
+    AttentionBatch b = make_batch(s, lengths, lengths, d_k, d_v, H, KVH, D);
+    float* d_o = o ? s.in(o, T * H * D) : s.alloc<float>(T * H * D);
+    float* d_l = lse ? s.in(lse, T * H) : s.alloc<float>(T * H);
+    if (!o) cuda::attention_forward(b, d_q, d_o, d_l, nullptr);  // recomputed, as the engine would
+    std::vector<float*> dkp(lengths.size()), dvp(lengths.size());
+    int64_t row = 0;
+    for (size_t i = 0; i < lengths.size(); ++i) {
+      dkp[i] = d_dk + row * KVH * D;
+      dvp[i] = d_dv + row * KVH * D;
+      row += lengths[i];
+    }
+    cuda::attention_backward(b, d_q, d_o, d_l, d_do, d_dq, s.in(dkp.data(), int64_t(dkp.size())),
+                             s.in(dvp.data(), int64_t(dvp.size())), nullptr);
+    download_all(s, dq, d_dq, dk, d_dk, dv, d_dv, T * H * D, T * KVH * D);
+  }
+
+  void shortconv(const float* z, const float* kernel, float* y, const std::vector<int64_t>& lengths, float* states,
+                 int64_t C) override {
+    const std::vector<int32_t> off = offsets_of(lengths, "shortconv");
+    const int64_t T = off.back(), nseq = int64_t(lengths.size());
+    require_device();
+    Staging s;
+    float* d_y = s.alloc<float>(T * C);
+    float* d_states = states ? s.in(states, nseq * 2 * C) : nullptr;
+    float** d_ptrs = nullptr;
+    if (d_states) {
+      std::vector<float*> ptrs(static_cast<size_t>(nseq));
+      for (int64_t i = 0; i < nseq; ++i) ptrs[size_t(i)] = d_states + i * 2 * C;
+      d_ptrs = s.in(ptrs.data(), nseq);
+    }
+    cuda::shortconv_forward(s.in(z, T * 3 * C), s.in(kernel, C * 3), d_y, s.in(off.data(), nseq + 1), d_ptrs, nseq,
+                            C, nullptr);
+    s.out(y, d_y, T * C);
+    if (states) s.out(states, d_states, nseq * 2 * C);
+  }
+  void shortconv_packed(int64_t C, const std::vector<int32_t>& cu, const float* z, const float* kernel,
+                        float* y) override {
+    const std::vector<int64_t> len = lengths_of(nonempty_offsets(cu));
+    if (!len.empty()) shortconv(z, kernel, y, len, nullptr, C);
+  }
+  void shortconv_backward(int64_t C, const std::vector<int32_t>& cu, const float* z, const float* kernel,
+                          const float* dy, float* dz, float* dkernel) override {
+    const std::vector<int32_t> off = nonempty_offsets(cu);
+    const int64_t T = cu.back(), nseq = int64_t(off.size()) - 1;
+    if (nseq == 0) return;
+    require_device();
+    Staging s;
+    float* d_dz = s.alloc<float>(T * 3 * C);
+    float* d_dk = s.in(dkernel, C * 3);
+    cuda::shortconv_backward(s.in(z, T * 3 * C), s.in(kernel, C * 3), s.in(dy, T * C), d_dz, d_dk,
+                             s.in(off.data(), nseq + 1), nseq, C, nullptr);
+    s.out(dz, d_dz, T * 3 * C);
+    s.out(dkernel, d_dk, C * 3);
+  }
+
+  void swiglu(const float* a, const float* b, float* out, int64_t n, const std::string& impl) override {
+    check_impl(impl, {"auto"}, "swiglu");
+    require_device();
+    Staging s;
+    float* d_out = s.alloc<float>(n);
+    cuda::swiglu_forward(s.in(a, n), s.in(b, n), d_out, n, nullptr);
+    s.out(out, d_out, n);
+  }
+  void swiglu_backward(int64_t rows, int64_t F, const float* a, const float* b, const float* dh, float* da,
+                       float* db, const std::string& impl) override {
+    check_impl(impl, {"auto"}, "swigluBackward");
+    require_device();
+    const int64_t n = rows * F;
+    Staging s;
+    float* d_da = s.alloc<float>(n);
+    float* d_db = s.alloc<float>(n);
+    cuda::swiglu_backward(s.in(a, n), s.in(b, n), s.in(dh, n), d_da, d_db, n, nullptr);
+    s.out(da, d_da, n);
+    s.out(db, d_db, n);
+  }
+
+  void embedding(const int32_t* ids, int64_t T, const void* table, DType type, int64_t V, int64_t C,
+                 float* out) override {
+    LFM2_CHECK(type == DType::BF16, "embedding: the CUDA backend takes a BF16 table");
+    check_ids(ids, T, V, "embedding");
+    require_device();
+    Staging s;
+    float* d_out = s.alloc<float>(T * C);
+    auto* d_tab = reinterpret_cast<__nv_bfloat16*>(s.in(static_cast<const uint16_t*>(table), V * C));
+    cuda::embedding_forward(s.in(ids, T), T, d_tab, V, C, d_out, nullptr);
+    s.out(out, d_out, T * C);
+  }
+  void embedding_backward(int64_t T, int64_t V, int64_t C, const int32_t* ids, const float* dx, float* dE,
+                          int64_t padding_idx) override {
+    check_ids(ids, T, V, "embedding_backward");
+    require_device();
+    Staging s;
+    float* d_dE = s.in(dE, V * C);
+    // Both GPU kernels: the plain scatter-add, and the padding-aware one of the trainer.
+    if (padding_idx < 0) cuda::embedding_backward(s.in(ids, T), T, s.in(dx, T * C), V, C, d_dE, nullptr);
+    else cuda::embedding_backward_padded(s.in(ids, T), T, s.in(dx, T * C), V, C, padding_idx, d_dE, nullptr);
+    s.out(dE, d_dE, V * C);
+  }
+
+  GrpoLossStats grpo_loss(const GrpoLossInputs& in, const GrpoLossOptions& opt, const GrpoLossOutputs& out,
+                          const std::string& impl) override {
+    check_impl(impl, {"auto"}, "grpoLoss");
+    return grpo_loss_host(in, opt, out);
+  }
+
+  AdamWResult adamw(const std::vector<AdamWTensor>& tensors, const AdamWConfig& cfg, int64_t step,
+                    const std::string& impl) override {
+    check_impl(impl, {"auto"}, "adamw");
+    LFM2_CHECK(step >= 1, "adamw_step: step must be >= 1 (1-based), got ", step);
+    require_device();
+    const size_t P = tensors.size();
+    Staging s;
+    // The global norm as the GPU trainer forms it: one double sum of squares per tensor.
+    double* d_sums = s.zeros<double>(int64_t(P));
+    std::vector<float*> grads(P);
+    for (size_t i = 0; i < P; ++i) {
+      grads[i] = s.in(tensors[i].grad, tensors[i].size);
+      cuda::grad_sumsq(grads[i], tensors[i].size, d_sums + i, nullptr);
+    }
+    std::vector<double> sums(P);
+    s.out(sums.data(), d_sums, int64_t(P));
+    AdamWResult res;
+    double sumsq = 0;
+    for (size_t i = 0; i < P; ++i) {
+      if (!std::isfinite(sums[i]) && res.bad_tensor < 0) res.bad_tensor = int64_t(i);
+      sumsq += sums[i];
+    }
+    if (res.bad_tensor >= 0) {  // non-finite gradient: nothing is written
+      res.grad_norm = std::numeric_limits<double>::quiet_NaN();
+      res.skipped = true;
+      res.clip_coef = 0;
+      return res;
+    }
+    res.grad_norm = std::sqrt(sumsq);
+    if (cfg.max_grad_norm > 0) res.clip_coef = std::min(1.0, cfg.max_grad_norm / (res.grad_norm + 1e-6));
+    for (size_t i = 0; i < P; ++i) {
+      const AdamWTensor& t = tensors[i];
+      float *d_w = s.in(t.weight, t.size), *d_m = s.in(t.exp_avg, t.size), *d_v = s.in(t.exp_avg_sq, t.size);
+      auto* d_bf = t.bf16_copy ? reinterpret_cast<__nv_bfloat16*>(s.alloc<uint16_t>(t.size)) : nullptr;
+      AdamWParams p;
+      p.lr = cfg.lr, p.beta1 = cfg.beta1, p.beta2 = cfg.beta2, p.eps = cfg.eps;
+      p.weight_decay = t.decay ? cfg.weight_decay : 0.0;
+      p.clip_coef = res.clip_coef;
+      p.step = step;
+      cuda::adamw_update(d_w, grads[i], d_m, d_v, d_bf, t.size, p, nullptr);
+      s.out(t.weight, d_w, t.size);
+      s.out(t.exp_avg, d_m, t.size);
+      s.out(t.exp_avg_sq, d_v, t.size);
+      if (d_bf) s.out(t.bf16_copy, reinterpret_cast<uint16_t*>(d_bf), t.size);
+    }
+    return res;
+  }
+
+  // LoRA as the GPU trainer runs it: x, dy, A, B and x·Aᵀ rounded to BF16, FP32 accumulation.
+  void lora_forward(int64_t N, int64_t in, int64_t out, int64_t r, float s_, const float* x, const float* A,
+                    const float* B, float* xa, float* y) override {
+    check_lora(N, in, out, r);
+    require_device();
+    Staging s;
+    float* d_y = s.in(y, N * out);
+    float* d_xa = s.alloc<float>(N * r);
+    auto* d_xa_bf = reinterpret_cast<__nv_bfloat16*>(s.alloc<uint16_t>(N * r));
+    cuda::lora_forward_device(s.in_bf16(x, N * in), s.in_bf16(A, r * in), s.in_bf16(B, out * r), N, in, out, r, s_,
+                              d_y, d_xa, d_xa_bf, shared_gemm(), nullptr);
+    s.out(y, d_y, N * out);
+    s.out(xa, d_xa, N * r);
+  }
+  void lora_backward(int64_t N, int64_t in, int64_t out, int64_t r, float s_, const float* dy, const float* x,
+                     const float* A, const float* B, float* dA, float* dB, float* dx) override {
+    check_lora(N, in, out, r);
+    require_device();
+    Staging s;
+    Arena arena;
+    float *d_dA = s.in(dA, r * in), *d_dB = s.in(dB, out * r), *d_dx = dx ? s.in(dx, N * in) : nullptr;
+    cuda::lora_backward_device(s.in_bf16(x, N * in), s.in_bf16(dy, N * out), s.in_bf16(A, r * in),
+                               s.in_bf16(B, out * r), N, in, out, r, s_, d_dA, d_dB, d_dx, shared_gemm(), arena,
+                               nullptr);
+    s.out(dA, d_dA, r * in);
+    s.out(dB, d_dB, out * r);
+    s.out(dx, d_dx, N * in);
+  }
+
+  void gather_rows(const float* src, int64_t src_rows, const int32_t* rows, int64_t R, int64_t C,
+                   float* dst) override {
+    for (int64_t i = 0; i < R; ++i)
+      LFM2_CHECK(rows[i] >= 0 && rows[i] < src_rows, "gather_rows: row ", rows[i], " outside [0, ", src_rows, ")");
+    if (R == 0 || C == 0) return;
+    require_device();
+    Staging s;
+    float* d_dst = s.alloc<float>(R * C);
+    cuda::gather_rows_f32(s.in(src, src_rows * C), s.in(rows, R), R, C, d_dst, nullptr);
+    s.out(dst, d_dst, R * C);
+  }
+  void scatter_rows(const float* src, const int32_t* rows, int64_t R, int64_t C, float* dst,
+                    int64_t dst_rows) override {
+    std::vector<bool> seen(size_t(dst_rows), false);
+    for (int64_t i = 0; i < R; ++i) {
+      LFM2_CHECK(rows[i] >= 0 && rows[i] < dst_rows, "scatter_rows: row ", rows[i], " outside [0, ", dst_rows, ")");
+      LFM2_CHECK(!seen[size_t(rows[i])], "scatter_rows: row ", rows[i], " appears twice");
+      seen[size_t(rows[i])] = true;
+    }
+    if (R == 0 || C == 0) return;
+    require_device();
+    Staging s;
+    float* d_dst = s.in(dst, dst_rows * C);
+    cuda::scatter_rows_f32(s.in(src, R * C), s.in(rows, R), R, C, d_dst, nullptr);
+    s.out(dst, d_dst, dst_rows * C);
+  }
+
+  void row_exp_stats(float*, int64_t, float, double*, double*, const std::string&) override {
+    fail("rowExpStats: not available on the CUDA backend");
+  }
+
+  SampleResult sample(const float* logits, int64_t R, int64_t V, const std::vector<SampleParams>& params,
+                      const std::vector<float>& uniform, const std::vector<std::vector<int32_t>>& seen,
+                      const std::vector<std::vector<int32_t>>& allowed,
+                      const std::vector<bool>& all_allowed) override {
+    return sample_host(logits, R, V, params, uniform, seen, allowed, all_allowed);
+  }
+
+ private:
+  static void rotate(const float* x, float* y, const int32_t* pos, int64_t T, int64_t H, int64_t D, double theta,
+                     bool backward) {
+    LFM2_CHECK(D % 2 == 0, "rope: head_dim must be even, got ", D);
+    for (int64_t t = 0; t < T; ++t) LFM2_CHECK(pos[t] >= 0, "rope: negative position ", pos[t], " at token ", t);
+    require_device();
+    Staging s;
+    float* d = s.in(x, T * H * D);
+    if (backward) cuda::rope_backward(d, s.in(pos, T), T, H, D, theta, nullptr);
+    else cuda::rope_forward(d, s.in(pos, T), T, H, D, theta, nullptr);
+    s.out(y, d, T * H * D);
+  }
+  static void check_ids(const int32_t* ids, int64_t T, int64_t V, const char* what) {
+    for (int64_t t = 0; t < T; ++t)
+      LFM2_CHECK(ids[t] >= 0 && ids[t] < V, what, ": token id ", ids[t], " at ", t, " outside the vocabulary [0, ",
+                 V, ")");
+  }
+  static void check_lora(int64_t N, int64_t in, int64_t out, int64_t r) {
+    LFM2_CHECK(N >= 1 && in >= 1 && out >= 1 && r >= 1, "lora: bad shape N=", N, " in=", in, " out=", out, " r=", r);
+  }
+  static void download_all(Staging& s, float* dq, const float* d_dq, float* dk, const float* d_dk, float* dv,
+                           const float* d_dv, int64_t nq, int64_t nk) {
+    s.out(dq, d_dq, nq);
+    s.out(dk, d_dk, nk);
+    s.out(dv, d_dv, nk);
+  }
+};
+
+}  // namespace
+
+BackendOps& cuda_backend_ops() {
+  static CudaOps ops;
+  return ops;
+}
+
+}  // namespace lfm2
