@@ -85,7 +85,7 @@ export async function benchLoss(ctx: BenchContext): Promise<BenchRow[]> {
           ms: Math.min(ms, prev?.ms ?? Infinity),
           cpu: Math.min(cpu, prev?.cpu ?? Infinity),
           peak: grow === null ? null : Math.max(grow, prev?.peak ?? 0),
-          work: st.workspaceBytes,
+          work: st.workspaceBytes ?? 0, // the CPU loss always reports it
           loss: st.loss,
         });
         ctx.log(`${fullFt ? 'full FT' : 'LoRA'} ${fused ? 'fused' : 'unfused'} rep ${rep}: ${ms.toFixed(0)} ms, cpu ${cpu.toFixed(1)} s`);

@@ -1,4 +1,4 @@
-// LoRA math (native/model/lora_math) against float64 references and finite differences.
+// LoRA init, scale and merge (native/model/lora_math) against float64 references.
 //
 // Tolerances: native FP32 outputs are sums over ≤ 24 products → atol 1e-5·scale, rtol 1e-4 versus the float64
 // reference; the float64 reference backward vs finite differences (h = 1e-5) → atol 1e-8·scale, rtol 1e-6.
@@ -21,44 +21,16 @@ const rnd = (n: number, s = 1) => ref.f64(ref.f32(ref.randn(R, n, s)));
 const N = 6, IN = 12, OUT = 10, r = 4;
 const scale = 16 / r;
 
-describe('LoRA forward/backward', () => {
-  it('forward adds s·(x·Aᵀ)·Bᵀ onto the base output and returns xa', () => {
-    const x = rnd(N * IN), A = rnd(r * IN), B = rnd(OUT * r), y0 = rnd(N * OUT);
-    const y = ref.f32(y0), xa = new Float32Array(N * r);
-    ops().loraForward({ rows: N, in: IN, out: OUT, rank: r, scale, x: ref.f32(x), A: ref.f32(A), B: ref.f32(B), xa, y });
-    close('xa', xa, ref.linear(x, A, N, IN, r));
-    close('y − y0', Array.from(y, (v, i) => v - y0[i]), ref.loraForward(x, A, B, N, IN, OUT, r, scale));
-  });
-
-  it('backward: dA, dB, dx (all +=) match the reference and finite differences', () => {
-    const x = rnd(N * IN), A = rnd(r * IN), B = rnd(OUT * r), dy = rnd(N * OUT);
-    const dA0 = rnd(r * IN), dB0 = rnd(OUT * r), dx0 = rnd(N * IN);
-    const want = ref.loraBackward(dy, x, A, B, N, IN, OUT, r, scale);
-    const L = (xx: Float64Array, AA: Float64Array, BB: Float64Array) => ref.dot(dy, ref.loraForward(xx, AA, BB, N, IN, OUT, r, scale));
-    const fdA = ref.finiteDiff((v) => L(x, v, B), Float64Array.from(A));
-    const fdB = ref.finiteDiff((v) => L(x, A, v), Float64Array.from(B));
-    const fdx = ref.finiteDiff((v) => L(v, A, B), Float64Array.from(x));
-    close('ref dA vs fd', want.dA, fdA, 1e-8, 1e-6);
-    close('ref dB vs fd', want.dB, fdB, 1e-8, 1e-6);
-    close('ref dx vs fd', want.dx, fdx, 1e-8, 1e-6);
-    const xa = new Float32Array(N * r);
-    ops().loraForward({ rows: N, in: IN, out: OUT, rank: r, scale, x: ref.f32(x), A: ref.f32(A), B: ref.f32(B), xa, y: new Float32Array(N * OUT) });
-    const dA = ref.f32(dA0), dB = ref.f32(dB0), dx = ref.f32(dx0);
-    ops().loraBackward({ rows: N, in: IN, out: OUT, rank: r, scale, dy: ref.f32(dy), x: ref.f32(x), xa, A: ref.f32(A), B: ref.f32(B), dA, dB, dx });
-    close('dA', Array.from(dA, (v, i) => v - dA0[i]), want.dA);
-    close('dB', Array.from(dB, (v, i) => v - dB0[i]), want.dB);
-    close('dx', Array.from(dx, (v, i) => v - dx0[i]), want.dx);
-    close('dA vs fd', Array.from(dA, (v, i) => v - dA0[i]), fdA, 2e-5, 2e-4);
-  });
-
+// The LoRA products themselves (forward, backward) are ops of the op table: test/ops.test.ts.
+describe('a fresh adapter', () => {
   it('a fresh adapter (B = 0) leaves the output unchanged; A gets no gradient, B does', () => {
     const A = new Float32Array(r * IN), B = new Float32Array(OUT * r);
     ops().loraInit({ in: IN, out: OUT, rank: r, seed: 7, A, B });
     const x = ref.f32(rnd(N * IN)), y0 = ref.f32(rnd(N * OUT)), y = Float32Array.from(y0), xa = new Float32Array(N * r);
-    ops().loraForward({ rows: N, in: IN, out: OUT, rank: r, scale, x, A, B, xa, y });
+    native().ops.loraForward({ rows: N, in: IN, out: OUT, rank: r, scale, x, A, B, xa, y });
     expect(Array.from(y)).toEqual(Array.from(y0));
     const dA = new Float32Array(r * IN), dB = new Float32Array(OUT * r);
-    ops().loraBackward({ rows: N, in: IN, out: OUT, rank: r, scale, dy: ref.f32(rnd(N * OUT)), x, xa, A, B, dA, dB });
+    native().ops.loraBackward({ rows: N, in: IN, out: OUT, rank: r, scale, dy: ref.f32(rnd(N * OUT)), x, A, B, dA, dB });
     expect(Array.from(dA).every((v) => v === 0)).toBe(true);
     expect(maxAbs(dB)).toBeGreaterThan(0);
   });

@@ -706,43 +706,104 @@ describe.skipIf(!available)(`op table on '${device}' ${why}`, () => {
     });
   });
 
-  // ---- AdamW --------------------------------------------------------------------------------------------------------
+  // ---- AdamW (torch.optim.AdamW + clip_grad_norm_) -----------------------------------------------------------------
   describe('adamw', () => {
-    for (const impl of impls('adamw'))
-      it(`${impl}: three steps with clipping and weight decay match torch semantics (two tensors, one without decay); BF16 copy; a NaN gradient skips`, () => {
-        const sizes = [5000, 37];
-        const cfg = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, maxGradNorm: 1.0 };
-        const ts = sizes.map((n, i) => ({ weight: ref.f32(rnd(n)), grad: new Float32Array(n), expAvg: new Float32Array(n), expAvgSq: new Float32Array(n), bf16: new Uint16Array(n), decay: i === 0 }));
-        const st = ts.map((t) => ({ w: ref.f64(t.weight), m: new Float64Array(t.weight.length), v: new Float64Array(t.weight.length) }));
-        for (let step = 1; step <= 3; step++) {
-          const grads = sizes.map((n) => rnd(n, step === 2 ? 0.5 : 0.01)); // step 2 is clipped, the others not
-          ts.forEach((t, i) => t.grad.set(grads[i]!));
-          const res = ops().adamw({ device, tensors: ts, ...cfg, step, impl });
-          const norm = ref.adamwRef(st, grads, cfg, step, ts.map((t) => t.decay));
-          expect(res.skipped).toBe(false);
-          expect(Math.abs(res.gradNorm - norm), tag(`step ${step} norm`)).toBeLessThan(1e-9 * norm + 1e-12); // double accumulation
-          expect(res.clipCoef).toBeCloseTo(Math.min(1, cfg.maxGradNorm / (norm + 1e-6)), 9);
-          // FP32 update arithmetic: a few ulps of w plus a few ulps of the lr-sized (1e-3) step. m can cancel to ~0
-          // (0.09·g1 + 0.1·g2), leaving an absolute error of a few ulps of its terms: atol 1e-8.
-          ts.forEach((t, i) => {
-            expect(ref.worstRatio(t.weight, st[i]!.w, 1e-8, 1e-6), tag(`step ${step} w${i}`)).toBeLessThanOrEqual(1);
-            expect(ref.worstRatio(t.expAvg, st[i]!.m, 1e-8, 1e-5), tag(`step ${step} m${i}`)).toBeLessThanOrEqual(1);
-            expect(ref.worstRatio(t.expAvgSq, st[i]!.v, 1e-12, 1e-5), tag(`step ${step} v${i}`)).toBeLessThanOrEqual(1);
-          });
-        }
-        ts.forEach((t) => expect(Array.from(t.bf16)).toEqual(Array.from(bfBits(t.weight))));
-        const before = ts.map((t) => [Float32Array.from(t.weight), Float32Array.from(t.expAvg), Uint16Array.from(t.bf16)]);
-        ts[1]!.grad[17] = NaN;
-        const res = ops().adamw({ device, tensors: ts, ...cfg, step: 4, impl });
-        expect([res.skipped, res.badTensor, Number.isFinite(res.gradNorm)]).toEqual([true, 1, false]);
-        ts.forEach((t, i) => expect([Array.from(t.weight), Array.from(t.expAvg), Array.from(t.bf16)]).toEqual(before[i]!.map((a) => Array.from(a))));
-      });
+    // Weights are O(1) and each FP32 step rounds them by ≤ 1 ulp (6e-8) plus the FP32 update's own relative error
+    // (~1e-6 of an update of size ≈ lr = 1e-3), so after 6 steps |Δw| ≤ 6·(1.2e-7 + 1e-9) < 1e-6 → atol 1e-6, rtol
+    // 1e-6. Moments are short FP32 recurrences whose terms can cancel: each step adds ≤ 1 ulp (6e-8) of the largest
+    // term, so after 6 steps the absolute error is < 1e-6·scale (scale = max |moment|) → atol 1e-6·scale, rtol 1e-5.
+    // The global norm is a double sum of FP32 squares → rtol 1e-6.
+    const sizes = [5, 10000, 7]; // the large one is split over the CPU's thread pool and the GPU's blocks
+    const decay = [true, false, true];
+    function makeTensors() {
+      const nat = sizes.map((n, i) => ({
+        weight: ref.f32(ref.randn(R, n)), grad: new Float32Array(n), expAvg: new Float32Array(n), expAvgSq: new Float32Array(n),
+        bf16: new Uint16Array(n), decay: decay[i],
+      }));
+      const st: ref.AdamWRefState[] = nat.map((t) => ({ w: ref.f64(t.weight), m: new Float64Array(t.weight.length), v: new Float64Array(t.weight.length) }));
+      return { nat, st };
+    }
+    const exactly = (what: string, got: ArrayLike<number>, want: ArrayLike<number>, atol: number, rtol: number) => {
+      const w = ref.worstRatio(got, want, atol, rtol);
+      expect(w, tag(`${device} ${what}: worst error ratio ${w.toExponential(2)}`)).toBeLessThanOrEqual(1);
+    };
 
-    it('rejects bad arguments', () => {
-      const t = { weight: new Float32Array(5), grad: new Float32Array(5), expAvg: new Float32Array(5), expAvgSq: new Float32Array(5) };
-      expect(() => ops().adamw({ device, tensors: [t], lr: 1e-3, step: 0 })).toThrow(/1-based/);
-      expect(() => ops().adamw({ device, tensors: [{ ...t, grad: new Float32Array(3) }], lr: 1e-3, step: 1 })).toThrow(/expected 5/);
-      expect(() => ops().adamw({ device, tensors: [t], lr: 1e-3, step: 1, impl: 'sse' })).toThrow(/impl must be one of/);
+    for (const impl of impls('adamw'))
+      for (const maxGradNorm of [1.0, 0]) {
+        it(`${impl}: matches the float64 reference over 6 steps with a warmup+linear schedule (max_grad_norm ${maxGradNorm}); BF16 copies`, () => {
+          const { nat, st } = makeTensors();
+          const cfg = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, maxGradNorm };
+          const w0 = nat.map((t) => Float32Array.from(t.weight));
+          for (let step = 1; step <= 6; step++) {
+            const lr = ref.lrRef('linear', cfg.lr, 2, 10, step - 1);
+            const grads = sizes.map((n) => ref.f64(ref.f32(ref.randn(R, n, 0.5))));
+            nat.forEach((t, i) => t.grad.set(grads[i]!));
+            const res = ops().adamw({ device, tensors: nat, ...cfg, lr, step, impl });
+            const norm = ref.adamwRef(st, grads, { ...cfg, lr }, step, decay);
+            expect(res.skipped).toBe(false);
+            exactly(`step ${step} grad norm`, [res.gradNorm], [norm], 0, 1e-6);
+            if (maxGradNorm > 0) {
+              expect(norm, tag('gradients are large enough to be clipped')).toBeGreaterThan(maxGradNorm);
+              exactly('clip coef', [res.clipCoef], [maxGradNorm / (norm + 1e-6)], 0, 1e-6);
+            } else expect(res.clipCoef).toBe(1);
+          }
+          nat.forEach((t, i) => {
+            exactly(`tensor ${i} weight`, t.weight, st[i]!.w, 1e-6, 1e-6);
+            exactly(`tensor ${i} exp_avg`, t.expAvg, st[i]!.m, 1e-6 * maxAbs(st[i]!.m), 1e-5);
+            exactly(`tensor ${i} exp_avg_sq`, t.expAvgSq, st[i]!.v, 1e-6 * maxAbs(st[i]!.v), 1e-5);
+            expect(Array.from(t.bf16)).toEqual(Array.from(bfBits(t.weight)));
+            // The weights really moved (lr 0 at step 1, then ≈ 1e-3 per step).
+            expect(maxAbs(t.weight.map((v, j) => v - w0[i]![j]!))).toBeGreaterThan(1e-4);
+          });
+        });
+      }
+
+    for (const bad of [NaN, Infinity, -Infinity]) {
+      it(`skips the whole step on a ${bad} gradient and writes nothing`, () => {
+        const { nat } = makeTensors();
+        nat.forEach((t) => t.grad.set(ref.randn(R, t.grad.length)));
+        ops().adamw({ device, tensors: nat, lr: 1e-3, step: 1 }); // non-trivial moments first
+        const before = nat.map((t) => [t.weight, t.expAvg, t.expAvgSq, t.bf16].map((a) => Array.from(a)));
+        nat.forEach((t) => t.grad.set(ref.randn(R, t.grad.length)));
+        nat[1]!.grad[1234] = bad;
+        const res = ops().adamw({ device, tensors: nat, lr: 1e-3, step: 2 });
+        expect(res.skipped).toBe(true);
+        expect(res.badTensor).toBe(1);
+        expect(Number.isFinite(res.gradNorm)).toBe(false);
+        nat.forEach((t, i) => expect([t.weight, t.expAvg, t.expAvgSq, t.bf16].map((a) => Array.from(a))).toEqual(before[i]));
+      });
+    }
+
+    it.skipIf(impls('adamw').length < 2)("every element kernel the machine has gives the first build's bits (weights, moments, BF16 copies)", () => {
+      // Odd sizes: vector bodies and scalar tails; one tensor large enough to split over the pool.
+      const n = [3, 50_001, 17];
+      const base = n.map((k) => ({ w: ref.f32(ref.randn(R, k)), m: ref.f32(ref.randn(R, k, 0.1)), v: ref.f32(ref.randn(R, k, 0.01)).map(Math.abs) }));
+      const grads = n.map((k) => ref.f32(ref.randn(R, k, 0.5)));
+      const results = impls('adamw').map((impl) => {
+        const ts = base.map((b, i) => ({
+          weight: b.w.slice(), grad: grads[i]!, expAvg: b.m.slice(), expAvgSq: b.v.slice(), bf16: new Uint16Array(n[i]!), decay: i !== 1,
+        }));
+        const res = ops().adamw({ device, tensors: ts, lr: 3e-3, weightDecay: 0.1, maxGradNorm: 1, step: 3, impl });
+        return { ts, res };
+      });
+      for (const { ts, res } of results.slice(1)) {
+        exactly('grad norm', [res.gradNorm], [results[0]!.res.gradNorm], 0, 1e-12);
+        ts.forEach((t, i) => {
+          const want = results[0]!.ts[i]!;
+          expect(Buffer.from(t.weight.buffer).equals(Buffer.from(want.weight.buffer)), `tensor ${i} weights`).toBe(true);
+          expect(Buffer.from(t.expAvg.buffer).equals(Buffer.from(want.expAvg.buffer)), `tensor ${i} exp_avg`).toBe(true);
+          expect(Buffer.from(t.expAvgSq.buffer).equals(Buffer.from(want.expAvgSq.buffer)), `tensor ${i} exp_avg_sq`).toBe(true);
+          expect(Buffer.from(t.bf16.buffer).equals(Buffer.from(want.bf16.buffer)), `tensor ${i} bf16`).toBe(true);
+        });
+      }
+    });
+
+    it('rejects a 0 step, bad betas, mismatched buffers and unknown builds with clear errors', () => {
+      const { nat } = makeTensors();
+      expect(() => ops().adamw({ device, tensors: nat, lr: 1e-3, step: 0 })).toThrow(/1-based/);
+      expect(() => ops().adamw({ device, tensors: nat, lr: 1e-3, beta1: 1, step: 1 })).toThrow(/betas/);
+      expect(() => ops().adamw({ device, tensors: [{ ...nat[0]!, grad: new Float32Array(3) }], lr: 1e-3, step: 1 })).toThrow(/expected 5/);
+      expect(() => ops().adamw({ device, tensors: nat, lr: 1e-3, step: 1, impl: 'sse' })).toThrow(/impl must be one of/);
     });
   });
 

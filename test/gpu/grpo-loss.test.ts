@@ -68,8 +68,8 @@ describe.skipIf(!gpu)(`CUDA GRPO loss vs the CPU fused loss ${skipReason} (seed 
     };
     const cpuOut = { dhidden: new Float32Array(N * C), dhead: new Float32Array(V * C), logp: new Float32Array(N), entropy: new Float32Array(N) };
     const gpuOut = { dhidden: new Float32Array(N * C), dhead: new Float32Array(V * C), logp: new Float32Array(N), entropy: new Float32Array(N) };
-    const want = native().train.grpoLoss({ ...args, head, ...cpuOut });
-    const got = native().cudaOps.grpoLoss({ ...args, head, ...gpuOut });
+    const want = native().ops.grpoLoss({ ...args, head, ...cpuOut });
+    const got = native().ops.grpoLoss({ device: 'cuda', ...args, head, ...gpuOut });
     // Logits are FP32 sums of 64 exact BF16 products on both sides (≈1e-6 relative), so logp/entropy agree to ~1e-5.
     expect(worst(gpuOut.logp, cpuOut.logp, 1e-4, 1e-5)).toBeLessThanOrEqual(1);
     expect(worst(gpuOut.entropy, cpuOut.entropy, 1e-4, 1e-5)).toBeLessThanOrEqual(1);
@@ -108,8 +108,8 @@ describe.skipIf(!gpu)(`CUDA GRPO loss vs the CPU fused loss ${skipReason} (seed 
     const N = 40, V = 300, C = 32;
     const { args, am } = sftCase(r, N, V, C);
     const cpuOut = outputs(N, V, C), gpuOut = outputs(N, V, C);
-    const want = native().train.grpoLoss({ ...args, ...cpuOut });
-    const got = native().cudaOps.grpoLoss({ ...args, ...gpuOut });
+    const want = native().ops.grpoLoss({ ...args, ...cpuOut });
+    const got = native().ops.grpoLoss({ device: 'cuda', ...args, ...gpuOut });
     expect(worst(gpuOut.logp, cpuOut.logp, 1e-4, 1e-5)).toBeLessThanOrEqual(1);
     let nll = 0;
     for (let n = 0; n < N; n++) if (args.mask[n]) nll -= gpuOut.logp[n];
@@ -133,8 +133,8 @@ describe.skipIf(!gpu)(`CUDA GRPO loss vs the CPU fused loss ${skipReason} (seed 
     const { args } = sftCase(r, N, V, C);
     const mask = Float32Array.from(args.mask, (m) => (m ? Math.fround(0.05 + 1.95 * r()) : 0));
     const cpuOut = outputs(N, V, C), gpuOut = outputs(N, V, C);
-    const want = native().train.grpoLoss({ ...args, mask, ...cpuOut });
-    const got = native().cudaOps.grpoLoss({ ...args, mask, ...gpuOut });
+    const want = native().ops.grpoLoss({ ...args, mask, ...cpuOut });
+    const got = native().ops.grpoLoss({ device: 'cuda', ...args, mask, ...gpuOut });
     let nll = 0, wsum = 0;
     for (let n = 0; n < N; n++) {
       nll -= mask[n] * gpuOut.logp[n];
@@ -146,7 +146,7 @@ describe.skipIf(!gpu)(`CUDA GRPO loss vs the CPU fused loss ${skipReason} (seed 
     expect(Math.abs(got.loss - want.loss)).toBeLessThanOrEqual(1e-4 * Math.abs(want.loss) + 1e-6);
     expect(worst(gpuOut.dhidden, cpuOut.dhidden, 2e-2 * maxOf(cpuOut.dhidden), 0)).toBeLessThanOrEqual(1);
     expect(worst(gpuOut.dhead, cpuOut.dhead, 2e-2 * maxOf(cpuOut.dhead), 0)).toBeLessThanOrEqual(1);
-    expect(() => native().cudaOps.grpoLoss({ ...args, mask: Float32Array.from(mask, (m, n) => (n === 5 ? -1 : m)) })).toThrow(
+    expect(() => native().ops.grpoLoss({ device: 'cuda', ...args, mask: Float32Array.from(mask, (m, n) => (n === 5 ? -1 : m)) })).toThrow(
       /mask at row 5 must be a finite weight >= 0 for loss_type sft/,
     );
   });
@@ -156,7 +156,7 @@ describe.skipIf(!gpu)(`CUDA GRPO loss vs the CPU fused loss ${skipReason} (seed 
     const N = 24, V = 200, C = 32;
     const { args, am } = sftCase(r, N, V, C);
     const full = outputs(N, V, C);
-    const st = native().cudaOps.grpoLoss({ ...args, ...full });
+    const st = native().ops.grpoLoss({ device: 'cuda', ...args, ...full });
     const half = N / 2;
     const part = <T extends Float32Array | Int32Array>(a: T, i: number, w = 1) => a.slice(i * half * w, (i + 1) * half * w) as T;
     const dhead = new Float32Array(V * C);
@@ -164,7 +164,7 @@ describe.skipIf(!gpu)(`CUDA GRPO loss vs the CPU fused loss ${skipReason} (seed 
     const dhidden = new Float32Array(N * C);
     for (const i of [0, 1]) {
       const dh = new Float32Array(half * C);
-      const s = native().cudaOps.grpoLoss({
+      const s = native().ops.grpoLoss({ device: 'cuda',
         ...args, rows: half, hidden: part(args.hidden, i, C), targets: part(args.targets, i), mask: part(args.mask, i),
         seqIds: part(args.seqIds, i), tokenNormalizer: st.tokens, dhidden: dh, dhead,
       });
@@ -186,7 +186,7 @@ describe.skipIf(!gpu)(`CUDA GRPO loss vs the CPU fused loss ${skipReason} (seed 
       targets[n] = (targets[n] + 1) % V;
     }
     const other = outputs(N, V, C);
-    const st2 = native().cudaOps.grpoLoss({ ...args, hidden, targets, ...other });
+    const st2 = native().ops.grpoLoss({ device: 'cuda', ...args, hidden, targets, ...other });
     expect([st2.loss, st2.tokens, st2.correct, st2.entropySum]).toEqual([st.loss, st.tokens, st.correct, st.entropySum]);
     expect(other.dhidden).toEqual(full.dhidden);
     expect(other.dhead).toEqual(full.dhead);
@@ -227,9 +227,9 @@ describe.skipIf(!gpu)(`CUDA GRPO loss vs the CPU fused loss ${skipReason} (seed 
       advantages: f32(randn(r, N)), maxCompletionLength: 16, chunkRows: 8,
     };
     for (const lossType of ['grpo', 'bnpo', 'dr_grpo', 'dapo', 'sft'] as EngineLossType[]) {
-      const got = native().cudaOps.grpoLoss({ ...args, lossType });
+      const got = native().ops.grpoLoss({ device: 'cuda', ...args, lossType });
       expect(got.correct, lossType).toBe(want.correct);
-      expect(native().train.grpoLoss({ ...args, lossType }).correct, `${lossType} (CPU)`).toBe(want.correct);
+      expect(native().ops.grpoLoss({ ...args, lossType }).correct, `${lossType} (CPU)`).toBe(want.correct);
     }
   });
 
@@ -238,16 +238,16 @@ describe.skipIf(!gpu)(`CUDA GRPO loss vs the CPU fused loss ${skipReason} (seed 
       rows: 1, vocab: 4, dim: 2, hidden: new Float32Array(2), head: new Uint16Array(8), targets: Int32Array.of(4),
       advantages: new Float32Array(1), mask: Float32Array.of(1), seqIds: Int32Array.of(0),
     };
-    expect(() => native().cudaOps.grpoLoss(base)).toThrow(/target 4 at row 0 outside \[0, 4\)/);
-    expect(() => native().cudaOps.grpoLoss({ ...base, targets: Int32Array.of(0), beta: 0.1 })).toThrow(/reference log-probs/);
+    expect(() => native().ops.grpoLoss({ device: 'cuda', ...base })).toThrow(/target 4 at row 0 outside \[0, 4\)/);
+    expect(() => native().ops.grpoLoss({ device: 'cuda', ...base, targets: Int32Array.of(0), beta: 0.1 })).toThrow(/reference log-probs/);
     const ok = { ...base, targets: Int32Array.of(0) };
-    expect(() => native().cudaOps.grpoLoss({ ...ok, advantages: undefined })).toThrow(/advantages/);
+    expect(() => native().ops.grpoLoss({ device: 'cuda', ...ok, advantages: undefined })).toThrow(/advantages/);
     const sft = { ...ok, advantages: undefined, lossType: 'sft' as const };
-    expect(native().cudaOps.grpoLoss(sft).tokens).toBe(1);
-    expect(() => native().cudaOps.grpoLoss({ ...sft, beta: 0.1, refLogp: new Float32Array(1) })).toThrow(/loss_type sft: beta must be 0/);
-    expect(() => native().cudaOps.grpoLoss({ ...sft, temperature: 0.7 })).toThrow(/loss_type sft: temperature must be 1/);
-    expect(() => native().cudaOps.grpoLoss({ ...sft, isWeight: Float32Array.of(1) })).toThrow(/sft takes no importance weights/);
-    expect(() => native().cudaOps.grpoLoss({ ...ok, lossType: 'ppo' as EngineLossType })).toThrow(/lossType must be/);
-    expect(() => native().cudaOps.grpoLoss({ ...ok, mask: Float32Array.of(0.5) })).toThrow(/mask at row 0 must be 0 or 1/);
+    expect(native().ops.grpoLoss({ device: 'cuda', ...sft }).tokens).toBe(1);
+    expect(() => native().ops.grpoLoss({ device: 'cuda', ...sft, beta: 0.1, refLogp: new Float32Array(1) })).toThrow(/loss_type sft: beta must be 0/);
+    expect(() => native().ops.grpoLoss({ device: 'cuda', ...sft, temperature: 0.7 })).toThrow(/loss_type sft: temperature must be 1/);
+    expect(() => native().ops.grpoLoss({ device: 'cuda', ...sft, isWeight: Float32Array.of(1) })).toThrow(/sft takes no importance weights/);
+    expect(() => native().ops.grpoLoss({ device: 'cuda', ...ok, lossType: 'ppo' as EngineLossType })).toThrow(/lossType must be/);
+    expect(() => native().ops.grpoLoss({ device: 'cuda', ...ok, mask: Float32Array.of(0.5) })).toThrow(/mask at row 0 must be 0 or 1/);
   });
 });

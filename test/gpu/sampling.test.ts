@@ -32,7 +32,7 @@ describe.skipIf(!gpu)(`CUDA sampling vs the sampler reference ${skipReason} (see
     const logits = new Float32Array(R * V);
     for (let i = 0; i < R; i++) logits.set(row, i * V);
     const rows = Array.from({ length: R }, (_, i) => ({ ...p, uniform: (i + 0.5) / R, seen, allowed }));
-    const out = native().cudaOps.sample(logits, R, V, rows);
+    const out = native().ops.sample({ device: 'cuda', logits, rows: R, vocab: V, params: rows });
     const count = new Map<number, number>();
     for (const t of out.token) count.set(t, (count.get(t) ?? 0) + 1);
     const q = new Map(ref.ids.map((id, j) => [id, ref.probs[j]]));
@@ -53,10 +53,10 @@ describe.skipIf(!gpu)(`CUDA sampling vs the sampler reference ${skipReason} (see
   it('greedy picks the lowest id among equal maxima; bad parameters are clear errors', () => {
     const row = Float32Array.from({ length: 100 }, (_, i) => (i % 7) * 0.1);
     row[20] = row[13] = 5;
-    const out = native().cudaOps.sample(row, 1, 100, [{ temperature: 0, uniform: 0.3 }]);
+    const out = native().ops.sample({ device: 'cuda', logits: row, rows: 1, vocab: 100, params: [{ temperature: 0, uniform: 0.3 }] });
     expect(out.token[0]).toBe(13);
     expect(out.logq[0]).toBe(0);
-    expect(() => native().cudaOps.sample(row, 1, 100, [{ uniform: 1 }])).toThrow(/uniform must be in \[0, 1\)/);
-    expect(() => native().cudaOps.sample(row, 1, 100, [{ uniform: 0.5, allowed: Int32Array.of(100) }])).toThrow(/allowed id 100/);
+    expect(() => native().ops.sample({ device: 'cuda', logits: row, rows: 1, vocab: 100, params: [{ uniform: 1 }] })).toThrow(/uniform must be in \[0, 1\)/);
+    expect(() => native().ops.sample({ device: 'cuda', logits: row, rows: 1, vocab: 100, params: [{ uniform: 0.5, allowed: Int32Array.of(100) }] })).toThrow(/allowed id 100/);
   });
 });
