@@ -1,5 +1,5 @@
 // `lfm2-rl logits --model DIR --tokens 1,2,3 --out FILE.safetensors [--precision exact|fast]`:
-// F32 logits of every position, tensor `logits` [T, vocab]. A stable contract (docs/architecture.md §4.4): the default is the
+// F32 logits of every position, tensor `logits` [T, vocab]. A stable contract (docs/architecture.md §4.5): the default is the
 // exact path (FP32 activations, weights upcast exactly).
 import { parseArgs } from 'node:util';
 import { LfmModel } from '../engine/model.ts';

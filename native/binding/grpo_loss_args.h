@@ -1,5 +1,5 @@
-// The numeric GRPO loss options (docs/grpo.md §4) as JS fields, shared by opsTrain.grpoLoss and Trainer.accumulate so both
-// accept the same names and defaults; and the whole loss call as opsTrain.grpoLoss and cudaOps.grpoLoss take it.
+// The numeric GRPO loss options (docs/grpo.md §4) as JS fields, shared by ops.grpoLoss and Trainer.accumulate so both
+// accept the same names and defaults; and the whole loss call as ops.grpoLoss takes it.
 #pragma once
 
 #include <napi.h>
