@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSafetensors, tensorToFloat64, type SafetensorsContents } from '../../lib/io/safetensors.ts';
+import { attentionForward, linear, rmsnormForward as rmsnorm, ropeForward, shortconvForward, swigluForward as swiglu } from './train-ref.ts';
 
 export interface RefLayer {
   attention: boolean;
@@ -86,98 +87,7 @@ export function loadRefModel(dir: string): RefModel {
   };
 }
 
-// ---- ops (all row-major, float64)
-
-/** Y[T, out] = X[T, in] · W[out, in]ᵀ */
-export function linear(X: Float64Array, W: Float64Array, T: number, nin: number, nout: number): Float64Array {
-  const Y = new Float64Array(T * nout);
-  for (let t = 0; t < T; t++)
-    for (let o = 0; o < nout; o++) {
-      let s = 0;
-      for (let i = 0; i < nin; i++) s += X[t * nin + i] * W[o * nin + i];
-      Y[t * nout + o] = s;
-    }
-  return Y;
-}
-
-/** RMSNorm over rows of length n: y = w ⊙ x / sqrt(mean(x²) + eps). */
-export function rmsnorm(X: Float64Array, w: Float64Array, rows: number, n: number, eps: number): Float64Array {
-  const Y = new Float64Array(rows * n);
-  for (let r = 0; r < rows; r++) {
-    let ss = 0;
-    for (let i = 0; i < n; i++) ss += X[r * n + i] ** 2;
-    const rs = 1 / Math.sqrt(ss / n + eps);
-    for (let i = 0; i < n; i++) Y[r * n + i] = w[i] * X[r * n + i] * rs;
-  }
-  return Y;
-}
-
-/** NeoX half-split RoPE on X [T, nHeads, D] (a copy), position of row t = positions[t]. */
-export function rope(X: Float64Array, positions: ArrayLike<number>, nHeads: number, D: number, theta: number): Float64Array {
-  const Y = Float64Array.from(X);
-  const half = D / 2;
-  for (let t = 0; t < positions.length; t++)
-    for (let h = 0; h < nHeads; h++)
-      for (let i = 0; i < half; i++) {
-        const a = positions[t] * Math.pow(theta, (-2 * i) / D);
-        const base = (t * nHeads + h) * D;
-        const x0 = X[base + i], x1 = X[base + i + half];
-        Y[base + i] = x0 * Math.cos(a) - x1 * Math.sin(a);
-        Y[base + i + half] = x1 * Math.cos(a) + x0 * Math.sin(a);
-      }
-  return Y;
-}
-
-/**
- * Causal GQA attention. q [nQ, H, D]; k, v [nKv, KVH, D]; query i at position nKv − nQ + i sees keys 0..=position.
- * Returns o [nQ, H*D].
- */
-export function attention(q: Float64Array, k: Float64Array, v: Float64Array, nQ: number, nKv: number, H: number, KVH: number, D: number): Float64Array {
-  const o = new Float64Array(nQ * H * D);
-  const scale = 1 / Math.sqrt(D);
-  for (let i = 0; i < nQ; i++) {
-    const vis = nKv - nQ + i + 1;
-    for (let h = 0; h < H; h++) {
-      const g = Math.floor(h / (H / KVH));
-      const s = new Float64Array(vis);
-      let mx = -Infinity;
-      for (let j = 0; j < vis; j++) {
-        let d = 0;
-        for (let e = 0; e < D; e++) d += q[(i * H + h) * D + e] * k[(j * KVH + g) * D + e];
-        s[j] = d * scale;
-        mx = Math.max(mx, s[j]);
-      }
-      let sum = 0;
-      for (let j = 0; j < vis; j++) sum += (s[j] = Math.exp(s[j] - mx));
-      for (let j = 0; j < vis; j++)
-        for (let e = 0; e < D; e++) o[(i * H + h) * D + e] += (s[j] / sum) * v[(j * KVH + g) * D + e];
-    }
-  }
-  return o;
-}
-
-/** Gated short conv core from zero state: z [T, 3C] = B|C|X, K [C, 3] → y [T, C] = C ⊙ conv(B ⊙ X). */
-export function shortconv(z: Float64Array, K: Float64Array, T: number, C: number): Float64Array {
-  const u = new Float64Array(T * C);
-  for (let t = 0; t < T; t++) for (let c = 0; c < C; c++) u[t * C + c] = z[t * 3 * C + c] * z[t * 3 * C + 2 * C + c];
-  const y = new Float64Array(T * C);
-  for (let t = 0; t < T; t++)
-    for (let c = 0; c < C; c++) {
-      let v = 0;
-      for (let k = 0; k < 3; k++) {
-        const tau = t - 2 + k;
-        if (tau >= 0) v += K[c * 3 + k] * u[tau * C + c];
-      }
-      y[t * C + c] = z[t * 3 * C + C + c] * v;
-    }
-  return y;
-}
-
-export function swiglu(a: Float64Array, b: Float64Array): Float64Array {
-  const out = new Float64Array(a.length);
-  for (let i = 0; i < a.length; i++) out[i] = (a[i] / (1 + Math.exp(-a[i]))) * b[i];
-  return out;
-}
+// ---- the ops are the op-level references of train-ref.ts (one float64 reference per op, shared with the op suite)
 
 export interface RefForward {
   logits: Float64Array; // [T, V]
@@ -197,11 +107,12 @@ export function refForward(m: RefModel, tokens: ArrayLike<number>): RefForward {
       const q = rmsnorm(linear(h, L.wq!, T, C, m.H * m.D), L.qNorm!, T * m.H, m.D, m.eps);
       const k = rmsnorm(linear(h, L.wk!, T, C, m.KVH * m.D), L.kNorm!, T * m.KVH, m.D, m.eps);
       const v = linear(h, L.wv!, T, C, m.KVH * m.D);
-      const o = attention(rope(q, positions, m.H, m.D, m.theta), rope(k, positions, m.KVH, m.D, m.theta), v, T, T, m.H, m.KVH, m.D);
+      const shape = { T, Hq: m.H, Hkv: m.KVH, D: m.D, cu: [0, T], scale: 1 / Math.sqrt(m.D) };
+      const o = attentionForward(ropeForward(q, T, m.H, m.D, positions, m.theta), ropeForward(k, T, m.KVH, m.D, positions, m.theta), v, shape).o;
       op = linear(o, L.wo!, T, m.H * m.D, C);
     } else {
       const z = linear(h, L.inProj!, T, C, 3 * C);
-      op = linear(shortconv(z, L.convK!, T, C), L.convOut!, T, C, C);
+      op = linear(shortconvForward(z, L.convK!, [0, T], C), L.convOut!, T, C, C);
     }
     const r = x.map((xi, i) => xi + op[i]);
     const g = rmsnorm(r, L.ffnNorm, T, C, m.eps);

@@ -147,6 +147,8 @@ void check_impl(const std::string& impl, std::initializer_list<const char*> allo
   fail(op, ": impl must be one of ", list, " on the CUDA backend; got '", impl, "'");
 }
 
+// The fused GRPO loss on the CPU loss's types (BF16 head): checks and per-row aggregation weights on the host, the
+// fused kernel on the device, statistics summed back on the host. dhidden written, dhead accumulated (both nullable).
 GrpoLossStats grpo_loss_host(const GrpoLossInputs& a, const GrpoLossOptions& opt, const GrpoLossOutputs& o) {
   const int64_t N = a.rows, V = a.vocab, C = a.dim;
   float *dhidden = o.dhidden, *dhead = o.dhead, *logp = o.logp, *entropy = o.entropy;
@@ -237,9 +239,10 @@ GrpoLossStats grpo_loss_host(const GrpoLossInputs& a, const GrpoLossOptions& opt
   return st;
 }
 
+// One token per row (sampling.cuh): the parameters checked and the id lists flattened on the host.
 SampleResult sample_host(const float* logits, int64_t R, int64_t V, const std::vector<SampleParams>& params,
-                    const std::vector<float>& uniform, const std::vector<std::vector<int32_t>>& seen,
-                    const std::vector<std::vector<int32_t>>& allowed, const std::vector<bool>& all_allowed) {
+                         const std::vector<float>& uniform, const std::vector<std::vector<int32_t>>& seen,
+                         const std::vector<std::vector<int32_t>>& allowed, const std::vector<bool>& all_allowed) {
   LFM2_CHECK(R >= 1 && V >= 1, "sample: bad shape R=", R, " V=", V);
   LFM2_CHECK(int64_t(params.size()) == R && int64_t(uniform.size()) == R && int64_t(seen.size()) == R &&
                  int64_t(allowed.size()) == R && int64_t(all_allowed.size()) == R,
