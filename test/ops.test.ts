@@ -54,6 +54,25 @@ const bfBits = (x: ArrayLike<number>) => Uint16Array.from(x, (v) => f32ToBf16(v)
 const bfVals = (bits: Uint16Array) => Float64Array.from(bits, bf16ToF32);
 
 describe.skipIf(!available)(`op table on '${device}' ${why}`, () => {
+  it('answers supports() and impls() for every op; unknown ops and devices are errors', () => {
+    const all: OpName[] = [
+      'gemm.nn', 'gemm.nt', 'gemm.tn', 'gemm.tt', 'gemmMulti', 'rmsnorm', 'rmsnormBackward', 'rmsnormHeadsBackward',
+      'rope', 'ropeBackward', 'attention', 'attentionPacked', 'attentionBackward', 'shortconv', 'shortconvPacked',
+      'shortconvBackward', 'swiglu', 'swigluBackward', 'embedding', 'embeddingBackward', 'grpoLoss', 'adamw',
+      'loraForward', 'loraBackward', 'gatherRows', 'scatterRows', 'rowExpStats', 'sample',
+    ];
+    for (const op of all) {
+      expect(impls(op).length, op).toBeGreaterThan(0);
+      expect(typeof ops().supports(op, on), op).toBe('boolean');
+    }
+    // Every op a model runs exists on every backend, in some element type.
+    for (const op of ['rmsnorm', 'rope', 'attention', 'attentionBackward', 'shortconv', 'swiglu', 'adamw', 'loraForward'] as OpName[])
+      expect(has(op), op).toBe(true);
+    expect(['f32', 'bf16'].some((t) => has('embedding', t as 'f32'))).toBe(true);
+    expect(() => ops().impls('conv2d' as OpName, on)).toThrow(/unknown op 'conv2d'/);
+    expect(() => ops().supports('rmsnorm', { device: 'tpu' as OpDevice })).toThrow(/'cpu' or 'cuda'/);
+  });
+
   // ---- GEMM -------------------------------------------------------------------------------------------------------
   describe('gemm', () => {
     const SENTINEL = -12345.5; // exact in float32; a kernel reading or writing padding shows up in the results
@@ -591,6 +610,22 @@ describe.skipIf(!available)(`op table on '${device}' ${why}`, () => {
           expect(Array.from(got)).toEqual(Array.from(full.subarray((cu[s]! + t) * C, (cu[s]! + t + 1) * C)));
         }
       });
+    });
+
+    it('a prefill, a one-token decode step and a second chunk through the state equal one full pass', () => {
+      const C = 32, T = 7;
+      const z = ref.f32(rnd(T * 3 * C)), K = ref.f32(rnd(C * 3, 0.6));
+      const run = (zz: Float32Array, n: number, states?: Float32Array) => {
+        const y = new Float32Array(n * C), st = states ?? new Float32Array(2 * C);
+        ops().shortconv({ device, channels: C, lengths: [n], z: zz, kernel: K, y, states: st });
+        return { y, st };
+      };
+      const full = new Float32Array(T * C);
+      ops().shortconv({ device, channels: C, lengths: [T], z, kernel: K, y: full });
+      const a = run(z.subarray(0, 3 * 3 * C), 3);
+      const b = run(z.subarray(3 * 3 * C, 4 * 3 * C), 1, a.st);
+      const c = run(z.subarray(4 * 3 * C), 3, b.st);
+      expect(Array.from([...a.y, ...b.y, ...c.y])).toEqual(Array.from(full));
     });
 
     it('backward: dz and dK (+=) match the reference and finite differences (lengths 1, 3, 5); a larger ragged batch', () => {
