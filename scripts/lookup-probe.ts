@@ -11,7 +11,7 @@
 // attending from the answer to the goal, that the word target learns fast); held-out pages keep the target.
 // --relabel trains every page with a goal naming one of its buttons drawn at random (and that button's click as the
 // action), hindsight-style, so the page's layout alone never tells the answer; held-out pages keep their own goal.
-// --precision exact|fast (default fast) sets the trainer's precision; --drill P mixes in dense recall drills (below).
+// --precision exact|fast (default fast) sets the trainer's precision; --weight-decay W is AdamW's decoupled decay; --drill P mixes in dense recall drills (below).
 // The model folder is read, never written.
 //
 //   npx tsx scripts/lookup-probe.ts --model runs/models/probe --demos demos.jsonl --target action --steps 1600
@@ -34,6 +34,7 @@ const { values: o } = parseArgs({
     'also-word': { type: 'string', default: '0' },
     steps: { type: 'string', default: '1600' },
     lr: { type: 'string', default: '3e-3' },
+    'weight-decay': { type: 'string', default: '0' },
     batch: { type: 'string', default: '16' },
     'held-out': { type: 'string', default: '200' },
     'eval-every': { type: 'string', default: '50' },
@@ -60,7 +61,9 @@ const GOAL = /Goal: Click on the "([^"]*)" button\.\n\n/;
 const tok = Tokenizer.fromDir(o.model);
 const model = await LfmModel.load(o.model);
 
-interface Sample { ids: number[]; mask: number[]; first: number; bids?: number[] }
+// oneToken: the goal's word is a single token (a key that one position holds); longer words share leading tokens
+// (o|k, o|k|ay), so matching them takes the following tokens too.
+interface Sample { ids: number[]; mask: number[]; first: number; bids?: number[]; oneToken?: boolean }
 function sample(messages: ChatMessage[], completion: string, target = o.target): Sample {
   let user = String(messages[1].content);
   const goal = GOAL.exec(user);
@@ -70,7 +73,7 @@ function sample(messages: ChatMessage[], completion: string, target = o.target):
   const prompt = tok.applyChatTemplate([messages[0], { role: 'user', content: user }]);
   const word = tok.encode(goal[1]), action = tok.encode(completion);
   const ids = [...prompt, ...(target === 'word' ? word : target === 'action' ? action : target === 'quoted-word' ? tok.encode(`"${goal[1]}"`) : [...word, ...action])];
-  return { ids, mask: ids.map((_, i) => (i >= prompt.length ? 1 : 0)), first: prompt.length };
+  return { ids, mask: ids.map((_, i) => (i >= prompt.length ? 1 : 0)), first: prompt.length, oneToken: word.length === 1 };
 }
 
 const records = readFileSync(o.demos, 'utf8').trim().split('\n').slice(1).map((l) => JSON.parse(l))
@@ -144,21 +147,27 @@ console.log(`${o.target}${o['goal-last'] ? ', goal last' : ''}${o.relabel ? ', r
 const trainer = await TrainerEngine.create(model, {
   mode: 'full',
   precision: o.precision,
-  optimizer: { learningRate: num('lr'), schedule: 'constant', weightDecay: 0 },
+  optimizer: { learningRate: num('lr'), schedule: 'constant', weightDecay: num('weight-decay') },
 });
 
 /** Share of held-out samples whose every target token has probability > 1/2, and the mean probability of the whole target (no gradient kept). */
-async function heldOutShare(): Promise<{ share: number; meanP: number }> {
+async function heldOutShare(): Promise<{ share: number; meanP: number; oneToken: string }> {
   let right = 0, meanP = 0;
+  const one = [0, 0], longer = [0, 0];
   for (let i = 0; i < test.length; i += 50) {
     const part = test.slice(i, i + 50);
     const r = await trainer.computeLogprobs(part.map((s) => s.ids), part.map((s) => s.mask));
     part.forEach((s, k) => {
-      if (r.logprobs[k].subarray(s.first).every((lp) => lp > Math.log(0.5))) right++;
+      const ok = r.logprobs[k].subarray(s.first).every((lp) => lp > Math.log(0.5));
+      if (ok) right++;
+      const g = s.oneToken ? one : longer;
+      g[0]! += ok ? 1 : 0;
+      g[1]!++;
       meanP += Math.exp(r.logprobs[k].subarray(s.first).reduce((a, b) => a + b, 0)) / test.length;
     });
   }
-  return { share: right / test.length, meanP };
+  const pct = ([a, n]: number[]) => (n ? `${((100 * a!) / n!).toFixed(1)}% of ${n}` : '-');
+  return { share: right / test.length, meanP, oneToken: `one-token words ${pct(one)}, longer ${pct(longer)}` };
 }
 
 const drillTest = drill > 0 ? Array.from({ length: 50 }, (_, i, r = mulberry32(1e6 + i)) => drillSample(r)) : [];
@@ -176,7 +185,7 @@ for (let step = 0; step <= steps; step++) {
   if (step % every === 0 || step === steps) {
     const h = await heldOutShare();
     const d = drill > 0 ? `, drill bids ${(100 * (await drillShare())).toFixed(1)}%` : '';
-    console.log(`step ${step}: held-out ${(100 * h.share).toFixed(1)}% (mean p ${h.meanP.toFixed(3)})${d}  (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+    console.log(`step ${step}: held-out ${(100 * h.share).toFixed(1)}% (mean p ${h.meanP.toFixed(3)}; ${h.oneToken})${d}  (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
   }
   if (step === steps) break;
   const drilling = drill > 0 && (drillSteps === 0 || step < drillSteps);
