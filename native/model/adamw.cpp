@@ -45,13 +45,17 @@ double global_grad_norm(const std::vector<AdamWTensor>& tensors, int64_t* bad_te
   return std::sqrt(total);
 }
 
-AdamWResult adamw_step(const std::vector<AdamWTensor>& tensors, const AdamWConfig& cfg, int64_t step) {
+void check_adamw_args(const AdamWConfig& cfg, int64_t step) {
   LFM2_CHECK(step >= 1, "adamw_step: step must be >= 1 (1-based), got ", step);
   LFM2_CHECK(std::isfinite(cfg.lr) && cfg.lr >= 0, "adamw_step: lr must be finite and >= 0, got ", cfg.lr);
   LFM2_CHECK(cfg.beta1 >= 0 && cfg.beta1 < 1 && cfg.beta2 >= 0 && cfg.beta2 < 1,
              "adamw_step: betas must be in [0, 1), got ", cfg.beta1, ", ", cfg.beta2);
   LFM2_CHECK(cfg.eps > 0, "adamw_step: eps must be > 0");
   LFM2_CHECK(cfg.weight_decay >= 0, "adamw_step: weight_decay must be >= 0");
+}
+
+AdamWResult adamw_step(const std::vector<AdamWTensor>& tensors, const AdamWConfig& cfg, int64_t step) {
+  check_adamw_args(cfg, step);
   for (size_t i = 0; i < tensors.size(); ++i) {
     const AdamWTensor& t = tensors[i];
     LFM2_CHECK(t.size >= 0 && t.weight && t.grad && t.exp_avg && t.exp_avg_sq, "adamw_step: tensor ", i,

@@ -48,6 +48,9 @@ struct AdamWResult {
 // Global L2 norm of all gradients (double accumulation); sets bad_tensor when a non-finite value is found.
 double global_grad_norm(const std::vector<AdamWTensor>& tensors, int64_t* bad_tensor, SimdIsa isa = SimdIsa::Auto);
 
+// Throws unless the step number and hyper-parameters are valid (every backend's optimizer checks the same way).
+void check_adamw_args(const AdamWConfig& cfg, int64_t step);
+
 // Applies step number `step` (1-based: the first update is step 1). The caller advances its step counter only when
 // the result is not skipped.
 AdamWResult adamw_step(const std::vector<AdamWTensor>& tensors, const AdamWConfig& cfg, int64_t step);

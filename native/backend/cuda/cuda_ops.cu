@@ -552,13 +552,7 @@ class CudaOps final : public BackendOps {
   AdamWResult adamw(const std::vector<AdamWTensor>& tensors, const AdamWConfig& cfg, int64_t step,
                     const std::string& impl) override {
     check_impl(impl, {"auto"}, "adamw");
-    // The CPU optimizer's checks, same messages.
-    LFM2_CHECK(step >= 1, "adamw_step: step must be >= 1 (1-based), got ", step);
-    LFM2_CHECK(std::isfinite(cfg.lr) && cfg.lr >= 0, "adamw_step: lr must be finite and >= 0, got ", cfg.lr);
-    LFM2_CHECK(cfg.beta1 >= 0 && cfg.beta1 < 1 && cfg.beta2 >= 0 && cfg.beta2 < 1,
-               "adamw_step: betas must be in [0, 1), got ", cfg.beta1, ", ", cfg.beta2);
-    LFM2_CHECK(cfg.eps > 0, "adamw_step: eps must be > 0");
-    LFM2_CHECK(cfg.weight_decay >= 0, "adamw_step: weight_decay must be >= 0");
+    check_adamw_args(cfg, step);
     require_device();
     const size_t P = tensors.size();
     Staging s;
