@@ -173,7 +173,7 @@ describe('rollouts over pages that stop responding', () => {
       expect(looped!.reward.success).toBe(false);
       expect(won!.reward.success).toBe(true);
       // Both pages are usable for the next round.
-      const [a, b] = (await slots.take(2)) as Episode[];
+      const [a, b] = (await slots.take(['wedge', 'wedge'])) as Episode[];
       expect((await a!.reset({ task: 'wedge', seed: 2 })).goal).toBe('Do not click Loop.');
       expect((await b!.reset({ task: 'wedge', seed: 2 })).goal).toBe('Do not click Loop.');
     } finally {

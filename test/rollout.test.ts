@@ -193,6 +193,21 @@ describe('rollout', () => {
     expect(triePaths(trie)).toHaveLength(2);
   });
 
+  it('gives each episode a page that last showed its task, opening pages only when there are too few', async () => {
+    let opened = 0;
+    const slots = new EpisodeSlots({ newEpisode: async () => ({ id: opened++ }) as unknown as Episode });
+    const ids = async (tasks: string[]) => ((await slots.take(tasks)) as unknown as Array<{ id: number }>).map((e) => e.id);
+    expect(await ids(['a', 'a', 'b'])).toEqual([0, 1, 2]);
+    // b's page goes to b, a's pages to the a's; no page is handed out twice.
+    expect(await ids(['b', 'a', 'a'])).toEqual([2, 0, 1]);
+    // c has no page of its own: it takes the page of a task this call does not want (b's), not one of a's.
+    expect(await ids(['a', 'c', 'a'])).toEqual([0, 2, 1]);
+    expect(await ids(['c', 'a', 'a', 'd'])).toEqual([2, 0, 1, 3]);
+    expect(opened).toBe(4);
+    // Fewer episodes than pages: still one page each, matched by task.
+    expect(await ids(['d'])).toEqual([3]);
+  });
+
   it('reads the action of a completion, or nothing', () => {
     expect(actionOfCompletion("click('13')")).toBe("click('13')");
     expect(actionOfCompletion('I will click("13") now')).toBe("click('13')");
