@@ -11,7 +11,8 @@
 // attending from the answer to the goal, that the word target learns fast); held-out pages keep the target.
 // --relabel trains every page with a goal naming one of its buttons drawn at random (and that button's click as the
 // action), hindsight-style, so the page's layout alone never tells the answer; held-out pages keep their own goal.
-// --precision exact|fast (default fast) sets the trainer's precision; --weight-decay W is AdamW's decoupled decay; --drill P mixes in dense recall drills (below).
+// --precision exact|fast (default fast) sets the trainer's precision; --weight-decay W is AdamW's decoupled decay;
+// --drill P mixes in dense recall drills (below); --two-button-steps N trains the first N steps on two-button pages.
 // The model folder is read, never written.
 //
 //   npx tsx scripts/lookup-probe.ts --model runs/models/probe --demos demos.jsonl --target action --steps 1600
@@ -44,6 +45,7 @@ const { values: o } = parseArgs({
     drill: { type: 'string', default: '0' },
     'drill-steps': { type: 'string', default: '0' },
     'drill-queries': { type: 'string', default: '8' },
+    'two-button-steps': { type: 'string', default: '0' },
   },
 });
 if (!o.model || !o.demos) throw new Error('usage: lookup-probe --model DIR --demos FILE [--target word|action|word-action] [--goal-last] [--steps N]');
@@ -99,6 +101,10 @@ function trainSample(i: number, r: () => number): Sample {
 // a synthetic page of 3-8 buttons named from the demonstrations' button words among their text lines, then
 // --drill-queries goal-last turns (the goal's paragraph and question as one user message each), every answer scored.
 const drill = num('drill'), drillSteps = num('drill-steps'), drillQueries = num('drill-queries');
+// --two-button-steps N: the first N steps draw only pages with exactly two buttons (a two-way choice), then all pages.
+const twoButtonSteps = num('two-button-steps');
+const twoButton = records.slice(heldOut).flatMap((r, i) => ([...String(r.messages[1].content).matchAll(BUTTON)].length === 2 ? [i] : []));
+if (twoButtonSteps > 0) console.log(`${twoButton.length} training pages with two buttons`);
 const buttonWords = [...new Set(records.slice(heldOut).flatMap((r) => [...String(r.messages[1].content).matchAll(BUTTON)].map((m) => m[2]!)))];
 const textLines = [...new Set(records.slice(heldOut).flatMap((r) => String(r.messages[1].content).split('\n').filter((l) => /^\tStaticText '/.test(l))))];
 const QUESTION = 'What action do you take?';
@@ -190,7 +196,8 @@ for (let step = 0; step <= steps; step++) {
   if (step === steps) break;
   const drilling = drill > 0 && (drillSteps === 0 || step < drillSteps);
   const b = Array.from({ length: batch }, () =>
-    drilling && rnd() < drill ? drillSample(rnd) : trainSample(Math.floor(rnd() * train.length), rnd));
+    drilling && rnd() < drill ? drillSample(rnd)
+      : trainSample(step < twoButtonSteps ? twoButton[Math.floor(rnd() * twoButton.length)]! : Math.floor(rnd() * train.length), rnd));
   await trainer.accumulate({ sequences: b.map((s) => s.ids), completionMasks: b.map((s) => s.mask) }, { lossType: 'sft' });
   await trainer.step();
 }
