@@ -2,7 +2,7 @@
 // The op table: every op LFM2's forward, backward and optimizer are built from, at op level, on HOST arrays, for one
 // backend. The CPU backend (backend/cpu/cpu_ops.cpp) runs its kernels on the arrays; the CUDA backend
 // (backend/cuda/cuda_ops.cu) uploads them, runs the kernel the GPU engine runs and downloads the results. One N-API
-// binding (binding/ops.cpp) runs any op on either backend, and one test suite (test/ops/) checks every op on every
+// binding (binding/ops.cpp) runs any op on either backend, and one test suite (test/ops.test.ts) checks every op on every
 // backend against one float64 reference. The engines call their kernels directly; this table is for tests and
 // benchmarks.
 //
@@ -169,6 +169,10 @@ class BackendOps {
                               const std::vector<std::vector<int32_t>>& allowed,
                               const std::vector<bool>& all_allowed) = 0;
 };
+
+// The row list of gather_rows (every row in [0, limit)) or, with `distinct`, of scatter_rows (each row once too):
+// both backends check it the same way before moving anything.
+void check_row_list(const char* op, const int32_t* rows, int64_t R, int64_t limit, bool distinct);
 
 BackendOps& cpu_backend_ops();
 // The CUDA backend; only linked into builds with LFM2_WITH_CUDA (the real GPU or the emulator).

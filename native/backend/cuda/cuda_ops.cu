@@ -628,8 +628,7 @@ class CudaOps final : public BackendOps {
 
   void gather_rows(const float* src, int64_t src_rows, const int32_t* rows, int64_t R, int64_t C,
                    float* dst) override {
-    for (int64_t i = 0; i < R; ++i)
-      LFM2_CHECK(rows[i] >= 0 && rows[i] < src_rows, "gather_rows: row ", rows[i], " outside [0, ", src_rows, ")");
+    check_row_list("gather_rows", rows, R, src_rows, false);
     if (R == 0 || C == 0) return;
     require_device();
     Staging s;
@@ -639,12 +638,7 @@ class CudaOps final : public BackendOps {
   }
   void scatter_rows(const float* src, const int32_t* rows, int64_t R, int64_t C, float* dst,
                     int64_t dst_rows) override {
-    std::vector<bool> seen(size_t(dst_rows), false);
-    for (int64_t i = 0; i < R; ++i) {
-      LFM2_CHECK(rows[i] >= 0 && rows[i] < dst_rows, "scatter_rows: row ", rows[i], " outside [0, ", dst_rows, ")");
-      LFM2_CHECK(!seen[size_t(rows[i])], "scatter_rows: row ", rows[i], " appears twice");
-      seen[size_t(rows[i])] = true;
-    }
+    check_row_list("scatter_rows", rows, R, dst_rows, true);
     if (R == 0 || C == 0) return;
     require_device();
     Staging s;
