@@ -6,6 +6,7 @@
 
 #include "backend/cpu/cpu_features.h"
 #include "backend/cpu/gemm_peak.h"
+#include "binding/js_exceptions.h"
 #include "binding/registry.h"
 
 namespace lfm2::binding {
@@ -36,11 +37,8 @@ Napi::Value cpu_peak_flops_js(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "cpuPeakFlops: kind must be a string");
   const double s = get_seconds(info, 1, "cpuPeakFlops");
-  try {
-    return Napi::Number::New(env, cpu_peak_flops(info[0].As<Napi::String>().Utf8Value(), s));
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(env, e.what());
-  }
+  const std::string kind = info[0].As<Napi::String>().Utf8Value();
+  return Napi::Number::New(env, guarded(env, [&] { return cpu_peak_flops(kind, s); }));
 }
 
 // cpuReadBandwidth(bytes, seconds) -> bytes/s on all pool threads.
@@ -48,11 +46,8 @@ Napi::Value cpu_read_bandwidth_js(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "cpuReadBandwidth: bytes must be a number");
   const double s = get_seconds(info, 1, "cpuReadBandwidth");
-  try {
-    return Napi::Number::New(env, cpu_read_bandwidth(int64_t(info[0].As<Napi::Number>().DoubleValue()), s));
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(env, e.what());
-  }
+  const int64_t bytes = int64_t(info[0].As<Napi::Number>().DoubleValue());
+  return Napi::Number::New(env, guarded(env, [&] { return cpu_read_bandwidth(bytes, s); }));
 }
 
 }  // namespace

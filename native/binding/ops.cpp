@@ -40,8 +40,7 @@ std::string impl_of(const OpArgs& a) { return a.str("impl", "auto"); }
 // Packed-batch offsets [nseq + 1] from the Int32Array cuSeqlens: starts at 0, never decreases, ends at T.
 std::vector<int32_t> seqlens(const OpArgs& a, int64_t T) {
   int64_t len = 0;
-  a.typed<int32_t>("cuSeqlens", -1, false, napi_int32_array, "Int32Array", &len);
-  const int32_t* cu = a.i32("cuSeqlens", len);
+  const int32_t* cu = a.typed<int32_t>("cuSeqlens", -1, false, napi_int32_array, "Int32Array", &len);
   if (len < 2) throw Napi::RangeError::New(a.env(), a.where("cuSeqlens") + " needs at least 2 entries");
   std::vector<int32_t> out(cu, cu + len);
   for (int64_t i = 1; i < len; ++i)

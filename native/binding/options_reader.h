@@ -12,13 +12,15 @@ struct OptionsReader {
   Napi::Env env;
   Napi::Object o;
   std::string fn;
+  // Op calls (binding/op_args.h) name a key in quotes ("gemm: 'M' must be a number"), the engines' options plainly.
+  bool quote_keys = false;
 
   bool has(const char* k) const {
     if (!o.Has(k)) return false;
     Napi::Value v = o.Get(k);
     return !v.IsUndefined() && !v.IsNull();
   }
-  std::string where(const char* k) const { return fn + ": " + k; }
+  std::string where(const char* k) const { return quote_keys ? fn + ": '" + k + "'" : fn + ": " + k; }
   double num(const char* k, double def) const {
     if (!has(k)) return def;
     Napi::Value v = o.Get(k);
