@@ -103,8 +103,13 @@ function trainSample(i: number, r: () => number): Sample {
 const drill = num('drill'), drillSteps = num('drill-steps'), drillQueries = num('drill-queries');
 // --two-button-steps N: the first N steps draw only pages with exactly two buttons (a two-way choice), then all pages.
 const twoButtonSteps = num('two-button-steps');
-const twoButton = records.slice(heldOut).flatMap((r, i) => ([...String(r.messages[1].content).matchAll(BUTTON)].length === 2 ? [i] : []));
-if (twoButtonSteps > 0) console.log(`${twoButton.length} training pages with two buttons`);
+const twoButton = twoButtonSteps > 0
+  ? records.slice(heldOut).flatMap((r, i) => ([...String(r.messages[1].content).matchAll(BUTTON)].length === 2 ? [i] : []))
+  : [];
+if (twoButtonSteps > 0) {
+  if (twoButton.length === 0) throw new Error(`--two-button-steps: ${o.demos} has no training page with two buttons`);
+  console.log(`${twoButton.length} training pages with two buttons`);
+}
 const buttonWords = [...new Set(records.slice(heldOut).flatMap((r) => [...String(r.messages[1].content).matchAll(BUTTON)].map((m) => m[2]!)))];
 const textLines = [...new Set(records.slice(heldOut).flatMap((r) => String(r.messages[1].content).split('\n').filter((l) => /^\tStaticText '/.test(l))))];
 const QUESTION = 'What action do you take?';

@@ -14,6 +14,7 @@ import { mulberry32, writeRandomModel } from '../lib/engine/init-weights.ts';
 import { presetConfig } from '../lib/engine/presets.ts';
 import { TrainerEngine, type TrainBatch } from '../lib/engine/trainer-engine.ts';
 import { loadRefModel, type RefModel } from './ref/lfm2-ref.ts';
+import { maxAbs } from './ref/train-ref.ts';
 import { mergedRefModel, refModelLoss, refTensor, type RefBatch, type RefLossOptions } from './ref/train-model-ref.ts';
 import { tempDir } from './util/temp-dir.ts';
 
@@ -60,12 +61,6 @@ function probeIndices(g: Float32Array, extra: number, seed: number, must: number
   const out = new Set<number>([arg, ...must]);
   while (out.size < Math.min(g.length, 1 + must.length + extra)) out.add(Math.floor(r() * g.length));
   return [...out];
-}
-
-function maxAbs(g: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < g.length; i++) m = Math.max(m, Math.abs(g[i]));
-  return m;
 }
 
 /** Central difference of f at x[i] (x restored afterwards). */

@@ -10,6 +10,7 @@ import { writeRandomModel } from '../../lib/engine/init-weights.ts';
 import { type GeneratedSample, Sampler } from '../../lib/engine/sampler.ts';
 import { Tokenizer } from '../../lib/engine/tokenizer.ts';
 import { buildActionTrie, trieAllowed, triePaths, trieWalk } from '../../lib/rl/action-trie.ts';
+import { maxAbs } from '../ref/train-ref.ts';
 import { freshRandom, randomTokens } from '../util/random.ts';
 import { tempDir } from '../util/temp-dir.ts';
 import { gpu, skipReason } from './gpu-available.ts';
@@ -25,12 +26,6 @@ function logSoftmaxAt(z: ArrayLike<number>, i: number, t = 1, ids?: readonly num
   let s = 0;
   for (const j of over) s += Math.exp(z[j] / t - m);
   return z[i] / t - m - Math.log(s);
-}
-
-function maxAbs(x: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]));
-  return m;
 }
 
 describe.skipIf(!gpu)(`GPU generation ${skipReason}`, () => {

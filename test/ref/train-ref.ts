@@ -36,6 +36,13 @@ export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return s;
 }
 
+/** max |v_i| (0 for an empty array); a loop, not Math.max(...v), which overflows the argument stack on large arrays. */
+export function maxAbs(v: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < v.length; i++) m = Math.max(m, Math.abs(v[i]!));
+  return m;
+}
+
 /** Central finite differences of a scalar function of one input array, at every element (tiny shapes only). */
 export function finiteDiff(f: (x: Vec) => number, x: Vec, h = 1e-5): Vec {
   const g = new Float64Array(x.length);
