@@ -13,6 +13,10 @@
 // action), hindsight-style, so the page's layout alone never tells the answer; held-out pages keep their own goal.
 // --precision exact|fast (default fast) sets the trainer's precision; --weight-decay W is AdamW's decoupled decay;
 // --drill P mixes in dense recall drills (below); --two-button-steps N trains the first N steps on two-button pages.
+// The share is also given for one-button pages (a third of them, answered without any lookup) and the others: a
+// model that ignores the goal gets every one-button page and about half of the two-button ones, ~52% in all.
+// --rewrite-check says whether the answer depends on the goal at all (at every evaluation), --show-failures N prints
+// N unlearned held-out pages at the end.
 // The model folder is read, never written.
 //
 //   npx tsx scripts/lookup-probe.ts --model runs/models/probe --demos demos.jsonl --target action --steps 1600
@@ -46,6 +50,9 @@ const { values: o } = parseArgs({
     'drill-steps': { type: 'string', default: '0' },
     'drill-queries': { type: 'string', default: '8' },
     'two-button-steps': { type: 'string', default: '0' },
+    'show-failures': { type: 'string', default: '0' },
+    'rewrite-check': { type: 'boolean', default: false },
+    'bid-last': { type: 'boolean', default: false },
   },
 });
 if (!o.model || !o.demos) throw new Error('usage: lookup-probe --model DIR --demos FILE [--target word|action|word-action] [--goal-last] [--steps N]');
@@ -63,19 +70,23 @@ const GOAL = /Goal: Click on the "([^"]*)" button\.\n\n/;
 const tok = Tokenizer.fromDir(o.model);
 const model = await LfmModel.load(o.model);
 
-// oneToken: the goal's word is a single token (a key that one position holds); longer words share leading tokens
-// (o|k, o|k|ay), so matching them takes the following tokens too.
-interface Sample { ids: number[]; mask: number[]; first: number; bids?: number[]; oneToken?: boolean }
+// oneButton: the page has a single button, whose click needs no lookup (a third of click-button pages); goal and
+// buttons are kept for --show-failures.
+interface Sample { ids: number[]; mask: number[]; first: number; bids?: number[]; oneButton?: boolean; goal?: string; buttons?: string }
 function sample(messages: ChatMessage[], completion: string, target = o.target): Sample {
   let user = String(messages[1].content);
   const goal = GOAL.exec(user);
   if (!goal) throw new Error(`not a click-button prompt: ${user.slice(0, 80)}`);
   if (o['goal-last']) user = user.replace(goal[0], '').replace(/What action do you take\?$/, `${goal[0]}What action do you take?`);
   if (o['no-question']) user = user.replace(/\n\nWhat action do you take\?$/, '');
+  // --bid-last: each tree line's bid after its name (`button 'ok' [18]`), so the bid token itself sits right after
+  // the name that a goal matches.
+  if (o['bid-last']) user = user.replace(/^(\t*)\[(\d+)\] (.*)$/gm, '$1$3 [$2]');
   const prompt = tok.applyChatTemplate([messages[0], { role: 'user', content: user }]);
   const word = tok.encode(goal[1]), action = tok.encode(completion);
   const ids = [...prompt, ...(target === 'word' ? word : target === 'action' ? action : target === 'quoted-word' ? tok.encode(`"${goal[1]}"`) : [...word, ...action])];
-  return { ids, mask: ids.map((_, i) => (i >= prompt.length ? 1 : 0)), first: prompt.length, oneToken: word.length === 1 };
+  const buttons = [...String(messages[1].content).matchAll(/\t\[(\d+)\] button '([^'\n]*)'/g)].map((m) => `${m[1]}:${m[2]}`);
+  return { ids, mask: ids.map((_, i) => (i >= prompt.length ? 1 : 0)), first: prompt.length, oneButton: buttons.length === 1, goal: goal[1], buttons: buttons.join(' ') };
 }
 
 const records = readFileSync(o.demos, 'utf8').trim().split('\n').slice(1).map((l) => JSON.parse(l))
@@ -162,23 +173,23 @@ const trainer = await TrainerEngine.create(model, {
 });
 
 /** Share of held-out samples whose every target token has probability > 1/2, and the mean probability of the whole target (no gradient kept). */
-async function heldOutShare(): Promise<{ share: number; meanP: number; oneToken: string }> {
+async function heldOutShare(): Promise<{ share: number; meanP: number; byButtons: string }> {
   let right = 0, meanP = 0;
-  const one = [0, 0], longer = [0, 0];
+  const one = [0, 0], several = [0, 0];
   for (let i = 0; i < test.length; i += 50) {
     const part = test.slice(i, i + 50);
     const r = await trainer.computeLogprobs(part.map((s) => s.ids), part.map((s) => s.mask));
     part.forEach((s, k) => {
       const ok = r.logprobs[k].subarray(s.first).every((lp) => lp > Math.log(0.5));
       if (ok) right++;
-      const g = s.oneToken ? one : longer;
+      const g = s.oneButton ? one : several;
       g[0]! += ok ? 1 : 0;
       g[1]!++;
       meanP += Math.exp(r.logprobs[k].subarray(s.first).reduce((a, b) => a + b, 0)) / test.length;
     });
   }
   const pct = ([a, n]: number[]) => (n ? `${((100 * a!) / n!).toFixed(1)}% of ${n}` : '-');
-  return { share: right / test.length, meanP, oneToken: `one-token words ${pct(one)}, longer ${pct(longer)}` };
+  return { share: right / test.length, meanP, byButtons: `one-button pages ${pct(one)}, several ${pct(several)}` };
 }
 
 const drillTest = drill > 0 ? Array.from({ length: 50 }, (_, i, r = mulberry32(1e6 + i)) => drillSample(r)) : [];
@@ -190,13 +201,33 @@ async function drillShare(): Promise<number> {
   drillTest.forEach((s, k) => s.bids!.forEach((at) => { all++; if (r.logprobs[k][at]! > Math.log(0.5)) right++; }));
   return right / all;
 }
+// --rewrite-check: held-out pages rewritten so the goal names each of its buttons in turn (duplicated names skipped),
+// scored against that button's click: a model that looks the word up scores them like the pages' own goals; one that
+// learned which position is usually right scores the other buttons low.
+async function rewriteCheck(): Promise<string> {
+  const own: number[] = [], other: number[] = [];
+  for (const rec of records.slice(0, Math.min(heldOut, 100))) {
+    const user = String(rec.messages[1].content);
+    const goal = GOAL.exec(user)![1];
+    const buttons = [...user.matchAll(BUTTON)];
+    const names = buttons.map((m) => m[2]!);
+    const variants = buttons.filter((m) => names.filter((n) => n === m[2]).length === 1).map(([, bid, name]) =>
+      ({ own: name === goal, s: sample([rec.messages[0], { role: 'user', content: user.replace(GOAL, `Goal: Click on the "${name}" button.\n\n`) }], `click('${bid}')`) }));
+    if (variants.length < 2) continue;
+    const r = await trainer.computeLogprobs(variants.map((v) => v.s.ids), variants.map((v) => v.s.mask));
+    variants.forEach((v, k) => (v.own ? own : other).push(Math.exp(r.logprobs[k].subarray(v.s.first).reduce((a, b) => a + b, 0))));
+  }
+  const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+  const share = (a: number[]) => a.filter((p) => p > 0.5).length / a.length;
+  return `rewritten goals: own button mean p ${mean(own).toFixed(3)} (${(100 * share(own)).toFixed(1)}% > 1/2, ${own.length}), another button ${mean(other).toFixed(3)} (${(100 * share(other)).toFixed(1)}%, ${other.length})`;
+}
 const rnd = mulberry32(num('seed'));
 const t0 = performance.now();
 for (let step = 0; step <= steps; step++) {
   if (step % every === 0 || step === steps) {
     const h = await heldOutShare();
     const d = drill > 0 ? `, drill bids ${(100 * (await drillShare())).toFixed(1)}%` : '';
-    console.log(`step ${step}: held-out ${(100 * h.share).toFixed(1)}% (mean p ${h.meanP.toFixed(3)}; ${h.oneToken})${d}  (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+    console.log(`step ${step}: held-out ${(100 * h.share).toFixed(1)}% (mean p ${h.meanP.toFixed(3)}; ${h.byButtons})${d}${o['rewrite-check'] ? `; ${await rewriteCheck()}` : ''}  (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
   }
   if (step === steps) break;
   const drilling = drill > 0 && (drillSteps === 0 || step < drillSteps);
@@ -205,4 +236,18 @@ for (let step = 0; step <= steps; step++) {
       : trainSample(step < twoButtonSteps ? twoButton[Math.floor(rnd() * twoButton.length)]! : Math.floor(rnd() * train.length), rnd));
   await trainer.accumulate({ sequences: b.map((s) => s.ids), completionMasks: b.map((s) => s.mask) }, { lossType: 'sft' });
   await trainer.step();
+}
+// --show-failures N: the first N held-out pages whose target is not learned, with each target token's probability.
+const showFailures = num('show-failures');
+if (showFailures > 0) {
+  const part = test.slice(0, 100);
+  const r = await trainer.computeLogprobs(part.map((s) => s.ids), part.map((s) => s.mask));
+  let shown = 0;
+  part.forEach((s, k) => {
+    const lps = [...r.logprobs[k].subarray(s.first)];
+    if (shown >= showFailures || lps.every((lp) => lp > Math.log(0.5))) return;
+    shown++;
+    const toks = s.ids.slice(s.first).map((id, j) => `${JSON.stringify(tok.decode([id]))}:${Math.exp(lps[j]!).toFixed(2)}`);
+    console.log(`goal "${s.goal}" | ${s.buttons} | ${toks.join(' ')}`);
+  });
 }
