@@ -1,6 +1,7 @@
 // Recall probe: how fast does a model learn to copy a value out of its context? Synthetic sequences of random token
 // ids, no tokenizer: BOS, then --pairs (key, value) pairs with --filler random tokens before each pair and before the
-// question, then one of the keys again and its value, the only scored token. Keys, values and filler come from
+// question, then one of the keys again and its value, the only scored token (--queries Q: Q such questions in a row,
+// keys drawn with replacement, every answer scored; held-out scoring stays on the first). Keys, values and filler come from
 // disjoint id ranges (keys 100-599, values 600-1099, filler from 1200 up), so the answer is always one of the
 // sequence's values and never guessable from the key alone.
 //   --pairs 1 --filler 0   the value sits 2 tokens back: within the short convolutions' reach, no attention needed;
@@ -28,6 +29,7 @@ const { values: o } = parseArgs({
     'eval-every': { type: 'string', default: '100' },
     threads: { type: 'string', default: '1' },
     seed: { type: 'string', default: '3' },
+    queries: { type: 'string', default: '1' },
   },
 });
 if (!o.model) throw new Error('usage: recall-probe --model DIR [--pairs N] [--filler N] [--steps N] [--lr X]');
@@ -36,7 +38,7 @@ const num = (k: keyof typeof o, min = 0) => {
   if (!Number.isFinite(v) || v < min) throw new Error(`--${k} must be a number >= ${min}, got ${o[k]}`);
   return v;
 };
-const pairs = num('pairs', 1), filler = num('filler'), steps = num('steps'), batch = num('batch', 1), every = num('eval-every', 1);
+const pairs = num('pairs', 1), queries = num('queries', 1), filler = num('filler'), steps = num('steps'), batch = num('batch', 1), every = num('eval-every', 1);
 if (pairs > 500) throw new Error(`--pairs must be at most 500 (the key range), got ${pairs}`);
 useThreads(num('threads'));
 const model = await LfmModel.load(o.model);
@@ -47,7 +49,8 @@ const trainer = await TrainerEngine.create(model, {
   optimizer: { learningRate: num('lr'), schedule: 'constant', weightDecay: 0 },
 });
 
-function sequence(r: () => number): number[] {
+/** Token ids, and the positions of the scored answers. */
+function sequence(r: () => number, nq = queries): { ids: number[]; answers: number[] } {
   const keys = new Set<number>();
   while (keys.size < pairs) keys.add(100 + Math.floor(r() * 500));
   const values = [...keys].map(() => 600 + Math.floor(r() * 500));
@@ -55,25 +58,29 @@ function sequence(r: () => number): number[] {
   const fill = () => { for (let f = 0; f < filler; f++) ids.push(1200 + Math.floor(r() * 800)); };
   [...keys].forEach((k, i) => { fill(); ids.push(k, values[i]!); });
   fill();
-  const q = Math.floor(r() * pairs);
-  ids.push([...keys][q]!, values[q]!);
-  return ids;
+  const answers: number[] = [];
+  for (let j = 0; j < nq; j++) {
+    const q = Math.floor(r() * pairs);
+    ids.push([...keys][q]!, values[q]!);
+    answers.push(ids.length - 1);
+  }
+  return { ids, answers };
 }
-const lastOnly = (ids: number[]) => ids.map((_, i) => (i === ids.length - 1 ? 1 : 0));
-const test = Array.from({ length: 200 }, (_, i) => sequence(mulberry32(1e6 + i)));
+const scored = (s: { ids: number[]; answers: number[] }) => s.ids.map((_, i) => (s.answers.includes(i) ? 1 : 0));
+const test = Array.from({ length: 200 }, (_, i) => sequence(mulberry32(1e6 + i), 1));
 const rnd = mulberry32(num('seed'));
 const t0 = performance.now();
 for (let step = 0; step <= steps; step++) {
   if (step % every === 0 || step === steps) {
     // logprobs[k][t] is log p(ids[t] | ids[<t]).
-    const r = await trainer.computeLogprobs(test, test.map(lastOnly));
-    const p = test.map((ids, k) => Math.exp(r.logprobs[k]![ids.length - 1]!));
+    const r = await trainer.computeLogprobs(test.map((t) => t.ids), test.map(scored));
+    const p = test.map((t, k) => Math.exp(r.logprobs[k]![t.answers[0]!]!));
     const share = p.filter((x) => x > 0.5).length / p.length;
     const mean = p.reduce((a, b) => a + b, 0) / p.length;
     console.log(`step ${step}: held-out ${(100 * share).toFixed(1)}% (mean p ${mean.toFixed(3)})  (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
   }
   if (step === steps) break;
   const b = Array.from({ length: batch }, () => sequence(rnd));
-  await trainer.accumulate({ sequences: b, completionMasks: b.map(lastOnly) }, { lossType: 'sft' });
+  await trainer.accumulate({ sequences: b.map((t) => t.ids), completionMasks: b.map(scored) }, { lossType: 'sft' });
   await trainer.step();
 }
