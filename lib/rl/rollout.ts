@@ -245,9 +245,11 @@ async function runRound(
   timings: RolloutTimings,
 ): Promise<RolloutEpisode[]> {
   const n = groups.length * groupSize;
-  const envs = await envCall(slots.take(Array.from({ length: n }, (_, i) => groups[Math.floor(i / groupSize)]!.task)));
+  // [n]: each episode's group, in episode order.
+  const groupOf = Array.from({ length: n }, (_, i) => groups[Math.floor(i / groupSize)]!);
+  const envs = await envCall(slots.take(groupOf.map((g) => g.task)));
   let t = performance.now();
-  const firstObs = await envCall(Promise.all(envs.map((ep, i) => ep.reset({ task: groups[Math.floor(i / groupSize)].task, seed: groups[Math.floor(i / groupSize)].seed }))));
+  const firstObs = await envCall(Promise.all(envs.map((ep, i) => ep.reset({ task: groupOf[i]!.task, seed: groupOf[i]!.seed }))));
   timings.env += (performance.now() - t) / 1000;
   const live: LiveEpisode[] = firstObs.map((obs, i) => ({
     index: i,
