@@ -70,6 +70,12 @@ const GOAL = /Goal: Click on the "([^"]*)" button\.\n\n/;
 const tok = Tokenizer.fromDir(o.model);
 const model = await LfmModel.load(o.model);
 
+// A button line of the page tree: bid, name.
+const BUTTON = /\t\[(\d+)\] button '([^'\n]*)'/g;
+/** Whether every target token has probability > 1/2, and the probability of the whole target. */
+const learned = (lps: ArrayLike<number>) => Array.from(lps).every((lp) => lp > Math.log(0.5));
+const targetP = (lps: ArrayLike<number>) => Math.exp(Array.from(lps).reduce((a, b) => a + b, 0));
+
 // oneButton: the page has a single button, whose click needs no lookup (a third of click-button pages); goal and
 // buttons are kept for --show-failures.
 interface Sample { ids: number[]; mask: number[]; first: number; bids?: number[]; oneButton?: boolean; goal?: string; buttons?: string }
@@ -85,7 +91,7 @@ function sample(messages: ChatMessage[], completion: string, target = o.target):
   const prompt = tok.applyChatTemplate([messages[0], { role: 'user', content: user }]);
   const word = tok.encode(goal[1]), action = tok.encode(completion);
   const ids = [...prompt, ...(target === 'word' ? word : target === 'action' ? action : target === 'quoted-word' ? tok.encode(`"${goal[1]}"`) : [...word, ...action])];
-  const buttons = [...String(messages[1].content).matchAll(/\t\[(\d+)\] button '([^'\n]*)'/g)].map((m) => `${m[1]}:${m[2]}`);
+  const buttons = [...String(messages[1].content).matchAll(BUTTON)].map((m) => `${m[1]}:${m[2]}`);
   return { ids, mask: ids.map((_, i) => (i >= prompt.length ? 1 : 0)), first: prompt.length, oneButton: buttons.length === 1, goal: goal[1], buttons: buttons.join(' ') };
 }
 
@@ -93,7 +99,6 @@ const records = readFileSync(o.demos, 'utf8').trim().split('\n').slice(1).map((l
   .filter((r) => r.task === 'click-button');
 const all = records.map((r) => sample(r.messages, r.completion));
 const test = all.slice(0, heldOut), train = all.slice(heldOut);
-const BUTTON = /\t\[(\d+)\] button '([^'\n]*)'/g;
 /** A training sample of record i whose goal names a random button of its page (--relabel), or its own. */
 const alsoWord = num('also-word');
 const trainWord = alsoWord > 0 ? records.slice(heldOut).map((r) => sample(r.messages, r.completion, 'quoted-word')) : [];
@@ -180,12 +185,12 @@ async function heldOutShare(): Promise<{ share: number; meanP: number; byButtons
     const part = test.slice(i, i + 50);
     const r = await trainer.computeLogprobs(part.map((s) => s.ids), part.map((s) => s.mask));
     part.forEach((s, k) => {
-      const ok = r.logprobs[k].subarray(s.first).every((lp) => lp > Math.log(0.5));
+      const ok = learned(r.logprobs[k].subarray(s.first));
       if (ok) right++;
       const g = s.oneButton ? one : several;
       g[0]! += ok ? 1 : 0;
       g[1]!++;
-      meanP += Math.exp(r.logprobs[k].subarray(s.first).reduce((a, b) => a + b, 0)) / test.length;
+      meanP += targetP(r.logprobs[k].subarray(s.first)) / test.length;
     });
   }
   const pct = ([a, n]: number[]) => (n ? `${((100 * a!) / n!).toFixed(1)}% of ${n}` : '-');
@@ -215,7 +220,7 @@ async function rewriteCheck(): Promise<string> {
       ({ own: name === goal, s: sample([rec.messages[0], { role: 'user', content: user.replace(GOAL, `Goal: Click on the "${name}" button.\n\n`) }], `click('${bid}')`) }));
     if (variants.length < 2) continue;
     const r = await trainer.computeLogprobs(variants.map((v) => v.s.ids), variants.map((v) => v.s.mask));
-    variants.forEach((v, k) => (v.own ? own : other).push(Math.exp(r.logprobs[k].subarray(v.s.first).reduce((a, b) => a + b, 0))));
+    variants.forEach((v, k) => (v.own ? own : other).push(targetP(r.logprobs[k].subarray(v.s.first))));
   }
   const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
   const share = (a: number[]) => a.filter((p) => p > 0.5).length / a.length;
@@ -245,7 +250,7 @@ if (showFailures > 0) {
   let shown = 0;
   part.forEach((s, k) => {
     const lps = [...r.logprobs[k].subarray(s.first)];
-    if (shown >= showFailures || lps.every((lp) => lp > Math.log(0.5))) return;
+    if (shown >= showFailures || learned(lps)) return;
     shown++;
     const toks = s.ids.slice(s.first).map((id, j) => `${JSON.stringify(tok.decode([id]))}:${Math.exp(lps[j]!).toFixed(2)}`);
     console.log(`goal "${s.goal}" | ${s.buttons} | ${toks.join(' ')}`);

@@ -51,17 +51,18 @@ const trainer = await TrainerEngine.create(model, {
 
 /** Token ids, and the positions of the scored answers. */
 function sequence(r: () => number, nq = queries): { ids: number[]; answers: number[] } {
-  const keys = new Set<number>();
-  while (keys.size < pairs) keys.add(100 + Math.floor(r() * 500));
-  const values = [...keys].map(() => 600 + Math.floor(r() * 500));
+  const distinct = new Set<number>();
+  while (distinct.size < pairs) distinct.add(100 + Math.floor(r() * 500));
+  const keys = [...distinct];
+  const values = keys.map(() => 600 + Math.floor(r() * 500));
   const ids = [1];
   const fill = () => { for (let f = 0; f < filler; f++) ids.push(1200 + Math.floor(r() * 800)); };
-  [...keys].forEach((k, i) => { fill(); ids.push(k, values[i]!); });
+  keys.forEach((k, i) => { fill(); ids.push(k, values[i]!); });
   fill();
   const answers: number[] = [];
   for (let j = 0; j < nq; j++) {
     const q = Math.floor(r() * pairs);
-    ids.push([...keys][q]!, values[q]!);
+    ids.push(keys[q]!, values[q]!);
     answers.push(ids.length - 1);
   }
   return { ids, answers };
