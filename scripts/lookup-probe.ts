@@ -68,7 +68,8 @@ useThreads(num('threads'));
 
 const GOAL = /Goal: Click on the "([^"]*)" button\.\n\n/;
 const tok = Tokenizer.fromDir(o.model);
-const model = await LfmModel.load(o.model);
+// FP32 storage whatever the file holds (a BF16 checkpoint is widened): the probe trains in full fine-tuning.
+const model = await LfmModel.load(o.model, { dtype: 'f32' });
 
 // A button line of the page tree: bid, name.
 const BUTTON = /\t\[(\d+)\] button '([^'\n]*)'/g;

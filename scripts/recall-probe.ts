@@ -7,9 +7,12 @@
 //   --pairs 1 --filler 0   the value sits 2 tokens back: within the short convolutions' reach, no attention needed;
 //   --pairs 1 --filler 6   the value sits 8 tokens back at a fixed distance: one attention head by position;
 //   --pairs 4 --filler 0   the value follows whichever earlier key matches the question: a lookup by content.
+// --value-first puts each value before its key in the pairs (the question stays key, then value): the answer is then the
+// token before the matching key, as a page's bid stands before its element's name.
 // Prints every --eval-every steps the share of 200 held-out sequences whose answer has probability > 1/2 and the
 // mean probability (chance: 1/500 for a model that does not copy, 1/pairs for one that copies some value).
-// Full fine-tuning with the engine's sft loss, batch 16, constant learning rate, FP32. The model folder is read only.
+// Full fine-tuning with the engine's sft loss, batch 16, constant learning rate, FP32. The model folder is read only;
+// --save DIR writes the trained model there (a Hugging Face folder, BF16 weights) to start other probes or runs from.
 //
 //   npx tsx scripts/recall-probe.ts --model runs/models/probe --pairs 1 --filler 6 --steps 2000
 import { parseArgs } from 'node:util';
@@ -30,6 +33,8 @@ const { values: o } = parseArgs({
     threads: { type: 'string', default: '1' },
     seed: { type: 'string', default: '3' },
     queries: { type: 'string', default: '1' },
+    save: { type: 'string' },
+    'value-first': { type: 'boolean', default: false },
   },
 });
 if (!o.model) throw new Error('usage: recall-probe --model DIR [--pairs N] [--filler N] [--steps N] [--lr X]');
@@ -57,7 +62,8 @@ function sequence(r: () => number, nq = queries): { ids: number[]; answers: numb
   const values = keys.map(() => 600 + Math.floor(r() * 500));
   const ids = [1];
   const fill = () => { for (let f = 0; f < filler; f++) ids.push(1200 + Math.floor(r() * 800)); };
-  keys.forEach((k, i) => { fill(); ids.push(k, values[i]!); });
+  // --value-first writes each pair as (value, key), as a page writes a bid before the name it labels.
+  keys.forEach((k, i) => { fill(); ids.push(...(o['value-first'] ? [values[i]!, k] : [k, values[i]!])); });
   fill();
   const answers: number[] = [];
   for (let j = 0; j < nq; j++) {
@@ -84,4 +90,8 @@ for (let step = 0; step <= steps; step++) {
   const b = Array.from({ length: batch }, () => sequence(rnd));
   await trainer.accumulate({ sequences: b.map((t) => t.ids), completionMasks: b.map(scored) }, { lossType: 'sft' });
   await trainer.step();
+}
+if (o.save) {
+  await trainer.saveModel(o.save);
+  console.log(`saved ${o.save}`);
 }
