@@ -6,6 +6,7 @@
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig, type TrainConfig } from '../io/config.ts';
+import { configOverrides } from './config-overrides.ts';
 import { Tokenizer } from '../engine/tokenizer.ts';
 import { demoHeader, promptSettings, tokenizerFingerprint, writeDemoFile } from '../rl/demo-file.ts';
 import { demosFromEpisodes, formatDemoStats, readEpisodeRows, writeOracleDemos } from '../rl/demos.ts';
@@ -56,13 +57,7 @@ export async function run(argv: string[]): Promise<number> {
   const log = (m: string) => console.error(m);
   const known = new Set(['config', 'out', 'tasks', 'episodes', 'seed', 'miniwob-url', 'from-episodes', 'help']);
   // Everything else is a config override, passed through in order (--tasks, --seed and --miniwob-url are config keys too).
-  const overrides: string[] = [];
-  for (const t of tokens ?? []) {
-    if (t.kind === 'option' && (!known.has(t.name) || ['tasks', 'seed', 'miniwob-url'].includes(t.name))) {
-      overrides.push(`--${t.name}`);
-      if (t.value !== undefined) overrides.push(t.value);
-    } else if (t.kind === 'positional') overrides.push(t.value);
-  }
+  const overrides = configOverrides(tokens, known, ['tasks', 'seed', 'miniwob-url']);
 
   if (typeof values['from-episodes'] === 'string') {
     const path = values['from-episodes'];

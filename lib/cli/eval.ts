@@ -12,6 +12,7 @@ import { checkReplayDir } from '../io/replay-files.ts';
 import { writeReport } from '../io/report.ts';
 import { defaultConfig, loadConfig, parseSeed, validateConfig, type TrainConfig } from '../io/config.ts';
 import { resolveModel } from '../io/hub.ts';
+import { configOverrides } from './config-overrides.ts';
 import { parseTaskList } from '../io/task-list.ts';
 import { loadEvalPolicy } from '../rl/engine-policy.ts';
 import { openEnvironment } from '../rl/environment.ts';
@@ -63,13 +64,7 @@ export async function run(argv: string[]): Promise<number> {
   if (typeof values.model !== 'string') throw new Error(`--model is required\n${usage}`);
   const known = new Set(['model', 'tasks', 'episodes', 'config', 'base', 'temperature', 'seed', 'json', 'record', 'help']);
   // Everything else is a config override, passed through in order.
-  const overrides: string[] = [];
-  for (const t of tokens ?? []) {
-    if (t.kind === 'option' && !known.has(t.name)) {
-      overrides.push(`--${t.name}`);
-      if (t.value !== undefined) overrides.push(t.value);
-    } else if (t.kind === 'positional') overrides.push(t.value);
-  }
+  const overrides = configOverrides(tokens, known);
   const num = (v: unknown, name: string, int: boolean): number | undefined => {
     if (v === undefined) return undefined;
     const n = Number(v);

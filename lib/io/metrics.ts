@@ -51,8 +51,19 @@ export interface MetricRow {
   [name: string]: MetricValue | string;
 }
 
+/** What one env step of an episode showed the model, what it answered and what came of it: the part of a step that
+ *  the episodes.jsonl rows and the replays (lib/io/replay-files.ts) both keep. */
+export interface StepTranscript {
+  prompt: string;
+  completion: string;
+  action: string;
+  error: string;
+  reward: number;
+  done: boolean;
+}
+
 /** One episodes.jsonl row: one env step of one episode. */
-export interface EpisodeStepRow {
+export interface EpisodeStepRow extends StepTranscript {
   /** Optimizer step during whose rollout this happened. */
   step: number;
   /** Group index within the rollout round and index within the group. */
@@ -61,12 +72,6 @@ export interface EpisodeStepRow {
   task: string;
   seed: number;
   envStep: number;
-  prompt: string;
-  completion: string;
-  action: string;
-  error: string;
-  reward: number;
-  done: boolean;
   /** Filled on the episode's last step. */
   episodeReward?: number;
   advantage?: number;

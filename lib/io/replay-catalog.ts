@@ -4,16 +4,11 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { EPISODE_FILE, REPLAY_FORMAT, REPLAY_INDEX, type ReplayEpisodeFile, type ReplayIndex } from './replay-files.ts';
+import type { StepTranscript } from './metrics.ts';
 import type { TaskTableRow } from './task-table.ts';
 
 /** One step as the viewer shows it. */
-export interface ViewerStep {
-  prompt: string;
-  completion: string;
-  action: string;
-  error: string;
-  reward: number;
-  done: boolean;
+export interface ViewerStep extends StepTranscript {
   /** Image URL relative to the report, or null. */
   image: string | null;
 }

@@ -8,6 +8,7 @@
 // index.json is written last, so a folder without it is an unfinished recording.
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { StepTranscript } from './metrics.ts';
 import type { TaskTableRow } from './task-table.ts';
 
 export const REPLAY_FORMAT = 'lfm2-rl-replay';
@@ -75,14 +76,8 @@ export interface ReplayIndex {
 }
 
 export interface ReplayEpisodeFile extends ReplayEpisodeInfo {
-  steps: Array<{
+  steps: Array<StepTranscript & {
     step: number;
-    prompt: string;
-    completion: string;
-    action: string;
-    error: string;
-    reward: number;
-    done: boolean;
     /** The action's target box in CSS pixels of the viewport, when it was found on the page. */
     target: { x: number; y: number; width: number; height: number } | null;
     /** Image file in the episode folder, null when none was taken. */
