@@ -25,6 +25,7 @@ ap.add_argument('--eval-every', type=int, default=100)
 ap.add_argument('--threads', type=int, default=1)
 ap.add_argument('--seed', type=int, default=3)
 ap.add_argument('--queries', type=int, default=1)
+ap.add_argument('--value-first', action='store_true', help='each pair written value first, as recall-probe.ts --value-first')
 ap.add_argument('--no-qk-norm', action='store_true', help='ablation: attention without the per-head QK RMSNorm')
 o = ap.parse_args()
 if not 1 <= o.pairs <= 500: ap.error('--pairs must be 1 to 500 (the key range)')
@@ -145,7 +146,7 @@ def sequence(r, queries):
 
     for k, v in zip(keys, values):
         fill()
-        ids += [k, v]
+        ids += [v, k] if o.value_first else [k, v]
     fill()
     answers = []
     for _ in range(queries):

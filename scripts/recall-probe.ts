@@ -62,7 +62,6 @@ function sequence(r: () => number, nq = queries): { ids: number[]; answers: numb
   const values = keys.map(() => 600 + Math.floor(r() * 500));
   const ids = [1];
   const fill = () => { for (let f = 0; f < filler; f++) ids.push(1200 + Math.floor(r() * 800)); };
-  // --value-first writes each pair as (value, key), as a page writes a bid before the name it labels.
   keys.forEach((k, i) => { fill(); ids.push(...(o['value-first'] ? [values[i]!, k] : [k, values[i]!])); });
   fill();
   const answers: number[] = [];
