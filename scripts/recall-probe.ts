@@ -46,7 +46,9 @@ const num = (k: keyof typeof o, min = 0) => {
 const pairs = num('pairs', 1), queries = num('queries', 1), filler = num('filler'), steps = num('steps'), batch = num('batch', 1), every = num('eval-every', 1);
 if (pairs > 500) throw new Error(`--pairs must be at most 500 (the key range), got ${pairs}`);
 useThreads(num('threads'));
-const model = await LfmModel.load(o.model);
+// FP32 storage whatever the file holds, as lookup-probe: a --save checkpoint (BF16) is widened when a later run starts
+// from it, so the probe trains in FP32 as it says.
+const model = await LfmModel.load(o.model, { dtype: 'f32' });
 if (model.config.vocabSize < 2000) throw new Error(`${o.model}: the probe needs a vocabulary of at least 2,000 ids, the model has ${model.config.vocabSize}`);
 const trainer = await TrainerEngine.create(model, {
   mode: 'full',
