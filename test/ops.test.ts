@@ -115,7 +115,7 @@ describe.skipIf(!available)(`op table on '${device}' ${why}`, () => {
       if (beta === 0) for (let i = 0; i < M; ++i) for (let j = 0; j < N; ++j) c0[i * ldc + j] = NaN;
       const out = c0.slice();
       ops().gemm({ device, op, m: M, n: N, k: K, a, lda, b, ldb, c: out, ldc, alpha, beta, impl, precision: c.fast ? 'fast' : 'exact' });
-      const rounds = c.fast === true && impl === 'avx512' && native().cpuFeatures().avx512bf16;
+      const rounds = c.fast === true && (impl === 'avx512' || impl === 'amx') && native().cpuFeatures().avx512bf16;
       const smallNt = op === 'nt' && M <= 64;
       const roundA = rounds && !(smallNt && c.b === 'f32');
       const roundB = rounds && !smallNt;
@@ -140,15 +140,16 @@ describe.skipIf(!available)(`op table on '${device}' ${why}`, () => {
       }
     }
 
-    // CPU shapes sit around its kernels' blocking: register tiles 6x16 (AVX2) and 12x32 (AVX-512), cache blocks
-    // MC=144, KC=256|384, NC=2048, A packed once and shared by the threads when they split C's columns, and the
-    // in-place small-M path of gemm_nt (M <= 64, tiles of 8, 4, 2 and 1 rows of A by 3 or 6 weight rows). GPU shapes
+    // CPU shapes sit around its kernels' blocking: register tiles 6x16 (AVX2), 12x32 (AVX-512) and 32x32 (AMX, depth
+    // padded to 32), cache blocks MC=144|256, KC=256|384|1024, NC=1024|2048, A packed once and shared by the threads
+    // when they split C's columns, and the in-place small-M path of gemm_nt (M <= 64, tiles of 8, 4, 2 and 1 rows of
+    // A by 3 or 6 weight rows). GPU shapes
     // cover partial and several tiles of the tiled kernel and cuBLASLt in every dimension, small enough for the
     // emulator.
     const SHAPES: [number, number, number][] = cpu
       ? [
           [1, 1, 1], [1, 37, 300], [2, 19, 9], [5, 77, 129], [8, 33, 17], [11, 50, 64], [64, 13, 70], [65, 20, 33],
-          [13, 17, 1], [31, 1, 40], [150, 70, 300], [7, 2100, 5], [20, 5, 600], [160, 700, 400],
+          [13, 17, 1], [31, 1, 40], [150, 70, 300], [7, 2100, 5], [20, 5, 600], [160, 700, 400], [290, 45, 2070],
         ]
       : [[1, 7, 5], [33, 65, 129], [128, 256, 1024]];
     // alpha ≠ 1 is what the GPU backward uses (scaled products); beta 0 / 1 / 0.75 overwrite and accumulate.
@@ -161,6 +162,7 @@ describe.skipIf(!available)(`op table on '${device}' ${why}`, () => {
         const f = native().cpuFeatures();
         expect(builds.includes('avx2')).toBe(f.avx2 && f.fma && f.f16c);
         expect(builds.includes('avx512')).toBe(f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx2 && f.fma && f.f16c);
+        expect(builds.includes('amx')).toBe(builds.includes('avx512') && f.avx512bf16 && f.amxBf16);
       } else expect(builds).toContain('tiled');
       expect(layouts.length).toBeGreaterThanOrEqual(3);
     });
@@ -224,7 +226,7 @@ describe.skipIf(!available)(`op table on '${device}' ${why}`, () => {
       if (beta === 0) for (let i = 0; i < M; ++i) for (let j = 0; j < N; ++j) c0[i * ldc + j] = NaN;
       const out = c0.slice();
       ops().gemm({ device, op: 'nt', m: M, n: N, k: K, a, lda, b, ldb, c: out, ldc, beta, impl, precision: fast ? 'fast' : 'exact' });
-      const rounds = fast && impl === 'avx512' && native().cpuFeatures().avx512bf16;
+      const rounds = fast && (impl === 'avx512' || impl === 'amx') && native().cpuFeatures().avx512bf16;
       const where = `impl=${impl} fast=${fast} M=${M} N=${N} K=${K} beta=${beta} padded=${padded} seed=${seed}`;
       const bv = bfVals(b);
       for (let i = 0; i < M; ++i) {

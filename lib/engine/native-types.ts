@@ -8,6 +8,8 @@ export interface BackendInfo {
   cudaEmulated: boolean;
   avx512: boolean;
   avx512bf16: boolean;
+  /** AMX tiles with BF16 (and the OS granted them): fast-precision GEMMs run the AMX kernels. */
+  amxBf16: boolean;
   avx2: boolean;
   /** A CUDA device can be used (cudaCompiled and a GPU with compute capability 8.0+ and a working driver). */
   cudaUsable: boolean;
@@ -260,6 +262,8 @@ export interface CpuFeatures {
   avx512vl: boolean;
   avx512dq: boolean;
   avx512bf16: boolean;
+  /** AMX-TILE and AMX-BF16, usable by this process. */
+  amxBf16: boolean;
 }
 
 export interface NativeAddon {
@@ -319,7 +323,8 @@ export type OpName =
 export interface OnBackend {
   /** Default 'cpu'; 'cuda' without a usable GPU (or emulator) throws saying why. */
   device?: OpDevice;
-  /** Default 'auto' (what the engine runs): cpu GEMM 'portable' | 'avx2' | 'avx512'; cpu attention, SwiGLU, AdamW and
+  /** Default 'auto' (what the engine runs): cpu GEMM 'portable' | 'avx2' | 'avx512' | 'amx' (AMX
+   *  only changes fast precision's large products); cpu attention, SwiGLU, AdamW and
    *  rowExpStats the SIMD family; cpu grpoLoss 'fused' | 'unfused'; cuda GEMM 'tiled' | 'cublaslt'. */
   impl?: string;
 }

@@ -23,6 +23,7 @@ Napi::Value cpu_features_js(const Napi::CallbackInfo& info) {
   o.Set("avx512vl", f.avx512vl);
   o.Set("avx512dq", f.avx512dq);
   o.Set("avx512bf16", f.avx512bf16);
+  o.Set("amxBf16", f.has_amx_bf16());
   return o;
 }
 

@@ -1,6 +1,7 @@
 // Process-wide functions: backend info and thread count.
 #include <napi.h>
 
+#include "backend/cpu/cpu_features.h"
 #include "backend/device.h"
 #include "binding/registry.h"
 #include "core/threadpool.h"
@@ -31,6 +32,7 @@ Napi::Value backend_info(const Napi::CallbackInfo& info) {
   }
   o.Set("avx512", bool(__builtin_cpu_supports("avx512f")));
   o.Set("avx512bf16", bool(__builtin_cpu_supports("avx512bf16")));
+  o.Set("amxBf16", lfm2::cpu_features().has_amx_bf16());
   o.Set("avx2", bool(__builtin_cpu_supports("avx2")));
   return o;
 }

@@ -1,12 +1,39 @@
 #include "backend/cpu/cpu_features.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <initializer_list>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "core/error.h"
 
 namespace lfm2 {
 namespace {
+
+#if defined(__x86_64__)
+// AMX needs the CPU's AMX-TILE and AMX-BF16 (CPUID leaf 7: EDX bits 24 and 22), the OS's support for the tile state
+// (XCR0 bits 17 and 18) and, on Linux, this process's permission for the tile data, which is asked for once here:
+// without it the first tile instruction faults.
+bool amx_usable() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  if (!(d & (1u << 24)) || !(d & (1u << 22))) return false;
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return false;  // OSXSAVE: xgetbv is allowed
+  unsigned lo = 0, hi = 0;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  if ((lo & (3u << 17)) != (3u << 17)) return false;
+#if defined(__linux__)
+  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) != 0) return false;
+#endif
+  return true;
+}
+#endif
 
 CpuFeatures detect() {
   CpuFeatures f;
@@ -20,6 +47,11 @@ CpuFeatures detect() {
   f.avx512vl = __builtin_cpu_supports("avx512vl");
   f.avx512dq = __builtin_cpu_supports("avx512dq");
   f.avx512bf16 = __builtin_cpu_supports("avx512bf16");
+#endif
+#if defined(__x86_64__)
+  // LFM2_NO_AMX=1 hides AMX (to compare with the vdpbf16ps kernels in one build).
+  const char* no_amx = std::getenv("LFM2_NO_AMX");
+  f.amx_bf16 = !(no_amx && *no_amx && std::strcmp(no_amx, "0") != 0) && amx_usable();
 #endif
   return f;
 }

@@ -12,11 +12,14 @@ struct CpuFeatures {
   bool avx512vl = false;
   bool avx512dq = false;
   bool avx512bf16 = false;
+  bool amx_bf16 = false;  // AMX-TILE and AMX-BF16, and the OS let this process use the tile state
+
 
   // What the kernels of each file family need (see CMakeLists.txt for the flags they are compiled with).
   bool has_avx2_fma() const { return avx2 && fma && f16c; }
   bool has_avx512() const { return has_avx2_fma() && avx512f && avx512bw && avx512vl && avx512dq; }
   bool has_avx512_bf16() const { return has_avx512() && avx512bf16; }
+  bool has_amx_bf16() const { return has_avx512_bf16() && amx_bf16; }
 };
 
 // Which family of kernels to run, for code that has several (tests force each one the CPU supports).

@@ -89,6 +89,7 @@ const char* gemm_impl_name(GemmImpl impl) {
     case GemmImpl::Portable: return "portable";
     case GemmImpl::Avx2: return "avx2";
     case GemmImpl::Avx512: return "avx512";
+    case GemmImpl::Amx: return "amx";
   }
   return "unknown";
 }
@@ -99,12 +100,14 @@ bool gemm_impl_supported(GemmImpl impl) {
     case GemmImpl::Portable: return true;
     case GemmImpl::Avx2: return cpu_features().has_avx2_fma();
     case GemmImpl::Avx512: return cpu_features().has_avx512();
+    case GemmImpl::Amx: return cpu_features().has_amx_bf16();
   }
   return false;
 }
 
 GemmImpl gemm_resolve_impl(GemmImpl impl) {
   if (impl != GemmImpl::Auto) return impl;
+  if (gemm_impl_supported(GemmImpl::Amx)) return GemmImpl::Amx;
   if (gemm_impl_supported(GemmImpl::Avx512)) return GemmImpl::Avx512;
   if (gemm_impl_supported(GemmImpl::Avx2)) return GemmImpl::Avx2;
   return GemmImpl::Portable;
@@ -112,7 +115,7 @@ GemmImpl gemm_resolve_impl(GemmImpl impl) {
 
 std::vector<GemmImpl> gemm_supported_impls() {
   std::vector<GemmImpl> out;
-  for (GemmImpl i : {GemmImpl::Portable, GemmImpl::Avx2, GemmImpl::Avx512})
+  for (GemmImpl i : {GemmImpl::Portable, GemmImpl::Avx2, GemmImpl::Avx512, GemmImpl::Amx})
     if (gemm_impl_supported(i)) out.push_back(i);
   return out;
 }
@@ -125,6 +128,10 @@ void gemm_nt_with(GemmImpl impl, int64_t M, int64_t N, int64_t K, const float* A
   LFM2_CHECK(M == 0 || lda >= K, "gemm_nt: lda=", lda, " < K=", K);
   LFM2_CHECK(N == 0 || ldb >= K, "gemm_nt: ldb=", ldb, " < K=", K);
   switch (checked_impl(impl)) {
+    case GemmImpl::Amx:
+      if (bf16_dot(prec) && M > gemm_kernels::kGemvMaxRows && K > 0)
+        return gemm_kernels::nt_amx(M, N, K, A, lda, B, btype, ldb, C, ldc, beta);
+      [[fallthrough]];
     case GemmImpl::Avx512:
       return gemm_kernels::nt_avx512(M, N, K, A, lda, B, btype, ldb, C, ldc, beta, bf16_dot(prec));
     case GemmImpl::Avx2: return gemm_kernels::nt_avx2(M, N, K, A, lda, B, btype, ldb, C, ldc, beta);
@@ -148,6 +155,7 @@ void gemm_nt_multi_with(GemmImpl impl, int64_t M, int64_t K, const float* A, int
   const GemmImpl r = checked_impl(impl);
   if (M > 0 && K > 0 && M <= gemm_kernels::kGemvMaxRows) {
     switch (r) {
+      case GemmImpl::Amx:
       case GemmImpl::Avx512:
         return gemm_kernels::nt_small_avx512(M, K, A, lda, btype, parts, n_parts, bf16_dot(prec));
       case GemmImpl::Avx2: return gemm_kernels::nt_small_avx2(M, K, A, lda, btype, parts, n_parts);
@@ -167,6 +175,9 @@ void gemm_nn_with(GemmImpl impl, int64_t M, int64_t N, int64_t K, const float* A
   LFM2_CHECK(M == 0 || lda >= K, "gemm_nn: lda=", lda, " < K=", K);
   LFM2_CHECK(K == 0 || ldb >= N, "gemm_nn: ldb=", ldb, " < N=", N);
   switch (checked_impl(impl)) {
+    case GemmImpl::Amx:
+      if (bf16_dot(prec)) return gemm_kernels::nn_amx(M, N, K, A, lda, B, btype, ldb, C, ldc, beta);
+      [[fallthrough]];
     case GemmImpl::Avx512:
       return gemm_kernels::nn_avx512(M, N, K, A, lda, B, btype, ldb, C, ldc, beta, bf16_dot(prec));
     case GemmImpl::Avx2: return gemm_kernels::nn_avx2(M, N, K, A, lda, B, btype, ldb, C, ldc, beta);
@@ -181,6 +192,9 @@ void gemm_tn_with(GemmImpl impl, int64_t M, int64_t N, int64_t K, const float* A
   LFM2_CHECK(K == 0 || lda >= M, "gemm_tn: lda=", lda, " < M=", M);
   LFM2_CHECK(K == 0 || ldb >= N, "gemm_tn: ldb=", ldb, " < N=", N);
   switch (checked_impl(impl)) {
+    case GemmImpl::Amx:
+      if (bf16_dot(prec)) return gemm_kernels::tn_amx(M, N, K, A, lda, B, ldb, C, ldc, beta);
+      [[fallthrough]];
     case GemmImpl::Avx512:
       return gemm_kernels::tn_avx512(M, N, K, A, lda, B, ldb, C, ldc, beta, bf16_dot(prec));
     case GemmImpl::Avx2: return gemm_kernels::tn_avx2(M, N, K, A, lda, B, ldb, C, ldc, beta);

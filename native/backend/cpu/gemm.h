@@ -51,9 +51,10 @@ constexpr int kGemmMaxParts = 8;
 void gemm_nt_multi(int64_t M, int64_t K, const float* A, int64_t lda, DType btype, const GemmNtPart* parts,
                    int n_parts, Precision prec = Precision::Exact);
 
-// Implementation choice. Auto picks the best one the CPU supports (AVX-512 > AVX2+FMA > portable C++);
-// tests and benchmarks name one explicitly to check every kernel the machine can run.
-enum class GemmImpl : int { Auto = 0, Portable = 1, Avx2 = 2, Avx512 = 3 };
+// Implementation choice. Auto picks the best one the CPU supports (AMX > AVX-512 > AVX2+FMA > portable C++);
+// tests and benchmarks name one explicitly to check every kernel the machine can run. Amx is the AVX-512 family
+// with fast precision's packed products (gemm_nt above the small-M limit, gemm_nn, gemm_tn) on AMX tiles.
+enum class GemmImpl : int { Auto = 0, Portable = 1, Avx2 = 2, Avx512 = 3, Amx = 4 };
 
 const char* gemm_impl_name(GemmImpl impl);
 bool gemm_impl_supported(GemmImpl impl);       // Auto and Portable are always supported

@@ -101,10 +101,6 @@ struct KernBf16Pairs12x32 {
   }
 };
 
-// How an operand is stored: Rows = [rows, K] with the depth contiguous (A of nt/nn, W of nt); Cols = [K, cols]
-// (W of nn, both operands of tn).
-enum class Layout { Rows, Cols };
-
 // C[M, N] = beta*C + A·B over packed panels of A (12 rows) and B (32 columns): f32 panels (exact) or bf16 pair
 // panels for vdpbf16ps (fast), whatever the operands' layouts.
 template <Layout LA, Layout LB, class TB>

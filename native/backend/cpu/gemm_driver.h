@@ -10,6 +10,8 @@
 //   static int64_t kpad(int64_t kc);   packed depth (kc rounded up to the kernel's k step)
 //   static void micro(int64_t kc, const PackT* a_panel, const PackT* b_panel, float* C, int64_t ldc, float beta,
 //                     int mr, int nr);  C[mr, nr] = beta*C + a_panel . b_panel (beta == 0: C is not read)
+//   static void thread_begin();        optional: per-thread set-up before a thread's first micro call of a product
+//                                      (AMX loads its tile configuration there)
 // pack_a(dst, i0, mc, p0, kc) writes ceil(mc/MR) panels of MR rows x kpad(kc), zero-padded, each MR*kpad long;
 // pack_b(dst, j0, nc, p0, kc) writes ceil(nc/NR) panels of NR columns likewise. Packers may write up to
 // kPackSlack elements past the last panel.
@@ -17,6 +19,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <new>
+#include <type_traits>
 
 #include "core/threadpool.h"
 
@@ -59,6 +62,11 @@ inline void scale_c(int64_t M, int64_t N, float* C, int64_t ldc, float beta) {
 // A packed once for all threads (gemm calls that split C's columns between threads): every (depth block, row block)
 // pair in its own slot, slots kPackSlack apart so that one packer's spill never reaches a slot another thread fills.
 // The storage is the calling thread's own growable buffer, kept between calls (no page faults per call).
+template <class Kern, class = void>
+struct HasThreadBegin : std::false_type {};
+template <class Kern>
+struct HasThreadBegin<Kern, std::void_t<decltype(Kern::thread_begin())>> : std::true_type {};
+
 template <class T>
 struct SharedPackedA {
   T* data = nullptr;
@@ -107,6 +115,7 @@ void blocked_gemm(int64_t M, int64_t N, int64_t K, const PackA& pack_a, const Pa
   parallel_for(
       units,
       [&](int64_t u0, int64_t u1, int) {
+        if constexpr (HasThreadBegin<Kern>::value) Kern::thread_begin();
         const int64_t n0 = split_n ? u0 * NR : 0, n1 = split_n ? std::min(N, u1 * NR) : N;
         const int64_t m0 = split_n ? 0 : u0 * MR, m1 = split_n ? M : std::min(M, u1 * MR);
         PackBuffer<T>& abuf = thread_pack_buffer<T, 0>();

@@ -38,6 +38,15 @@ void nn_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, con
 void tn_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
                int64_t ldc, float beta, bool fast);
 
+// AMX (gemm_amx_avx512.cpp; caller checks has_amx_bf16()): fast precision's packed products, both operands rounded to
+// bf16, FP32 accumulation in tiles.
+void nt_amx(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype, int64_t ldb,
+            float* C, int64_t ldc, float beta);
+void nn_amx(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype, int64_t ldb,
+            float* C, int64_t ldc, float beta);
+void tn_amx(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+            int64_t ldc, float beta);
+
 // CPU time of the calling thread. The probes time themselves with it so that other processes sharing the cores
 // lower the wall-clock rate but not the measured per-core peak.
 inline double thread_cpu_seconds() {

@@ -21,6 +21,10 @@
 namespace lfm2 {
 namespace {
 
+// How an operand is stored: Rows = [rows, K] with the depth contiguous (A of nt/nn, W of nt); Cols = [K, cols]
+// (W of nn, both operands of tn).
+enum class Layout { Rows, Cols };
+
 inline __m256 load8_bf16(const uint16_t* p) {  // 8 bf16 -> 8 f32, exact
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)p)), 16));
 }
