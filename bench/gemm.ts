@@ -138,6 +138,8 @@ export async function benchGemm(ctx: BenchContext): Promise<BenchRow[]> {
   ctx.log(`gemm: implementation ${impl}, ${threads} threads; measuring peaks`);
   const fmaPeak = n.cpuPeakFlops('fma-f32', ctx.quick ? 0.1 : 0.4) / 1e9;
   const dotPeak = fast ? n.cpuPeakFlops('dot-bf16', ctx.quick ? 0.1 : 0.4) / 1e9 : undefined;
+  // Fast packed products (everything but small-M gemm_nt) run on AMX tiles where the build 'auto' is 'amx'.
+  const amxPeak = impl === 'amx' ? n.cpuPeakFlops('amx-bf16', ctx.quick ? 0.1 : 0.4) / 1e9 : undefined;
   const bw = n.cpuReadBandwidth(512 << 20, ctx.quick ? 0.3 : 1) / 1e9;
   const list = shapes(ctx.quick);
   const noPeer = ctx.args.includes('--no-peer');
@@ -146,7 +148,7 @@ export async function benchGemm(ctx: BenchContext): Promise<BenchRow[]> {
   const rows: BenchRow[] = [
     {
       kernel: 'peak',
-      role: `FP32 FMA stream${dotPeak ? `; vdpbf16ps ${dotPeak.toFixed(0)} GFLOP/s` : ''}; DRAM read ${bw.toFixed(1)} GB/s`,
+      role: `FP32 FMA stream${dotPeak ? `; vdpbf16ps ${dotPeak.toFixed(0)} GFLOP/s` : ''}${amxPeak ? `; AMX ${amxPeak.toFixed(0)} GFLOP/s` : ''}; DRAM read ${bw.toFixed(1)} GB/s`,
       'M×N×K': undefined,
       B: undefined,
       precision: undefined,
@@ -161,7 +163,8 @@ export async function benchGemm(ctx: BenchContext): Promise<BenchRow[]> {
     const gflop = (2 * s.M * s.N * s.K) / 1e9;
     const gflops = gflop / t.cpu;
     // The fast path only differs from the exact one where vdpbf16ps exists; judge it against that peak there.
-    const peak = s.precision === 'fast' && dotPeak ? dotPeak : fmaPeak;
+    const onAmx = amxPeak !== undefined && !(s.op === 'nt' && s.M <= 64);
+    const peak = s.precision === 'fast' && dotPeak ? (onAmx ? amxPeak! : dotPeak) : fmaPeak;
     const row: BenchRow = {
       kernel: s.op,
       role: s.role,

@@ -16,6 +16,7 @@ const MODULES: { name: string; file: string; fn: string; what: string }[] = [
   { name: 'gemm', file: 'gemm.ts', fn: 'benchGemm', what: 'matrix products on LFM2-350M shapes vs machine peak' },
   { name: 'forward', file: 'forward.ts', fn: 'benchForward', what: 'prefill / decode tok/s' },
   { name: 'llamacpp', file: 'llamacpp.ts', fn: 'benchLlamaCpp', what: 'llama.cpp peer on the same machine' },
+  { name: 'pytorch', file: 'pytorch.ts', fn: 'benchPytorch', what: 'PyTorch peer (BF16 eager) on the forward and train workloads, where torch is installed' },
   { name: 'train', file: 'train.ts', fn: 'benchTrain', what: 'training step tok/s and memory' },
   { name: 'attention', file: 'attention.ts', fn: 'benchAttention', what: 'CPU attention backward / forward with statistics on training shapes' },
   { name: 'loss', file: 'loss.ts', fn: 'benchLoss', what: 'fused GRPO loss vs unfused: memory and time at vocab 65,536' },

@@ -104,7 +104,9 @@ export async function benchTrain(ctx: Partial<BenchContext> = {}): Promise<Bench
   const threads = native().backendInfo().threads;
   log('measuring the FP32 FMA peak');
   const peak = native().cpuPeakFlops('fma-f32', 0.5);
-  const dotPeak = native().cpuFeatures().avx512bf16 ? native().cpuPeakFlops('dot-bf16', 0.5) : 0;
+  // Fast precision's training products run on AMX tiles where the CPU has them, else on vdpbf16ps.
+  const amx = native().cpuFeatures().amxBf16;
+  const dotPeak = amx ? native().cpuPeakFlops('amx-bf16', 0.5) : native().cpuFeatures().avx512bf16 ? native().cpuPeakFlops('dot-bf16', 0.5) : 0;
   const seqs = argNum(args, '--train-seqs', quick ? 2 : 8, true);
   const len = argNum(args, '--train-len', quick ? 128 : 512, true);
   const pass = argNum(args, '--train-pass', 0, true);
@@ -151,7 +153,7 @@ export async function benchTrain(ctx: Partial<BenchContext> = {}): Promise<Bench
     });
   }
   rows.push({ config: `machine FP32 FMA peak (${threads} threads)`, 'tok/s': null, 'peak share': null, trainable: null, 'GFLOP/s': peak / 1e9 });
-  if (dotPeak) rows.push({ config: `machine vdpbf16ps peak (${threads} threads)`, 'tok/s': null, 'peak share': null, trainable: null, 'GFLOP/s': dotPeak / 1e9 });
+  if (dotPeak) rows.push({ config: `machine ${amx ? 'AMX TDPBF16PS' : 'vdpbf16ps'} peak (${threads} threads)`, 'tok/s': null, 'peak share': null, trainable: null, 'GFLOP/s': dotPeak / 1e9 });
   return rows;
 }
 

@@ -5,14 +5,15 @@
 # engine's defaults. Its curve says whether a learning result is the engine's or the model family's: the held-out
 # numbers at the first evaluations agree with the engine's to the printed digits, and later ones drift apart only as
 # rounding orders do.
-# Needs PyTorch (Debian: apt-get install python3-torch; a BLAS such as libopenblas0-pthread makes it ~25x faster).
+# The model is scripts/torch_lfm2.py; it needs PyTorch (Debian: apt-get install python3-torch, with libopenblas0-pthread).
 #
 #   python3 scripts/recall-probe-torch.py --model runs/models/probe --pairs 4 --filler 0 --steps 6000
-import argparse, json, math, struct, time
+import argparse, math, os, sys, time
 
-import numpy as np
 import torch
-import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_lfm2 import Lfm2  # noqa: E402
 
 ap = argparse.ArgumentParser(description='recall probe on a PyTorch LFM2')
 ap.add_argument('--model', required=True)
@@ -30,86 +31,6 @@ ap.add_argument('--no-qk-norm', action='store_true', help='ablation: attention w
 o = ap.parse_args()
 if not 1 <= o.pairs <= 500: ap.error('--pairs must be 1 to 500 (the key range)')
 torch.set_num_threads(o.threads)
-
-
-def load_safetensors(path):
-    with open(path, 'rb') as f:
-        data = f.read()
-    n = struct.unpack('<Q', data[:8])[0]
-    header = json.loads(data[8:8 + n])
-    out = {}
-    for name, t in header.items():
-        if name == '__metadata__': continue
-        if t['dtype'] != 'F32': raise SystemExit(f'{path}: {name} is {t["dtype"]}; the probe needs F32 weights (init-model --dtype f32)')
-        a, b = t['data_offsets']
-        out[name] = torch.from_numpy(np.frombuffer(data[8 + n + a: 8 + n + b], dtype=np.float32).copy()).reshape(t['shape'])
-    return out
-
-
-def rms_norm(x, w, eps):
-    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
-
-
-class Lfm2(torch.nn.Module):
-    """LFM2 as Hugging Face defines it: gated short convolutions and GQA attention with QK norm, SwiGLU, tied head."""
-
-    def __init__(self, folder):
-        super().__init__()
-        cfg = json.load(open(f'{folder}/config.json'))
-        self.types = cfg['layer_types']
-        self.heads, self.kv_heads = cfg['num_attention_heads'], cfg['num_key_value_heads']
-        self.hidden = cfg['hidden_size']
-        self.head_dim = self.hidden // self.heads
-        self.theta, self.eps = cfg['rope_theta'], cfg['norm_eps']
-        weights = load_safetensors(f'{folder}/model.safetensors')
-        # ParameterDict keys may not contain dots.
-        self.p = torch.nn.ParameterDict({k.replace('.', '/'): torch.nn.Parameter(v) for k, v in weights.items()})
-
-    def w(self, name):
-        return self.p[name.replace('.', '/')]
-
-    def rope(self, t, cos, sin):  # t [B, h, T, D]; rotate-half pairs (i, i + D/2)
-        half = self.head_dim // 2
-        a, b = t[..., :half], t[..., half:]
-        return torch.cat([a * cos - b * sin, b * cos + a * sin], -1)
-
-    def forward(self, ids):  # ids [B, T] -> logits [B, T, V]
-        B, T = ids.shape
-        half = self.head_dim // 2
-        inv_freq = self.theta ** (-torch.arange(half, dtype=torch.float64) / half)
-        angle = torch.arange(T, dtype=torch.float64)[:, None] * inv_freq[None]  # [T, D/2]
-        cos, sin = angle.cos().float(), angle.sin().float()
-        causal = torch.ones(T, T, dtype=torch.bool).triu(1)
-        x = self.w('model.embed_tokens.weight')[ids]  # [B, T, C]
-        for i, kind in enumerate(self.types):
-            pre = f'model.layers.{i}.'
-            h = rms_norm(x, self.w(pre + 'operator_norm.weight'), self.eps)
-            if kind == 'conv':
-                bcx = h @ self.w(pre + 'conv.in_proj.weight').T  # [B, T, 3C]
-                gate_b, gate_c, xs = bcx.chunk(3, -1)
-                bx = (gate_b * xs).transpose(1, 2)  # [B, C, T]
-                kernel = self.w(pre + 'conv.conv.weight')  # [C, 1, L]
-                conv = F.conv1d(F.pad(bx, (kernel.shape[-1] - 1, 0)), kernel, groups=self.hidden).transpose(1, 2)
-                y = (gate_c * conv) @ self.w(pre + 'conv.out_proj.weight').T
-            else:
-                q = (h @ self.w(pre + 'self_attn.q_proj.weight').T).view(B, T, self.heads, self.head_dim)
-                k = (h @ self.w(pre + 'self_attn.k_proj.weight').T).view(B, T, self.kv_heads, self.head_dim)
-                v = (h @ self.w(pre + 'self_attn.v_proj.weight').T).view(B, T, self.kv_heads, self.head_dim)
-                if not o.no_qk_norm:
-                    q = rms_norm(q, self.w(pre + 'self_attn.q_layernorm.weight'), self.eps)
-                    k = rms_norm(k, self.w(pre + 'self_attn.k_layernorm.weight'), self.eps)
-                q = self.rope(q.transpose(1, 2), cos, sin)  # [B, H, T, D]
-                k = self.rope(k.transpose(1, 2), cos, sin).repeat_interleave(self.heads // self.kv_heads, 1)
-                v = v.transpose(1, 2).repeat_interleave(self.heads // self.kv_heads, 1)
-                scores = (q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)  # [B, H, T, T]
-                att = scores.masked_fill(causal, float('-inf')).softmax(-1) @ v
-                y = att.transpose(1, 2).reshape(B, T, self.hidden) @ self.w(pre + 'self_attn.out_proj.weight').T
-            x = x + y
-            h = rms_norm(x, self.w(pre + 'ffn_norm.weight'), self.eps)
-            ff = F.silu(h @ self.w(pre + 'feed_forward.w1.weight').T) * (h @ self.w(pre + 'feed_forward.w3.weight').T)
-            x = x + ff @ self.w(pre + 'feed_forward.w2.weight').T
-        x = rms_norm(x, self.w('model.embedding_norm.weight'), self.eps)
-        return x @ self.w('model.embed_tokens.weight').T
 
 
 MASK32 = 0xFFFFFFFF
@@ -156,7 +77,7 @@ def sequence(r, queries):
     return ids, answers
 
 
-model = Lfm2(o.model)
+model = Lfm2(o.model, torch.float32, qk_norm=not o.no_qk_norm)  # FP32 whatever the file holds, as the engine's probe
 test = [sequence(mulberry32(1_000_000 + i), 1) for i in range(200)]
 test_ids = torch.tensor([t[0] for t in test])
 test_at = torch.tensor([t[1][0] for t in test])

@@ -954,6 +954,8 @@ describe.skipIf(!cpu)('CPU ceilings', () => {
     expect(native().cpuPeakFlops('fma-f32', 0.05)).toBeGreaterThan(1e9);
     expect(() => native().cpuPeakFlops('nope' as 'fma-f32', 0.05)).toThrow(/unknown kind/);
     if (!native().cpuFeatures().avx512bf16) expect(() => native().cpuPeakFlops('dot-bf16', 0.05)).toThrow(/no instructions/);
+    if (native().cpuFeatures().amxBf16) expect(native().cpuPeakFlops('amx-bf16', 0.05)).toBeGreaterThan(1e10);
+    else expect(() => native().cpuPeakFlops('amx-bf16', 0.05)).toThrow(/no instructions/);
     expect(native().cpuReadBandwidth(1 << 22, 0.02)).toBeGreaterThan(1e8);
     expect(() => native().cpuReadBandwidth(10, 0.02)).toThrow(/bytes must be/);
   });

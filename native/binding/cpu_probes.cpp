@@ -33,7 +33,7 @@ double get_seconds(const Napi::CallbackInfo& info, size_t idx, const char* fn) {
   return info[idx].As<Napi::Number>().DoubleValue();
 }
 
-// cpuPeakFlops(kind: 'fma-f32' | 'dot-bf16', seconds) -> FLOP/s on all pool threads.
+// cpuPeakFlops(kind: 'fma-f32' | 'dot-bf16' | 'amx-bf16', seconds) -> FLOP/s on all pool threads.
 Napi::Value cpu_peak_flops_js(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "cpuPeakFlops: kind must be a string");

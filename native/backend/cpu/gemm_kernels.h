@@ -62,5 +62,6 @@ double fma_peak_avx2(double seconds);
 uint64_t read_stream_avx2(const void* buf, int64_t bytes);
 double fma_peak_avx512(double seconds);        // zmm FMA stream
 double dot_bf16_peak_avx512(double seconds);   // vdpbf16ps stream, counted as 4 FLOP per FP32 lane
+double amx_bf16_peak(double seconds);          // TDPBF16PS stream (gemm_peak_amx_avx512.cpp)
 
 }  // namespace lfm2::gemm_kernels

@@ -36,8 +36,10 @@ double cpu_peak_flops(const std::string& kind, double seconds) {
     else if (f.has_avx2_fma()) probe = gemm_kernels::fma_peak_avx2;
   } else if (kind == "dot-bf16") {
     if (f.has_avx512_bf16()) probe = gemm_kernels::dot_bf16_peak_avx512;
+  } else if (kind == "amx-bf16") {
+    if (f.has_amx_bf16()) probe = gemm_kernels::amx_bf16_peak;
   } else {
-    fail("cpu_peak_flops: unknown kind '", kind, "' (expected fma-f32 or dot-bf16)");
+    fail("cpu_peak_flops: unknown kind '", kind, "' (expected fma-f32, dot-bf16 or amx-bf16)");
   }
   LFM2_CHECK(probe, "cpu_peak_flops: this CPU has no instructions for '", kind, "'");
   const int t = num_threads();
