@@ -141,7 +141,7 @@ describe.skipIf(!available)(`op table on '${device}' ${why}`, () => {
     }
 
     // CPU shapes sit around its kernels' blocking: register tiles 6x16 (AVX2), 12x32 (AVX-512) and 32x32 (AMX, depth
-    // padded to 32), cache blocks MC=144|256, KC=256|384|1024, NC=1024|2048, A packed once and shared by the threads
+    // padded to 32), cache blocks MC=144|512, KC=256|384|1024, NC=2048|4096, A packed once and shared by the threads
     // when they split C's columns, and the in-place small-M path of gemm_nt (M <= 64, tiles of 8, 4, 2 and 1 rows of
     // A by 3 or 6 weight rows). GPU shapes
     // cover partial and several tiles of the tiled kernel and cuBLASLt in every dimension, small enough for the
@@ -149,7 +149,7 @@ describe.skipIf(!available)(`op table on '${device}' ${why}`, () => {
     const SHAPES: [number, number, number][] = cpu
       ? [
           [1, 1, 1], [1, 37, 300], [2, 19, 9], [5, 77, 129], [8, 33, 17], [11, 50, 64], [64, 13, 70], [65, 20, 33],
-          [13, 17, 1], [31, 1, 40], [150, 70, 300], [7, 2100, 5], [20, 5, 600], [160, 700, 400], [290, 45, 2070],
+          [13, 17, 1], [31, 1, 40], [150, 70, 300], [7, 2100, 5], [20, 5, 600], [160, 700, 400], [290, 45, 2070], [530, 33, 70],
         ]
       : [[1, 7, 5], [33, 65, 129], [128, 256, 1024]];
     // alpha ≠ 1 is what the GPU backward uses (scaled products); beta 0 / 1 / 0.75 overwrite and accumulate.

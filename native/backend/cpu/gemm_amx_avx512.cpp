@@ -45,8 +45,9 @@ constexpr int64_t kTileDepth = 16;  // BF16 pairs per tile row (32 depth steps)
 struct KernAmx32x32 {
   using PackT = uint32_t;
   static constexpr int MR = 32, NR = 32;
-  // A block MC x KC (256 x 1024 BF16 = 512 KiB) in L2; B panel KC x 32 (64 KiB) streamed from L2 into the tiles.
-  static constexpr int64_t MC = 256, KC = 1024, NC = 1024;
+  // A block MC x KC (512 x 1024 BF16 = 1 MiB) in L2; B panel KC x 32 (64 KiB) streamed from L2 into the tiles; NC
+  // large, so that a product of many rows repacks A (per thread above 8 MiB) as few times as possible.
+  static constexpr int64_t MC = 512, KC = 1024, NC = 4096;
   static int64_t kpad(int64_t kc) { return (kc + 31) / 32 * kTileDepth; }
 
   // The tile configuration is per thread: loaded once per thread and product, before its first micro call.
