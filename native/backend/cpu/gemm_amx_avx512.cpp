@@ -24,21 +24,13 @@
 #include <cstring>
 
 #include "backend/cpu/gemm.h"
+#include "backend/cpu/gemm_amx_tiles.h"
 #include "backend/cpu/gemm_driver.h"
 #include "backend/cpu/gemm_kernels.h"
 #include "backend/cpu/gemm_pack.h"
 
 namespace lfm2 {
 namespace {
-
-// Tile configuration (palette 1): every tile 16 rows x 64 bytes.
-struct alignas(64) TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
 
 constexpr int64_t kTileDepth = 16;  // BF16 pairs per tile row (32 depth steps)
 
@@ -50,15 +42,8 @@ struct KernAmx32x32 {
   static constexpr int64_t MC = 512, KC = 1024, NC = 4096;
   static int64_t kpad(int64_t kc) { return (kc + 31) / 32 * kTileDepth; }
 
-  // The tile configuration is per thread: loaded once per thread and product, before its first micro call.
-  static void thread_begin() {
-    TileConfig cfg;
-    for (int t = 0; t < 8; ++t) {
-      cfg.colsb[t] = 64;
-      cfg.rows[t] = 16;
-    }
-    _tile_loadconfig(&cfg);
-  }
+  // The tile configuration is per thread: loaded before a thread's first micro call.
+  static void thread_begin() { configure_tiles(); }
 
   // a: [32][kp] pairs, b: [kp][32] pairs.
   static void micro(int64_t kc, const uint32_t* a, const uint32_t* b, float* C, int64_t ldc, float beta, int mr,

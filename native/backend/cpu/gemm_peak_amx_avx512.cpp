@@ -6,17 +6,13 @@
 
 #include <cstdint>
 
+#include "backend/cpu/gemm_amx_tiles.h"
 #include "backend/cpu/gemm_kernels.h"
 
 namespace lfm2::gemm_kernels {
 
 double amx_bf16_peak(double seconds) {
-  struct alignas(64) {
-    uint8_t palette = 1, start_row = 0, reserved[14] = {};
-    uint16_t colsb[16] = {64, 64, 64, 64, 64, 64, 64, 64};
-    uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
-  } cfg;
-  _tile_loadconfig(&cfg);
+  configure_tiles();
   alignas(64) static const uint16_t ones[16 * 32] = {};  // zeros: the rate does not depend on the values
   _tile_loadd(4, ones, 64);
   _tile_loadd(5, ones, 64);

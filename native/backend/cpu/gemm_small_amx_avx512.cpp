@@ -1,0 +1,175 @@
+// Small-M gemm_nt on BF16 weights with AMX tiles: the fast-precision decode kernel where the CPU has AMX (compiled
+// with the AVX-512 flags plus AMX below; called only when cpu_features().has_amx_bf16(), for M <= kGemvMaxRows).
+//
+// Decode streams every weight once per step for all sequences. With vdpbf16ps the multiply-adds bound it from ~8
+// sequences on (on cores where vdpbf16ps issues once per cycle, 32 sequences reach only a third of the read
+// bandwidth); a TDPBF16PS does 16x16x32 multiply-adds, so here the weights' bytes bound every M.
+// The product is computed transposed, Cᵀ[N, M] = W[N, K] · Aᵀ, so that the weights need no packing: a tile of 16
+// weight rows x 32 depth steps is loaded straight from the row-major [N, K] matrix (each row one 64-byte line), and
+// only A is packed, once per call, as BF16 pairs [K/2][32 rows] (the B-tile layout). Each 16x16 result tile holds
+// 16 weight rows x 16 rows of A and is written back transposed.
+//
+//   per block of 32 weight rows and 32 rows of A: weights tmm4-5, A tmm6-7, results tmm0-3
+// A is rounded to BF16 to nearest even (as the vdpbf16ps kernels round it), depth zero-padded to a multiple of 32;
+// FP32 accumulation; BF16 denormals read as zero and denormal results flush, as vdpbf16ps does.
+#pragma GCC target("amx-tile,amx-bf16")
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "backend/cpu/gemm.h"
+#include "backend/cpu/gemm_amx_tiles.h"
+#include "backend/cpu/gemm_driver.h"
+#include "backend/cpu/gemm_kernels.h"
+#include "backend/cpu/gemm_pack.h"
+#include "backend/cpu/gemm_small.h"
+
+namespace lfm2 {
+namespace {
+
+constexpr int kRows = 32;  // weight rows per block (two tiles)
+
+// In-register transpose of a 16x16 FP32 block: r[i][j] -> r[j][i] (unpacks within 128-bit lanes, then lane moves).
+inline void transpose16(__m512 r[16]) {
+  __m512 u[4][4];  // u[g][c]: lane j holds rows 4g..4g+3 of column 4j + c
+  for (int g = 0; g < 4; ++g) {
+    const __m512 t0 = _mm512_unpacklo_ps(r[4 * g], r[4 * g + 1]), t1 = _mm512_unpackhi_ps(r[4 * g], r[4 * g + 1]);
+    const __m512 t2 = _mm512_unpacklo_ps(r[4 * g + 2], r[4 * g + 3]), t3 = _mm512_unpackhi_ps(r[4 * g + 2], r[4 * g + 3]);
+    u[g][0] = _mm512_shuffle_ps(t0, t2, 0x44);
+    u[g][1] = _mm512_shuffle_ps(t0, t2, 0xEE);
+    u[g][2] = _mm512_shuffle_ps(t1, t3, 0x44);
+    u[g][3] = _mm512_shuffle_ps(t1, t3, 0xEE);
+  }
+  for (int c = 0; c < 4; ++c) {
+    const __m512 v0 = _mm512_shuffle_f32x4(u[0][c], u[1][c], 0x88), v1 = _mm512_shuffle_f32x4(u[0][c], u[1][c], 0xDD);
+    const __m512 v2 = _mm512_shuffle_f32x4(u[2][c], u[3][c], 0x88), v3 = _mm512_shuffle_f32x4(u[2][c], u[3][c], 0xDD);
+    r[c] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+    r[8 + c] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+    r[4 + c] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+    r[12 + c] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+  }
+}
+
+// Results of one block: weight rows [n, n + nb) x rows [0, mc) of A (a chunk of at most 32), from the tiles into C
+// transposed, C = acc + beta*C; nothing outside the block is touched.
+template <int NA>
+void store_block(float* C, int64_t ldc, float beta, int nb, int mc) {
+  alignas(64) float t[kRows][32];  // [weight row][row of A]
+  _tile_stored(0, &t[0][0], 128);
+  _tile_stored(2, &t[16][0], 128);
+  if (NA == 2) {
+    _tile_stored(1, &t[0][16], 128);
+    _tile_stored(3, &t[16][16], 128);
+  }
+  const __m512 vb = _mm512_set1_ps(beta);
+  for (int ib = 0; ib < nb; ib += 16) {
+    const int n = std::min(16, nb - ib);
+    const __mmask16 mask = n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1u);
+    for (int mb = 0; mb < mc; mb += 16) {
+      __m512 r[16];
+      for (int i = 0; i < 16; ++i) r[i] = _mm512_load_ps(&t[ib + i][mb]);
+      transpose16(r);  // r[c] = weight rows ib..ib+15 for row mb + c of A
+      const int rows = std::min(16, mc - mb);
+      for (int c = 0; c < rows; ++c) {
+        float* dst = C + (mb + c) * ldc + ib;
+        __m512 v = r[c];
+        if (beta != 0.f) v = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask, dst), v);
+        _mm512_mask_storeu_ps(dst, mask, v);
+      }
+    }
+  }
+}
+
+// Cᵀ block: 32 weight rows W (row stride ldw elements, kv full 32-step depth chunks readable) x NA*16 packed rows of
+// A (a: [kp][32] pairs, pairs past K zero). `tail` (nullptr when K % 32 == 0): the last, partial depth chunk of the
+// 32 weight rows, zero-padded ([32][32] bf16).
+template <int NA>
+void block(const uint16_t* W, int64_t ldw, int64_t kv, const uint16_t* tail, const uint32_t* a) {
+  const int64_t sw = ldw * 2;
+  _tile_zero(0);
+  _tile_zero(2);
+  if (NA == 2) {
+    _tile_zero(1);
+    _tile_zero(3);
+  }
+  for (int64_t k = 0; k < kv; ++k) {
+    _tile_loadd(4, W + k * 32, sw);
+    _tile_loadd(5, W + 16 * ldw + k * 32, sw);
+    _tile_loadd(6, a + k * 16 * 32, 128);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(2, 5, 6);
+    if (NA == 2) {
+      _tile_loadd(7, a + k * 16 * 32 + 16, 128);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_dpbf16ps(3, 5, 7);
+    }
+  }
+  if (tail) {
+    _tile_loadd(4, tail, 64);
+    _tile_loadd(5, tail + 16 * 32, 64);
+    _tile_loadd(6, a + kv * 16 * 32, 128);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(2, 5, 6);
+    if (NA == 2) {
+      _tile_loadd(7, a + kv * 16 * 32 + 16, 128);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_dpbf16ps(3, 5, 7);
+    }
+  }
+}
+
+}  // namespace
+
+namespace gemm_kernels {
+
+void nt_small_bf16_amx(int64_t M, int64_t K, const float* A, int64_t lda, const GemmNtPart* parts, int n_parts) {
+  const int64_t kv = K / 32, kp = (K + 31) / 32 * 16, kp0 = (K + 1) / 2;
+  const bool ragged = K % 32 != 0;
+  const int64_t chunks = (M + 31) / 32;
+  // A as pair panels of 32 rows ([kp][32] each, zero past M and K), packed once on the calling thread and read by all.
+  uint32_t* a = thread_pack_buffer<uint32_t, 0>().get(chunks * kp * 32);
+  for (int64_t c = 0; c < chunks; ++c) {
+    uint32_t* d = a + c * kp * 32;
+    pack_rows_pairs<32>(d, A, lda, c * 32, std::min<int64_t>(32, M - c * 32), 0, K);
+    std::memset(d + kp0 * 32, 0, size_t(kp - kp0) * 32 * 4);
+  }
+  run_part_tiles<kRows>(M, K, parts, n_parts, [&](const GemmNtPart& p, int64_t n, int nb) {
+    configure_tiles();
+    const uint16_t* w = static_cast<const uint16_t*>(p.B) + n * p.ldb;
+    int64_t ldw = p.ldb, full = kv;
+    // A partial block (the last nb < 32 rows) is copied, zero-padded, so that no tile reads past the matrix; the
+    // ragged depth tail of a full block likewise.
+    alignas(64) uint16_t tail[kRows * 32];
+    const uint16_t* tp = nullptr;
+    if (nb < kRows) {
+      uint16_t* s = thread_pack_buffer<uint16_t, 3>().get(kRows * kp * 2);
+      std::memset(s, 0, size_t(kRows * kp * 2) * 2);
+      for (int r = 0; r < nb; ++r) std::memcpy(s + r * kp * 2, w + r * p.ldb, size_t(K) * 2);
+      w = s;
+      ldw = kp * 2;
+      full = kp / 16;
+    } else if (ragged) {
+      std::memset(tail, 0, sizeof tail);
+      for (int r = 0; r < kRows; ++r) std::memcpy(tail + r * 32, w + r * p.ldb + kv * 32, size_t(K - kv * 32) * 2);
+      tp = tail;
+    }
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int mc = int(std::min<int64_t>(32, M - c * 32));
+      const uint32_t* ac = a + c * kp * 32;
+      float* C = p.C + c * 32 * p.ldc + n;
+      if (mc > 16) {
+        block<2>(w, ldw, full, tp, ac);
+        store_block<2>(C, p.ldc, p.beta, nb, mc);
+      } else {
+        block<1>(w, ldw, full, tp, ac);
+        store_block<1>(C, p.ldc, p.beta, nb, mc);
+      }
+    }
+  });
+}
+
+}  // namespace gemm_kernels
+}  // namespace lfm2
