@@ -131,7 +131,7 @@ void gemm_nt_with(GemmImpl impl, int64_t M, int64_t N, int64_t K, const float* A
     case GemmImpl::Amx:
       if (bf16_dot(prec) && M > gemm_kernels::kGemvMaxRows && K > 0)
         return gemm_kernels::nt_amx(M, N, K, A, lda, B, btype, ldb, C, ldc, beta);
-      if (bf16_dot(prec) && btype == DType::BF16 && M > 0 && N > 0 && K > 0) {
+      if (bf16_dot(prec) && btype == DType::BF16 && M >= gemm_kernels::kAmxMinRows && N > 0 && K > 0) {
         const GemmNtPart part{B, N, ldb, C, ldc, beta};
         return gemm_kernels::nt_small_bf16_amx(M, K, A, lda, &part, 1);
       }
@@ -160,7 +160,8 @@ void gemm_nt_multi_with(GemmImpl impl, int64_t M, int64_t K, const float* A, int
   if (M > 0 && K > 0 && M <= gemm_kernels::kGemvMaxRows) {
     switch (r) {
       case GemmImpl::Amx:
-        if (bf16_dot(prec) && btype == DType::BF16) return gemm_kernels::nt_small_bf16_amx(M, K, A, lda, parts, n_parts);
+        if (bf16_dot(prec) && btype == DType::BF16 && M >= gemm_kernels::kAmxMinRows)
+          return gemm_kernels::nt_small_bf16_amx(M, K, A, lda, parts, n_parts);
         [[fallthrough]];
       case GemmImpl::Avx512:
         return gemm_kernels::nt_small_avx512(M, K, A, lda, btype, parts, n_parts, bf16_dot(prec));

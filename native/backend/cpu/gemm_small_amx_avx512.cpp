@@ -86,8 +86,10 @@ void store_block(float* C, int64_t ldc, float beta, int nb, int mc) {
 // Cᵀ block: 32 weight rows W (row stride ldw elements, kv full 32-step depth chunks readable) x NA*16 packed rows of
 // A (a: [kp][32] pairs, pairs past K zero). `tail` (nullptr when K % 32 == 0): the last, partial depth chunk of the
 // 32 weight rows, zero-padded ([32][32] bf16).
+// `next` (nullptr: none): the following block's weights (same row stride), prefetched into L2 line by line as this
+// block's depth advances, so that the streams of 32 rows are in flight before their tiles are loaded.
 template <int NA>
-void block(const uint16_t* W, int64_t ldw, int64_t kv, const uint16_t* tail, const uint32_t* a) {
+void block(const uint16_t* W, int64_t ldw, int64_t kv, const uint16_t* tail, const uint32_t* a, const uint16_t* next) {
   const int64_t sw = ldw * 2;
   _tile_zero(0);
   _tile_zero(2);
@@ -96,6 +98,8 @@ void block(const uint16_t* W, int64_t ldw, int64_t kv, const uint16_t* tail, con
     _tile_zero(3);
   }
   for (int64_t k = 0; k < kv; ++k) {
+    if (next)
+      for (int r = 0; r < kRows; ++r) _mm_prefetch(reinterpret_cast<const char*>(next + r * ldw + k * 32), _MM_HINT_T1);
     _tile_loadd(4, W + k * 32, sw);
     _tile_loadd(5, W + 16 * ldw + k * 32, sw);
     _tile_loadd(6, a + k * 16 * 32, 128);
@@ -156,15 +160,18 @@ void nt_small_bf16_amx(int64_t M, int64_t K, const float* A, int64_t lda, const 
       for (int r = 0; r < kRows; ++r) std::memcpy(tail + r * 32, w + r * p.ldb + kv * 32, size_t(K - kv * 32) * 2);
       tp = tail;
     }
+    // The next block of this part, while this one streams (the first chunk of A reads the weights from memory).
+    const uint16_t* next = w == static_cast<const uint16_t*>(p.B) + n * p.ldb && n + 2 * kRows <= p.N ? w + kRows * ldw : nullptr;
     for (int64_t c = 0; c < chunks; ++c) {
       const int mc = int(std::min<int64_t>(32, M - c * 32));
       const uint32_t* ac = a + c * kp * 32;
       float* C = p.C + c * 32 * p.ldc + n;
+      const uint16_t* pf = c == 0 ? next : nullptr;
       if (mc > 16) {
-        block<2>(w, ldw, full, tp, ac);
+        block<2>(w, ldw, full, tp, ac, pf);
         store_block<2>(C, p.ldc, p.beta, nb, mc);
       } else {
-        block<1>(w, ldw, full, tp, ac);
+        block<1>(w, ldw, full, tp, ac, pf);
         store_block<1>(C, p.ldc, p.beta, nb, mc);
       }
     }
