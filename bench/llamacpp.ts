@@ -6,8 +6,9 @@
 // for F32 and F16 weights (BF16 on request), so bench/run.ts can print it beside the engine's own numbers.
 // llama.cpp runs with its defaults otherwise (F16 KV cache, flash attention "auto"). Decode goes through
 // node-llama-cpp's JS generator, one native call per step, so its per-token overhead is part of the peer's number.
-// Run alone: `npx tsx bench/llamacpp.ts [--dtypes f32,f16,bf16] [--threads 2] [--quick] [--model DIR]`.
-import { execFileSync } from 'node:child_process';
+// Run alone: `npx tsx bench/llamacpp.ts [--dtypes f32,f16,bf16] [--threads 2] [--quick] [--model DIR] [--jsonl]`
+// (--jsonl prints each row as a JSON line when it is measured; bench/run.ts runs it so, in a child process).
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -31,6 +32,8 @@ export interface LlamaCppBenchOptions extends Partial<BenchContext> {
   batch?: number;
   /** Repetitions per measurement; the median is reported. */
   repeats?: number;
+  /** Called with each row as soon as it is measured (a child process prints them, so a crash keeps the rows before it). */
+  onRow?: (row: BenchRow) => void;
 }
 
 function lfm2(args: string[], log: (m: string) => void): void {
@@ -126,10 +129,42 @@ function packageVersion(): string {
   }
 }
 
+/**
+ * From bench/run.ts: the peer runs in a child process per weights dtype, because llama.cpp is native code that can
+ * take the process down (node-llama-cpp 3.21.1's prebuilt CPU build segfaults on some Xeons when 8 sequences decode
+ * together); the rows measured before a crash are kept and the crash becomes a row that says so.
+ */
+function isolated(opts: LlamaCppBenchOptions, log: (m: string) => void): BenchRow[] {
+  const rows: BenchRow[] = [];
+  const common: string[] = [];
+  if (opts.quick) common.push('--quick');
+  for (const [flag, v] of [['--model', opts.model], ['--threads', opts.threads], ['--repeats', opts.repeats], ['--prompt', opts.promptTokens], ['--decode', opts.decodeTokens], ['--batch', opts.batch]] as const)
+    if (v !== undefined) common.push(flag, String(v));
+  for (const dtype of opts.dtypes ?? ['f32', 'f16']) {
+    const childArgs = [...common, '--dtypes', dtype, '--jsonl'];
+    const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), ...childArgs], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      timeout: 3_600_000,
+      maxBuffer: 1 << 20,
+    });
+    const got = (r.stdout ?? '').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as BenchRow);
+    rows.push(...got);
+    if (r.status !== 0) {
+      const why = r.signal ? `killed by ${r.signal}` : `exit ${r.status}`;
+      log(`llama.cpp ${dtype}: the peer's process ended (${why}) after ${got.length} rows`);
+      rows.push({ workload: `(the next workload crashed llama.cpp: ${why})`, weights: dtype.toUpperCase() });
+    }
+  }
+  return rows;
+}
+
 /** Rows: one per (weights dtype, workload), with tok/s as the median of `repeats` runs. */
 export async function benchLlamaCpp(options: LlamaCppBenchOptions = {}): Promise<BenchRow[]> {
   // bench/run.ts passes its leftover command-line arguments; the ones this module knows refine the options.
-  const opts: LlamaCppBenchOptions = { ...(options.args ? parseCli(options.args, true) : {}), ...options };
+  if (options.args) return isolated({ ...parseCli(options.args, true), ...options }, options.log ?? ((m: string) => process.stderr.write(`  ${m}\n`)));
+  const opts: LlamaCppBenchOptions = options;
   const log = opts.log ?? ((m: string) => process.stderr.write(`  ${m}\n`));
   const quick = opts.quick ?? false;
   const dtypes = opts.dtypes ?? ['f32', 'f16'];
@@ -144,6 +179,10 @@ export async function benchLlamaCpp(options: LlamaCppBenchOptions = {}): Promise
   const { getLlama, LlamaLogLevel } = await loadNodeLlamaCpp();
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false, skipDownload: true });
   const rows: BenchRow[] = [];
+  const emit = (row: BenchRow) => {
+    rows.push(row);
+    opts.onRow?.(row);
+  };
   try {
     for (const dtype of dtypes) {
       const gguf = ensureGguf(model, dtype, log);
@@ -162,11 +201,11 @@ export async function benchLlamaCpp(options: LlamaCppBenchOptions = {}): Promise
         const pre: number[] = [];
         for (let r = 0; r < repeats; r++) pre.push(await timePrefill(seq, prompt));
         log(`llama.cpp ${dtype}: prefill ${pre.map((x) => x.toFixed(1)).join(', ')} tok/s`);
-        rows.push({ workload: `prefill, one ${promptLen}-token prompt`, ...base, 'tok/s': median(pre) });
+        emit({ workload: `prefill, one ${promptLen}-token prompt`, ...base, 'tok/s': median(pre) });
         const dec1: number[] = [];
         for (let r = 0; r < repeats; r++) dec1.push(await timeDecode([seq], [promptTokens(8, V, 100 + r)], decodeN));
         log(`llama.cpp ${dtype}: decode b1 ${dec1.map((x) => x.toFixed(1)).join(', ')} tok/s`);
-        rows.push({ workload: 'decode, batch 1', ...base, 'tok/s': median(dec1) });
+        emit({ workload: 'decode, batch 1', ...base, 'tok/s': median(dec1) });
         await ctx1.dispose();
         ctx1 = undefined;
 
@@ -177,7 +216,7 @@ export async function benchLlamaCpp(options: LlamaCppBenchOptions = {}): Promise
           decB.push(await timeDecode(seqs, seqs.map((_, i) => promptTokens(8, V, 1000 * r + i)), decodeN));
         }
         log(`llama.cpp ${dtype}: decode b${batch} ${decB.map((x) => x.toFixed(1)).join(', ')} tok/s`);
-        rows.push({ workload: `decode, ${batch} sequences together (aggregate)`, ...base, 'tok/s': median(decB) });
+        emit({ workload: `decode, ${batch} sequences together (aggregate)`, ...base, 'tok/s': median(decB) });
       } finally {
         await ctx1?.dispose();
         await ctxB?.dispose();
@@ -202,6 +241,7 @@ function parseCli(argv: string[], ignoreUnknown = false): LlamaCppBenchOptions {
       return v;
     };
     if (a === '--quick') o.quick = true;
+    else if (a === '--jsonl') o.onRow = (row) => console.log(JSON.stringify(row));
     else if (a === '--model') o.model = next();
     else if (a === '--threads') o.threads = Number(next());
     else if (a === '--repeats') o.repeats = Number(next());
@@ -219,8 +259,10 @@ function parseCli(argv: string[], ignoreUnknown = false): LlamaCppBenchOptions {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  benchLlamaCpp(parseCli(process.argv.slice(2))).then(
+  const cli = parseCli(process.argv.slice(2));
+  benchLlamaCpp(cli).then(
     async (rows) => {
+      if (cli.onRow) return; // --jsonl: the rows went out one by one
       const { formatTable } = await import('./run.ts');
       console.log(formatTable(rows));
     },
