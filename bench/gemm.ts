@@ -7,6 +7,7 @@
 // machine they agree; when other work shares the cores the wall rate drops and the cpu rate still estimates what
 // the kernel does per core. The ceilings are per CPU-second too, so "% peak" uses the cpu rate.
 import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { native } from '../lib/engine/native.ts';
 import type { GemmArgs } from '../lib/engine/native-types.ts';
 import type { BenchContext, BenchRow } from './types.ts';
@@ -69,6 +70,23 @@ function randomBf16(n: number): Uint16Array {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+/** Bytes of weight copies the decode shapes rotate over: twice the last-level cache (some hosts report hundreds of MiB
+ * of L3, where a fixed 128 MiB stayed cached and "DRAM" rates exceeded the bandwidth), at least 128 MiB. */
+function rotationBytes(): number {
+  let llc = 0;
+  try {
+    const dir = '/sys/devices/system/cpu/cpu0/cache';
+    for (const e of readdirSync(dir)) {
+      if (!e.startsWith('index')) continue;
+      const m = /^(\d+)([KMG]?)/.exec(readFileSync(`${dir}/${e}/size`, 'utf8').trim());
+      if (m) llc = Math.max(llc, Number(m[1]) * ({ '': 1, K: 1024, M: 1 << 20, G: 1 << 30 } as Record<string, number>)[m[2]!]!);
+    }
+  } catch {
+    // no sysfs: keep the floor
+  }
+  return Math.max(128 << 20, Math.min(2 * llc, 2 << 30));
+}
+
 /** Median wall seconds and median CPU seconds / threads per call. Decode shapes rotate over enough weight copies to exceed the last-level cache, so the
  * weights come from DRAM as they do when 16 layers are streamed per token. */
 function timeShape(s: Shape, quick: boolean, threads: number): { wall: number; cpu: number } {
@@ -76,8 +94,10 @@ function timeShape(s: Shape, quick: boolean, threads: number): { wall: number; c
   const a = randomF32(M * K);
   const bElems = N * K;
   const bBytes = bElems * (s.bf16 ? 2 : 4);
-  const copies = s.decode ? Math.max(1, Math.ceil((128 << 20) / bBytes)) : 1;
-  const bs = Array.from({ length: copies }, () => (s.bf16 ? randomBf16(bElems) : randomF32(bElems)));
+  const copies = s.decode ? Math.max(1, Math.ceil(rotationBytes() / bBytes)) : 1;
+  // Copies of one random matrix (equal values time the same; drawing hundreds of MiB of random numbers would not).
+  const proto = s.bf16 ? randomBf16(bElems) : randomF32(bElems);
+  const bs = [proto, ...Array.from({ length: copies - 1 }, () => proto.slice())];
   const c = new Float32Array(M * N);
   const run = (i: number) => native().ops.gemm({ op, m: M, n: N, k: K, a, b: bs[i % copies]!, c, beta: 0, precision: s.precision });
   for (let i = 0; i < Math.min(copies, 4); ++i) run(i);

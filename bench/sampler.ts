@@ -1,7 +1,8 @@
 // Batched sampler throughput on LFM2-350M shapes (random weights, same folder as bench/llamacpp.ts), 2 threads:
 //   - aggregate decode tok/s at 1, 8 and 32 concurrent sequences (8-token distinct prompts, 32 new tokens each,
 //     temperature 1: tokens fed per decode step × steps / decode time, sampling included), exact and fast precision;
-//   - one GRPO group: 8 samples × 32 tokens from a 600-token prompt, cold cache, against the same prompt's prefill
+//   - one GRPO group: 8 samples × 32 tokens from a 600-token prompt, cold cache, against the same prompt's prefill,
+//     in both precisions
 //     alone (the group should cost about one prefill plus 31 batch-8 decode steps);
 //   - the same group again with the prompt in the prefix cache;
 //   - token choice alone per sequence over one V = 65,536 row (bench/sampler-choice.ts);
@@ -71,16 +72,16 @@ export async function benchSampler(ctx: Partial<BenchContext> = {}): Promise<Ben
     }
   }
 
-  // ---- one GRPO group from a 600-token prompt
+  // ---- one GRPO group from a 600-token prompt, in both precisions (rollouts run in the training's precision)
   const promptLen = quick ? 128 : 600;
   const prompt = tokens(promptLen, 7, V);
-  {
+  for (const precision of ['exact', 'fast'] as const) {
     const sampler = new Sampler(model, { cacheBytes: 0 });
-    const [alone, cpuAlone] = await timed(() => sampler.generate([{ prompt }], { maxNewTokens: 1, stopTokenIds: [] }));
+    const [alone, cpuAlone] = await timed(() => sampler.generate([{ prompt }], { maxNewTokens: 1, stopTokenIds: [], precision }));
     const prefillMs = alone.stats.prefillMs;
-    log(`prefill ${promptLen} tokens alone: ${prefillMs.toFixed(0)} ms`);
+    log(`prefill ${promptLen} tokens alone (${precision}): ${prefillMs.toFixed(0)} ms`);
     rows.push({
-      workload: `prefill, one ${promptLen}-token prompt`,
+      workload: `prefill, one ${promptLen}-token prompt, ${precision}`,
       ...base,
       'tok/s': promptLen / (prefillMs / 1000),
       'tok/s cpu-normalised': promptLen / (cpuAlone / threads),
@@ -88,10 +89,10 @@ export async function benchSampler(ctx: Partial<BenchContext> = {}): Promise<Ben
     });
     const cold = new Sampler(model);
     for (const [label, seed] of [['cold', 2], ['prompt cached', 3]] as const) {
-      const [g, cpu] = await timed(() => cold.generate([{ prompt, n: 8 }], { maxNewTokens: newTokens, stopTokenIds: [], seed }));
-      log(`group 8×${newTokens} ${label}: ${g.stats.totalMs.toFixed(0)} ms (prefill ${g.stats.prefillMs.toFixed(0)}, decode ${g.stats.decodeMs.toFixed(0)})`);
+      const [g, cpu] = await timed(() => cold.generate([{ prompt, n: 8 }], { maxNewTokens: newTokens, stopTokenIds: [], seed, precision }));
+      log(`group 8×${newTokens} ${label} (${precision}): ${g.stats.totalMs.toFixed(0)} ms (prefill ${g.stats.prefillMs.toFixed(0)}, decode ${g.stats.decodeMs.toFixed(0)})`);
       rows.push({
-        workload: `GRPO group 8 × ${newTokens} from ${promptLen} tokens, ${label}`,
+        workload: `GRPO group 8 × ${newTokens} from ${promptLen} tokens, ${label}, ${precision}`,
         ...base,
         'tok/s': (8 * newTokens) / (g.stats.totalMs / 1000),
         'tok/s cpu-normalised': (8 * newTokens) / (cpu / threads),
