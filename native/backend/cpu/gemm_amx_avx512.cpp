@@ -27,7 +27,9 @@
 #include "backend/cpu/gemm_amx_tiles.h"
 #include "backend/cpu/gemm_driver.h"
 #include "backend/cpu/gemm_kernels.h"
+#include "backend/cpu/bf16_avx512.h"
 #include "backend/cpu/gemm_pack.h"
+#include "backend/cpu/transpose_avx512.h"
 
 namespace lfm2 {
 namespace {
@@ -121,6 +123,8 @@ void pack_a_rows(uint32_t* dst, const T* X, int64_t ld, int64_t i0, int64_t mc, 
       const T* x = X + (i0 + i + r) * ld + p0;
       uint32_t* d = dst + r * kp;
       int64_t k = 0;
+      if constexpr (std::is_same<T, float>::value)  // 16 values (8 pairs) per store, as load8_pairs rounds them
+        for (; k + 16 <= kc; k += 16) _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + k / 2), round16_bf16(_mm512_loadu_ps(x + k)));
       for (; k + 16 <= kc; k += 16) _mm256_storeu_ps(reinterpret_cast<float*>(d + k / 2), load8_pairs(x + k));
       for (; k < kc; k += 2) {
         const uint32_t lo = to_bf16(x[k]), hi = k + 1 < kc ? to_bf16(x[k + 1]) : 0;
@@ -150,15 +154,35 @@ void pack_a_cols(uint32_t* dst, const float* X, int64_t ld, int64_t i0, int64_t 
   }
 }
 
+// BF16 weight rows [N, K] (gemm_nt's B, prefill and the training forward) -> one [kp][32] pair panel: for each 16
+// pairs of depth, 2 x 16 rows of 16 pairs each (one zmm per row) transposed in registers. Whole 32-row panels and
+// whole 16-pair steps only (the caller packs the rest with the generic packer).
+void pack_weight_rows_avx512(uint32_t* dst, const uint16_t* W, int64_t ld, int64_t j0, int64_t p0, int64_t kc16) {
+  for (int64_t k = 0; k < kc16; k += 32)
+    for (int h = 0; h < 2; ++h) {
+      __m512 r[16];
+      for (int i = 0; i < 16; ++i) r[i] = _mm512_castsi512_ps(_mm512_loadu_si512(W + (j0 + 16 * h + i) * ld + p0 + k));
+      transpose16(r);  // r[j] = pair k/2 + j of the 16 rows
+      for (int j = 0; j < 16; ++j) _mm512_storeu_ps(reinterpret_cast<float*>(dst + (k / 2 + j) * 32 + 16 * h), r[j]);
+    }
+}
+
 // B: the pair packers of the vdpbf16ps kernel, one 32-column panel at a time (their panels are ceil(kc/2) pairs
-// deep, ours kp), zero pairs after the data.
+// deep, ours kp), zero pairs after the data; whole panels of BF16 weight rows with the AVX-512 transpose above.
 template <Layout LB, class T>
 void pack_b(uint32_t* dst, const T* X, int64_t ld, int64_t j0, int64_t nc, int64_t p0, int64_t kc) {
   const int64_t kp = KernAmx32x32::kpad(kc), kp0 = (kc + 1) / 2;
   for (int64_t j = 0; j < nc; j += 32, dst += 32 * kp) {
     const int64_t n = std::min<int64_t>(32, nc - j);
-    if constexpr (LB == Layout::Rows) pack_rows_pairs<32>(dst, X, ld, j0 + j, n, p0, kc);
-    else pack_cols_pairs<32>(dst, X, ld, j0 + j, n, p0, kc);
+    if constexpr (LB == Layout::Rows && std::is_same<T, uint16_t>::value) {
+      const int64_t kc32 = n == 32 ? kc / 32 * 32 : 0;
+      if (kc32 > 0) pack_weight_rows_avx512(dst, X, ld, j0 + j, p0, kc32);
+      if (kc32 < kc) pack_rows_pairs<32>(dst + kc32 / 2 * 32, X, ld, j0 + j, n, p0 + kc32, kc - kc32);
+    } else if constexpr (LB == Layout::Rows) {
+      pack_rows_pairs<32>(dst, X, ld, j0 + j, n, p0, kc);
+    } else {
+      pack_cols_pairs<32>(dst, X, ld, j0 + j, n, p0, kc);
+    }
     std::memset(dst + kp0 * 32, 0, size_t(kp - kp0) * 32 * 4);
   }
 }
