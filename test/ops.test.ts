@@ -141,7 +141,7 @@ describe.skipIf(!available)(`op table on '${device}' ${why}`, () => {
     }
 
     // CPU shapes sit around its kernels' blocking: register tiles 6x16 (AVX2), 12x32 (AVX-512) and 32x32 (AMX, depth
-    // padded to 32), cache blocks MC=144|512, KC=256|384|1024, NC=2048|4096, A packed once and shared by the threads
+    // padded to 32), cache blocks MC=144|512, KC=256|384|1024, NC=2048, A packed once and shared by the threads
     // when they split C's columns, and the in-place small-M path of gemm_nt (M <= 64, tiles of 8, 4, 2 and 1 rows of
     // A by 3 or 6 weight rows). GPU shapes
     // cover partial and several tiles of the tiled kernel and cuBLASLt in every dimension, small enough for the

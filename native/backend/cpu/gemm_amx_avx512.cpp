@@ -39,9 +39,10 @@ constexpr int64_t kTileDepth = 16;  // BF16 pairs per tile row (32 depth steps)
 struct KernAmx32x32 {
   using PackT = uint32_t;
   static constexpr int MR = 32, NR = 32;
-  // A block MC x KC (512 x 1024 BF16 = 1 MiB) in L2; B panel KC x 32 (64 KiB) streamed from L2 into the tiles; NC
-  // large, so that a product of many rows repacks A (per thread above 8 MiB) as few times as possible.
-  static constexpr int64_t MC = 512, KC = 1024, NC = 4096;
+  // A block MC x KC (512 x 1024 BF16 = 1 MiB) in L2; B panel KC x 32 (64 KiB) streamed from L2 into the tiles. NC
+  // 2048: a B block of 4 MiB per thread (4096 repacked training products' A less often at the same speed, but its
+  // 8 MiB per thread put LoRA 8x512 over 6.5 GiB).
+  static constexpr int64_t MC = 512, KC = 1024, NC = 2048;
   static int64_t kpad(int64_t kc) { return (kc + 31) / 32 * kTileDepth; }
 
   // The tile configuration is per thread: loaded before a thread's first micro call.
