@@ -38,10 +38,10 @@ void nn_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, con
 void tn_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
                int64_t ldc, float beta, bool fast);
 
-// AMX (gemm_amx_avx512.cpp; caller checks has_amx_bf16()): fast precision's packed products, both operands rounded to
-// bf16, FP32 accumulation in tiles.
-// Small-M gemm_nt on AMX from this many rows of A on; below, the vdpbf16ps kernel streams the weights faster (on a
-// Sapphire Rapids-class core: 49 against 31 GB/s at M = 1, equal at M = 4, and 1.6x the other way at M = 8).
+// AMX (caller checks has_amx_bf16()), fast precision only, FP32 accumulation in tiles. Small-M gemm_nt on BF16
+// weights (gemm_small_amx_avx512.cpp, rounds A) from kAmxMinRows rows on: below, the vdpbf16ps kernel streams the
+// weights faster (on a Sapphire Rapids-class core 49 against 31 GB/s at M = 1, equal at M = 4, 1.6x the other way at
+// M = 8). The packed products (gemm_amx_avx512.cpp) round both operands to bf16.
 constexpr int64_t kAmxMinRows = 5;
 void nt_small_bf16_amx(int64_t M, int64_t K, const float* A, int64_t lda, const GemmNtPart* parts, int n_parts);
 void nt_amx(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* B, DType btype, int64_t ldb,

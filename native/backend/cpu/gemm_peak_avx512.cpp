@@ -20,26 +20,17 @@ namespace {
 // core for FP32 FMA, 85 vs 225 for vdpbf16ps), below what the GEMM kernels themselves reach, so it was no ceiling.
 constexpr int kRows = 8, kCols = 3, kDepth = 32;  // panels of (8 + 3) x 32 vectors = 22 KiB, inside a 32 KiB L1
 
-template <class Vec, class Op>
-double block_rate(double seconds, double flop_per_op, const Vec* a, const Vec* w, Op op) {
-  __m512 acc[kRows][kCols];
-  for (int r = 0; r < kRows; ++r)
-    for (int c = 0; c < kCols; ++c) acc[r][c] = _mm512_setzero_ps();
+// Passes of `pass` (one sweep of the panels) per CPU second, run for about `seconds`; then the accumulators are summed
+// into a volatile so that no pass can be dropped.
+template <int N, class Pass>
+double passes_per_second(double seconds, __m512 (&acc)[N], Pass pass) {
+  for (int i = 0; i < N; ++i) acc[i] = _mm512_setzero_ps();
   int64_t passes = 0;
   const double t0 = thread_cpu_seconds();
   double elapsed = 0;
   do {
     for (int64_t p = 0; p < 64; ++p) {
-      for (int k = 0; k < kDepth; ++k) {
-        const Vec w0 = w[k], w1 = w[kDepth + k], w2 = w[2 * kDepth + k];
-#pragma GCC unroll 8
-        for (int r = 0; r < kRows; ++r) {
-          const Vec x = a[r * kDepth + k];
-          acc[r][0] = op(acc[r][0], x, w0);
-          acc[r][1] = op(acc[r][1], x, w1);
-          acc[r][2] = op(acc[r][2], x, w2);
-        }
-      }
+      pass();
       __asm__ volatile("" ::: "memory");  // keeps every pass
     }
     passes += 64;
@@ -47,12 +38,29 @@ double block_rate(double seconds, double flop_per_op, const Vec* a, const Vec* w
   } while (elapsed < seconds);
   alignas(64) float sink[16];
   __m512 s = _mm512_setzero_ps();
-  for (int r = 0; r < kRows; ++r)
-    for (int c = 0; c < kCols; ++c) s = _mm512_add_ps(s, acc[r][c]);
+  for (int i = 0; i < N; ++i) s = _mm512_add_ps(s, acc[i]);
   _mm512_store_ps(sink, s);
   volatile float keep = sink[0];
   (void)keep;
-  return double(passes) * kDepth * kRows * kCols * 16 * flop_per_op / elapsed;
+  return double(passes) / elapsed;
+}
+
+template <class Vec, class Op>
+double block_rate(double seconds, double flop_per_op, const Vec* a, const Vec* w, Op op) {
+  __m512 acc[kRows * kCols];
+  const double rate = passes_per_second(seconds, acc, [&] {
+    for (int k = 0; k < kDepth; ++k) {
+      const Vec w0 = w[k], w1 = w[kDepth + k], w2 = w[2 * kDepth + k];
+#pragma GCC unroll 8
+      for (int r = 0; r < kRows; ++r) {
+        const Vec x = a[r * kDepth + k];
+        acc[3 * r] = op(acc[3 * r], x, w0);
+        acc[3 * r + 1] = op(acc[3 * r + 1], x, w1);
+        acc[3 * r + 2] = op(acc[3 * r + 2], x, w2);
+      }
+    }
+  });
+  return rate * kDepth * kRows * kCols * 16 * flop_per_op;
 }
 
 // The packed kernels' shape: a 12x2 block of accumulators fed each step by 12 broadcasts of A and 2 loads of B (on a
@@ -60,34 +68,19 @@ double block_rate(double seconds, double flop_per_op, const Vec* a, const Vec* w
 // the prefill kernels reach there). The probes report the faster of the two shapes.
 template <class Op>
 double broadcast_rate(double seconds, double flop_per_op, const float* a, const __m512* w, Op op) {
-  __m512 acc[12][2];
-  for (int r = 0; r < 12; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-  int64_t passes = 0;
-  const double t0 = thread_cpu_seconds();
-  double elapsed = 0;
-  do {
-    for (int64_t p = 0; p < 64; ++p) {
-      for (int k = 0; k < kDepth; ++k) {
-        const __m512 w0 = w[2 * k], w1 = w[2 * k + 1];
+  __m512 acc[24];
+  const double rate = passes_per_second(seconds, acc, [&] {
+    for (int k = 0; k < kDepth; ++k) {
+      const __m512 w0 = w[2 * k], w1 = w[2 * k + 1];
 #pragma GCC unroll 12
-        for (int r = 0; r < 12; ++r) {
-          const __m512 x = _mm512_set1_ps(a[12 * k + r]);
-          acc[r][0] = op(acc[r][0], x, w0);
-          acc[r][1] = op(acc[r][1], x, w1);
-        }
+      for (int r = 0; r < 12; ++r) {
+        const __m512 x = _mm512_set1_ps(a[12 * k + r]);
+        acc[2 * r] = op(acc[2 * r], x, w0);
+        acc[2 * r + 1] = op(acc[2 * r + 1], x, w1);
       }
-      __asm__ volatile("" ::: "memory");
     }
-    passes += 64;
-    elapsed = thread_cpu_seconds() - t0;
-  } while (elapsed < seconds);
-  alignas(64) float sink[16];
-  __m512 s = _mm512_setzero_ps();
-  for (int r = 0; r < 12; ++r) s = _mm512_add_ps(s, _mm512_add_ps(acc[r][0], acc[r][1]));
-  _mm512_store_ps(sink, s);
-  volatile float keep = sink[0];
-  (void)keep;
-  return double(passes) * kDepth * 12 * 2 * 16 * flop_per_op / elapsed;
+  });
+  return rate * kDepth * 12 * 2 * 16 * flop_per_op;
 }
 
 // Panels of small normal values (accumulators grow slowly and never reach denormals, NaN or Inf).

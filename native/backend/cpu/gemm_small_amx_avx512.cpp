@@ -77,32 +77,25 @@ void block(const uint16_t* W, int64_t ldw, int64_t kv, const uint16_t* tail, con
     _tile_zero(1);
     _tile_zero(3);
   }
+  // One depth step of 32: weight rows W0 (16 rows, stride sw bytes) and W1, and the step's A pairs.
+  const auto step = [&](const uint16_t* w0, const uint16_t* w1, int64_t stride, const uint32_t* ak) {
+    _tile_loadd(4, w0, stride);
+    _tile_loadd(5, w1, stride);
+    _tile_loadd(6, ak, 128);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(2, 5, 6);
+    if (NA == 2) {
+      _tile_loadd(7, ak + 16, 128);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_dpbf16ps(3, 5, 7);
+    }
+  };
   for (int64_t k = 0; k < kv; ++k) {
     if (next)
       for (int r = 0; r < kRows; ++r) _mm_prefetch(reinterpret_cast<const char*>(next + r * ldw + k * 32), _MM_HINT_T1);
-    _tile_loadd(4, W + k * 32, sw);
-    _tile_loadd(5, W + 16 * ldw + k * 32, sw);
-    _tile_loadd(6, a + k * 16 * 32, 128);
-    _tile_dpbf16ps(0, 4, 6);
-    _tile_dpbf16ps(2, 5, 6);
-    if (NA == 2) {
-      _tile_loadd(7, a + k * 16 * 32 + 16, 128);
-      _tile_dpbf16ps(1, 4, 7);
-      _tile_dpbf16ps(3, 5, 7);
-    }
+    step(W + k * 32, W + 16 * ldw + k * 32, sw, a + k * 16 * 32);
   }
-  if (tail) {
-    _tile_loadd(4, tail, 64);
-    _tile_loadd(5, tail + 16 * 32, 64);
-    _tile_loadd(6, a + kv * 16 * 32, 128);
-    _tile_dpbf16ps(0, 4, 6);
-    _tile_dpbf16ps(2, 5, 6);
-    if (NA == 2) {
-      _tile_loadd(7, a + kv * 16 * 32 + 16, 128);
-      _tile_dpbf16ps(1, 4, 7);
-      _tile_dpbf16ps(3, 5, 7);
-    }
-  }
+  if (tail) step(tail, tail + 16 * 32, 64, a + kv * 16 * 32);
 }
 
 }  // namespace
