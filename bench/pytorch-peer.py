@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # PyTorch peer of the CPU benchmarks: the same random LFM2-350M folder (BF16 weights) run by PyTorch eager in BF16
 # (oneDNN; AMX or AVX512_BF16 where the CPU has them), on the same workloads as bench/forward.ts and bench/train.ts:
-#   prefill    one 512-token prompt, logits of the last position, median of --prefills
+#   prefill    one 512-token prompt, logits of the last position, median of --prefills; also in FP32 (the weights
+#              widened), the peer of the engine's exact precision
 #   decode     batch 1, 8 and 32 at context 512 (KV and conv caches), median step of --steps
 #   train      LoRA r=8 on all linear kinds, 8 x 512, and full fine-tuning, 2 x 512: forward, cross-entropy on the
 #              last 64 positions of each sequence, backward, AdamW; median of the steps after the first
@@ -66,6 +67,12 @@ if rows & {'prefill', 'decode'}:
             ts = [timed(lambda: model(prompt, last_only=True)) for _ in range(o.prefills)]
             wall, cpu = statistics.median(t[0] for t in ts), statistics.median(t[1] for t in ts)
             emit(workload=f'prefill, one {o.prompt}-token prompt', **base, tokens=o.prompt, **{'wall s': wall, 'tok/s': o.prompt / wall, 'tok/s cpu-normalised': o.prompt / (cpu / o.threads)})
+            m32 = Lfm2(o.model, torch.float32)
+            m32(prompt, last_only=True)
+            ts = [timed(lambda: m32(prompt, last_only=True)) for _ in range(o.prefills)]
+            wall, cpu = statistics.median(t[0] for t in ts), statistics.median(t[1] for t in ts)
+            emit(workload=f'prefill, one {o.prompt}-token prompt', **{**base, 'weights': 'FP32'}, tokens=o.prompt, **{'wall s': wall, 'tok/s': o.prompt / wall, 'tok/s cpu-normalised': o.prompt / (cpu / o.threads)})
+            del m32
         if 'decode' in rows:
             cache = model.new_cache()
             model(prompt, cache, last_only=True)
