@@ -10,7 +10,7 @@
       "sources": ["<!@(node ../scripts/gyp-sources.mjs avx512 build-gyp)"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "../native"],
       "cflags_cc": ["-std=c++17", "-O3", "-fPIC", "-fexceptions", "-mavx512f", "-mavx512bw", "-mavx512vl",
-                    "-mavx512dq", "-mavx512bf16", "-mfma", "-mf16c", "-mavx2"],
+                    "-mavx512dq", "-mavx512bf16", "-mamx-tile", "-mamx-bf16", "-mfma", "-mf16c", "-mavx2"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"]
     },
     {

@@ -1,5 +1,5 @@
-// AMX kernels for fast precision (compiled with the AVX-512 flags plus AMX-TILE and AMX-BF16 below; called only when
-// cpu_features().has_amx_bf16(), which also means the OS granted this process the tile state).
+// AMX kernels for fast precision (compiled with the AVX-512 family's flags, AMX-TILE and AMX-BF16 included; called
+// only when cpu_features().has_amx_bf16(), which also means the OS granted this process the tile state).
 //
 // Roofline: one TDPBF16PS multiplies a 16x32 BF16 tile of A by a 32x16 tile of B into a 16x16 FP32 tile (16,384
 // FLOP) and issues every 16 cycles: 1,024 FLOP/cycle/core, 8-16x what vdpbf16ps gives on the same core. The large
@@ -15,7 +15,6 @@
 //
 // Small-M gemm_nt (decode) stays on the vdpbf16ps kernel (gemm_small_bf16_avx512.cpp); exact precision on the
 // AVX-512 FP32 kernels.
-#pragma GCC target("amx-tile,amx-bf16")
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>

@@ -1,7 +1,6 @@
 // AMX peak probe for the benchmark: TDPBF16PS into 4 accumulator tiles from A and B tiles loaded once (register-only
 // stream, so the rate is the tile unit's and not a cache's), counted as 16 x 16 x 32 x 2 FLOP per instruction.
 // Called only when cpu_features().has_amx_bf16().
-#pragma GCC target("amx-tile,amx-bf16")
 #include <immintrin.h>
 
 #include <cstdint>

@@ -1,5 +1,5 @@
 // Small-M gemm_nt on BF16 weights with AMX tiles: the fast-precision decode kernel where the CPU has AMX (compiled
-// with the AVX-512 flags plus AMX below; called only when cpu_features().has_amx_bf16(), for M <= kGemvMaxRows).
+// with the AVX-512 family's flags, AMX's included; called only when cpu_features().has_amx_bf16(), for M <= 64).
 //
 // Decode streams every weight once per step for all sequences. With vdpbf16ps the multiply-adds bound it from ~8
 // sequences on (on cores where vdpbf16ps issues once per cycle, 32 sequences reach only a third of the read
@@ -12,7 +12,6 @@
 //   per block of 32 weight rows and 32 rows of A: weights tmm4-5, A tmm6-7, results tmm0-3
 // A is rounded to BF16 to nearest even (as the vdpbf16ps kernels round it), depth zero-padded to a multiple of 32;
 // FP32 accumulation; BF16 denormals read as zero and denormal results flush, as vdpbf16ps does.
-#pragma GCC target("amx-tile,amx-bf16")
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
