@@ -7,6 +7,10 @@ import { fileURLToPath } from 'node:url';
 
 export const benchRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
+/** With AMX, fast-precision products of this many rows of A and more run on tiles, decode included (the native
+ * kAmxMinRows); fewer rows run vdpbf16ps. Benchmarks judge a fast row against the matching peak. */
+export const AMX_MIN_ROWS = 5;
+
 /** The shared random LFM2-350M folder of the benchmarks (created once; init-model is deterministic for a seed). */
 export function ensureBenchModel(log: (m: string) => void): string {
   const dir = join(benchRoot, '.cache', 'bench', 'lfm2-350m-seed0-bf16');

@@ -7,15 +7,14 @@
 // plus each sequence's KV cache; FLOPs = 2 per weight per sequence plus attention (4·ctx·H·D per sequence and
 // attention layer). Ceilings measured in the same run: DRAM read bandwidth (cpuReadBandwidth) and the arithmetic peak
 // of the precision's kernels (FP32 FMA for exact, vdpbf16ps for fast where the CPU has it, AMX tiles for fast at 5
-// sequences and more where it has those). "% bw" is the step's
-// bytes per wall second against the bandwidth; "ceiling tok/s" is B / max(bytes / bandwidth, FLOPs / peak).
+// sequences and more where it has those). "% bw" is the step's bytes per wall second against the bandwidth; "ceiling tok/s" is B / max(bytes / bandwidth, FLOPs / peak).
 // The two precisions' steps alternate (one step each, in turn), so load from other processes hits both alike.
 // Extra args: --fwd-prompt N (prefill length and decode context, default 512), --fwd-steps N (decode steps per batch
 // size and precision, default 4), --fwd-prefills N (prefills per precision, default 5; the median is reported).
 import { LfmModel, type PrecisionMode } from '../lib/engine/model.ts';
 import { native } from '../lib/engine/native.ts';
 import { mulberry32 } from '../lib/engine/init-weights.ts';
-import { argNum, ensureBenchModel, measure } from './common.ts';
+import { AMX_MIN_ROWS, argNum, ensureBenchModel, measure } from './common.ts';
 import type { BenchContext, BenchRow } from './types.ts';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -52,9 +51,9 @@ export async function benchForward(ctx: Partial<BenchContext> = {}): Promise<Ben
     fast: f.avx512bf16 ? native().cpuPeakFlops('dot-bf16', quick ? 0.2 : 0.5) : 0,
   };
   if (!peak.fast) peak.fast = peak.exact; // fast runs the exact kernels without AVX512_BF16
-  // With AMX, fast products of 5 rows and more (prefill, decode of B >= 5) run on tiles.
+  // With AMX, fast products of AMX_MIN_ROWS rows and more (prefill, decode of that many sequences) run on tiles.
   const amxPeak = f.amxBf16 ? native().cpuPeakFlops('amx-bf16', quick ? 0.2 : 0.5) : 0;
-  const peakFor = (p: PrecisionMode, rows: number) => (p === 'fast' && amxPeak && rows >= 5 ? amxPeak : peak[p]);
+  const peakFor = (p: PrecisionMode, rows: number) => (p === 'fast' && amxPeak && rows >= AMX_MIN_ROWS ? amxPeak : peak[p]);
   log(`ceilings: read bandwidth ${(bandwidth / 1e9).toFixed(1)} GB/s, FP32 FMA ${(peak.exact / 1e9).toFixed(0)} GFLOP/s, fast ${(peak.fast / 1e9).toFixed(0)} GFLOP/s${amxPeak ? `, AMX ${(amxPeak / 1e9).toFixed(0)} GFLOP/s` : ''}`);
 
   // Per decode step: weights read once (bytes by storage dtype), 2 FLOP per weight per sequence.

@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { native } from '../lib/engine/native.ts';
 import type { GemmArgs } from '../lib/engine/native-types.ts';
+import { AMX_MIN_ROWS } from './common.ts';
 import type { BenchContext, BenchRow } from './types.ts';
 
 interface Shape {
@@ -158,7 +159,7 @@ export async function benchGemm(ctx: BenchContext): Promise<BenchRow[]> {
   ctx.log(`gemm: implementation ${impl}, ${threads} threads; measuring peaks`);
   const fmaPeak = n.cpuPeakFlops('fma-f32', ctx.quick ? 0.1 : 0.4) / 1e9;
   const dotPeak = fast ? n.cpuPeakFlops('dot-bf16', ctx.quick ? 0.1 : 0.4) / 1e9 : undefined;
-  // Fast packed products (everything but small-M gemm_nt) run on AMX tiles where the build 'auto' is 'amx'.
+  // Fast products run on AMX tiles where the build 'auto' is 'amx', except gemm_nt of fewer than AMX_MIN_ROWS rows.
   const amxPeak = impl === 'amx' ? n.cpuPeakFlops('amx-bf16', ctx.quick ? 0.1 : 0.4) / 1e9 : undefined;
   const bw = n.cpuReadBandwidth(512 << 20, ctx.quick ? 0.3 : 1) / 1e9;
   const list = shapes(ctx.quick);
@@ -183,7 +184,7 @@ export async function benchGemm(ctx: BenchContext): Promise<BenchRow[]> {
     const gflop = (2 * s.M * s.N * s.K) / 1e9;
     const gflops = gflop / t.cpu;
     // The fast path only differs from the exact one where vdpbf16ps exists; judge it against that peak there.
-    const onAmx = amxPeak !== undefined && !(s.op === 'nt' && s.M <= 64);
+    const onAmx = amxPeak !== undefined && !(s.op === 'nt' && s.M < AMX_MIN_ROWS);
     const peak = s.precision === 'fast' && dotPeak ? (onAmx ? amxPeak! : dotPeak) : fmaPeak;
     const row: BenchRow = {
       kernel: s.op,

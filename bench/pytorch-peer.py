@@ -46,6 +46,12 @@ def timed(f):
     return time.perf_counter() - w, cpu_time() - c
 
 
+def rates(ts, tokens):
+    """Median wall seconds of (wall, cpu) timings and the tok/s columns of `tokens` per run."""
+    wall, cpu = statistics.median(t[0] for t in ts), statistics.median(t[1] for t in ts)
+    return {'wall s': wall, 'tok/s': tokens / wall, 'tok/s cpu-normalised': tokens / (cpu / o.threads)}
+
+
 base = dict(engine=f'PyTorch {torch.__version__} eager', weights='BF16', threads=o.threads)
 model = Lfm2(o.model, torch.bfloat16)
 V = model.w('model.embed_tokens.weight').shape[0]
@@ -63,16 +69,12 @@ if rows & {'prefill', 'decode'}:
         err = (inc - full).abs().max().item() / full.abs().max().item()
         if err > 0.05: raise SystemExit(f'PyTorch peer: incremental decode differs from a full forward (relative {err:.3g})')
         if 'prefill' in rows:
-            model(prompt, last_only=True)
-            ts = [timed(lambda: model(prompt, last_only=True)) for _ in range(o.prefills)]
-            wall, cpu = statistics.median(t[0] for t in ts), statistics.median(t[1] for t in ts)
-            emit(workload=f'prefill, one {o.prompt}-token prompt', **base, tokens=o.prompt, **{'wall s': wall, 'tok/s': o.prompt / wall, 'tok/s cpu-normalised': o.prompt / (cpu / o.threads)})
-            m32 = Lfm2(o.model, torch.float32)
-            m32(prompt, last_only=True)
-            ts = [timed(lambda: m32(prompt, last_only=True)) for _ in range(o.prefills)]
-            wall, cpu = statistics.median(t[0] for t in ts), statistics.median(t[1] for t in ts)
-            emit(workload=f'prefill, one {o.prompt}-token prompt', **{**base, 'weights': 'FP32'}, tokens=o.prompt, **{'wall s': wall, 'tok/s': o.prompt / wall, 'tok/s cpu-normalised': o.prompt / (cpu / o.threads)})
-            del m32
+            for weights in ['BF16', 'FP32']:
+                m = model if weights == 'BF16' else Lfm2(o.model, torch.float32)
+                m(prompt, last_only=True)
+                ts = [timed(lambda: m(prompt, last_only=True)) for _ in range(o.prefills)]
+                emit(workload=f'prefill, one {o.prompt}-token prompt', **{**base, 'weights': weights}, tokens=o.prompt, **rates(ts, o.prompt))
+                del m
         if 'decode' in rows:
             cache = model.new_cache()
             model(prompt, cache, last_only=True)
@@ -89,8 +91,7 @@ if rows & {'prefill', 'decode'}:
                 for _ in range(o.steps):
                     tok = torch.randint(10, V, (B, 1), generator=g)
                     ts.append(timed(lambda: model(tok, c, last_only=True)))
-                wall, cpu = statistics.median(t[0] for t in ts), statistics.median(t[1] for t in ts)
-                emit(workload=f'decode, batch {B} at context {o.prompt}', **base, tokens=B, **{'wall s': wall, 'tok/s': B / wall, 'tok/s cpu-normalised': B / (cpu / o.threads)})
+                emit(workload=f'decode, batch {B} at context {o.prompt}', **base, tokens=B, **rates(ts, B))
 
 if 'train' in rows:
     scored = 64
@@ -113,7 +114,6 @@ if 'train' in rows:
             opt.step()
 
         ts = [timed(step) for _ in range(2 if o.quick else 3)]
-        wall, cpu = statistics.median(t[0] for t in ts[1:]), statistics.median(t[1] for t in ts[1:])
         tokens = batch * o.prompt
-        emit(workload=f'train, {kind}, {batch}x{o.prompt}', **base, tokens=tokens, **{'first step s': ts[0][0], 'wall s': wall, 'tok/s': tokens / wall, 'tok/s cpu-normalised': tokens / (cpu / o.threads)})
+        emit(workload=f'train, {kind}, {batch}x{o.prompt}', **base, tokens=tokens, **{'first step s': ts[0][0]}, **rates(ts[1:], tokens))
         del m, opt

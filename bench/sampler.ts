@@ -1,9 +1,8 @@
 // Batched sampler throughput on LFM2-350M shapes (random weights, same folder as bench/llamacpp.ts), 2 threads:
 //   - aggregate decode tok/s at 1, 8 and 32 concurrent sequences (8-token distinct prompts, 32 new tokens each,
 //     temperature 1: tokens fed per decode step × steps / decode time, sampling included), exact and fast precision;
-//   - one GRPO group: 8 samples × 32 tokens from a 600-token prompt, cold cache, against the same prompt's prefill,
-//     in both precisions
-//     alone (the group should cost about one prefill plus 31 batch-8 decode steps);
+//   - one GRPO group: 8 samples × 32 tokens from a 600-token prompt, cold cache, against the same prompt's prefill
+//     alone (the group should cost about one prefill plus 31 batch-8 decode steps), in both precisions;
 //   - the same group again with the prompt in the prefix cache;
 //   - token choice alone per sequence over one V = 65,536 row (bench/sampler-choice.ts);
 // and, where node-llama-cpp loads, llama.cpp's prefill / batch-1 / batch-8 decode on the same weights (F16 GGUF),

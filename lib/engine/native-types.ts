@@ -295,7 +295,8 @@ export interface NativeAddon {
   Sampler: NativeSamplerClass;
   samplerOps: NativeSamplerOps;
   cpuFeatures(): CpuFeatures;
-  /** Peak FLOP/s on all pool threads: 'fma-f32' (FP32 FMA stream) or 'dot-bf16' (vdpbf16ps, AVX512_BF16 only). */
+  /** Peak FLOP/s on all pool threads: 'fma-f32' (FP32 FMA stream), 'dot-bf16' (vdpbf16ps, AVX512_BF16 only) or
+   *  'amx-bf16' (TDPBF16PS, AMX-BF16 only). */
   cpuPeakFlops(kind: 'fma-f32' | 'dot-bf16' | 'amx-bf16', seconds: number): number;
   /** Sustained read bytes/s over a buffer of `bytes` on all pool threads. */
   cpuReadBandwidth(bytes: number, seconds: number): number;

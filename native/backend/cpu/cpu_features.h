@@ -14,7 +14,6 @@ struct CpuFeatures {
   bool avx512bf16 = false;
   bool amx_bf16 = false;  // AMX-TILE and AMX-BF16, and the OS let this process use the tile state
 
-
   // What the kernels of each file family need (see CMakeLists.txt for the flags they are compiled with).
   bool has_avx2_fma() const { return avx2 && fma && f16c; }
   bool has_avx512() const { return has_avx2_fma() && avx512f && avx512bw && avx512vl && avx512dq; }

@@ -34,7 +34,7 @@ SimdIsa isa_named(const std::string& impl, const char* op) {
 GemmImpl gemm_impl_named(const std::string& impl) {
   for (GemmImpl i : {GemmImpl::Auto, GemmImpl::Portable, GemmImpl::Avx2, GemmImpl::Avx512, GemmImpl::Amx})
     if (impl == gemm_impl_name(i)) return i;
-  fail("gemm: impl must be one of auto, portable, avx2, avx512; got '", impl, "'");
+  fail("gemm: impl must be one of auto, portable, avx2, avx512, amx; got '", impl, "'");
 }
 
 // The builds of the attention tile loops this CPU runs (portable, AVX2 and AVX-512 families).

@@ -13,8 +13,8 @@
 // nearest even, exactly as the vdpbf16ps kernel rounds them; FP32 accumulation. Like vdpbf16ps, TDPBF16PS treats
 // BF16 denormal inputs as zero and flushes denormal results.
 //
-// Small-M gemm_nt (decode) stays on the vdpbf16ps kernel (gemm_small_bf16_avx512.cpp); exact precision on the
-// AVX-512 FP32 kernels.
+// Small-M gemm_nt (decode) has its own AMX kernel (gemm_small_amx_avx512.cpp; below 5 rows the vdpbf16ps one);
+// exact precision stays on the AVX-512 FP32 kernels.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
@@ -105,7 +105,7 @@ struct KernAmx32x32 {
   }
 };
 
-// Zero pairs [from, to) of every row of a row-major [rows][kp] panel, and whole rows [rows_set, 32).
+// Zero pairs [from, kp) of rows [0, rows_set) of a row-major [32][kp] panel, and whole rows [rows_set, 32).
 inline void zero_rows_tail(uint32_t* dst, int64_t kp, int rows_set, int64_t from) {
   for (int r = 0; r < 32; ++r) {
     const int64_t start = r < rows_set ? from : 0;
@@ -113,19 +113,18 @@ inline void zero_rows_tail(uint32_t* dst, int64_t kp, int rows_set, int64_t from
   }
 }
 
-// A of gemm_nt / gemm_nn: rows i0.. of a depth-contiguous X [rows, K] -> [32][kp] pair rows, per panel of 32 rows.
-template <class T>
-void pack_a_rows(uint32_t* dst, const T* X, int64_t ld, int64_t i0, int64_t mc, int64_t p0, int64_t kc) {
+// A of gemm_nt / gemm_nn (activations, FP32): rows i0.. of a depth-contiguous X [rows, K] -> [32][kp] pair rows, per
+// panel of 32 rows; 16 values (8 pairs) rounded per store, as the pair packers round them.
+void pack_a_rows(uint32_t* dst, const float* X, int64_t ld, int64_t i0, int64_t mc, int64_t p0, int64_t kc) {
   const int64_t kp = KernAmx32x32::kpad(kc);
   for (int64_t i = 0; i < mc; i += 32, dst += 32 * kp) {
     const int rows = int(std::min<int64_t>(32, mc - i));
     for (int r = 0; r < rows; ++r) {
-      const T* x = X + (i0 + i + r) * ld + p0;
+      const float* x = X + (i0 + i + r) * ld + p0;
       uint32_t* d = dst + r * kp;
       int64_t k = 0;
-      if constexpr (std::is_same<T, float>::value)  // 16 values (8 pairs) per store, as load8_pairs rounds them
-        for (; k + 16 <= kc; k += 16) _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + k / 2), round16_bf16(_mm512_loadu_ps(x + k)));
-      for (; k + 16 <= kc; k += 16) _mm256_storeu_ps(reinterpret_cast<float*>(d + k / 2), load8_pairs(x + k));
+      for (; k + 16 <= kc; k += 16)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + k / 2), round16_bf16(_mm512_loadu_ps(x + k)));
       for (; k < kc; k += 2) {
         const uint32_t lo = to_bf16(x[k]), hi = k + 1 < kc ? to_bf16(x[k + 1]) : 0;
         d[k / 2] = lo | (hi << 16);

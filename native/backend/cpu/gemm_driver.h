@@ -59,14 +59,15 @@ inline void scale_c(int64_t M, int64_t N, float* C, int64_t ldc, float beta) {
     for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.f ? 0.f : beta * C[i * ldc + j];
 }
 
-// A packed once for all threads (gemm calls that split C's columns between threads): every (depth block, row block)
-// pair in its own slot, slots kPackSlack apart so that one packer's spill never reaches a slot another thread fills.
-// The storage is the calling thread's own growable buffer, kept between calls (no page faults per call).
+// Whether a kernel has the optional Kern::thread_begin().
 template <class Kern, class = void>
 struct HasThreadBegin : std::false_type {};
 template <class Kern>
 struct HasThreadBegin<Kern, std::void_t<decltype(Kern::thread_begin())>> : std::true_type {};
 
+// A packed once for all threads (gemm calls that split C's columns between threads): every (depth block, row block)
+// pair in its own slot, slots kPackSlack apart so that one packer's spill never reaches a slot another thread fills.
+// The storage is the calling thread's own growable buffer, kept between calls (no page faults per call).
 template <class T>
 struct SharedPackedA {
   T* data = nullptr;

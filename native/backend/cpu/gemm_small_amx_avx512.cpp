@@ -132,8 +132,9 @@ void nt_small_bf16_amx(int64_t M, int64_t K, const float* A, int64_t lda, const 
       for (int r = 0; r < kRows; ++r) std::memcpy(tail + r * 32, w + r * p.ldb + kv * 32, size_t(K - kv * 32) * 2);
       tp = tail;
     }
-    // The next block of this part, while this one streams (the first chunk of A reads the weights from memory).
-    const uint16_t* next = w == static_cast<const uint16_t*>(p.B) + n * p.ldb && n + 2 * kRows <= p.N ? w + kRows * ldw : nullptr;
+    // The next block of this part, while this one streams (the first chunk of A reads the weights from memory); the
+    // last, partial block runs on its copy and is never prefetched.
+    const uint16_t* next = n + 2 * kRows <= p.N ? w + kRows * ldw : nullptr;
     for (int64_t c = 0; c < chunks; ++c) {
       const int mc = int(std::min<int64_t>(32, M - c * 32));
       const uint32_t* ac = a + c * kp * 32;
